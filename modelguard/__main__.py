@@ -1,0 +1,5 @@
+"""``python -m modelguard``"""
+
+from modelguard.cli import main
+
+main()

@@ -1,0 +1,96 @@
+"""The command line: parse -> library call -> render -> exit code. Nothing else lives here.
+
+Subcommands are imported only when invoked, so ``modelguard --help`` starts fast.
+Expected failures (:class:`~modelguard.errors.ModelguardError`) print one line and exit with
+their code; anything else is a bug: traceback and exit 70.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from modelguard.errors import ExitCode, ModelguardError
+
+_COMMANDS: dict[str, tuple[str, str]] = {
+    # name: (module:attr, one-line help shown by --help without importing the module)
+    "scan": ("modelguard.cli.scan:scan", "Scan model files or folders for code that runs on load."),
+    "lock": ("modelguard.cli.lock:lock", "Resolve modelguard.toml into modelguard.lock."),
+    "fetch": ("modelguard.cli.fetch:fetch", "Download, verify, scan and admit locked models."),
+    "verify": ("modelguard.cli.verify:verify", "CI gate: prove the verified cache matches the lock."),
+    "lint": ("modelguard.cli.lint:lint", "Find floating or retired provider model IDs in code."),
+    "demo": ("modelguard.cli.demo:demo", "Run lock -> fetch -> verify against a bundled offline Hub."),
+    "env": ("modelguard.cli.env:env", "Print shell exports that point HF loaders at the verified cache."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = _COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module, _, attr = spec[0].partition(":")
+        try:
+            command: click.Command = getattr(importlib.import_module(module), attr)
+        except ModuleNotFoundError as e:
+            if e.name != module:
+                raise
+            return None
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, _COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="modelguard", prog_name="modelguard")
+@click.option("--endpoint", metavar="URL", help="Hub URL (default: $HF_ENDPOINT, else https://huggingface.co).")
+@click.option("--token", metavar="TOKEN", help="Hub token (default: $HF_TOKEN or huggingface_hub login).")
+@click.option("-q", "--quiet", is_flag=True, help="Only errors and the final verdict.")
+@click.option("-v", "--verbose", is_flag=True, help="Show finding details.")
+@click.pass_context
+def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool, verbose: bool) -> None:
+    """modelguard: pin, hash, scan and admit models before they reach a machine.
+
+    Exit codes: 0 verified/clean, 1 rejected, 2 usage or config error, 3 no verdict, 70 internal bug.
+    """
+    ctx.obj = {"endpoint": endpoint, "token": token, "quiet": quiet, "verbose": verbose}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console entry point."""
+    code = run(argv)
+    sys.exit(code)
+
+
+def run(argv: list[str] | None = None) -> int:
+    try:
+        rv: Any = cli.main(args=argv, prog_name="modelguard", standalone_mode=False)
+    except ModelguardError as e:
+        click.echo(f"modelguard: error: {e.message}", err=True)
+        return int(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("modelguard: aborted", err=True)
+        return int(ExitCode.NO_VERDICT)
+    except click.ClickException as e:
+        e.show()
+        return int(ExitCode.USAGE)
+    except click.exceptions.Exit as e:
+        return int(e.exit_code)
+    except KeyboardInterrupt:
+        click.echo("modelguard: interrupted", err=True)
+        return 130
+    except Exception:
+        traceback.print_exc()
+        click.echo("modelguard: internal error (a bug); please report it with the traceback above", err=True)
+        return int(ExitCode.INTERNAL)
+    return int(rv or 0)

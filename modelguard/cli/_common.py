@@ -1,0 +1,95 @@
+"""Shared CLI plumbing: report output and the report -> exit code rule."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from modelguard.errors import ExitCode, UsageError
+from modelguard.models import Report, Severity
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+FORMATS = ("text", "json", "sarif")
+
+
+def report_options(func: F) -> F:
+    """--format, --output and --fail-on, shared by scan, verify and lint."""
+    func = click.option(
+        "--fail-on",
+        "fail_on",
+        default=None,
+        metavar="SEVERITY",
+        help="Lowest severity that fails: info|low|medium|high|critical (default: policy's, else medium).",
+    )(func)
+    func = click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")(func)
+    func = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)(func)
+    return func
+
+
+def parse_fail_on(value: str | None, default: Severity = Severity.MEDIUM) -> Severity:
+    if value is None:
+        return default
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        raise UsageError(f"--fail-on: {e}") from None
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temp file in the same folder and os.replace."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".modelguard-", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+def render(report: Report, fmt: str, *, verbose: bool = False, anchors: Any = None) -> str:
+    if fmt == "json":
+        from modelguard.report import to_json
+
+        return to_json(report)
+    if fmt == "sarif":
+        from modelguard.sarif import to_sarif
+
+        return to_sarif(report, anchors=anchors)
+    from modelguard.report import to_text
+
+    return to_text(report, verbose=verbose)
+
+
+def emit(report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: Any = None) -> int:
+    """Render the report to --output (atomically) or stdout; return the exit code."""
+    text = render(report, fmt, verbose=verbose, anchors=anchors)
+    if output:
+        write_atomic(output, text)
+        if fmt != "text":
+            from modelguard.report import to_text
+
+            sys.stderr.write(to_text(report).splitlines()[-1] + "\n")
+    else:
+        sys.stdout.write(text)
+    return int(exit_code(report))
+
+
+def exit_code(report: Report) -> ExitCode:
+    if report.checked == 0:
+        return ExitCode.NO_VERDICT
+    if report.failing():
+        return ExitCode.REJECTED
+    return ExitCode.OK

@@ -1,0 +1,19 @@
+"""``modelguard scan PATH...``"""
+
+from __future__ import annotations
+
+import click
+
+from modelguard.cli._common import emit, parse_fail_on, report_options
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@report_options
+@click.pass_context
+def scan(ctx: click.Context, paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | None) -> int:
+    """Scan model files or folders (recursively). Format is decided by content, never by name."""
+    from modelguard.scan import scan_paths
+
+    report = scan_paths(list(paths), fail_on=parse_fail_on(fail_on))
+    return emit(report, fmt, output, verbose=bool(ctx.obj and ctx.obj.get("verbose")))

@@ -1,0 +1,99 @@
+"""Streaming digests: SHA-256 of content and the git blob SHA-1 the Hub publishes for small files.
+
+Every byte is read once: :class:`HashingWriter` hashes while a download writes, and
+:func:`hash_file` reads into one preallocated buffer (hashlib releases the GIL on large
+updates, so several files hash in parallel on several cores).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from typing import BinaryIO
+
+CHUNK = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes, small enough for the cache
+
+
+@dataclass(frozen=True)
+class Digests:
+    size: int
+    sha256: str
+    git_blob_sha1: str | None = None
+
+
+def git_blob_header(size: int) -> bytes:
+    return b"blob " + str(size).encode() + b"\0"
+
+
+def hash_file(path: str | os.PathLike[str], *, git_blob: bool = False) -> Digests:
+    """SHA-256 (and optionally the git blob SHA-1) of a file, reading it once."""
+    sha256 = hashlib.sha256()
+    sha1 = None
+    with open(path, "rb", buffering=0) as f:
+        size = os.fstat(f.fileno()).st_size
+        if git_blob:
+            sha1 = hashlib.sha1(git_blob_header(size), usedforsecurity=False)
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        total = 0
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                break
+            chunk = view[:n]
+            sha256.update(chunk)
+            if sha1 is not None:
+                sha1.update(chunk)
+            total += n
+    # A file that changed size while being read is reported with what was actually hashed.
+    return Digests(total, sha256.hexdigest(), sha1.hexdigest() if sha1 is not None else None)
+
+
+def git_blob_sha1(data: bytes) -> str:
+    return hashlib.sha1(git_blob_header(len(data)) + data, usedforsecurity=False).hexdigest()
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class HashingWriter:
+    """A binary file wrapper that hashes every byte written through it (hash while writing).
+
+    The git blob SHA-1 needs the size up front; pass ``expected_size`` to compute it. If the
+    final size differs, :meth:`digests` reports ``git_blob_sha1=None`` (it cannot be right).
+    """
+
+    def __init__(self, raw: BinaryIO, *, expected_size: int | None = None) -> None:
+        self._raw = raw
+        self._sha256 = hashlib.sha256()
+        self._expected = expected_size
+        self._sha1 = (
+            hashlib.sha1(git_blob_header(expected_size), usedforsecurity=False)
+            if expected_size is not None
+            else None
+        )
+        self.size = 0
+
+    def write(self, data: bytes | bytearray | memoryview) -> int:
+        n = self._raw.write(data)
+        # Hash what was written, not what was offered: a short write must not be counted.
+        written = memoryview(data)[:n] if n is not None else memoryview(data)
+        self._sha256.update(written)
+        if self._sha1 is not None:
+            self._sha1.update(written)
+        self.size += len(written)
+        return len(written)
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def tell(self) -> int:
+        return self.size
+
+    def digests(self) -> Digests:
+        sha1 = None
+        if self._sha1 is not None and self.size == self._expected:
+            sha1 = self._sha1.hexdigest()
+        return Digests(self.size, self._sha256.hexdigest(), sha1)

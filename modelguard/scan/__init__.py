@@ -1,0 +1,181 @@
+"""The scanner: decide each file's format by content, run that format's scanner, collect findings.
+
+Public entry points: :func:`scan_paths` (files and folders, recursively), :func:`scan_file`,
+:func:`scan_bytes`. Format scanners live one per module and are imported only when a file of
+their format is met, so ``modelguard --help`` stays fast.
+
+Fail closed: a parse error, a limit hit, an unreadable file or an unknown binary format is a
+finding, never a silent pass. An exception escaping a scanner is a bug and propagates (exit 70).
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from modelguard.errors import NothingToCheckError, UsageError
+from modelguard.models import FileResult, Report, Severity
+from modelguard.rules import finding
+from modelguard.scan.base import (
+    BytesSource,
+    FileSource,
+    Limits,
+    MalformedError,
+    Outcome,
+    ScanContext,
+    ScanLimitError,
+    Scanner,
+    Source,
+)
+from modelguard.scan.detect import HEAD_BYTES, TAIL_BYTES, Format, detect
+
+__all__ = ["Limits", "scan_bytes", "scan_file", "scan_paths", "scan_source"]
+
+# format -> "module:function"; imported lazily.
+_SCANNERS: dict[Format, str] = {
+    Format.PICKLE: "modelguard.scan.pickle:scan",
+    Format.PYTORCH_LEGACY: "modelguard.scan.torch_legacy:scan",
+    Format.ZIP: "modelguard.scan.zipscan:scan",
+    Format.NUMPY: "modelguard.scan.npy:scan",
+    Format.GZIP: "modelguard.scan.compressed:scan",
+    Format.BZIP2: "modelguard.scan.compressed:scan",
+    Format.XZ: "modelguard.scan.compressed:scan",
+    Format.LZ4: "modelguard.scan.compressed:scan",
+    Format.ZLIB: "modelguard.scan.compressed:scan",
+    Format.TAR: "modelguard.scan.archive:scan",
+    Format.SEVENZ: "modelguard.scan.archive:scan",
+    Format.SAFETENSORS: "modelguard.scan.safetensors_fmt:scan",
+    Format.PYTHON: "modelguard.scan.pycode:scan",
+    Format.JSON: "modelguard.scan.jsonconfig:scan",
+    Format.HDF5: "modelguard.scan.keras:scan_hdf5",
+    Format.GGUF: "modelguard.scan.gguf:scan",
+    Format.ONNX: "modelguard.scan.onnx:scan",
+}
+
+
+def _scanner(fmt: Format) -> Scanner:
+    module, _, func = _SCANNERS[fmt].partition(":")
+    scanner: Scanner = getattr(importlib.import_module(module), func)
+    return scanner
+
+
+def _read_head_tail(source: Source) -> tuple[bytes, bytes]:
+    with source.open() as f:
+        head = f.read(HEAD_BYTES)
+        if source.size <= HEAD_BYTES:
+            return head, head
+        f.seek(max(0, source.size - TAIL_BYTES))
+        return head, f.read(TAIL_BYTES)
+
+
+def _probe_pickle(source: Source) -> bool:
+    from modelguard.scan.pickle import probe
+
+    return probe(source)
+
+
+def scan_source(ctx: ScanContext, source: Source) -> Outcome:
+    """Detect ``source``'s format and scan it; limits and parse errors become findings."""
+    if ctx.nested_scanner is None:
+        ctx.nested_scanner = scan_source
+    fmt = Format.UNKNOWN
+    try:
+        head, tail = _read_head_tail(source)
+        fmt = detect(head, tail, source.size, source.name)
+        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON) and _probe_pickle(source):
+            # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
+            fmt = Format.PICKLE
+        if fmt is Format.EMPTY:
+            return Outcome(fmt.value)
+        if fmt is Format.TEXT:
+            return Outcome(fmt.value)
+        if fmt is Format.UNKNOWN:
+            return Outcome(
+                fmt.value,
+                [finding("MG-S002", "format not recognised from its content", location=source.name)],
+            )
+        return _scanner(fmt)(ctx, source, head)
+    except ScanLimitError as e:
+        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)])
+    except MalformedError as e:
+        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)])
+    except OSError as e:
+        return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)])
+
+
+def _result(path: str, source: Source, ctx: ScanContext) -> FileResult:
+    outcome = scan_source(ctx, source)
+    return FileResult(path=path, format=outcome.format, findings=tuple(outcome.findings), size=source.size)
+
+
+def scan_file(
+    path: str | os.PathLike[str],
+    *,
+    limits: Limits | None = None,
+    extra_safe_globals: Iterable[tuple[str, str]] = (),
+    display_path: str | None = None,
+) -> FileResult:
+    """Scan one file. Never raises for bad content; a read error is an MG-S004 finding."""
+    shown = display_path if display_path is not None else os.fspath(path)
+    ctx = ScanContext(limits=limits or Limits(), extra_safe_globals=frozenset(extra_safe_globals))
+    try:
+        source: Source = FileSource(path, name=shown)
+    except OSError as e:
+        return FileResult(
+            path=shown,
+            format=Format.UNKNOWN.value,
+            findings=(finding("MG-S004", f"cannot read: {e.strerror or e}", location=shown),),
+        )
+    return _result(shown, source, ctx)
+
+
+def scan_bytes(
+    data: bytes,
+    name: str = "<bytes>",
+    *,
+    limits: Limits | None = None,
+    extra_safe_globals: Iterable[tuple[str, str]] = (),
+) -> FileResult:
+    """Scan bytes held in memory (e.g. the exact bytes about to be loaded)."""
+    ctx = ScanContext(limits=limits or Limits(), extra_safe_globals=frozenset(extra_safe_globals))
+    return _result(name, BytesSource(data, name), ctx)
+
+
+def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, str]]:
+    """(real path, display path) of every regular file under ``paths``, sorted, no symlinked dirs."""
+    for given in paths:
+        p = Path(given)
+        if not p.exists() and not p.is_symlink():
+            raise UsageError(f"{given}: no such file or directory; check the path and try again")
+        if p.is_dir():
+            for root, dirs, files in os.walk(p, followlinks=False):
+                dirs[:] = sorted(d for d in dirs if d != ".git")
+                for name in sorted(files):
+                    full = Path(root) / name
+                    if full.is_file():
+                        yield full, str(full)
+        else:
+            yield p, str(p)
+
+
+def scan_paths(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    fail_on: Severity = Severity.MEDIUM,
+    limits: Limits | None = None,
+    extra_safe_globals: Iterable[tuple[str, str]] = (),
+) -> Report:
+    """Scan files and folders. Raises UsageError for a missing path and
+    NothingToCheckError when there is no file at all (a verdict of clean would be a lie)."""
+    safe = tuple(extra_safe_globals)
+    results = [
+        scan_file(real, limits=limits, extra_safe_globals=safe, display_path=shown)
+        for real, shown in iter_files(paths)
+    ]
+    if not results:
+        raise NothingToCheckError(
+            "nothing to scan: the given folders contain no files; point modelguard at a model file or folder"
+        )
+    return Report(command="scan", fail_on=fail_on, files=tuple(results), checked=len(results))

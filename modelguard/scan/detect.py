@@ -1,0 +1,163 @@
+"""Decide a file's format from its content: magic bytes and structure, never the extension.
+
+The one exception is Python source: transformers imports custom code by *file name*
+(``auto_map`` names ``modeling_x.py``), so for code the name is what the loader uses.
+
+Pure: looks only at the bytes it is given.
+"""
+
+from __future__ import annotations
+
+import struct
+from enum import Enum
+
+
+class Format(str, Enum):
+    PICKLE = "pickle"
+    JOBLIB = "joblib"
+    PYTORCH_ZIP = "pytorch-zip"
+    PYTORCH_LEGACY = "pytorch-legacy"
+    PYTORCH_TAR = "pytorch-tar"
+    TORCHSCRIPT = "torchscript"
+    NUMPY = "numpy"
+    NPZ = "npz"
+    ZIP = "zip"
+    TAR = "tar"
+    SEVENZ = "7z"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    LZ4 = "lz4"
+    ZLIB = "zlib"
+    SAFETENSORS = "safetensors"
+    PYTHON = "python"
+    JSON = "json"
+    KERAS = "keras"
+    HDF5 = "hdf5"
+    GGUF = "gguf"
+    ONNX = "onnx"
+    TEXT = "text"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+
+HEAD_BYTES = 4096
+"""How much of the start of a file detection looks at."""
+
+TAIL_BYTES = 65_536 + 22
+"""How much of the end: a zip's end-of-central-directory record plus its longest comment."""
+
+# torch.save legacy format: pickle of the magic number 0x1950a86a20f9469cfc6c (protocol 2, LONG1)
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
+
+_ZIP_LOCAL = b"PK\x03\x04"
+_ZIP_EMPTY = b"PK\x05\x06"
+_ZIP_EOCD = b"PK\x05\x06"
+
+
+def _is_zlib(head: bytes) -> bool:
+    if len(head) < 2:
+        return False
+    cmf, flg = head[0], head[1]
+    return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
+
+
+def _is_tar(head: bytes) -> bool:
+    if len(head) < 512:
+        return False
+    if head[257:262] == b"ustar":
+        return True
+    # v7 tar: no magic, but the header checksum (bytes 148..156, octal) must match.
+    try:
+        stored = int(head[148:156].replace(b"\0", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    computed = sum(head[:148]) + 8 * 32 + sum(head[156:512])
+    return stored == computed and head[0] != 0
+
+
+def _is_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    # A claimed header longer than the file is still "safetensors that is broken", so the
+    # safetensors scanner reports it rather than "unknown format".
+    return n >= 2 and head[8:9] == b"{" and (n <= size - 8 or n > 0)
+
+
+def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
+    """The format of a file whose first bytes are ``head`` and last bytes ``tail``.
+
+    Returns a provisional format for containers: a zip is refined into pytorch-zip,
+    npz, keras or torchscript by the zip scanner, and a pickle into joblib by the
+    pickle scanner. Text that is not Python or JSON may still be a protocol-0 pickle:
+    the engine probes it.
+    """
+    if size == 0:
+        return Format.EMPTY
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return Format.PYTORCH_LEGACY
+    if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
+        return Format.PICKLE
+    if head.startswith(_ZIP_LOCAL) or head.startswith(_ZIP_EMPTY):
+        return Format.ZIP
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"BZh") and len(head) > 3 and head[3:4] in b"123456789":
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVENZ
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Format.LZ4
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.HDF5
+    if _is_safetensors(head, size):
+        return Format.SAFETENSORS
+    if _is_tar(head):
+        return Format.TAR
+    if _is_zlib(head):
+        return Format.ZLIB
+    # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
+    # the zip reader finds the archive from the end).
+    if _ZIP_EOCD in tail:
+        return Format.ZIP
+    if name.endswith(".py"):
+        return Format.PYTHON
+    if _looks_like_onnx(head):
+        return Format.ONNX
+    if _looks_like_text(head):
+        stripped = head.lstrip()
+        if stripped[:1] in (b"{", b"["):
+            return Format.JSON
+        return Format.TEXT
+    return Format.UNKNOWN
+
+
+def _looks_like_text(head: bytes) -> bool:
+    if b"\0" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as e:
+        # A multi-byte character cut at the end of the head is still text.
+        return e.start >= len(head) - 3
+    return True
+
+
+def _looks_like_onnx(head: bytes) -> bool:
+    """ModelProto starts with ir_version (field 1, varint) then a known field."""
+    if len(head) < 4 or head[0] != 0x08:
+        return False
+    i = 1
+    while i < len(head) and head[i] & 0x80:
+        i += 1
+    i += 1
+    # producer_name (2), producer_version (3), domain (4), model_version (5), doc (6),
+    # graph (7), opset_import (8), metadata_props (14), training_info (20), functions (25)
+    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72)

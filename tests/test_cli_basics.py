@@ -1,0 +1,57 @@
+"""Exit codes and messages of the CLI shell, independent of any scanner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from modelguard.cli import run
+
+
+def test_missing_path_is_usage_error(tmp_path: Path, capsys) -> None:
+    code = run(["scan", str(tmp_path / "nope.bin")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no such file" in err
+
+
+def test_empty_folder_is_no_verdict(tmp_path: Path, capsys) -> None:
+    assert run(["scan", str(tmp_path)]) == 3
+    assert "nothing to scan" in capsys.readouterr().err
+
+
+def test_plain_text_is_clean(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "README.md"
+    p.write_text("# a model card\n")
+    assert run(["scan", "--format", "json", str(p)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["schema"] == "modelguard/report/v1"
+    assert doc["ok"] is True and doc["files"][0]["verdict"] == "clean"
+
+
+def test_unknown_binary_fails_closed(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "weights.bin"
+    p.write_bytes(bytes(range(256)) * 4)
+    assert run(["scan", "--format", "json", str(p)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["files"][0]["verdict"] == "unscannable"
+    assert doc["findings"][0]["rule"] == "MG-S002"
+
+
+def test_bad_fail_on_is_usage_error(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("x")
+    assert run(["scan", "--fail-on", "severe", str(p)]) == 2
+
+
+def test_bad_flag_is_usage_error(capsys) -> None:
+    assert run(["scan", "--no-such-flag", "x"]) == 2
+
+
+def test_console_script_exit_code(tmp_path: Path) -> None:
+    proc = subprocess.run([sys.executable, "-m", "modelguard", "scan", str(tmp_path / "missing")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr
