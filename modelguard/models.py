@@ -200,6 +200,42 @@ class SafeGlobal:
 
 
 @dataclass(frozen=True)
+class Suppression:
+    """``[[policy.suppress]]``: a finding the team accepted, with a reason and an expiry."""
+
+    rule: str
+    scope: str
+    """``"*"``, an org, a repo, a model name, or a path glob"""
+    reason: str
+    expires: str
+    """ISO date; an expired suppression is itself a finding"""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Signer:
+    """``[[policy.signers]]``: a key trusted to sign lockfiles or models."""
+
+    keyid: str
+    algorithm: str
+    """``ed25519`` or ``ecdsa-p256``"""
+    public_key_pem: str
+    scope: str = "lockfile"
+    """``lockfile``, ``*``, an org or a repo"""
+    line: int = 0
+
+
+@dataclass(frozen=True)
+class Revocation:
+    """``[[policy.revoked]]``: ``org/repo@commit`` or ``sha256:<hex>``, refused everywhere."""
+
+    target: str
+    reason: str
+    date: str
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Policy:
     """The trust policy (``[policy]`` or ``policy-file``). Defaults are the secure ones."""
 
@@ -217,6 +253,10 @@ class Policy:
     safe_globals: tuple[SafeGlobal, ...] = ()
     allow_floating_aliases: bool = False
     deprecation_window_days: int = 90
+    suppressions: tuple[Suppression, ...] = ()
+    signers: tuple[Signer, ...] = ()
+    require_signature: bool = False
+    revoked: tuple[Revocation, ...] = ()
     source: str = ""
     """the file the policy came from"""
     lines: tuple[tuple[str, int], ...] = ()
