@@ -49,7 +49,8 @@ def test_anthropic_retrieve_model_resolves_an_alias(fake: FakeProvider, monkeypa
 def test_anthropic_dateless_canonical_id_is_pinned(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("MODELGUARD_ANTHROPIC_BASE_URL", fake.url + "/v1")
-    body = {"type": "model", "id": "claude-opus-9-1", "display_name": "Claude Opus 9.1", "created_at": "2026-11-01T00:00:00Z"}
+    body = {"type": "model", "id": "claude-opus-9-1", "display_name": "Claude Opus 9.1",
+            "created_at": "2026-11-01T00:00:00Z"}
     fake.route("/v1/models/claude-opus-9-1", (200, body))
     [got] = lock_provider_models([spec("claude-opus-9-1", "anthropic")], DENY, online=True, today=TODAY)
     assert (got.resolved, got.pin_kind, got.resolved_via) == ("claude-opus-9-1", "versioned", "models-api")
@@ -91,7 +92,8 @@ def test_openai_retrieve_confirms_existence(fake: FakeProvider, monkeypatch: pyt
     for model in ("gpt-4o", "gpt-4o-2024-08-06"):
         fake.route(f"/v1/models/{model}", (200, {"id": model, "object": "model", "created": 1722814719,
                                                   "owned_by": "system"}))
-    [got] = lock_provider_models([spec("gpt-4o")], DENY, online=True, today=TODAY, base_urls={"openai": fake.url + "/v1"})
+    [got] = lock_provider_models([spec("gpt-4o")], DENY, online=True, today=TODAY,
+                                 base_urls={"openai": fake.url + "/v1"})
     assert (got.resolved, got.resolved_via) == ("gpt-4o-2024-08-06", "catalog")
     assert fake.hits("/v1/models/gpt-4o") == 1 and fake.hits("/v1/models/gpt-4o-2024-08-06") == 1
     assert fake.seen[0].headers["authorization"] == f"Bearer {SECRET}"
@@ -205,7 +207,8 @@ def test_rate_limit_and_server_errors_retry_then_give_no_verdict(fake: FakeProvi
 
 def test_transient_error_then_success(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
-    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6", "created_at": "2026-02-04T00:00:00Z"}
+    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6",
+          "created_at": "2026-02-04T00:00:00Z"}
     fake.route("/v1/models/claude-opus-4-6", (503, {}), (200, ok))
     [got] = lock_provider_models([spec("claude-opus-4-6", "anthropic")], DENY, online=True,
                                  base_urls={"anthropic": fake.url + "/v1"})
@@ -228,7 +231,8 @@ def test_key_never_leaks(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, ca
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6", "created_at": "2026-02-04T00:00:00Z"}
+    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6",
+          "created_at": "2026-02-04T00:00:00Z"}
     fake.route("/v1/models/claude-opus-4-6", (200, ok))
     fake.route("/v1/models/gpt-4o", (500, {"error": SECRET}))
     locked = lock_provider_models([spec("claude-opus-4-6", "anthropic")], DENY, online=True,
