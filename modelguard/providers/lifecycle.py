@@ -45,17 +45,22 @@ def alias_finding(model_id: str, policy: Policy, *, hint: str = "", model: str =
 
 
 def _merged(catalog: Catalog, entry: LockedProviderModel) -> Lifecycle:
+    """The fresher of the lock's lifecycle fields and the catalog's (a catalog newer than the lock wins)."""
     locked = Lifecycle(entry.deprecated_on, entry.retires_on, entry.replacement, entry.source)
     current = catalog.lifecycle(entry.provider, entry.platform, entry.resolved)
     if current is None:
         return locked
-    if not locked.retires_on or (current.retires_on and current.retires_on < locked.retires_on):
+    if not (locked.retires_on or locked.deprecated_on):
         return current
-    return locked
+    try:
+        lock_day = date.fromisoformat(entry.resolved_at[:10])
+    except ValueError:
+        return current
+    return current if catalog.as_of >= lock_day else locked
 
 
-def _remote_checks(entry: LockedProviderModel, client: ModelsAPI, catalog: Catalog, life: Lifecycle,
-                   policy: Policy, today: date) -> tuple[Lifecycle, list[Finding]]:
+def _remote_checks(entry: LockedProviderModel, client: ModelsAPI, catalog: Catalog,
+                   life: Lifecycle) -> tuple[Lifecycle, list[Finding]]:
     found: list[Finding] = []
     now: RemoteModel | None = client.retrieve(entry.resolved)
     if now is None:
@@ -99,7 +104,7 @@ def check_locked_provider_models(
                 clients[entry.provider] = client_for(entry.provider, base_urls)
             client = clients[entry.provider]
             if client is not None:
-                life, extra = _remote_checks(entry, client, catalog, life, policy, day)
+                life, extra = _remote_checks(entry, client, catalog, life)
                 findings.extend(extra)
         findings.extend(lifecycle_findings(entry.resolved, life, policy, day, model=entry.name))
     if locked and catalog.is_stale(day):

@@ -102,3 +102,11 @@ def test_remote_refreshes_mistral_deprecation(fake: FakeProvider, monkeypatch: p
     found = check_locked_provider_models([entry], Policy(), today=TODAY, remote=True,
                                          base_urls={"mistral": fake.url + "/v1"})
     assert rules(found) == [("MG-P204", Severity.HIGH)] and "mistral-medium-2605" in found[0].message
+
+
+def test_fresher_source_of_lifecycle_wins() -> None:
+    # the catalog says claude-sonnet-4-5-20250929 retires 2026-11-30
+    newer_lock = locked("claude-sonnet-4-5-20250929", retires_on="2027-06-01", resolved_at="2026-12-01")
+    assert rules(check_locked_provider_models([newer_lock], Policy(), today=TODAY)) == [("MG-P203", Severity.LOW)]
+    older_lock = locked("claude-sonnet-4-5-20250929", retires_on="2027-06-01", resolved_at="2026-01-01")
+    assert rules(check_locked_provider_models([older_lock], Policy(), today=TODAY)) == [("MG-P203", Severity.MEDIUM)]
