@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
+from modelguard.errors import LockfileError
 from modelguard.models import Finding, LockedProviderModel, Policy, Severity
 from modelguard.providers.catalog import Catalog, Lifecycle, load_catalog
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
@@ -42,6 +43,16 @@ def alias_finding(model_id: str, policy: Policy, *, hint: str = "", model: str =
     severity = Severity.LOW if policy.allow_floating_aliases else Severity.MEDIUM
     return finding("MG-P201", f"{model_id} is a floating alias{hint}", severity=severity,
                    model=model, location=location, path=path)
+
+
+def _check_dates(entry: LockedProviderModel) -> None:
+    for key, value in (("deprecated-on", entry.deprecated_on), ("retires-on", entry.retires_on)):
+        try:
+            if value:
+                date.fromisoformat(value)
+        except ValueError:
+            raise LockfileError(f"lockfile entry {entry.name!r}: {key} = {value!r} is not an ISO date "
+                                "(YYYY-MM-DD); run `modelguard lock` again") from None
 
 
 def _merged(catalog: Catalog, entry: LockedProviderModel) -> Lifecycle:
@@ -95,6 +106,7 @@ def check_locked_provider_models(
     findings: list[Finding] = []
     clients: dict[str, ModelsAPI | None] = {}
     for entry in locked:
+        _check_dates(entry)
         life = _merged(catalog, entry)
         if entry.pin_kind == "alias":
             where = f" (Azure deployment {entry.deployment})" if entry.platform == "azure" else ""
