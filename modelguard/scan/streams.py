@@ -135,8 +135,14 @@ def chunks(f: BinaryIO, length: int | None = None) -> Iterator[bytes]:
 
 
 class SpoolResult:
-    def __init__(self, source: SpoolSource, *, complete: bool, trailing: bytes, crc: int) -> None:
+    def __init__(self, source: SpoolSource, *, complete: bool, trailing: bytes, crc: int, error: str,
+                 stream_end: int) -> None:
         self.source = source
+        self.stream_end = stream_end
+        """input bytes the compressed stream occupied (where trailing data starts)"""
+        self.error = error
+        """why decompression stopped early ('' if it did not); the output so far is kept,
+        because a loader has already acted on it (a pickle runs opcode by opcode)"""
         self.complete = complete
         """the compressed stream reached its end marker (False: truncated)"""
         self.trailing = trailing
@@ -146,7 +152,7 @@ class SpoolResult:
 
 
 def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompressor, *,
-          compressed_size: int, name: str) -> SpoolResult:
+          compressed_size: int, name: str, errors: tuple[type[Exception], ...] = ()) -> SpoolResult:
     """Decompress ``compressed`` into a spool, enforcing the ratio and the per-file budget.
 
     The ratio is checked against bytes actually produced, not the size the header claims,
@@ -157,6 +163,9 @@ def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompres
     produced = 0
     crc = 0
     trailing = b""
+    error = ""
+    read_total = 0
+    stream_end = -1
     try:
         def emit(data: bytes) -> None:
             nonlocal produced, crc
@@ -171,22 +180,29 @@ def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompres
             crc = zlib.crc32(data, crc)
             out.write(data)
 
-        for block in compressed:
-            if decompressor.eof():
-                trailing += block[: 64 - len(trailing)]
-                continue
-            emit(decompressor.feed(block, CHUNK))
+        try:
+            for block in compressed:
+                read_total += len(block)
+                if decompressor.eof():
+                    trailing += block[: 64 - len(trailing)]
+                    continue
+                emit(decompressor.feed(block, CHUNK))
+                while decompressor.pending() and not decompressor.eof():
+                    emit(decompressor.feed(b"", CHUNK))
+                if decompressor.eof():
+                    stream_end = read_total - len(decompressor.unused())
+                    trailing += decompressor.unused()[:64]
             while decompressor.pending() and not decompressor.eof():
                 emit(decompressor.feed(b"", CHUNK))
-            if decompressor.eof() and decompressor.unused():
-                trailing += decompressor.unused()[:64]
-        while decompressor.pending() and not decompressor.eof():
-            emit(decompressor.feed(b"", CHUNK))
+        except errors as e:
+            error = str(e) or type(e).__name__
     except BaseException:
         out.close()
         raise
     out.flush()
-    return SpoolResult(SpoolSource(out, produced, name), complete=decompressor.eof(), trailing=trailing, crc=crc)
+    return SpoolResult(SpoolSource(out, produced, name), complete=not error and decompressor.eof(),
+                       trailing=trailing, crc=crc, error=error,
+                       stream_end=read_total if stream_end < 0 else stream_end)
 
 
 def scan_nested(ctx: ScanContext, source: Source, findings: list[Finding]) -> Outcome | None:

@@ -188,15 +188,14 @@ def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: Zi
     f.seek(m.data_offset)
     try:
         result = spool(ctx, chunks(f, m.compressed_size), _decompressor(m.method),
-                       compressed_size=m.compressed_size, name=where)
+                       compressed_size=m.compressed_size, name=where, errors=(zlib.error, OSError, EOFError))
     except ScanLimitError as e:
         findings.append(finding("MG-S003", str(e), location=e.location or where))
         return
-    except (zlib.error, OSError, EOFError) as e:
-        findings.append(finding("MG-S001", f"member does not decompress: {e}", location=where))
-        return
     try:
-        if not result.complete:
+        if result.error:
+            findings.append(finding("MG-S001", f"member does not decompress: {result.error}", location=where))
+        elif not result.complete:
             findings.append(finding("MG-S001", "compressed member is truncated", location=where))
         problems = []
         if result.source.size != m.size:
