@@ -13,6 +13,7 @@ from __future__ import annotations
 import bz2
 import lzma
 import zlib
+from collections.abc import Callable
 
 from modelguard.models import Finding
 from modelguard.rules import finding
@@ -69,7 +70,7 @@ def _lz4() -> Decompressor:
                         pending=lambda: not d.needs_input and not d.eof)
 
 
-_DECOMPRESSORS = {
+_DECOMPRESSORS: dict[Format, Callable[[], Decompressor]] = {
     Format.GZIP: _gzip,
     Format.BZIP2: _bz2,
     Format.XZ: _xz,

@@ -81,7 +81,7 @@ class WindowSource(Source):
 
     def open(self) -> BinaryIO:
         raw = self.parent.open()
-        return io.BufferedReader(_Window(raw, self.offset, self.size, owns=True), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_Window(raw, self.offset, self.size, owns=True), CHUNK)
 
 
 class SpoolSource(Source):
@@ -93,7 +93,7 @@ class SpoolSource(Source):
         self.name = name
 
     def open(self) -> BinaryIO:
-        return io.BufferedReader(_Window(self._spooled, 0, self.size, owns=False), CHUNK)  # type: ignore[return-value]
+        return io.BufferedReader(_Window(self._spooled, 0, self.size, owns=False), CHUNK)
 
     def close(self) -> None:
         self._spooled.close()
@@ -159,7 +159,7 @@ def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompres
     so a bomb stops after at most ``max_ratio`` times its compressed size.
     """
     limit = max(compressed_size, 1) * ctx.limits.max_ratio
-    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)  # noqa: SIM115 - owned by SpoolSource
+    out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_IN_MEMORY)
     produced = 0
     crc = 0
     trailing = b""

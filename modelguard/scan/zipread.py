@@ -142,8 +142,7 @@ def _read_zip64(f: BinaryIO, eocd_offset: int) -> tuple[int, int, int, int] | No
     loc = f.read(_LOCATOR.size)
     if len(loc) != _LOCATOR.size or not loc.startswith(EOCD64_LOCATOR_SIG):
         return None
-    _, _, rec_offset, _ = _LOCATOR.unpack(loc)
-    # The record sits right before the locator; trust the position over the stored offset
+        # The record sits right before the locator; trust the position over the stored offset
     # (as zipfile does) so a prefixed archive still reads.
     pos = eocd_offset - _LOCATOR.size - _EOCD64.size
     if pos < 0:
