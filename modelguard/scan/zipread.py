@@ -195,7 +195,7 @@ def read_directory(f: BinaryIO, file_size: int, *, max_members: int) -> ZipDirec
         members.append(ZipMember(
             name=_decode(var[:name_len], flags), local_name="", method=c[6], flags=flags, crc=c[9],
             compressed_size=csize, size=size, header_offset=offset + concat, data_offset=0,
-            external_attr=c[17], create_system=c[1],
+            external_attr=c[17], create_system=c[2],
         ))
         if len(members) > max_members:
             raise ScanLimitError(f"archive has more than {max_members} members")
