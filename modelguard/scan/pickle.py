@@ -9,7 +9,10 @@ finding, and never changes a verdict.
 from __future__ import annotations
 
 import ast
+import contextlib
 import dataclasses
+import io
+import warnings
 
 from modelguard.models import Finding, Verdict
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
@@ -77,10 +80,14 @@ def _with_decompiled_detail(source: Source, findings: list[Finding]) -> list[Fin
 
 
 def _decompile(data: bytes) -> str:
+    sink = io.StringIO()
     try:
         from fickling.fickle import Pickled
 
-        text = ast.unparse(Pickled.load(data).ast)
+        # fickling prints warnings about odd streams; they must not reach our output.
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            text = ast.unparse(Pickled.load(data).ast)
     # fickling raises many types on hostile input; the detail is cosmetic and never affects
     # the verdict, so any failure just means "no decompiled view".
     except Exception:
