@@ -57,20 +57,23 @@ class _Pickles:
         self._analyze = pickle_scanner.analyze_stream
         self.ctx = ctx
         self.findings = findings
+        self.last_imports: list[tuple[str, str]] = []
 
     def one(self, f: BinaryIO, offset: int, location: str) -> tuple[object, int, list[object]]:
-        """(static value, end offset, persistent ids) of the pickle at ``offset``.
+        """(static value, end offset, persistent ids) of the pickle at ``offset``; its imports
+        are kept in :attr:`last_imports`.
 
         Raises MalformedError when it does not parse: nothing after it can be framed.
         """
         f.seek(offset)
-        before = len(self.findings)
         analysis = self._analyze(self.ctx, f, location=location, offset=offset, single=True)
         self.findings.extend(analysis.findings)
-        if analysis.end <= offset or any(x.rule == "MG-S001" for x in self.findings[before:]):
+        self.last_imports = list(analysis.globals)
+        if not analysis.complete or analysis.end <= offset:
             raise MalformedError(f"{location}: pickle does not parse; the rest of the file cannot be framed",
                                  location)
         return analysis.value, analysis.end, list(analysis.persistent_ids)
+
 
 
 def _storage_sizes(persistent_ids: list[object]) -> dict[str, tuple[int, int | None]]:
@@ -176,12 +179,13 @@ def _walk_storages(ctx: ScanContext, f: BinaryIO, where: str, start: int, size: 
     end = start + size
     value, pos, _ = pickles.one(f, start, where)
     for i in range(_count_of(value, where, ctx)):
-        args, pos, _ = pickles.one(f, pos, f"{where}@storage {i}")
-        if not (isinstance(args, tuple) and len(args) == 3):
-            raise MalformedError(f"{where}: storage {i} arguments are not (key, location, type)", where)
-        elsize = element_size(args[2])
+        # (key, location, storage type): the type is an import, so the value is not plain
+        # data; take it from the one import this small pickle makes.
+        _, pos, _ = pickles.one(f, pos, f"{where}@storage {i}")
+        imports = pickles.last_imports
+        elsize = _ELEMENT_SIZE.get(imports[0][1]) if len(imports) == 1 and imports[0][0] in _STORAGE_MODULES else None
         if elsize is None:
-            raise MalformedError(f"{where}: unknown storage type {args[2]!r}", where)
+            raise MalformedError(f"{where}: storage {i} does not name one known storage type", where)
         pos += 8 + _read_count(f, pos, where) * elsize
         if pos > end:
             raise MalformedError(f"{where}: storage {i} runs past the end of the member", where)
