@@ -41,11 +41,17 @@ _TORCH_TAR = {"pickle", "storages", "tensors"}
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return _scan_7z(ctx, source)
-    return _scan_tar(ctx, source)
+    return _scan_tar(ctx, source, head)
 
 
-def _scan_tar(ctx: ScanContext, source: Source) -> Outcome:
+def _scan_tar(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     findings: list[Finding] = []
+    if head[:1] == b"\x80":
+        # The first header is also a pickle: torch.load reads the tar, pickle.load the pickle.
+        from modelguard.scan import pickle as pickle_scanner
+
+        findings.append(finding("MG-S202", "the tar header is also a pickle (polyglot)", location=source.name))
+        findings += pickle_scanner.scan(ctx, source, head).findings
     members: list[tarfile.TarInfo] = []
     with source.open() as f:
         try:
@@ -60,7 +66,7 @@ def _scan_tar(ctx: ScanContext, source: Source) -> Outcome:
                         raise ScanLimitError(f"archive has more than {ctx.limits.max_members} members", source.name)
             finally:
                 tar.close()
-        except (tarfile.TarError, EOFError) as e:
+        except (tarfile.TarError, EOFError, UnicodeError) as e:
             findings.append(finding("MG-S001", f"tar archive is damaged or truncated: {e}", location=source.name))
     names = {m.name for m in members if m.isfile()}
     torch_layout = _TORCH_TAR <= names

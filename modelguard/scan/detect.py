@@ -100,8 +100,11 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
         # A pickle with a zip after it is a polyglot (torch.load runs the pickle, zip readers
         # see the archive): the zip scanner analyses both, and falls back to the pickle
-        # scanner when the end-record signature in the tail is a coincidence.
-        return Format.ZIP if _ZIP_EOCD in tail else Format.PICKLE
+        # scanner when the end-record signature in the tail is a coincidence. Likewise a tar
+        # whose first header is also a pickle: torch.load tries tar first.
+        if _ZIP_EOCD in tail:
+            return Format.ZIP
+        return Format.TAR if _is_tar(head) else Format.PICKLE
     if head.startswith(_ZIP_LOCAL) or head.startswith(_ZIP_EMPTY):
         return Format.ZIP
     if head.startswith(b"\x93NUMPY"):

@@ -64,6 +64,8 @@ class ZipMember:
     """tampering or inconsistencies a strict reader would refuse"""
     broken: str = ""
     """why the member's data cannot be located (non-empty: unreadable)"""
+    alias: bool = False
+    """a second reading of a central entry (at its unadjusted offset), not a member of its own"""
 
     @property
     def is_dir(self) -> bool:
@@ -205,9 +207,31 @@ def read_directory(f: BinaryIO, file_size: int, *, max_members: int) -> ZipDirec
     for m in members:
         _read_local(f, m, file_size)
     start = min([m.header_offset for m in members], default=cd_start)
+    if concat:
+        members += _unadjusted_readings(f, members, concat, file_size)
     return ZipDirectory(members, archive_start=start,
                         central_start=cd_start, eocd_end=eocd_end, from_central_directory=True,
                         problems=problems)
+
+
+def _unadjusted_readings(f: BinaryIO, members: list[ZipMember], concat: int, file_size: int) -> list[ZipMember]:
+    """Members as a reader that does not adjust for prefixed data (miniz) finds them.
+
+    zipfile shifts every offset by the length of data prepended to the archive; miniz does
+    not. When both readings land on a valid local header, a file can show one archive to
+    zipfile-based tools and another to torch, so both are scanned.
+    """
+    aliases = []
+    for m in members:
+        raw = ZipMember(name=m.name, local_name="", method=m.method, flags=m.flags, crc=m.crc,
+                        compressed_size=m.compressed_size, size=m.size, header_offset=m.header_offset - concat,
+                        data_offset=0, external_attr=m.external_attr, create_system=m.create_system, alias=True)
+        _read_local(f, raw, file_size)
+        if not raw.broken:
+            raw.anomalies.insert(0, f"without the {concat}-byte prefix adjustment this entry reads a different "
+                                 f"local header (offset {raw.header_offset}), as torch's reader would")
+            aliases.append(raw)
+    return aliases
 
 
 def _read_local(f: BinaryIO, m: ZipMember, file_size: int) -> None:

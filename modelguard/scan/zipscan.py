@@ -97,7 +97,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         findings += [finding("MG-S001", p, location=source.name) for p in directory.problems]
         fmt = classify([m.name for m in directory.members])
         _scan_outside(ctx, source, directory, findings)
-        names = Counter(m.name for m in directory.members)
+        names = Counter(m.name for m in directory.members if not m.alias)
         for dup in sorted(n for n, c in names.items() if c > 1):
             findings.append(finding("MG-S201", f"member name {dup!r} appears {names[dup]} times; "
                                     "readers disagree on which one they load", location=source.name))
@@ -114,7 +114,7 @@ def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, fin
     if directory.archive_start > 0:
         gaps.append((0, directory.archive_start, "before the archive"))
     pos, slack = directory.archive_start, 0
-    for m in sorted((m for m in directory.members if not m.broken), key=lambda m: m.header_offset):
+    for m in sorted((m for m in directory.members if not m.broken and not m.alias), key=lambda m: m.header_offset):
         if m.header_offset > pos + slack:
             gaps.append((pos, m.header_offset, "between members"))
         if m.end > pos:
@@ -131,7 +131,7 @@ def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, fin
 
 def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fmt: Format,
                  findings: list[Finding]) -> None:
-    where = f"{source.name}!{m.name}"
+    where = f"{source.name}!{m.name}" + (f"@offset {m.header_offset}" if m.alias else "")
     if m.anomalies:
         findings.append(finding("MG-S201", "; ".join(m.anomalies), location=where))
     for name in {m.name, m.local_name} - {""}:

@@ -238,3 +238,33 @@ def test_pickle_with_coincidental_end_record_signature_is_a_pickle() -> None:
     data = b"\x80\x02" + b"X\x04\x00\x00\x00PK\x05\x06" + b"."
     result = scan_bytes(data, "x.pkl")
     assert result.format in ("pickle", "joblib") and result.verdict.value == "clean"
+
+
+def test_prefix_offsets_read_as_miniz_reads_them() -> None:
+    """Prefixed zip whose unadjusted offsets land on a different local header (torch's view)."""
+    benign = torch_zip()
+    length = len(torch_zip_entries()[0].data)
+    evil = MALICIOUS_PICKLE + b"\0" * (length - len(MALICIOUS_PICKLE))
+    prefix = build_zip([Entry("archive/data.pkl", evil)], central=False)
+    result = scan_bytes(prefix + benign, "m.pt")
+    assert result.verdict.value == "malicious"
+    assert any(f.rule == "MG-S201" and "prefix adjustment" in f.message for f in result.findings)
+
+
+def test_tar_pickle_polyglot() -> None:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("a.txt")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    data = bytearray(buf.getvalue())
+    name = MALICIOUS_PICKLE  # 36 bytes: fits the 100-byte name field
+    data[: len(name)] = name
+    checksum = sum(data[:148]) + 8 * 32 + sum(data[156:512])
+    data[148:156] = b"%06o\0 " % checksum
+    result = scan_bytes(bytes(data), "m.bin")
+    assert result.format == "tar"
+    assert {"MG-S202", "MG-S101"} <= {f.rule for f in result.findings}
