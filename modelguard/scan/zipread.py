@@ -64,6 +64,7 @@ class ZipMember:
     """tampering or inconsistencies a strict reader would refuse"""
     broken: str = ""
     """why the member's data cannot be located (non-empty: unreadable)"""
+    local_flags: int = 0
     alias: bool = False
     """a second reading of a central entry (at its unadjusted offset), not a member of its own"""
 
@@ -74,6 +75,10 @@ class ZipMember:
     @property
     def is_symlink(self) -> bool:
         return self.create_system == 3 and (self.external_attr >> 16) & 0o170000 == 0o120000
+
+    @property
+    def has_descriptor(self) -> bool:
+        return bool((self.flags | self.local_flags) & FLAG_DATA_DESCRIPTOR)
 
     @property
     def end(self) -> int:
@@ -248,6 +253,7 @@ def _read_local(f: BinaryIO, m: ZipMember, file_size: int) -> None:
     local_flags, local_method, local_crc = h[3], h[4], h[7]
     name_len, extra_len = h[10], h[11]
     m.local_name = _decode(f.read(name_len), local_flags)
+    m.local_flags = local_flags
     m.data_offset = m.header_offset + _LOCAL.size + name_len + extra_len
     if m.local_name != m.name:
         m.anomalies.append(f"local header names it {m.local_name!r}, central directory {m.name!r}")
@@ -263,6 +269,29 @@ def _read_local(f: BinaryIO, m: ZipMember, file_size: int) -> None:
         m.anomalies.append(f"stored member claims {m.size} bytes but holds {m.compressed_size}")
     if m.end > file_size:
         m.broken = f"data runs past the end of the file ({m.end} > {file_size})"
+
+
+def _find_descriptor(f: BinaryIO, data_offset: int, file_size: int) -> int | None:
+    """Length of a stored member's data, from the first data descriptor that agrees with it."""
+    pos = data_offset
+    carry = b""
+    while pos < file_size:
+        f.seek(pos)
+        block = carry + f.read(1 << 20)
+        base = pos - len(carry)
+        if len(block) <= len(carry):
+            return None
+        i = block.find(b"PK\x07\x08")
+        while i >= 0:
+            length = base + i - data_offset
+            head = block[i + 8 : i + 24]
+            if len(head) >= 8 and (struct.unpack_from("<L", head)[0] == length or
+                                   (len(head) >= 16 and struct.unpack_from("<Q", head)[0] == length)):
+                return length
+            i = block.find(b"PK\x07\x08", i + 1)
+        carry = block[-23:]
+        pos = base + len(block)
+    return None
 
 
 def walk_local_headers(f: BinaryIO, file_size: int, *, start: int, max_members: int) -> ZipDirectory:
@@ -285,22 +314,29 @@ def walk_local_headers(f: BinaryIO, file_size: int, *, start: int, max_members: 
         extra = f.read(extra_len)
         size, csize, _ = _zip64_extra(extra, size, csize, 0)
         name = _decode(name_raw, flags)
-        m = ZipMember(name=name, local_name=name, method=method, flags=flags, crc=crc, compressed_size=csize,
+        m = ZipMember(name=name, local_name=name, method=method, flags=flags, local_flags=flags, crc=crc,
+                      compressed_size=csize,
                       size=size, header_offset=pos, data_offset=pos + _LOCAL.size + name_len + extra_len)
         members.append(m)
         if len(members) > max_members:
             raise ScanLimitError(f"archive has more than {max_members} members")
         if flags & FLAG_DATA_DESCRIPTOR and csize == 0:
-            m.broken = "member size is only in a data descriptor and the central directory is missing"
-            problems.append(m.broken)
-            break
+            # torch's writer streams members: sizes only in the descriptor after the data.
+            found = _find_descriptor(f, m.data_offset, file_size) if method == STORED else None
+            if found is None:
+                m.broken = "member size is only in a data descriptor and the central directory is missing"
+                problems.append(m.broken)
+                break
+            m.compressed_size = m.size = found
         if m.end > file_size:
             m.broken = f"data runs past the end of the file ({m.end} > {file_size})"
             break
         pos = m.end
         if flags & FLAG_DATA_DESCRIPTOR:
             f.seek(pos)
-            desc = f.read(4)
-            pos += 16 if desc == b"PK\x07\x08" else 12
+            desc = f.read(24)
+            sig = 4 if desc.startswith(b"PK\x07\x08") else 0
+            # zip64 descriptors carry 8-byte sizes: a local header follows one or the other.
+            pos += sig + (20 if desc[sig + 20 : sig + 24] == LOCAL_SIG else 12)
     return ZipDirectory(members, archive_start=start, central_start=pos, eocd_end=pos,
                         from_central_directory=False, problems=problems)

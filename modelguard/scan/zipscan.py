@@ -36,7 +36,6 @@ from modelguard.scan.streams import (
 from modelguard.scan.zipread import (
     BZIP2,
     DEFLATED,
-    FLAG_DATA_DESCRIPTOR,
     FLAG_ENCRYPTED,
     LOCAL_SIG,
     STORED,
@@ -118,7 +117,7 @@ def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, fin
         if m.header_offset > pos + slack:
             gaps.append((pos, m.header_offset, "between members"))
         if m.end > pos:
-            pos, slack = m.end, (_DESCRIPTOR_MAX if m.flags & FLAG_DATA_DESCRIPTOR else 0)
+            pos, slack = m.end, (_DESCRIPTOR_MAX if m.has_descriptor else 0)
     if directory.from_central_directory and directory.central_start > pos + slack:
         gaps.append((pos, directory.central_start, "between the last member and the central directory"))
     if directory.from_central_directory and directory.eocd_end < source.size:

@@ -83,6 +83,9 @@ class Entry:
     align: int = 64
     create_system: int = 0
     external_attr: int = 0
+    descriptor: bool = False
+    """stream the member as torch's writer does: flags 0x0808, zero CRC and sizes in the local
+    header, a PK\\x07\\x08 data descriptor after the data"""
 
 
 def build_zip(entries: list[Entry], *, prefix: bytes = b"", central: bool = True, suffix: bytes = b"") -> bytes:
@@ -102,10 +105,14 @@ def build_zip(entries: list[Entry], *, prefix: bytes = b"", central: bool = True
             base = len(prefix) + offset + 30 + len(lname) + 4
             pad = (-base) % e.align
         extra = struct.pack("<2H", 0x4246, pad) + b"Z" * pad if e.align else b""
-        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, e.flags, e.method, 0, 0x21, crc,
-                           len(payload), size, len(lname), len(extra)) + lname + extra + payload
+        flags = e.flags | (0x0808 if e.descriptor else 0)
+        lcrc, lcsize, lsize = (0, 0, 0) if e.descriptor else (crc, len(payload), size)
+        out += struct.pack("<4s2B4HL2L2H", b"PK\x03\x04", 20, 0, flags, e.method, 0, 0x21, lcrc,
+                           lcsize, lsize, len(lname), len(extra)) + lname + extra + payload
+        if e.descriptor:
+            out += struct.pack("<4s3L", b"PK\x07\x08", crc, len(payload), size)
         cname = e.name.encode()
-        cflags = e.flags if e.central_flags is None else e.central_flags
+        cflags = flags if e.central_flags is None else e.central_flags
         cd += struct.pack("<4s4B4HL2L5H2L", b"PK\x01\x02", 20, e.create_system, 20, 0, cflags, e.method, 0, 0x21,
                           crc, len(payload), size, len(cname), 0, 0, 0, 0, e.external_attr, offset) + cname
     if not central:
@@ -124,14 +131,14 @@ def torch_zip_entries(data_pkl: bytes | None = None, *, extra: list[Entry] | Non
     weights = struct.pack("<4f", 1.0, 2.0, 3.0, 4.0)
     pkl = data_pkl if data_pkl is not None else state_dict({"weight": ("0", 4)}, legacy=False)
     return [
-        Entry("archive/data.pkl", pkl),
-        Entry("archive/.format_version", b"1"),
-        Entry("archive/.storage_alignment", b"64"),
-        Entry("archive/byteorder", b"little"),
-        Entry("archive/data/0", weights),
+        Entry("archive/data.pkl", pkl, descriptor=True),
+        Entry("archive/.format_version", b"1", descriptor=True),
+        Entry("archive/.storage_alignment", b"64", descriptor=True),
+        Entry("archive/byteorder", b"little", descriptor=True),
+        Entry("archive/data/0", weights, descriptor=True),
         *(extra or []),
-        Entry("archive/version", b"3\n"),
-        Entry("archive/.data/serialization_id", b"1234567890123456789012345678901234567890"),
+        Entry("archive/version", b"3\n", descriptor=True),
+        Entry("archive/.data/serialization_id", b"1234567890123456789012345678901234567890", descriptor=True),
     ]
 
 
