@@ -79,6 +79,10 @@ _DECOMPRESSORS: dict[Format, Callable[[], Decompressor]] = {
 }
 
 
+JOBLIB_ZFILE_HEADER = 21
+"""joblib < 0.10 (numpy_pickle_compat): b"ZF" + hex(length).ljust(19), then a zlib stream"""
+
+
 def _format(head: bytes) -> Format:
     if head.startswith(_GZIP_MAGIC):
         return Format.GZIP
@@ -95,9 +99,11 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     fmt = _format(head)
     findings: list[Finding] = []
     inner = f"{source.name}!<{fmt.value} content>"
+    start = JOBLIB_ZFILE_HEADER if head.startswith(b"ZF0x") else 0
     with source.open() as f:
+        f.seek(start)
         # lz4 raises RuntimeError for corrupt frames; the others raise their own error types.
-        result = spool(ctx, chunks(f), _DECOMPRESSORS[fmt](), compressed_size=source.size, name=inner,
+        result = spool(ctx, chunks(f), _DECOMPRESSORS[fmt](), compressed_size=source.size - start, name=inner,
                        errors=(zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError))
     try:
         if result.error:
@@ -105,7 +111,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         elif not result.complete:
             findings.append(finding("MG-S001", f"{fmt.value} stream is truncated", location=source.name))
         if result.trailing:
-            consumed = result.stream_end
+            consumed = start + result.stream_end
             extra = source.size - consumed
             findings.append(finding("MG-S206", f"{extra} bytes after the end of the {fmt.value} stream",
                                     location=source.name))

@@ -62,6 +62,11 @@ def _is_zlib(head: bytes) -> bool:
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
 
 
+def _is_joblib_zfile(head: bytes) -> bool:
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
+    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
+
+
 def _is_tar(head: bytes) -> bool:
     if len(head) < 512:
         return False
@@ -127,7 +132,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SAFETENSORS
     if _is_tar(head):
         return Format.TAR
-    if _is_zlib(head):
+    if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
     # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
     # the zip reader finds the archive from the end).

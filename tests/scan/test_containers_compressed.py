@@ -162,3 +162,15 @@ def test_real_joblib_corpus_is_clean(name: str) -> None:
     path = CORPUS / "joblib" / name
     result = scan_bytes(path.read_bytes(), name)
     assert result.verdict.value == "clean", result.findings
+
+
+def test_old_joblib_zfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """joblib < 0.10 compressed format, which joblib.load still reads."""
+    def zfile(payload: bytes) -> bytes:
+        return b"ZF" + hex(len(payload)).encode().ljust(19) + zlib.compress(payload)
+
+    p = tmp_path / "model.joblib"
+    p.write_bytes(zfile(MALICIOUS_PICKLE))
+    code, entry = scan_json(p, capsys)
+    assert code == 1 and entry["verdict"] == "malicious" and "MG-S101" in rules_of(entry)
+    assert scan_bytes(zfile(b"\x80\x02K\x01."), "ok.joblib").verdict.value == "clean"
