@@ -30,6 +30,7 @@ from modelguard.scan.streams import (
     SPOOL_IN_MEMORY,
     SpoolSource,
     WindowSource,
+    bounded,
     budget_spent,
     scan_nested,
     unsafe_member_name,
@@ -53,7 +54,7 @@ def _scan_tar(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         findings.append(finding("MG-S202", "the tar header is also a pickle (polyglot)", location=source.name))
         findings += pickle_scanner.scan(ctx, source, head).findings
     members: list[tarfile.TarInfo] = []
-    with source.open() as f:
+    with bounded(source) as f:
         try:
             tar = tarfile.open(fileobj=f, mode="r:")
             try:
@@ -153,7 +154,7 @@ def _scan_7z(ctx: ScanContext, source: Source) -> Outcome:
               py7zr.exceptions.PasswordRequired, lzma.LZMAError, zlib.error, EOFError, OSError, ValueError,
               KeyError, IndexError, struct.error)
     try:
-        with source.open() as f, py7zr.SevenZipFile(f, mode="r") as archive:
+        with bounded(source) as f, py7zr.SevenZipFile(f, mode="r") as archive:
             entries = archive.list()
             if len(entries) > ctx.limits.max_members:
                 raise ScanLimitError(f"archive has more than {ctx.limits.max_members} members", source.name)

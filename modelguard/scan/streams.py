@@ -70,6 +70,29 @@ class _Window(io.RawIOBase):
         super().close()
 
 
+class _ClampedReader(io.BufferedReader):
+    """A buffered window whose ``read(n)`` never asks for more than what is left.
+
+    ``BufferedReader.read(n)`` allocates ``n`` bytes up front, so a parser that reads a
+    claimed length (tarfile's pax headers, a 50 GB size field) would die of MemoryError.
+    """
+
+    def __init__(self, window: _Window) -> None:
+        super().__init__(window, CHUNK)
+        self._size = window._length
+
+    def read(self, size: int | None = -1) -> bytes:
+        left = max(0, self._size - self.tell())
+        if size is None or size < 0 or size > left:
+            size = left
+        return super().read(size)
+
+
+def bounded(source: Source) -> BinaryIO:
+    """``source`` opened through a clamped window (for parsers that read claimed sizes)."""
+    return WindowSource(source, 0, source.size, source.name).open()
+
+
 class WindowSource(Source):
     """``length`` bytes at ``offset`` of ``parent``, read lazily (stored members, prefixes)."""
 
@@ -81,7 +104,7 @@ class WindowSource(Source):
 
     def open(self) -> BinaryIO:
         raw = self.parent.open()
-        return io.BufferedReader(_Window(raw, self.offset, self.size, owns=True), CHUNK)
+        return _ClampedReader(_Window(raw, self.offset, self.size, owns=True))
 
 
 class SpoolSource(Source):
@@ -93,7 +116,7 @@ class SpoolSource(Source):
         self.name = name
 
     def open(self) -> BinaryIO:
-        return io.BufferedReader(_Window(self._spooled, 0, self.size, owns=False), CHUNK)
+        return _ClampedReader(_Window(self._spooled, 0, self.size, owns=False))
 
     def close(self) -> None:
         self._spooled.close()

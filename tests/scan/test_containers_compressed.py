@@ -174,3 +174,20 @@ def test_old_joblib_zfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     code, entry = scan_json(p, capsys)
     assert code == 1 and entry["verdict"] == "malicious" and "MG-S101" in rules_of(entry)
     assert scan_bytes(zfile(b"\x80\x02K\x01."), "ok.joblib").verdict.value == "clean"
+
+
+def test_tar_claiming_a_huge_pax_header_does_not_exhaust_memory(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    header = bytearray(512)
+    header[:9] = b"pax_hdr\0\0"
+    header[100:108] = b"0000644\0"
+    header[124:136] = b"%011o\0" % (50 << 30)  # 50 GB of pax header
+    header[156:157] = b"x"
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[148:156] = b" " * 8
+    header[148:156] = b"%06o\0 " % sum(header)
+    p = tmp_path / "x.tar"  # on disk: a file's read(n) allocates n bytes up front, BytesIO's does not
+    p.write_bytes(bytes(header) + b"\0" * 1024)
+    code, entry = scan_json(p, capsys)
+    assert code == 1 and entry["format"] == "tar" and entry["verdict"] != "clean"
