@@ -19,7 +19,7 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
 from modelguard.scan.detect import Format
-from modelguard.scan.streams import Decompressor, WindowSource, chunks, scan_nested, spool, zlib_decompressor
+from modelguard.scan.streams import Decompressor, WindowSource, bounded, chunks, scan_nested, spool, zlib_decompressor
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -100,7 +100,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     findings: list[Finding] = []
     inner = f"{source.name}!<{fmt.value} content>"
     start = JOBLIB_ZFILE_HEADER if head.startswith(b"ZF0x") else 0
-    with source.open() as f:
+    with bounded(source) as f:
         f.seek(start)
         # lz4 raises RuntimeError for corrupt frames; the others raise their own error types.
         result = spool(ctx, chunks(f), _DECOMPRESSORS[fmt](), compressed_size=source.size - start, name=inner,

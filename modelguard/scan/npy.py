@@ -20,7 +20,7 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
 from modelguard.scan.detect import Format
-from modelguard.scan.streams import WindowSource, scan_nested
+from modelguard.scan.streams import WindowSource, bounded, scan_nested
 
 MAGIC = b"\x93NUMPY"
 _MAX_HEADER = 65_536
@@ -76,7 +76,7 @@ def _count(shape: object) -> int:
 
 def read_header(source: Source) -> tuple[dict[str, object], int]:
     """The header dict and the offset where array data starts."""
-    with source.open() as f:
+    with bounded(source) as f:
         pre = f.read(10)
         if len(pre) < 10 or not pre.startswith(MAGIC):
             raise MalformedError("not an .npy file or truncated header")

@@ -25,7 +25,7 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
 from modelguard.scan.detect import Format
-from modelguard.scan.streams import WindowSource, scan_nested
+from modelguard.scan.streams import WindowSource, bounded, scan_nested
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -106,7 +106,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     pickles = _Pickles(ctx, findings)
     fmt = Format.PYTORCH_LEGACY.value
     try:
-        with source.open() as f:
+        with bounded(source) as f:
             end = _scan_stream(ctx, source, f, pickles)
     except MalformedError as e:
         findings.append(finding("MG-S001", str(e), location=e.location or source.name))
@@ -155,7 +155,7 @@ def scan_tar_layout(ctx: ScanContext, source: Source, members: dict[str, tuple[i
     """Analyse the pickles of a legacy torch tar; ``members`` maps name -> (data offset, size)."""
     pickles = _Pickles(ctx, findings)
     try:
-        with source.open() as f:
+        with bounded(source) as f:
             if "sys_info" in members:
                 off, _ = members["sys_info"]
                 pickles.one(f, off, f"{source.name}!sys_info")

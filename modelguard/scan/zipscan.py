@@ -26,6 +26,7 @@ from modelguard.scan.detect import Format
 from modelguard.scan.streams import (
     Decompressor,
     WindowSource,
+    bounded,
     budget_spent,
     chunks,
     scan_nested,
@@ -76,7 +77,7 @@ def _looks_like_pickle(head: bytes) -> bool:
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     limit = ctx.limits.max_members
-    with source.open() as f:
+    with bounded(source) as f:
         directory = read_directory(f, source.size, max_members=limit)
         if directory is None or (not directory.members and head.startswith(LOCAL_SIG)):
             if head.startswith(LOCAL_SIG):
