@@ -9,8 +9,11 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from modelguard.cli import run
 from modelguard.scan.detect import TORCH_LEGACY_MAGIC
@@ -173,3 +176,32 @@ def scan_json(path: Path, capsys: object) -> tuple[int, dict[str, object]]:
 
 def rules_of(entry: dict[str, object]) -> set[str]:
     return {f["rule"] for f in entry["findings"]}  # type: ignore[attr-defined, index]
+
+
+@dataclass
+class Scanned:
+    """One file's result as ``modelguard scan --format json`` reported it."""
+
+    code: int
+    verdict: str
+    format: str
+    rules: set[str]
+    messages: list[str]
+    locations: list[str]
+
+
+@pytest.fixture
+def scan_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Callable[[bytes, str], Scanned]:
+    """Write ``data`` as ``name`` and scan it through the CLI; the exit code must match the
+    verdict (every container rule is at or above the default fail-on of medium)."""
+    def scan(data: bytes, name: str) -> Scanned:
+        path = tmp_path / name
+        path.write_bytes(data)
+        code, entry = scan_json(path, capsys)
+        findings: list[dict[str, str]] = entry["findings"]  # type: ignore[assignment]
+        result = Scanned(code, str(entry["verdict"]), str(entry["format"]), {f["rule"] for f in findings},
+                         [f["message"] for f in findings], [f["location"] for f in findings])
+        assert code == (0 if result.verdict == "clean" else 1), result
+        return result
+
+    return scan

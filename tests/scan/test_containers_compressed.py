@@ -16,7 +16,7 @@ import py7zr
 import pytest
 
 from modelguard.scan import Limits, scan_bytes
-from tests.scan.containers_build import MALICIOUS_PICKLE, Entry, build_zip, rules_of, scan_json
+from tests.scan.containers_build import MALICIOUS_PICKLE, Entry, Scanned, build_zip, rules_of, scan_json
 
 CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus_real"
 if not CORPUS.is_dir():
@@ -40,34 +40,34 @@ def test_compressed_malicious_pickle(tmp_path: Path, capsys: pytest.CaptureFixtu
 
 
 @pytest.mark.parametrize("ext", sorted(COMPRESSORS))
-def test_compressed_benign_pickle_is_clean(ext: str) -> None:
-    result = scan_bytes(COMPRESSORS[ext](b"\x80\x02]q\x00(K\x01K\x02e."), f"x.{ext}")
-    assert result.verdict.value == "clean"
+def test_compressed_benign_pickle_is_clean(ext: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    result = scan_cli(COMPRESSORS[ext](b"\x80\x02]q\x00(K\x01K\x02e."), f"x.{ext}")
+    assert result.verdict == "clean"
 
 
 @pytest.mark.parametrize("ext", sorted(COMPRESSORS))
-def test_truncated_stream_still_scans_what_decompressed(ext: str) -> None:
+def test_truncated_stream_still_scans_what_decompressed(ext: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = COMPRESSORS[ext](MALICIOUS_PICKLE + b"\x00" * 4000)
-    result = scan_bytes(data[: len(data) - 8], f"x.{ext}")
-    rules = {f.rule for f in result.findings}
-    assert "MG-S001" in rules and result.verdict.value != "clean"
+    result = scan_cli(data[: len(data) - 8], f"x.{ext}")
+    rules = result.rules
+    assert "MG-S001" in rules and result.verdict != "clean"
 
 
 @pytest.mark.parametrize("ext", ["gz", "xz", "zlib"])
-def test_trailing_data_after_stream(ext: str) -> None:
-    result = scan_bytes(COMPRESSORS[ext](b"hello") + MALICIOUS_PICKLE, f"x.{ext}")
-    assert {"MG-S206", "MG-S101"} <= {f.rule for f in result.findings}
+def test_trailing_data_after_stream(ext: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    result = scan_cli(COMPRESSORS[ext](b"hello") + MALICIOUS_PICKLE, f"x.{ext}")
+    assert {"MG-S206", "MG-S101"} <= result.rules
 
 
-def test_corrupt_stream() -> None:
+def test_corrupt_stream(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = bytearray(gzip.compress(b"hello world" * 100))
     data[20:30] = b"\xff" * 10
-    assert "MG-S001" in {f.rule for f in scan_bytes(bytes(data), "x.gz").findings}
+    assert "MG-S001" in scan_cli(bytes(data), "x.gz").rules
 
 
-def test_multi_member_gzip_reads_every_member() -> None:
+def test_multi_member_gzip_reads_every_member(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = gzip.compress(b"\x80\x02K\x01.") + gzip.compress(MALICIOUS_PICKLE)
-    assert scan_bytes(data, "x.gz").verdict.value == "malicious"
+    assert scan_cli(data, "x.gz").verdict == "malicious"
 
 
 def test_gzip_bomb(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -98,9 +98,9 @@ def test_nested_zip_in_tar_in_gzip(tmp_path: Path, capsys: pytest.CaptureFixture
     assert any("model.zip!weights/evil.pkl" in f["location"] for f in entry["findings"])
 
 
-def test_benign_tar_is_clean() -> None:
-    result = scan_bytes(_tar({"a/README.md": b"# hi\n", "b.txt": b"text"}), "x.tar")
-    assert result.format == "tar" and result.verdict.value == "clean"
+def test_benign_tar_is_clean(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    result = scan_cli(_tar({"a/README.md": b"# hi\n", "b.txt": b"text"}), "x.tar")
+    assert result.format == "tar" and result.verdict == "clean"
 
 
 def test_deep_nesting_over_the_limit() -> None:
@@ -124,10 +124,10 @@ def test_tar_escaping_names_links_and_devices(tmp_path: Path, capsys: pytest.Cap
     assert code == 1 and {"MG-S204", "MG-S205"} <= rules_of(entry)
 
 
-def test_truncated_tar() -> None:
+def test_truncated_tar(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = _tar({"a.pkl": MALICIOUS_PICKLE * 20, "b.txt": b"x" * 3000})
-    result = scan_bytes(data[:1200], "x.tar")
-    assert result.verdict.value != "clean"
+    result = scan_cli(data[:1200], "x.tar")
+    assert result.verdict != "clean"
 
 
 def _7z(members: dict[str, bytes]) -> bytes:
@@ -145,26 +145,27 @@ def test_7z_with_malicious_member(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 1 and entry["format"] == "7z" and "MG-S101" in rules_of(entry)
 
 
-def test_7z_benign_and_bomb() -> None:
-    assert scan_bytes(_7z({"a.txt": b"hello"}), "x.7z").verdict.value == "clean"
+def test_7z_benign_and_bomb(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    assert scan_cli(_7z({"a.txt": b"hello"}), "x.7z").verdict == "clean"
     bomb = _7z({"zeros.bin": b"\0" * (20 << 20)})
-    assert "MG-S003" in {f.rule for f in scan_bytes(bomb, "x.7z").findings}
+    assert "MG-S003" in scan_cli(bomb, "x.7z").rules
 
 
-def test_damaged_7z() -> None:
+def test_damaged_7z(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = _7z({"a.txt": b"hello" * 100})
-    assert "MG-S001" in {f.rule for f in scan_bytes(data[:40], "x.7z").findings}
+    assert "MG-S001" in scan_cli(data[:40], "x.7z").rules
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in (CORPUS / "joblib").glob("*")) if (CORPUS / "joblib").is_dir()
                          else [])
-def test_real_joblib_corpus_is_clean(name: str) -> None:
+def test_real_joblib_corpus_is_clean(name: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
     path = CORPUS / "joblib" / name
-    result = scan_bytes(path.read_bytes(), name)
-    assert result.verdict.value == "clean", result.findings
+    result = scan_cli(path.read_bytes(), name)
+    assert result.verdict == "clean", result
 
 
-def test_old_joblib_zfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_old_joblib_zfile(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                          scan_cli: Callable[[bytes, str], Scanned]) -> None:
     """joblib < 0.10 compressed format, which joblib.load still reads."""
     def zfile(payload: bytes) -> bytes:
         return b"ZF" + hex(len(payload)).encode().ljust(19) + zlib.compress(payload)
@@ -173,7 +174,7 @@ def test_old_joblib_zfile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) ->
     p.write_bytes(zfile(MALICIOUS_PICKLE))
     code, entry = scan_json(p, capsys)
     assert code == 1 and entry["verdict"] == "malicious" and "MG-S101" in rules_of(entry)
-    assert scan_bytes(zfile(b"\x80\x02K\x01."), "ok.joblib").verdict.value == "clean"
+    assert scan_cli(zfile(b"\x80\x02K\x01."), "ok.joblib").verdict == "clean"
 
 
 def test_tar_claiming_a_huge_pax_header_does_not_exhaust_memory(tmp_path: Path,

@@ -5,16 +5,17 @@ from __future__ import annotations
 import io
 import struct
 import tarfile
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from modelguard.scan import scan_bytes
 from tests.scan.containers_build import (
     MALICIOUS_PICKLE,
     SYS_INFO,
     Entry,
+    Scanned,
     build_zip,
     legacy_torch,
     plain,
@@ -39,11 +40,11 @@ def test_legacy_benign_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert code == 0 and entry["verdict"] == "clean" and entry["format"] == "pytorch-legacy"
 
 
-def test_legacy_two_storages_of_different_types_is_clean() -> None:
+def test_legacy_two_storages_of_different_types_is_clean(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     obj = state_dict({"a": ("0", 4), "b": ("1", 2)}, legacy=True)
     data = legacy_torch(obj, keys=["0", "1"], storages=[struct.pack("<q", 4) + b"\0" * 16,
                                                          struct.pack("<q", 2) + b"\0" * 8])
-    assert scan_bytes(data, "m.bin").verdict.value == "clean"
+    assert scan_cli(data, "m.bin").verdict == "clean"
 
 
 def test_legacy_malicious_object(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -52,13 +53,13 @@ def test_legacy_malicious_object(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 1 and entry["verdict"] == "malicious" and "MG-S101" in rules_of(entry)
 
 
-def test_legacy_malicious_sys_info_and_keys() -> None:
+def test_legacy_malicious_sys_info_and_keys(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     from modelguard.scan.detect import TORCH_LEGACY_MAGIC
 
     data = TORCH_LEGACY_MAGIC + plain(1001) + MALICIOUS_PICKLE
-    assert scan_bytes(data, "m.bin").verdict.value == "malicious"
+    assert scan_cli(data, "m.bin").verdict == "malicious"
     data = legacy_torch(keys=[]).replace(plain([]), MALICIOUS_PICKLE)
-    assert scan_bytes(data, "m.bin").verdict.value == "malicious"
+    assert scan_cli(data, "m.bin").verdict == "malicious"
 
 
 def test_legacy_truncated_storage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -66,9 +67,9 @@ def test_legacy_truncated_storage(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert code == 1 and "MG-S001" in rules_of(entry) and entry["verdict"] == "unscannable"
 
 
-def test_legacy_storage_count_disagrees_with_reference() -> None:
+def test_legacy_storage_count_disagrees_with_reference(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = legacy_torch(storages=[struct.pack("<q", 3) + b"\0" * 12])
-    assert "MG-S001" in {f.rule for f in scan_bytes(data, "m.bin").findings}
+    assert "MG-S001" in scan_cli(data, "m.bin").rules
 
 
 def test_legacy_trailing_garbage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -76,9 +77,9 @@ def test_legacy_trailing_garbage(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert code == 1 and {"MG-S206", "MG-S101"} <= rules_of(entry)
 
 
-def test_legacy_followed_by_zip_polyglot() -> None:
+def test_legacy_followed_by_zip_polyglot(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = legacy_torch(suffix=build_zip([Entry("x.pkl", MALICIOUS_PICKLE)]))
-    assert {"MG-S206", "MG-S101"} <= {f.rule for f in scan_bytes(data, "m.bin").findings}
+    assert {"MG-S206", "MG-S101"} <= scan_cli(data, "m.bin").rules
 
 
 # ---- torch legacy tar -----------------------------------------------------------------------
@@ -96,11 +97,11 @@ def _torch_tar(main: bytes) -> bytes:
     return buf.getvalue()
 
 
-def test_legacy_tar_benign_and_malicious() -> None:
-    benign = scan_bytes(_torch_tar(b"\x80\x02}q\x00."), "m.tar")
-    assert benign.format == "pytorch-tar" and benign.verdict.value == "clean", benign.findings
-    evil = scan_bytes(_torch_tar(MALICIOUS_PICKLE), "m.tar")
-    assert evil.verdict.value == "malicious" and "MG-S101" in {f.rule for f in evil.findings}
+def test_legacy_tar_benign_and_malicious(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    benign = scan_cli(_torch_tar(b"\x80\x02}q\x00."), "m.tar")
+    assert benign.format == "pytorch-tar" and benign.verdict == "clean", benign
+    evil = scan_cli(_torch_tar(MALICIOUS_PICKLE), "m.tar")
+    assert evil.verdict == "malicious" and "MG-S101" in evil.rules
 
 
 # ---- numpy --------------------------------------------------------------------------------------
@@ -111,11 +112,12 @@ def _npy(array: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def test_numeric_npy_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_numeric_npy_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                              scan_cli: Callable[[bytes, str], Scanned]) -> None:
     code, entry = scan_json(_write(tmp_path, "a.npy", _npy(np.arange(12, dtype=np.float32).reshape(3, 4))), capsys)
     assert code == 0 and entry["verdict"] == "clean" and entry["format"] == "numpy"
     structured = np.zeros(3, dtype=[("a", "<i4"), ("b", "<f8", (2,)), ("c", "S5")])
-    assert scan_bytes(_npy(structured), "s.npy").verdict.value == "clean"
+    assert scan_cli(_npy(structured), "s.npy").verdict == "clean"
 
 
 def _object_npy(pickle_bytes: bytes, descr: str = "'|O'") -> bytes:
@@ -124,11 +126,12 @@ def _object_npy(pickle_bytes: bytes, descr: str = "'|O'") -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + pickle_bytes
 
 
-def test_object_npy_pickle_is_analysed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_object_npy_pickle_is_analysed(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                       scan_cli: Callable[[bytes, str], Scanned]) -> None:
     code, entry = scan_json(_write(tmp_path, "a.npy", _object_npy(MALICIOUS_PICKLE)), capsys)
     assert code == 1 and entry["verdict"] == "malicious" and "MG-S101" in rules_of(entry)
     structured = _object_npy(MALICIOUS_PICKLE, descr="[('a', '<i4'), ('b', '|O')]")
-    assert scan_bytes(structured, "s.npy").verdict.value == "malicious"
+    assert scan_cli(structured, "s.npy").verdict == "malicious"
 
 
 @pytest.mark.parametrize("header", [
@@ -138,30 +141,30 @@ def test_object_npy_pickle_is_analysed(tmp_path: Path, capsys: pytest.CaptureFix
     b"__import__('os').system('echo pwned')",                           # not a literal
     b"{'descr': 'zz', 'fortran_order': False, 'shape': (-1,), }",       # bad dtype
 ])
-def test_npy_header_lies_are_unscannable(header: bytes) -> None:
+def test_npy_header_lies_are_unscannable(header: bytes, scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 16
-    result = scan_bytes(data, "a.npy")
-    assert "MG-S001" in {f.rule for f in result.findings} and result.verdict.value == "unscannable"
+    result = scan_cli(data, "a.npy")
+    assert "MG-S001" in result.rules and result.verdict == "unscannable"
 
 
-def test_npy_trailing_data() -> None:
+def test_npy_trailing_data(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = _npy(np.arange(4, dtype=np.int64)) + MALICIOUS_PICKLE
-    assert {"MG-S206", "MG-S101"} <= {f.rule for f in scan_bytes(data, "a.npy").findings}
+    assert {"MG-S206", "MG-S101"} <= scan_cli(data, "a.npy").rules
 
 
-def test_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str], scan_cli: Callable[[bytes, str], Scanned]) -> None:
     p = tmp_path / "arrays.npz"
     np.savez_compressed(p, a=np.arange(10), b=np.ones((2, 2)))
     code, entry = scan_json(p, capsys)
     assert code == 0 and entry["format"] == "npz" and entry["verdict"] == "clean"
     evil = build_zip([Entry("a.npy", _npy(np.arange(3))), Entry("b.npy", _object_npy(MALICIOUS_PICKLE), method=8)])
-    result = scan_bytes(evil, "x.npz")
-    assert result.format == "npz" and result.verdict.value == "malicious"
+    result = scan_cli(evil, "x.npz")
+    assert result.format == "npz" and result.verdict == "malicious"
 
 
-def test_real_whisper_npz_is_clean() -> None:
+def test_real_whisper_npz_is_clean(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     path = CORPUS / "whisper" / "mel_filters.npz"
     if not path.exists():
         pytest.skip("shared corpus not present")
-    result = scan_bytes(path.read_bytes(), "mel_filters.npz")
-    assert result.format == "npz" and result.verdict.value == "clean", result.findings
+    result = scan_cli(path.read_bytes(), "mel_filters.npz")
+    assert result.format == "npz" and result.verdict == "clean", result
