@@ -154,19 +154,22 @@ def scan_tar_layout(ctx: ScanContext, source: Source, members: dict[str, tuple[i
                     findings: list[Finding]) -> None:
     """Analyse the pickles of a legacy torch tar; ``members`` maps name -> (data offset, size)."""
     pickles = _Pickles(ctx, findings)
-    try:
-        with bounded(source) as f:
-            if "sys_info" in members:
-                off, _ = members["sys_info"]
-                pickles.one(f, off, f"{source.name}!sys_info")
-            if "storages" in members:
-                _walk_storages(ctx, f, source.name + "!storages", *members["storages"], pickles)
-            if "tensors" in members:
-                _walk_tensors(ctx, f, source.name + "!tensors", *members["tensors"], pickles)
-            off, _ = members["pickle"]
-            pickles.one(f, off, f"{source.name}!pickle")
-    except MalformedError as e:
-        findings.append(finding("MG-S001", str(e), location=e.location or source.name))
+    # Each member is framed on its own, so damage in one never hides the pickles of another.
+    with bounded(source) as f:
+        for name in ("sys_info", "storages", "tensors", "pickle"):
+            if name not in members:
+                continue
+            where = f"{source.name}!{name}"
+            start, size = members[name]
+            try:
+                if name == "storages":
+                    _walk_storages(ctx, f, where, start, size, pickles)
+                elif name == "tensors":
+                    _walk_tensors(ctx, f, where, start, size, pickles)
+                else:
+                    pickles.one(f, start, where)
+            except MalformedError as e:
+                findings.append(finding("MG-S001", str(e), location=e.location or where))
 
 
 def _count_of(value: object, where: str, ctx: ScanContext) -> int:

@@ -84,8 +84,8 @@ def test_legacy_followed_by_zip_polyglot(scan_cli: Callable[[bytes, str], Scanne
 
 # ---- torch legacy tar -----------------------------------------------------------------------
 
-def _torch_tar(main: bytes) -> bytes:
-    storage_args = b"\x80\x02(X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nFloatStorage\nt."
+def _torch_tar(main: bytes, storage_type: bytes = b"FloatStorage") -> bytes:
+    storage_args = b"\x80\x02(X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\n" + storage_type + b"\nt."
     storages = plain(1) + storage_args + struct.pack("<q", 2) + b"\0" * 8 + b"\x80\x02](e."
     tensors = plain(0)
     buf = io.BytesIO()
@@ -168,3 +168,9 @@ def test_real_whisper_npz_is_clean(scan_cli: Callable[[bytes, str], Scanned]) ->
         pytest.skip("shared corpus not present")
     result = scan_cli(path.read_bytes(), "mel_filters.npz")
     assert result.format == "npz" and result.verdict == "clean", result
+
+
+def test_legacy_tar_damaged_storages_do_not_hide_the_main_pickle(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    data = _torch_tar(MALICIOUS_PICKLE, storage_type=b"NoSuchStorage")
+    result = scan_cli(data, "m.tar")
+    assert {"MG-S001", "MG-S101"} <= result.rules and result.verdict == "malicious"
