@@ -33,11 +33,18 @@ _GETATTR = frozenset({GlobalRef("builtins", "getattr"), GlobalRef("__builtin__",
 _IMPORTERS = frozenset(
     GlobalRef(m, "_ufunc_reconstruct") for m in ("numpy.core", "numpy._core", "numpy.core.multiarray")
 )
+_LATIN1_ENCODE = GlobalRef("_codecs", "encode")
 # Allowlisted callables that call one of their arguments: that argument must be an import.
 _CALLS_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 0,
     GlobalRef("collections", "defaultdict"): 0,
 }
+
+
+def _is_latin1_encode(args: object) -> bool:
+    if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str)):
+        return False
+    return args[1] in ("latin1", "latin-1") and all(ord(c) < 256 for c in args[0])
 
 
 def _parse_int(text: str) -> int | bool:
@@ -499,6 +506,10 @@ class _Machine:
 
     def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
         result = Obj(kind, func, args)
+        if func == _LATIN1_ENCODE and _is_latin1_encode(args):
+            assert isinstance(args, tuple)
+            self.push(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
+            return
         if isinstance(func, GlobalRef):
             result_ref = self._resolved_import(func, args)
             if result_ref is not None:
