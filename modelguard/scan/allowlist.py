@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from enum import Enum
 
 
-class Verdict(Enum):
+class Safety(Enum):
+    """How an import is classified."""
+
     SAFE = "safe"
     UNKNOWN = "unknown"
     DANGEROUS = "dangerous"
@@ -194,12 +196,12 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
-def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Verdict:
+def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
     candidates = {(module, name), normalise(module, name)}
     if any(_is_dangerous(m, n) for m, n in candidates):
         # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
-        return Verdict.SAFE if (module, name) in extra else Verdict.DANGEROUS
+        return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
     if any(_is_safe(m, n, extra) for m, n in candidates):
-        return Verdict.SAFE
-    return Verdict.UNKNOWN
+        return Safety.SAFE
+    return Safety.UNKNOWN

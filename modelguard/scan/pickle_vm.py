@@ -105,10 +105,10 @@ class _Collector:
         if ref in joblib_arrays.WRAPPERS:
             self.is_joblib = True
         verdict = allowlist.classify(ref.module, ref.name, self.ctx.extra_safe_globals)
-        if verdict is allowlist.Verdict.DANGEROUS:
+        if verdict is allowlist.Safety.DANGEROUS:
             self.add("MG-S101", f"imports {ref} ({how}), which can run code or touch files or the network",
                      offset, key=str(ref))
-        elif verdict is allowlist.Verdict.UNKNOWN:
+        elif verdict is allowlist.Safety.UNKNOWN:
             self.add("MG-S102", f"imports {ref} ({how}), which is not on the allowlist", offset, key=str(ref))
 
     def count(self, n: int, offset: int) -> None:

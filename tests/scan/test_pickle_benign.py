@@ -11,7 +11,7 @@ import pytest
 
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
-from modelguard.scan.allowlist import SAFE_GLOBALS, Verdict as ImportVerdict, classify
+from modelguard.scan.allowlist import SAFE_GLOBALS, Safety, classify
 from tests.scan import picklegen as g
 
 
@@ -77,16 +77,16 @@ def test_ordered_dict_in_every_protocol() -> None:
 
 
 def test_allowlist_and_denylist_do_not_overlap() -> None:
-    clash = sorted(pair for pair in SAFE_GLOBALS if classify(*pair) is not ImportVerdict.SAFE)
+    clash = sorted(pair for pair in SAFE_GLOBALS if classify(*pair) is not Safety.SAFE)
     assert clash == []
 
 
 def test_class_families_are_allowed_but_not_their_functions_or_risky_subpackages() -> None:
-    assert classify("sklearn.linear_model._logistic", "LogisticRegression") is ImportVerdict.SAFE
-    assert classify("torch.nn.modules.linear", "Linear") is ImportVerdict.SAFE
-    assert classify("sklearn.utils", "some_function") is ImportVerdict.UNKNOWN
-    assert classify("sklearn.datasets._base", "Bunch") is ImportVerdict.UNKNOWN
-    assert classify("sklearn.linear_model", "LogisticRegression.__init__") is ImportVerdict.UNKNOWN
-    assert classify("__builtin__", "set") is ImportVerdict.SAFE
-    assert classify("copy_reg", "_reconstructor") is ImportVerdict.SAFE
-    assert classify("builtins", "print") is ImportVerdict.UNKNOWN
+    assert classify("sklearn.linear_model._logistic", "LogisticRegression") is Safety.SAFE
+    assert classify("torch.nn.modules.linear", "Linear") is Safety.SAFE
+    assert classify("sklearn.utils", "some_function") is Safety.UNKNOWN
+    assert classify("sklearn.datasets._base", "Bunch") is Safety.UNKNOWN
+    assert classify("sklearn.linear_model", "LogisticRegression.__init__") is Safety.UNKNOWN
+    assert classify("__builtin__", "set") is Safety.SAFE
+    assert classify("copy_reg", "_reconstructor") is Safety.SAFE
+    assert classify("builtins", "print") is Safety.UNKNOWN
