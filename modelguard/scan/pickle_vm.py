@@ -28,6 +28,8 @@ from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetV
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
 
+_STOP = ord(".")
+_STRUCTS = {fmt: struct.Struct(fmt) for fmt in ("<B", "<H", "<i", "<I", "<Q")}
 _DUNDER = re.compile(r"^__\w+__$")
 _GETATTR = frozenset({GlobalRef("builtins", "getattr"), GlobalRef("__builtin__", "getattr")})
 _IMPORTERS = frozenset(
@@ -129,8 +131,8 @@ class _Machine:
         self.marks: list[int] = []
         self.memo: dict[int, object] = {}
         self.op_at = reader.pos
-        self.dispatch: dict[str, Callable[[], None]] = {
-            name: getattr(self, "op_" + name.lower()) for name in set(OPS.values()) if name != "STOP"
+        self.dispatch: dict[int, Callable[[], None]] = {
+            code: getattr(self, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"
         }
 
     # ---- stack primitives (C unpickler semantics: pops never cross the top mark) ----------
@@ -155,28 +157,30 @@ class _Machine:
         del self.stack[k:]
         return items
 
-    def push(self, value: object) -> None:
-        self.stack.append(value)
-
     def run(self) -> object:
         """Walk to STOP; returns the pickle's value."""
-        r, col, limits = self.r, self.col, self.col.ctx.limits
+        r, col, limits, dispatch = self.r, self.col, self.col.ctx.limits, self.dispatch
+        max_ops, max_items = limits.max_pickle_ops, limits.max_pickle_container_items
         while True:
-            self.op_at = r.pos
-            code = r.peek_byte()
-            if code is None:
-                raise self.bad("pickle truncated (no STOP)")
-            name = OPS.get(code)
-            if name is None:
+            i = r.i
+            self.op_at = r.base + i
+            if i < len(r.buf):
+                code: int | None = r.buf[i]
+                r.i = i + 1
+            else:
+                code = r.next_byte()
+                if code is None:
+                    raise self.bad("pickle truncated (no STOP)")
+            handler = dispatch.get(code)
+            if handler is None:
+                if code == _STOP:
+                    return self.pop()
                 raise self.bad(f"invalid pickle opcode 0x{code:02x}")
-            r.read(1)
             col.ops += 1
-            if col.ops > limits.max_pickle_ops:
-                raise ScanLimitError(f"pickle has more than {limits.max_pickle_ops} opcodes", col.where(self.op_at))
-            if name == "STOP":
-                return self.pop()
-            self.dispatch[name]()
-            if len(self.stack) > limits.max_pickle_container_items:
+            if col.ops > max_ops:
+                raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
+            handler()
+            if len(self.stack) > max_items:
                 raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
 
     # ---- argument decoding -----------------------------------------------------------------
@@ -184,8 +188,8 @@ class _Machine:
         return self.r.readline()
 
     def u(self, fmt: str) -> int:
-        size = struct.calcsize(fmt)
-        value: int = struct.unpack(fmt, self.r.read(size))[0]
+        unpack = _STRUCTS[fmt]
+        value: int = unpack.unpack(self.r.read(unpack.size))[0]
         return value
 
     def text(self, data: bytes | None) -> object:
@@ -233,43 +237,43 @@ class _Machine:
         self.pop_mark()
 
     def op_dup(self) -> None:
-        self.push(self.top())
+        self.stack.append(self.top())
 
     def op_none(self) -> None:
-        self.push(None)
+        self.stack.append(None)
 
     def op_newtrue(self) -> None:
-        self.push(True)
+        self.stack.append(True)
 
     def op_newfalse(self) -> None:
-        self.push(False)
+        self.stack.append(False)
 
     def op_int(self) -> None:
-        self.push(self.number(_parse_int))
+        self.stack.append(self.number(_parse_int))
 
     def op_long(self) -> None:
-        self.push(self.number(lambda s: int(s[:-1] if s.endswith("L") else s, 0)))
+        self.stack.append(self.number(lambda s: int(s[:-1] if s.endswith("L") else s, 0)))
 
     def op_float(self) -> None:
-        self.push(self.number(float))
+        self.stack.append(self.number(float))
 
     def op_binint(self) -> None:
-        self.push(self.u("<i"))
+        self.stack.append(self.u("<i"))
 
     def op_binint1(self) -> None:
-        self.push(self.u("<B"))
+        self.stack.append(self.u("<B"))
 
     def op_binint2(self) -> None:
-        self.push(self.u("<H"))
+        self.stack.append(self.u("<H"))
 
     def op_binfloat(self) -> None:
-        self.push(struct.unpack(">d", self.r.read(8))[0])
+        self.stack.append(struct.unpack(">d", self.r.read(8))[0])
 
     def _long(self, n: int) -> None:
         if n < 0:
             raise self.bad("negative LONG4 length")
         data = self.r.payload(n)
-        self.push(Obj("opaque") if data is None else int.from_bytes(data, "little", signed=True))
+        self.stack.append(Obj("opaque") if data is None else int.from_bytes(data, "little", signed=True))
 
     def op_long1(self) -> None:
         self._long(self.u("<B"))
@@ -280,7 +284,7 @@ class _Machine:
     def op_string(self) -> None:
         data = self.line()
         if data is None:
-            self.push(Obj("opaque"))
+            self.stack.append(Obj("opaque"))
             return
         data = data.rstrip(b"\r")
         if len(data) < 2 or data[:1] not in (b"'", b'"') or data[-1:] != data[:1]:
@@ -289,14 +293,14 @@ class _Machine:
             raw = codecs.escape_decode(data[1:-1])[0]
         except ValueError:
             raise self.bad("invalid escape in STRING argument") from None
-        self.push(raw.decode("latin-1"))
+        self.stack.append(raw.decode("latin-1"))
 
     def _binstring(self, n: int) -> None:
         if n < 0:
             raise self.bad("negative BINSTRING length")
         data = self.r.payload(n)
         # Python 3 decodes py2 strings to str by default (encoding="ASCII"); latin-1 never fails.
-        self.push(Obj("opaque") if data is None else data.decode("latin-1"))
+        self.stack.append(Obj("opaque") if data is None else data.decode("latin-1"))
 
     def op_binstring(self) -> None:
         self._binstring(self.u("<i"))
@@ -306,20 +310,20 @@ class _Machine:
 
     def op_unicode(self) -> None:
         data = self.line()
-        self.push(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
+        self.stack.append(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
 
     def op_binunicode(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<I"))))
+        self.stack.append(self.text(self.r.payload(self.u("<I"))))
 
     def op_short_binunicode(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<B"))))
+        self.stack.append(self.text(self.r.payload(self.u("<B"))))
 
     def op_binunicode8(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<Q"))))
+        self.stack.append(self.text(self.r.payload(self.u("<Q"))))
 
     def _bytes(self, n: int) -> None:
         data = self.r.payload(n)
-        self.push(Obj("opaque") if data is None else data)
+        self.stack.append(Obj("opaque") if data is None else data)
 
     def op_binbytes(self) -> None:
         self._bytes(self.u("<I"))
@@ -334,7 +338,7 @@ class _Machine:
         self._bytes(self.u("<Q"))
 
     def op_next_buffer(self) -> None:
-        self.push(Obj("buffer"))
+        self.stack.append(Obj("buffer"))
 
     def op_readonly_buffer(self) -> None:
         self.top()
@@ -352,10 +356,10 @@ class _Machine:
     # ---- containers --------------------------------------------------------------------------
     def _tuple(self, items: list[object]) -> None:
         self.col.count(len(items), self.op_at)
-        self.push(tuple(items))
+        self.stack.append(tuple(items))
 
     def op_empty_tuple(self) -> None:
-        self.push(())
+        self.stack.append(())
 
     def op_tuple(self) -> None:
         self._tuple(self.pop_mark())
@@ -372,27 +376,27 @@ class _Machine:
         self._tuple([a, b, c])
 
     def op_empty_list(self) -> None:
-        self.push(ListVal())
+        self.stack.append(ListVal())
 
     def op_list(self) -> None:
         items = self.pop_mark()
-        self.push(ListVal())
+        self.stack.append(ListVal())
         self._extend(items, "LIST")
 
     def op_empty_dict(self) -> None:
-        self.push(DictVal())
+        self.stack.append(DictVal())
 
     def op_dict(self) -> None:
         items = self.pop_mark()
-        self.push(DictVal())
+        self.stack.append(DictVal())
         self._set_items(items)
 
     def op_empty_set(self) -> None:
-        self.push(SetVal())
+        self.stack.append(SetVal())
 
     def op_frozenset(self) -> None:
         items = self.pop_mark()
-        self.push(SetVal(frozen=True))
+        self.stack.append(SetVal(frozen=True))
         self._extend(items, "FROZENSET")
 
     def op_append(self) -> None:
@@ -443,7 +447,7 @@ class _Machine:
     def _get(self, idx: int) -> None:
         if idx not in self.memo:
             raise self.bad(f"memo entry {idx} read before it is written")
-        self.push(self.memo[idx])
+        self.stack.append(self.memo[idx])
 
     def _put(self, idx: int) -> None:
         if idx < 0:
@@ -477,23 +481,23 @@ class _Machine:
     def op_global(self) -> None:
         ref = self.import_line()
         self.col.imported(ref, self.op_at, "GLOBAL")
-        self.push(ref)
+        self.stack.append(ref)
 
     def op_stack_global(self) -> None:
         name, module = self.pop(), self.pop()
         if isinstance(module, str) and isinstance(name, str):
             ref = GlobalRef(module, name)
             self.col.imported(ref, self.op_at, "STACK_GLOBAL")
-            self.push(ref)
+            self.stack.append(ref)
             return
         self.col.add("MG-S103", f"STACK_GLOBAL imports module {describe(module)}, name {describe(name)}: "
                      "not known until load time", self.op_at)
-        self.push(Obj("call"))
+        self.stack.append(Obj("call"))
 
     def _ext(self, code: int) -> None:
         self.col.add("MG-S104", f"EXT opcode imports extension code {code}, whatever the loader registered",
                      self.op_at, key=str(code))
-        self.push(Obj("ext", args=code))
+        self.stack.append(Obj("ext", args=code))
 
     def op_ext1(self) -> None:
         self._ext(self.u("<B"))
@@ -508,13 +512,13 @@ class _Machine:
         result = Obj(kind, func, args)
         if func == _LATIN1_ENCODE and _is_latin1_encode(args):
             assert isinstance(args, tuple)
-            self.push(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
+            self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
             return
         if isinstance(func, GlobalRef):
             result_ref = self._resolved_import(func, args)
             if result_ref is not None:
                 self.col.imported(result_ref, self.op_at, f"resolved from {func}")
-                self.push(result_ref)
+                self.stack.append(result_ref)
                 return
             index = _CALLS_ARGUMENT.get(func)
             if index is not None and isinstance(args, tuple) and len(args) > index:
@@ -522,7 +526,7 @@ class _Machine:
                     self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
         elif not (isinstance(func, Obj) and func.kind == "ext"):
             self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
-        self.push(result)
+        self.stack.append(result)
 
     @staticmethod
     def _resolved_import(func: GlobalRef, args: object) -> GlobalRef | None:
@@ -569,12 +573,12 @@ class _Machine:
             raise self.bad("persistent id longer than any real one")
         pid = data.decode("latin-1")
         self.col.pids.append(pid)
-        self.push(Obj("persistent", args=pid))
+        self.stack.append(Obj("persistent", args=pid))
 
     def op_binpersid(self) -> None:
         pid = self.pop()
         self.col.pids.append(static_or_none(pid, globals_ok=True))
-        self.push(Obj("persistent", args=pid))
+        self.stack.append(Obj("persistent", args=pid))
 
     def op_build(self) -> None:
         state = self.pop()
