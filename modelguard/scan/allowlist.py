@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from enum import Enum
 
 
-class Verdict(Enum):
+class Safety(Enum):
+    """How an import is classified."""
+
     SAFE = "safe"
     UNKNOWN = "unknown"
     DANGEROUS = "dangerous"
@@ -76,6 +78,7 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("numpy._core.numeric", "_frombuffer")
     | _pairs("numpy.matrixlib.defmatrix", "matrix")
     | _pairs("numpy.ma.core", "MaskedArray _mareconstruct")
+    | _pairs("numpy.ma", "MaskedArray")
     | _pairs("numpy.random", "__RandomState_ctor")
     | _pairs("numpy.random._pickle", "__randomstate_ctor __bit_generator_ctor __generator_ctor")
     | _pairs("numpy.random.mtrand", "RandomState")
@@ -84,6 +87,7 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("numpy.random._philox", "Philox")
     | _pairs("numpy.random._sfc64", "SFC64")
     | _pairs("numpy.random._generator", "Generator")
+    | _pairs("numpy.random.bit_generator", "SeedSequence __pyx_unpickle_SeedSequence")
     # joblib array wrappers: data classes whose payload the joblib unpickler reads from the
     # stream (NumpyArrayWrapper) or from a side file next to the pickle (joblib <= 0.9).
     | _pairs("joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
@@ -114,7 +118,8 @@ UNSAFE_SUBPACKAGES: tuple[str, ...] = (
 
 
 # ---- the denylist: imports that are known to run code, touch files or the network -------------
-# Any module path segment in here makes an import dangerous (``os``, ``torch.serialization.os``).
+# A module in here, or any submodule of it, makes an import dangerous; so does an attribute chain
+# that walks through one of these names (``torch`` / ``serialization.os.system``).
 DANGEROUS_MODULES: frozenset[str] = frozenset(
     # process execution
     "os posix nt subprocess pty commands popen2 spawn multiprocessing concurrent _posixsubprocess "
@@ -169,10 +174,10 @@ def normalise(module: str, name: str) -> tuple[str, str]:
 def _is_dangerous(module: str, name: str) -> bool:
     if (module, name) in DANGEROUS_GLOBALS:
         return True
+    # ``os.path`` is dangerous because ``os`` is; ``numpy.random._pickle`` is not because ``_pickle`` is.
     segments = module.split(".")
-    for i in range(len(segments)):
-        if ".".join(segments[: i + 1]) in DANGEROUS_MODULES or segments[i] in DANGEROUS_MODULES:
-            return True
+    if any(".".join(segments[: i + 1]) in DANGEROUS_MODULES for i in range(len(segments))):
+        return True
     # ``name`` may be a dotted attribute chain (protocol 4): every step counts.
     attrs = name.split(".")
     if any(a in DANGEROUS_NAMES for a in attrs):
@@ -191,12 +196,12 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
-def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Verdict:
+def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
     candidates = {(module, name), normalise(module, name)}
     if any(_is_dangerous(m, n) for m, n in candidates):
         # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
-        return Verdict.SAFE if (module, name) in extra else Verdict.DANGEROUS
+        return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
     if any(_is_safe(m, n, extra) for m, n in candidates):
-        return Verdict.SAFE
-    return Verdict.UNKNOWN
+        return Safety.SAFE
+    return Safety.UNKNOWN

@@ -17,8 +17,9 @@ import warnings
 from modelguard.models import Finding, Verdict
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.pickle_reader import Reader
+from modelguard.scan.pickle_stack import Collector
 from modelguard.scan.pickle_values import GlobalRef
-from modelguard.scan.pickle_vm import PickleAnalysis, _Collector, _Machine, analyze_stream
+from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
 
@@ -58,7 +59,7 @@ def probe(source: Source) -> bool:
     with source.open() as f:
         reader = Reader(f, 0, PROBE_BYTES, source.name)
         try:
-            _Machine(_Collector(ctx, source.name), reader, joblib=False).run()
+            Machine(Collector(ctx, source.name), reader, joblib=False).run()
         except MalformedError:
             return False
         except ScanLimitError:

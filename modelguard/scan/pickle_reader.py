@@ -24,8 +24,8 @@ class Truncated(MalformedError):
 class Reader:
     """Reads a pickle stream from ``f`` starting at absolute ``start``.
 
-    ``budget`` bounds the bytes actually read into memory (skipped payloads do not count);
-    exceeding it raises :class:`ScanLimitError`.
+    ``budget`` bounds the bytes read from the file (payloads skipped by seeking do not count,
+    read-ahead does); exceeding it raises :class:`ScanLimitError`.
     """
 
     def __init__(self, f: BinaryIO, start: int, budget: int, location: str) -> None:
@@ -53,13 +53,14 @@ class Reader:
             raise ScanLimitError(f"pickle stream longer than {self.budget} bytes", f"{self.location}@offset {self.pos}")
 
     def _fill(self, n: int) -> bool:
-        """Make ``n`` bytes available from ``i``; False at end of stream."""
+        """Make ``n`` bytes available from ``i``; False at end of stream. Charges what it reads."""
         avail = len(self.buf) - self.i
         if avail >= n:
             return True
         self.base += self.i
         self.f.seek(self.base + avail)
         more = self.f.read(max(n - avail, CHUNK))
+        self._charge(len(more))
         self.buf = self.buf[self.i:] + more
         self.i = 0
         return len(self.buf) >= n
@@ -70,13 +71,23 @@ class Reader:
     def peek_byte(self) -> int | None:
         return self.buf[self.i] if self._fill(1) else None
 
+    def next_byte(self) -> int | None:
+        """The next byte (an opcode), or None at end of stream."""
+        i = self.i
+        if i >= len(self.buf) and not self._fill(1):
+            return None
+        b = self.buf[self.i]
+        self.i += 1
+        return b
+
     def read(self, n: int) -> bytes:
-        if n > self.remaining or not self._fill(n):
-            raise Truncated(f"pickle truncated at offset {self.pos} (needs {n} more bytes)")
-        self._charge(n)
-        data = self.buf[self.i:self.i + n]
-        self.i += n
-        return data
+        i = self.i
+        if i + n > len(self.buf):
+            if not self._fill(n):
+                raise Truncated(f"pickle truncated at offset {self.pos} (needs {n} more bytes)")
+            i = self.i
+        self.i = i + n
+        return self.buf[i:i + n]
 
     def skip(self, n: int) -> None:
         """Skip ``n`` bytes without reading them (tensor and array payloads)."""
@@ -103,8 +114,6 @@ class Reader:
         while True:
             nl = self.buf.find(b"\n", start + searched)
             if nl >= 0:
-                line_len = nl - start
-                self._charge(line_len + 1)
                 line = self.buf[start:nl]
                 self.i = nl + 1
                 return line
@@ -120,10 +129,8 @@ class Reader:
         while True:
             nl = self.buf.find(b"\n", self.i)
             if nl >= 0:
-                self._charge(nl + 1 - self.i)
                 self.i = nl + 1
                 return
-            self._charge(len(self.buf) - self.i)
             self.i = len(self.buf)
             if not self._fill(1):
                 raise Truncated(f"pickle truncated at offset {self.pos} (line without newline)")

@@ -12,19 +12,17 @@ payloads are skipped by seeking.
 
 from __future__ import annotations
 
-import codecs
 import re
-import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan import allowlist, joblib_arrays
+from modelguard.scan import joblib_arrays
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
-from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, OPS, Reader
-from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetVal, describe, static_or_none
+from modelguard.scan.pickle_reader import Reader
+from modelguard.scan.pickle_stack import Collector, StackMachine
+from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
 
@@ -33,6 +31,7 @@ _GETATTR = frozenset({GlobalRef("builtins", "getattr"), GlobalRef("__builtin__",
 _IMPORTERS = frozenset(
     GlobalRef(m, "_ufunc_reconstruct") for m in ("numpy.core", "numpy._core", "numpy.core.multiarray")
 )
+_LATIN1_ENCODE = GlobalRef("_codecs", "encode")
 # Allowlisted callables that call one of their arguments: that argument must be an import.
 _CALLS_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 0,
@@ -40,13 +39,10 @@ _CALLS_ARGUMENT: dict[GlobalRef, int] = {
 }
 
 
-def _parse_int(text: str) -> int | bool:
-    if text in ("00", "01"):  # protocol 0 booleans
-        return text == "01"
-    try:
-        return int(text, 0)
-    except ValueError:
-        return int(text, 10)  # the C unpickler's strtol accepts leading zeros
+def _is_latin1_encode(args: object) -> bool:
+    if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str)):
+        return False
+    return args[1] in ("latin1", "latin-1") and all(ord(c) < 256 for c in args[0])
 
 
 @dataclass
@@ -69,424 +65,30 @@ class PickleAnalysis:
     """absolute offset just after each STOP"""
 
 
-class _Collector:
-    """Findings and imports shared by every pickle of one stream (including nested ones)."""
-
-    def __init__(self, ctx: ScanContext, location: str) -> None:
-        self.ctx = ctx
-        self.location = location
-        self.findings: list[Finding] = []
-        self.globals: dict[tuple[str, str], None] = {}
-        self.pids: list[object] = []
-        self.is_joblib = False
-        self.ops = 0
-        self.items = 0
-        self._seen: set[tuple[str, str]] = set()
-
-    def where(self, offset: int) -> str:
-        return f"{self.location}@offset {offset}"
-
-    def add(self, rule: str, message: str, offset: int, key: str | None = None) -> None:
-        dedupe = (rule, key if key is not None else message)
-        if dedupe in self._seen:
-            return
-        self._seen.add(dedupe)
-        self.findings.append(finding(rule, message, location=self.where(offset)))
-
-    def imported(self, ref: GlobalRef, offset: int, how: str) -> None:
-        self.globals.setdefault((ref.module, ref.name), None)
-        if ref in joblib_arrays.WRAPPERS:
-            self.is_joblib = True
-        verdict = allowlist.classify(ref.module, ref.name, self.ctx.extra_safe_globals)
-        if verdict is allowlist.Verdict.DANGEROUS:
-            self.add("MG-S101", f"imports {ref} ({how}), which can run code or touch files or the network",
-                     offset, key=str(ref))
-        elif verdict is allowlist.Verdict.UNKNOWN:
-            self.add("MG-S102", f"imports {ref} ({how}), which is not on the allowlist", offset, key=str(ref))
-
-    def count(self, n: int, offset: int) -> None:
-        self.items += n
-        if self.items > self.ctx.limits.max_pickle_container_items:
-            raise ScanLimitError(f"pickle builds more than {self.ctx.limits.max_pickle_container_items} items",
-                                 self.where(offset))
-
-
-class _Machine:
-    """One pickle, from its first opcode to STOP."""
-
-    def __init__(self, col: _Collector, reader: Reader, *, joblib: bool) -> None:
-        self.col = col
-        self.r = reader
-        self.joblib = joblib
-        self.stack: list[object] = []
-        self.marks: list[int] = []
-        self.memo: dict[int, object] = {}
-        self.op_at = reader.pos
-        self.dispatch: dict[str, Callable[[], None]] = {
-            name: getattr(self, "op_" + name.lower()) for name in set(OPS.values()) if name != "STOP"
-        }
-
-    # ---- stack primitives (C unpickler semantics: pops never cross the top mark) ----------
-    def bad(self, message: str) -> MalformedError:
-        return MalformedError(f"{message} at offset {self.op_at}", self.col.where(self.op_at))
-
-    def pop(self) -> object:
-        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
-            raise self.bad("pickle stack underflow")
-        return self.stack.pop()
-
-    def top(self) -> object:
-        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
-            raise self.bad("pickle stack underflow")
-        return self.stack[-1]
-
-    def pop_mark(self) -> list[object]:
-        if not self.marks:
-            raise self.bad("pickle has no MARK for this opcode")
-        k = self.marks.pop()
-        items = self.stack[k:]
-        del self.stack[k:]
-        return items
-
-    def push(self, value: object) -> None:
-        self.stack.append(value)
-
-    def run(self) -> object:
-        """Walk to STOP; returns the pickle's value."""
-        r, col, limits = self.r, self.col, self.col.ctx.limits
-        while True:
-            self.op_at = r.pos
-            code = r.peek_byte()
-            if code is None:
-                raise self.bad("pickle truncated (no STOP)")
-            name = OPS.get(code)
-            if name is None:
-                raise self.bad(f"invalid pickle opcode 0x{code:02x}")
-            r.read(1)
-            col.ops += 1
-            if col.ops > limits.max_pickle_ops:
-                raise ScanLimitError(f"pickle has more than {limits.max_pickle_ops} opcodes", col.where(self.op_at))
-            if name == "STOP":
-                return self.pop()
-            self.dispatch[name]()
-            if len(self.stack) > limits.max_pickle_container_items:
-                raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
-
-    # ---- argument decoding -----------------------------------------------------------------
-    def line(self) -> bytes | None:
-        return self.r.readline()
-
-    def u(self, fmt: str) -> int:
-        size = struct.calcsize(fmt)
-        value: int = struct.unpack(fmt, self.r.read(size))[0]
-        return value
-
-    def text(self, data: bytes | None) -> object:
-        if data is None:
-            return Obj("opaque")
-        try:
-            return data.decode("utf-8", "surrogatepass")
-        except UnicodeDecodeError:
-            raise self.bad("invalid UTF-8 in a unicode argument") from None
-
-    def number(self, parse: Callable[[str], object]) -> object:
-        data = self.line()
-        if data is None:
-            return Obj("opaque")
-        try:
-            return parse(data.decode("ascii"))
-        except (ValueError, UnicodeDecodeError):
-            raise self.bad(f"invalid number {data[:40]!r}") from None
-
-    def import_line(self) -> GlobalRef:
-        module, name = self.line(), self.line()
-        if module is None or name is None:
-            raise self.bad("import name longer than any real module")
-        try:
-            return GlobalRef(module.decode("utf-8"), name.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise self.bad("import name is not UTF-8") from None
-
-    def memo_index(self, data: bytes | None) -> int:
-        if data is None or not data.strip().isdigit():
-            raise self.bad("invalid memo index")
-        return int(data)
-
-    # ---- data opcodes ------------------------------------------------------------------------
-    def op_mark(self) -> None:
-        self.marks.append(len(self.stack))
-
-    def op_pop(self) -> None:
-        if self.marks and self.marks[-1] == len(self.stack):
-            self.marks.pop()
-        else:
-            self.pop()
-
-    def op_pop_mark(self) -> None:
-        self.pop_mark()
-
-    def op_dup(self) -> None:
-        self.push(self.top())
-
-    def op_none(self) -> None:
-        self.push(None)
-
-    def op_newtrue(self) -> None:
-        self.push(True)
-
-    def op_newfalse(self) -> None:
-        self.push(False)
-
-    def op_int(self) -> None:
-        self.push(self.number(_parse_int))
-
-    def op_long(self) -> None:
-        self.push(self.number(lambda s: int(s[:-1] if s.endswith("L") else s, 0)))
-
-    def op_float(self) -> None:
-        self.push(self.number(float))
-
-    def op_binint(self) -> None:
-        self.push(self.u("<i"))
-
-    def op_binint1(self) -> None:
-        self.push(self.u("<B"))
-
-    def op_binint2(self) -> None:
-        self.push(self.u("<H"))
-
-    def op_binfloat(self) -> None:
-        self.push(struct.unpack(">d", self.r.read(8))[0])
-
-    def _long(self, n: int) -> None:
-        if n < 0:
-            raise self.bad("negative LONG4 length")
-        data = self.r.payload(n)
-        self.push(Obj("opaque") if data is None else int.from_bytes(data, "little", signed=True))
-
-    def op_long1(self) -> None:
-        self._long(self.u("<B"))
-
-    def op_long4(self) -> None:
-        self._long(self.u("<i"))
-
-    def op_string(self) -> None:
-        data = self.line()
-        if data is None:
-            self.push(Obj("opaque"))
-            return
-        data = data.rstrip(b"\r")
-        if len(data) < 2 or data[:1] not in (b"'", b'"') or data[-1:] != data[:1]:
-            raise self.bad("STRING argument is not quoted")
-        try:
-            raw = codecs.escape_decode(data[1:-1])[0]
-        except ValueError:
-            raise self.bad("invalid escape in STRING argument") from None
-        self.push(raw.decode("latin-1"))
-
-    def _binstring(self, n: int) -> None:
-        if n < 0:
-            raise self.bad("negative BINSTRING length")
-        data = self.r.payload(n)
-        # Python 3 decodes py2 strings to str by default (encoding="ASCII"); latin-1 never fails.
-        self.push(Obj("opaque") if data is None else data.decode("latin-1"))
-
-    def op_binstring(self) -> None:
-        self._binstring(self.u("<i"))
-
-    def op_short_binstring(self) -> None:
-        self._binstring(self.u("<B"))
-
-    def op_unicode(self) -> None:
-        data = self.line()
-        self.push(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
-
-    def op_binunicode(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<I"))))
-
-    def op_short_binunicode(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<B"))))
-
-    def op_binunicode8(self) -> None:
-        self.push(self.text(self.r.payload(self.u("<Q"))))
-
-    def _bytes(self, n: int) -> None:
-        data = self.r.payload(n)
-        self.push(Obj("opaque") if data is None else data)
-
-    def op_binbytes(self) -> None:
-        self._bytes(self.u("<I"))
-
-    def op_short_binbytes(self) -> None:
-        self._bytes(self.u("<B"))
-
-    def op_binbytes8(self) -> None:
-        self._bytes(self.u("<Q"))
-
-    def op_bytearray8(self) -> None:
-        self._bytes(self.u("<Q"))
-
-    def op_next_buffer(self) -> None:
-        self.push(Obj("buffer"))
-
-    def op_readonly_buffer(self) -> None:
-        self.top()
-
-    def op_proto(self) -> None:
-        proto = self.u("<B")
-        if proto > HIGHEST_PROTOCOL:
-            raise self.bad(f"unsupported pickle protocol {proto}")
-
-    def op_frame(self) -> None:
-        n = self.u("<Q")
-        if n > self.r.remaining:
-            raise self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
-
-    # ---- containers --------------------------------------------------------------------------
-    def _tuple(self, items: list[object]) -> None:
-        self.col.count(len(items), self.op_at)
-        self.push(tuple(items))
-
-    def op_empty_tuple(self) -> None:
-        self.push(())
-
-    def op_tuple(self) -> None:
-        self._tuple(self.pop_mark())
-
-    def op_tuple1(self) -> None:
-        self._tuple([self.pop()])
-
-    def op_tuple2(self) -> None:
-        b, a = self.pop(), self.pop()
-        self._tuple([a, b])
-
-    def op_tuple3(self) -> None:
-        c, b, a = self.pop(), self.pop(), self.pop()
-        self._tuple([a, b, c])
-
-    def op_empty_list(self) -> None:
-        self.push(ListVal())
-
-    def op_list(self) -> None:
-        items = self.pop_mark()
-        self.push(ListVal())
-        self._extend(items, "LIST")
-
-    def op_empty_dict(self) -> None:
-        self.push(DictVal())
-
-    def op_dict(self) -> None:
-        items = self.pop_mark()
-        self.push(DictVal())
-        self._set_items(items)
-
-    def op_empty_set(self) -> None:
-        self.push(SetVal())
-
-    def op_frozenset(self) -> None:
-        items = self.pop_mark()
-        self.push(SetVal(frozen=True))
-        self._extend(items, "FROZENSET")
-
-    def op_append(self) -> None:
-        value = self.pop()
-        self._extend([value], "APPEND")
-
-    def op_appends(self) -> None:
-        self._extend(self.pop_mark(), "APPENDS")
-
-    def op_additems(self) -> None:
-        self._extend(self.pop_mark(), "ADDITEMS")
-
-    def op_setitem(self) -> None:
-        value, key = self.pop(), self.pop()
-        self._set_items([key, value])
-
-    def op_setitems(self) -> None:
-        self._set_items(self.pop_mark())
-
-    def _mutating(self, target: object, opcode: str) -> bool:
-        """Whether ``target`` is a container modelled by value; reports mutation of imports."""
-        if isinstance(target, ListVal | DictVal | SetVal):
-            return True
-        if isinstance(target, GlobalRef):
-            self.col.add("MG-S106", f"{opcode} modifies the imported object {target} (its methods get called)",
-                         self.op_at)
-        elif not isinstance(target, Obj):
-            raise self.bad(f"{opcode} on a {type(target).__name__}")
-        return False
-
-    def _extend(self, items: list[object], opcode: str) -> None:
-        target = self.top()
-        self.col.count(len(items), self.op_at)
-        if self._mutating(target, opcode) and isinstance(target, ListVal | SetVal):
-            for v in items:
-                target.add(v)
-
-    def _set_items(self, items: list[object]) -> None:
-        if len(items) % 2:
-            raise self.bad("odd number of items for SETITEMS/DICT")
-        target = self.top()
-        self.col.count(len(items) // 2, self.op_at)
-        if self._mutating(target, "SETITEM") and isinstance(target, DictVal):
-            for i in range(0, len(items), 2):
-                target.add(items[i], items[i + 1])
-
-    # ---- memo --------------------------------------------------------------------------------
-    def _get(self, idx: int) -> None:
-        if idx not in self.memo:
-            raise self.bad(f"memo entry {idx} read before it is written")
-        self.push(self.memo[idx])
-
-    def _put(self, idx: int) -> None:
-        if idx < 0:
-            raise self.bad("negative memo index")
-        self.memo[idx] = self.top()
-        if len(self.memo) > self.col.ctx.limits.max_pickle_container_items:
-            raise ScanLimitError("pickle memo grows beyond the item limit", self.col.where(self.op_at))
-
-    def op_get(self) -> None:
-        self._get(self.memo_index(self.line()))
-
-    def op_binget(self) -> None:
-        self._get(self.u("<B"))
-
-    def op_long_binget(self) -> None:
-        self._get(self.u("<I"))
-
-    def op_put(self) -> None:
-        self._put(self.memo_index(self.line()))
-
-    def op_binput(self) -> None:
-        self._put(self.u("<B"))
-
-    def op_long_binput(self) -> None:
-        self._put(self.u("<i"))
-
-    def op_memoize(self) -> None:
-        self._put(len(self.memo))
+class Machine(StackMachine):
+    """One pickle: the opcodes that import, call, install state, and joblib's array hook."""
 
     # ---- imports, calls, state ---------------------------------------------------------------
     def op_global(self) -> None:
         ref = self.import_line()
         self.col.imported(ref, self.op_at, "GLOBAL")
-        self.push(ref)
+        self.stack.append(ref)
 
     def op_stack_global(self) -> None:
         name, module = self.pop(), self.pop()
         if isinstance(module, str) and isinstance(name, str):
             ref = GlobalRef(module, name)
             self.col.imported(ref, self.op_at, "STACK_GLOBAL")
-            self.push(ref)
+            self.stack.append(ref)
             return
         self.col.add("MG-S103", f"STACK_GLOBAL imports module {describe(module)}, name {describe(name)}: "
                      "not known until load time", self.op_at)
-        self.push(Obj("call"))
+        self.stack.append(Obj("call"))
 
     def _ext(self, code: int) -> None:
         self.col.add("MG-S104", f"EXT opcode imports extension code {code}, whatever the loader registered",
                      self.op_at, key=str(code))
-        self.push(Obj("ext", args=code))
+        self.stack.append(Obj("ext", args=code))
 
     def op_ext1(self) -> None:
         self._ext(self.u("<B"))
@@ -499,11 +101,15 @@ class _Machine:
 
     def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
         result = Obj(kind, func, args)
+        if func == _LATIN1_ENCODE and _is_latin1_encode(args):
+            assert isinstance(args, tuple)
+            self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
+            return
         if isinstance(func, GlobalRef):
             result_ref = self._resolved_import(func, args)
             if result_ref is not None:
                 self.col.imported(result_ref, self.op_at, f"resolved from {func}")
-                self.push(result_ref)
+                self.stack.append(result_ref)
                 return
             index = _CALLS_ARGUMENT.get(func)
             if index is not None and isinstance(args, tuple) and len(args) > index:
@@ -511,7 +117,7 @@ class _Machine:
                     self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
         elif not (isinstance(func, Obj) and func.kind == "ext"):
             self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
-        self.push(result)
+        self.stack.append(result)
 
     @staticmethod
     def _resolved_import(func: GlobalRef, args: object) -> GlobalRef | None:
@@ -558,12 +164,12 @@ class _Machine:
             raise self.bad("persistent id longer than any real one")
         pid = data.decode("latin-1")
         self.col.pids.append(pid)
-        self.push(Obj("persistent", args=pid))
+        self.stack.append(Obj("persistent", args=pid))
 
     def op_binpersid(self) -> None:
         pid = self.pop()
         self.col.pids.append(static_or_none(pid, globals_ok=True))
-        self.push(Obj("persistent", args=pid))
+        self.stack.append(Obj("persistent", args=pid))
 
     def op_build(self) -> None:
         state = self.pop()
@@ -596,7 +202,7 @@ class _Machine:
         layout = joblib_arrays.inline_array(state)
         if layout.nbytes is None:
             # An object array: joblib unpickles a nested pickle right here.
-            _Machine(self.col, self.r, joblib=False).run()
+            Machine(self.col, self.r, joblib=False).run()
         else:
             if layout.padded:
                 self.r.skip(self.r.read(1)[0])
@@ -622,14 +228,14 @@ def analyze_stream(
     limit hit becomes an MG-S001/MG-S003 finding next to everything found before it, and
     ``complete`` is False.
     """
-    col = _Collector(ctx, location)
+    col = Collector(ctx, location)
     reader = Reader(f, offset, limit if limit is not None else ctx.limits.max_pickle_bytes, location)
     analysis = PickleAnalysis([], offset, [], None, [], False)
     try:
         while True:
             start = reader.pos
             try:
-                result = _Machine(col, reader, joblib=True).run()
+                result = Machine(col, reader, joblib=True).run()
             except MalformedError as e:
                 if not analysis.stops:
                     raise

@@ -235,3 +235,21 @@ def sklearn_estimator_pickle(protocol: int = 4) -> bytes:
         + global_op("numpy", "ndarray") + b"K\x00\x85" + binbytes(b"b") + b"tR" + text("_sklearn_version") \
         + text("1.5.0") + b"u"
     return pickle_of(cls + b")\x81" + state + b"b", protocol)
+
+
+def joblib_array_pickle(raw: bytes, *, aligned: bool, padding: int | None = None) -> bytes:
+    """``[<uint8 array holding raw>, "after"]`` as joblib writes it: wrapper, BUILD, then the raw bytes.
+
+    ``aligned`` adds joblib >= 1.2's padding-length byte (``padding`` overrides its value).
+    """
+    dtype = stack_global("numpy", "dtype") + args_tuple(("u1", False, True)) + b"R" \
+        + args_tuple((3, "|", None, None, None, -1, -1, 0)) + b"b"
+    state = b"}(" + text("subclass") + stack_global("numpy", "ndarray") + text("shape") + value((len(raw),)) \
+        + text("order") + text("C") + text("dtype") + dtype + text("allow_mmap") + b"\x89"
+    if aligned:
+        state += text("numpy_array_alignment_bytes") + integer(16)
+    head = b"\x80\x04]" + b"(" + stack_global("joblib.numpy_pickle", "NumpyArrayWrapper") + b")\x81" + state + b"ub"
+    if aligned:
+        pad = padding if padding is not None else 16 - (len(head) + 1) % 16
+        head += bytes([pad]) + b"\xff" * min(pad, 16)
+    return head + raw + text("after") + b"e."
