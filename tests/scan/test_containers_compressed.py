@@ -216,3 +216,12 @@ def test_real_joblib_compressed_dumps(method: str, tmp_path: Path, scan_cli: Cal
     joblib.dump({"w": np.arange(10), "x": _Evil()}, evil, compress=(method, 3))
     result = scan_cli(evil.read_bytes(), f"evil_{method}.joblib")
     assert result.verdict == "malicious" and "MG-S101" in result.rules
+
+
+def test_corrupt_7z_headers_never_crash_the_scan() -> None:
+    data = _7z({"a.pkl": MALICIOUS_PICKLE})
+    for i in range(len(data) - 120, len(data)):  # the 7z header sits at the end of the file
+        for value in (0x00, 0xFF):
+            mutated = data[:i] + bytes([value]) + data[i + 1:]
+            result = scan_bytes(mutated, "x.7z")  # raises on a parser crash
+            assert result.format == "7z"
