@@ -158,3 +158,17 @@ def test_truncated_payload_keeps_its_findings_and_is_never_clean() -> None:
 def test_malicious_finding_carries_a_decompiled_detail() -> None:
     [f] = [f for f in verdict(g.reduce_call("os", "system")).findings if f.rule == "MG-S101"]
     assert "system" in f.detail and "fickling" in f.detail
+
+
+def test_reconstructor_with_a_load_time_class_is_flagged() -> None:
+    made = g.global_op("collections", "OrderedDict") + b")R"
+    data = g.pickle_of(g.global_op("copyreg", "_reconstructor") + b"(" + made + g.global_op("builtins", "object")
+                       + b"NtR")
+    assert {f.rule for f in verdict(data).findings} == {"MG-S106"}
+
+
+def test_build_state_key_computed_at_load_time_is_flagged() -> None:
+    key = g.global_op("builtins", "str") + b"(" + g.text("__reduce__", 2) + b"tR"
+    inst = g.global_op("collections", "OrderedDict") + b")R"
+    data = g.pickle_of(inst + b"}" + key + b"Nsb")
+    assert {f.rule for f in verdict(data).findings} == {"MG-S106"}
