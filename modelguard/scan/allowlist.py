@@ -109,7 +109,6 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
     "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
     "tokenizers.",
-    "transformers.tokenization_utils_base.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
@@ -136,7 +135,11 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "ctypes _ctypes cffi sys signal threading _thread gc resource faulthandler atexit sysconfig "
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
-    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils".split()
+    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
+    "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
+    "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
+    "transformers.dynamic_module_utils _winapi msvcrt winreg win32api win32com".split()
 )
 
 # Names that are dangerous whatever module they come from (``getattr`` chains, dunder access,
@@ -146,11 +149,13 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
     "breakpoint help system popen spawn execv execve execvp execl fork startfile load loads "
     "load_module import_module __builtins__ __globals__ __code__ __subclasses__ __getattribute__ "
     "__reduce__ __reduce_ex__ __setstate__ __class__ __bases__ __mro__ __dict__ __closure__ "
-    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function".split()
+    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function apply reload unsafe_load "
+    "full_load load_model read_pickle read_array get_class_from_dynamic_module".split()
 )
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    _pairs("operator", "attrgetter methodcaller itemgetter")
+    _pairs("operator", "attrgetter methodcaller itemgetter call")
+    | _pairs("uuid", "_get_command_stdout")
     | _pairs("functools", "partial partialmethod reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")

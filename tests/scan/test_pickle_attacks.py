@@ -29,6 +29,11 @@ DANGEROUS = [
     ("torch.jit", "load"), ("torch.hub", "load"), ("torch.utils.cpp_extension", "load_inline"),
     ("torch.fx.graph_module", "_forward_from_src"), ("numpy.testing._private.utils", "runstring"),
     ("numpy.f2py", "compile"), ("numpy.core", "_ufunc_reconstruct"),
+    ("pydoc", "pipepager"), ("platform", "popen"), ("_osx_support", "_read_output"), ("uuid", "_get_command_stdout"),
+    ("logging.config", "listen"), ("test.support.script_helper", "assert_python_ok"), ("pip", "main"),
+    ("idlelib.autocomplete", "AutoComplete"), ("lib2to3.pgen2.pgen", "ParserGenerator"), ("_io", "FileIO"),
+    ("yaml", "unsafe_load"), ("pandas", "read_pickle"), ("numpy.lib.format", "read_array"),
+    ("transformers.dynamic_module_utils", "get_class_from_dynamic_module"), ("psutil", "Popen"),
     # attribute chains (protocol 4 dotted names) that reach a dangerous object through a safe one
     ("torch", "serialization.os.system"), ("collections", "OrderedDict.__init__.__globals__"),
     ("numpy", "testing._private.utils.os.system"),
