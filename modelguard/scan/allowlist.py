@@ -37,6 +37,8 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("fractions", "Fraction")
     | _pairs("uuid", "UUID")
     | _pairs("pathlib", "PosixPath WindowsPath PurePosixPath PureWindowsPath Path")
+    # hyper-parameters in fairseq / Lightning checkpoints: Namespace(**kw) only sets attributes
+    | _pairs("argparse", "Namespace")
     # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
     # itself an import of the same pickle, so it is classified on its own.
     | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
@@ -69,6 +71,7 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
     )
     | _pairs("torch.serialization", "_get_layout")
+    | _pairs("torch.torch_version", "TorchVersion")
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
     | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
                       "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
@@ -109,6 +112,14 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
     "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
     "tokenizers.",
+    "scipy.sparse.",
+    # training_args.bin (torch.save of TrainingArguments): dataclasses and enums restored by
+    # __new__ + __dict__ update; their __post_init__ reads config JSON at most.
+    "transformers.training_args.",
+    "transformers.training_args_seq2seq.",
+    "transformers.trainer_utils.",
+    "transformers.debug_utils.",
+    "accelerate.utils.dataclasses.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
@@ -198,7 +209,9 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
         return False
-    return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
+    if module == "torch" and name.endswith("Storage"):  # every typed storage class (Float8_e5m2Storage ...)
+        return True
+    return any((module + ".").startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
 def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
