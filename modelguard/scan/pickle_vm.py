@@ -50,6 +50,12 @@ _CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
     GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
     GlobalRef("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): (0,),
 }
+# Allowlisted callables that setattr() every key of one argument onto the object they build,
+# exactly like BUILD does: that argument gets BUILD's checks.
+_STATE_ARGUMENT: dict[GlobalRef, int] = {
+    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
+    GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
+}
 _SHADOW_BYTES = 1 << 20
 _SHADOW_OPS = 100_000
 
@@ -130,6 +136,9 @@ class Machine(StackMachine):
                 if isinstance(args, tuple) and len(args) > index:
                     if not isinstance(args[index], GlobalRef | str | type(None)):
                         self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
+            state_index = _STATE_ARGUMENT.get(func)
+            if state_index is not None and isinstance(args, tuple) and len(args) > state_index:
+                self._check_state(result, args[state_index], how=str(func))
         elif not (isinstance(func, Obj) and func.kind == "ext"):
             self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
         self.stack.append(result)
@@ -196,18 +205,18 @@ class Machine(StackMachine):
         if wrapper is not None:
             self._joblib_payload(wrapper, state)
 
-    def _check_state(self, inst: object, state: object) -> None:
+    def _check_state(self, inst: object, state: object, how: str = "BUILD") -> None:
         if isinstance(inst, GlobalRef):
-            self.col.add("MG-S106", f"BUILD sets attributes on the imported object {inst}", self.op_at)
+            self.col.add("MG-S106", f"{how} sets attributes on the imported object {inst}", self.op_at)
         parts = list(state) if isinstance(state, tuple) else [state]
         for part in parts:
             if isinstance(part, DictVal):
                 for key, _ in part.pairs:
                     if isinstance(key, str) and _DUNDER.match(key):
-                        self.col.add("MG-S107", f"BUILD sets {key} on {describe(inst)}", self.op_at)
+                        self.col.add("MG-S107", f"{how} sets {key} on {describe(inst)}", self.op_at)
                     elif isinstance(key, Obj):
                         # an attribute name computed at load time could be any dunder
-                        self.col.add("MG-S106", f"BUILD sets an attribute whose name is {describe(key)}",
+                        self.col.add("MG-S106", f"{how} sets an attribute whose name is {describe(key)}",
                                      self.op_at)
 
     def _joblib_payload(self, wrapper: GlobalRef, state: object) -> None:

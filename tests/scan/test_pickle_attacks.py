@@ -177,3 +177,11 @@ def test_build_state_key_computed_at_load_time_is_flagged() -> None:
     inst = g.global_op("collections", "OrderedDict") + b")R"
     data = g.pickle_of(inst + b"}" + key + b"Nsb")
     assert {f.rule for f in verdict(data).findings} == {"MG-S106"}
+
+
+def test_torch_rebuild_with_state_cannot_install_special_methods() -> None:
+    state = b"(}" + g.text("__class__", 2) + g.global_op("collections", "OrderedDict") + b"sNt"
+    data = g.pickle_of(g.global_op("torch._utils", "_rebuild_parameter_with_state") + b"(NI00\nN" + state + b"tR")
+    result = verdict(data)
+    assert {f.rule for f in result.findings} == {"MG-S107"}
+    assert result.verdict is Verdict.MALICIOUS

@@ -140,3 +140,8 @@ def test_trailing_data_scan_at_the_depth_limit_is_a_limit_finding() -> None:
     data = g.benign_ordered_dict() + b"junk after the pickle"
     outcome = scan(ctx, BytesSource(data, "x.pkl"), data[:64])
     assert {f.rule for f in outcome.findings} == {"MG-S105", "MG-S003"}
+
+
+def test_out_of_band_buffers_parse() -> None:
+    a = analyze_stream(ScanContext(), io.BytesIO(b"\x80\x05\x97\x98\x97\x86."), location="x")
+    assert a.complete and a.findings == [] and a.value is None
