@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO
 from urllib.parse import quote, urljoin
 
 from modelguard.digest import Digests, HashingWriter
@@ -143,6 +143,8 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
 
     try:
         yield
+    except hf_errors.OfflineModeIsEnabled:
+        raise HubUnreachableError(f"{what}: HF_HUB_OFFLINE is set; unset it to let modelguard reach the Hub") from None
     except hf_errors.GatedRepoError:
         raise AccessDeniedError(
             f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
@@ -262,47 +264,22 @@ def _cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None
 
 
 class _Sink:
-    """What huggingface_hub's ``http_get`` writes into: a file that hashes every byte as it lands.
-
-    ``http_get`` may rewind to zero when a server ignores a Range request; that restarts the hashes.
-    A server that keeps restarting, or sends more bytes than it announced, is stopped here, since
-    ``http_get`` would otherwise retry it for as long as bytes keep coming.
-    """
+    """The temporary file a download streams into: every byte is hashed as it lands, and a server
+    that sends more than it announced is stopped at the first extra byte."""
 
     def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
-        self._raw = raw
         self._size = size
         self._what = what
         self._writer = HashingWriter(raw, expected_size=size)
-        self.restarts = 0
 
-    def write(self, data: bytes) -> int:
+    def write(self, data: bytes) -> None:
         if self._writer.size + len(data) > self._size:
             raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
                                  rule="MG-H002")
         try:
-            return self._writer.write(data)
+            self._writer.write(data)
         except OSError as exc:
             raise UnreadableError(f"{self._what}: cannot write the download: {exc.strerror}") from None
-
-    def tell(self) -> int:
-        return self._writer.size
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if (offset, whence) != (0, 0):  # pragma: no cover - http_get only rewinds to our start
-            raise RuntimeError(f"unexpected seek({offset}, {whence}) on a download sink")
-        self.restarts += 1
-        if self.restarts > _MAX_RESTARTS:
-            raise IntegrityError(f"{self._what}: the body was cut short {self.restarts} times", rule="MG-H008")
-        self._raw.seek(0)
-        self._writer = HashingWriter(self._raw, expected_size=self._size)
-        return 0
-
-    def truncate(self, size: int | None = None) -> int:
-        return self._raw.truncate(size)
-
-    def flush(self) -> None:
-        self._raw.flush()
 
     def digests(self) -> Digests:
         return self._writer.digests()
@@ -335,8 +312,8 @@ def download(
     wait = client.retry_wait
     for attempt in range(client.retries + 1):
         try:
-            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256, progress,
-                                  what)
+            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256,
+                                  progress, what)
         except HubUnreachableError:
             if attempt == client.retries:
                 raise
@@ -345,12 +322,11 @@ def download(
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path,
-                   expected_size: int | None, expected_sha256: str | None, progress: bool, what: str) -> Digests:
+def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
+                   expected_sha256: str | None, progress: bool, what: str) -> Digests:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils.tqdm import silent_tqdm
 
+    # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
     url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
     with _hub_errors(client, what):
         meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
@@ -360,30 +336,27 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
                              rule="MG-H005")
     etag = check_etag(meta.etag, what)
+    location = _check_redirect(client, url, meta.location, etag, what)
     size = meta.size if meta.size is not None else expected_size
     if size is None or size < 0:
         raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
     if expected_size is not None and size != expected_size:
         raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
-    location = _check_redirect(client, url, meta.location, etag, what)
-    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization.
-    headers = _headers(client, authorized=same_origin(location, client.endpoint))
 
+    # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
             sink = _Sink(raw, size, what)
-            with _hub_errors(client, what), _truncation(sink, what):
-                http_get(location, cast(BinaryIO, sink), headers=headers, displayed_filename=path,
-                         tqdm_class=None if progress else silent_tqdm)
+            _stream(client, location, commit, sink, size, path, progress, what)
             raw.flush()
             os.fsync(raw.fileno())
         got = sink.digests()
         if got.size != size:
-            # The body ended cleanly at another length than announced (a cut connection is MG-H008 above).
-            raise IntegrityError(f"{what}: the server sent {got.size} bytes, it announced {size}", rule="MG-H002")
+            raise IntegrityError(f"{what}: the body ended after {got.size} of the {size} bytes announced",
+                                 rule="MG-H008")
         if expected_sha256 is not None and got.sha256 != expected_sha256:
             raise IntegrityError(f"{what}: SHA-256 {got.sha256} differs from the locked {expected_sha256}",
                                  rule="MG-H001")
@@ -395,18 +368,46 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
     return got
 
 
-@contextlib.contextmanager
-def _truncation(sink: _Sink, what: str) -> Iterator[None]:
-    """A connection that dies after bytes arrived is a truncated body (MG-H008), not an outage."""
-    import httpx2
+def _stream(client: HubClient, location: str, commit: str, sink: _Sink, size: int, path: str, progress: bool,
+            what: str) -> None:
+    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink``.
 
-    try:
-        yield
-    except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
-        if sink.tell() == 0:
-            raise
-        raise IntegrityError(f"{what}: the connection closed after {sink.tell()} bytes ({type(exc).__name__})",
-                             rule="MG-H008") from None
+    Not ``http_get``: it retries a cut body for as long as bytes keep coming and sleeps between
+    tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
+    """
+    import httpx2
+    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
+    from huggingface_hub.utils.tqdm import tqdm
+
+    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
+    # (httpx2 also drops it on any redirect that leaves the origin).
+    headers = _headers(client, authorized=same_origin(location, client.endpoint))
+    with _hub_errors(client, what), http_stream_backoff(
+        "GET", location, headers=headers, timeout=client.timeout, max_retries=0,
+        retry_on_exceptions=(), retry_on_status_codes=(),
+    ) as response:
+        hf_raise_for_status(response)
+        if response.status_code != 200:
+            raise IntegrityError(f"{what}: the download answered HTTP {response.status_code}, not 200",
+                                 rule="MG-H004")
+        served = response.headers.get("X-Repo-Commit")
+        if served is not None and served != commit:
+            raise IntegrityError(f"{what}: the download came from another commit", rule="MG-H005")
+        length = response.headers.get("Content-Length")
+        if length is not None and response.headers.get("Content-Encoding", "identity") == "identity" \
+                and length.strip() != str(size):
+            raise IntegrityError(f"{what}: the download is {length.strip()[:20]} bytes, the Hub announced {size}",
+                                 rule="MG-H002")
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=path[-40:], disable=not progress)  # type: ignore[no-untyped-call]
+        with bar:
+            try:
+                for chunk in response.iter_bytes(chunk_size=1 << 20):
+                    sink.write(chunk)
+                    bar.update(len(chunk))
+            except httpx2.RemoteProtocolError:
+                # Headers arrived and then the body broke off: the server cut it short.
+                raise IntegrityError(f"{what}: the connection closed before the {size} bytes announced",
+                                     rule="MG-H008") from None
 
 
 def _check_redirect(client: HubClient, url: str, location: str, etag: str, what: str) -> str:

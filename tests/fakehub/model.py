@@ -100,14 +100,15 @@ class Fault(str, Enum):
     TRUNCATE = "truncate"
     """announce the full length, send half the body, close the connection (ignores Range)"""
     FOREIGN_REDIRECT = "foreign-redirect"
-    """redirect the download to a third server that serves other bytes of the same size"""
+    """redirect the download to a third server that serves other bytes of the same size
+    (or to ``value``, e.g. ``file:///etc/passwd``)"""
     SERVER_ERROR = "server-error"
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
     # --- download headers
     COMMIT_MISMATCH = "commit-mismatch"
-    """X-Repo-Commit names another, well-formed commit"""
+    """X-Repo-Commit (and the model info's ``sha``) name another, well-formed commit"""
     BAD_ETAG = "bad-etag"
     """ETag / X-Linked-Etag is ``value`` (default ``../../x``)"""
     # --- metadata (model info and tree listing)

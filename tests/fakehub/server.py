@@ -358,10 +358,14 @@ class FakeHub:
                 if entry["lfs"] is not None:
                     sibling["lfs"] = entry["lfs"]
             siblings.append(sibling)
-        bad = self._fault(Fault.BAD_COMMIT, repo.repo_id)
+        sha = commit.oid
+        if self._fault(Fault.COMMIT_MISMATCH, repo.repo_id):
+            sha = git_blob_sha1(commit.oid.encode())
+        if (bad := self._fault(Fault.BAD_COMMIT, repo.repo_id)) is not None:
+            sha = str(bad.value or "../../x")
         info = {
             "_id": commit.oid[:24], "id": repo.repo_id, "modelId": repo.repo_id,
-            "author": repo.repo_id.split("/")[0], "sha": (bad.value or "../../x") if bad else commit.oid,
+            "author": repo.repo_id.split("/")[0], "sha": sha,
             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
             "private": repo.private, "gated": "manual" if repo.gated else False, "disabled": False,
             "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
@@ -429,8 +433,9 @@ class FakeHub:
         headers = self._file_headers(repo, commit, file)
         headers.pop("X-Size")
         where = f"{quote(repo.repo_id)}/{commit.oid}/{quote(path)}"
-        if self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path):
-            h.send(302, {**headers, "Location": f"{self.foreign_url}/foreign/{where}"}, head=head)
+        if (foreign := self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path)) is not None:
+            location = str(foreign.value or f"{self.foreign_url}/foreign/{where}")
+            h.send(302, {**headers, "Location": location}, head=head)
         elif file.lfs:
             h.send(302, {**headers, "Location": f"{self.cdn_url}/cdn/{where}?X-Amz-Signature=fake"}, head=head)
         else:
