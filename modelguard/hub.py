@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, urljoin
+from urllib.parse import quote, urljoin, urlsplit, urlunsplit
 
 from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import (
@@ -44,7 +44,12 @@ from modelguard.hubdata import (
     RemoteSnapshot,
     check_commit,
     check_etag,
+    check_etag_matches,
     check_layout,
+    check_locked,
+    check_published,
+    check_redirect,
+    compare_with_lock,
     is_commit,
     parse_model_info,
     parse_tree_page,
@@ -53,7 +58,7 @@ from modelguard.hubdata import (
     validate_repo_id,
     validate_revision,
 )
-from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.models import Finding, LockedHFModel
 from modelguard.rules import finding
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +79,6 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-_MAX_RESTARTS = 3  # times a download body may restart from zero before it counts as truncated
 _LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
 
 
@@ -116,7 +120,6 @@ def _hf() -> ModuleType:
     """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
     import huggingface_hub
 
     return huggingface_hub
@@ -239,21 +242,31 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         seen.add(url)
         page, url = _get_json(client, url, f"{what} (file list)", params)
         params = None  # the next link already carries the query
-        if url is not None and not same_origin(url, client.endpoint):
-            # huggingface_hub would follow it with the Authorization header: refuse before any request.
-            raise IntegrityError(f"{what}: the tree listing links to another host than {client.endpoint}",
-                                 rule="MG-H004")
+        if url is not None:
+            url = _next_page(client, url, what)
         parse_tree_page(page, files, folders, what)
     raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
+
+
+def _next_page(client: HubClient, link: str, what: str) -> str:
+    """A pagination link, kept on the endpoint. huggingface_hub would follow any host with the token."""
+    if same_origin(link, client.endpoint):
+        return link
+    parts = urlsplit(link)
+    if same_origin(link, DEFAULT_ENDPOINT) and parts.path.startswith("/api/"):
+        # A mirror passing the Hub's own links through: same route, asked of the mirror.
+        return urlunsplit(urlsplit(client.endpoint)[:2] + parts[2:])
+    raise IntegrityError(f"{what}: the tree listing links to another host than {client.endpoint}", rule="MG-H004")
 
 
 def _cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:
     """The model info and the tree listing describe the same commit: they must agree on every file."""
     listed = {f.path: f for f in snapshot.files}
-    if set(siblings) != set(listed):
-        only = sorted(set(siblings) ^ set(listed))
-        raise IntegrityError(f"{what}: the Hub's model info and file list disagree on {len(only)} path(s), "
-                             f"e.g. {only[0]!r}", rule="MG-H004")
+    # The tree is authoritative; the model info may list fewer files (it is not paginated), never others.
+    unlisted = sorted(set(siblings) - set(listed))
+    if unlisted:
+        raise IntegrityError(f"{what}: the Hub's model info lists {len(unlisted)} file(s) its file list lacks, "
+                             f"e.g. {unlisted[0]!r}", rule="MG-H004")
     for path, sibling in siblings.items():
         if sibling is not None and sibling != listed[path]:
             raise IntegrityError(f"{what}: the Hub's model info and file list disagree about {path!r}",
@@ -276,10 +289,7 @@ class _Sink:
         if self._writer.size + len(data) > self._size:
             raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
                                  rule="MG-H002")
-        try:
-            self._writer.write(data)
-        except OSError as exc:
-            raise UnreadableError(f"{self._what}: cannot write the download: {exc.strerror}") from None
+        self._writer.write(data)
 
     def digests(self) -> Digests:
         return self._writer.digests()
@@ -336,7 +346,7 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
                              rule="MG-H005")
     etag = check_etag(meta.etag, what)
-    location = _check_redirect(client, url, meta.location, etag, what)
+    location = check_redirect(client.endpoint, url, meta.location, etag, what)
     size = meta.size if meta.size is not None else expected_size
     if size is None or size < 0:
         raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
@@ -344,8 +354,11 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
 
     # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
@@ -360,8 +373,12 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         if expected_sha256 is not None and got.sha256 != expected_sha256:
             raise IntegrityError(f"{what}: SHA-256 {got.sha256} differs from the locked {expected_sha256}",
                                  rule="MG-H001")
-        _check_etag_matches(etag, got, what)
+        check_etag_matches(etag, got, what)
         os.replace(tmp, dest)
+    except OSError as exc:  # disk full, quota, permissions: no verdict, and nothing left behind
+        tmp.unlink(missing_ok=True)
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror or type(exc).__name__}") \
+            from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -410,57 +427,7 @@ def _stream(client: HubClient, location: str, commit: str, sink: _Sink, size: in
                                      rule="MG-H008") from None
 
 
-def _check_redirect(client: HubClient, url: str, location: str, etag: str, what: str) -> str:
-    """Where the bytes may come from: the Hub itself, or (LFS content only) an http(s) CDN."""
-    if location == url or same_origin(location, client.endpoint):
-        return location
-    scheme = location.split(":", 1)[0].lower()
-    if scheme not in ("http", "https"):
-        raise IntegrityError(f"{what}: redirected to a {scheme!r} URL", rule="MG-H009")
-    if client.endpoint.startswith("https:") and scheme != "https":
-        raise IntegrityError(f"{what}: redirected from https to plain http", rule="MG-H009")
-    if len(etag) != 64:
-        # Git-stored files are served by the Hub itself; only LFS/Xet content lives on a CDN.
-        raise IntegrityError(f"{what}: a git-stored file was redirected to another host", rule="MG-H009")
-    return location
-
-
-def _check_etag_matches(etag: str, got: Digests, what: str) -> None:
-    published = got.sha256 if len(etag) == 64 else got.git_blob_sha1
-    if published != etag:
-        kind = "SHA-256" if len(etag) == 64 else "git blob SHA-1"
-        raise IntegrityError(f"{what}: the bytes do not match the {kind} the Hub announced ({etag})",
-                             rule="MG-H003")
-
-
-# --- comparisons -----------------------------------------------------------------------------
-
-
-def check_published(file: RemoteFile, got: Digests, *, what: str = "") -> None:
-    """Raise unless ``got`` (downloaded bytes) matches what the Hub lists for ``file``."""
-    label = what or file.path
-    if got.size != file.size:
-        raise IntegrityError(f"{label}: {got.size} bytes, the Hub lists {file.size}", rule="MG-H002")
-    if file.lfs_sha256 is not None:
-        if got.sha256 != file.lfs_sha256:
-            raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the published {file.lfs_sha256}",
-                                 rule="MG-H003")
-    elif got.git_blob_sha1 != file.blob_id:
-        raise IntegrityError(f"{label}: git blob SHA-1 {got.git_blob_sha1} differs from the published "
-                             f"{file.blob_id}", rule="MG-H003")
-
-
-def check_locked(locked: LockedFile, got: Digests, *, what: str = "") -> None:
-    """Raise unless ``got`` is exactly the locked file: size, SHA-256 and, if pinned, git blob SHA-1."""
-    label = what or locked.path
-    if got.size != locked.size:
-        raise IntegrityError(f"{label}: {got.size} bytes, the lock pins {locked.size}", rule="MG-H002")
-    if got.sha256 != locked.sha256:
-        raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the locked {locked.sha256}",
-                             rule="MG-H001")
-    if locked.git_blob_sha1 is not None and got.git_blob_sha1 != locked.git_blob_sha1:
-        raise IntegrityError(f"{label}: git blob SHA-1 differs from the locked {locked.git_blob_sha1}",
-                             rule="MG-H001")
+# --- verify --remote --------------------------------------------------------------------------
 
 
 def remote_file_status(
@@ -485,28 +452,4 @@ def remote_file_status(
         if exc.rule != "MG-H005":
             raise
         return [finding("MG-H005", exc.message, model=model.name)]
-    remote = {f.path: f for f in snapshot.files}
-    out: list[Finding] = []
-    for locked in model.files:
-        file = remote.get(locked.path)
-        if file is None:
-            out.append(finding("MG-H006", f"{where}: the Hub no longer lists this file", path=locked.path,
-                               model=model.name))
-        elif file.size != locked.size:
-            out.append(finding("MG-H002", f"{where}: the Hub lists {file.size} bytes, the lock pins {locked.size}",
-                               path=locked.path, model=model.name))
-        elif not _publishes_locked(file, locked):
-            out.append(finding("MG-H003", f"{where}: the Hub publishes another hash than the locked one",
-                               path=locked.path, model=model.name))
-    if selected is not None:
-        pinned = {f.path for f in model.files}
-        for path in sorted(p for p in remote if p not in pinned and selected(p)):
-            out.append(finding("MG-H007", f"{where}: the Hub lists a file the lock does not pin", path=path,
-                               model=model.name))
-    return out
-
-
-def _publishes_locked(file: RemoteFile, locked: LockedFile) -> bool:
-    if locked.published == "lfs-sha256":
-        return file.lfs_sha256 == locked.sha256
-    return file.lfs_sha256 is None and file.blob_id == locked.git_blob_sha1
+    return compare_with_lock(snapshot, model, selected)

@@ -129,7 +129,7 @@ class Fault(str, Enum):
     BAD_SIZE = "bad-size"
     """the listed size is ``value`` (default -1)"""
     FOREIGN_NEXT_LINK = "foreign-next-link"
-    """the tree listing's ``Link: rel=next`` points at the foreign server"""
+    """the tree listing's ``Link: rel=next`` points at the foreign server (or at ``value``, a base URL)"""
 
 
 @dataclass

@@ -396,7 +396,9 @@ class FakeHub:
         page = entries[start:start + self.page_size]
         headers = {"Content-Type": "application/json"}
         if start + self.page_size < len(entries):
-            base = self.foreign_url if self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id) else self.endpoint
+            base = self.endpoint
+            if (foreign := self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id)) is not None:
+                base = str(foreign.value or self.foreign_url)
             where = f"{repo.repo_id}/tree/{quote(revision, safe='')}" + (f"/{quote(folder)}" if folder else "")
             link = f"{base}/api/models/{where}?recursive={query.get('recursive', 'false')}&cursor={start + len(page)}"
             headers["Link"] = f'<{link}>; rel="next"'
