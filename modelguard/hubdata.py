@@ -199,6 +199,21 @@ def parse_tree_page(page: object, files: dict[str, RemoteFile], folders: set[str
             raise _hostile(what, f"tree entry {_show(path)} has unknown type {_show(kind)}")
 
 
+def agree(sibling: RemoteFile, listed: RemoteFile) -> bool:
+    """The model info's and the tree's entries for one path tell the same story.
+
+    Compared on what both must carry: the size, the LFS SHA-256 when both list one, the git blob id
+    when neither is LFS. (The tree is what modelguard uses; this only catches a Hub that says two things.)
+    """
+    if sibling.size != listed.size:
+        return False
+    if sibling.lfs_sha256 is not None and listed.lfs_sha256 is not None:
+        return sibling.lfs_sha256 == listed.lfs_sha256
+    if sibling.lfs_sha256 is None and listed.lfs_sha256 is None:
+        return sibling.blob_id == listed.blob_id
+    return True
+
+
 def check_layout(files: dict[str, RemoteFile], folders: set[str], what: str) -> None:
     """Paths that cannot all exist on one disk: a file under a file, or two names one filesystem folds together.
 

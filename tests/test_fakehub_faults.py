@@ -63,6 +63,7 @@ def assert_nothing_written(folder: Path) -> None:
     (Fault.BAD_SIZE, "22", "config.json"),
     (Fault.BAD_SIZE, True, "config.json"),
     (Fault.BAD_SIZE, 2.5, "config.json"),
+    (Fault.INCONSISTENT_INFO, None, "model.safetensors"),
 ])
 def test_hostile_metadata_is_refused(fake_hub: FakeHub, fault: Fault, value: object, path: str | None) -> None:
     fake_hub.add_repo(REPO, FILES)
@@ -151,6 +152,14 @@ def test_announced_size_differing_from_the_lock_stops_before_the_body(fake_hub: 
     assert err.value.rule == "MG-H002"
     assert not [r for r in fake_hub.requests if r.server == "cdn"]
     assert_nothing_written(tmp_path)
+
+
+@pytest.mark.parametrize("path", ["config.json", "model.safetensors"])
+def test_truncated_body_once_is_retried(fake_hub: FakeHub, tmp_path: Path, path: str) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    fake_hub.inject(Fault.TRUNCATE, repo=REPO, path=path, times=1)
+    got = fetch(fake_hub, commit, path, tmp_path)
+    assert got.sha256 == sha256_bytes(FILES[path]) and (tmp_path / "out").read_bytes() == FILES[path]
 
 
 @pytest.mark.parametrize("path", ["config.json", "model.safetensors"])

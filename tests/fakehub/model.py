@@ -128,6 +128,8 @@ class Fault(str, Enum):
     """the blob id is ``value`` (default not hex)"""
     BAD_SIZE = "bad-size"
     """the listed size is ``value`` (default -1)"""
+    INCONSISTENT_INFO = "inconsistent-info"
+    """the model info (only) lists size + 1 for the file; the tree listing stays honest"""
     FOREIGN_NEXT_LINK = "foreign-next-link"
     """the tree listing's ``Link: rel=next`` points at the foreign server (or at ``value``, a base URL)"""
 

@@ -355,6 +355,8 @@ class FakeHub:
             sibling: dict[str, object] = {"rfilename": entry["path"]}
             if blobs:
                 sibling.update(size=entry["size"], blobId=entry["oid"])
+                if self._fault(Fault.INCONSISTENT_INFO, repo.repo_id, str(entry["path"])):
+                    sibling["size"] = int(str(entry["size"])) + 1
                 if entry["lfs"] is not None:
                     sibling["lfs"] = entry["lfs"]
             siblings.append(sibling)
