@@ -48,6 +48,7 @@ from modelguard.hubdata import (
     check_etag_matches,
     check_layout,
     check_locked,
+    check_path,
     check_published,
     check_redirect,
     compare_with_lock,
@@ -170,9 +171,9 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
 
 def _from_status(client: HubClient, what: str, status: int) -> Exception:
     if status in (401, 403):
-        who = "with this token" if client.token else f"without a token; {_LOGIN_HINT}"
-        return AccessDeniedError(f"{what}: access denied (HTTP {status}) {who}; for a gated repo, request access "
-                                 "on its Hub page")
+        who = "to this token" if client.token else f"without a token ({_LOGIN_HINT})"
+        return AccessDeniedError(f"{what}: the Hub refused access (HTTP {status}) {who}; the repo is private or "
+                                 "gated (request access on its Hub page), or does not exist")
     if status == 404:
         return NotFoundError(f"{what}: not found on {client.endpoint} (HTTP 404); check the repo id (a private "
                              f"repo also answers 404 to a token without access)")
@@ -319,6 +320,7 @@ def download(
     """
     validate_repo_id(repo)
     check_commit(commit, f"{repo}: requested commit")
+    check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
     wait = client.retry_wait
     for attempt in range(client.retries + 1):

@@ -325,10 +325,13 @@ def test_token_never_appears_in_errors_reprs_or_logs(
     fake_hub.inject(Fault.SERVER_ERROR, repo="acme/other")
     fake_hub.add_repo("acme/other", FILES)
     attempts.append(lambda: hub.resolve(c, "acme/other", "main"))
+    fake_hub.add_repo("acme/hostile", FILES)
+    fake_hub.inject(Fault.BAD_PATH, repo="acme/hostile", path="config.json", value="../../etc/passwd")
+    attempts.append(lambda: hub.resolve(c, "acme/hostile", "main"))
     for attempt in attempts:
         with pytest.raises(ModelguardError) as err:
             attempt()
-        assert isinstance(err.value, (AccessDeniedError, NotFoundError, HubUnreachableError))
+        assert isinstance(err.value, (AccessDeniedError, NotFoundError, HubUnreachableError, IntegrityError))
         texts += [str(err.value), repr(err.value), repr(err.value.args), str(err.value.__cause__),
                   str(err.value.__context__)]
     out, errout = capsys.readouterr()
