@@ -261,6 +261,13 @@ def test_slow_hub_within_the_timeout_is_fine_and_beyond_it_is_no_verdict(fake_hu
         hub.resolve(client(fake_hub, timeout=0.2), REPO, "main")
 
 
+def test_slow_body_still_arrives_whole(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    fake_hub.inject(Fault.SLOW_BODY, repo=REPO, path="model.safetensors", delay=0.5)
+    got = fetch(fake_hub, commit, "model.safetensors", tmp_path, expected_size=len(WEIGHTS))
+    assert got.sha256 == sha256_bytes(WEIGHTS)
+
+
 def test_unreachable_hub(tmp_path: Path) -> None:
     fake = FakeHub().start()
     commit = fake.add_repo(REPO, FILES)

@@ -106,6 +106,8 @@ class Fault(str, Enum):
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
+    SLOW_BODY = "slow-body"
+    """stream the file's bytes in 16 pieces over ``delay`` seconds (at most 5): a download in progress"""
     # --- download headers
     COMMIT_MISMATCH = "commit-mismatch"
     """X-Repo-Commit (and the model info's ``sha``) name another, well-formed commit"""
