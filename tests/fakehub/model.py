@@ -132,6 +132,8 @@ class Fault(str, Enum):
     """the listed size is ``value`` (default -1)"""
     INCONSISTENT_INFO = "inconsistent-info"
     """the model info (only) lists size + 1 for the file; the tree listing stays honest"""
+    NO_TREE_ROUTE = "no-tree-route"
+    """the tree listing route answers 404, as on a Hub or mirror that lacks it"""
     FOREIGN_NEXT_LINK = "foreign-next-link"
     """the tree listing's ``Link: rel=next`` points at the foreign server (or at ``value``, a base URL)"""
 

@@ -298,6 +298,9 @@ class FakeHub:
 
     def _tree(self, h: Handler, head: bool, repo: FakeRepo, revision: str, folder: str,
               query: Mapping[str, str]) -> None:
+        if self._fault(Fault.NO_TREE_ROUTE, repo.repo_id):
+            h.send(404, {"Content-Type": "text/plain"}, b"Not Found", head=head)
+            return
         commit = self._commit_or_404(h, head, repo, revision)
         if commit is None:
             return
