@@ -53,6 +53,7 @@ def assert_nothing_written(folder: Path) -> None:
     (Fault.BAD_PATH, "a\\b.json", "config.json"),
     (Fault.BAD_PATH, "a\x00b.json", "config.json"),
     (Fault.BAD_PATH, "a//b.json", "config.json"),
+    (Fault.BAD_PATH, "evil\u202enosj.py", "config.json"),  # displays as "evilyp.json"
     (Fault.BAD_PATH, "./a.json", "config.json"),
     (Fault.BAD_PATH, "Model.safetensors", "config.json"),  # collides with model.safetensors on macOS/Windows
     (Fault.DUPLICATE_PATH, None, "config.json"),

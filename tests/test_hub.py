@@ -179,8 +179,10 @@ def test_make_client_reads_hf_endpoint_at_call_time(monkeypatch: pytest.MonkeyPa
     assert "hf_fromenvironment" not in repr(c) and "hf_fromenvironment" not in str(c)
     with pytest.raises(UsageError):
         hub.make_client("ftp://x")
-    with pytest.raises(UsageError):
-        hub.make_client("https://user:pw@hub.example")
+    for bad in ("https://user:hf_pw@hub.example", "ftp://user:hf_pw@hub.example", "http://h:port", "hub.example"):
+        with pytest.raises(UsageError) as err:
+            hub.make_client(bad)
+        assert "hf_pw" not in err.value.message
 
 
 def test_bad_repo_ids_and_revisions_are_usage_errors(fake_hub: FakeHub) -> None:
