@@ -251,3 +251,9 @@ def test_hub_without_the_tree_route_falls_back_to_the_model_info(fake_hub: FakeH
     snap = hub.resolve(client(fake_hub), REPO, "main")
     assert snap.commit == commit and [f.path for f in snap.files] == sorted(FILES)
     assert next(f for f in snap.files if f.path == "model.safetensors").lfs_sha256 == sha256_bytes(WEIGHTS)
+
+
+def test_download_with_a_progress_bar(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    got = hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", progress=True)
+    assert got.sha256 == sha256_bytes(WEIGHTS)
