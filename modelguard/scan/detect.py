@@ -160,4 +160,5 @@ def _looks_like_onnx(head: bytes) -> bool:
     i += 1
     # producer_name (2), producer_version (3), domain (4), model_version (5), doc (6),
     # graph (7), opset_import (8), metadata_props (14), training_info (20), functions (25)
-    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72)
+    # (the last two are the first bytes of the two-byte tags of fields 20 and 25)
+    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA)
