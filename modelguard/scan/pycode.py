@@ -42,7 +42,9 @@ _table("MG-S303", "runs dynamically built code", """eval exec compile execfile _
     importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
     importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
     code.InteractiveInterpreter code.InteractiveConsole""")
-_table("MG-S304", "builds code objects from data", "marshal.loads marshal.load types.CodeType types.FunctionType")
+_table("MG-S304", "builds code objects from data", "marshal.loads marshal.load")
+# Referenced in isinstance() checks by ordinary code; only a call builds a code object.
+_CODE_CONSTRUCTORS = frozenset({"types.CodeType", "types.FunctionType", "types.LambdaType"})
 _table("MG-S305", "tampers with the interpreter", """__builtins__ builtins sys.modules sys.meta_path sys.path_hooks
     sys.path_importer_cache sys.settrace sys.setprofile sys.addaudithook sys._getframe site.addsitedir""")
 _table("MG-S306", "opens a network connection", """socket urllib.request urllib.urlopen urllib.urlretrieve urllib2
@@ -75,22 +77,28 @@ _MAX_PER_RULE = 25
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     """Review one Python file statically."""
     data = source.read_all(ctx.limits.max_text_bytes)
-    return Outcome("python", review(data, source.name))
+    return Outcome("python", review(data, source.name if ctx.depth else ""))
 
 
-def review(data: bytes, name: str) -> list[Finding]:
-    out = [finding("MG-S301", "custom Python code: a loader with trust_remote_code runs it", location=name)]
+def review(data: bytes, member: str = "") -> list[Finding]:
+    """Findings for Python source ``data``; ``member`` prefixes locations of nested files."""
+    def at(line: int | None) -> str:
+        if line is None:
+            return member
+        return f"{member}:line {line}" if member else f"line {line}"
+
+    out = [finding("MG-S301", "custom Python code: a loader with trust_remote_code runs it", location=member)]
     try:
-        tree = ast.parse(data, filename=name)
+        tree = ast.parse(data, filename=member or "<model code>")
     except (SyntaxError, ValueError, RecursionError, MemoryError) as e:
         line = getattr(e, "lineno", None)
         out.append(finding("MG-S310", f"does not parse as Python: {type(e).__name__}: {getattr(e, 'msg', e)}",
-                           location=f"{name}:line {line}" if line else name))
+                           location=at(line)))
         return out
     try:
         raw = list(_Reviewer(tree).hits())
     except RecursionError:
-        out.append(finding("MG-S310", "nested too deeply to review", location=name))
+        out.append(finding("MG-S310", "nested too deeply to review", location=at(None)))
         return out
     # One finding per rule and line; the longest message names the most specific thing.
     best: dict[tuple[int, str], str] = {}
@@ -101,10 +109,10 @@ def review(data: bytes, name: str) -> list[Finding]:
     for (line, rule), message in sorted(best.items()):
         counts[rule] = counts.get(rule, 0) + 1
         if counts[rule] <= _MAX_PER_RULE:
-            out.append(finding(rule, message, location=f"{name}:line {line}"))
+            out.append(finding(rule, message, location=at(line)))
     for rule, n in sorted(counts.items()):
         if n > _MAX_PER_RULE:
-            out.append(finding(rule, f"{n - _MAX_PER_RULE} more of the same", location=name))
+            out.append(finding(rule, f"{n - _MAX_PER_RULE} more of the same", location=at(None)))
     return out
 
 
@@ -113,6 +121,7 @@ class _Reviewer:
         self.tree = tree
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
+        self.star_modules: list[str] = []
 
     def hits(self) -> Iterator[tuple[int, str, str]]:
         nodes = list(ast.walk(self.tree))
@@ -154,9 +163,10 @@ class _Reviewer:
         for a in node.names:
             full = f"{module}.{a.name}"
             if a.name == "*":
-                hit = _lookup(module) or _lookup_under(module)
+                hit = _lookup(module)
                 if hit is not None:
                     yield node.lineno, hit[0], f"star-imports {module}, which {hit[1]}"
+                self.star_modules.append(module)
                 continue
             self.aliases[a.asname or a.name] = full
             yield from self._match(full, node.lineno, "imports")
@@ -171,7 +181,12 @@ class _Reviewer:
         if isinstance(node, ast.Name):
             if node.id in self.aliases:
                 return self.aliases[node.id]
-            return node.id if node.id in _BUILTINS or node.id in ("__builtins__", "bytes", "bytearray") else None
+            if node.id in _BUILTINS or node.id == "__builtins__":
+                return node.id
+            for module in self.star_modules:  # `from os import *` then `system(...)`
+                if _lookup(f"{module}.{node.id}") is not None:
+                    return f"{module}.{node.id}"
+            return None
         if isinstance(node, ast.Attribute):
             base = self.resolve(node.value)
             return f"{base}.{node.attr}" if base else None
@@ -200,6 +215,8 @@ class _Reviewer:
     def _call(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         func = self.resolve(node.func)
         line = node.lineno
+        if func in _CODE_CONSTRUCTORS:
+            yield line, "MG-S304", f"builds a code object with {func}"
         if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
             yield line, "MG-S304", f"passes decoded data to {func}"
         if func == "torch.load" and not _kw_is(node, "weights_only", True):
@@ -262,13 +279,6 @@ def _lookup(name: str) -> tuple[str, str] | None:
     for i in range(len(parts), 0, -1):
         hit = _REFERENCES.get(".".join(parts[:i]))
         if hit is not None:
-            return hit
-    return None
-
-
-def _lookup_under(module: str) -> tuple[str, str] | None:
-    for name, hit in _REFERENCES.items():
-        if name.startswith(module + "."):
             return hit
     return None
 

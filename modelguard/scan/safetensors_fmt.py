@@ -64,29 +64,30 @@ def _is_int(v: object) -> bool:
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     """Validate the header of a safetensors file."""
-    return Outcome("safetensors", check_header(source))
+    return Outcome("safetensors", check_header(source, nested=ctx.depth > 0))
 
 
-def check_header(source: Source) -> list[Finding]:
-    loc = source.name
+def check_header(source: Source, *, nested: bool = False) -> list[Finding]:
+    """Findings for the header of ``source``; locations name the member when ``nested``."""
+    loc = f"{source.name}@" if nested else ""
     if source.size < 8:
-        return [finding("MG-S401", "file is shorter than the 8-byte header length", location=loc)]
+        return [finding("MG-S401", "file is shorter than the 8-byte header length", location=f"{loc}offset 0")]
     with source.open() as f:
         (n,) = struct.unpack("<Q", f.read(8))
         if n > MAX_HEADER_BYTES:
             return [finding("MG-S401", f"claimed header length {n} exceeds safetensors' {MAX_HEADER_BYTES}-byte limit",
-                            location=f"{loc}@offset 0")]
+                            location=f"{loc}offset 0")]
         if n > source.size - 8:
             return [finding("MG-S401", f"claimed header length {n} is longer than the {source.size - 8} bytes after it",
-                            location=f"{loc}@offset 0")]
+                            location=f"{loc}offset 0")]
         raw = f.read(n)
     if len(raw) != n:
-        return [finding("MG-S401", "file ended inside the header", location=f"{loc}@offset 8")]
+        return [finding("MG-S401", "file ended inside the header", location=f"{loc}offset 8")]
     return _check_json(raw, data_len=source.size - 8 - n, loc=loc)
 
 
 def _check_json(raw: bytes, *, data_len: int, loc: str) -> list[Finding]:
-    hloc = f"{loc}@header"
+    hloc = f"{loc}header"
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
