@@ -47,8 +47,15 @@ def is_keras_config(doc: object) -> bool:
 def analyse_config(doc: Any, loc: str) -> list[Finding]:
     """Findings for a parsed Keras config; ``loc`` prefixes each location."""
     out: list[Finding] = []
+    lambdas: list[str] = []
     for path, node in _walk(doc, ""):
-        out.extend(_check(node, f"{loc}:{path}" if loc else path))
+        for f in _check(node, f"{loc}:{path}" if loc else path):
+            if f.rule == "MG-S501":
+                # A Lambda layer's own function object is the same finding, not a second one.
+                if any(f.location.startswith(done + "/") for done in lambdas):
+                    continue
+                lambdas.append(f.location)
+            out.append(f)
         if len(out) >= _MAX_REPORTED:
             out.append(finding("MG-S503", "more findings not listed", location=loc))
             break
@@ -95,7 +102,9 @@ def _callable(module: str, target: str, registered: Any, label: str, loc: str) -
     full = f"{module}.{target}"
     top = module.split(".")[0]
     name = target.split(">")[-1]
-    if top in _DANGEROUS_MODULES and not (module == "builtins" and name in _SAFE_BUILTINS):
+    if module == "builtins" and name in _SAFE_BUILTINS:
+        return []
+    if top in _DANGEROUS_MODULES:
         return [finding("MG-S502", f"{label} calls {full}", location=loc)]
     if name in _GADGETS:
         return [finding("MG-S502", f"{label} uses the loader gadget {full}", location=loc)]
