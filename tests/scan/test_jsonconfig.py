@@ -99,7 +99,7 @@ def test_tokenizer_config_chat_template(tmp_path: Path, capsys: pytest.CaptureFi
     assert code == 0 and doc["findings"] == []
     code, doc = _cli(tmp_path, capsys, "tokenizer_config.json", json.dumps({"chat_template": EVIL_TEMPLATE}))
     assert code == 1 and doc["files"][0]["verdict"] == "malicious"
-    assert [(f["rule"], f["location"]) for f in doc["findings"]][0] == ("MG-S601", "chat_template")
+    assert (doc["findings"][0]["rule"], doc["findings"][0]["location"]) == ("MG-S601", "chat_template")
 
 
 def test_named_chat_templates_list() -> None:
