@@ -27,6 +27,12 @@ _STRING, _ARRAY = 8, 9
 _MAX_DIMS = 4
 _MAX_ARRAY_DEPTH = 4
 _DEFAULT_ALIGNMENT = 32
+# ggml type -> (elements per block, bytes per block), for the stable types (ggml.c type_traits).
+_GGML_BLOCKS: dict[int, tuple[int, int]] = {
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 36),
+    10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
+    24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 30: (1, 2),
+}
 
 
 class _Reader:
@@ -147,22 +153,35 @@ def _array(r: _Reader, count: str, key: str, depth: int) -> list[Finding]:
 
 
 def _tensor_infos(r: _Reader, n_tensors: int, count: str, alignment: int) -> None:
-    infos: list[tuple[int, str]] = []
+    infos: list[tuple[int, int, str]] = []
     for i in range(n_tensors):
         name = _string(r, count, f"tensor {i} name").decode("utf-8", errors="replace")
         n_dims = int(r.unpack("<I", f"tensor {name!r} dimension count"))
         if n_dims > _MAX_DIMS:
             raise MalformedError(f"tensor {name!r} has {n_dims} dimensions (at most {_MAX_DIMS})",
                                  r.at(r.pos))
-        r.skip(n_dims * (4 if count == "<I" else 8), f"tensor {name!r} dimensions")
-        r.unpack("<I", f"tensor {name!r} type")
+        elements = 1
+        for _ in range(n_dims):
+            elements *= int(r.unpack(count, f"tensor {name!r} dimension"))
+        ggml_type = int(r.unpack("<I", f"tensor {name!r} type"))
         offset = int(r.unpack("<Q", f"tensor {name!r} offset"))
         if offset % alignment:
-            raise MalformedError(f"tensor {name!r} offset {offset} is not aligned to {alignment}",
-                                 r.at(r.pos))
-        infos.append((offset, name))
+            raise MalformedError(f"tensor {name!r} offset {offset} is not aligned to {alignment}", r.at(r.pos))
+        infos.append((offset, _tensor_bytes(ggml_type, elements, name, r), name))
     data_start = -(-r.pos // alignment) * alignment
-    for offset, name in infos:
-        if data_start + offset > r.size:
-            raise MalformedError(f"tensor {name!r} data offset {offset} lies past the end of the file",
-                                 f"{r.name}@tensor {name}")
+    for offset, nbytes, name in infos:
+        if data_start + offset + nbytes > r.size:
+            raise MalformedError(f"tensor {name!r} data at offset {offset} ({nbytes} bytes) runs past the end "
+                                 "of the file", _loc(r.name, f"tensor {name}"))
+
+
+def _tensor_bytes(ggml_type: int, elements: int, name: str, r: _Reader) -> int:
+    """Bytes a tensor occupies, for the ggml types whose block layout is fixed; 0 when unknown."""
+    layout = _GGML_BLOCKS.get(ggml_type)
+    if layout is None:
+        return 0  # a newer quantization: only the offset is checked
+    block, size = layout
+    if elements % block:
+        raise MalformedError(f"tensor {name!r} has {elements} elements, not a multiple of its block of {block}",
+                             _loc(r.name, f"tensor {name}"))
+    return elements // block * size

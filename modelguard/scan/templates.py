@@ -43,13 +43,13 @@ def check_template(text: str, location: str) -> list[Finding]:
         if code is None:
             continue  # a comment
         _check_code(code.strip("-+ \t\r\n"), escapes, unusual)
-    out: list[Finding] = []
     if escapes:
-        out.append(finding("MG-S601", f"template reaches Python internals: {', '.join(_first(escapes))}",
-                           location=location, detail=_excerpt(text)))
+        # The odd constructs are part of the same escape: one finding that names them all.
+        return [finding("MG-S601", f"template reaches Python internals: {', '.join(_first(escapes + unusual))}",
+                        location=location, detail=_excerpt(text))]
     if unusual:
-        out.append(finding("MG-S602", f"template uses {', '.join(_first(unusual))}", location=location))
-    return out
+        return [finding("MG-S602", f"template uses {', '.join(_first(unusual))}", location=location)]
+    return []
 
 
 def looks_like_template(text: str) -> bool:
