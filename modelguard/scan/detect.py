@@ -1,7 +1,8 @@
 """Decide a file's format from its content: magic bytes and structure, never the extension.
 
-The one exception is Python source: transformers imports custom code by *file name*
-(``auto_map`` names ``modeling_x.py``), so for code the name is what the loader uses.
+The exceptions are Python source and Jinja templates: transformers imports custom code by
+*file name* (``auto_map`` names ``modeling_x.py``) and renders ``chat_template.jinja`` by name,
+so for those the name is what the loader uses.
 
 Pure: looks only at the bytes it is given.
 """
@@ -36,6 +37,7 @@ class Format(str, Enum):
     HDF5 = "hdf5"
     GGUF = "gguf"
     ONNX = "onnx"
+    JINJA = "jinja"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -129,6 +131,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.ZIP
     if name.endswith(".py"):
         return Format.PYTHON
+    if name.endswith(".jinja") and _looks_like_text(head):
+        # transformers and vLLM render chat_template.jinja by name, like code.
+        return Format.JINJA
     if _looks_like_onnx(head):
         return Format.ONNX
     if _looks_like_text(head):

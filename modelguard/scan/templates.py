@@ -1,4 +1,4 @@
-"""Jinja chat templates (tokenizer_config.json, GGUF metadata): sandbox-escape patterns.
+"""Jinja chat templates (tokenizer_config.json, GGUF metadata, chat_template.jinja): sandbox escapes.
 
 Owns the static review of template text that transformers, vLLM, llama-cpp-python and
 Ollama render for every request. jinja2 is not a dependency, so the template is split into
@@ -15,6 +15,7 @@ import re
 
 from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.scan.base import Outcome, ScanContext, Source
 
 # Code blocks: {{ ... }}, {% ... %} (with optional whitespace-control '-'/'+'); comments {# #} dropped.
 _BLOCK = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}|\{#.*?#\}", re.DOTALL)
@@ -32,6 +33,12 @@ _DUNDER_IN_STRING = re.compile(
     r"^_{2}\w+_{2}$|\.__|__(?:class|globals|builtins|init|mro|subclasses|import|base|bases|dict|"
     r"getattribute|reduce|reduce_ex|code|func|self|module|loader|spec)__")
 _UNUSUAL_TAGS = frozenset({"include", "import", "from", "extends"})
+
+
+def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """A standalone template file (``chat_template.jinja``), rendered by name by transformers and vLLM."""
+    text = source.read_all(ctx.limits.max_text_bytes).decode("utf-8", errors="replace")
+    return Outcome("jinja", check_template(text, source.name if ctx.depth else ""))
 
 
 def check_template(text: str, location: str) -> list[Finding]:

@@ -126,3 +126,9 @@ def test_escape_reason_allows_plain_relative_paths() -> None:
     assert escape_reason("weights/model.onnx_data") == ""
     assert escape_reason("a..b.bin") == ""
     assert escape_reason("") == "empty path"
+
+
+def test_detected_when_ir_version_is_followed_by_training_info() -> None:
+    g = graph(_field(5, tensor("w", "/etc/passwd")))
+    data = _field(1, 8) + _field(20, _field(1, g)) + _field(7, graph())
+    assert _scan(data) == ("malicious", [("MG-S701", "training_info/initializer 'w'")])

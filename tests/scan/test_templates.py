@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
+from modelguard.cli import run
 from modelguard.scan.templates import check_template
 
 # Shapes of popular chat templates (ChatML with namespace, Llama-3 style, tool calls, think tags).
@@ -59,3 +63,16 @@ def test_escape_shapes_are_malicious(template: str) -> None:
 ])
 def test_unusual_constructs_are_suspicious(template: str) -> None:
     assert [f.rule for f in check_template(template, "t")] == ["MG-S602"]
+
+
+def test_chat_template_jinja_file_is_reviewed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = tmp_path / "chat_template.jinja"
+    good.write_text(BENIGN[0])
+    assert run(["scan", "--format", "json", str(good)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["files"][0]["format"] == "jinja" and doc["files"][0]["verdict"] == "clean"
+    bad = tmp_path / "chat_template.jinja"
+    bad.write_text(ESCAPES[1])
+    assert run(["scan", "--format", "json", str(bad)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["files"][0]["verdict"] == "malicious" and doc["findings"][0]["rule"] == "MG-S601"
