@@ -66,9 +66,13 @@ def _is_json_lines(text: str) -> bool:
 
 def review(doc: Any, loc: Locator) -> list[Finding]:
     """Findings for a parsed JSON document; ``loc(part)`` makes a location string."""
+    if isinstance(doc, list):
+        return _sentence_transformers_modules(doc, loc)
     if not isinstance(doc, dict):
         return []
     out: list[Finding] = []
+    if "_diffusers_version" in doc:
+        out.extend(_diffusers_components(doc, loc))
     out.extend(_auto_map(doc.get("auto_map"), loc))
     out.extend(_custom_pipelines(doc.get("custom_pipelines"), loc))
     if doc.get("trust_remote_code") is True:
@@ -124,6 +128,42 @@ def _custom_pipelines(pipelines: Any, loc: Locator) -> list[Finding]:
         if not refs:
             out.append(finding("MG-S311", f"custom pipeline {task!r} names code",
                                location=loc(f"custom_pipelines.{task}")))
+    return out
+
+
+# Libraries diffusers loads pipeline components from without any code of the repository's own.
+_DIFFUSERS_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime", "onnxruntime.training", "peft",
+                                  "sentence_transformers"})
+
+
+def _diffusers_components(doc: dict[str, Any], loc: Locator) -> list[Finding]:
+    """model_index.json: ``"unet": ["diffusers", "UNet2DConditionModel"]``; any other library
+    (or a list-valued ``_class_name``) is a module of the repository that diffusers imports."""
+    out: list[Finding] = []
+    cls = doc.get("_class_name")
+    if isinstance(cls, list) and cls and isinstance(cls[0], str):
+        out.append(finding("MG-S311", f"custom pipeline class {cls[-1]!r} from {cls[0]}.py",
+                           location=loc("_class_name")))
+    for key, value in doc.items():
+        if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
+            continue
+        library = value[0]
+        if isinstance(library, str) and library not in _DIFFUSERS_LIBRARIES:
+            out.append(finding("MG-S311", f"component {key!r} is {value[1]!r} from module {library!r}",
+                               location=loc(key)))
+    return out
+
+
+def _sentence_transformers_modules(doc: list[Any], loc: Locator) -> list[Finding]:
+    """modules.json: each ``type`` is a dotted path sentence-transformers imports."""
+    out: list[Finding] = []
+    for i, entry in enumerate(doc):
+        if not (isinstance(entry, dict) and "type" in entry and "path" in entry):
+            continue
+        kind = entry["type"]
+        if not isinstance(kind, str) or not kind.startswith("sentence_transformers."):
+            out.append(finding("MG-S311", f"module {entry.get('name', i)!r} imports {kind!r}",
+                               location=loc(f"[{i}].type")))
     return out
 
 

@@ -33,7 +33,11 @@ _SAFE_BUILTINS = frozenset("abs all any bool dict float int len list max min pow
                            "sum tuple zip".split())
 # Keras' own functions and layers that fetch files, load other serialized code, or turn off safe mode.
 _GADGETS = frozenset("""enable_unsafe_deserialization get_file TFSMLayer TorchModuleWrapper load_model
-    load_weights deserialize_keras_object""".split())
+    load_weights deserialize_keras_object func_load model_from_json model_from_yaml""".split())
+# tf.keras wraps TensorFlow API calls as TFOpLambda layers naming the function ("math.add"); these
+# parts of the API touch files, run Python, or reach raw kernels.
+_TF_OP_DANGEROUS = ("io.", "raw_ops.", "py_function", "numpy_function", "compat.v1.py_func", "compat.v1.io",
+                    "debugging.", "print", "saved_model.", "keras.", "data.experimental.", "summary.")
 _PATH_KEYS = frozenset("vocabulary filepath file_path path origin fname url saved_model_dir model_path".split())
 _URL_PREFIXES = ("http://", "https://", "ftp://", "file://", "gs://", "s3://", "hdfs://", "hf://")
 _MAX_REPORTED = 50
@@ -85,6 +89,10 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
         out.append(finding("MG-S501", "serialized Python lambda (base64 bytecode)", location=loc))
     elif node.get("function_type") == "lambda":
         out.append(finding("MG-S501", "function stored as marshalled Python bytecode", location=loc))
+    if cls in ("TFOpLambda", "SlicingOpLambda") and isinstance(config, dict):
+        fn = config.get("function")
+        if not isinstance(fn, str) or fn.removeprefix("tf.").startswith(_TF_OP_DANGEROUS):
+            out.append(finding("MG-S502", f"{label} calls TensorFlow function {fn!r}", location=loc))
     if isinstance(module, str) and isinstance(cls, str):
         target = config if cls == "function" and isinstance(config, str) else cls
         out.extend(_callable(module, target, registered, label, loc))

@@ -67,6 +67,8 @@ _BUILTINS = frozenset(
     "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
 _WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
 _MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
+_DANGEROUS_KEYS = frozenset("__builtins__ __import__ eval exec compile system popen".split())
+_SENSITIVE_MODULES = frozenset("os posix nt subprocess builtins sys pty ctypes socket shutil importlib".split())
 _DANGEROUS_ATTRS = frozenset("system popen spawn exec eval __import__ loads load_module".split())
 _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
 _HEX = re.compile(r"(?:0x|\\x)?[0-9a-fA-F\s]+")
@@ -117,8 +119,9 @@ def review(data: bytes, member: str = "") -> list[Finding]:
 
 
 class _Reviewer:
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, depth: int = 0) -> None:
         self.tree = tree
+        self.depth = depth
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
         self.star_modules: list[str] = []
@@ -139,9 +142,8 @@ class _Reviewer:
         for node in nodes:
             if isinstance(node, (ast.Name, ast.Attribute)):
                 yield from self._reference(node)
-            elif isinstance(node, ast.Subscript) and isinstance(node.ctx, (ast.Store, ast.Del)):
-                if self.resolve(node.value) == "sys.modules":
-                    yield node.lineno, "MG-S305", "replaces an entry of sys.modules"
+            elif isinstance(node, ast.Subscript):
+                yield from self._subscript(node)
             elif isinstance(node, ast.Call):
                 yield from self._call(node)
             elif isinstance(node, ast.Constant):
@@ -212,9 +214,31 @@ class _Reviewer:
             return  # reading sys.modules is ordinary; writing it is judged below and at subscripts
         yield from self._match(name, node.lineno, "uses")
 
+    def _subscript(self, node: ast.Subscript) -> Iterator[tuple[int, str, str]]:
+        key = node.slice
+        if isinstance(node.ctx, (ast.Store, ast.Del)) and self.resolve(node.value) == "sys.modules":
+            yield node.lineno, "MG-S305", "replaces an entry of sys.modules"
+        elif isinstance(key, ast.Constant) and key.value in _DANGEROUS_KEYS:
+            # globals()["__builtins__"], vars(os)["system"], __dict__["eval"] ...
+            yield node.lineno, "MG-S305", f"reaches {key.value!r} by subscript"
+
+    def _embedded(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
+        """Code passed to exec/eval/compile as a literal is reviewed too, at the caller's line."""
+        arg = node.args[0] if node.args else None
+        if not (isinstance(arg, ast.Constant) and isinstance(arg.value, (str, bytes))) or self.depth >= 3:
+            return
+        try:
+            inner = ast.parse(arg.value)
+        except (SyntaxError, ValueError, RecursionError):
+            return
+        for _, rule, message in _Reviewer(inner, self.depth + 1).hits():
+            yield node.lineno, rule, f"{message}, in code passed to {self.resolve(node.func)}"
+
     def _call(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         func = self.resolve(node.func)
         line = node.lineno
+        if func in ("exec", "eval", "compile"):
+            yield from self._embedded(node)
         if func in _CODE_CONSTRUCTORS:
             yield line, "MG-S304", f"builds a code object with {func}"
         if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
@@ -242,6 +266,8 @@ class _Reviewer:
                     yield from self._match(f"{target}.{attr.value}", line, "uses")
                 if attr.value in _DANGEROUS_ATTRS:
                     yield line, "MG-S305", f"reaches {attr.value!r} through getattr"
+            elif target is not None and target.split(".")[0] in _SENSITIVE_MODULES:
+                yield line, "MG-S305", f"getattr on {target} with a computed name"
         if isinstance(node.func, ast.Attribute) and func is None and node.func.attr in _WRITE_METHODS:
             yield line, "MG-S307", f"calls .{node.func.attr}()"
 

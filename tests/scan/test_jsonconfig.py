@@ -108,3 +108,21 @@ def test_named_chat_templates_list() -> None:
     verdict, found = _scan(doc, "tokenizer_config.json")
     assert verdict == "malicious" and ("MG-S601", "chat_template[tool_use]") in found
     assert not any(loc == "chat_template[default]" for _, loc in found)
+
+
+def test_diffusers_model_index_custom_components() -> None:
+    plain = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.30.0",
+             "unet": ["diffusers", "UNet2DConditionModel"], "text_encoder": ["transformers", "CLIPTextModel"],
+             "safety_checker": [None, None]}
+    assert _scan(plain, "model_index.json") == ("clean", [])
+    custom = dict(plain, _class_name=["pipeline_evil", "EvilPipeline"], unet=["my_unet", "MyUNet"])
+    verdict, found = _scan(custom, "model_index.json")
+    assert verdict == "suspicious" and found == [("MG-S311", "_class_name"), ("MG-S311", "unet")]
+
+
+def test_sentence_transformers_modules_json() -> None:
+    plain = [{"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+             {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]
+    assert _scan(plain, "modules.json") == ("clean", [])
+    custom = [*plain, {"idx": 2, "name": "2", "path": "2_Custom", "type": "custom_module.Layer"}]
+    assert _scan(custom, "modules.json") == ("suspicious", [("MG-S311", "[2].type")])

@@ -65,6 +65,7 @@ def test_keras2_lambda_bytecode() -> None:
     ({"module": "keras.layers", "class_name": "TFSMLayer", "config": {"filepath": "/tmp/evil_savedmodel"}},
      "MG-S502"),
     ({"class_name": "TorchModuleWrapper", "config": {"module": "gASV..."}}, "MG-S502"),
+    ({"class_name": "TFOpLambda", "config": {"name": "tf.io.write_file", "function": "io.write_file"}}, "MG-S502"),
     ({"module": "my_company.layers", "class_name": "Custom", "config": {}}, "MG-S503"),
     ({"module": "keras.layers", "class_name": "Dense", "registered_name": "MyPkg>Dense", "config": {}}, "MG-S503"),
     ({"module": "keras.layers", "class_name": "StringLookup", "config": {"vocabulary": "/etc/passwd"}}, "MG-S504"),
@@ -79,7 +80,8 @@ def test_code_carrying_and_escaping_objects(obj: dict[str, Any], rule: str) -> N
 def test_safe_builtins_and_inline_vocabulary_are_clean() -> None:
     ok = {"module": "keras.layers", "class_name": "StringLookup", "config": {"vocabulary": ["a", "b"]}}
     fn = {"module": "builtins", "class_name": "function", "config": "max"}
-    assert _rules(_model(ok, fn)) == []
+    tf_op = {"class_name": "TFOpLambda", "config": {"name": "tf.math.add", "function": "math.add"}}
+    assert _rules(_model(ok, fn, tf_op)) == []
 
 
 def _keras_zip(config: dict[str, Any]) -> bytes:

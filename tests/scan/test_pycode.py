@@ -205,3 +205,13 @@ def test_code_object_construction_and_star_imports() -> None:
     assert _findings("import types\nok = isinstance(f, types.FunctionType)\n") == [("MG-S301", "")]
     assert ("MG-S302", "line 2") in _findings("from os import *\nsystem('echo pwned')\n")
     assert _findings("from numpy import *\na = zeros(3)\n") == [("MG-S301", "")]
+
+
+@pytest.mark.parametrize(("src", "rule"), [
+    ("exec('import os; os.system(\"echo pwned\")')\n", "MG-S302"),
+    ("g = globals()['__builtins__']\n", "MG-S305"),
+    ("import os\nname = 'sys' + 'tem'\nf = getattr(os, name)\n", "MG-S305"),
+])
+def test_indirection_shapes(src: str, rule: str) -> None:
+    found = _findings(src)
+    assert any(r == rule for r, _ in found), found
