@@ -36,31 +36,55 @@ _GGML_BLOCKS: dict[int, tuple[int, int]] = {
 
 
 class _Reader:
-    """Buffered reads with a position and a hard end: nothing past the file is ever requested."""
+    """Reads through a window with a position and a hard end: nothing past the file is requested,
+    and a length is checked against the bytes left before anything is read or allocated."""
+
+    _WINDOW = 1 << 20
 
     def __init__(self, f: BinaryIO, size: int, name: str) -> None:
         self.f = f
         self.size = size
         self.pos = 0
         self.name = name
+        self.buf = b""
+        self.buf_start = 0
 
     def at(self, pos: int) -> str:
         return f"{self.name}@offset {pos}" if self.name else f"offset {pos}"
 
-    def take(self, n: int, what: str) -> bytes:
+    def _check(self, n: int, what: str) -> None:
         if n < 0 or n > self.size - self.pos:
             raise MalformedError(f"{what} of {n} bytes runs past the end of the file", self.at(self.pos))
-        data = self.f.read(n)
-        if len(data) != n:
-            raise MalformedError(f"file ended inside {what}", self.at(self.pos))
+
+    def take(self, n: int, what: str) -> bytes:
+        self._check(n, what)
+        lo = self.pos - self.buf_start
+        if lo < 0 or lo + n > len(self.buf):
+            self.f.seek(self.pos)
+            self.buf = self.f.read(max(n, self._WINDOW))
+            self.buf_start, lo = self.pos, 0
+            if len(self.buf) < n:
+                raise MalformedError(f"file ended inside {what}", self.at(self.pos))
         self.pos += n
-        return data
+        return self.buf[lo:lo + n]
 
     def skip(self, n: int, what: str) -> None:
-        if n < 0 or n > self.size - self.pos:
-            raise MalformedError(f"{what} of {n} bytes runs past the end of the file", self.at(self.pos))
-        self.f.seek(self.pos + n)
+        self._check(n, what)
         self.pos += n
+
+    def skip_strings(self, n: int, count: str, what: str) -> None:
+        """Skip ``n`` length-prefixed strings (token lists hold hundreds of thousands)."""
+        width = struct.calcsize(count)
+        unpack_from = struct.Struct(count).unpack_from
+        for _ in range(n):
+            lo = self.pos - self.buf_start
+            if 0 <= lo and lo + width <= len(self.buf):
+                (length,) = unpack_from(self.buf, lo)
+                self.pos += width
+            else:
+                length = int(self.unpack(count, f"length of {what}"))
+            self._check(length, what)
+            self.pos += length
 
     def unpack(self, fmt: str, what: str) -> int | float | bool:
         value: int | float | bool = struct.unpack(fmt, self.take(struct.calcsize(fmt), what))[0]
@@ -138,10 +162,12 @@ def _array(r: _Reader, count: str, key: str, depth: int) -> list[Finding]:
     elif etype == _STRING:
         if n * (4 if count == "<I" else 8) > r.size - r.pos:
             raise MalformedError(f"array {key!r} of {n} strings cannot fit in the file", r.at(r.pos))
+        if "template" not in key:
+            r.skip_strings(n, count, f"element of {key}")
+            return out
         for i in range(n):
             raw = _string(r, count, f"{key}[{i}]")
-            if "template" in key:
-                out.extend(check_template(raw.decode("utf-8", errors="replace"), _loc(r.name, f"{key}[{i}]")))
+            out.extend(check_template(raw.decode("utf-8", errors="replace"), _loc(r.name, f"{key}[{i}]")))
     elif etype == _ARRAY:
         if n * 12 > r.size - r.pos:
             raise MalformedError(f"array {key!r} of {n} arrays cannot fit in the file", r.at(r.pos))
