@@ -42,6 +42,8 @@ _table("MG-S303", "runs dynamically built code", """eval exec compile execfile _
     importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
     importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
     code.InteractiveInterpreter code.InteractiveConsole""")
+_table("MG-S303", "runs code fetched from elsewhere", "torch.hub.load")
+_table("MG-S306", "downloads files", "torch.hub.load_state_dict_from_url torch.hub.download_url_to_file")
 _table("MG-S304", "builds code objects from data", "marshal.loads marshal.load")
 # Referenced in isinstance() checks by ordinary code; only a call builds a code object.
 _CODE_CONSTRUCTORS = frozenset({"types.CodeType", "types.FunctionType", "types.LambdaType"})
@@ -239,6 +241,8 @@ class _Reviewer:
         line = node.lineno
         if func in ("exec", "eval", "compile"):
             yield from self._embedded(node)
+        if _kw_is(node, "trust_remote_code", True):
+            yield line, "MG-S303", "loads another repository's code with trust_remote_code=True"
         if func in _CODE_CONSTRUCTORS:
             yield line, "MG-S304", f"builds a code object with {func}"
         if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):

