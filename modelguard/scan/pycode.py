@@ -76,6 +76,7 @@ _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
 _HEX = re.compile(r"(?:0x|\\x)?[0-9a-fA-F\s]+")
 _MIN_BLOB = 256
 _MAX_PER_RULE = 25
+_MAX_DETAIL = 200
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
@@ -109,11 +110,13 @@ def review(data: bytes, member: str = "") -> list[Finding]:
     for line, rule, message in raw:
         if len(message) > len(best.get((line, rule), "")):
             best[(line, rule)] = message
+    source_lines = data.decode("utf-8", errors="replace").splitlines()
     counts: dict[str, int] = {}
     for (line, rule), message in sorted(best.items()):
         counts[rule] = counts.get(rule, 0) + 1
         if counts[rule] <= _MAX_PER_RULE:
-            out.append(finding(rule, message, location=at(line)))
+            text = source_lines[line - 1].strip() if 0 < line <= len(source_lines) else ""
+            out.append(finding(rule, message, location=at(line), detail=text[:_MAX_DETAIL]))
     for rule, n in sorted(counts.items()):
         if n > _MAX_PER_RULE:
             out.append(finding(rule, f"{n - _MAX_PER_RULE} more of the same", location=at(None)))

@@ -219,3 +219,9 @@ def test_code_object_construction_and_star_imports() -> None:
 def test_indirection_shapes(src: str, rule: str) -> None:
     found = _findings(src)
     assert any(r == rule for r, _ in found), found
+
+
+def test_detail_quotes_the_source_line() -> None:
+    r = scan_bytes(b"import os\n\n    \nos.system('echo pwned')  # trailing\n", "modeling_x.py")
+    f = next(f for f in r.findings if f.rule == "MG-S302")
+    assert f.location == "line 4" and f.detail == "os.system('echo pwned')  # trailing"
