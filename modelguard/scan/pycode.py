@@ -37,7 +37,11 @@ _table("MG-S302", "runs a process", """subprocess os.system os.popen os.popen2 o
     os.spawnve os.spawnvp os.spawnvpe os.posix_spawn os.posix_spawnp os.fork os.forkpty os.startfile os.kill
     pty commands popen2 pexpect sh plumbum platform.popen asyncio.create_subprocess_exec
     asyncio.create_subprocess_shell multiprocessing.Process""")
-_table("MG-S302", "loads native code", "ctypes cffi _ctypes")
+_table("MG-S314", "loads native code", """ctypes.CDLL ctypes.cdll ctypes.PyDLL ctypes.pydll ctypes.pythonapi
+    ctypes.WinDLL ctypes.windll ctypes.OleDLL ctypes.oledll ctypes.memmove ctypes.memset ctypes.string_at
+    ctypes.cast ctypes.LibraryLoader _ctypes cffi.FFI""")
+# Importing these is reported once, at the import; their ordinary types (c_int32 ...) are not.
+_NATIVE_MODULES = frozenset({"ctypes", "cffi"})
 _table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ importlib.import_module
     importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
     importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
@@ -163,10 +167,14 @@ class _Reviewer:
                     top = a.name.split(".")[0]
                     self.aliases[top] = top
                 yield from self._match(a.name, node.lineno, "imports")
+                if a.name.split(".")[0] in _NATIVE_MODULES:
+                    yield node.lineno, "MG-S314", f"imports {a.name} (loads native code)"
             return
         if node.level:  # relative import: the repository's own modules
             return
         module = node.module or ""
+        if module.split(".")[0] in _NATIVE_MODULES:
+            yield node.lineno, "MG-S314", f"imports from {module} (loads native code)"
         for a in node.names:
             full = f"{module}.{a.name}"
             if a.name == "*":

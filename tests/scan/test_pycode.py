@@ -100,7 +100,9 @@ CASES = [
     ("import os\nx = 1\nos.popen('echo pwned')\n", "MG-S302", "line 3"),
     ("__import__('os').system('echo pwned')\n", "MG-S302", "line 1"),
     ("import importlib\nimportlib.import_module('subprocess').call('x')\n", "MG-S302", "line 2"),
-    ("import ctypes\n", "MG-S302", "line 1"),
+    ("import ctypes\n", "MG-S314", "line 1"),
+    ("from ctypes import CDLL\nlib = CDLL('./libx.so')\n", "MG-S314", "line 2"),
+    ("import ctypes\nctypes.cdll.LoadLibrary('libc.so.6')\n", "MG-S314", "line 2"),
     ("import os\nf = getattr(os, 'system')\n", "MG-S302", "line 2"),
     # dynamic code
     ("code = 'print(1)'\nexec(code)\n", "MG-S303", "line 2"),
@@ -225,3 +227,8 @@ def test_detail_quotes_the_source_line() -> None:
     r = scan_bytes(b"import os\n\n    \nos.system('echo pwned')  # trailing\n", "modeling_x.py")
     f = next(f for f in r.findings if f.rule == "MG-S302")
     assert f.location == "line 4" and f.detail == "os.system('echo pwned')  # trailing"
+
+
+def test_ctypes_types_alone_are_not_repeated() -> None:
+    found = _findings("import ctypes\nf(ctypes.c_void_p(p), ctypes.c_int32(n))\n")
+    assert found == [("MG-S301", ""), ("MG-S314", "line 1")]
