@@ -148,6 +148,7 @@ class _Reviewer:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for t in targets:
                             self.tainted.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+        deferred = _deferred_nodes(self.tree)
         for node in nodes:
             if isinstance(node, (ast.Name, ast.Attribute)):
                 yield from self._reference(node)
@@ -155,8 +156,17 @@ class _Reviewer:
                 yield from self._subscript(node)
             elif isinstance(node, ast.Call):
                 yield from self._call(node)
+                if id(node) not in deferred:
+                    yield from self._on_import(node)
             elif isinstance(node, ast.Constant):
                 yield from self._blob(node)
+
+    def _on_import(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
+        """A process or connection started by module-level code runs the moment the loader imports it."""
+        func = self.resolve(node.func)
+        hit = _lookup(func) if func else None
+        if hit is not None and hit[0] in ("MG-S302", "MG-S306") and self.depth == 0:
+            yield node.lineno, "MG-S315", f"{func} runs as soon as the module is imported ({hit[1]})"
 
     def _imports(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str, str]]:
         if isinstance(node, ast.Import):
@@ -313,6 +323,22 @@ class _Reviewer:
         elif (_B64.fullmatch(value) and len(set(compact)) > 16 and any(c.isdigit() for c in compact)
               and any(c.isupper() for c in compact) and any(c.islower() for c in compact)):
             yield node.lineno, "MG-S309", f"base64-like literal of {len(compact)} characters"
+
+
+def _deferred_nodes(tree: ast.Module) -> set[int]:
+    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        bodies: list[ast.AST] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bodies = list(node.body)
+        elif isinstance(node, ast.Lambda):
+            bodies = [node.body]
+        elif isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) and "__name__" in ast.unparse(node.test):
+            bodies = list(node.body)
+        for body in bodies:
+            out.update(id(n) for n in ast.walk(body))
+    return out
 
 
 def _lookup(name: str) -> tuple[str, str] | None:

@@ -180,16 +180,50 @@ def test_syntax_error_is_unscannable_with_line(tmp_path: Path, capsys: pytest.Ca
     assert ("MG-S310", "line 3") in [(f["rule"], f["location"]) for f in doc["findings"]]
 
 
-def test_malicious_code_exits_1_and_is_malicious(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_process_at_import_time_is_malicious(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "modeling_evil.py"
     p.write_text(BENIGN_MODELING + "\nimport os\nos.system('echo pwned')\n")
-    assert run(["scan", "--format", "json", "--fail-on", "critical", str(p)]) == 0  # high < critical
-    capsys.readouterr()
     assert run(["scan", "--format", "json", str(p)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["files"][0]["verdict"] == "malicious"
     line = BENIGN_MODELING.count("\n") + 3
-    assert ("MG-S302", f"line {line}") in [(f["rule"], f["location"]) for f in doc["findings"]]
+    found = [(f["rule"], f["severity"], f["location"]) for f in doc["findings"]]
+    assert ("MG-S302", "high", f"line {line}") in found and ("MG-S315", "critical", f"line {line}") in found
+
+
+def test_process_inside_a_function_is_suspicious_not_malicious() -> None:
+    # Qwen's cpp_kernels.py shape: nvcc -V inside a helper, and a __main__ block.
+    src = """\
+        import subprocess
+        import requests
+
+
+        def cuda_version(cuda_dir):
+            return subprocess.check_output([cuda_dir + "/bin/nvcc", "-V"], universal_newlines=True)
+
+
+        class Loader:
+            def fetch(self):
+                return requests.get(self.url)
+
+
+        if __name__ == "__main__":
+            subprocess.run(["nvidia-smi"])
+    """
+    r = scan_bytes(textwrap.dedent(src).encode(), "cpp_kernels.py")
+    assert r.verdict.value == "suspicious"
+    assert "MG-S315" not in [f.rule for f in r.findings]
+    assert ("MG-S302", "line 6") in [(f.rule, f.location) for f in r.findings]
+
+
+@pytest.mark.parametrize("src", [
+    "import socket\ns = socket.create_connection(('203.0.113.1', 4444))\n",
+    "import subprocess\nclass M:\n    out = subprocess.run(['id'])\n",
+    "import os\nx = [os.popen('id') for _ in range(1)]\n",
+])
+def test_module_and_class_level_calls_run_on_import(src: str) -> None:
+    r = scan_bytes(src.encode(), "modeling_x.py")
+    assert r.verdict.value == "malicious" and "MG-S315" in [f.rule for f in r.findings]
 
 
 def test_nested_member_location_names_the_member() -> None:
@@ -197,7 +231,8 @@ def test_nested_member_location_names_the_member() -> None:
     out = scan_source(ctx, BytesSource(b"import os\nos.system('x')\n", "repo.zip!code/modeling_x.py"))
     assert out.format == "python"
     assert [(f.rule, f.location) for f in out.findings] == [
-        ("MG-S301", "repo.zip!code/modeling_x.py"), ("MG-S302", "repo.zip!code/modeling_x.py:line 2")]
+        ("MG-S301", "repo.zip!code/modeling_x.py"), ("MG-S302", "repo.zip!code/modeling_x.py:line 2"),
+        ("MG-S315", "repo.zip!code/modeling_x.py:line 2")]
 
 
 def test_findings_per_rule_are_capped() -> None:
