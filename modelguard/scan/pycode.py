@@ -6,6 +6,10 @@ constructs model code has no business with: process execution, dynamic code, imp
 builtins tampering, network, file writes, unsafe deserialization and obfuscated payloads,
 each reported with its line number.
 
+A process or connection started by module-level code runs the moment a loader imports the
+file (MG-S315, malicious); the same call inside a function is reported as suspicious, since a
+few real models compile kernels that way.
+
 Names are resolved through the file's own imports (``import subprocess as sp``,
 ``from os import system``, ``__import__("os")``), so aliasing does not hide a call. Plain
 model code (torch, ``os.path``, ``logging``, ``math``, reading configs) produces only MG-S301.
