@@ -132,7 +132,10 @@ def _lambda_detail(config: Any) -> str:
     if config.get("function_type") == "lambda" or isinstance(fn, list):
         return " (marshalled bytecode in 'function')"
     if isinstance(fn, dict):
-        return f" ({fn.get('module')}.{fn.get('config') or fn.get('class_name')})"
+        if fn.get("class_name") == "__lambda__":
+            return " (serialized lambda bytecode in 'function')"
+        target = fn.get("config") if isinstance(fn.get("config"), str) else fn.get("class_name")
+        return f" ({fn.get('module', '?')}.{target})"
     if isinstance(fn, str):
         return f" ({config.get('module', '?')}.{fn})"
     return ""

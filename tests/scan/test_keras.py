@@ -48,6 +48,10 @@ def test_plain_keras3_config_is_clean() -> None:
 
 def test_keras3_lambda_is_one_malicious_finding() -> None:
     assert _rules(_model(LAMBDA3)) == [("MG-S501", "/config/layers/1")]
+    assert "serialized lambda bytecode" in analyse_config(_model(LAMBDA3), "")[0].message
+    named = {"class_name": "Lambda", "config": {"name": "l", "function": {
+        "module": "builtins", "class_name": "function", "config": "print"}}}
+    assert "(builtins.print)" in analyse_config(named, "")[0].message
 
 
 def test_keras2_lambda_bytecode() -> None:
