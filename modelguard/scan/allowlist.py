@@ -11,6 +11,7 @@ Pure data and lookups; no I/O, never imports the modules it names.
 from __future__ import annotations
 
 import _compat_pickle
+import functools
 from collections.abc import Iterable
 from enum import Enum
 
@@ -214,6 +215,7 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     return any((module + ".").startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
+@functools.lru_cache(maxsize=8192)
 def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
     candidates = {(module, name), normalise(module, name)}
