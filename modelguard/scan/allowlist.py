@@ -40,6 +40,14 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("pathlib", "PosixPath WindowsPath PurePosixPath PureWindowsPath Path")
     # hyper-parameters in fairseq / Lightning checkpoints: Namespace(**kw) only sets attributes
     | _pairs("argparse", "Namespace")
+    | _pairs("typing", "Any")
+    # Lightning hparams containers (dict subclasses)
+    | _pairs("pytorch_lightning.utilities.parsing", "AttributeDict")
+    | _pairs("lightning_fabric.utilities.data", "AttributeDict")
+    | _pairs("lightning.fabric.utilities.data", "AttributeDict")
+    # gradient-boosting models: __setstate__ hands the library its own serialised model (no code)
+    | _pairs("xgboost.core", "Booster")
+    | _pairs("lightgbm.basic", "Booster")
     # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
     # itself an import of the same pickle, so it is classified on its own.
     | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
@@ -121,6 +129,9 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "transformers.trainer_utils.",
     "transformers.debug_utils.",
     "accelerate.utils.dataclasses.",
+    "omegaconf.",  # Hydra/Lightning configs: nodes and containers restored from their __dict__
+    "xgboost.sklearn.",
+    "lightgbm.sklearn.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (

@@ -185,3 +185,10 @@ def test_torch_rebuild_with_state_cannot_install_special_methods() -> None:
     result = verdict(data)
     assert {f.rule for f in result.findings} == {"MG-S107"}
     assert result.verdict is Verdict.MALICIOUS
+
+
+def test_escaped_protocol_0_strings_are_decoded_before_classifying() -> None:
+    data = b"S'\\x6fs'\nS'sys\\x74em'\n\x93(S'echo pwned'\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
+    data = b"Vo\\u0073\nVsystem\n\x93(Vecho pwned\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
