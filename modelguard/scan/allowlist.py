@@ -45,6 +45,18 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("pytorch_lightning.utilities.parsing", "AttributeDict")
     | _pairs("lightning_fabric.utilities.data", "AttributeDict")
     | _pairs("lightning.fabric.utilities.data", "AttributeDict")
+    # pandas frames and series kept next to models (feature names, label encoders)
+    | _pairs("pandas", "DataFrame Series Index MultiIndex RangeIndex DatetimeIndex TimedeltaIndex PeriodIndex "
+                       "CategoricalIndex IntervalIndex Categorical CategoricalDtype StringDtype Timestamp Timedelta "
+                       "Period Interval DatetimeTZDtype PeriodDtype IntervalDtype SparseDtype BooleanDtype Int8Dtype "
+                       "Int16Dtype Int32Dtype Int64Dtype UInt8Dtype UInt16Dtype UInt32Dtype UInt64Dtype Float32Dtype "
+                       "Float64Dtype NaT NA")
+    | _pairs("pandas.core.indexes.base", "_new_Index")
+    | _pairs("pandas._libs.internals", "_unpickle_block")
+    | _pairs("pandas.core.internals.blocks", "new_block")
+    | _pairs("pandas._libs.tslibs.timestamps", "_unpickle_timestamp")
+    | _pairs("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle")
+    | _pairs("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked")
     # gradient-boosting models: __setstate__ hands the library its own serialised model (no code)
     | _pairs("xgboost.core", "Booster")
     | _pairs("lightgbm.basic", "Booster")
@@ -84,6 +96,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
     | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
                       "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
+    # ufuncs stored as parameters (FunctionTransformer(np.log1p)): pure element-wise maths
+    | _pairs("numpy", "log log1p log2 log10 exp expm1 exp2 sqrt cbrt square abs absolute negative reciprocal "
+                      "sign sin cos tan arcsin arccos arctan sinh cosh tanh arctanh floor ceil rint trunc add "
+                      "subtract multiply divide true_divide floor_divide power maximum minimum fmax fmin isnan")
     | _pairs("numpy.core.multiarray", "_reconstruct scalar")
     | _pairs("numpy._core.multiarray", "_reconstruct scalar")
     | _pairs("numpy.core.numeric", "_frombuffer")
@@ -105,6 +121,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
     | _pairs("joblib.numpy_pickle_compat", "NDArrayWrapper ZNDArrayWrapper")
     | _pairs("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
+    # scikit-learn's Cython trees and metrics restore themselves through newObj(cls) = cls.__new__(cls)
+    | _pairs("sklearn.neighbors._kd_tree", "newObj")
+    | _pairs("sklearn.neighbors._ball_tree", "newObj")
+    | _pairs("sklearn.metrics._dist_metrics", "newObj")
     # SciPy sparse matrices (scikit-learn vectorisers keep them).
     | _pairs("scipy.sparse._csr", "csr_matrix csr_array")
     | _pairs("scipy.sparse._csc", "csc_matrix csc_array")
@@ -115,8 +135,9 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 )
 
 # Module families whose *classes* are safe to instantiate from a pickle: object.__new__ plus a
-# __setstate__ that only stores attributes. Only CamelCase names that contain no dot qualify;
-# functions (lower case) in these packages are still "unknown".
+# __setstate__ that only stores attributes. Only CamelCase names (optionally with one leading
+# underscore) that contain no dot qualify; functions (lower case) in these packages are still
+# "unknown".
 SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
     "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
@@ -129,6 +150,8 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "transformers.trainer_utils.",
     "transformers.debug_utils.",
     "accelerate.utils.dataclasses.",
+    "pandas.core.",  # not pandas.io: ExcelWriter, HDFStore and friends open files when built
+    "pandas.arrays.",
     "omegaconf.",  # Hydra/Lightning configs: nodes and containers restored from their __dict__
     "xgboost.sklearn.",
     "lightgbm.sklearn.",
@@ -136,6 +159,7 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
     "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._show_versions",
+    "pandas.core.computation", "pandas.core.window",
 )
 
 
@@ -217,7 +241,8 @@ def _is_dangerous(module: str, name: str) -> bool:
 def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     if (module, name) in SAFE_GLOBALS or (module, name) in extra:
         return True
-    if "." in name or not name[:1].isupper() or name.startswith("_"):
+    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
+    if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
         return False
