@@ -102,3 +102,11 @@ def test_policy_can_allow_a_reviewed_pair_but_nothing_near_it() -> None:
     assert classify("mypkg.layers", "Custom", extra) is Safety.SAFE
     assert classify("mypkg.layers", "Custom.__init__", extra) is Safety.UNKNOWN
     assert classify("mypkg.layers", "Other", extra) is Safety.UNKNOWN
+
+
+def test_sklearn_cython_trees_and_private_classes_are_clean() -> None:
+    tree = g.global_op("sklearn.neighbors._kd_tree", "newObj") + b"(" + g.global_op("sklearn.neighbors._kd_tree",
+                                                                                   "KDTree") + b"tR" + b"(Ntb"
+    binner = g.global_op("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper") + b")\x81}b"
+    assert_clean(g.pickle_of(b"(" + tree + binner + b"l"))
+    assert classify("sklearn.utils", "_private_function") is Safety.UNKNOWN
