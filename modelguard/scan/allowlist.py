@@ -182,7 +182,7 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "ctypes _ctypes cffi sys signal threading _thread gc resource faulthandler atexit sysconfig "
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
-    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    "torch._inductor numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
     # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
     "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
     "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
@@ -246,7 +246,8 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
         return False
-    if module == "torch" and name.endswith("Storage"):  # every typed storage class (Float8_e5m2Storage ...)
+    # every typed storage class (Float8_e5m2Storage ...); torch.cuda.* in legacy GPU checkpoints
+    if module in ("torch", "torch.cuda") and name.endswith("Storage"):
         return True
     return any((module + ".").startswith(p) for p in SAFE_CLASS_PACKAGES)
 

@@ -93,6 +93,8 @@ def test_class_families_are_allowed_but_not_their_functions_or_risky_subpackages
     assert classify("transformers.training_args", "TrainingArguments") is Safety.SAFE
     assert classify("transformers.modeling_utils", "PreTrainedModel") is Safety.UNKNOWN
     assert classify("torch", "Float8_e5m2Storage") is Safety.SAFE
+    assert classify("torch.cuda", "HalfStorage") is Safety.SAFE
+    assert classify("torch.cuda", "set_device") is Safety.UNKNOWN
     assert classify("torch", "load") is Safety.DANGEROUS
     assert classify("sklearn.utils._testing", "TempMemmap") is Safety.UNKNOWN
 
