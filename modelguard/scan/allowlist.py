@@ -93,6 +93,7 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     )
     | _pairs("torch.serialization", "_get_layout")
     | _pairs("torch.torch_version", "TorchVersion")
+    | _pairs("torch.nn.backends.thnn", "_get_thnn_function_backend")  # whole-model pickles of torch <= 0.4
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
     | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
                       "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
@@ -149,6 +150,7 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "transformers.training_args_seq2seq.",
     "transformers.trainer_utils.",
     "transformers.debug_utils.",
+    "transformers.utils.generic.",  # ExplicitEnum, PaddingStrategy, TensorType
     "accelerate.utils.dataclasses.",
     "pandas.core.",  # not pandas.io: ExcelWriter, HDFStore and friends open files when built
     "pandas.arrays.",
