@@ -26,7 +26,8 @@ __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
 
 PROBE_BYTES = 4 << 20
 """how much of a text-looking file :func:`probe` parses before calling it a pickle"""
-DETAIL_MAX_INPUT = 1 << 20
+DETAIL_MAX_INPUT = 256 << 10
+"""fickling takes seconds on larger streams; beyond this the finding has no decompiled view"""
 DETAIL_MAX_CHARS = 4000
 TRAILING_SCAN_MAX = 64 << 20
 """data after the last pickle up to this size is scanned as a file of its own (polyglots)"""
