@@ -96,6 +96,10 @@ class Reader:
         self.i = i + n
         return self.buf[i:i + n]
 
+    def seek(self, pos: int) -> None:
+        """Go back (or forward) to absolute ``pos``."""
+        self.base, self.buf, self.i = pos, b"", 0
+
     def skip(self, n: int) -> None:
         """Skip ``n`` bytes without reading them (tensor and array payloads)."""
         if n < 0 or n > self.remaining:

@@ -33,6 +33,10 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
 
 
+class MemoMiss(MalformedError):
+    """A GET of a memo entry this pickle never wrote."""
+
+
 class Collector:
     """Findings and imports shared by every pickle of one stream (including nested ones)."""
 
@@ -402,7 +406,8 @@ class StackMachine:
     # ---- memo --------------------------------------------------------------------------------
     def _get(self, idx: int) -> None:
         if idx not in self.memo:
-            raise self.bad(f"memo entry {idx} read before it is written")
+            raise MemoMiss(f"memo entry {idx} read before it is written at offset {self.op_at}",
+                           self.col.where(self.op_at))
         self.stack.append(self.memo[idx])
 
     def _put(self, idx: int) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
@@ -22,7 +23,7 @@ from modelguard.rules import finding
 from modelguard.scan import joblib_arrays
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector, StackMachine
+from modelguard.scan.pickle_stack import Collector, MemoMiss, StackMachine
 from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
@@ -293,17 +294,30 @@ def analyze_stream(
     col = Collector(ctx, location)
     reader = Reader(f, offset, limit if limit is not None else ctx.limits.max_pickle_bytes, location)
     analysis = PickleAnalysis([], offset, [], None, [], False)
+    previous_memo: MutableMapping[int, object] | None = None
     try:
         while True:
             start = reader.pos
             try:
-                result = Machine(col, reader, joblib=True).run()
+                machine = Machine(col, reader, joblib=True)
+                try:
+                    result = machine.run()
+                except MemoMiss:
+                    if previous_memo is None:
+                        raise
+                    # A loader that calls load() twice on one Unpickler keeps the memo, so a later
+                    # pickle may read what an earlier one stored: analyse it that way too.
+                    reader.seek(start)
+                    machine = Machine(col, reader, joblib=True)
+                    machine.memo = ChainMap({}, previous_memo)
+                    result = machine.run()
             except MalformedError as e:
                 if not analysis.stops:
                     raise
                 col.add("MG-S105", f"{reader.size - start} bytes after the pickle's STOP are not a complete pickle "
                         f"({e})", start)
                 break
+            previous_memo = machine.memo
             analysis.end = reader.pos
             analysis.stops.append(reader.pos)
             analysis.value = static_or_none(result, globals_ok=False)
