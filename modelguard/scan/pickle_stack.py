@@ -12,6 +12,7 @@ from __future__ import annotations
 import codecs
 import struct
 from collections.abc import Callable, MutableMapping
+from typing import Any
 
 from modelguard.models import Finding
 from modelguard.rules import finding
@@ -31,6 +32,19 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 0)
     except ValueError:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
+
+
+_TABLES: dict[type, dict[int, Callable[[Any], None]]] = {}
+
+
+def _dispatch_table(cls: type) -> dict[int, Callable[[Any], None]]:
+    """opcode byte -> handler function of ``cls``, built once per machine class (streams of many
+    tiny pickles create many machines)."""
+    table = _TABLES.get(cls)
+    if table is None:
+        table = {code: getattr(cls, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"}
+        _TABLES[cls] = table
+    return table
 
 
 class MemoMiss(MalformedError):
@@ -90,9 +104,7 @@ class StackMachine:
         self.marks: list[int] = []
         self.memo: MutableMapping[int, object] = {}
         self.op_at = reader.pos
-        self.dispatch: dict[int, Callable[[], None]] = {
-            code: getattr(self, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"
-        }
+        self.dispatch = _dispatch_table(type(self))
 
     # ---- stack primitives (C unpickler semantics: pops never cross the top mark) ----------
     def bad(self, message: str) -> MalformedError:
@@ -139,7 +151,7 @@ class StackMachine:
             col.ops += 1
             if col.ops > max_ops:
                 raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
-            handler()
+            handler(self)
             if len(self.stack) > max_items:
                 raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
 
