@@ -17,8 +17,8 @@ import warnings
 from modelguard.models import Finding, Verdict
 from modelguard.rules import finding
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector
 from modelguard.scan.pickle_values import GlobalRef
 from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
 

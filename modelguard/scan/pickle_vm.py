@@ -22,8 +22,9 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan import joblib_arrays
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector, MemoMiss, StackMachine
+from modelguard.scan.pickle_stack import MemoMiss, StackMachine
 from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
