@@ -209,13 +209,9 @@ def _resolve(client: HubClient, spec: HFModelSpec, staging: Path) -> LockedHFMod
         dest = staging / f"{spec.name}-{index}"
         digests = hub.download(client, spec.repo, snapshot.commit, remote.path, dest, expected_size=remote.size)
         dest.unlink(missing_ok=True)
-        if digests.size != remote.size or digests.git_blob_sha1 != remote.blob_id:
-            raise IntegrityError(
-                f"{spec.repo}@{snapshot.commit}: {remote.path} does not match what the Hub publishes for it "
-                f"(size {digests.size} vs {remote.size}, git blob {digests.git_blob_sha1} vs {remote.blob_id}); "
-                "nothing was locked",
-                rule=_RULE_HASH_MISMATCH,
-            )
+        # hub.download checked the bytes against the server's ETag; this checks them against the
+        # listing the lock is built from, so the two answers cannot disagree (MG-H002/MG-H003).
+        hub.check_published(remote, digests, what=f"{spec.repo}@{snapshot.commit[:12]}:{remote.path}")
         files.append(LockedFile(remote.path, digests.size, digests.sha256, "git-blob-sha1", remote.blob_id))
     return LockedHFModel(
         name=spec.name,
@@ -227,21 +223,22 @@ def _resolve(client: HubClient, spec: HFModelSpec, staging: Path) -> LockedHFMod
     )
 
 
-_RULE_HASH_MISMATCH = "MG-H001"
-_RULE_BAD_METADATA = "MG-H001"
-
-
 def _check_snapshot(spec: HFModelSpec, snapshot: RemoteSnapshot) -> None:
-    """Refuse Hub answers modelguard would never write into a lockfile (hostile or broken Hub)."""
+    """Refuse Hub answers modelguard would never write into a lockfile (hostile or broken Hub).
+
+    :mod:`modelguard.hub` validates every answer already; this is the lock's own gate, checked
+    against the same rules the lockfile reader applies, so nothing it could not read back is written.
+    """
 
     def refuse(problem: str) -> IntegrityError:
         return IntegrityError(f"{spec.repo}@{spec.revision}: the Hub answered {problem}; nothing was locked",
-                              rule=_RULE_BAD_METADATA)
+                              rule="MG-H004")
 
     if not ids.is_commit(snapshot.commit):
         raise refuse(f"a commit that is not 40 lowercase hex ({snapshot.commit[:60]!r})")
     if ids.is_commit(spec.revision) and snapshot.commit != spec.revision:
-        raise refuse(f"commit {snapshot.commit} for the pinned commit {spec.revision}")
+        raise IntegrityError(f"{spec.repo}: the Hub answered commit {snapshot.commit} for the pinned commit "
+                             f"{spec.revision}; nothing was locked", rule="MG-H005")
     seen: set[str] = set()
     for f in snapshot.files:
         problem = ids.repo_path_problem(f.path)
