@@ -154,7 +154,7 @@ def test_policy_file_and_inline_policy_conflict(tmp_path: Path) -> None:
     assert "either [policy] or policy-file" in _error('policy-file = "p.toml"\n[policy]\nfail-on = "low"\n')
     manifest = tmp_path / "modelguard.toml"
     manifest.write_text('policy-file = "missing.toml"\n')
-    with pytest.raises(ConfigError, match="missing.toml: file not found"):
+    with pytest.raises(ConfigError, match=r"missing\.toml: file not found"):
         load_manifest(str(manifest))
 
 
