@@ -101,7 +101,7 @@ def lock(
             pending.append(spec)
     resolved = _resolve_all(pending, endpoint=endpoint, token=token) if pending else []
 
-    provider_models = _lock_providers(manifest, existing, online=online)
+    provider_models = _lock_providers(manifest, existing, upgrade=upgrade, online=online)
     removed = sorted(set(old) - names) + sorted(
         {m.name for m in (existing.provider_models if existing else ())} - names
     )
@@ -255,11 +255,15 @@ def _check_snapshot(spec: HFModelSpec, snapshot: RemoteSnapshot) -> None:
             raise refuse(f"a git blob id for {f.path!r} that is not 40 lowercase hex")
 
 
-def _lock_providers(manifest: Manifest, existing: Lockfile | None, *, online: bool) -> list[LockedProviderModel]:
+def _lock_providers(
+    manifest: Manifest, existing: Lockfile | None, *, upgrade: tuple[str, ...], online: bool
+) -> list[LockedProviderModel]:
     from modelguard.providers import lock_provider_models
 
     specs = manifest.provider_models
-    locked = lock_provider_models(specs, manifest.policy, existing.provider_models if existing else (), online=online)
+    # An entry named in --upgrade is resolved afresh: its old pin is not offered for keeping.
+    previous = [pm for pm in (existing.provider_models if existing else ()) if pm.name not in upgrade]
+    locked = lock_provider_models(specs, manifest.policy, previous, online=online)
     by_name = {s.name: spec_sha256(s) for s in specs}
     # The entry hash is the lock's own bookkeeping: fill it in if the resolver did not.
     return [pm if pm.spec_sha256 else replace(pm, spec_sha256=by_name.get(pm.name, "")) for pm in locked]

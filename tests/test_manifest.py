@@ -185,3 +185,33 @@ def test_cli_reports_manifest_error_with_exit_2(tmp_path: Path, capsys: pytest.C
     err = capsys.readouterr().err
     assert f"{manifest}:4" in err and "did you mean 'revision'?" in err
     assert not (tmp_path / "modelguard.lock").exists()
+
+
+def test_lines_survive_multiline_arrays_strings_and_inline_entries() -> None:
+    text = '''\
+[policy]
+allowed-orgs = [
+    "google",   # [not a header]
+    "acme",
+]
+
+[[policy.signers]]
+keyid = "''' + "ab" * 32 + '''"
+algorithm = "ed25519"
+public-key = """
+-----BEGIN PUBLIC KEY-----
+[[hf-model]]
+-----END PUBLIC KEY-----
+"""
+
+[[hf-model]]
+name = "first"
+repo = "google/a"
+'''
+    m = parse_manifest(text, source="m.toml")
+    assert m.policy.signers[0].line == 7
+    assert [s.line for s in m.hf_models] == [16]
+    inline = parse_manifest('\n\nhf-model = [\n  { name = "x", repo = "o/m" },\n]\n', source="m.toml")
+    assert inline.hf_models[0].line == 3
+    message = _error('\nhf-model = [{ name = "x", repo = "o/m", revison = "v1" }]\n')
+    assert message.startswith("m.toml:2:") and "'revision'" in message
