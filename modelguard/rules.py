@@ -51,6 +51,33 @@ _ALL: list[Rule] = [
 
     # ---- MG-H: integrity -------------------------------------------------------------------
     # (hash, size, missing/extra file, commit rules go here)
+    # Raised by modelguard.hub (lock, fetch, verify --remote) and by the cache checks (fetch, verify).
+    Rule("MG-H001", _C, _MAL, "Content differs from the lockfile",
+         "The SHA-256 of the bytes is not the one the lockfile pins. The file was changed after locking "
+         "(on the Hub, in transit or in the cache); do not use it. Re-lock only if the change is expected."),
+    Rule("MG-H002", _C, _MAL, "Size differs from the lockfile or the Hub's metadata",
+         "The number of bytes is not the size that was locked or announced. Treat the file as tampered; "
+         "fetch it again and re-lock only if the publisher confirms the change."),
+    Rule("MG-H003", _C, _MAL, "Content differs from the hash the Hub publishes",
+         "The bytes do not match the published LFS SHA-256 or git blob SHA-1 (or the Hub published "
+         "different hashes than were locked). The Hub, a mirror or the network served other bytes."),
+    Rule("MG-H004", _H, _SUS, "Invalid or hostile Hub metadata",
+         "The Hub answered with a malformed commit, path, hash, size, ETag or link (e.g. '../' paths, "
+         "duplicate paths, non-hex hashes). Nothing from this answer was used; check --endpoint and the repo."),
+    Rule("MG-H005", _H, _SUS, "Commit not confirmed by the Hub",
+         "The Hub no longer has the locked commit (force-push, deleted or re-registered repo) or answered "
+         "for another commit than the one requested. Investigate before re-locking."),
+    Rule("MG-H006", _H, _UNS, "Locked file missing",
+         "A file pinned in the lockfile is absent (from the Hub at the locked commit, or from the admitted "
+         "snapshot). Run fetch again; if the Hub lost it, re-lock after review."),
+    Rule("MG-H007", _H, _SUS, "File not in the lockfile",
+         "A file is present that the lockfile does not pin (in the admitted snapshot, or on the Hub at the "
+         "locked commit within the include/exclude filters). Loaders may read it; remove it or re-lock."),
+    Rule("MG-H008", _H, _UNS, "Download truncated",
+         "The server sent fewer bytes than announced. A partial file is never admitted; retry the fetch."),
+    Rule("MG-H009", _H, _SUS, "Download redirected to an untrusted location",
+         "A download was redirected off the Hub where the protocol does not allow it (a git-stored file "
+         "sent to another host, an https->http downgrade, a non-http scheme, a redirect loop)."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)
