@@ -71,8 +71,13 @@ def lock(
     token: str | None = None,
     upgrade: Iterable[str] = (),
     online: bool = False,
+    client: HubClient | None = None,
 ) -> LockResult:
-    """Resolve the manifest into the lockfile; write it only if its content changed."""
+    """Resolve the manifest into the lockfile; write it only if its content changed.
+
+    ``endpoint``/``token`` build the Hub client (see :func:`modelguard.hub.make_client`) when
+    one is needed; pass ``client`` instead to choose timeouts and retries.
+    """
     manifest = load_manifest(manifest_path)
     path = lockfile_path or default_lockfile(manifest_path)
     existing = _existing(path)
@@ -99,7 +104,7 @@ def lock(
             kept.append(previous)
         else:
             pending.append(spec)
-    resolved = _resolve_all(pending, endpoint=endpoint, token=token) if pending else []
+    resolved = _resolve_all(pending, client or _client(endpoint, token)) if pending else []
 
     provider_models = _lock_providers(manifest, existing, upgrade=upgrade, online=online)
     removed = sorted(set(old) - names) + sorted(
@@ -179,10 +184,13 @@ def _existing(path: str) -> Lockfile | None:
 # --- resolving against the Hub ----------------------------------------------------------------
 
 
-def _resolve_all(specs: Sequence[HFModelSpec], *, endpoint: str | None, token: str | None) -> list[LockedHFModel]:
+def _client(endpoint: str | None, token: str | None) -> HubClient:
     from modelguard import hub
 
-    client = hub.make_client(endpoint, token)
+    return hub.make_client(endpoint, token)
+
+
+def _resolve_all(specs: Sequence[HFModelSpec], client: HubClient) -> list[LockedHFModel]:
     # Non-LFS files are downloaded to be hashed; they land in a folder only this run can see,
     # named by index (never by the server's path), and the folder goes away with the run.
     with tempfile.TemporaryDirectory(prefix="modelguard-lock-") as staging:
