@@ -21,8 +21,8 @@ from modelguard.errors import (
     NotFoundError,
     PolicyError,
 )
-from modelguard.lockfile import read_lockfile
 from modelguard.locker import lock
+from modelguard.lockfile import read_lockfile
 from modelguard.models import LockedHFModel
 from tests.fakehub import FakeHub, Fault, git_blob_sha1, sha256
 
