@@ -31,7 +31,6 @@ from modelguard.models import (
     LockedProviderModel,
     Lockfile,
     Manifest,
-    ProviderModelSpec,
 )
 from modelguard.policy import check_org
 
@@ -156,8 +155,11 @@ def check(manifest_path: str = DEFAULT_MANIFEST, lockfile_path: str | None = Non
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
     """Why ``locked`` does not match ``manifest`` (empty when it is fresh)."""
     reasons: list[str] = []
-    specs: list[HFModelSpec | ProviderModelSpec] = [*manifest.hf_models, *manifest.provider_models]
-    wanted = {s.name: spec_sha256(s) for s in specs}
+    from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
+
+    # Each kind of entry is hashed by the code that pins it: a changed hash means "re-resolve".
+    wanted = {s.name: spec_sha256(s) for s in manifest.hf_models}
+    wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
     have = {m.name: m.spec_sha256 for m in locked.hf_models} | {m.name: m.spec_sha256 for m in locked.provider_models}
     if added := sorted(set(wanted) - set(have)):
         reasons.append("not locked: " + ", ".join(added))
@@ -268,10 +270,6 @@ def _lock_providers(
 ) -> list[LockedProviderModel]:
     from modelguard.providers import lock_provider_models
 
-    specs = manifest.provider_models
     # An entry named in --upgrade is resolved afresh: its old pin is not offered for keeping.
     previous = [pm for pm in (existing.provider_models if existing else ()) if pm.name not in upgrade]
-    locked = lock_provider_models(specs, manifest.policy, previous, online=online)
-    by_name = {s.name: spec_sha256(s) for s in specs}
-    # The entry hash is the lock's own bookkeeping: fill it in if the resolver did not.
-    return [pm if pm.spec_sha256 else replace(pm, spec_sha256=by_name.get(pm.name, "")) for pm in locked]
+    return lock_provider_models(manifest.provider_models, manifest.policy, previous, online=online)

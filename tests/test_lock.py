@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from modelguard.errors import (
     PolicyError,
 )
 from modelguard.locker import lock
-from modelguard.lockfile import read_lockfile
+from modelguard.lockfile import read_lockfile, render_lockfile
 from modelguard.models import LockedHFModel
 from tests.fakehub import FakeHub, Fault, git_blob_sha1, sha256
 
@@ -339,12 +340,13 @@ def serve_reference(fake: FakeHub) -> None:
 
 
 def test_reference_lockfile_is_what_lock_writes(fake_hub: FakeHub, project: Path) -> None:
+    """Golden test: re-locking the reference manifest gives the reference lockfile, byte for byte."""
     serve_reference(fake_hub)
+    expected = (REFERENCE / "modelguard.lock").read_text()
     reference = read_lockfile(str(REFERENCE / "modelguard.lock"))
-    # Provider entries are resolved by modelguard.providers; this test is about the Hub side.
-    text = (REFERENCE / "modelguard.toml").read_text()
-    write_manifest(project, text.split("[[provider-model]]")[0])
+    write_manifest(project, (REFERENCE / "modelguard.toml").read_text())
+    # Keep the provider pins (their resolved-at is a date); every Hub entry is resolved again.
+    seed = replace(reference, hf_models=())
+    (project / "modelguard.lock").write_text(render_lockfile(seed))
     do_lock(fake_hub, project)
-    ours = read_lockfile(str(project / "modelguard.lock"))
-    assert ours.hf_models == reference.hf_models
-    assert ours.policy_sha256 == reference.policy_sha256
+    assert (project / "modelguard.lock").read_text() == expected

@@ -164,3 +164,23 @@ def test_denied_org_refused_even_when_pinned(tmp_path: Path, capsys: pytest.Capt
     assert f"{manifest}:9" in err and "denied-orgs" in err
     assert lock.read_bytes() == before
 
+
+
+def test_provider_entries_lock_from_the_catalog_and_track_staleness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest, lock = seed(tmp_path)
+    provider = '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o"\n'
+    manifest.write_text(MANIFEST + provider)
+    assert lock_cli(tmp_path, "--check") == ExitCode.REJECTED
+    assert lock_cli(tmp_path) == ExitCode.OK  # HF pins kept, provider resolved offline: no request
+    (chat,) = read_lockfile(str(lock)).provider_models
+    assert (chat.requested, chat.pin_kind) == ("gpt-4o", "dated")
+    assert lock_cli(tmp_path, "--check") == ExitCode.OK
+    before = lock.read_bytes()
+    assert lock_cli(tmp_path) == ExitCode.OK
+    assert lock.read_bytes() == before
+    manifest.write_text(MANIFEST + provider.replace('"gpt-4o"', '"gpt-4o-mini"'))
+    capsys.readouterr()
+    assert lock_cli(tmp_path, "--check") == ExitCode.REJECTED
+    assert "changed: chat" in capsys.readouterr().err
