@@ -184,3 +184,19 @@ def test_provider_entries_lock_from_the_catalog_and_track_staleness(
     capsys.readouterr()
     assert lock_cli(tmp_path, "--check") == ExitCode.REJECTED
     assert "changed: chat" in capsys.readouterr().err
+
+
+def test_check_raises_stale_lock_error_with_rule(tmp_path: Path) -> None:
+    from modelguard.errors import StaleLockError
+    from modelguard.locker import check
+
+    manifest, lock = seed(tmp_path)
+    assert [m.name for m in check(str(manifest)).hf_models] == ["acme", "bert"]
+    manifest.write_text(MANIFEST.replace('"v2"', '"v3"'))
+    with pytest.raises(StaleLockError) as stale:
+        check(str(manifest))
+    assert stale.value.rule == "MG-L001" and stale.value.exit_code == ExitCode.REJECTED
+    lock.unlink()
+    with pytest.raises(StaleLockError) as missing:
+        check(str(manifest), str(lock))
+    assert missing.value.rule == "MG-L002"
