@@ -90,11 +90,15 @@ def cli(fake: FakeHub, project: Path, *args: str) -> int:
 # --- pins ---------------------------------------------------------------------------------------
 
 
-def test_branch_pins_commit_and_every_file(fake_hub: FakeHub, project: Path, private_tmp: Path) -> None:
+def test_branch_pins_commit_and_every_file(
+    fake_hub: FakeHub, project: Path, private_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     commit = fake_hub.add_repo(REPO, FILES)
     write_manifest(project, manifest_text(entry()))
     fake_hub.clear_requests()
     assert cli(fake_hub, project) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert f"tiny: {REPO}@main -> {commit} (4 files)" in out and "written (1 resolved, 0 kept)" in out
     model = locked(project)
     assert (model.commit, model.requested_revision) == (commit, "main")
     files = {f.path: f for f in model.files}
