@@ -51,9 +51,62 @@ _ALL: list[Rule] = [
 
     # ---- MG-H: integrity -------------------------------------------------------------------
     # (hash, size, missing/extra file, commit rules go here)
+    # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.cache / fetcher / verifier
+    Rule("MG-H101", _H, _UNS, "Locked model not admitted",
+         "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
+         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
+    Rule("MG-H102", _C, _SUS, "Admitted file changed",
+         "A file in the verified cache no longer has the size or SHA-256 it was admitted with. Someone or "
+         "something edited the cache: evict it (`modelguard fetch` re-admits it) and find out who wrote there."),
+    Rule("MG-H103", _H, _UNS, "Admitted file missing",
+         "A locked file is missing from the admitted snapshot. Run `modelguard fetch` to re-admit it."),
+    Rule("MG-H104", _H, _SUS, "Unexpected file in the verified cache",
+         "The admitted snapshot holds a file the lock does not list; a loader could read it. Remove it with "
+         "`modelguard fetch`, which rebuilds the snapshot from the lock."),
+    Rule("MG-H105", _C, _SUS, "Snapshot entry does not point into the cache",
+         "A snapshot entry is not a link to a blob of this cache (a symlink outside it, or a plain file). "
+         "A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
+    Rule("MG-H106", _H, _SUS, "Ref points to another commit",
+         "refs/<revision> in the verified cache names a different commit than the lock, so a loader asking "
+         "for the branch would get another snapshot. Re-run `modelguard fetch`."),
+    Rule("MG-H107", _H, _SUS, "Admission record disagrees with the lock",
+         "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
+    Rule("MG-H108", _I, _SUS, "Hashes trusted from admission (--fast)",
+         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
+         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H110", _C, _SUS, "Downloaded bytes differ from the lock",
+         "The size or SHA-256 of what the Hub served is not what the lock pinned: the bytes were changed in "
+         "transit or on the Hub. Nothing was admitted; investigate before re-locking."),
+    Rule("MG-H111", _C, _SUS, "Published hash disagrees",
+         "The Hub's published value (LFS SHA-256 or git blob SHA-1) does not match the bytes or the lock. "
+         "Nothing was admitted; the Hub or a proxy is serving something else than it describes."),
+    Rule("MG-H112", _H, _UNS, "Download could not be stored",
+         "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
+         "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
+    Rule("MG-H113", _H, _SUS, "Locked commit or file no longer published",
+         "verify --remote: the Hub no longer serves the locked commit or file, or publishes other hashes for "
+         "it (force-push, deleted or re-registered namespace). Review the change, then re-lock."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)
+    # MG-P010..P099: file-level policy -- modelguard.policy_eval
+    Rule("MG-P010", _H, _SUS, "Pickle-family weights refused",
+         "require-safetensors = true and this file is a pickle-family format (pickle, torch, joblib or a "
+         "compressed stream). Use the model's safetensors weights (exclude this file) or relax the policy."),
+    Rule("MG-P011", _H, _SUS, "Custom code refused",
+         "trust-remote-code = \"deny\" and the model ships custom code (*.py or a config auto_map). Exclude "
+         "it, or review it and pin it with trust-remote-code = \"allow-pinned\" and [[policy.remote-code]]."),
+    Rule("MG-P012", _H, _SUS, "Custom code not pinned",
+         "trust-remote-code = \"allow-pinned\" but this *.py file has no [[policy.remote-code]] pin or its "
+         "SHA-256 differs from the pin. Review the new code and update the pin."),
+    Rule("MG-P013", _H, _SUS, "Custom code from another repo",
+         "The config's auto_map loads code from another repo (\"org/repo--module.Class\"), which cannot be "
+         "pinned here. Lock that repo's code instead or refuse the model."),
+    Rule("MG-P014", _M, _SUS, "File larger than max-file-size",
+         "The file exceeds the policy's max-file-size. Exclude it in the manifest or raise the limit."),
+    Rule("MG-P015", _M, _SUS, "File type not allowed",
+         "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
+         "manifest or add the format to the policy."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
