@@ -16,10 +16,10 @@ import hashlib
 import importlib
 import json
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
-from modelguard.models import FileResult, Finding, LockedHFModel, Policy
+from modelguard.models import FileResult, Finding, HFModelSpec, LockedHFModel, Policy
 from modelguard.rules import finding
 
 # Formats a loader unpickles (or that wrap a stream a loader commonly unpickles: joblib and
@@ -49,11 +49,19 @@ def safe_globals_for(policy: Policy, repo: str) -> tuple[tuple[str, str], ...]:
     )
 
 
-def model_findings(policy: Policy, locked: LockedHFModel) -> list[Finding]:
-    """Policy findings about the model as a whole (its org). Delegates to ``policy.check_org``."""
+def model_findings(
+    policy: Policy, locked: LockedHFModel, *, spec: HFModelSpec | None = None, manifest_path: str = ""
+) -> list[Finding]:
+    """Policy findings about the model as a whole (its org), from ``policy.check_org``.
+
+    The org is always the locked repo's (what will be downloaded), never the manifest's wish;
+    the manifest entry only lends its line number to the finding.
+    """
     module = importlib.import_module("modelguard.policy")
-    found: Sequence[Finding] = module.check_org(policy, locked)
-    return [f.at(model=locked.name) for f in found]
+    line = spec.line if spec is not None and spec.name == locked.name else 0
+    spec = HFModelSpec(name=locked.name, repo=locked.repo, revision=locked.requested_revision, line=line)
+    found: Finding | None = module.check_org(policy, spec, manifest_path=manifest_path)
+    return [] if found is None else [found.at(model=locked.name)]
 
 
 def _is_custom_code(rel_path: str, fmt: str) -> bool:

@@ -52,24 +52,24 @@ _ALL: list[Rule] = [
     # ---- MG-H: integrity -------------------------------------------------------------------
     # (hash, size, missing/extra file, commit rules go here)
     # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.cache / fetcher / verifier
-    Rule("MG-H101", _H, _UNS, "Locked model not admitted",
+    Rule("MG-H101", _C, _UNS, "Locked model not admitted",
          "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
          "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
     Rule("MG-H102", _C, _SUS, "Admitted file changed",
          "A file in the verified cache no longer has the size or SHA-256 it was admitted with. Someone or "
          "something edited the cache: evict it (`modelguard fetch` re-admits it) and find out who wrote there."),
-    Rule("MG-H103", _H, _UNS, "Admitted file missing",
+    Rule("MG-H103", _C, _UNS, "Admitted file missing",
          "A locked file is missing from the admitted snapshot. Run `modelguard fetch` to re-admit it."),
-    Rule("MG-H104", _H, _SUS, "Unexpected file in the verified cache",
+    Rule("MG-H104", _C, _SUS, "Unexpected file in the verified cache",
          "The admitted snapshot holds a file the lock does not list; a loader could read it. Remove it with "
          "`modelguard fetch`, which rebuilds the snapshot from the lock."),
     Rule("MG-H105", _C, _SUS, "Snapshot entry does not point into the cache",
          "A snapshot entry is not a link to a blob of this cache (a symlink outside it, or a plain file). "
          "A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
-    Rule("MG-H106", _H, _SUS, "Ref points to another commit",
+    Rule("MG-H106", _C, _SUS, "Ref points to another commit",
          "refs/<revision> in the verified cache names a different commit than the lock, so a loader asking "
          "for the branch would get another snapshot. Re-run `modelguard fetch`."),
-    Rule("MG-H107", _H, _SUS, "Admission record disagrees with the lock",
+    Rule("MG-H107", _C, _SUS, "Admission record disagrees with the lock",
          "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
     Rule("MG-H108", _I, _SUS, "Hashes trusted from admission (--fast)",
          "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
@@ -83,6 +83,9 @@ _ALL: list[Rule] = [
     Rule("MG-H112", _H, _UNS, "Download could not be stored",
          "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
          "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
+    Rule("MG-H114", _H, _UNS, "Hub gave no usable answer",
+         "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
+         "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
     Rule("MG-H113", _H, _SUS, "Locked commit or file no longer published",
          "verify --remote: the Hub no longer serves the locked commit or file, or publishes other hashes for "
          "it (force-push, deleted or re-registered namespace). Review the change, then re-lock."),
@@ -113,6 +116,9 @@ _ALL: list[Rule] = [
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
     # (stale, missing, version, signature rules go here)
+    Rule("MG-L001", _H, _SUS, "Lockfile is stale",
+         "The manifest (models or policy) changed since the lockfile was written. Run `modelguard lock` "
+         "and commit the new modelguard.lock."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}
