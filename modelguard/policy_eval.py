@@ -13,7 +13,6 @@ reading the file it is asked to scan; never downloads, never admits, never loads
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import os
 from collections.abc import Iterable
@@ -57,10 +56,11 @@ def model_findings(
     The org is always the locked repo's (what will be downloaded), never the manifest's wish;
     the manifest entry only lends its line number to the finding.
     """
-    module = importlib.import_module("modelguard.policy")
+    from modelguard.policy import check_org
+
     line = spec.line if spec is not None and spec.name == locked.name else 0
     spec = HFModelSpec(name=locked.name, repo=locked.repo, revision=locked.requested_revision, line=line)
-    found: Finding | None = module.check_org(policy, spec, manifest_path=manifest_path)
+    found = check_org(policy, spec, manifest_path=manifest_path)
     return [] if found is None else [found.at(model=locked.name)]
 
 

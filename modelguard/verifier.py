@@ -21,7 +21,7 @@ from typing import Any
 
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models
-from modelguard.errors import ConfigError, LockfileError, NotFoundError, NothingToCheckError
+from modelguard.errors import ConfigError, NotFoundError, NothingToCheckError
 from modelguard.models import FileResult, Finding, HFModelSpec, Lockfile, Manifest, Policy, Report, Severity
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
 from modelguard.rules import RULES, finding
@@ -33,19 +33,17 @@ def load_inputs(
     lockfile_path: str | os.PathLike[str], manifest_path: str | os.PathLike[str] | None = None
 ) -> tuple[Lockfile, Manifest]:
     """Read the lockfile and the manifest it was made from (next to it unless given)."""
+    from modelguard.lockfile import read_lockfile
+    from modelguard.manifest import load_manifest
+
     lock_path = Path(lockfile_path)
-    if not lock_path.is_file():
-        raise LockfileError(f"no lockfile at {lock_path}; run `modelguard lock` first", rule="MG-L002")
-    lockfile_module = importlib.import_module("modelguard.lockfile")
-    lockfile: Lockfile = lockfile_module.read_lockfile(str(lock_path))
+    lockfile = read_lockfile(str(lock_path))
     found = Path(manifest_path) if manifest_path is not None else lock_path.with_name(MANIFEST_NAME)
     if not found.is_file():
         raise ConfigError(
             f"no manifest at {found}: the policy and the freshness check need it; pass --manifest"
         )
-    manifest_module = importlib.import_module("modelguard.manifest")
-    manifest: Manifest = manifest_module.load_manifest(str(found))
-    return lockfile, manifest
+    return lockfile, load_manifest(str(found))
 
 
 def _stored_results(record: dict[str, Any]) -> dict[str, FileResult]:
