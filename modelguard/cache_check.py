@@ -129,18 +129,18 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: 
     try:
         st = os.stat(blob, follow_symlinks=False)
     except FileNotFoundError:
-        return [finding("MG-H103", f"{locked.path}: its blob {blob.name} is missing from the cache")]
+        return [finding("MG-H006", f"{locked.path}: its blob {blob.name} is missing from the cache")]
     if not os.path.isfile(blob) or os.path.islink(blob):
-        return [finding("MG-H105", f"{locked.path}: blob {blob.name} is not a regular file")]
+        return [finding("MG-H102", f"{locked.path}: blob {blob.name} is not a regular file")]
     if st.st_size != locked.size:
-        return [finding("MG-H102", f"{locked.path}: {st.st_size} bytes in the cache, {locked.size} locked")]
+        return [finding("MG-H002", f"{locked.path}: {st.st_size} bytes in the cache, {locked.size} locked")]
     if fast:
         if (st.st_mtime_ns, st.st_ino) != (admitted.get("mtime-ns"), admitted.get("inode")):
-            return [finding("MG-H102", f"{locked.path}: modified after admission (mtime or inode changed)")]
+            return [finding("MG-H001", f"{locked.path}: modified after admission (mtime or inode changed)")]
         return []
     digests = hash_file(blob)
     if digests.size != locked.size or digests.sha256 != locked.sha256:
-        return [finding("MG-H102", f"{locked.path}: sha256 {digests.sha256} in the cache, {locked.sha256} locked")]
+        return [finding("MG-H001", f"{locked.path}: sha256 {digests.sha256} in the cache, {locked.sha256} locked")]
     return []
 
 
@@ -158,31 +158,31 @@ def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers:
     for path, lf in locked.items():
         rec = admitted.get(path)
         if rec is None or (rec.get("size"), rec.get("sha256")) != (lf.size, lf.sha256):
-            result.by_path[path].append(finding("MG-H107", f"{path}: admitted with other hashes than the lock"))
+            result.by_path[path].append(finding("MG-H104", f"{path}: admitted with other hashes than the lock"))
 
     snapshot = layout.snapshot(group.repo, group.commit)
     entries = _snapshot_entries(snapshot) if snapshot.is_dir() and not snapshot.is_symlink() else {}
     if snapshot.is_symlink():
-        result.general.append(finding("MG-H105", f"snapshots/{group.commit} is a symlink, not a folder"))
+        result.general.append(finding("MG-H102", f"snapshots/{group.commit} is a symlink, not a folder"))
     for rel in sorted(set(entries) - set(locked)):
-        result.general.append(finding("MG-H104", f"{rel}: in the snapshot but not in the lock", location=rel))
+        result.general.append(finding("MG-H007", f"{rel}: in the snapshot but not in the lock", location=rel))
 
     to_hash: list[tuple[str, Path]] = []
     for path in locked:
         entry = entries.get(path)
         if entry is None:
-            result.by_path[path].append(finding("MG-H103", f"{path}: missing from the admitted snapshot"))
+            result.by_path[path].append(finding("MG-H006", f"{path}: missing from the admitted snapshot"))
             continue
         blob = _blob_of(layout, group.repo, entry)
         if blob is None:
             result.by_path[path].append(finding(
-                "MG-H105", f"{path}: not a relative link to a blob of this cache ({_describe(entry)})",
+                "MG-H102", f"{path}: not a relative link to a blob of this cache ({_describe(entry)})",
             ))
             continue
         expected_blob = admitted.get(path, {}).get("blob")
         if expected_blob is not None and blob.name != expected_blob:
             result.by_path[path].append(
-                finding("MG-H105", f"{path}: links to blob {blob.name}, admitted {expected_blob}")
+                finding("MG-H102", f"{path}: links to blob {blob.name}, admitted {expected_blob}")
             )
             continue
         to_hash.append((path, blob))
@@ -206,11 +206,11 @@ def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers:
             pointed = f"(unreadable: {e.strerror})"
         if pointed != group.commit:
             result.general.append(finding(
-                "MG-H106", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins {group.commit}",
+                "MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins {group.commit}",
             ))
     if fast:
         result.general.append(finding(
-            "MG-H108", "size, mtime and inode trusted from the admission record; files were not re-hashed",
+            "MG-H105", "size, mtime and inode trusted from the admission record; files were not re-hashed",
         ))
     return result
 
@@ -224,5 +224,5 @@ def _describe(entry: Path) -> str:
 
 
 def failing_integrity(check: SnapshotCheck) -> Sequence[Finding]:
-    """Integrity findings that mean the snapshot must not be used (MG-H108 is information only)."""
-    return [f for f in check.all() if f.rule != "MG-H108"]
+    """Integrity findings that mean the snapshot must not be used (MG-H105 is information only)."""
+    return [f for f in check.all() if f.rule != "MG-H105"]

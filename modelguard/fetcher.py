@@ -137,10 +137,10 @@ def _default_rule(e: ModelguardError) -> str:
     if e.rule:
         return e.rule
     if isinstance(e, NotFoundError):
-        return "MG-H113"
+        return "MG-H006"
     if isinstance(e, RejectedError):
-        return "MG-H110"
-    return "MG-H114"
+        return "MG-H001"
+    return "MG-H107"
 
 
 def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
@@ -253,7 +253,7 @@ class _Fetcher:
 
         remote = hub.resolve(self.client(), group.repo, group.commit)
         if remote.commit != group.commit:
-            raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H111")
+            raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
         published = {rf.path: rf for rf in remote.files}
         for index, lf in enumerate(missing):
             rf = published.get(lf.path)
@@ -262,7 +262,7 @@ class _Fetcher:
                     f"{lf.path} is not published at {group.repo}@{group.commit[:12]}"))
             problem = _published_disagrees(lf, rf)
             if problem:
-                raise self._fail_file(out, lf, IntegrityError(problem, rule="MG-H111"))
+                raise self._fail_file(out, lf, IntegrityError(problem[1], rule=problem[0]))
             dest = quarantine / f"{index:05d}.download"
             try:
                 digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest, expected_size=lf.size)
@@ -272,36 +272,35 @@ class _Fetcher:
                 what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
                 raise self._fail_file(out, lf, NoVerdictError(
                     f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch again",
-                    rule="MG-H112")) from None
+                    rule="MG-H106")) from None
             problem = _digests_disagree(lf, digests.size, digests.sha256, digests.git_blob_sha1)
             if problem:
-                raise self._fail_file(out, lf, IntegrityError(problem, rule="MG-H110"))
+                raise self._fail_file(out, lf, IntegrityError(problem[1], rule=problem[0]))
             staged.append(StagedFile(lf.path, blob_name(lf), dest))
         return staged
 
 
-def _published_disagrees(lf: LockedFile, rf: Any) -> str:
+def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
+    """(rule, message) when what the Hub publishes now is not what was locked."""
     if rf.size != lf.size:
-        return f"{lf.path}: the Hub publishes {rf.size} bytes, the lock pins {lf.size}"
-    if lf.published == "lfs-sha256":
+        return "MG-H002", f"{lf.path}: the Hub publishes {rf.size} bytes, the lock pins {lf.size}"
+    if lf.published == "lfs-sha256" or rf.lfs_sha256 is not None:
         if rf.lfs_sha256 != lf.sha256:
-            return f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
-    elif rf.lfs_sha256 is not None:
-        if rf.lfs_sha256 != lf.sha256:
-            return f"{lf.path}: the Hub now publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
+            return "MG-H003", f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
     elif rf.blob_id != lf.git_blob_sha1:
-        return f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
-    return ""
+        return "MG-H003", f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
+    return None
 
 
-def _digests_disagree(lf: LockedFile, size: int, sha256: str, git_sha1: str | None) -> str:
+def _digests_disagree(lf: LockedFile, size: int, sha256: str, git_sha1: str | None) -> tuple[str, str] | None:
+    """(rule, message) when the received bytes are not the locked ones."""
     if size != lf.size:
-        return f"{lf.path}: received {size} bytes, the lock pins {lf.size}"
+        return "MG-H002", f"{lf.path}: received {size} bytes, the lock pins {lf.size}"
     if sha256 != lf.sha256:
-        return f"{lf.path}: received sha256 {sha256}, the lock pins {lf.sha256}"
+        return "MG-H001", f"{lf.path}: received sha256 {sha256}, the lock pins {lf.sha256}"
     if lf.published == "git-blob-sha1" and git_sha1 != lf.git_blob_sha1:
-        return f"{lf.path}: received git blob {git_sha1}, the lock and the Hub publish {lf.git_blob_sha1}"
-    return ""
+        return "MG-H003", f"{lf.path}: received git blob {git_sha1}, the lock and the Hub publish {lf.git_blob_sha1}"
+    return None
 
 
 def fetch_locked(

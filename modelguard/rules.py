@@ -51,44 +51,54 @@ _ALL: list[Rule] = [
 
     # ---- MG-H: integrity -------------------------------------------------------------------
     # (hash, size, missing/extra file, commit rules go here)
+    # Raised by modelguard.hub (lock, fetch, verify --remote) and by the cache checks (fetch, verify).
+    Rule("MG-H001", _C, _MAL, "Content differs from the lockfile",
+         "The SHA-256 of the bytes is not the one the lockfile pins. The file was changed after locking "
+         "(on the Hub, in transit or in the cache); do not use it. Re-lock only if the change is expected."),
+    Rule("MG-H002", _C, _MAL, "Size differs from the lockfile or the Hub's metadata",
+         "The number of bytes is not the size that was locked or announced. Treat the file as tampered; "
+         "fetch it again and re-lock only if the publisher confirms the change."),
+    Rule("MG-H003", _C, _MAL, "Content differs from the hash the Hub publishes",
+         "The bytes do not match the published LFS SHA-256 or git blob SHA-1 (or the Hub published "
+         "different hashes than were locked). The Hub, a mirror or the network served other bytes."),
+    Rule("MG-H004", _H, _SUS, "Invalid or hostile Hub metadata",
+         "The Hub answered with a malformed commit, path, hash, size, ETag or link (e.g. '../' paths, "
+         "duplicate paths, non-hex hashes). Nothing from this answer was used; check --endpoint and the repo."),
+    Rule("MG-H005", _H, _SUS, "Commit not confirmed by the Hub",
+         "The Hub no longer has the locked commit (force-push, deleted or re-registered repo) or answered "
+         "for another commit than the one requested. Investigate before re-locking."),
+    Rule("MG-H006", _H, _UNS, "Locked file missing",
+         "A file pinned in the lockfile is absent (from the Hub at the locked commit, or from the admitted "
+         "snapshot). Run fetch again; if the Hub lost it, re-lock after review."),
+    Rule("MG-H007", _H, _SUS, "File not in the lockfile",
+         "A file is present that the lockfile does not pin (in the admitted snapshot, or on the Hub at the "
+         "locked commit within the include/exclude filters). Loaders may read it; remove it or re-lock."),
+    Rule("MG-H008", _H, _UNS, "Download truncated",
+         "The server sent fewer bytes than announced. A partial file is never admitted; retry the fetch."),
+    Rule("MG-H009", _H, _SUS, "Download redirected to an untrusted location",
+         "A download was redirected off the Hub where the protocol does not allow it (a git-stored file "
+         "sent to another host, an https->http downgrade, a non-http scheme, a redirect loop)."),
     # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.cache / fetcher / verifier
     Rule("MG-H101", _C, _UNS, "Locked model not admitted",
          "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
          "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
-    Rule("MG-H102", _C, _SUS, "Admitted file changed",
-         "A file in the verified cache no longer has the size or SHA-256 it was admitted with. Someone or "
-         "something edited the cache: evict it (`modelguard fetch` re-admits it) and find out who wrote there."),
-    Rule("MG-H103", _C, _UNS, "Admitted file missing",
-         "A locked file is missing from the admitted snapshot. Run `modelguard fetch` to re-admit it."),
-    Rule("MG-H104", _C, _SUS, "Unexpected file in the verified cache",
-         "The admitted snapshot holds a file the lock does not list; a loader could read it. Remove it with "
-         "`modelguard fetch`, which rebuilds the snapshot from the lock."),
-    Rule("MG-H105", _C, _SUS, "Snapshot entry does not point into the cache",
-         "A snapshot entry is not a link to a blob of this cache (a symlink outside it, or a plain file). "
-         "A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
-    Rule("MG-H106", _C, _SUS, "Ref points to another commit",
+    Rule("MG-H102", _C, _SUS, "Snapshot entry does not point into the cache",
+         "A snapshot entry is not a relative link to a blob of this cache (a symlink outside it, a plain file, "
+         "a folder link). A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
+    Rule("MG-H103", _C, _SUS, "Ref points to another commit",
          "refs/<revision> in the verified cache names a different commit than the lock, so a loader asking "
          "for the branch would get another snapshot. Re-run `modelguard fetch`."),
-    Rule("MG-H107", _C, _SUS, "Admission record disagrees with the lock",
+    Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
          "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
-    Rule("MG-H108", _I, _SUS, "Hashes trusted from admission (--fast)",
+    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
          "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
          "Run verify without --fast for a byte-level proof."),
-    Rule("MG-H110", _C, _SUS, "Downloaded bytes differ from the lock",
-         "The size or SHA-256 of what the Hub served is not what the lock pinned: the bytes were changed in "
-         "transit or on the Hub. Nothing was admitted; investigate before re-locking."),
-    Rule("MG-H111", _C, _SUS, "Published hash disagrees",
-         "The Hub's published value (LFS SHA-256 or git blob SHA-1) does not match the bytes or the lock. "
-         "Nothing was admitted; the Hub or a proxy is serving something else than it describes."),
-    Rule("MG-H112", _H, _UNS, "Download could not be stored",
+    Rule("MG-H106", _H, _UNS, "Download could not be stored",
          "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
          "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
-    Rule("MG-H114", _H, _UNS, "Hub gave no usable answer",
+    Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
-    Rule("MG-H113", _H, _SUS, "Locked commit or file no longer published",
-         "verify --remote: the Hub no longer serves the locked commit or file, or publishes other hashes for "
-         "it (force-push, deleted or re-registered namespace). Review the change, then re-lock."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)

@@ -86,19 +86,19 @@ def _remote_findings(group: Group, client: Any) -> list[Finding]:
     try:
         remote = hub.resolve(client, group.repo, group.commit)
     except NotFoundError as e:
-        return [finding("MG-H113", f"{group.repo}@{group.commit[:12]}: {e.message}")]
+        return [finding("MG-H005", f"{group.repo}@{group.commit[:12]}: {e.message}")]
     if remote.commit != group.commit:
-        return [finding("MG-H113", f"{group.repo}: the Hub resolves {group.commit} to {remote.commit}")]
+        return [finding("MG-H005", f"{group.repo}: the Hub resolves {group.commit} to {remote.commit}")]
     published = {rf.path: rf for rf in remote.files}
     out: list[Finding] = []
     for path, lf in sorted(group.files.items()):
         rf = published.get(path)
         if rf is None:
-            out.append(finding("MG-H113", f"{path} is no longer published at {group.repo}@{group.commit[:12]}"))
+            out.append(finding("MG-H006", f"{path} is no longer published at {group.repo}@{group.commit[:12]}"))
             continue
         problem = _published_disagrees(lf, rf)
         if problem:
-            out.append(finding("MG-H113", problem))
+            out.append(finding(problem[0], problem[1]))
     return out
 
 
