@@ -270,6 +270,13 @@ def admit(
     """
     for item in files:
         place_blob(layout, repo, item)
+    # The identity each blob was admitted with: what `verify --fast` and snapshot() compare.
+    stamped = dict(record)
+    stamped_files = []
+    for entry in record.get("files", []):
+        st = os.stat(layout.blob(repo, entry["blob"]), follow_symlinks=False)
+        stamped_files.append({**entry, "mtime-ns": st.st_mtime_ns, "inode": st.st_ino})
+    stamped["files"] = stamped_files
     final = layout.snapshot(repo, commit)
     final.parent.mkdir(parents=True, exist_ok=True)
     building = final.parent / f".building-{commit}-{uuid.uuid4().hex[:8]}"
@@ -291,7 +298,7 @@ def admit(
         if revision != commit:
             # huggingface_hub reads the ref with f.read(): no trailing newline.
             _write_text_atomic(layout.ref(repo, revision), commit)
-    write_json_atomic(layout.record(repo, commit), record)
+    write_json_atomic(layout.record(repo, commit), stamped)
     return final
 
 

@@ -79,7 +79,8 @@ class SnapshotCheck:
 
     @property
     def intact(self) -> bool:
-        return self.admitted and not self.general and not any(self.by_path.values())
+        """Admitted, and nothing but the --fast notice was found."""
+        return self.admitted and not failing_integrity(self)
 
     def all(self) -> list[Finding]:
         return [*self.general, *(f for fs in self.by_path.values() for f in fs)]

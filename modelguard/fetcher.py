@@ -80,7 +80,10 @@ def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
     return [f for f in findings if not f.suppressed and fail_on <= f.severity]
 
 
-def _record(group: Group, results: dict[str, FileResult], policy: Policy, fail_on: Severity) -> dict[str, Any]:
+def admission_record(
+    group: Group, results: dict[str, FileResult], policy: Policy, fail_on: Severity
+) -> dict[str, Any]:
+    """The JSON admission record: lock entries, per-file hashes and verdicts, scanner, policy, time."""
     files = []
     for path, lf in sorted(group.files.items()):
         r = results[path]
@@ -215,7 +218,7 @@ class _Fetcher:
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
-              _record(group, results, self.policy, self.fail_on))
+              admission_record(group, results, self.policy, self.fail_on))
         out.status = "admitted"
 
     def _evict_if_admitted(self, group: Group) -> None:

@@ -1,0 +1,67 @@
+"""Builders for tests of the verified cache: tiny locked models and a local admission path.
+
+``admit_local`` runs the same admission the fetcher runs after a download (quarantine copy ->
+scan + policy -> :func:`modelguard.cache.admit`), so verify and cache tests need no Hub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
+from modelguard.cache_check import Group
+from modelguard.digest import git_blob_sha1
+from modelguard.fetcher import admission_record, blob_name
+from modelguard.models import LockedFile, LockedHFModel, Policy, Severity
+from modelguard.policy import DEFAULT_POLICY
+from modelguard.policy_eval import scan_and_evaluate
+
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def locked_file(path: str, data: bytes, *, lfs: bool | None = None) -> LockedFile:
+    if lfs is None:
+        lfs = not path.endswith((".json", ".txt", ".md", ".py"))
+    sha = hashlib.sha256(data).hexdigest()
+    if lfs:
+        return LockedFile(path=path, size=len(data), sha256=sha, published="lfs-sha256")
+    return LockedFile(path=path, size=len(data), sha256=sha, published="git-blob-sha1",
+                      git_blob_sha1=git_blob_sha1(data))
+
+
+def locked_model(name: str, repo: str, files: dict[str, bytes], *, commit: str = COMMIT,
+                 revision: str = "main") -> LockedHFModel:
+    return LockedHFModel(name=name, repo=repo, requested_revision=revision, commit=commit,
+                         files=tuple(locked_file(p, d) for p, d in sorted(files.items())))
+
+
+def allow_all(**kw: object) -> Policy:
+    from dataclasses import replace
+
+    from modelguard.policy import policy_sha256
+
+    p = replace(DEFAULT_POLICY, allowed_orgs=("*",), **kw)  # type: ignore[arg-type]
+    return replace(p, sha256=policy_sha256(p))
+
+
+def admit_local(root: Path, model: LockedHFModel, contents: dict[str, bytes],
+                policy: Policy | None = None) -> Path:
+    """Admit ``model`` with the given file contents, as the fetcher does after downloading them."""
+    policy = policy or allow_all()
+    layout = Layout(root)
+    group = Group(model.repo, model.commit, (model,))
+    with writer_lock(layout):
+        q = new_quarantine(layout, "test")
+        staged, results = [], {}
+        for lf in model.files:
+            dest = q / hashlib.sha256(lf.path.encode()).hexdigest()
+            dest.write_bytes(contents[lf.path])
+            results[lf.path] = scan_and_evaluate(dest, policy=policy, repo=model.repo, rel_path=lf.path,
+                                                 display=lf.path, size=lf.size, sha256=lf.sha256)
+            staged.append(StagedFile(lf.path, blob_name(lf), dest))
+        snapshot = admit(layout, model.repo, model.commit, staged, group.refs,
+                         admission_record(group, results, policy, Severity.MEDIUM))
+        sweep_quarantine(layout)
+        return snapshot
