@@ -13,7 +13,6 @@ Never writes to the cache, never downloads model bytes, never loads what it scan
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -175,12 +174,9 @@ def _anchor(lockfile: Lockfile, name: str) -> str:
 def _provider_findings(lockfile: Lockfile, policy: Policy, remote: bool) -> Sequence[Finding]:
     if not lockfile.provider_models:
         return []
-    providers = importlib.import_module("modelguard.providers")
-    check = getattr(providers, "check_locked_provider_models", None)
-    if check is None:
-        raise ConfigError("[[provider-model]] entries cannot be verified by this modelguard; remove them")
-    found: Sequence[Finding] = check(lockfile.provider_models, policy, remote=remote)
-    return found
+    from modelguard.providers import check_locked_provider_models
+
+    return check_locked_provider_models(lockfile.provider_models, policy, remote=remote)
 
 
 def verify(
