@@ -13,7 +13,7 @@ from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_qu
 from modelguard.cache_check import Group
 from modelguard.digest import git_blob_sha1
 from modelguard.fetcher import admission_record, blob_name
-from modelguard.models import LockedFile, LockedHFModel, Policy, Severity
+from modelguard.models import LockedFile, LockedHFModel, Lockfile, Manifest, Policy, Severity
 from modelguard.policy import DEFAULT_POLICY
 from modelguard.policy_eval import scan_and_evaluate
 
@@ -65,3 +65,29 @@ def admit_local(root: Path, model: LockedHFModel, contents: dict[str, bytes],
                          admission_record(group, results, policy, Severity.MEDIUM))
         sweep_quarantine(layout)
         return snapshot
+
+
+def write_project(folder: Path, models: list[LockedHFModel], policy_body: str = 'allowed-orgs = ["*"]',
+                  *, stale: bool = False) -> tuple[Path, Manifest]:
+    """Write modelguard.toml for ``models`` and a lockfile pinning them; returns (lockfile path, manifest)."""
+    from dataclasses import replace
+
+    from modelguard.lockfile import write_lockfile
+    from modelguard.manifest import parse_manifest, spec_sha256
+
+    entries = "".join(
+        f'\n[[hf-model]]\nname = "{m.name}"\nrepo = "{m.repo}"\nrevision = "{m.requested_revision}"\n'
+        for m in models
+    )
+    text = f"[policy]\n{policy_body}\n{entries}"
+    manifest_path = folder / "modelguard.toml"
+    manifest_path.write_text(text)
+    manifest = parse_manifest(text, source=str(manifest_path))
+    specs = {s.name: s for s in manifest.hf_models}
+    locked = tuple(replace(m, spec_sha256=spec_sha256(specs[m.name])) for m in models)
+    lock = Lockfile(lock_version=1, created_by="modelguard 0.1.0",
+                    manifest_sha256=("0" * 64) if stale else manifest.sha256,
+                    policy_sha256=manifest.policy.sha256, hf_models=locked)
+    lock_path = folder / "modelguard.lock"
+    write_lockfile(str(lock_path), lock)
+    return lock_path, manifest
