@@ -118,7 +118,7 @@ def test_huggingface_hub_resolves_admitted_files_offline(admitted, monkeypatch: 
     assert Path(nested).read_bytes() == FILES["sub/vocab.txt"]
     folder = snapshot_download("acme/tiny", revision="main", cache_dir=hub, local_files_only=True)
     assert Path(folder) == root / "hub" / "models--acme--tiny" / "snapshots" / COMMIT
-    with pytest.raises(Exception) as info:  # noqa: PT011 - huggingface_hub's own offline error
+    with pytest.raises(Exception) as info:  # huggingface_hub raises its own offline error
         hf_hub_download("acme/other", "config.txt", cache_dir=hub, local_files_only=True)
     assert "acme/tiny" not in str(info.value)
 

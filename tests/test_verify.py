@@ -60,7 +60,7 @@ def test_cache_file_edited_after_admission_exits_1(project, capsys) -> None:
     b.write_bytes(bytes(data))
     code, doc = verify_cli(lock_path, cache, capsys=capsys)
     assert code == 1
-    bad = [f for f in doc["files"] if f["path"] == "tiny:weights.bin"][0]
+    bad = next(f for f in doc["files"] if f["path"] == "tiny:weights.bin")
     assert [f["rule"] for f in bad["findings"]] == ["MG-H001"]
 
 
