@@ -44,6 +44,8 @@ from modelguard.errors import (
     NothingToCheckError,
     NoVerdictError,
     RejectedError,
+    StaleLockError,
+    UnreadableError,
 )
 from modelguard.models import FileResult, Finding, LockedFile, Lockfile, Policy, Report, Severity
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
@@ -139,6 +141,8 @@ class _FileFailed(Exception):
 def _default_rule(e: ModelguardError) -> str:
     if e.rule:
         return e.rule
+    if isinstance(e, UnreadableError):
+        return "MG-H106"
     if isinstance(e, NotFoundError):
         return "MG-H006"
     if isinstance(e, RejectedError):
@@ -385,6 +389,11 @@ def fetch(
     from modelguard.verifier import load_inputs
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    if lockfile.manifest_sha256 != manifest.sha256:
+        # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
+        raise StaleLockError(
+            f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
+        )
 
     def factory() -> Any:
         from modelguard import hub
