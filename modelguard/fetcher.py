@@ -165,7 +165,8 @@ def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
 
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
-                 client_factory: Callable[[], Any]) -> None:
+                 client_factory: Callable[[], Any], progress: bool = False) -> None:
+        self.progress = progress
         self.layout = layout
         self.policy = policy
         self.fail_on = fail_on
@@ -272,7 +273,8 @@ class _Fetcher:
                 raise self._fail_file(out, lf, IntegrityError(problem[1], rule=problem[0]))
             dest = quarantine / f"{index:05d}.download"
             try:
-                digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest, expected_size=lf.size)
+                digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
+                                       expected_size=lf.size, progress=self.progress)
             except (RejectedError, NoVerdictError, NotFoundError) as e:
                 raise self._fail_file(out, lf, e) from None
             except OSError as e:
@@ -317,6 +319,7 @@ def fetch_locked(
     cache_dir: str | os.PathLike[str] | None = None,
     client_factory: Callable[[], Any],
     fail_on: Severity | None = None,
+    progress: bool = False,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -324,7 +327,7 @@ def fetch_locked(
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
-    fetcher = _Fetcher(layout, policy, threshold, client_factory)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress)
     outcomes: list[GroupOutcome] = []
     with writer_lock(layout):
         sweep_quarantine(layout)
@@ -384,6 +387,7 @@ def fetch(
     token: str | None = None,
     manifest_path: str | os.PathLike[str] | None = None,
     fail_on: Severity | None = None,
+    progress: bool = False,
 ) -> Report:
     """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`."""
     from modelguard.verifier import load_inputs
@@ -400,4 +404,5 @@ def fetch(
 
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on)
+    return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on,
+                        progress=progress)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from modelguard.cli._common import emit, parse_fail_on
@@ -29,6 +31,7 @@ def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: st
     report = run_fetch(
         lockfile, cache_dir=cache_dir, endpoint=obj.get("endpoint"), token=obj.get("token"),
         manifest_path=manifest, fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
+        progress=sys.stderr.isatty() and not obj.get("quiet"),
     )
     emit(report, fmt, output, verbose=bool(obj.get("verbose")))
     if fmt == "text" and not obj.get("quiet"):
