@@ -247,8 +247,6 @@ class _Fetcher:
 
     def _stage(self, group: Group, quarantine: Path, out: GroupOutcome) -> list[StagedFile]:
         """Reuse intact blobs, download the rest into quarantine and check every byte."""
-        from modelguard import hub
-
         staged: list[StagedFile] = []
         missing = []
         for path, lf in sorted(group.files.items()):
@@ -258,6 +256,8 @@ class _Fetcher:
                 missing.append(lf)
         if not missing:
             return staged
+
+        from modelguard import hub
 
         remote = hub.resolve(self.client(), group.repo, group.commit)
         if remote.commit != group.commit:
