@@ -314,6 +314,11 @@ def evict(layout: Layout, repo: str, commit: str) -> None:
                 ref.unlink()
     _remove_tree(layout.snapshot(repo, commit))
     _remove_unused_blobs(repo_dir)
+    snapshots = repo_dir / "snapshots"
+    if not snapshots.is_dir() or not any(snapshots.iterdir()):
+        _remove_tree(repo_dir)
+    with contextlib.suppress(OSError):
+        record.parent.rmdir()  # only when empty
 
 
 def _remove_unused_blobs(repo_dir: Path) -> None:

@@ -31,7 +31,7 @@ def cache_tree(root: Path) -> list[str]:
     for sub in ("hub", "admissions"):
         base = root / sub
         if base.exists():
-            out += sorted(str(p.relative_to(root)) for p in base.rglob("*"))
+            out += sorted(str(p.relative_to(root)) for p in base.rglob("*") if not p.is_dir() or p.is_symlink())
     return out
 
 
