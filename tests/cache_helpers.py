@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
 from modelguard.cache_check import Group
@@ -91,3 +92,25 @@ def write_project(folder: Path, models: list[LockedHFModel], policy_body: str = 
     lock_path = folder / "modelguard.lock"
     write_lockfile(str(lock_path), lock)
     return lock_path, manifest
+
+
+def publish(hub: Any, name: str, repo: str, files: dict[str, bytes], *, revision: str = "main",
+            **kw: Any) -> LockedHFModel:
+    """Create ``repo`` on the fake Hub and return the lock entry the locker would write for it."""
+    commit = hub.add_repo(repo, files, branch=revision, **kw)
+    locked = []
+    for path in sorted(files):
+        f = hub.file(repo, commit, path)
+        if f.lfs:
+            locked.append(LockedFile(path=path, size=f.size, sha256=f.sha256, published="lfs-sha256"))
+        else:
+            locked.append(LockedFile(path=path, size=f.size, sha256=f.sha256, published="git-blob-sha1",
+                                     git_blob_sha1=f.blob_id))
+    return LockedHFModel(name=name, repo=repo, requested_revision=revision, commit=commit, files=tuple(locked))
+
+
+def quick_client(endpoint: str) -> Any:
+    """The real Hub client with few, short retries (5xx tests would otherwise wait seconds)."""
+    from modelguard.hub import HubClient
+
+    return HubClient(endpoint=endpoint, token=None, timeout=10.0, retries=1, retry_wait=0.01)

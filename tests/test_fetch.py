@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ from modelguard.cli import run
 from modelguard.errors import NothingToCheckError, StaleLockError
 from modelguard.fetcher import fetch, fetch_exit_code, fetch_locked
 from modelguard.models import Lockfile
-from tests.cache_helpers import admit_local, allow_all, locked_model, write_project
+from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
+from tests.fakehub import FakeHub, Fault
 
 FILES = {"weights.bin": b"tensor bytes " * 64, "config.txt": b"hidden=4\n"}
 
@@ -106,3 +108,157 @@ def test_cli_already_admitted_reports_json(tmp_path: Path, capsys) -> None:
     assert code == 0, doc
     assert doc["command"] == "fetch" and doc["models"][0]["status"] == "already-admitted"
     assert os.path.isdir(tmp_path / "cache" / "hub" / "models--acme--tiny")
+
+
+# --- against the loopback fake Hub -----------------------------------------------------------
+
+
+@pytest.fixture
+def hub() -> Iterator[FakeHub]:
+    with FakeHub() as started:
+        yield started
+
+
+CLEAN = {"model.txt": b"tensor data\n" * 200, "config.txt": b"hidden=4\n", "sub/vocab.txt": b"a\nb\n"}
+
+
+def hub_fetch(hub: FakeHub, tmp_path: Path, models, capsys, *extra: str) -> tuple[int, dict]:
+    lock_path, _ = write_project(tmp_path, list(models))
+    code = run(["--endpoint", hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache"), "--format", "json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def statuses(doc: dict) -> dict[str, str]:
+    return {m["name"]: m["status"] for m in doc["models"]}
+
+
+def file_rules(doc: dict, name: str) -> set[str]:
+    return {f["rule"] for r in doc["files"] if r["path"].startswith(name + ":") for f in r["findings"]} | {
+        f["rule"] for f in doc["findings"] if f.get("model") == name}
+
+
+def admitted_repos(cache: Path) -> set[str]:
+    hub = cache / "hub"
+    return {p.name for p in hub.iterdir()} if hub.exists() else set()
+
+
+def test_fetch_admits_and_loaders_resolve_offline(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    from huggingface_hub import hf_hub_download, snapshot_download
+
+    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 0, doc
+    assert statuses(doc) == {"tiny": "admitted"}
+    assert {r["path"] for r in doc["files"]} == {"tiny:model.txt", "tiny:config.txt", "tiny:sub/vocab.txt"}
+    cache = tmp_path / "cache"
+    hub_dir = str(cache / "hub")
+    got = hf_hub_download("acme/tiny", "sub/vocab.txt", revision="main", cache_dir=hub_dir, local_files_only=True)
+    assert Path(got).read_bytes() == CLEAN["sub/vocab.txt"]
+    folder = snapshot_download("acme/tiny", cache_dir=hub_dir, local_files_only=True)
+    assert (Path(folder) / "model.txt").read_bytes() == CLEAN["model.txt"]
+    assert quarantine_empty(cache)
+    # Only the locked commit was ever asked for: never a branch name.
+    assert all("/main" not in r.path for r in hub.requests), [r.path for r in hub.requests]
+    # Verify passes offline on what fetch admitted.
+    assert run(["verify", "--lockfile", str(tmp_path / "modelguard.lock"), "--cache-dir", str(cache)]) == 0
+
+
+def test_second_fetch_makes_no_request(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(hub, "tiny", "acme/tiny", CLEAN)
+    assert hub_fetch(hub, tmp_path, [model], capsys)[0] == 0
+    hub.clear_requests()
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 0 and statuses(doc) == {"tiny": "already-admitted"}
+    assert hub.requests == []
+
+
+FAULTS = [
+    # fault, path it hits, rule, exit code
+    (Fault.TAMPER, "model.txt", "MG-H003", 1),
+    (Fault.TAMPER, "config.txt", "MG-H003", 1),
+    (Fault.HASH_LIE, "model.txt", "MG-H003", 1),
+    (Fault.HASH_LIE, "config.txt", "MG-H003", 1),
+    (Fault.SIZE_LIE, "model.txt", "MG-H002", 1),
+    (Fault.TRUNCATE, "model.txt", "MG-H008", 1),
+    (Fault.FOREIGN_REDIRECT, "model.txt", "MG-H003", 1),
+    (Fault.FOREIGN_REDIRECT, "config.txt", "MG-H009", 1),
+    (Fault.COMMIT_MISMATCH, "config.txt", "MG-H005", 1),
+    (Fault.SERVER_ERROR, "model.txt", "MG-H107", 3),
+]
+
+
+@pytest.mark.parametrize(("fault", "path", "rule", "code"), FAULTS, ids=lambda v: str(getattr(v, "value", v)))
+def test_hub_faults_refuse_the_model_and_admit_nothing_bad(
+    hub: FakeHub, tmp_path: Path, fault: Fault, path: str, rule: str, code: int
+) -> None:
+    bad = publish(hub, "bad", "acme/bad", CLEAN, lfs=["model.txt"])
+    good = publish(hub, "good", "acme/good", CLEAN, lfs=["model.txt"])
+    hub.inject(fault, repo="acme/bad", path=path)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(bad, good))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(hub.endpoint))
+    assert fetch_exit_code(report) == code
+    models = {m["name"]: m["status"] for m in report.extra["models"]}
+    assert models == {"bad": "refused" if code == 1 else "no-verdict", "good": "admitted"}
+    assert rule in {f.rule for f in report.all_findings() if f.model == "bad"}
+    assert admitted_repos(tmp_path) == {"models--acme--good"}
+    assert not (tmp_path / "admissions" / "models--acme--bad").exists()
+    assert quarantine_empty(tmp_path)
+
+
+def test_slow_responses_still_admit(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    hub.inject(Fault.SLOW, repo="acme/tiny", delay=0.2, times=3)
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 0 and statuses(doc) == {"tiny": "admitted"}
+
+
+def test_gated_repo_is_no_verdict(hub: FakeHub, tmp_path: Path, capsys, monkeypatch) -> None:
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    model = publish(hub, "gated", "acme/gated", CLEAN, gated=True)
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 3 and statuses(doc) == {"gated": "no-verdict"}
+    assert "MG-H107" in file_rules(doc, "gated")
+    assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+
+
+def test_unsafe_content_is_refused_per_file(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    files = dict(CLEAN, **{"weights.bin": bytes(range(256)) * 4})  # unrecognised binary: fails closed
+    bad = publish(hub, "bad", "acme/bad", files)
+    good = publish(hub, "good", "acme/good", CLEAN)
+    code, doc = hub_fetch(hub, tmp_path, [bad, good], capsys)
+    assert code == 1
+    assert statuses(doc) == {"bad": "refused", "good": "admitted"}
+    per_file = {r["path"]: r["verdict"] for r in doc["files"]}
+    assert per_file["bad:weights.bin"] == "unscannable" and per_file["bad:config.txt"] == "clean"
+    assert admitted_repos(tmp_path / "cache") == {"models--acme--good"}
+
+
+def test_policy_refuses_custom_code(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    files = dict(CLEAN, **{"modeling_x.py": b"class M:\n    pass\n"})
+    model = publish(hub, "code", "acme/code", files)
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 1 and "MG-P011" in file_rules(doc, "code")
+    assert admitted_repos(tmp_path / "cache") == set()
+
+
+def test_file_removed_from_the_hub_is_refused(hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(hub, "tiny", "acme/tiny", CLEAN)
+    hub.delete_commit("acme/tiny", model.commit)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(hub.endpoint))
+    assert fetch_exit_code(report) == 1
+    assert "MG-H006" in {f.rule for f in report.all_findings()}
+    assert admitted_repos(tmp_path) == set()
+
+
+def test_tampered_admitted_blob_is_refetched(hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    assert hub_fetch(hub, tmp_path, [model], capsys)[0] == 0
+    cache = tmp_path / "cache"
+    blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / model.commit / "model.txt"))
+    os.chmod(blob, 0o644)
+    blob.write_bytes(b"X" * blob.stat().st_size)
+    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    assert code == 0 and statuses(doc) == {"tiny": "admitted"}
+    assert blob.read_bytes() == CLEAN["model.txt"]
