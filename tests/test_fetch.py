@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -262,3 +267,100 @@ def test_tampered_admitted_blob_is_refetched(hub: FakeHub, tmp_path: Path, capsy
     code, doc = hub_fetch(hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
     assert blob.read_bytes() == CLEAN["model.txt"]
+
+
+# --- real processes: kill -9, two fetches at once, disk full ----------------------------------
+
+
+def _fetch_cmd(hub: FakeHub, lock_path: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "modelguard", "--endpoint", hub.endpoint, "fetch", "--lockfile", str(lock_path),
+            "--cache-dir", str(cache), "--format", "json"]
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_ENDPOINT")}
+    env["HF_HOME"] = str(tmp_path / "hf-home")  # never the user's own Hugging Face cache
+    return env
+
+
+def _wait_for(condition, what: str, limit: float = 60.0) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_kill_9_mid_download_then_fetch_completes(hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    lock_path, _ = write_project(tmp_path, [model])
+    cache = tmp_path / "cache"
+    # The second file's download hangs on the Hub, so the process is killed in the middle of the fetch,
+    # with the first file already in quarantine.
+    hub.inject(Fault.SLOW, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    child = subprocess.Popen(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait_for(lambda: any("model.txt" in r.path for r in hub.requests), "the download of model.txt")
+        child.send_signal(signal.SIGKILL)
+    finally:
+        child.wait(timeout=60)
+    assert child.returncode == -signal.SIGKILL
+    assert any((cache / "quarantine").iterdir())  # the crash left staging behind ...
+    assert admitted_repos(cache) == set()  # ... and nothing in the verified cache
+    # A partial blob left by anything else is not trusted either: it is re-downloaded.
+    blobs = cache / "hub" / "models--acme--tiny" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / model.files[1].sha256).write_bytes(CLEAN["model.txt"][:100])
+    hub.clear_faults()
+    done = subprocess.run(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert statuses(json.loads(done.stdout)) == {"tiny": "admitted"}
+    assert quarantine_empty(cache)
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+
+
+@pytest.mark.slow
+def test_two_fetches_at_once_leave_one_consistent_cache(hub: FakeHub, tmp_path: Path) -> None:
+    a = publish(hub, "a", "acme/a", CLEAN, lfs=["model.txt"])
+    b = publish(hub, "b", "acme/b", dict(CLEAN, **{"config.txt": b"hidden=8\n"}))
+    lock_path, _ = write_project(tmp_path, [a, b])
+    cache = tmp_path / "cache"
+    hub.inject(Fault.SLOW, repo="acme/a", path="model.txt", delay=0.5, times=1)  # make the runs overlap
+    cmd = _fetch_cmd(hub, lock_path, cache)
+    children = [subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    outputs = [c.communicate(timeout=120) for c in children]
+    assert [c.returncode for c in children] == [0, 0], [err for _, err in outputs]
+    seen = [statuses(json.loads(out)) for out, _ in outputs]
+    for name in ("a", "b"):
+        assert sorted(s[name] for s in seen) == ["admitted", "already-admitted"]
+    # Each file was downloaded once: the second run waited for the lock, then found everything admitted.
+    downloads = [r for r in hub.requests if r.method == "GET" and "/resolve" in r.path]
+    assert len(downloads) == len({r.path for r in downloads})
+    assert quarantine_empty(cache)
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+
+
+def _small_file_limit() -> None:
+    # A real kernel limit on how much this process may write per file: writes past it fail with
+    # EFBIG, like a full disk fails with ENOSPC. SIGXFSZ would kill the process instead: ignore it.
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+@pytest.mark.slow
+def test_disk_full_during_download_is_no_verdict(hub: FakeHub, tmp_path: Path) -> None:
+    files = dict(CLEAN, **{"model.txt": b"weights\n" * 32_768})  # 256 KiB, over the limit
+    model = publish(hub, "big", "acme/big", files)
+    lock_path, _ = write_project(tmp_path, [model])
+    cache = tmp_path / "cache"
+    done = subprocess.run(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=120, preexec_fn=_small_file_limit)
+    assert done.returncode == 3, done.stderr
+    doc = json.loads(done.stdout)
+    assert statuses(doc) == {"big": "no-verdict"}
+    assert "MG-H106" in file_rules(doc, "big")
+    assert admitted_repos(cache) == set() and quarantine_empty(cache)
