@@ -205,7 +205,7 @@ def test_remote_passes_when_the_hub_still_publishes_the_lock(hub: FakeHub, tmp_p
     capsys.readouterr()
     hub.clear_requests()
     code, doc = verify_cli(lock_path, cache, capsys=capsys)
-    assert code == 0 and hub.requests == []  # offline by default
+    assert code == 0 and doc["ok"] and hub.requests == []  # offline by default
     code = run(["--endpoint", hub.endpoint, "verify", "--remote", "--lockfile", str(lock_path),
                 "--cache-dir", str(cache)])
     assert code == 0 and hub.requests
@@ -216,7 +216,7 @@ def test_remote_finds_a_force_pushed_commit(hub: FakeHub, tmp_path: Path, capsys
     capsys.readouterr()
     hub.delete_commit("acme/tiny", model.commit)
     code, doc = verify_cli(lock_path, cache, capsys=capsys)
-    assert code == 0  # offline: the cache is still exactly the lock
+    assert code == 0 and doc["ok"]  # offline: the cache is still exactly the lock
     code = run(["--endpoint", hub.endpoint, "verify", "--remote", "--format", "json", "--lockfile",
                 str(lock_path), "--cache-dir", str(cache)])
     doc = json.loads(capsys.readouterr().out)
