@@ -282,9 +282,12 @@ class _Fetcher:
                 raise self._fail_file(out, lf, NoVerdictError(
                     f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch again",
                     rule="MG-H106")) from None
-            problem = _digests_disagree(lf, digests.size, digests.sha256, digests.git_blob_sha1)
-            if problem:
-                raise self._fail_file(out, lf, IntegrityError(problem[1], rule=problem[0]))
+            try:
+                # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
+                hub.check_locked(lf, digests, what=lf.path)
+                hub.check_published(rf, digests, what=lf.path)
+            except IntegrityError as e:
+                raise self._fail_file(out, lf, e) from None
             staged.append(StagedFile(lf.path, blob_name(lf), dest))
         return staged
 
@@ -298,17 +301,6 @@ def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
             return "MG-H003", f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
     elif rf.blob_id != lf.git_blob_sha1:
         return "MG-H003", f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
-    return None
-
-
-def _digests_disagree(lf: LockedFile, size: int, sha256: str, git_sha1: str | None) -> tuple[str, str] | None:
-    """(rule, message) when the received bytes are not the locked ones."""
-    if size != lf.size:
-        return "MG-H002", f"{lf.path}: received {size} bytes, the lock pins {lf.size}"
-    if sha256 != lf.sha256:
-        return "MG-H001", f"{lf.path}: received sha256 {sha256}, the lock pins {lf.sha256}"
-    if lf.published == "git-blob-sha1" and git_sha1 != lf.git_blob_sha1:
-        return "MG-H003", f"{lf.path}: received git blob {git_sha1}, the lock and the Hub publish {lf.git_blob_sha1}"
     return None
 
 

@@ -20,8 +20,18 @@ from typing import Any
 
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models
-from modelguard.errors import ConfigError, NotFoundError, NothingToCheckError
-from modelguard.models import FileResult, Finding, HFModelSpec, Lockfile, Manifest, Policy, Report, Severity
+from modelguard.errors import ConfigError, NothingToCheckError
+from modelguard.models import (
+    FileResult,
+    Finding,
+    HFModelSpec,
+    LockedHFModel,
+    Lockfile,
+    Manifest,
+    Policy,
+    Report,
+    Severity,
+)
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
 from modelguard.rules import RULES, finding
 
@@ -77,28 +87,14 @@ def _scan_results(
     return results, True
 
 
-def _remote_findings(group: Group, client: Any) -> list[Finding]:
-    """Does the Hub still serve the locked commit with the locked hashes? (HubUnreachable propagates.)"""
+def _remote_findings(model: LockedHFModel, spec: HFModelSpec | None, client: Any) -> list[Finding]:
+    """Does the Hub still serve the locked commit with the locked hashes (and no new file the manifest
+    would select)? Access and network failures raise: --remote without an answer is no verdict."""
     from modelguard import hub
-    from modelguard.fetcher import _published_disagrees
+    from modelguard.manifest import selects
 
-    try:
-        remote = hub.resolve(client, group.repo, group.commit)
-    except NotFoundError as e:
-        return [finding("MG-H005", f"{group.repo}@{group.commit[:12]}: {e.message}")]
-    if remote.commit != group.commit:
-        return [finding("MG-H005", f"{group.repo}: the Hub resolves {group.commit} to {remote.commit}")]
-    published = {rf.path: rf for rf in remote.files}
-    out: list[Finding] = []
-    for path, lf in sorted(group.files.items()):
-        rf = published.get(path)
-        if rf is None:
-            out.append(finding("MG-H006", f"{path} is no longer published at {group.repo}@{group.commit[:12]}"))
-            continue
-        problem = _published_disagrees(lf, rf)
-        if problem:
-            out.append(finding(problem[0], problem[1]))
-    return out
+    selected = (lambda path: selects(spec, path)) if spec is not None else None
+    return hub.remote_file_status(client, model, selected=selected)
 
 
 def verify_locked(
@@ -137,22 +133,22 @@ def verify_locked(
         if check.intact:
             results, rescanned = _scan_results(layout, group, check, policy)
         group_findings = list(check.general)
-        if remote:
-            if client is None:
-                if client_factory is None:
-                    raise ConfigError("verify --remote needs a Hub client")
-                client = client_factory()
-            group_findings.extend(_remote_findings(group, client))
+        if remote and client is None:
+            if client_factory is None:
+                raise ConfigError("verify --remote needs a Hub client")
+            client = client_factory()
         for m in group.models:
             anchor = _anchor(lockfile, m.name)
-            org = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
-            for f in [*group_findings, *org]:
+            found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
+            if remote:
+                found += _remote_findings(m, specs.get(m.name), client)
+            for f in [*group_findings, *found]:
                 loose.append(f.at(model=m.name, path=f.path or anchor))
             for lf in m.files:
                 r = results.get(lf.path)
-                found = (*check.by_path.get(lf.path, []), *(r.findings if r else ()))
+                per_file = (*check.by_path.get(lf.path, []), *(r.findings if r else ()))
                 files.append(FileResult(f"{m.name}:{lf.path}", r.format if r else "unknown",
-                                        tuple(f.at(model=m.name) for f in found), lf.size, lf.sha256))
+                                        tuple(f.at(model=m.name) for f in per_file), lf.size, lf.sha256))
                 checked += 1
             models.append({"name": m.name, "repo": m.repo, "commit": m.commit, "admitted": check.admitted,
                            "intact": check.intact, "rescanned": rescanned})

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -118,18 +117,13 @@ def test_cli_already_admitted_reports_json(tmp_path: Path, capsys) -> None:
 # --- against the loopback fake Hub -----------------------------------------------------------
 
 
-@pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    with FakeHub() as started:
-        yield started
-
 
 CLEAN = {"model.txt": b"tensor data\n" * 200, "config.txt": b"hidden=4\n", "sub/vocab.txt": b"a\nb\n"}
 
 
-def hub_fetch(hub: FakeHub, tmp_path: Path, models, capsys, *extra: str) -> tuple[int, dict]:
+def hub_fetch(fake_hub: FakeHub, tmp_path: Path, models, capsys, *extra: str) -> tuple[int, dict]:
     lock_path, _ = write_project(tmp_path, list(models))
-    code = run(["--endpoint", hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
                 str(tmp_path / "cache"), "--format", "json", *extra])
     return code, json.loads(capsys.readouterr().out)
 
@@ -144,15 +138,15 @@ def file_rules(doc: dict, name: str) -> set[str]:
 
 
 def admitted_repos(cache: Path) -> set[str]:
-    hub = cache / "hub"
-    return {p.name for p in hub.iterdir()} if hub.exists() else set()
+    hub_dir = cache / "hub"
+    return {p.name for p in hub_dir.iterdir()} if hub_dir.exists() else set()
 
 
-def test_fetch_admits_and_loaders_resolve_offline(hub: FakeHub, tmp_path: Path, capsys) -> None:
+def test_fetch_admits_and_loaders_resolve_offline(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     from huggingface_hub import hf_hub_download, snapshot_download
 
-    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0, doc
     assert statuses(doc) == {"tiny": "admitted"}
     assert {r["path"] for r in doc["files"]} == {"tiny:model.txt", "tiny:config.txt", "tiny:sub/vocab.txt"}
@@ -164,18 +158,18 @@ def test_fetch_admits_and_loaders_resolve_offline(hub: FakeHub, tmp_path: Path, 
     assert (Path(folder) / "model.txt").read_bytes() == CLEAN["model.txt"]
     assert quarantine_empty(cache)
     # Only the locked commit was ever asked for: never a branch name.
-    assert all("/main" not in r.path for r in hub.requests), [r.path for r in hub.requests]
+    assert all("/main" not in r.path for r in fake_hub.requests), [r.path for r in fake_hub.requests]
     # Verify passes offline on what fetch admitted.
     assert run(["verify", "--lockfile", str(tmp_path / "modelguard.lock"), "--cache-dir", str(cache)]) == 0
 
 
-def test_second_fetch_makes_no_request(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN)
-    assert hub_fetch(hub, tmp_path, [model], capsys)[0] == 0
-    hub.clear_requests()
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+def test_second_fetch_makes_no_request(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN)
+    assert hub_fetch(fake_hub, tmp_path, [model], capsys)[0] == 0
+    fake_hub.clear_requests()
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "already-admitted"}
-    assert hub.requests == []
+    assert fake_hub.requests == []
 
 
 FAULTS = [
@@ -196,13 +190,13 @@ FAULTS = [
 
 @pytest.mark.parametrize(("fault", "path", "rule", "code"), FAULTS, ids=lambda v: str(getattr(v, "value", v)))
 def test_hub_faults_refuse_the_model_and_admit_nothing_bad(
-    hub: FakeHub, tmp_path: Path, fault: Fault, path: str, rule: str, code: int
+    fake_hub: FakeHub, tmp_path: Path, fault: Fault, path: str, rule: str, code: int
 ) -> None:
-    bad = publish(hub, "bad", "acme/bad", CLEAN, lfs=["model.txt"])
-    good = publish(hub, "good", "acme/good", CLEAN, lfs=["model.txt"])
-    hub.inject(fault, repo="acme/bad", path=path)
+    bad = publish(fake_hub, "bad", "acme/bad", CLEAN, lfs=["model.txt"])
+    good = publish(fake_hub, "good", "acme/good", CLEAN, lfs=["model.txt"])
+    fake_hub.inject(fault, repo="acme/bad", path=path)
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(bad, good))
-    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(hub.endpoint))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(fake_hub.endpoint))
     assert fetch_exit_code(report) == code
     models = {m["name"]: m["status"] for m in report.extra["models"]}
     assert models == {"bad": "refused" if code == 1 else "no-verdict", "good": "admitted"}
@@ -212,36 +206,36 @@ def test_hub_faults_refuse_the_model_and_admit_nothing_bad(
     assert quarantine_empty(tmp_path)
 
 
-def test_a_body_cut_short_once_is_resumed_and_checked(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
-    hub.inject(Fault.TRUNCATE, repo="acme/tiny", path="model.txt", times=1)
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+def test_a_body_cut_short_once_is_resumed_and_checked(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    fake_hub.inject(Fault.TRUNCATE, repo="acme/tiny", path="model.txt", times=1)
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
     snap = tmp_path / "cache" / "hub" / "models--acme--tiny" / "snapshots" / model.commit
     assert (snap / "model.txt").read_bytes() == CLEAN["model.txt"]
 
 
-def test_slow_responses_still_admit(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
-    hub.inject(Fault.SLOW, repo="acme/tiny", delay=0.2, times=3)
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+def test_slow_responses_still_admit(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    fake_hub.inject(Fault.SLOW, repo="acme/tiny", delay=0.2, times=3)
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
 
 
-def test_gated_repo_is_no_verdict(hub: FakeHub, tmp_path: Path, capsys, monkeypatch) -> None:
+def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    model = publish(hub, "gated", "acme/gated", CLEAN, gated=True)
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    model = publish(fake_hub, "gated", "acme/gated", CLEAN, gated=True)
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 3 and statuses(doc) == {"gated": "no-verdict"}
     assert "MG-H107" in file_rules(doc, "gated")
     assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
 
 
-def test_unsafe_content_is_refused_per_file(hub: FakeHub, tmp_path: Path, capsys) -> None:
+def test_unsafe_content_is_refused_per_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     files = dict(CLEAN, **{"weights.bin": bytes(range(256)) * 4})  # unrecognised binary: fails closed
-    bad = publish(hub, "bad", "acme/bad", files)
-    good = publish(hub, "good", "acme/good", CLEAN)
-    code, doc = hub_fetch(hub, tmp_path, [bad, good], capsys)
+    bad = publish(fake_hub, "bad", "acme/bad", files)
+    good = publish(fake_hub, "good", "acme/good", CLEAN)
+    code, doc = hub_fetch(fake_hub, tmp_path, [bad, good], capsys)
     assert code == 1
     assert statuses(doc) == {"bad": "refused", "good": "admitted"}
     per_file = {r["path"]: r["verdict"] for r in doc["files"]}
@@ -249,32 +243,32 @@ def test_unsafe_content_is_refused_per_file(hub: FakeHub, tmp_path: Path, capsys
     assert admitted_repos(tmp_path / "cache") == {"models--acme--good"}
 
 
-def test_policy_refuses_custom_code(hub: FakeHub, tmp_path: Path, capsys) -> None:
+def test_policy_refuses_custom_code(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     files = dict(CLEAN, **{"modeling_x.py": b"class M:\n    pass\n"})
-    model = publish(hub, "code", "acme/code", files)
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    model = publish(fake_hub, "code", "acme/code", files)
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 1 and "MG-P011" in file_rules(doc, "code")
     assert admitted_repos(tmp_path / "cache") == set()
 
 
-def test_file_removed_from_the_hub_is_refused(hub: FakeHub, tmp_path: Path) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN)
-    hub.delete_commit("acme/tiny", model.commit)
+def test_file_removed_from_the_hub_is_refused(fake_hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN)
+    fake_hub.delete_commit("acme/tiny", model.commit)
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
-    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(hub.endpoint))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(fake_hub.endpoint))
     assert fetch_exit_code(report) == 1
     assert "MG-H006" in {f.rule for f in report.all_findings()}
     assert admitted_repos(tmp_path) == set()
 
 
-def test_tampered_admitted_blob_is_refetched(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
-    assert hub_fetch(hub, tmp_path, [model], capsys)[0] == 0
+def test_tampered_admitted_blob_is_refetched(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    assert hub_fetch(fake_hub, tmp_path, [model], capsys)[0] == 0
     cache = tmp_path / "cache"
     blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / model.commit / "model.txt"))
     os.chmod(blob, 0o644)
     blob.write_bytes(b"X" * blob.stat().st_size)
-    code, doc = hub_fetch(hub, tmp_path, [model], capsys)
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
     assert blob.read_bytes() == CLEAN["model.txt"]
 
@@ -282,8 +276,8 @@ def test_tampered_admitted_blob_is_refetched(hub: FakeHub, tmp_path: Path, capsy
 # --- real processes: kill -9, two fetches at once, disk full ----------------------------------
 
 
-def _fetch_cmd(hub: FakeHub, lock_path: Path, cache: Path) -> list[str]:
-    return [sys.executable, "-m", "modelguard", "--endpoint", hub.endpoint, "fetch", "--lockfile", str(lock_path),
+def _fetch_cmd(fake_hub: FakeHub, lock_path: Path, cache: Path) -> list[str]:
+    return [sys.executable, "-m", "modelguard", "--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path),
             "--cache-dir", str(cache), "--format", "json"]
 
 
@@ -302,17 +296,17 @@ def _wait_for(condition, what: str, limit: float = 60.0) -> None:
 
 
 @pytest.mark.slow
-def test_kill_9_mid_download_then_fetch_completes(hub: FakeHub, tmp_path: Path) -> None:
-    model = publish(hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+def test_kill_9_mid_download_then_fetch_completes(fake_hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
     lock_path, _ = write_project(tmp_path, [model])
     cache = tmp_path / "cache"
     # The second file's download hangs on the Hub, so the process is killed in the middle of the fetch,
     # with the first file already in quarantine.
-    hub.inject(Fault.SLOW, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
-    child = subprocess.Popen(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path),
+    fake_hub.inject(Fault.SLOW, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    child = subprocess.Popen(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(lambda: any("model.txt" in r.path for r in hub.requests), "the download of model.txt")
+        _wait_for(lambda: any("model.txt" in r.path for r in fake_hub.requests), "the download of model.txt")
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(timeout=60)
@@ -323,8 +317,8 @@ def test_kill_9_mid_download_then_fetch_completes(hub: FakeHub, tmp_path: Path) 
     blobs = cache / "hub" / "models--acme--tiny" / "blobs"
     blobs.mkdir(parents=True)
     (blobs / model.files[1].sha256).write_bytes(CLEAN["model.txt"][:100])
-    hub.clear_faults()
-    done = subprocess.run(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
+    fake_hub.clear_faults()
+    done = subprocess.run(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert statuses(json.loads(done.stdout)) == {"tiny": "admitted"}
@@ -333,13 +327,13 @@ def test_kill_9_mid_download_then_fetch_completes(hub: FakeHub, tmp_path: Path) 
 
 
 @pytest.mark.slow
-def test_two_fetches_at_once_leave_one_consistent_cache(hub: FakeHub, tmp_path: Path) -> None:
-    a = publish(hub, "a", "acme/a", CLEAN, lfs=["model.txt"])
-    b = publish(hub, "b", "acme/b", dict(CLEAN, **{"config.txt": b"hidden=8\n"}))
+def test_two_fetches_at_once_leave_one_consistent_cache(fake_hub: FakeHub, tmp_path: Path) -> None:
+    a = publish(fake_hub, "a", "acme/a", CLEAN, lfs=["model.txt"])
+    b = publish(fake_hub, "b", "acme/b", dict(CLEAN, **{"config.txt": b"hidden=8\n"}))
     lock_path, _ = write_project(tmp_path, [a, b])
     cache = tmp_path / "cache"
-    hub.inject(Fault.SLOW, repo="acme/a", path="model.txt", delay=0.5, times=1)  # make the runs overlap
-    cmd = _fetch_cmd(hub, lock_path, cache)
+    fake_hub.inject(Fault.SLOW, repo="acme/a", path="model.txt", delay=0.5, times=1)  # make the runs overlap
+    cmd = _fetch_cmd(fake_hub, lock_path, cache)
     children = [subprocess.Popen(cmd, env=_env(tmp_path), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(2)]
     outputs = [c.communicate(timeout=120) for c in children]
@@ -348,7 +342,7 @@ def test_two_fetches_at_once_leave_one_consistent_cache(hub: FakeHub, tmp_path: 
     for name in ("a", "b"):
         assert sorted(s[name] for s in seen) == ["admitted", "already-admitted"]
     # Each file was downloaded once: the second run waited for the lock, then found everything admitted.
-    downloads = [r for r in hub.requests if r.method == "GET" and ("resolve" in r.path or r.server == "cdn")]
+    downloads = [r for r in fake_hub.requests if r.method == "GET" and ("resolve" in r.path or r.server == "cdn")]
     assert downloads
     assert len(downloads) == len({r.path for r in downloads})
     assert quarantine_empty(cache)
@@ -363,12 +357,12 @@ def _small_file_limit() -> None:
 
 
 @pytest.mark.slow
-def test_disk_full_during_download_is_no_verdict(hub: FakeHub, tmp_path: Path) -> None:
+def test_disk_full_during_download_is_no_verdict(fake_hub: FakeHub, tmp_path: Path) -> None:
     files = dict(CLEAN, **{"model.txt": b"weights\n" * 32_768})  # 256 KiB, over the limit
-    model = publish(hub, "big", "acme/big", files)
+    model = publish(fake_hub, "big", "acme/big", files)
     lock_path, _ = write_project(tmp_path, [model])
     cache = tmp_path / "cache"
-    done = subprocess.run(_fetch_cmd(hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
+    done = subprocess.run(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
                           timeout=120, preexec_fn=_small_file_limit)
     assert done.returncode == 3, done.stderr
     doc = json.loads(done.stdout)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -186,57 +185,52 @@ def test_text_report_and_output_file(project, capsys, tmp_path: Path) -> None:
 # --- --remote, against the loopback fake Hub -------------------------------------------------
 
 
-@pytest.fixture
-def hub() -> Iterator[FakeHub]:
-    with FakeHub() as started:
-        yield started
 
-
-def fetched(hub: FakeHub, tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, Path, LockedHFModel]:
-    model = publish(hub, "tiny", "acme/tiny", files, lfs=["weights.bin"])
+def fetched(fake_hub: FakeHub, tmp_path: Path, files: dict[str, bytes]) -> tuple[Path, Path, LockedHFModel]:
+    model = publish(fake_hub, "tiny", "acme/tiny", files, lfs=["weights.bin"])
     lock_path, _ = write_project(tmp_path, [model])
     cache = tmp_path / "cache"
-    assert run(["--endpoint", hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    assert run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
     return lock_path, cache, model
 
 
-def test_remote_passes_when_the_hub_still_publishes_the_lock(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    lock_path, cache, _ = fetched(hub, tmp_path, FILES)
+def test_remote_passes_when_the_hub_still_publishes_the_lock(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    lock_path, cache, _ = fetched(fake_hub, tmp_path, FILES)
     capsys.readouterr()
-    hub.clear_requests()
+    fake_hub.clear_requests()
     code, doc = verify_cli(lock_path, cache, capsys=capsys)
-    assert code == 0 and doc["ok"] and hub.requests == []  # offline by default
-    code = run(["--endpoint", hub.endpoint, "verify", "--remote", "--lockfile", str(lock_path),
+    assert code == 0 and doc["ok"] and fake_hub.requests == []  # offline by default
+    code = run(["--endpoint", fake_hub.endpoint, "verify", "--remote", "--lockfile", str(lock_path),
                 "--cache-dir", str(cache)])
-    assert code == 0 and hub.requests
+    assert code == 0 and fake_hub.requests
 
 
-def test_remote_finds_a_force_pushed_commit(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    lock_path, cache, model = fetched(hub, tmp_path, FILES)
+def test_remote_finds_a_force_pushed_commit(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    lock_path, cache, model = fetched(fake_hub, tmp_path, FILES)
     capsys.readouterr()
-    hub.delete_commit("acme/tiny", model.commit)
+    fake_hub.delete_commit("acme/tiny", model.commit)
     code, doc = verify_cli(lock_path, cache, capsys=capsys)
     assert code == 0 and doc["ok"]  # offline: the cache is still exactly the lock
-    code = run(["--endpoint", hub.endpoint, "verify", "--remote", "--format", "json", "--lockfile",
+    code = run(["--endpoint", fake_hub.endpoint, "verify", "--remote", "--format", "json", "--lockfile",
                 str(lock_path), "--cache-dir", str(cache)])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and "MG-H005" in rules(doc)
 
 
-def test_remote_finds_a_changed_published_hash(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    lock_path, cache, _ = fetched(hub, tmp_path, FILES)
+def test_remote_finds_a_changed_published_hash(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    lock_path, cache, _ = fetched(fake_hub, tmp_path, FILES)
     capsys.readouterr()
-    hub.inject(Fault.HASH_LIE, repo="acme/tiny", path="weights.bin")
-    code = run(["--endpoint", hub.endpoint, "verify", "--remote", "--format", "json", "--lockfile",
+    fake_hub.inject(Fault.HASH_LIE, repo="acme/tiny", path="weights.bin")
+    code = run(["--endpoint", fake_hub.endpoint, "verify", "--remote", "--format", "json", "--lockfile",
                 str(lock_path), "--cache-dir", str(cache)])
     doc = json.loads(capsys.readouterr().out)
     assert code == 1 and "MG-H003" in rules(doc)
 
 
-def test_remote_with_the_hub_down_is_no_verdict(hub: FakeHub, tmp_path: Path, capsys) -> None:
-    lock_path, cache, _ = fetched(hub, tmp_path, FILES)
+def test_remote_with_the_hub_down_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    lock_path, cache, _ = fetched(fake_hub, tmp_path, FILES)
     lockfile, manifest = load_inputs(lock_path)
-    endpoint = hub.endpoint
-    hub.stop()
+    endpoint = fake_hub.endpoint
+    fake_hub.stop()
     with pytest.raises(HubUnreachableError):
         verify_locked(lockfile, manifest, cache_dir=cache, remote=True, client_factory=lambda: quick_client(endpoint))
