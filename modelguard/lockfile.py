@@ -139,7 +139,7 @@ def parse_lockfile(text: str, *, source: str = "modelguard.lock") -> Lockfile:
     reader.keys("", data, _TOP_KEYS, required=("lock-version", "created-by", "manifest-sha256", "policy-sha256"))
     hf_models = tuple(reader.hf_model(i, e) for i, e in enumerate(reader.entries(data, "hf-model")))
     provider_models = tuple(reader.provider_model(i, e) for i, e in enumerate(reader.entries(data, "provider-model")))
-    names = [m.name for m in (*hf_models, *provider_models)]
+    names = [m.name for m in hf_models] + [m.name for m in provider_models]
     for i, name in enumerate(names):
         if name in names[:i]:
             raise reader.invalid("", f"has two entries named {name!r}")

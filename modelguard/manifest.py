@@ -55,8 +55,8 @@ def manifest_sha256(manifest: Manifest) -> str:
     reports the lock stale until ``modelguard lock`` records the change.
     """
     return canonical_sha256({
-        "hf-model": sorted((spec_sha256(s) for s in manifest.hf_models)),
-        "provider-model": sorted((spec_sha256(s) for s in manifest.provider_models)),
+        "hf-model": sorted(spec_sha256(s) for s in manifest.hf_models),
+        "provider-model": sorted(spec_sha256(s) for s in manifest.provider_models),
         "policy": manifest.policy.sha256,
     })
 
@@ -176,7 +176,8 @@ def _check_unique_names(
     root: Table, hf_models: tuple[HFModelSpec, ...], provider_models: tuple[ProviderModelSpec, ...]
 ) -> None:
     seen: dict[str, int] = {}
-    for spec in (*hf_models, *provider_models):
+    specs: list[HFModelSpec | ProviderModelSpec] = [*hf_models, *provider_models]
+    for spec in specs:
         if spec.name in seen:
             raise ConfigError(
                 f"{root.source}:{spec.line}: duplicate name {spec.name!r} (first used on line {seen[spec.name]}); "

@@ -76,6 +76,7 @@ def key_lines(text: str) -> dict[str, int]:
             counts[name] = index + 1
             current = f"{name}[{index}]"
             lines[current] = number
+            lines.setdefault(name, number)
             continue
         if stripped.startswith("["):
             current = _header_name(stripped[1 : stripped.find("]")])
