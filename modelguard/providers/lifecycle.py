@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
+from modelguard.errors import LockfileError
 from modelguard.models import Finding, LockedProviderModel, Policy, Severity
 from modelguard.providers.catalog import Catalog, Lifecycle, load_catalog
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
@@ -44,18 +45,33 @@ def alias_finding(model_id: str, policy: Policy, *, hint: str = "", model: str =
                    model=model, location=location, path=path)
 
 
+def _check_dates(entry: LockedProviderModel) -> None:
+    for key, value in (("deprecated-on", entry.deprecated_on), ("retires-on", entry.retires_on)):
+        try:
+            if value:
+                date.fromisoformat(value)
+        except ValueError:
+            raise LockfileError(f"lockfile entry {entry.name!r}: {key} = {value!r} is not an ISO date "
+                                "(YYYY-MM-DD); run `modelguard lock` again") from None
+
+
 def _merged(catalog: Catalog, entry: LockedProviderModel) -> Lifecycle:
+    """The fresher of the lock's lifecycle fields and the catalog's (a catalog newer than the lock wins)."""
     locked = Lifecycle(entry.deprecated_on, entry.retires_on, entry.replacement, entry.source)
     current = catalog.lifecycle(entry.provider, entry.platform, entry.resolved)
     if current is None:
         return locked
-    if not locked.retires_on or (current.retires_on and current.retires_on < locked.retires_on):
+    if not (locked.retires_on or locked.deprecated_on):
         return current
-    return locked
+    try:
+        lock_day = date.fromisoformat(entry.resolved_at[:10])
+    except ValueError:
+        return current
+    return current if catalog.as_of >= lock_day else locked
 
 
-def _remote_checks(entry: LockedProviderModel, client: ModelsAPI, catalog: Catalog, life: Lifecycle,
-                   policy: Policy, today: date) -> tuple[Lifecycle, list[Finding]]:
+def _remote_checks(entry: LockedProviderModel, client: ModelsAPI, catalog: Catalog,
+                   life: Lifecycle) -> tuple[Lifecycle, list[Finding]]:
     found: list[Finding] = []
     now: RemoteModel | None = client.retrieve(entry.resolved)
     if now is None:
@@ -90,6 +106,7 @@ def check_locked_provider_models(
     findings: list[Finding] = []
     clients: dict[str, ModelsAPI | None] = {}
     for entry in locked:
+        _check_dates(entry)
         life = _merged(catalog, entry)
         if entry.pin_kind == "alias":
             where = f" (Azure deployment {entry.deployment})" if entry.platform == "azure" else ""
@@ -99,7 +116,7 @@ def check_locked_provider_models(
                 clients[entry.provider] = client_for(entry.provider, base_urls)
             client = clients[entry.provider]
             if client is not None:
-                life, extra = _remote_checks(entry, client, catalog, life, policy, day)
+                life, extra = _remote_checks(entry, client, catalog, life)
                 findings.extend(extra)
         findings.extend(lifecycle_findings(entry.resolved, life, policy, day, model=entry.name))
     if locked and catalog.is_stale(day):

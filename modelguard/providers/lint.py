@@ -107,7 +107,7 @@ def _check_id(model_id: str, keyed: bool, catalog: Catalog, locked: LockedIds | 
               today: date, location: str, path: str) -> list[Finding]:
     scope = catalog.guess(model_id)
     if scope is None:
-        if not keyed or (locked is not None and model_id in locked.resolved):
+        if not keyed or (locked is not None and (model_id in locked.resolved or model_id in locked.pins)):
             return []
         if locked is not None:
             return [finding("MG-P206", f"{model_id} is not pinned by the lockfile", location=location, path=path)]

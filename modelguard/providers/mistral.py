@@ -8,8 +8,10 @@ A card is ``{"id", "object": "model", "aliases": [...], "deprecation": <datetime
 from __future__ import annotations
 
 import re
+from datetime import date
 from typing import Any
 
+from modelguard.errors import HubUnreachableError
 from modelguard.providers._http import get_json
 from modelguard.providers.interface import RemoteModel
 
@@ -48,9 +50,17 @@ class MistralModels:
         card = next((c for c in self._list() if c["id"] == target), cards[0])
         deprecation = card.get("deprecation")
         replacement = card.get("deprecation_replacement_model")
+        retires_on = ""
+        if deprecation is not None:
+            try:
+                retires_on = date.fromisoformat(str(deprecation)[:10]).isoformat()
+            except ValueError:
+                raise HubUnreachableError(
+                    f"mistral: models API sent an unreadable deprecation date for {target}"
+                ) from None
         return RemoteModel(
             id=target,
             aliases=tuple(sorted(names - {target})),
-            retires_on=deprecation[:10] if isinstance(deprecation, str) else "",
+            retires_on=retires_on,
             replacement=replacement if isinstance(replacement, str) else "",
         )

@@ -83,3 +83,15 @@ def test_guess_provider_from_id_shape() -> None:
     assert cat.guess("claude-3-opus-20240229") == ("anthropic", "api")
     assert cat.guess("us.anthropic.claude-3-haiku-20240307-v1:0") == ("anthropic", "bedrock")
     assert cat.guess("hello-world") is None
+
+
+def test_alias_targets_and_lifecycle_entries_are_pinned_ids() -> None:
+    cat = load_catalog()
+    for key, scope in cat.scopes.items():
+        provider, _, platform = key.partition("/")
+        for alias, (target, _source) in scope.aliases.items():
+            assert cat.classify(provider, platform, alias).kind == "alias", alias
+            if target:
+                assert cat.classify(provider, platform, target).pinned, (key, target)
+        for model in scope.models:
+            assert cat.classify(provider, platform, model).pinned, (key, model)

@@ -102,3 +102,30 @@ def test_remote_refreshes_mistral_deprecation(fake: FakeProvider, monkeypatch: p
     found = check_locked_provider_models([entry], Policy(), today=TODAY, remote=True,
                                          base_urls={"mistral": fake.url + "/v1"})
     assert rules(found) == [("MG-P204", Severity.HIGH)] and "mistral-medium-2605" in found[0].message
+
+
+def test_fresher_source_of_lifecycle_wins() -> None:
+    # the catalog says claude-sonnet-4-5-20250929 retires 2026-11-30
+    newer_lock = locked("claude-sonnet-4-5-20250929", retires_on="2027-06-01", resolved_at="2026-12-01")
+    assert rules(check_locked_provider_models([newer_lock], Policy(), today=TODAY)) == [("MG-P203", Severity.LOW)]
+    older_lock = locked("claude-sonnet-4-5-20250929", retires_on="2027-06-01", resolved_at="2026-01-01")
+    assert rules(check_locked_provider_models([older_lock], Policy(), today=TODAY)) == [("MG-P203", Severity.MEDIUM)]
+
+
+def test_malformed_lifecycle_date_in_lock_is_a_lockfile_error() -> None:
+    from modelguard.errors import ExitCode, LockfileError
+
+    with pytest.raises(LockfileError, match="retires-on") as err:
+        check_locked_provider_models([locked("gpt-4o-2024-08-06", "openai", retires_on="soon")], Policy(), today=TODAY)
+    assert err.value.exit_code == ExitCode.USAGE
+
+
+def test_unreadable_mistral_deprecation_is_no_verdict(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    from modelguard.errors import HubUnreachableError
+
+    monkeypatch.setenv("MISTRAL_API_KEY", SECRET)
+    fake.route("/v1/models", (200, {"object": "list", "data": [
+        {"id": "mistral-medium-2508", "object": "model", "aliases": [], "deprecation": "next spring"}]}))
+    with pytest.raises(HubUnreachableError, match="deprecation date"):
+        check_locked_provider_models([locked("mistral-medium-2508", "mistral")], Policy(), today=TODAY, remote=True,
+                                     base_urls={"mistral": fake.url + "/v1"})

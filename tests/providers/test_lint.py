@@ -138,3 +138,14 @@ def test_default_lockfile_in_cwd(app: Path, tmp_path: Path, monkeypatch: pytest.
     assert any(f.rule == "MG-P206" for f in report.all_findings())
     assert report.extra["lockfile"] == "modelguard.lock"
     assert Severity.MEDIUM == report.fail_on
+
+
+def test_plain_strings_are_not_model_ids(tmp_path: Path) -> None:
+    (tmp_path / "cli.py").write_text(
+        'parser.add_argument("--mode", help="command-line mode")\n'
+        'KIND = "command-line"\n'
+        'label = "gpt-4o is great"\n'
+        'model_config = {"extra": "forbid"}\n'
+    )
+    report = lint_paths([str(tmp_path)], today=TODAY)
+    assert report.all_findings() == [] and report.ok

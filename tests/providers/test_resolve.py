@@ -242,3 +242,9 @@ def test_key_never_leaks(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, ca
     out = capsys.readouterr()
     texts = [repr(locked), str(err.value), caplog.text, out.out, out.err]
     assert all(SECRET not in t for t in texts)
+
+
+def test_unknown_dateless_anthropic_id_is_not_assumed_pinned_offline() -> None:
+    with pytest.raises(PolicyError, match="not in the catalog") as err:
+        lock_provider_models([spec("claude-sonnet-9-9", "anthropic")], DENY, today=TODAY)
+    assert "lock --online may resolve it" in err.value.message
