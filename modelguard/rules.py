@@ -42,6 +42,30 @@ _ALL: list[Rule] = [
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
+    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
+         "Loading this pickle imports something that runs commands, evaluates code, reads or writes "
+         "files, opens connections or unpickles more data. Do not load it; report it to the publisher."),
+    Rule("MG-S102", _H, _SUS, "Pickle imports a callable that is not on the allowlist",
+         "Loading this pickle imports and may call code modelguard does not know to be safe. Review the "
+         "named import; if it is harmless, allow it with [[policy.safe-global]], or convert to safetensors."),
+    Rule("MG-S103", _C, _MAL, "Pickle imports a name computed at load time",
+         "The module or name of an import is built while loading, so no static scan can tell what gets "
+         "imported. Real model files never do this; treat the file as an evasion attempt."),
+    Rule("MG-S104", _H, _SUS, "Pickle uses a copyreg extension code",
+         "EXT opcodes import whatever the loading process registered under that code; the pickle alone "
+         "does not say what runs. Re-save the model with a standard pickler or convert it to safetensors."),
+    Rule("MG-S105", _M, _SUS, "Data after the end of the pickle",
+         "Bytes follow the pickle's STOP that are not another pickle. A loader that reads further, or "
+         "another format's reader, may see content the scan did not analyse."),
+    Rule("MG-S106", _H, _SUS, "Pickle calls or modifies objects in a way model files never do",
+         "The pickle calls a value built at load time, or sets attributes or items on an imported "
+         "object. These are code-execution gadgets; inspect the payload before loading."),
+    Rule("MG-S107", _C, _MAL, "Pickle state installs a special method",
+         "A BUILD state sets a dunder attribute such as __setstate__ or __reduce__, which turns a later "
+         "opcode into a call of the attacker's choice. Do not load this file."),
+    Rule("MG-S108", _H, _SUS, "joblib array wrapper reads a file outside the model folder",
+         "An old-format joblib array points to a side file by an absolute path or one that climbs out of "
+         "the folder; joblib would load that file (with pickles allowed). Do not load it."),
 
     # ---- MG-S2xx: containers (zip, torch, numpy, joblib, archives, compression) -----------
     # (container rules go here)
