@@ -69,6 +69,25 @@ _ALL: list[Rule] = [
 
     # ---- MG-S2xx: containers (zip, torch, numpy, joblib, archives, compression) -----------
     # (container rules go here)
+    Rule("MG-S201", _H, _SUS, "Archive headers tampered",
+         "Zip headers disagree (local vs central name, flags, sizes, CRC-32) or a member name repeats. "
+         "Strict readers refuse such files while torch loads them, a known way to slip a pickle past "
+         "scanners. Rebuild the archive from a trusted source."),
+    Rule("MG-S202", _H, _SUS, "Data outside the archive structure",
+         "Bytes before, between or after the archive's members: a polyglot (torch.load runs a prefix "
+         "pickle) or hidden payload. Real model writers leave none; re-export the model."),
+    Rule("MG-S203", _M, _UNS, "Archive member cannot be read",
+         "The member is encrypted or uses a compression method modelguard does not decode, so its "
+         "content was not checked. Repack it stored or deflated."),
+    Rule("MG-S204", _H, _SUS, "Archive member path escapes the extraction folder",
+         "An absolute path or '..' in a member name writes outside the target folder when the archive "
+         "is extracted. Do not extract it; rebuild the archive with relative names."),
+    Rule("MG-S205", _M, _SUS, "Link or special file in archive",
+         "Symlinks, hard links and device or fifo entries in a model archive can redirect reads or "
+         "writes on extraction. Replace them with regular files."),
+    Rule("MG-S206", _M, _SUS, "Data after the end of the content a loader reads",
+         "Trailing bytes after the last storage, array or compressed stream are ignored by the loader "
+         "but can hide a second payload. Re-export the file."),
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)

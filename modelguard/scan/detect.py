@@ -64,6 +64,11 @@ def _is_zlib(head: bytes) -> bool:
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
 
 
+def _is_joblib_zfile(head: bytes) -> bool:
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
+    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
+
+
 def _is_tar(head: bytes) -> bool:
     if len(head) < 512:
         return False
@@ -100,7 +105,13 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if head.startswith(TORCH_LEGACY_MAGIC):
         return Format.PYTORCH_LEGACY
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return Format.PICKLE
+        # A pickle with a zip after it is a polyglot (torch.load runs the pickle, zip readers
+        # see the archive): the zip scanner analyses both, and falls back to the pickle
+        # scanner when the end-record signature in the tail is a coincidence. Likewise a tar
+        # whose first header is also a pickle: torch.load tries tar first.
+        if _ZIP_EOCD in tail:
+            return Format.ZIP
+        return Format.TAR if _is_tar(head) else Format.PICKLE
     if head.startswith(_ZIP_LOCAL) or head.startswith(_ZIP_EMPTY):
         return Format.ZIP
     if head.startswith(b"\x93NUMPY"):
@@ -123,7 +134,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SAFETENSORS
     if _is_tar(head):
         return Format.TAR
-    if _is_zlib(head):
+    if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
     # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
     # the zip reader finds the archive from the end).
