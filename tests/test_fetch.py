@@ -369,3 +369,57 @@ def test_disk_full_during_download_is_no_verdict(fake_hub: FakeHub, tmp_path: Pa
     assert statuses(doc) == {"big": "no-verdict"}
     assert "MG-H106" in file_rules(doc, "big")
     assert admitted_repos(cache) == set() and quarantine_empty(cache)
+
+
+# --- real formats: the scan and the policy decide admission -------------------------------------
+
+EVIL_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."  # never loaded
+CUSTOM_GLOBAL_PICKLE = b"\x80\x02cmylib\nThing\nq\x00)Rq\x01."
+PLAIN_PICKLE = b"\x80\x02}q\x00X\x01\x00\x00\x00aK\x01s."
+
+
+def safetensors_bytes() -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\x00" * 8
+
+
+def test_real_formats_clean_model_admitted_malicious_pickle_refused(fake_hub: FakeHub, tmp_path: Path,
+                                                                   capsys) -> None:
+    clean = publish(fake_hub, "clean", "acme/clean",
+                    {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 2}'})
+    evil = publish(fake_hub, "evil", "acme/evil",
+                   {"pytorch_model.bin": EVIL_PICKLE, "config.json": b'{"hidden_size": 2}'})
+    code, doc = hub_fetch(fake_hub, tmp_path, [clean, evil], capsys)
+    assert code == 1
+    assert statuses(doc) == {"clean": "admitted", "evil": "refused"}
+    verdicts = {r["path"]: (r["format"], r["verdict"]) for r in doc["files"]}
+    assert verdicts["evil:pytorch_model.bin"] == ("pickle", "malicious")
+    assert verdicts["clean:model.safetensors"] == ("safetensors", "clean")
+    assert "MG-S101" in file_rules(doc, "evil")
+    assert admitted_repos(tmp_path / "cache") == {"models--acme--clean"}
+
+
+def test_require_safetensors_refuses_even_a_harmless_pickle(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "p", "acme/p", {"pytorch_model.bin": PLAIN_PICKLE})
+    lock_path, _ = write_project(tmp_path, [model], 'allowed-orgs = ["acme"]\nrequire-safetensors = true')
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and file_rules(doc, "p") == {"MG-P010"}
+    (finding,) = doc["findings"]
+    assert finding["location"].endswith("modelguard.toml:3")
+    assert admitted_repos(tmp_path / "cache") == set()
+
+
+def test_safe_globals_apply_only_in_their_scope(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    ours = publish(fake_hub, "ours", "acme/ours", {"model.bin": CUSTOM_GLOBAL_PICKLE})
+    theirs = publish(fake_hub, "theirs", "other/theirs", {"model.bin": CUSTOM_GLOBAL_PICKLE})
+    body = ('allowed-orgs = ["acme", "other"]\n\n[[policy.safe-globals]]\nmodule = "mylib"\nname = "Thing"\n'
+            'scope = "acme"\nreason = "our own class, reviewed"\n')
+    lock_path, _ = write_project(tmp_path, [ours, theirs], body)
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and statuses(doc) == {"ours": "admitted", "theirs": "refused"}
+    assert file_rules(doc, "theirs") == {"MG-S102"} and file_rules(doc, "ours") == set()
+    assert admitted_repos(tmp_path / "cache") == {"models--acme--ours"}
