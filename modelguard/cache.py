@@ -33,10 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import RECORD_VERSION
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError
 from modelguard.models import LockedHFModel
-
-RECORD_VERSION = 1
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import record_files
 from modelguard.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
 from modelguard.digest import hash_file
 from modelguard.errors import LockfileError
@@ -84,13 +85,6 @@ class SnapshotCheck:
 
     def all(self) -> list[Finding]:
         return [*self.general, *(f for fs in self.by_path.values() for f in fs)]
-
-
-def record_files(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    files = record.get("files")
-    if not isinstance(files, list):
-        return {}
-    return {f["path"]: f for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
 
 
 def _inside(path: str, folder: str) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models
 from modelguard.errors import ConfigError, NothingToCheckError
@@ -33,7 +34,7 @@ from modelguard.models import (
     Severity,
 )
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
-from modelguard.rules import RULES, finding
+from modelguard.rules import finding
 
 MANIFEST_NAME = "modelguard.toml"
 
@@ -55,20 +56,6 @@ def load_inputs(
     return lockfile, load_manifest(str(found))
 
 
-def _stored_results(record: dict[str, Any]) -> dict[str, FileResult]:
-    from modelguard.cache_check import record_files
-
-    out: dict[str, FileResult] = {}
-    for path, rec in record_files(record).items():
-        found = tuple(
-            finding(f["rule"], f["message"], location=f.get("location", ""), severity=Severity.parse(f["severity"]))
-            for f in rec.get("findings", [])
-            if isinstance(f, dict) and f.get("rule") in RULES
-        )
-        out[path] = FileResult(path, str(rec.get("format", "unknown")), found, rec.get("size"), rec.get("sha256"))
-    return out
-
-
 def _scan_results(
     layout: Layout, group: Group, check: SnapshotCheck, policy: Policy
 ) -> tuple[dict[str, FileResult], bool]:
@@ -76,7 +63,9 @@ def _scan_results(
     are those of the admission, else a fresh scan of the admitted blobs. Returns (results, rescanned)."""
     record = check.record or {}
     if record.get("scanner") == scanner_fingerprint() and record.get("policy-sha256") == policy.sha256:
-        return _stored_results(record), False
+        stored = results_from_record(record)
+        if stored is not None:
+            return stored, False
     results: dict[str, FileResult] = {}
     snapshot = layout.snapshot(group.repo, group.commit)
     for path, lf in group.files.items():
