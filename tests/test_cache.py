@@ -265,3 +265,23 @@ def test_sweep_removes_leftovers_even_read_only(tmp_path: Path) -> None:
         os.chmod(q, 0o500)
         sweep_quarantine(layout)
     assert list(layout.quarantine.iterdir()) == []
+
+
+def test_loaders_pointed_at_the_cache_by_environment_see_only_admitted_models(admitted) -> None:
+    """HF_HUB_CACHE is read when huggingface_hub is imported: check it in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    root, _ = admitted
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(root / "hub"), HF_HUB_OFFLINE="1", HF_HOME=str(root / "hf-home"))
+    code = ("import sys\nfrom huggingface_hub import hf_hub_download, snapshot_download\n"
+            "print(hf_hub_download('acme/tiny', 'config.txt'))\nprint(snapshot_download('acme/tiny'))\n"
+            "try:\n    hf_hub_download('acme/not-admitted', 'config.txt')\nexcept Exception as e:\n"
+            "    print('refused', type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    file_path, folder, refused = proc.stdout.splitlines()
+    assert Path(file_path).read_bytes() == FILES["config.txt"]
+    assert Path(folder) == root / "hub" / "models--acme--tiny" / "snapshots" / COMMIT
+    assert refused.startswith("refused")

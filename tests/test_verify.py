@@ -234,3 +234,14 @@ def test_remote_with_the_hub_down_is_no_verdict(fake_hub: FakeHub, tmp_path: Pat
     fake_hub.stop()
     with pytest.raises(HubUnreachableError):
         verify_locked(lockfile, manifest, cache_dir=cache, remote=True, client_factory=lambda: quick_client(endpoint))
+
+
+def test_record_with_findings_it_does_not_understand_is_rescanned(project, capsys) -> None:
+    lock_path, cache, _ = project
+    record = cache / "admissions" / "models--acme--tiny" / f"{COMMIT}.json"
+    doc = json.loads(record.read_text())
+    doc["files"][0]["findings"] = [{"rule": "MG-X999", "severity": "info", "message": "?", "location": ""}]
+    record.write_text(json.dumps(doc))
+    code, out = verify_cli(lock_path, cache, capsys=capsys)
+    assert code == 0 and out["models"][0]["rescanned"] is True
+    assert "MG-X999" not in rules(out)
