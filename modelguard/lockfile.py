@@ -12,6 +12,7 @@ Must not import hub, cache or scanners.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 import tempfile
@@ -23,7 +24,7 @@ import tomlkit.exceptions
 from tomlkit.items import Array, InlineTable, Table
 
 from modelguard import ids
-from modelguard.errors import LockfileError
+from modelguard.errors import LockfileError, UnreadableError, UsageError
 from modelguard.models import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 from modelguard.tomlsource import key_lines
 
@@ -307,12 +308,19 @@ def write_lockfile(path: str, lock: Lockfile) -> bool:
 def write_atomic(path: str, data: bytes) -> None:
     """Temp file in the same folder, fsync, ``os.replace``, fsync the folder: old or new, never half."""
     folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise UsageError(f"{path}: the folder {folder} does not exist; create it or pass another --lockfile")
     try:
         mode = stat.S_IMODE(os.stat(path).st_mode)
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        mode = 0o666 & ~umask
+        mode = 0o644  # a file for version control; mkstemp's 0600 would hide it from the team
+    try:
+        _replace_with(path, folder, data, mode)
+    except OSError as e:
+        raise UnreadableError(f"{path}: cannot write the lockfile ({e.strerror}); nothing was changed") from None
+
+
+def _replace_with(path: str, folder: str, data: bytes, mode: int) -> None:
     fd, tmp = tempfile.mkstemp(prefix=".modelguard-lock-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -327,11 +335,10 @@ def write_atomic(path: str, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    try:
+    # The rename is done; making it durable is best effort (some filesystems refuse a folder fsync).
+    with contextlib.suppress(OSError):
         dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)

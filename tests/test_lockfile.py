@@ -166,13 +166,10 @@ def test_write_is_atomic_and_skipped_when_unchanged(tmp_path: Path) -> None:
     assert write_lockfile(str(target), changed) is True
     assert read_lockfile(str(target)).manifest_sha256 == "0" * 64
     assert sorted(os.listdir(tmp_path)) == ["modelguard.lock"]  # no temp file left behind
-    assert target.stat().st_mode & 0o777 == 0o666 & ~_umask()
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+    assert target.stat().st_mode & 0o777 == 0o644
+    target.chmod(0o600)
+    assert write_lockfile(str(target), sample()) is True
+    assert target.stat().st_mode & 0o777 == 0o600  # an existing file keeps its mode
 
 
 # --- the reference files in lockfiles/ ---------------------------------------------------------
@@ -213,3 +210,11 @@ def test_reference_lock_is_fresh_for_the_reference_manifest() -> None:
 
     locked = check(str(REFERENCE / "modelguard.toml"), str(REFERENCE / "modelguard.lock"))
     assert locked.hf_models and locked.provider_models
+
+
+def test_write_into_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    from modelguard.errors import UsageError
+
+    with pytest.raises(UsageError, match="does not exist"):
+        write_lockfile(str(tmp_path / "nope" / "modelguard.lock"), sample())
+    assert os.listdir(tmp_path) == []

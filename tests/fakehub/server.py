@@ -355,13 +355,19 @@ class FakeHub:
             sibling: dict[str, object] = {"rfilename": entry["path"]}
             if blobs:
                 sibling.update(size=entry["size"], blobId=entry["oid"])
+                if self._fault(Fault.INCONSISTENT_INFO, repo.repo_id, str(entry["path"])):
+                    sibling["size"] = int(str(entry["size"])) + 1
                 if entry["lfs"] is not None:
                     sibling["lfs"] = entry["lfs"]
             siblings.append(sibling)
-        bad = self._fault(Fault.BAD_COMMIT, repo.repo_id)
+        sha = commit.oid
+        if self._fault(Fault.COMMIT_MISMATCH, repo.repo_id):
+            sha = git_blob_sha1(commit.oid.encode())
+        if (bad := self._fault(Fault.BAD_COMMIT, repo.repo_id)) is not None:
+            sha = str(bad.value or "../../x")
         info = {
             "_id": commit.oid[:24], "id": repo.repo_id, "modelId": repo.repo_id,
-            "author": repo.repo_id.split("/")[0], "sha": (bad.value or "../../x") if bad else commit.oid,
+            "author": repo.repo_id.split("/")[0], "sha": sha,
             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
             "private": repo.private, "gated": "manual" if repo.gated else False, "disabled": False,
             "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
@@ -392,7 +398,9 @@ class FakeHub:
         page = entries[start:start + self.page_size]
         headers = {"Content-Type": "application/json"}
         if start + self.page_size < len(entries):
-            base = self.foreign_url if self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id) else self.endpoint
+            base = self.endpoint
+            if (foreign := self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id)) is not None:
+                base = str(foreign.value or self.foreign_url)
             where = f"{repo.repo_id}/tree/{quote(revision, safe='')}" + (f"/{quote(folder)}" if folder else "")
             link = f"{base}/api/models/{where}?recursive={query.get('recursive', 'false')}&cursor={start + len(page)}"
             headers["Link"] = f'<{link}>; rel="next"'
@@ -429,8 +437,9 @@ class FakeHub:
         headers = self._file_headers(repo, commit, file)
         headers.pop("X-Size")
         where = f"{quote(repo.repo_id)}/{commit.oid}/{quote(path)}"
-        if self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path):
-            h.send(302, {**headers, "Location": f"{self.foreign_url}/foreign/{where}"}, head=head)
+        if (foreign := self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path)) is not None:
+            location = str(foreign.value or f"{self.foreign_url}/foreign/{where}")
+            h.send(302, {**headers, "Location": location}, head=head)
         elif file.lfs:
             h.send(302, {**headers, "Location": f"{self.cdn_url}/cdn/{where}?X-Amz-Signature=fake"}, head=head)
         else:

@@ -1,0 +1,78 @@
+"""Hashing: modelguard's verify hash vs the machine's single-core SHA-256 (hashlib/OpenSSL).
+
+Targets (issue 7): one large file >= 0.9x single-core; a 4-file snapshot >= 1.7x single-core
+(files hashed in parallel threads); peak RSS < 100 MB whatever the file size.
+
+Files are generated in a temporary folder and read once before timing so they sit in the page
+cache: this measures the hash, not the disk. Run: python bench/bench_hash.py [--size-mib 1024]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import tempfile
+
+from _util import child_peak_rss_mb, emit, make_file, median_times
+
+from modelguard.digest import hash_file, hash_files
+
+
+def baseline_single(path: str) -> str:
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--size-mib", type=int, default=1024)
+    ap.add_argument("--files", type=int, default=4)
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    size = args.size_mib << 20
+    with tempfile.TemporaryDirectory(prefix="mg-bench-hash-") as tmp:
+        paths = [os.path.join(tmp, f"shard-{i}.bin") for i in range(args.files)]
+        for p in paths:
+            make_file(p, size)
+            baseline_single(p)  # warm the page cache
+        one = median_times(
+            {"hashlib.file_digest": lambda: baseline_single(paths[0]), "modelguard": lambda: hash_file(paths[0])},
+            args.repeat,
+        )
+        many = median_times(
+            {
+                "sequential single-core": lambda: [baseline_single(p) for p in paths],
+                "modelguard parallel": lambda: hash_files(paths),
+            },
+            args.repeat,
+        )
+        rss, _ = child_peak_rss_mb(
+            "from modelguard.digest import hash_files\nimport sys\nhash_files(sys.argv[1:])", paths
+        )
+        gib = size / (1 << 30)
+        emit(
+            {
+                "cpus": os.cpu_count(),
+                "file_gib": gib,
+                "one_file": {
+                    "baseline_s": round(one["hashlib.file_digest"], 3),
+                    "modelguard_s": round(one["modelguard"], 3),
+                    "baseline_gib_s": round(gib / one["hashlib.file_digest"], 2),
+                    "ratio_vs_single_core": round(one["hashlib.file_digest"] / one["modelguard"], 2),
+                    "target": ">= 0.9",
+                },
+                "snapshot": {
+                    "files": len(paths),
+                    "sequential_s": round(many["sequential single-core"], 3),
+                    "modelguard_s": round(many["modelguard parallel"], 3),
+                    "ratio_vs_single_core": round(many["sequential single-core"] / many["modelguard parallel"], 2),
+                    "target": ">= 1.7",
+                },
+                "peak_rss_mb_hashing_all": round(rss, 1),
+            }
+        )
+
+
+if __name__ == "__main__":
+    main()
