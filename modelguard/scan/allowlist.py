@@ -11,6 +11,7 @@ Pure data and lookups; no I/O, never imports the modules it names.
 from __future__ import annotations
 
 import _compat_pickle
+import functools
 from collections.abc import Iterable
 from enum import Enum
 
@@ -37,6 +38,8 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("fractions", "Fraction")
     | _pairs("uuid", "UUID")
     | _pairs("pathlib", "PosixPath WindowsPath PurePosixPath PureWindowsPath Path")
+    # hyper-parameters in fairseq / Lightning checkpoints: Namespace(**kw) only sets attributes
+    | _pairs("argparse", "Namespace")
     # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
     # itself an import of the same pickle, so it is classified on its own.
     | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
@@ -69,6 +72,7 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
     )
     | _pairs("torch.serialization", "_get_layout")
+    | _pairs("torch.torch_version", "TorchVersion")
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
     | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
                       "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
@@ -109,7 +113,14 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
     "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
     "tokenizers.",
-    "transformers.tokenization_utils_base.",
+    "scipy.sparse.",
+    # training_args.bin (torch.save of TrainingArguments): dataclasses and enums restored by
+    # __new__ + __dict__ update; their __post_init__ reads config JSON at most.
+    "transformers.training_args.",
+    "transformers.training_args_seq2seq.",
+    "transformers.trainer_utils.",
+    "transformers.debug_utils.",
+    "accelerate.utils.dataclasses.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
@@ -136,7 +147,11 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "ctypes _ctypes cffi sys signal threading _thread gc resource faulthandler atexit sysconfig "
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
-    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils".split()
+    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
+    "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
+    "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
+    "transformers.dynamic_module_utils _winapi msvcrt winreg win32api win32com".split()
 )
 
 # Names that are dangerous whatever module they come from (``getattr`` chains, dunder access,
@@ -146,11 +161,13 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
     "breakpoint help system popen spawn execv execve execvp execl fork startfile load loads "
     "load_module import_module __builtins__ __globals__ __code__ __subclasses__ __getattribute__ "
     "__reduce__ __reduce_ex__ __setstate__ __class__ __bases__ __mro__ __dict__ __closure__ "
-    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function".split()
+    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function apply reload unsafe_load "
+    "full_load load_model read_pickle read_array get_class_from_dynamic_module".split()
 )
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    _pairs("operator", "attrgetter methodcaller itemgetter")
+    _pairs("operator", "attrgetter methodcaller itemgetter call")
+    | _pairs("uuid", "_get_command_stdout")
     | _pairs("functools", "partial partialmethod reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")
@@ -193,9 +210,12 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
         return False
-    return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
+    if module == "torch" and name.endswith("Storage"):  # every typed storage class (Float8_e5m2Storage ...)
+        return True
+    return any((module + ".").startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
+@functools.lru_cache(maxsize=8192)
 def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
     candidates = {(module, name), normalise(module, name)}

@@ -15,6 +15,7 @@ import io
 import warnings
 
 from modelguard.models import Finding, Verdict
+from modelguard.rules import finding
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.pickle_reader import Reader
 from modelguard.scan.pickle_stack import Collector
@@ -41,8 +42,14 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         with source.open() as f:
             f.seek(analysis.end)
             rest = BytesSource(f.read(trailing), f"{source.name}@offset {analysis.end}")
-        inner = ctx.nested(rest)
-        findings.extend(x for x in inner.findings if x.verdict is Verdict.MALICIOUS)
+        try:
+            inner = ctx.nested(rest)
+        except ScanLimitError as e:
+            findings.append(finding("MG-S003", str(e), location=e.location or rest.name))
+        else:
+            # Only what would make the file malicious: the trailing bytes are already reported
+            # (MG-S105), and junk that is "no known format" must not hide that finding's verdict.
+            findings.extend(x for x in inner.findings if x.verdict is Verdict.MALICIOUS)
     if any(x.verdict is Verdict.MALICIOUS for x in findings) and source.size <= DETAIL_MAX_INPUT:
         findings = _with_decompiled_detail(source, findings)
     return Outcome("joblib" if analysis.is_joblib else "pickle", findings)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import codecs
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 
 from modelguard.models import Finding
 from modelguard.rules import finding
@@ -84,7 +84,7 @@ class StackMachine:
         self.joblib = joblib
         self.stack: list[object] = []
         self.marks: list[int] = []
-        self.memo: dict[int, object] = {}
+        self.memo: MutableMapping[int, object] = {}
         self.op_at = reader.pos
         self.dispatch: dict[int, Callable[[], None]] = {
             code: getattr(self, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"

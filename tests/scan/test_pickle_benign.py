@@ -90,3 +90,15 @@ def test_class_families_are_allowed_but_not_their_functions_or_risky_subpackages
     assert classify("__builtin__", "set") is Safety.SAFE
     assert classify("copy_reg", "_reconstructor") is Safety.SAFE
     assert classify("builtins", "print") is Safety.UNKNOWN
+    assert classify("transformers.training_args", "TrainingArguments") is Safety.SAFE
+    assert classify("transformers.modeling_utils", "PreTrainedModel") is Safety.UNKNOWN
+    assert classify("torch", "Float8_e5m2Storage") is Safety.SAFE
+    assert classify("torch", "load") is Safety.DANGEROUS
+    assert classify("sklearn.utils._testing", "TempMemmap") is Safety.UNKNOWN
+
+
+def test_policy_can_allow_a_reviewed_pair_but_nothing_near_it() -> None:
+    extra = frozenset({("mypkg.layers", "Custom")})
+    assert classify("mypkg.layers", "Custom", extra) is Safety.SAFE
+    assert classify("mypkg.layers", "Custom.__init__", extra) is Safety.UNKNOWN
+    assert classify("mypkg.layers", "Other", extra) is Safety.UNKNOWN
