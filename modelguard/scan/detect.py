@@ -38,6 +38,7 @@ class Format(str, Enum):
     GGUF = "gguf"
     ONNX = "onnx"
     JINJA = "jinja"
+    ONNX_DATA = "onnx-external-data"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -147,6 +148,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.JINJA
     if _looks_like_onnx(head):
         return Format.ONNX
+    if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):
+        # Raw tensor bytes an .onnx file names in external_data; the runtime maps them, never parses them.
+        return Format.ONNX_DATA
     if _looks_like_text(head):
         stripped = head.lstrip()
         if stripped[:1] in (b"{", b"["):

@@ -117,6 +117,12 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
                 buf.close()
 
 
+def scan_external_data(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """``*.onnx_data``: raw tensor bytes with no framing of their own. Nothing in them is parsed or
+    run by the runtime; the engine has already probed them for a disguised pickle."""
+    return Outcome("onnx-external-data")
+
+
 def _walk_model(w: _Wire, size: int) -> list[Finding]:
     state = _State()
     saw_graph = False

@@ -163,3 +163,12 @@ def test_h5_named_config_that_does_not_parse_is_unscannable(tmp_path: Path, caps
 def test_h5_weights_only_is_clean() -> None:
     r = scan_bytes(_h5(None, named=False), "tf_model.h5")
     assert r.format == "hdf5" and r.verdict.value == "clean"
+
+
+def test_h5_compressed_attribute_heap_is_unscannable() -> None:
+    # A fractal heap (dense attribute storage) header whose I/O-filter length is non-zero.
+    heap = b"FRHP\x00\x08\x00\x10\x00" + b"\0" * 32
+    r = scan_bytes(_h5(None, named=False, tail=heap), "model.h5")
+    assert [f.rule for f in r.findings] == ["MG-S505"] and r.verdict.value == "unscannable"
+    plain_heap = b"FRHP\x00\x08\x00\x00\x00" + b"\0" * 32  # what h5py writes: no filters
+    assert scan_bytes(_h5(None, named=False, tail=plain_heap), "model.h5").verdict.value == "clean"
