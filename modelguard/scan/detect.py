@@ -65,6 +65,12 @@ def _is_zlib(head: bytes) -> bool:
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
 
 
+def _is_lzma_alone(head: bytes) -> bool:
+    """A raw .lzma stream as joblib's "lzma" compressor writes it: the usual properties byte,
+    a dictionary size, and "size unknown" (eight 0xff bytes)."""
+    return head[:1] == b"\x5d" and head[5:13] == b"\xff" * 8
+
+
 def _is_joblib_zfile(head: bytes) -> bool:
     """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
     return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
@@ -121,7 +127,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.GZIP
     if head.startswith(b"BZh") and len(head) > 3 and head[3:4] in b"123456789":
         return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Format.SEVENZ
