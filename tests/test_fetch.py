@@ -423,3 +423,26 @@ def test_safe_globals_apply_only_in_their_scope(fake_hub: FakeHub, tmp_path: Pat
     assert code == 1 and statuses(doc) == {"ours": "admitted", "theirs": "refused"}
     assert file_rules(doc, "theirs") == {"MG-S102"} and file_rules(doc, "ours") == set()
     assert admitted_repos(tmp_path / "cache") == {"models--acme--ours"}
+
+
+def test_end_to_end_lock_fetch_verify(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    """The user's workflow with the real locker: manifest -> lock -> fetch -> verify, then a force-push."""
+    fake_hub.add_repo("acme/tiny", {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 2}',
+                                    "README.md": b"# tiny\n"})
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text('[policy]\nallowed-orgs = ["acme"]\n\n[[hf-model]]\nname = "tiny"\nrepo = "acme/tiny"\n'
+                        'include = ["*.safetensors", "*.json"]\n')
+    lock_path, cache = tmp_path / "modelguard.lock", tmp_path / "cache"
+    endpoint = ["--endpoint", fake_hub.endpoint]
+    assert run([*endpoint, "lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    assert run([*endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    snap = next((cache / "hub" / "models--acme--tiny" / "snapshots").iterdir())
+    assert sorted(p.name for p in snap.iterdir()) == ["config.json", "model.safetensors"]  # README not locked
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    capsys.readouterr()
+    # The branch moves on the Hub: the lock still pins the old commit, so nothing changes for fetch/verify.
+    fake_hub.push("acme/tiny", {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 3}'})
+    fake_hub.clear_requests()
+    assert run([*endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    assert fake_hub.requests == []
+    assert run([*endpoint, "verify", "--remote", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
