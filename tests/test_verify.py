@@ -245,3 +245,43 @@ def test_record_with_findings_it_does_not_understand_is_rescanned(project, capsy
     code, out = verify_cli(lock_path, cache, capsys=capsys)
     assert code == 0 and out["models"][0]["rescanned"] is True
     assert "MG-X999" not in rules(out)
+
+
+def test_provider_models_are_verified_with_the_hf_models(project, capsys) -> None:
+    lock_path, cache, model = project
+    manifest = lock_path.parent / "modelguard.toml"
+    manifest.write_text(manifest.read_text()
+                        + '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o-2024-08-06"\n')
+    # Re-lock offline (hf entries are unchanged, so their pins are kept without asking the Hub).
+    assert run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, cache, capsys=capsys)
+    assert code == 0, doc
+    assert {f["path"] for f in doc["files"]} == {"tiny:weights.bin", "tiny:config.txt"}
+    assert doc["summary"]["findings"] == 0
+
+
+def test_fetch_text_report_names_each_model(tmp_path: Path, capsys) -> None:
+    model = locked_model("tiny", "acme/tiny", FILES)
+    lock_path, manifest = write_project(tmp_path, [model], 'allowed-orgs = ["*"]\ndenied-orgs = ["acme"]')
+    code = run(["fetch", "--lockfile", str(lock_path), "--cache-dir", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "REFUSED" in out and "tiny  acme/tiny@" in out and "MG-P002" in out
+
+
+def test_provider_models_alone_are_checked_and_a_retired_one_fails(tmp_path: Path, capsys) -> None:
+    manifest = tmp_path / "modelguard.toml"
+    entry = '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "{}"\n'
+    manifest.write_text('[policy]\nallowed-orgs = ["*"]\n' + entry.format("gpt-4o-2024-08-06"))
+    lock_path = tmp_path / "modelguard.lock"
+    assert run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, tmp_path / "cache", capsys=capsys)
+    # Checked (not "nothing to check"); clean apart from a catalog that may have grown old since.
+    assert doc["files"] == [] and rules(doc) <= {"MG-P205"} and code == (1 if rules(doc) else 0)
+    manifest.write_text('[policy]\nallowed-orgs = ["*"]\n' + entry.format("gpt-3.5-turbo-0125"))
+    run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)])
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, tmp_path / "cache", capsys=capsys)
+    assert code == 1 and "MG-P204" in rules(doc), doc
