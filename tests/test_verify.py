@@ -248,7 +248,7 @@ def test_record_with_findings_it_does_not_understand_is_rescanned(project, capsy
 
 
 def test_provider_models_are_verified_with_the_hf_models(project, capsys) -> None:
-    lock_path, cache, model = project
+    lock_path, cache, _ = project
     manifest = lock_path.parent / "modelguard.toml"
     manifest.write_text(manifest.read_text()
                         + '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o-2024-08-06"\n')
@@ -263,7 +263,7 @@ def test_provider_models_are_verified_with_the_hf_models(project, capsys) -> Non
 
 def test_fetch_text_report_names_each_model(tmp_path: Path, capsys) -> None:
     model = locked_model("tiny", "acme/tiny", FILES)
-    lock_path, manifest = write_project(tmp_path, [model], 'allowed-orgs = ["*"]\ndenied-orgs = ["acme"]')
+    lock_path, _ = write_project(tmp_path, [model], 'allowed-orgs = ["*"]\ndenied-orgs = ["acme"]')
     code = run(["fetch", "--lockfile", str(lock_path), "--cache-dir", str(tmp_path / "cache")])
     out = capsys.readouterr().out
     assert code == 1
