@@ -222,7 +222,16 @@ def resolve(client: HubClient, repo: str, revision: str) -> RemoteSnapshot:
     commit, siblings = parse_model_info(info, what)
     if is_commit(revision) and commit != revision:
         raise IntegrityError(f"{what}: the Hub answered for commit {commit} instead", rule="MG-H005")
-    files = _list_tree(client, repo, commit, what)
+    try:
+        files = _list_tree(client, repo, commit, what)
+    except NotFoundError:
+        # A Hub (or mirror) without the tree route: the model info at the same commit lists every
+        # file too (not paginated), validated the same way. Only when it gave full metadata for all.
+        complete = [f for f in (siblings or {}).values() if f is not None]
+        if not siblings or len(complete) != len(siblings):
+            raise
+        files = {f.path: f for f in complete}
+        check_layout(files, set(), what)
     snapshot = RemoteSnapshot(repo=repo, commit=commit, files=tuple(sorted(files.values(), key=lambda f: f.path)))
     if siblings is not None:
         _cross_check(snapshot, siblings, what)

@@ -54,6 +54,12 @@ def _hostile(what: str, text: str) -> IntegrityError:
     return IntegrityError(f"{what}: {text}", rule="MG-H004")
 
 
+def _has_control(text: str) -> bool:
+    """NUL, C0/C1 controls, and invisible format characters (bidi overrides, zero-width) that make a
+    name display as another."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
 def _show(value: object) -> str:
     """A short, printable rendering of a hostile value (no control characters reach the terminal)."""
     text = repr(value)
@@ -64,9 +70,14 @@ def _show(value: object) -> str:
 
 
 def validate_endpoint(endpoint: str) -> str:
+    # The value is never echoed: a mistyped endpoint may carry credentials.
     parts = urlsplit(endpoint.strip())
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise UsageError("invalid Hub endpoint: the port is not a number") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"invalid Hub endpoint {_show(endpoint)}: use http(s)://host[:port]")
+        raise UsageError("invalid Hub endpoint: use http(s)://host[:port] (from --endpoint or HF_ENDPOINT)")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UsageError("invalid Hub endpoint: no credentials, query or fragment allowed; pass --token instead")
     return endpoint.strip().rstrip("/")
@@ -80,7 +91,7 @@ def validate_repo_id(repo: str) -> str:
 
 
 def validate_revision(revision: str) -> str:
-    if not revision or len(revision) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in revision):
+    if not revision or len(revision) > 255 or _has_control(revision):
         raise UsageError(f"invalid revision {_show(revision)}: use a branch, a tag or a 40-hex commit")
     return revision
 
@@ -143,8 +154,8 @@ def check_path(value: object, what: str) -> str:
         raise _hostile(what, f"path {_show(value)} is absolute")
     if "\\" in value:
         raise _hostile(what, f"path {_show(value)} contains a backslash")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise _hostile(what, f"path {_show(value)} contains NUL or a control character")
+    if _has_control(value):
+        raise _hostile(what, f"path {_show(value)} contains NUL, a control or an invisible formatting character")
     if any(part in ("", ".", "..") for part in value.split("/")):
         raise _hostile(what, f"path {_show(value)} has an empty, '.' or '..' segment")
     return value

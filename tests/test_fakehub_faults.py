@@ -53,6 +53,7 @@ def assert_nothing_written(folder: Path) -> None:
     (Fault.BAD_PATH, "a\\b.json", "config.json"),
     (Fault.BAD_PATH, "a\x00b.json", "config.json"),
     (Fault.BAD_PATH, "a//b.json", "config.json"),
+    (Fault.BAD_PATH, "evil\u202enosj.py", "config.json"),  # displays as "evilyp.json"
     (Fault.BAD_PATH, "./a.json", "config.json"),
     (Fault.BAD_PATH, "Model.safetensors", "config.json"),  # collides with model.safetensors on macOS/Windows
     (Fault.DUPLICATE_PATH, None, "config.json"),
@@ -259,6 +260,13 @@ def test_slow_hub_within_the_timeout_is_fine_and_beyond_it_is_no_verdict(fake_hu
     fake_hub.inject(Fault.SLOW, repo=REPO, delay=1.0)
     with pytest.raises(HubUnreachableError):
         hub.resolve(client(fake_hub, timeout=0.2), REPO, "main")
+
+
+def test_slow_body_still_arrives_whole(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    fake_hub.inject(Fault.SLOW_BODY, repo=REPO, path="model.safetensors", delay=0.5)
+    got = fetch(fake_hub, commit, "model.safetensors", tmp_path, expected_size=len(WEIGHTS))
+    assert got.sha256 == sha256_bytes(WEIGHTS)
 
 
 def test_unreachable_hub(tmp_path: Path) -> None:

@@ -179,8 +179,10 @@ def test_make_client_reads_hf_endpoint_at_call_time(monkeypatch: pytest.MonkeyPa
     assert "hf_fromenvironment" not in repr(c) and "hf_fromenvironment" not in str(c)
     with pytest.raises(UsageError):
         hub.make_client("ftp://x")
-    with pytest.raises(UsageError):
-        hub.make_client("https://user:pw@hub.example")
+    for bad in ("https://user:hf_pw@hub.example", "ftp://user:hf_pw@hub.example", "http://h:port", "hub.example"):
+        with pytest.raises(UsageError) as err:
+            hub.make_client(bad)
+        assert "hf_pw" not in err.value.message
 
 
 def test_bad_repo_ids_and_revisions_are_usage_errors(fake_hub: FakeHub) -> None:
@@ -241,3 +243,11 @@ def test_big_lfs_file_cut_mid_body_is_truncated(fake_hub: FakeHub, tmp_path: Pat
         hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", expected_size=len(big))
     assert err.value.rule == "MG-H008"
     assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_without_the_tree_route_falls_back_to_the_model_info(fake_hub: FakeHub) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    fake_hub.inject(Fault.NO_TREE_ROUTE, repo=REPO)
+    snap = hub.resolve(client(fake_hub), REPO, "main")
+    assert snap.commit == commit and [f.path for f in snap.files] == sorted(FILES)
+    assert next(f for f in snap.files if f.path == "model.safetensors").lfs_sha256 == sha256_bytes(WEIGHTS)
