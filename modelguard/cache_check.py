@@ -145,9 +145,12 @@ def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers:
     locked = group.files
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
     if record is None:
-        result.general.append(finding(
-            "MG-H101", f"{group.repo}@{group.commit} is not admitted to the verified cache; run `modelguard fetch`",
-        ))
+        # Per file, so no file of a model that was never admitted reads as "clean" in a report.
+        message = f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache; run `modelguard fetch`"
+        for path in locked:
+            result.by_path[path].append(finding("MG-H101", message))
+        if not locked:
+            result.general.append(finding("MG-H101", message))
         return result
     admitted = record_files(record)
     for path, lf in locked.items():

@@ -59,20 +59,25 @@ def load_inputs(
 def _scan_results(
     layout: Layout, group: Group, check: SnapshotCheck, policy: Policy
 ) -> tuple[dict[str, FileResult], bool]:
-    """The scan + policy results for an intact snapshot: stored ones when the scanner and policy
-    are those of the admission, else a fresh scan of the admitted blobs. Returns (results, rescanned)."""
+    """Scan + policy results for the admitted files that passed the integrity checks: the stored
+    ones when scanner and policy are those of the admission, else a fresh scan of the admitted
+    bytes. Files that failed integrity are not scanned (their integrity finding is their verdict).
+    Returns (results, rescanned)."""
+    if not check.admitted:
+        return {}, False
+    sound = [path for path, found in check.by_path.items() if not found]
     record = check.record or {}
     if record.get("scanner") == scanner_fingerprint() and record.get("policy-sha256") == policy.sha256:
         stored = results_from_record(record)
-        if stored is not None:
-            return stored, False
-    results: dict[str, FileResult] = {}
+        if stored is not None and all(path in stored for path in sound):
+            return {path: stored[path] for path in sound}, False
     snapshot = layout.snapshot(group.repo, group.commit)
-    for path, lf in group.files.items():
-        results[path] = scan_and_evaluate(
-            snapshot / path, policy=policy, repo=group.repo, rel_path=path, display=path,
-            size=lf.size, sha256=lf.sha256,
-        )
+    files = group.files
+    results = {
+        path: scan_and_evaluate(snapshot / path, policy=policy, repo=group.repo, rel_path=path, display=path,
+                                size=files[path].size, sha256=files[path].sha256)
+        for path in sound
+    }
     return results, True
 
 
@@ -117,10 +122,7 @@ def verify_locked(
     client: Any = None
     for group in group_models(lockfile.hf_models):
         check = check_snapshot(layout, group, fast=fast)
-        results: dict[str, FileResult] = {}
-        rescanned = False
-        if check.intact:
-            results, rescanned = _scan_results(layout, group, check, policy)
+        results, rescanned = _scan_results(layout, group, check, policy)
         group_findings = list(check.general)
         if remote and client is None:
             if client_factory is None:
