@@ -458,3 +458,29 @@ def test_end_to_end_lock_fetch_verify(fake_hub: FakeHub, tmp_path: Path, capsys)
     assert run([*endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
     assert fake_hub.requests == []
     assert run([*endpoint, "verify", "--remote", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+
+
+def test_crash_between_snapshot_and_record_is_completed_without_network(tmp_path: Path) -> None:
+    model = locked_model("tiny", "acme/tiny", FILES)
+    admit_local(tmp_path, model, FILES)
+    record = tmp_path / "admissions" / "models--acme--tiny" / f"{model.commit}.json"
+    record.unlink()  # as if the process died right before writing it
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=no_network)
+    assert fetch_exit_code(report) == 0 and report.extra["models"][0]["status"] == "admitted"
+    assert record.is_file()
+
+
+def test_two_entries_pinning_one_commit_share_one_snapshot(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    full = publish(fake_hub, "full", "acme/tiny", CLEAN)
+    from dataclasses import replace
+
+    configs = replace(full, name="configs", files=tuple(f for f in full.files if f.path.endswith("config.txt")))
+    vocab = replace(full, name="vocab", files=tuple(f for f in full.files if "vocab" in f.path))
+    code, doc = hub_fetch(fake_hub, tmp_path, [configs, vocab], capsys)
+    assert code == 0 and statuses(doc) == {"configs": "admitted", "vocab": "admitted"}
+    snap = tmp_path / "cache" / "hub" / "models--acme--tiny" / "snapshots" / full.commit
+    assert sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_symlink()) == [
+        "config.txt", "sub/vocab.txt"]
+    assert run(["verify", "--lockfile", str(tmp_path / "modelguard.lock"), "--cache-dir",
+                str(tmp_path / "cache")]) == 0
