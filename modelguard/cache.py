@@ -181,6 +181,11 @@ def new_quarantine(layout: Layout, label: str) -> Path:
     return path
 
 
+def discard(path: Path) -> None:
+    """Remove one quarantine folder (and whatever is left in it)."""
+    _remove_tree(path)
+
+
 def _remove_tree(path: Path) -> None:
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)

@@ -28,6 +28,7 @@ from modelguard.cache import (
     StagedFile,
     admit,
     cache_root,
+    discard,
     evict,
     new_quarantine,
     sweep_quarantine,
@@ -149,6 +150,13 @@ class _Fetcher:
                 return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
+        try:
+            self._check_and_admit(group, quarantine, out)
+        finally:
+            # A refused model's downloads go now, not at the end of the run (large models, small disks).
+            discard(quarantine)
+
+    def _check_and_admit(self, group: Group, quarantine: Path, out: GroupOutcome) -> None:
         staged = self._stage(group, quarantine, out)
         files = group.files
         results = {
