@@ -133,7 +133,8 @@ class _Fetcher:
     def _run(self, group: Group, out: GroupOutcome) -> None:
         org_findings = [f for m in group.models for f in model_findings(self.policy, m)]
         out.findings.extend(org_findings)
-        if _failing(org_findings, self.fail_on):
+        # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
+        if org_findings:
             out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
             self._evict_if_admitted(group)
             return

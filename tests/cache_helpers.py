@@ -43,7 +43,7 @@ def allow_all(**kw: object) -> Policy:
 
     from modelguard.policy import policy_sha256
 
-    p = replace(DEFAULT_POLICY, allowed_orgs=("*",), **kw)  # type: ignore[arg-type]
+    p = replace(DEFAULT_POLICY, **{"allowed_orgs": ("*",), **kw})  # type: ignore[arg-type]
     return replace(p, sha256=policy_sha256(p))
 
 

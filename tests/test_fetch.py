@@ -20,7 +20,7 @@ import pytest
 from modelguard.cli import run
 from modelguard.errors import NothingToCheckError, StaleLockError
 from modelguard.fetcher import fetch, fetch_exit_code, fetch_locked
-from modelguard.models import Lockfile
+from modelguard.models import Lockfile, Severity
 from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
 from tests.fakehub import FakeHub, Fault
 
@@ -484,3 +484,12 @@ def test_two_entries_pinning_one_commit_share_one_snapshot(fake_hub: FakeHub, tm
         "config.txt", "sub/vocab.txt"]
     assert run(["verify", "--lockfile", str(tmp_path / "modelguard.lock"), "--cache-dir",
                 str(tmp_path / "cache")]) == 0
+
+
+def test_org_not_allowed_is_refused_whatever_fail_on_says(tmp_path: Path) -> None:
+    model = locked_model("tiny", "stranger/tiny", FILES)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    policy = allow_all(allowed_orgs=("acme",))
+    report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network, fail_on=Severity.CRITICAL)
+    assert fetch_exit_code(report) == 1 and [f.rule for f in report.findings] == ["MG-P001"]
+    assert cache_tree(tmp_path) == []
