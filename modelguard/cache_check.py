@@ -87,6 +87,10 @@ class SnapshotCheck:
         return [*self.general, *(f for fs in self.by_path.values() for f in fs)]
 
 
+def hash_workers() -> int:
+    return min(8, os.cpu_count() or 1)
+
+
 def _inside(path: str, folder: str) -> bool:
     return os.path.commonpath([path, folder]) == folder and path != folder
 
@@ -139,7 +143,9 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: 
     return []
 
 
-def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers: int | None = None) -> SnapshotCheck:
+def check_snapshot(
+    layout: Layout, group: Group, *, fast: bool = False, pool: ThreadPoolExecutor | None = None
+) -> SnapshotCheck:
     """Check one admitted snapshot against its lock entries; see the module docstring."""
     record = read_record(layout, group.repo, group.commit)
     locked = group.files
@@ -190,9 +196,15 @@ def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers:
         return path, _check_blob(blob, locked[path], admitted.get(path, {}), fast)
 
     # hashlib releases the GIL on large buffers, so threads hash several files on several cores.
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-        for path, found in pool.map(run, to_hash):
+    # Callers checking many snapshots pass one pool so files of different models hash together.
+    own = pool is None
+    executor = pool or ThreadPoolExecutor(max_workers=hash_workers())
+    try:
+        for path, found in executor.map(run, to_hash):
             result.by_path[path].extend(found)
+    finally:
+        if own:
+            executor.shutdown()
 
     for revision in group.refs:
         ref = layout.ref(group.repo, revision)

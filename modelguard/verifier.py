@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
-from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models
+from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
 from modelguard.errors import ConfigError, NothingToCheckError
 from modelguard.models import (
     FileResult,
@@ -100,6 +101,7 @@ def verify_locked(
     remote: bool = False,
     client_factory: Callable[[], Any] | None = None,
     fail_on: Severity | None = None,
+    lockfile_name: str = "modelguard.lock",
 ) -> Report:
     """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
     if not lockfile.hf_models and not lockfile.provider_models:
@@ -120,8 +122,13 @@ def verify_locked(
 
     specs: dict[str, HFModelSpec] = {s.name: s for s in manifest.hf_models}
     client: Any = None
-    for group in group_models(lockfile.hf_models):
-        check = check_snapshot(layout, group, fast=fast)
+    groups = group_models(lockfile.hf_models)
+    # Snapshots are checked side by side and their files hashed in one shared pool, so one large
+    # model does not leave the other cores idle. (Two pools: a snapshot waits on its hashes.)
+    with ThreadPoolExecutor(max_workers=hash_workers()) as hashing, \
+            ThreadPoolExecutor(max_workers=max(1, min(4, len(groups)))) as snapshots:
+        checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
+    for group, check in zip(groups, checks, strict=True):
         results, rescanned = _scan_results(layout, group, check, policy)
         group_findings = list(check.general)
         if remote and client is None:
@@ -129,7 +136,7 @@ def verify_locked(
                 raise ConfigError("verify --remote needs a Hub client")
             client = client_factory()
         for m in group.models:
-            anchor = _anchor(lockfile, m.name)
+            anchor = _anchor(lockfile_name, lockfile, m.name)
             found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
@@ -153,9 +160,9 @@ def verify_locked(
     )
 
 
-def _anchor(lockfile: Lockfile, name: str) -> str:
+def _anchor(lockfile_name: str, lockfile: Lockfile, name: str) -> str:
     line = lockfile.line_of(name)
-    return f"modelguard.lock:{line}" if line else "modelguard.lock"
+    return f"{lockfile_name}:{line}" if line else lockfile_name
 
 
 def _provider_findings(lockfile: Lockfile, policy: Policy, remote: bool) -> Sequence[Finding]:
@@ -186,4 +193,4 @@ def verify(
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
     return verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
-                         client_factory=factory, fail_on=fail_on)
+                         client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
