@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, BinaryIO
-from urllib.parse import quote, urljoin, urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urljoin
 
-from modelguard.digest import Digests, HashingWriter
+from modelguard.digest import Digests
 from modelguard.errors import (
     AccessDeniedError,
     HubUnreachableError,
@@ -40,9 +40,9 @@ from modelguard.errors import (
     UnreadableError,
 )
 from modelguard.hubdata import (
+    CappedSink,
     RemoteFile,
     RemoteSnapshot,
-    agree,
     check_commit,
     check_etag,
     check_etag_matches,
@@ -52,7 +52,9 @@ from modelguard.hubdata import (
     check_published,
     check_redirect,
     compare_with_lock,
+    cross_check,
     is_commit,
+    next_page,
     parse_model_info,
     parse_tree_page,
     same_origin,
@@ -234,7 +236,7 @@ def resolve(client: HubClient, repo: str, revision: str) -> RemoteSnapshot:
         check_layout(files, set(), what)
     snapshot = RemoteSnapshot(repo=repo, commit=commit, files=tuple(sorted(files.values(), key=lambda f: f.path)))
     if siblings is not None:
-        _cross_check(snapshot, siblings, what)
+        cross_check(snapshot, siblings, what)
     return snapshot
 
 
@@ -254,56 +256,12 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         page, url = _get_json(client, url, f"{what} (file list)", params)
         params = None  # the next link already carries the query
         if url is not None:
-            url = _next_page(client, url, what)
+            url = next_page(client.endpoint, url, what)
         parse_tree_page(page, files, folders, what)
     raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
 
 
-def _next_page(client: HubClient, link: str, what: str) -> str:
-    """A pagination link, kept on the endpoint. huggingface_hub would follow any host with the token."""
-    if same_origin(link, client.endpoint):
-        return link
-    parts = urlsplit(link)
-    if same_origin(link, DEFAULT_ENDPOINT) and parts.path.startswith("/api/"):
-        # A mirror passing the Hub's own links through: same route, asked of the mirror.
-        return urlunsplit(urlsplit(client.endpoint)[:2] + parts[2:])
-    raise IntegrityError(f"{what}: the tree listing links to another host than {client.endpoint}", rule="MG-H004")
-
-
-def _cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:
-    """The model info and the tree listing describe the same commit: they must agree on every file."""
-    listed = {f.path: f for f in snapshot.files}
-    # The tree is authoritative; the model info may list fewer files (it is not paginated), never others.
-    unlisted = sorted(set(siblings) - set(listed))
-    if unlisted:
-        raise IntegrityError(f"{what}: the Hub's model info lists {len(unlisted)} file(s) its file list lacks, "
-                             f"e.g. {unlisted[0]!r}", rule="MG-H004")
-    for path, sibling in siblings.items():
-        if sibling is not None and not agree(sibling, listed[path]):
-            raise IntegrityError(f"{what}: the Hub's model info and file list disagree about {path!r}",
-                                 rule="MG-H004")
-
-
 # --- download --------------------------------------------------------------------------------
-
-
-class _Sink:
-    """The temporary file a download streams into: every byte is hashed as it lands, and a server
-    that sends more than it announced is stopped at the first extra byte."""
-
-    def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
-        self._size = size
-        self._what = what
-        self._writer = HashingWriter(raw, expected_size=size)
-
-    def write(self, data: bytes) -> None:
-        if self._writer.size + len(data) > self._size:
-            raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
-                                 rule="MG-H002")
-        self._writer.write(data)
-
-    def digests(self) -> Digests:
-        return self._writer.digests()
 
 
 def download(
@@ -378,7 +336,7 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = _Sink(raw, size, what)
+            sink = CappedSink(raw, size, what)
             _stream(client, location, commit, sink, size, path, progress, what)
             raw.flush()
             os.fsync(raw.fileno())
@@ -401,7 +359,7 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
     return got
 
 
-def _stream(client: HubClient, location: str, commit: str, sink: _Sink, size: int, path: str, progress: bool,
+def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,
             what: str) -> None:
     """One GET of ``location`` through huggingface_hub's session, streamed into ``sink``.
 

@@ -6,6 +6,7 @@ field is checked before anything else sees it, and a bad one raises
 User input (endpoint, repo id, revision) that cannot be valid raises :class:`~modelguard.errors.UsageError`.
 :func:`check_published` and :func:`check_locked` compare downloaded digests with the Hub's listing
 and with the lock (MG-H001/H002/H003); both are re-exported by :mod:`modelguard.hub`.
+:class:`CappedSink` is what a download streams into: hashed while written, capped at the announced size.
 
 Must not import huggingface_hub or do I/O: :mod:`modelguard.hub` does the talking.
 """
@@ -16,9 +17,10 @@ import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
-from modelguard.digest import Digests
+from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import IntegrityError, UsageError
 from modelguard.models import Finding, LockedFile, LockedHFModel
 from modelguard.rules import finding
@@ -344,3 +346,50 @@ def compare_with_lock(snapshot: RemoteSnapshot, model: LockedHFModel,
             out.append(finding("MG-H007", f"{where}: the Hub lists a file the lock does not pin", path=path,
                                model=model.name))
     return out
+
+
+# --- listings and bodies, as modelguard.hub receives them ---------------------------------------
+
+
+def next_page(endpoint: str, link: str, what: str) -> str:
+    """A pagination link, kept on the endpoint. huggingface_hub would follow any host with the token."""
+    if same_origin(link, endpoint):
+        return link
+    parts = urlsplit(link)
+    if same_origin(link, "https://huggingface.co") and parts.path.startswith("/api/"):
+        # A mirror passing the Hub's own links through: same route, asked of the mirror.
+        return urlunsplit(urlsplit(endpoint)[:2] + parts[2:])
+    raise IntegrityError(f"{what}: the tree listing links to another host than {endpoint}", rule="MG-H004")
+
+
+def cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:
+    """The model info and the tree listing describe the same commit: they must agree on every file."""
+    listed = {f.path: f for f in snapshot.files}
+    # The tree is authoritative; the model info may list fewer files (it is not paginated), never others.
+    unlisted = sorted(set(siblings) - set(listed))
+    if unlisted:
+        raise IntegrityError(f"{what}: the Hub's model info lists {len(unlisted)} file(s) its file list lacks, "
+                             f"e.g. {unlisted[0]!r}", rule="MG-H004")
+    for path, sibling in siblings.items():
+        if sibling is not None and not agree(sibling, listed[path]):
+            raise IntegrityError(f"{what}: the Hub's model info and file list disagree about {path!r}",
+                                 rule="MG-H004")
+
+
+class CappedSink:
+    """The temporary file a download streams into: every byte is hashed as it lands, and a server
+    that sends more than it announced is stopped at the first extra byte."""
+
+    def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
+        self._size = size
+        self._what = what
+        self._writer = HashingWriter(raw, expected_size=size)
+
+    def write(self, data: bytes) -> None:
+        if self._writer.size + len(data) > self._size:
+            raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
+                                 rule="MG-H002")
+        self._writer.write(data)
+
+    def digests(self) -> Digests:
+        return self._writer.digests()

@@ -119,7 +119,7 @@ def lock(
         hf_models=tuple(kept + resolved),
         provider_models=tuple(provider_models),
     )
-    if existing is None or render_lockfile(new) != render_lockfile(existing):
+    if existing is None or render_lockfile(new, validate=False) != render_lockfile(existing, validate=False):
         new = replace(new, created_by=f"modelguard {__version__}")
     written = write_lockfile(path, new)
     return LockResult(

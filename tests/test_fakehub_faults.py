@@ -5,6 +5,9 @@ and nothing is written where it should not be. Real huggingface_hub client, loop
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -346,3 +349,32 @@ def test_token_never_appears_in_errors_reprs_or_logs(
     texts += [out, errout, caplog.text]
     assert all(TOKEN not in text for text in texts)
     assert all(r.headers.get("authorization") in (None, "<redacted>") for r in fake_hub.requests)
+
+
+_VERBOSE_RUN = """
+import sys
+from pathlib import Path
+from modelguard import hub
+from modelguard.errors import ModelguardError
+endpoint, commit, dest, token = sys.argv[1:]
+client = hub.HubClient(endpoint, token, retries=1, retry_wait=0.01)
+print(repr(client), hub.resolve(client, "acme/tiny", "main"))
+hub.download(client, "acme/tiny", commit, "model.safetensors", Path(dest) / "m", progress=True)
+for repo in ("acme/tiny", "acme/missing"):
+    try:
+        hub.download(client, repo, commit, "config.json", Path(dest) / "c")
+    except ModelguardError as exc:
+        print(type(exc).__name__, exc)
+"""
+
+
+def test_token_stays_out_of_debug_logs_and_progress_output(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES, gated=True, tokens=[TOKEN])
+    fake_hub.inject(Fault.TAMPER, repo=REPO, path="config.json")
+    env = {**os.environ, "HF_DEBUG": "1", "HF_HUB_VERBOSITY": "debug", "TQDM_POSITION": "-1"}
+    proc = subprocess.run([sys.executable, "-c", _VERBOSE_RUN, fake_hub.endpoint, commit, str(tmp_path), TOKEN],
+                          cwd=Path(__file__).resolve().parent.parent, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert "IntegrityError" in proc.stdout and "NotFoundError" in proc.stdout, proc.stdout + proc.stderr
+    assert "curl" in proc.stderr  # huggingface_hub's debug log really ran
+    assert TOKEN not in proc.stdout + proc.stderr

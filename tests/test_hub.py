@@ -6,6 +6,7 @@ cache, LFS files via the CDN). Faults and hostile answers are in tests/test_hub_
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import time
@@ -251,3 +252,21 @@ def test_hub_without_the_tree_route_falls_back_to_the_model_info(fake_hub: FakeH
     snap = hub.resolve(client(fake_hub), REPO, "main")
     assert snap.commit == commit and [f.path for f in snap.files] == sorted(FILES)
     assert next(f for f in snap.files if f.path == "model.safetensors").lfs_sha256 == sha256_bytes(WEIGHTS)
+
+
+def test_download_with_a_progress_bar(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    got = hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", progress=True)
+    assert got.sha256 == sha256_bytes(WEIGHTS)
+
+
+def test_hf_hub_offline_is_respected_with_a_clear_line(fake_hub: FakeHub) -> None:
+    fake_hub.add_repo(REPO, FILES)
+    code = ("import sys; from modelguard import hub; from modelguard.errors import HubUnreachableError\n"
+            "try: hub.resolve(hub.HubClient(sys.argv[1], None, retries=0), 'acme/tiny', 'main')\n"
+            "except HubUnreachableError as e: print(e)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, fake_hub.endpoint], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert "HF_HUB_OFFLINE is set" in proc.stdout, proc.stdout + proc.stderr
+    assert fake_hub.requests == []

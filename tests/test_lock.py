@@ -90,11 +90,15 @@ def cli(fake: FakeHub, project: Path, *args: str) -> int:
 # --- pins ---------------------------------------------------------------------------------------
 
 
-def test_branch_pins_commit_and_every_file(fake_hub: FakeHub, project: Path, private_tmp: Path) -> None:
+def test_branch_pins_commit_and_every_file(
+    fake_hub: FakeHub, project: Path, private_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     commit = fake_hub.add_repo(REPO, FILES)
     write_manifest(project, manifest_text(entry()))
     fake_hub.clear_requests()
     assert cli(fake_hub, project) == ExitCode.OK
+    out = capsys.readouterr().out
+    assert f"tiny: {REPO}@main -> {commit} (4 files)" in out and "written (1 resolved, 0 kept)" in out
     model = locked(project)
     assert (model.commit, model.requested_revision) == (commit, "main")
     files = {f.path: f for f in model.files}
@@ -164,7 +168,7 @@ def test_more_than_a_thousand_files_are_all_listed(fake_hub: FakeHub, project: P
 
 
 def test_gated_repo_needs_a_token_and_the_token_never_leaks(
-    fake_hub: FakeHub, project: Path, capsys: pytest.CaptureFixture[str]
+    fake_hub: FakeHub, project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     secret = "hf_SecretTokenValue123"
     fake_hub.add_repo(REPO, FILES, gated=True, tokens=[secret])
@@ -177,6 +181,11 @@ def test_gated_repo_needs_a_token_and_the_token_never_leaks(
     with pytest.raises(AccessDeniedError):
         do_lock(fake_hub, project, token="hf_wrong")
     capsys.readouterr()
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setenv("HF_HOME", str(project / "no-login"))  # no stored login either
+    assert cli(fake_hub, project) == ExitCode.NO_VERDICT
+    assert "access" in capsys.readouterr().err
+    assert not (project / "modelguard.lock").exists()
     assert run(["--endpoint", fake_hub.endpoint, "--token", secret, "lock",
                 "--manifest", str(project / "modelguard.toml")]) == ExitCode.OK
     out = capsys.readouterr()

@@ -27,7 +27,8 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
 
-_KERAS_MODULES = ("keras", "tf_keras")
+# Keras itself and the official Keras model libraries (KerasHub presets on the Hub name these).
+_KERAS_MODULES = ("keras", "tf_keras", "keras_hub", "keras_nlp", "keras_cv", "keras_rs")
 _DANGEROUS_MODULES = frozenset("""os posix nt subprocess sys builtins importlib runpy code pty ctypes shutil
     socket pickle marshal dill shelve webbrowser requests urllib http""".split())
 _SAFE_BUILTINS = frozenset("abs all any bool dict float int len list max min pow range round set slice sorted str "
@@ -131,7 +132,10 @@ def _lambda_detail(config: Any) -> str:
     if config.get("function_type") == "lambda" or isinstance(fn, list):
         return " (marshalled bytecode in 'function')"
     if isinstance(fn, dict):
-        return f" ({fn.get('module')}.{fn.get('config') or fn.get('class_name')})"
+        if fn.get("class_name") == "__lambda__":
+            return " (serialized lambda bytecode in 'function')"
+        target = fn.get("config") if isinstance(fn.get("config"), str) else fn.get("class_name")
+        return f" ({fn.get('module', '?')}.{target})"
     if isinstance(fn, str):
         return f" ({config.get('module', '?')}.{fn})"
     return ""

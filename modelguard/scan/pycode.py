@@ -6,6 +6,10 @@ constructs model code has no business with: process execution, dynamic code, imp
 builtins tampering, network, file writes, unsafe deserialization and obfuscated payloads,
 each reported with its line number.
 
+A process or connection started by module-level code runs the moment a loader imports the
+file (MG-S315, malicious); the same call inside a function is reported as suspicious, since a
+few real models compile kernels that way.
+
 Names are resolved through the file's own imports (``import subprocess as sp``,
 ``from os import system``, ``__import__("os")``), so aliasing does not hide a call. Plain
 model code (torch, ``os.path``, ``logging``, ``math``, reading configs) produces only MG-S301.
@@ -73,6 +77,7 @@ _BUILTINS = frozenset(
     "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
 _WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
 _MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
+_ESCAPE_ATTRS = frozenset("__subclasses__ __globals__ __builtins__ f_globals f_locals f_back".split())
 _DANGEROUS_KEYS = frozenset("__builtins__ __import__ eval exec compile system popen".split())
 _SENSITIVE_MODULES = frozenset("os posix nt subprocess builtins sys pty ctypes socket shutil importlib".split())
 _DANGEROUS_ATTRS = frozenset("system popen spawn exec eval __import__ loads load_module".split())
@@ -228,6 +233,9 @@ class _Reviewer:
         return None
 
     def _reference(self, node: ast.Name | ast.Attribute) -> Iterator[tuple[int, str, str]]:
+        if isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
+            # ().__class__.__base__.__subclasses__(), f.__globals__ ...: reaching any module from any object
+            yield node.lineno, "MG-S305", f"walks Python internals through .{node.attr}"
         name = self.resolve(node)
         if name is None:
             return

@@ -147,3 +147,11 @@ def test_pickle_named_onnx_data_is_still_a_pickle() -> None:
     # Detection by content comes first: a protocol-2+ pickle is never waved through by its name.
     r = scan_bytes(b"\x80\x04\x95" + bytes(range(256)), "model.onnx_data")
     assert r.format != "onnx-external-data"
+
+
+def test_same_subgraph_in_both_branches_is_reported_once() -> None:
+    branch = graph(_field(5, tensor("t", "/abs")))
+    attrs = (_field(5, _field(1, "then_branch") + _field(6, branch))
+             + _field(5, _field(1, "else_branch") + _field(6, branch)))
+    _, found = _scan(model(graph(_field(1, node("If", attrs=attrs)))))
+    assert found == [("MG-S701", "graph/node/subgraph/initializer 't'")]

@@ -122,6 +122,8 @@ CASES = [
     ("import sys\nsys.meta_path.insert(0, Finder())\n", "MG-S305", "line 2"),
     ("import builtins\nbuiltins.open = my_open\n", "MG-S305", "line 2"),
     ("f = getattr(__builtins__, 'eval')\n", "MG-S305", "line 1"),
+    ("x = 1\nfor c in ().__class__.__base__.__subclasses__():\n    pass\n", "MG-S305", "line 2"),
+    ("def f():\n    pass\ng = f.__globals__\n", "MG-S305", "line 3"),
     ("import torch\nsetattr(torch, 'load', evil)\n", "MG-S305", "line 2"),
     # network
     ("import socket\ns = socket.socket()\n", "MG-S306", "line 1"),
