@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -36,6 +37,8 @@ from typing import Any
 from modelguard.admission import RECORD_VERSION
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError
 from modelguard.models import LockedHFModel
+
+_log = logging.getLogger("modelguard")
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
@@ -154,15 +157,22 @@ def writer_lock(layout: Layout) -> Iterator[None]:
     The lock is held for a whole fetch run, so the quarantine of a crashed run can be swept
     safely at the start of the next one (no live run can own it).
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     try:
         layout.create()
     except OSError as e:
         raise UnreadableError(f"cannot create the verified cache at {layout.root}: {e.strerror or e}") from None
     lock = FileLock(str(layout.lock_path))
-    with lock:
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def sweep_quarantine(layout: Layout) -> None:

@@ -285,3 +285,29 @@ def test_loaders_pointed_at_the_cache_by_environment_see_only_admitted_models(ad
     assert Path(file_path).read_bytes() == FILES["config.txt"]
     assert Path(folder) == root / "hub" / "models--acme--tiny" / "snapshots" / COMMIT
     assert refused.startswith("refused")
+
+
+def test_writer_lock_waits_for_the_other_writer_and_says_so(tmp_path: Path, caplog) -> None:
+    import threading
+    import time
+
+    from filelock import FileLock
+
+    layout = Layout(tmp_path)
+    layout.create()
+    entered = threading.Event()
+
+    def second_writer() -> None:
+        with writer_lock(layout):
+            entered.set()
+
+    with FileLock(str(layout.lock_path)):  # another process's fetch holds the cache
+        worker = threading.Thread(target=second_writer)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while "waiting for another modelguard process" not in caplog.text:
+            assert time.monotonic() < deadline, "the second writer never reported waiting"
+            time.sleep(0.01)
+        assert not entered.is_set()
+    worker.join(timeout=30)
+    assert entered.is_set()
