@@ -293,6 +293,11 @@ def admit(
     stamped["files"] = stamped_files
     final = layout.snapshot(repo, commit)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(".*-*"):  # a crashed admission's half-built or old folders
+        if leftover.name.startswith((".building-", ".old-")):
+            _remove_tree(leftover)
+    # The old record goes first: a crash from here on leaves a snapshot without a record (not admitted).
+    layout.record(repo, commit).unlink(missing_ok=True)
     building = final.parent / f".building-{commit}-{uuid.uuid4().hex[:8]}"
     building.mkdir()
     for item in files:

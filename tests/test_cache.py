@@ -311,3 +311,12 @@ def test_writer_lock_waits_for_the_other_writer_and_says_so(tmp_path: Path, capl
         assert not entered.is_set()
     worker.join(timeout=30)
     assert entered.is_set()
+
+
+def test_readmission_sweeps_a_crashed_admissions_leftovers(admitted) -> None:
+    root, model = admitted
+    snapshots = root / "hub" / "models--acme--tiny" / "snapshots"
+    (snapshots / f".building-{COMMIT}-dead").mkdir()
+    (snapshots / f".old-{COMMIT}-dead").mkdir()
+    admit_local(root, model, FILES)
+    assert sorted(p.name for p in snapshots.iterdir()) == [COMMIT]
