@@ -285,3 +285,21 @@ def test_provider_models_alone_are_checked_and_a_retired_one_fails(tmp_path: Pat
     capsys.readouterr()
     code, doc = verify_cli(lock_path, tmp_path / "cache", capsys=capsys)
     assert code == 1 and "MG-P204" in rules(doc), doc
+
+
+def test_unparsable_lockfile_exits_2(project, capsys) -> None:
+    lock_path, cache, _ = project
+    lock_path.write_text("lock-version = [unclosed\n")
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_manifest_given_explicitly(project, capsys, tmp_path: Path) -> None:
+    lock_path, cache, _ = project
+    elsewhere = tmp_path / "config" / "team.toml"
+    elsewhere.parent.mkdir()
+    (lock_path.parent / "modelguard.toml").rename(elsewhere)
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 2
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, cache, "--manifest", str(elsewhere), capsys=capsys)
+    assert code == 0 and doc["ok"]
