@@ -139,7 +139,9 @@ class _Fetcher:
             self._evict_if_admitted(group)
             return
 
-        existing = check_snapshot(self.layout, group, fast=True)
+        # Re-hashed, not trusted from mtime and inode: fetch is the door, and reading local bytes is
+        # far cheaper than the download it saves.
+        existing = check_snapshot(self.layout, group)
         rec = existing.record
         if existing.intact and rec is not None and (
             rec.get("scanner"), rec.get("policy-sha256"), rec.get("fail-on")

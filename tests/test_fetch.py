@@ -265,8 +265,10 @@ def test_tampered_admitted_blob_is_refetched(fake_hub: FakeHub, tmp_path: Path, 
     assert hub_fetch(fake_hub, tmp_path, [model], capsys)[0] == 0
     cache = tmp_path / "cache"
     blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / model.commit / "model.txt"))
+    st = blob.stat()
     os.chmod(blob, 0o644)
-    blob.write_bytes(b"X" * blob.stat().st_size)
+    blob.write_bytes(b"X" * st.st_size)  # same size, same inode ...
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old mtime: only the bytes tell
     code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
     assert blob.read_bytes() == CLEAN["model.txt"]
