@@ -60,6 +60,14 @@ _ALL: list[Rule] = [
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
     # (stale, missing, version, signature rules go here)
+
+    # ---- MG-P9xx: suppressions
+    Rule("MG-P900", _M, _SUS, "Suppression expired",
+         "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
+         "Fix the underlying finding, or review it and renew the entry with a new expires date."),
+    Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
+         "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
+         "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}
