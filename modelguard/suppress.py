@@ -58,8 +58,8 @@ def scope_matches(scope: str, *, model: str = "", repo: str = "", path: str = ""
     if _GLOB_CHARS & set(scope):
         return bool(subject.path) and fnmatchcase(subject.path, _normal_path(scope))
     if "/" in scope:
-        return scope in (subject.repo, subject.path) and scope != ""
-    return scope in (subject.org, subject.model) and scope != ""
+        return scope in (subject.repo, subject.path)
+    return scope in (subject.org, subject.model)
 
 
 def apply_suppressions(
