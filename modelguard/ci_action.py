@@ -72,8 +72,9 @@ class ActionResult:
     exit_code: int
     sarif_path: str
     """absolute path of the SARIF log, or "" when modelguard wrote none"""
-    findings: int
-    failing: int
+    findings: int | None
+    """None when no report was written: no report must never read as no findings"""
+    failing: int | None
     suppressed: int
     stderr: str
 
@@ -114,8 +115,8 @@ def run_action(args: Sequence[str], *, sarif_path: str, workspace: str) -> Actio
     return ActionResult(
         exit_code=proc.returncode,
         sarif_path=sarif_path if doc else "",
-        findings=len(results),
-        failing=int(props.get("summary", {}).get("failing", 0)),
+        findings=len(results) if doc else None,
+        failing=int(props.get("summary", {}).get("failing", 0)) if doc else None,
         suppressed=suppressed,
         stderr=proc.stderr,
     )
@@ -134,8 +135,8 @@ def write_outputs(path: str, result: ActionResult) -> None:
     """Append the step outputs to ``$GITHUB_OUTPUT`` (multi-line-safe delimiter syntax)."""
     values = {
         "sarif-file": result.sarif_path,
-        "findings": str(result.findings),
-        "failing": str(result.failing),
+        "findings": "" if result.findings is None else str(result.findings),
+        "failing": "" if result.failing is None else str(result.failing),
         "exit-code": str(result.exit_code),
     }
     with open(path, "a", encoding="utf-8") as f:
