@@ -257,3 +257,18 @@ def test_cli_sarif_is_identical_across_runs_in_different_folders(tmp_path: Path)
         docs.append(json.loads(proc.stdout))
     assert docs[0] == docs[1]
     assert docs[0]["runs"][0]["results"][0]["partialFingerprints"]["modelguardFinding/v1"]
+
+
+def test_cli_lint_sarif_is_anchored_to_the_source_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Needs ``modelguard lint`` (issue 5): a floating alias on line 3 of app.py."""
+    monkeypatch.chdir(tmp_path)
+    Path("app.py").write_text('from openai import OpenAI\n\nOpenAI().chat.completions.create(model="gpt-4o")\n')
+    code = run(["lint", "--format", "sarif", "app.py"])
+    out, err = capsys.readouterr()
+    assert code == 1, err
+    doc = json.loads(out)
+    assert_valid_sarif(doc)
+    alias = [r for r in doc["runs"][0]["results"] if r["ruleId"].startswith("MG-P2")]
+    assert alias and all(_location(r) == ("app.py", 3) for r in alias)
