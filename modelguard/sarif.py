@@ -5,15 +5,19 @@ Owns: the SARIF document (one run), rule metadata for every ``MG-`` rule, the se
 the repository, and the fingerprints that let a service match a finding across runs.
 
 Must not: read or hash model files, decide exit codes, or put anything run-specific (absolute
-temp paths, times) into fingerprints. Pure apart from :func:`os.getcwd` as the default root.
+temp paths, times) into fingerprints. Pure apart from :func:`os.getcwd` as the default root and
+checks that a file exists before anchoring to it.
 
 Anchoring, in order (the first that applies wins):
 
-1. a finding whose ``location`` is ``FILE:LINE`` (a policy or manifest line) -> that file, line;
+1. a finding whose ``location`` (or ``path``) is ``FILE:LINE`` (a lockfile, manifest or policy
+   line) -> that file, line;
 2. a finding about a locked model -> the lockfile line of the model's entry (``verify``);
-3. a finding about a file (``scan``, ``lint``) -> that file, at ``line N`` when the location
-   says so, else line 1 (code-scanning services require a start line);
-4. a finding about a model that is not locked -> its manifest line, else the lockfile.
+3. a finding about a file (``scan``, ``lint``; for a model's file, only when it is a real file)
+   -> that file, at ``line N`` when the location says so, else line 1 (code-scanning services
+   require a start line);
+4. a finding about a model that is not locked -> its manifest line; else the lockfile, the
+   manifest, or ``modelguard.lock`` / ``modelguard.toml`` at the root, line 1.
 
 Severity mapping (``properties.security-severity``, the CVSS-like score GitHub ranks alerts
 by): critical 9.5, high 8.0, medium 5.5, low 3.0, info 0.0. ``level`` depends on the run's
@@ -197,13 +201,13 @@ def _level(severity: Severity, fail_on: Severity) -> str:
 
 
 def _result(f: Finding, report: Report, anchors: SarifAnchors, root: str, index: Mapping[str, int]) -> dict[str, Any]:
-    uri, line = _anchor(f, anchors, root)
+    anchor, line = _anchor(f, anchors, root)
     result: dict[str, Any] = {
         "ruleId": f.rule,
         "level": _level(f.severity, report.fail_on),
         "message": {"text": _message(f)},
-        "locations": [{"physicalLocation": _physical(uri, line, root)}],
-        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, uri)},
+        "locations": [{"physicalLocation": _physical(anchor, line, root)}],
+        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, anchor, root)},
         "properties": {
             "severity": f.severity.value,
             "security-severity": SECURITY_SEVERITY[f.severity],
@@ -241,21 +245,23 @@ def _message(f: Finding) -> str:
 
 def _anchor(f: Finding, anchors: SarifAnchors, root: str) -> tuple[str, int]:
     """(path as given, 1-based line) of the real repository file this finding points at."""
-    m = _FILE_LINE.match(f.location)
+    m = _FILE_LINE.match(f.location) or _FILE_LINE.match(f.path)
     if m:
         return m.group("file"), int(m.group("line"))
     if f.model and anchors.lockfile_path and anchors.lines.get(f.model):
         return anchors.lockfile_path, anchors.lines[f.model]
-    if f.path:
+    if f.path and (not f.model or os.path.isfile(f.path)):  # verify's "model:file" is no repository file
         words = _LINE_WORD.search(f.location)
         return f.path, int(words.group("line")) if words else 1
     if f.model and anchors.manifest_path and anchors.manifest_lines.get(f.model):
         return anchors.manifest_path, anchors.manifest_lines[f.model]
-    if anchors.lockfile_path:
-        return anchors.lockfile_path, 1
-    if anchors.manifest_path:
-        return anchors.manifest_path, 1
-    return f.model or ".", 1
+    for fallback in (anchors.lockfile_path, anchors.manifest_path):
+        if fallback:
+            return fallback, 1
+    for default in ("modelguard.lock", "modelguard.toml"):
+        if os.path.isfile(os.path.join(root, default)):
+            return os.path.join(root, default), 1
+    return f.location or ".", 1
 
 
 def _relative_uri(path: str, root: str) -> tuple[str, bool]:
@@ -281,9 +287,11 @@ def _quote(path: str) -> str:
     return quote(path, safe="/:@!$&'()*+,;=-._~")
 
 
-def _fingerprint(f: Finding, uri: str) -> str:
-    """Stable across runs: rule, repository-relative path, location inside the file, model."""
-    parts = (f.rule, uri, f.location, f.model)
+def _fingerprint(f: Finding, anchor: str, root: str) -> str:
+    """Stable across runs: rule, anchor file and finding path relative to the repository root,
+    location inside the file, model. Never a time, a message wording or an absolute root."""
+    path = _relative_uri(f.path, root)[0] if f.path else ""
+    parts = (f.rule, _relative_uri(anchor, root)[0], path, f.location, f.model)
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 

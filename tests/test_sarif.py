@@ -272,3 +272,44 @@ def test_cli_lint_sarif_is_anchored_to_the_source_line(
     assert_valid_sarif(doc)
     alias = [r for r in doc["runs"][0]["results"] if r["ruleId"].startswith("MG-P2")]
     assert alias and all(_location(r) == ("app.py", 3) for r in alias)
+
+
+def test_verify_shaped_report_is_anchored_to_lockfile_lines(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shapes verify emits: per-file results named ``model:path`` and loose findings whose
+    path is ``modelguard.lock:LINE``; with or without anchors they land on the lockfile line."""
+    _repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    in_file = finding("MG-S002", "format not recognised", model="embedder")
+    loose = finding("MG-S004", "snapshot missing", model="embedder", path="modelguard.lock:7")
+    report = Report(command="verify", fail_on=Severity.MEDIUM,
+                    files=(FileResult("embedder:model.safetensors", "unknown", (in_file,)),),
+                    findings=(loose,), checked=2)
+    anchors = SarifAnchors.for_lock(
+        Lockfile(lock_version=1, created_by="t", manifest_sha256="0" * 64, lines=(("embedder", 7),)),
+        "modelguard.lock")
+    for given in (anchors, None):
+        results = _sarif(report, given)["runs"][0]["results"]
+        first_line = 7 if given is not None else 1  # without anchors: the lockfile at the root
+        assert [_location(r) for r in results] == [("modelguard.lock", first_line), ("modelguard.lock", 7)]
+        assert "embedder:model.safetensors" in results[0]["message"]["text"]
+
+
+def test_finding_with_nothing_to_anchor_falls_back_to_the_root_lockfile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _repo(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    report = Report(command="verify", fail_on=Severity.MEDIUM, findings=(finding("MG-S004", "x"),), checked=1)
+    assert _location(_sarif(report)["runs"][0]["results"][0]) == ("modelguard.lock", 1)
+
+
+def test_fingerprint_is_the_same_for_absolute_and_relative_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rel = finding("MG-S002", "x", path="models/w.bin")
+    absolute = finding("MG-S002", "x", path=str(tmp_path / "models" / "w.bin"))
+    doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, findings=(rel, absolute), checked=1))
+    a, b = doc["runs"][0]["results"]
+    assert a["partialFingerprints"] == b["partialFingerprints"]
+    assert _location(a) == _location(b) == ("models/w.bin", 1)
