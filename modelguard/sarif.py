@@ -125,9 +125,10 @@ def to_sarif(report: Report, *, anchors: SarifAnchors | None = None) -> str:
     rules = list(RULES.values())
     index = {r.id: i for i, r in enumerate(rules)}
     results = [_result(f, report, anchors, root, index) for f in report.all_findings()]
+    # No automationDetails: upload-sarif's ``category`` input must decide the category, and an
+    # id already in the log would silently override it.
     run: dict[str, Any] = {
         "tool": {"driver": _driver(rules, report.fail_on)},
-        "automationDetails": {"id": f"modelguard/{report.command}/"},
         "invocations": [_invocation(report, root)],
         "results": results,
         "columnKind": "unicodeCodePoints",

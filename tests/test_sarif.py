@@ -313,3 +313,8 @@ def test_fingerprint_is_the_same_for_absolute_and_relative_paths(
     a, b = doc["runs"][0]["results"]
     assert a["partialFingerprints"] == b["partialFingerprints"]
     assert _location(a) == _location(b) == ("models/w.bin", 1)
+
+
+def test_log_leaves_the_category_to_the_uploader() -> None:
+    doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, checked=1))
+    assert "automationDetails" not in doc["runs"][0]  # else upload-sarif's category input is ignored
