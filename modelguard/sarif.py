@@ -237,7 +237,7 @@ def _message(f: Finding) -> str:
     if f.path:
         subject.append(f.path)
     text = f"{': '.join(subject)}: {f.message}" if subject else f.message
-    if f.location and f.location not in f.message:
+    if f.location and f.location not in f.message and f.location != f.path:
         text += f" [{f.location}]"
     if f.detail:
         text += f"\n\n{f.detail}"
@@ -292,7 +292,10 @@ def _fingerprint(f: Finding, anchor: str, root: str) -> str:
     """Stable across runs: rule, anchor file and finding path relative to the repository root,
     location inside the file, model. Never a time, a message wording or an absolute root."""
     path = _relative_uri(f.path, root)[0] if f.path else ""
-    parts = (f.rule, _relative_uri(anchor, root)[0], path, f.location, f.model)
+    location = f.location
+    if f.path and location.startswith(f.path):  # scanners name members after the path as given
+        location = path + location[len(f.path):]
+    parts = (f.rule, _relative_uri(anchor, root)[0], path, location, f.model)
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
 
 

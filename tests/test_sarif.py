@@ -307,8 +307,9 @@ def test_fingerprint_is_the_same_for_absolute_and_relative_paths(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    rel = finding("MG-S002", "x", path="models/w.bin")
-    absolute = finding("MG-S002", "x", path=str(tmp_path / "models" / "w.bin"))
+    rel = finding("MG-S002", "x", path="models/w.bin", location="models/w.bin!data.pkl")
+    full = str(tmp_path / "models" / "w.bin")
+    absolute = finding("MG-S002", "x", path=full, location=full + "!data.pkl")
     doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, findings=(rel, absolute), checked=1))
     a, b = doc["runs"][0]["results"]
     assert a["partialFingerprints"] == b["partialFingerprints"]
