@@ -33,7 +33,9 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from modelguard.models import Finding, Lockfile, Manifest, Report, Severity, Verdict
 from modelguard.rules import RULES, Rule
@@ -270,7 +272,7 @@ def _relative_uri(path: str, root: str) -> tuple[str, bool]:
     full = os.path.abspath(path)  # relative paths in reports are relative to the working directory
     rel = os.path.relpath(full, root)
     if rel == ".." or rel.startswith(".." + os.sep):
-        return "file://" + _quote(full.replace(os.sep, "/")), False
+        return Path(full).as_uri(), False
     return _quote(rel.replace(os.sep, "/")), True
 
 
@@ -283,9 +285,8 @@ def _physical(path: str, line: int, root: str) -> dict[str, Any]:
 
 
 def _quote(path: str) -> str:
-    from urllib.parse import quote
-
-    return quote(path, safe="/:@!$&'()*+,;=-._~")
+    """A relative URI reference: ``:`` is escaped so ``embedder:model.bin`` is not read as a scheme."""
+    return quote(path, safe="/!$&'()*+,;=@-._~")
 
 
 def _fingerprint(f: Finding, anchor: str, root: str) -> str:
@@ -325,8 +326,9 @@ def _invocation(report: Report, root: str) -> dict[str, Any]:
         note: dict[str, Any] = {
             "level": "warning",
             "message": {"text": f"{r.path}: not scanned ({r.format}): {why}"},
-            "locations": [{"physicalLocation": _physical(r.path, 1, root)}],
         }
+        if os.path.isfile(r.path):
+            note["locations"] = [{"physicalLocation": _physical(r.path, 1, root)}]
         if reasons:
             note["descriptor"] = {"id": reasons[0].rule}
         notes.append(note)

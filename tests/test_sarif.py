@@ -319,3 +319,15 @@ def test_fingerprint_is_the_same_for_absolute_and_relative_paths(
 def test_log_leaves_the_category_to_the_uploader() -> None:
     doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, checked=1))
     assert "automationDetails" not in doc["runs"][0]  # else upload-sarif's category input is ignored
+
+
+def test_model_file_names_are_not_read_as_uri_schemes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    report = Report(command="verify", fail_on=Severity.MEDIUM, checked=1, files=(
+        FileResult("embedder:model.bin", "unknown", (finding("MG-S002", "x", model="embedder"),)),))
+    doc = _sarif(report)
+    [artifact] = doc["runs"][0]["artifacts"]
+    assert artifact["location"]["uri"] == "embedder%3Amodel.bin"
+    [note] = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
+    assert "locations" not in note  # not a repository file: named in the text only
+    assert note["message"]["text"].startswith("embedder:model.bin: not scanned")
