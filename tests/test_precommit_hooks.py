@@ -147,3 +147,11 @@ def test_lint_hook_flags_a_floating_model_alias(repo: Path) -> None:
     assert selected == ["app.py"]
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "MG-P2" in proc.stdout and "gpt-4o" in proc.stdout
+
+
+def test_lint_hook_passes_code_without_model_ids(repo: Path) -> None:
+    """Needs ``modelguard lint`` (issue 5): code that names no model is clean (exit 0)."""
+    _stage(repo, {"app.py": b"print('hello')\n"})
+    proc, selected = _run_hook("modelguard-lint", repo)
+    assert selected == ["app.py"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
