@@ -198,3 +198,11 @@ def test_entry_point_runs_verify_with_github_variables(tmp_path: Path) -> None:
     assert _outputs(tmp_path / "github_output")["exit-code"] == "2"
     summary = (tmp_path / "step_summary.md").read_text("utf-8")
     assert summary.startswith("## ❌ modelguard verify: usage or configuration error (exit 2)")
+
+
+def test_every_exit_code_has_a_summary_line(tmp_path: Path) -> None:
+    from modelguard.errors import ExitCode
+
+    headlines = {render_summary(ActionResult(int(c), "", None, None, 0, "")).splitlines()[0] for c in ExitCode}
+    assert len(headlines) == len(ExitCode)
+    assert not any("unexpected exit code" in h for h in headlines)
