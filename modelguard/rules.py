@@ -57,6 +57,30 @@ _ALL: list[Rule] = [
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
+    Rule("MG-P201", _M, _SUS, "Floating provider model alias in use",
+         "The model ID is an alias the provider can move to a new snapshot at any time; pin the dated or "
+         "versioned ID that `modelguard lock` resolved, or allow aliases in the policy on purpose."),
+    Rule("MG-P202", _H, _SUS, "Floating alias cannot be pinned",
+         "modelguard could not resolve this alias to a snapshot and the policy forbids floating aliases; write "
+         "a dated ID in the manifest, run `modelguard lock --online`, or set allow-floating-aliases = true."),
+    Rule("MG-P203", _M, _SUS, "Provider model deprecated",
+         "The provider announced this model's retirement; migrate to the replacement before the date. Medium "
+         "within the policy's deprecation window, low before it."),
+    Rule("MG-P204", _H, _SUS, "Provider model retired",
+         "The provider no longer serves this model (its retirement date has passed); calls fail. Move to the "
+         "replacement and lock again."),
+    Rule("MG-P205", _I, _SUS, "Provider catalog is old",
+         "modelguard's built-in provider catalog is older than its freshness window; upgrade modelguard or use "
+         "`verify --remote` for current lifecycle data."),
+    Rule("MG-P206", _M, _SUS, "Model ID not in the lockfile",
+         "Application code uses a provider model ID the lockfile does not pin; add it to modelguard.toml as a "
+         "[[provider-model]] and run `modelguard lock`, or use the locked ID."),
+    Rule("MG-P207", _M, _SUS, "Alias resolution changed since lock",
+         "The alias now points to a different snapshot than the one locked; code that calls the alias changed "
+         "behaviour. Review the new snapshot and lock again."),
+    Rule("MG-P208", _H, _SUS, "Unknown provider model ID",
+         "Neither the catalog nor the provider knows this model ID (typo, retired, or not yet catalogued); "
+         "check the ID against the provider's model list."),
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
     # (stale, missing, version, signature rules go here)

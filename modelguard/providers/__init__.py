@@ -1,21 +1,22 @@
-"""Provider model IDs (placeholder until the providers work lands): refuses clearly, never guesses."""
+"""Hosted (provider) model IDs: pin floating aliases, track deprecation and retirement, lint code.
+
+A short tour:
+
+* :mod:`.catalog` + ``catalog.json`` — the dated, sourced facts: which IDs float, what they
+  resolve to, pinned-ID patterns per provider/platform, published lifecycle dates. Pure.
+* :mod:`.resolve` — :func:`lock_provider_models` (``modelguard lock``).
+* :mod:`.lifecycle` — :func:`check_locked_provider_models` (``modelguard verify``).
+* :mod:`.lint` — :func:`lint_paths` (``modelguard lint``): model IDs in application code.
+* :mod:`.interface` and one module per provider API (``openai``, ``anthropic``, ``mistral``,
+  ``gemini``, ``openrouter``), used only with ``--online`` / ``--remote``; :mod:`._http` is the
+  only place that sends requests.
+
+API keys come from the environment at call time and never reach a lockfile, report or message.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from modelguard.providers.lifecycle import check_locked_provider_models
+from modelguard.providers.resolve import lock_provider_models
 
-from modelguard.errors import ConfigError
-from modelguard.models import LockedProviderModel, Policy, ProviderModelSpec
-
-
-def lock_provider_models(
-    specs: Sequence[ProviderModelSpec],
-    policy: Policy,
-    existing: Sequence[LockedProviderModel] = (),
-    *,
-    online: bool = False,
-) -> list[LockedProviderModel]:
-    """Resolve each provider model to a pinned snapshot (keeping unchanged existing pins)."""
-    if specs:
-        raise ConfigError("[[provider-model]] entries are not supported yet; remove them from the manifest")
-    return []
+__all__ = ["check_locked_provider_models", "lock_provider_models"]
