@@ -78,7 +78,7 @@ def child(python: str, tool: str, path: Path) -> dict[str, object]:
 
 def cli_seconds(argv: list[str], env: dict[str, str] | None = None) -> float:
     t0 = time.perf_counter()
-    subprocess.run(argv, capture_output=True, check=False, env=env)
+    subprocess.run(argv, capture_output=True, check=False, env=env, timeout=1800)
     return time.perf_counter() - t0
 
 
@@ -137,6 +137,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--peers-venv", type=Path, default=Path("/work/venvs/peers"))
     ap.add_argument("--modelaudit-venv", type=Path, default=Path("/work/venvs/modelaudit"))
+    ap.add_argument("--modelaudit-pickles", type=int, default=50,
+                    help="pickles in modelaudit's folder sample (it takes seconds per file); 0 skips it")
     ap.add_argument("--keep", type=Path, help="write the data here and keep it (reused when present)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mg-bench-scan-") as tmp:
@@ -154,10 +156,18 @@ def main() -> None:
         results: dict[str, object] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
         for name, path in cases.items():
             results[name] = bench_case(path, args.peers_venv, args.repeat)
-        if (args.modelaudit_venv / "bin" / "modelaudit").exists():
-            for name, path in cases.items():
-                files = args.pickles if path.is_dir() else 1
-                mg_cli = results[name]["modelguard"]["cli_s"]  # type: ignore[index]
+        if (args.modelaudit_venv / "bin" / "modelaudit").exists() and args.modelaudit_pickles:
+            # modelaudit takes seconds per file: the folder case uses a sample of the pickles, and
+            # modelguard's per-file time on the same sample
+            sample = base / f"pickles_sample_{args.modelaudit_pickles}"
+            sample.mkdir(exist_ok=True)
+            for src in sorted(cases["small_pickles"].iterdir())[: args.modelaudit_pickles]:
+                (sample / src.name).write_bytes(src.read_bytes())
+            for name, path in [*list(cases.items())[:2], ("small_pickles_sample", sample)]:
+                files = args.modelaudit_pickles if path.is_dir() else 1
+                mg_cli = statistics.median(cli_seconds([sys.executable, "-m", "modelguard", "scan", str(path)])
+                                           for _ in range(3))
+                results.setdefault(name, {})
                 results[name]["modelaudit"] = modelaudit_case(path, args.modelaudit_venv, files, mg_cli)  # type: ignore[index]
         results["loadavg_at_end"] = os.getloadavg()
         emit(results)
