@@ -82,7 +82,7 @@ def _modelscan(proc: subprocess.CompletedProcess[str], report: Path) -> tuple[st
     if doc.get("errors"):
         return ERROR, "; ".join(e.get("description", "") for e in doc["errors"])[:200]
     if not doc.get("summary", {}).get("scanned", {}).get("total_scanned"):
-        return SKIPPED, "nothing scanned (no scanner for this extension)"
+        return SKIPPED, "nothing scanned (no scanner for the extension, or its reader skipped the file)"
     return CLEAN, "no issues"
 
 
@@ -171,7 +171,7 @@ def print_table(rows: list[dict[str, object]]) -> None:
 
 def details(all_tools: Sequence[Tool], written: Sequence[tuple[Path, corpus.Sample]], *, everything: bool) -> None:
     """One line per sample where the tools disagree or one is wrong (every sample with --all)."""
-    print("\nper-sample results (✓ right, ✗ wrong, E error, S skipped by extension):")
+    print("\nper-sample results (✓ right, ✗ wrong, E error, S skipped: nothing scanned):")
     for path, sample in written:
         marks = []
         wrong = False
