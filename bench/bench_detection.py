@@ -6,7 +6,7 @@ is read from its exit code, the way a CI gate would read it:
 * modelguard: 0 clean, 1 findings at or above the default fail-on (medium), 2/3/70 error;
 * picklescan: 0 clean, 1 dangerous globals, 2 scan error (its "suspicious" globals exit 0);
 * modelscan:  read from its JSON report: issues -> flagged, errors -> error, nothing scanned (the
-  extension is not routed to any scanner) -> ``skipped``, a miss due to extension routing;
+  extension is not routed to any scanner, or its reader skipped the file) -> ``skipped``;
 * modelaudit (when ``--modelaudit-venv`` has it): 0 clean, 1 issues, 2 error; telemetry off.
 
 Detection table: detected / missed (of which skipped) / errors on malicious samples, false
