@@ -146,9 +146,15 @@ class StackMachine:
             raise self.bad("import name is not UTF-8") from None
 
     def memo_index(self, data: bytes | None) -> int:
-        if data is None or not data.strip().isdigit():
+        # The C unpickler parses PUT/GET lines with PyLong_FromString(s, NULL, 10): surrounding
+        # whitespace, a sign and digit-separating underscores ("+1", " 1_0") are all accepted.
+        # Refusing them here would end the analysis where pickle.load carries on.
+        if data is None:
             raise self.bad("invalid memo index")
-        return int(data)
+        try:
+            return int(data.decode("ascii"), 10)
+        except (UnicodeDecodeError, ValueError):
+            raise self.bad("invalid memo index") from None
 
     # ---- data opcodes ------------------------------------------------------------------------
     def op_mark(self) -> None:
@@ -369,6 +375,13 @@ class StackMachine:
         if self._mutating(target, "SETITEM") and isinstance(target, DictVal):
             for i in range(0, len(items), 2):
                 target.add(items[i], items[i + 1])
+        elif isinstance(target, Obj):
+            # Kept so a dict built by a call (OrderedDict() + SETITEMs) is still checked when
+            # it becomes BUILD state.
+            if target.items is None:
+                target.items = DictVal()
+            for i in range(0, len(items), 2):
+                target.items.add(items[i], items[i + 1])
 
     # ---- memo --------------------------------------------------------------------------------
     def _get(self, idx: int) -> None:
