@@ -82,9 +82,10 @@ def _probe_pickle(source: Source) -> bool:
 # two-byte zlib header (a py2 pickle of a tuple of strings starts "(S", a valid zlib header).
 _PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB})
 
-# Formats whose scanner already analyses what pickle.load reads from the first byte (a zip
-# starts with PERSID, which plain pickle.load refuses before running anything).
-_PICKLE_FROM_FIRST_BYTE = frozenset({Format.PICKLE, Format.PYTORCH_LEGACY, Format.ZIP, Format.EMPTY})
+# Formats whose scanner already analyses what pickle.load reads from the first byte. A zip that
+# starts with "PK" starts with PERSID, which plain pickle.load refuses before running anything;
+# a zip found only by the end record in its tail may start with anything, so it is checked.
+_PICKLE_FROM_FIRST_BYTE = frozenset({Format.PICKLE, Format.PYTORCH_LEGACY, Format.EMPTY})
 
 
 def scan_source(ctx: ScanContext, source: Source) -> Outcome:
@@ -100,11 +101,12 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
         from modelguard.scan.pickle import prefix_findings
 
         try:
-            extra = prefix_findings(ctx, source)
+            extra = [] if fmt is Format.ZIP and source.read_head(2) == b"PK" else prefix_findings(ctx, source)
         except OSError as e:
             extra = [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)]
-        seen = {(x.rule, x.location) for x in outcome.findings}
-        outcome.findings.extend(x for x in extra if (x.rule, x.location) not in seen)
+        # A container that scanned its own prefix (a zip after a pickle) already said the same.
+        outcome.findings.extend(x for x in extra if not any(
+            x.rule == y.rule and x.message.startswith(y.message) for y in outcome.findings))
     return outcome
 
 

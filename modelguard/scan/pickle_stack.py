@@ -58,6 +58,8 @@ class StackMachine:
         self.stack: list[object] = []
         self.marks: list[int] = []
         self.memo: MutableMapping[int, object] = {}
+        self.short_frame: MalformedError | None = None
+        """a FRAME longer than the rest of the stream, raised when the pickle ends"""
         self.op_at = reader.pos
         self.dispatch = _dispatch_table(type(self))
 
@@ -101,6 +103,8 @@ class StackMachine:
             handler = dispatch.get(code)
             if handler is None:
                 if code == _STOP:
+                    if self.short_frame is not None:
+                        raise self.short_frame
                     return self.pop()
                 raise self.bad(f"invalid pickle opcode 0x{code:02x}")
             col.ops += 1
@@ -283,8 +287,10 @@ class StackMachine:
 
     def op_frame(self) -> None:
         n = self.u("<Q")
-        if n > self.r.remaining:
-            raise self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
+        if n > self.r.remaining and self.short_frame is None:
+            # The C unpickler refuses the frame before running it, but pickle's pure-Python
+            # unpickler runs the opcodes that are there: analyse them, then report the damage.
+            self.short_frame = self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
 
     # ---- containers --------------------------------------------------------------------------
     def _tuple(self, items: list[object]) -> None:
