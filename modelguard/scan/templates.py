@@ -126,6 +126,12 @@ def _check_code(code: str, escapes: list[str], unusual: list[str]) -> None:
     for s in strings:
         if s.strip() in _ESCAPE_NAMES:
             escapes.append(f"the string {s.strip()!r}")
+    if re.search(r"\battr\s*\((?!\s*''\s*\))", bare):
+        # attr() of anything but one string literal: a name computed at render time
+        escapes.append("attr() with a computed name")
+    if re.search(r"\|\s*string\s*(?:\|\s*list\s*)?\)\s*\[\s*-?\d", bare):
+        # (lipsum|string|list)[18] is '_': characters cut from an object's text build dunder names
+        escapes.append("characters cut from the text of an object")
     if re.search(r"\.\s*format\b", bare):
         unusual.append("str.format")
     if re.search(r"\battr\s*\(", bare):

@@ -33,6 +33,9 @@ SSTI_SHAPES = {
     "dunder-split-across-set-blocks":
         "{% set a = '__gl' %}{% set b = 'obals__' %}{{ namespace['__in' ~ 'it__'][a ~ b] }}",
     "dunder-from-join-filter": "{{ namespace[['__in', 'it__']|join][['__glo', 'bals__']|join] }}",
+    "underscore-cut-from-object-text":
+        "{% set u = (()|select|string|list)[24] %}{{ raise_exception[u * 2 ~ 'glo' ~ 'bals' ~ u * 2] }}",
+    "attr-with-computed-name": "{% set n = x ~ y %}{{ raise_exception|attr(n) }}",
     "attr-with-hex-escapes": "{{ ()|attr('\\x5f\\x5fclass\\x5f\\x5f') }}",
     "percent-c-format": "{{ ()|attr('%c%cclass%c%c'|format(95, 95, 95, 95)) }}",
     "cve-2024-34359": "{% for x in ().__class__.__base__.__subclasses__() %}{% if 'warning' in x.__name__ %}"
