@@ -118,3 +118,26 @@ def test_setstate_installed_from_dict_arguments_is_malicious(state: bytes) -> No
     result = scan_bytes(data, "model.pkl")
     assert "MG-S107" in {f.rule for f in result.findings}, result.findings
     assert result.verdict is Verdict.MALICIOUS
+
+
+def _joblib_array(raw: bytes, elsize: int, tail: bytes) -> bytes:
+    """A joblib NumpyArrayWrapper of uint8 whose pickled dtype state claims ``elsize`` bytes per item."""
+    dtype = g.stack_global("numpy", "dtype") + g.args_tuple(("u1", False, True)) + b"R" \
+        + g.args_tuple((3, "|", None, None, None, elsize, 1, 0)) + b"b"
+    state = b"}(" + g.text("subclass") + g.stack_global("numpy", "ndarray") + g.text("shape") \
+        + g.value((len(raw),)) + g.text("order") + g.text("C") + g.text("dtype") + dtype \
+        + g.text("allow_mmap") + b"\x89"
+    wrapper = g.stack_global("joblib.numpy_pickle", "NumpyArrayWrapper")
+    return b"\x80\x04](" + wrapper + b")\x81" + state + b"ub" + raw + tail
+
+
+def test_joblib_dtype_state_cannot_move_the_array_end() -> None:
+    # numpy keeps a fixed-size type's own size whatever elsize the pickled state claims, so
+    # joblib reads 4 bytes here and unpickles the gadget right after them. Trusting the state
+    # (4 x 64 bytes) skipped the gadget and landed on the padding: clean.
+    gadget = g.stack_global("evil_plugin", "boot") + g.args_tuple(("xy",)) + b"R0"
+    tail = gadget + b"N0" * 200 + g.text("after") + b"e."
+    result = scan_bytes(_joblib_array(b"\0" * 4, 64, tail), "model.joblib")
+    assert result.verdict is not Verdict.CLEAN, result.findings
+    honest = scan_bytes(_joblib_array(b"\0" * 4, -1, tail), "model.joblib")
+    assert "MG-S102" in {f.rule for f in honest.findings}
