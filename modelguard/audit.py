@@ -215,3 +215,27 @@ def select(
             continue
         entries.append(item)
     return entries, malformed
+
+
+def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """``--cache-dir``, else ``$MODELGUARD_HOME``, else ``$XDG_CACHE_HOME/modelguard``, else ``~/.cache/modelguard``."""
+    if cache_dir:
+        return Path(cache_dir).expanduser().absolute()
+    home = os.environ.get("MODELGUARD_HOME")
+    if home:
+        return Path(home).expanduser().absolute()
+    xdg = os.environ.get("XDG_CACHE_HOME")
+    if xdg:
+        return (Path(xdg).expanduser() / "modelguard").absolute()
+    return (Path.home() / ".cache" / "modelguard").absolute()
+
+
+def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
+    """Raise :class:`UnreadableError` now if the log cannot be appended to, before any change is made."""
+    path = log_path(cache_root)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except OSError as e:
+        raise UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}") from None
+    os.close(fd)
