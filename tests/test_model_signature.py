@@ -249,3 +249,22 @@ def test_signature_required_rules() -> None:
     assert not signature_required(org_policy(key, scope="*"), REPO)
     assert signature_required(org_policy(key, scope="*", require_signature=True), REPO)
     assert not signature_required(org_policy(key, scope="lockfile", require_signature=True), REPO)
+
+
+def test_locked_model_findings_reads_the_bundle_from_the_snapshot(tmp_path) -> None:
+    from modelguard.models import LockedFile, LockedHFModel
+    from modelguard.trust import locked_model_findings
+
+    key = new_key("ed25519")
+    raw = bundle(key, statement(FILES))
+    (tmp_path / "model.sig").write_bytes(raw)
+    locked_files = [LockedFile(path=p, size=1, sha256=d, published="lfs-sha256") for p, d in FILES.items()]
+    sig_file = LockedFile(path="model.sig", size=len(raw), sha256=hashlib.sha256(raw).hexdigest(),
+                          published="git-blob-sha1")
+    model = LockedHFModel(name="bert", repo=REPO, requested_revision="main", commit="a" * 40,
+                          files=(*locked_files, sig_file))
+    assert locked_model_findings(org_policy(key), model, tmp_path) == []
+    unsigned = LockedHFModel(name="bert", repo=REPO, requested_revision="main", commit="a" * 40,
+                             files=tuple(locked_files))
+    assert rules(locked_model_findings(org_policy(key), unsigned, tmp_path)) == ["MG-P510"]
+    assert locked_model_findings(org_policy(key), model, None) == []  # bytes unavailable: revocation only

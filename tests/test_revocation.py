@@ -222,3 +222,17 @@ def test_cli_revoke_fails_closed_when_audit_log_unwritable(tmp_path: Path, capsy
     assert code == ExitCode.NO_VERDICT
     assert "audit log cannot be written" in capsys.readouterr().err
     assert manifest.read_text() == MANIFEST
+
+
+def test_refuse_if_revoked_and_model_findings() -> None:
+    from modelguard.models import LockedFile, LockedHFModel
+    from modelguard.trust import locked_model_findings, refuse_if_revoked
+
+    model = LockedHFModel(name="bert", repo="acme/tiny-bert", requested_revision="main", commit=C1,
+                          files=(LockedFile(path="tok.json", size=2, sha256=BAD_SHA, published="git-blob-sha1"),))
+    by_file = Policy(revoked=(Revocation(target=f"sha256:{BAD_SHA}", reason="swapped tokenizer", date="2026-11-25"),))
+    with pytest.raises(RevokedError, match="swapped tokenizer") as e:
+        refuse_if_revoked(by_file, model)
+    assert e.value.rule == "MG-P502"
+    assert [f.rule for f in locked_model_findings(by_file, model, None)] == ["MG-P502"]
+    refuse_if_revoked(Policy(), model)  # nothing revoked: no exception
