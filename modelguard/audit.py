@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from modelguard.errors import UnreadableError
+from modelguard.models import Report
 
 LOG_NAME = "audit.log"
 RECORD_VERSION = 1
@@ -239,3 +240,39 @@ def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     except OSError as e:
         raise UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}") from None
     os.close(fd)
+
+
+def report_events(report: Report, *, policy_sha256: str = "", **common: Any) -> list[dict[str, Any]]:
+    """One audit event per model of a fetch/verify report (or one for the command when it has none).
+
+    Each carries the model's file hashes, per-file verdicts, the ids of the rules that failed it,
+    and its outcome (fetch: the model's status; verify: ``ok`` or ``rejected``).
+    """
+    models = report.extra.get("models")
+    failing = report.failing()
+    base = {"command": report.command, "policy-sha256": policy_sha256, **common}
+    if not isinstance(models, list) or not models:
+        return [{**base, "outcome": "ok" if report.ok else "rejected", "rules": sorted({f.rule for f in failing})}]
+    events = []
+    for m in models:
+        if not isinstance(m, dict):
+            continue
+        name = str(m.get("name", ""))
+        prefix = f"{name}:"
+        files = {r.path[len(prefix):]: r.sha256 or "" for r in report.files if r.path.startswith(prefix)}
+        verdicts = {r.path[len(prefix):]: r.verdict.value for r in report.files if r.path.startswith(prefix)}
+        rules = sorted({f.rule for f in failing if f.model == name})
+        outcome = str(m.get("status") or ("rejected" if rules else "ok"))
+        event = {**base, "model": name, "repo": m.get("repo", ""), "commit": m.get("commit", ""), "files": files,
+                 "verdicts": verdicts, "rules": rules, "outcome": outcome}
+        if m.get("reason"):
+            event["reason"] = m["reason"]
+        events.append(event)
+    return events
+
+
+def append_report(cache_root: str | os.PathLike[str], report: Report, *, policy_sha256: str = "",
+                  **common: Any) -> None:
+    """Append :func:`report_events` of ``report``; fails closed like :func:`append`."""
+    for event in report_events(report, policy_sha256=policy_sha256, **common):
+        append(cache_root, event)

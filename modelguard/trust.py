@@ -16,7 +16,7 @@ from modelguard.models import Finding, LockedHFModel, Policy
 from modelguard.revocation import revocation_findings
 from modelguard.signing import verify_lockfile_signature
 
-__all__ = ["locked_model_findings", "lockfile_findings", "refuse_if_revoked"]
+__all__ = ["locked_model_findings", "lockfile_findings", "refuse_if_revoked", "revocation_check", "signature_check"]
 
 
 def lockfile_findings(lockfile_path: str | os.PathLike[str], policy: Policy) -> list[Finding]:
@@ -24,30 +24,44 @@ def lockfile_findings(lockfile_path: str | os.PathLike[str], policy: Policy) -> 
     return verify_lockfile_signature(lockfile_path, policy)
 
 
-def locked_model_findings(policy: Policy, model: LockedHFModel, snapshot: Path | None) -> list[Finding]:
-    """fetch / verify, per locked model: revocation (MG-P501/P502) and model signature (MG-P510..P518).
+def revocation_check(policy: Policy, model: LockedHFModel) -> list[Finding]:
+    """fetch, before any download: MG-P501/P502 for a revoked commit or file (critical, so always refused)."""
+    files = {f.path: f.sha256 for f in model.files}
+    return revocation_findings(policy, model.repo, model.commit, files, model=model.name)
 
-    ``snapshot`` is the folder holding the model's verified bytes (the admitted snapshot, or the
-    quarantine folder after hashing); the model's ``model.sig`` is read from there, only if the
-    lock pins one. ``None`` when the bytes are not available: only revocation is checked.
+
+def signature_check(policy: Policy, model: LockedHFModel, bundle_path: Path | None) -> list[Finding]:
+    """fetch / verify: MG-P510..P518 for the model's ``model.sig``.
+
+    ``bundle_path`` holds the verified bytes of the locked ``model.sig`` (its quarantine copy, blob or
+    snapshot entry); it must be given whenever the lock pins a ``model.sig``, and is ignored otherwise.
     """
     files = {f.path: f.sha256 for f in model.files}
-    found = revocation_findings(policy, model.repo, model.commit, files, model=model.name)
-    if snapshot is None:
-        return found
     bundle: bytes | None = None
     if BUNDLE_FILE in files:
-        path = snapshot / BUNDLE_FILE
+        if bundle_path is None:
+            raise ValueError("signature_check: the lock pins model.sig but no path to its bytes was given")
         try:
-            bundle = path.read_bytes()
+            bundle = bundle_path.read_bytes()
         except OSError as e:
-            raise UnreadableError(f"cannot read {path}: {e.strerror or e}") from None
-    return found + verify_model_signature(bundle, files, policy, repo=model.repo, model_name=model.name)
+            raise UnreadableError(f"cannot read {bundle_path}: {e.strerror or e}") from None
+    return verify_model_signature(bundle, files, policy, repo=model.repo, model_name=model.name)
+
+
+def locked_model_findings(policy: Policy, model: LockedHFModel, snapshot: Path | None) -> list[Finding]:
+    """verify, per locked model: revocation and model signature.
+
+    ``snapshot`` is the admitted snapshot folder, or None when it is not intact (integrity findings
+    already fail the model): then only revocation is checked.
+    """
+    found = revocation_check(policy, model)
+    if snapshot is None:
+        return found
+    return found + signature_check(policy, model, snapshot / BUNDLE_FILE)
 
 
 def refuse_if_revoked(policy: Policy, model: LockedHFModel) -> None:
-    """snapshot() / fetch before download: raise :class:`RevokedError` naming the reason."""
-    found = revocation_findings(policy, model.repo, model.commit, {f.path: f.sha256 for f in model.files},
-                                model=model.name)
+    """snapshot(): raise :class:`RevokedError` naming the reason."""
+    found = revocation_check(policy, model)
     if found:
         raise RevokedError(f"{model.name}: {found[0].message}", rule=found[0].rule)

@@ -169,3 +169,27 @@ def test_cache_root_resolution(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("MODELGUARD_HOME", str(tmp_path / "home"))
     assert audit.cache_root() == tmp_path / "home"
     assert audit.cache_root(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_report_events_one_per_model(tmp_path: Path) -> None:
+    from modelguard.models import FileResult, Report, Severity
+    from modelguard.rules import finding
+
+    bad = finding("MG-P501", "revoked", model="bert")
+    report = Report(
+        command="fetch", fail_on=Severity.MEDIUM, checked=2,
+        files=(FileResult("bert:config.json", "json", (), 2, "ab" * 32),
+               FileResult("gpt:model.safetensors", "safetensors", (), 9, "cd" * 32)),
+        findings=(bad,),
+        extra={"models": [{"name": "bert", "repo": "acme/bert", "commit": COMMIT, "status": "refused",
+                           "reason": "revoked"},
+                          {"name": "gpt", "repo": "acme/gpt", "commit": COMMIT, "status": "admitted"}]})
+    audit.append_report(tmp_path, report, policy_sha256="ee" * 32, lockfile="modelguard.lock")
+    bert, gpt = lines(tmp_path)
+    assert bert["model"] == "bert" and bert["outcome"] == "refused" and bert["rules"] == ["MG-P501"]
+    assert bert["files"] == {"config.json": "ab" * 32} and bert["verdicts"] == {"config.json": "clean"}
+    assert bert["reason"] == "revoked" and bert["lockfile"] == "modelguard.lock" and bert["policy-sha256"] == "ee" * 32
+    assert gpt["outcome"] == "admitted" and gpt["rules"] == [] and gpt["files"] == {"model.safetensors": "cd" * 32}
+    no_models = Report(command="verify", fail_on=Severity.MEDIUM, checked=1)
+    assert audit.report_events(no_models) == [{"command": "verify", "policy-sha256": "", "outcome": "ok",
+                                                "rules": []}]
