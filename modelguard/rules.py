@@ -42,9 +42,52 @@ _ALL: list[Rule] = [
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
+    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
+         "Loading this pickle imports something that runs commands, evaluates code, reads or writes "
+         "files, opens connections or unpickles more data. Do not load it; report it to the publisher."),
+    Rule("MG-S102", _H, _SUS, "Pickle imports a callable that is not on the allowlist",
+         "Loading this pickle imports and may call code modelguard does not know to be safe. Review the "
+         "named import; if it is harmless, allow it with [[policy.safe-global]], or convert to safetensors."),
+    Rule("MG-S103", _C, _MAL, "Pickle imports a name computed at load time",
+         "The module or name of an import is built while loading, so no static scan can tell what gets "
+         "imported. Real model files never do this; treat the file as an evasion attempt."),
+    Rule("MG-S104", _H, _SUS, "Pickle uses a copyreg extension code",
+         "EXT opcodes import whatever the loading process registered under that code; the pickle alone "
+         "does not say what runs. Re-save the model with a standard pickler or convert it to safetensors."),
+    Rule("MG-S105", _M, _SUS, "Data after the end of the pickle",
+         "Bytes follow the pickle's STOP that are not another pickle. A loader that reads further, or "
+         "another format's reader, may see content the scan did not analyse."),
+    Rule("MG-S106", _H, _SUS, "Pickle calls or modifies objects in a way model files never do",
+         "The pickle calls a value built at load time, or sets attributes or items on an imported "
+         "object. These are code-execution gadgets; inspect the payload before loading."),
+    Rule("MG-S107", _C, _MAL, "Pickle state installs a special method",
+         "A BUILD state sets a dunder attribute such as __setstate__ or __reduce__, which turns a later "
+         "opcode into a call of the attacker's choice. Do not load this file."),
+    Rule("MG-S108", _H, _SUS, "joblib array wrapper reads a file outside the model folder",
+         "An old-format joblib array points to a side file by an absolute path or one that climbs out of "
+         "the folder; joblib would load that file (with pickles allowed). Do not load it."),
 
     # ---- MG-S2xx: containers (zip, torch, numpy, joblib, archives, compression) -----------
     # (container rules go here)
+    Rule("MG-S201", _H, _SUS, "Archive headers tampered",
+         "Zip headers disagree (local vs central name, flags, sizes, CRC-32) or a member name repeats. "
+         "Strict readers refuse such files while torch loads them, a known way to slip a pickle past "
+         "scanners. Rebuild the archive from a trusted source."),
+    Rule("MG-S202", _H, _SUS, "Data outside the archive structure",
+         "Bytes before, between or after the archive's members: a polyglot (torch.load runs a prefix "
+         "pickle) or hidden payload. Real model writers leave none; re-export the model."),
+    Rule("MG-S203", _M, _UNS, "Archive member cannot be read",
+         "The member is encrypted or uses a compression method modelguard does not decode, so its "
+         "content was not checked. Repack it stored or deflated."),
+    Rule("MG-S204", _H, _SUS, "Archive member path escapes the extraction folder",
+         "An absolute path or '..' in a member name writes outside the target folder when the archive "
+         "is extracted. Do not extract it; rebuild the archive with relative names."),
+    Rule("MG-S205", _M, _SUS, "Link or special file in archive",
+         "Symlinks, hard links and device or fifo entries in a model archive can redirect reads or "
+         "writes on extraction. Replace them with regular files."),
+    Rule("MG-S206", _M, _SUS, "Data after the end of the content a loader reads",
+         "Trailing bytes after the last storage, array or compressed stream are ignored by the loader "
+         "but can hide a second payload. Re-export the file."),
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)

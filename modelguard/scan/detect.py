@@ -62,6 +62,17 @@ def _is_zlib(head: bytes) -> bool:
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
 
 
+def _is_lzma_alone(head: bytes) -> bool:
+    """A raw .lzma stream as joblib's "lzma" compressor writes it: the usual properties byte,
+    a dictionary size, and "size unknown" (eight 0xff bytes)."""
+    return head[:1] == b"\x5d" and head[5:13] == b"\xff" * 8
+
+
+def _is_joblib_zfile(head: bytes) -> bool:
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
+    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
+
+
 def _is_tar(head: bytes) -> bool:
     if len(head) < 512:
         return False
@@ -98,7 +109,13 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if head.startswith(TORCH_LEGACY_MAGIC):
         return Format.PYTORCH_LEGACY
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return Format.PICKLE
+        # A pickle with a zip after it is a polyglot (torch.load runs the pickle, zip readers
+        # see the archive): the zip scanner analyses both, and falls back to the pickle
+        # scanner when the end-record signature in the tail is a coincidence. Likewise a tar
+        # whose first header is also a pickle: torch.load tries tar first.
+        if _ZIP_EOCD in tail:
+            return Format.ZIP
+        return Format.TAR if _is_tar(head) else Format.PICKLE
     if head.startswith(_ZIP_LOCAL) or head.startswith(_ZIP_EMPTY):
         return Format.ZIP
     if head.startswith(b"\x93NUMPY"):
@@ -107,7 +124,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.GZIP
     if head.startswith(b"BZh") and len(head) > 3 and head[3:4] in b"123456789":
         return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Format.SEVENZ
@@ -121,7 +138,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SAFETENSORS
     if _is_tar(head):
         return Format.TAR
-    if _is_zlib(head):
+    if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
     # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
     # the zip reader finds the archive from the end).
