@@ -16,7 +16,10 @@ from modelguard.models import Finding, LockedHFModel, Policy
 from modelguard.revocation import revocation_findings
 from modelguard.signing import verify_lockfile_signature
 
-__all__ = ["BUNDLE_FILE", "locked_model_findings", "lockfile_findings", "refuse_if_revoked", "revocation_check", "signature_check"]
+__all__ = [
+    "BUNDLE_FILE", "locked_model_findings", "lockfile_findings", "refuse_if_revoked", "revocation_check",
+    "signature_check",
+]
 
 
 def lockfile_findings(lockfile_path: str | os.PathLike[str], policy: Policy) -> list[Finding]:
