@@ -1,7 +1,8 @@
 """Decide a file's format from its content: magic bytes and structure, never the extension.
 
-The one exception is Python source: transformers imports custom code by *file name*
-(``auto_map`` names ``modeling_x.py``), so for code the name is what the loader uses.
+The exceptions are Python source and Jinja templates: transformers imports custom code by
+*file name* (``auto_map`` names ``modeling_x.py``) and renders ``chat_template.jinja`` by name,
+so for those the name is what the loader uses.
 
 Pure: looks only at the bytes it is given.
 """
@@ -36,6 +37,8 @@ class Format(str, Enum):
     HDF5 = "hdf5"
     GGUF = "gguf"
     ONNX = "onnx"
+    JINJA = "jinja"
+    ONNX_DATA = "onnx-external-data"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -146,8 +149,14 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.ZIP
     if name.endswith(".py"):
         return Format.PYTHON
+    if name.endswith(".jinja") and _looks_like_text(head):
+        # transformers and vLLM render chat_template.jinja by name, like code.
+        return Format.JINJA
     if _looks_like_onnx(head):
         return Format.ONNX
+    if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):
+        # Raw tensor bytes an .onnx file names in external_data; the runtime maps them, never parses them.
+        return Format.ONNX_DATA
     if _looks_like_text(head):
         stripped = head.lstrip()
         if stripped[:1] in (b"{", b"["):
@@ -177,4 +186,5 @@ def _looks_like_onnx(head: bytes) -> bool:
     i += 1
     # producer_name (2), producer_version (3), domain (4), model_version (5), doc (6),
     # graph (7), opset_import (8), metadata_props (14), training_info (20), functions (25)
-    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72)
+    # (the last two are the first bytes of the two-byte tags of fields 20 and 25)
+    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA)
