@@ -23,13 +23,13 @@ import json
 import os
 import re
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from modelguard.errors import UnreadableError
-from modelguard.models import Report
+from modelguard.models import Lockfile, Report
 
 LOG_NAME = "audit.log"
 RECORD_VERSION = 1
@@ -276,3 +276,14 @@ def append_report(cache_root: str | os.PathLike[str], report: Report, *, policy_
     """Append :func:`report_events` of ``report``; fails closed like :func:`append`."""
     for event in report_events(report, policy_sha256=policy_sha256, **common):
         append(cache_root, event)
+
+
+def lock_events(lockfile: Lockfile, *, path: str, resolved: Iterable[str] = (), written: bool = True
+                ) -> list[dict[str, Any]]:
+    """One ``lock`` event per locked hf-model (``outcome`` resolved or kept), or one for the lockfile."""
+    fresh = set(resolved)
+    base = {"command": "lock", "lockfile": path, "written": written, "policy-sha256": lockfile.policy_sha256}
+    events = [{**base, "model": m.name, "repo": m.repo, "commit": m.commit,
+               "files": {f.path: f.sha256 for f in m.files},
+               "outcome": "resolved" if m.name in fresh else "kept"} for m in lockfile.hf_models]
+    return events or [{**base, "outcome": "written" if written else "unchanged"}]

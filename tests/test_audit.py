@@ -193,3 +193,16 @@ def test_report_events_one_per_model(tmp_path: Path) -> None:
     no_models = Report(command="verify", fail_on=Severity.MEDIUM, checked=1)
     assert audit.report_events(no_models) == [{"command": "verify", "policy-sha256": "", "outcome": "ok",
                                                 "rules": []}]
+
+
+def test_lock_events() -> None:
+    from modelguard.models import LockedFile, LockedHFModel, Lockfile
+
+    model = LockedHFModel(name="bert", repo="acme/bert", requested_revision="main", commit=COMMIT,
+                          files=(LockedFile("config.json", 2, "ab" * 32, "git-blob-sha1", "cd" * 20),))
+    lock = Lockfile(1, "modelguard 0.1.0", "00" * 32, policy_sha256="ee" * 32, hf_models=(model,))
+    (event,) = audit.lock_events(lock, path="modelguard.lock", resolved=["bert"])
+    assert event["outcome"] == "resolved" and event["files"] == {"config.json": "ab" * 32}
+    assert event["commit"] == COMMIT and event["policy-sha256"] == "ee" * 32
+    empty = Lockfile(1, "modelguard 0.1.0", "00" * 32)
+    assert audit.lock_events(empty, path="x.lock", written=False)[0]["outcome"] == "unchanged"
