@@ -209,6 +209,11 @@ _ALL: list[Rule] = [
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)
+    Rule("MG-P001", _H, _SUS, "Org not allowed by policy",
+         "The repo's org is not in allowed-orgs (exact, case-sensitive; none is allowed until listed). "
+         "Check the org is the one you mean (look-alikes are a typosquat), then add it to allowed-orgs."),
+    Rule("MG-P002", _H, _SUS, "Org denied by policy",
+         "The repo's org is in denied-orgs. Remove the model from the manifest or change the policy."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
@@ -239,6 +244,20 @@ _ALL: list[Rule] = [
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
     # (stale, missing, version, signature rules go here)
+    Rule("MG-L001", _H, _SUS, "Lockfile is stale",
+         "The manifest (models or policy) changed since the lockfile was written. Run `modelguard lock` "
+         "and commit the new modelguard.lock."),
+    Rule("MG-L002", _H, _SUS, "Lockfile missing",
+         "There is no lockfile for this manifest. Run `modelguard lock` and commit modelguard.lock."),
+    Rule("MG-L003", _H, _UNS, "Unknown lock-version",
+         "The lockfile was written by a newer (or unknown) modelguard. Upgrade modelguard, or re-create "
+         "the lock with the version you have."),
+    Rule("MG-L004", _H, _UNS, "Lockfile unparsable",
+         "The lockfile is not valid TOML. It is generated, never edited by hand: restore it from version "
+         "control or run `modelguard lock`."),
+    Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
+         "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
+         "path, a duplicate). Treat the lockfile as tampered: restore it or run `modelguard lock`."),
 
     # ---- MG-L1xx / MG-P5xx: signatures, revocation
     Rule("MG-L101", _H, _SUS, "Lockfile signature missing",

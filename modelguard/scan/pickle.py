@@ -17,8 +17,8 @@ import warnings
 from modelguard.models import Finding, Verdict
 from modelguard.rules import finding
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector
 from modelguard.scan.pickle_values import GlobalRef
 from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
 
@@ -26,7 +26,8 @@ __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
 
 PROBE_BYTES = 4 << 20
 """how much of a text-looking file :func:`probe` parses before calling it a pickle"""
-DETAIL_MAX_INPUT = 1 << 20
+DETAIL_MAX_INPUT = 256 << 10
+"""fickling takes seconds on larger streams; beyond this the finding has no decompiled view"""
 DETAIL_MAX_CHARS = 4000
 TRAILING_SCAN_MAX = 64 << 20
 """data after the last pickle up to this size is scanned as a file of its own (polyglots)"""

@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import re
 from collections import ChainMap
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
-from modelguard.models import Finding, Verdict
+from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan import joblib_arrays
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector, StackMachine
+from modelguard.scan.pickle_stack import MemoMiss, StackMachine
 from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
@@ -49,6 +51,11 @@ _CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
     GlobalRef("numpy.random._pickle", "__generator_ctor"): (1,),
     GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
     GlobalRef("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): (0,),
+    GlobalRef("pandas.core.indexes.base", "_new_Index"): (0,),
+    GlobalRef("sklearn.neighbors._kd_tree", "newObj"): (0,),
+    GlobalRef("sklearn.neighbors._ball_tree", "newObj"): (0,),
+    GlobalRef("sklearn.metrics._dist_metrics", "newObj"): (0,),
+    GlobalRef("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"): (0,),
 }
 # Allowlisted callables that setattr() every key of one argument onto the object they build,
 # exactly like BUILD does: that argument gets BUILD's checks.
@@ -57,6 +64,7 @@ _STATE_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
 }
 _SHADOW_BYTES = 1 << 20
+_SHADOW_RULES = frozenset({"MG-S101", "MG-S107"})
 _SHADOW_OPS = 100_000
 
 
@@ -228,28 +236,31 @@ class Machine(StackMachine):
         if not self.joblib:
             return
         layout = joblib_arrays.inline_array(state)
-        self._shadow_plain_load()
         if layout.nbytes is None:
             # An object array: joblib unpickles a nested pickle right here.
             Machine(self.col, self.r, joblib=False).run()
         else:
+            region = layout.nbytes + (1 + self.r.peek_byte_or_zero() if layout.padded else 0)
+            self._shadow_plain_load(region)
             if layout.padded:
                 self.r.skip(self.r.read(1)[0])
             self.r.skip(layout.nbytes)
         self.stack[-1] = Obj("array")
 
-    def _shadow_plain_load(self) -> None:
-        """Report what ``pickle.load`` (not ``joblib.load``) would run from the bytes joblib skips.
+    def _shadow_plain_load(self, region: int) -> None:
+        """Report what ``pickle.load`` (not ``joblib.load``) would run from the ``region`` bytes joblib skips.
 
         The same file loaded with plain pickle parses the array payload as opcodes, so a payload
-        hidden there must not pass. Bounded; only malicious findings are kept (array data that
-        happens to parse a little way is not evidence of anything).
+        hidden there must not pass. Only the skipped bytes are walked (what follows them is
+        analysed anyway), and only imports of known-dangerous names or special-method installs
+        count: random array data parses a few opcodes often enough, but never spells ``system``.
         """
         ctx = self.col.ctx
         shadow_ctx = ScanContext(limits=replace(ctx.limits, max_pickle_ops=_SHADOW_OPS),
                                  extra_safe_globals=ctx.extra_safe_globals)
         shadow_col = Collector(shadow_ctx, self.col.location)
-        shadow = Machine(shadow_col, Reader(self.r.f, self.r.pos, _SHADOW_BYTES, self.col.location), joblib=False)
+        reader = Reader(self.r.f, self.r.pos, _SHADOW_BYTES, self.col.location, end=self.r.pos + region)
+        shadow = Machine(shadow_col, reader, joblib=False)
         shadow.stack, shadow.marks = list(self.stack), list(self.marks)
         shadow.memo = ChainMap({}, self.memo)
         try:
@@ -258,7 +269,7 @@ class Machine(StackMachine):
             pass
         self.col.ops += shadow_col.ops
         for item in shadow_col.findings:
-            if item.verdict is Verdict.MALICIOUS:
+            if item.rule in _SHADOW_RULES:
                 self.col.findings.append(
                     replace(item, message=f"{item.message} (when loaded with pickle.load instead of joblib.load)"))
 
@@ -284,17 +295,30 @@ def analyze_stream(
     col = Collector(ctx, location)
     reader = Reader(f, offset, limit if limit is not None else ctx.limits.max_pickle_bytes, location)
     analysis = PickleAnalysis([], offset, [], None, [], False)
+    previous_memo: MutableMapping[int, object] | None = None
     try:
         while True:
             start = reader.pos
             try:
-                result = Machine(col, reader, joblib=True).run()
+                machine = Machine(col, reader, joblib=True)
+                try:
+                    result = machine.run()
+                except MemoMiss:
+                    if previous_memo is None:
+                        raise
+                    # A loader that calls load() twice on one Unpickler keeps the memo, so a later
+                    # pickle may read what an earlier one stored: analyse it that way too.
+                    reader.seek(start)
+                    machine = Machine(col, reader, joblib=True)
+                    machine.memo = ChainMap({}, previous_memo)
+                    result = machine.run()
             except MalformedError as e:
                 if not analysis.stops:
                     raise
                 col.add("MG-S105", f"{reader.size - start} bytes after the pickle's STOP are not a complete pickle "
                         f"({e})", start)
                 break
+            previous_memo = machine.memo
             analysis.end = reader.pos
             analysis.stops.append(reader.pos)
             analysis.value = static_or_none(result, globals_ok=False)

@@ -185,3 +185,20 @@ def test_torch_rebuild_with_state_cannot_install_special_methods() -> None:
     result = verdict(data)
     assert {f.rule for f in result.findings} == {"MG-S107"}
     assert result.verdict is Verdict.MALICIOUS
+
+
+def test_escaped_protocol_0_strings_are_decoded_before_classifying() -> None:
+    data = b"S'\\x6fs'\nS'sys\\x74em'\n\x93(S'echo pwned'\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
+    data = b"Vo\\u0073\nVsystem\n\x93(Vecho pwned\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
+
+
+def test_second_pickle_reading_the_first_pickles_memo_is_resolved() -> None:
+    # One Unpickler calling load() twice keeps its memo: the second pickle imports os.system
+    # from strings the first one stored.
+    first = b"\x80\x04" + g.text("os") + b"\x94" + g.text("system") + b"\x94\x86."
+    second = b"\x80\x04h\x00h\x01\x93" + g.args_tuple(("echo pwned",)) + b"R."
+    result = verdict(first + second)
+    assert "MG-S101" in {f.rule for f in result.findings}
+    assert result.verdict is Verdict.MALICIOUS
