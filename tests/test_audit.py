@@ -206,3 +206,32 @@ def test_lock_events() -> None:
     assert event["commit"] == COMMIT and event["policy-sha256"] == "ee" * 32
     empty = Lockfile(1, "modelguard 0.1.0", "00" * 32)
     assert audit.lock_events(empty, path="x.lock", written=False)[0]["outcome"] == "unchanged"
+
+
+def test_lock_appends_one_line_per_model(fake_hub, tmp_path: Path, monkeypatch) -> None:
+    home = tmp_path / "home"
+    monkeypatch.setenv("MODELGUARD_HOME", str(home))
+    monkeypatch.setenv("HF_TOKEN", HF_TOKEN)
+    commit = fake_hub.add_repo("acme/tiny-bert", {"config.json": b"{}"})
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text('[policy]\nallowed-orgs = ["acme"]\n\n[[hf-model]]\nname = "bert"\nrepo = "acme/tiny-bert"\n')
+    assert run(["--endpoint", fake_hub.endpoint, "--token", HF_TOKEN, "lock", "--manifest", str(manifest)]) == 0
+    (event,) = lines(home)
+    assert (event["command"], event["model"], event["commit"], event["outcome"]) == ("lock", "bert", commit, "resolved")
+    assert event["files"] == {"config.json": __import__("hashlib").sha256(b"{}").hexdigest()}
+    assert run(["--endpoint", fake_hub.endpoint, "lock", "--manifest", str(manifest)]) == 0
+    assert [e["outcome"] for e in lines(home)] == ["resolved", "kept"]
+    assert HF_TOKEN not in (home / "audit.log").read_text()
+
+
+def test_lock_fails_closed_when_the_log_cannot_be_written(fake_hub, tmp_path: Path, monkeypatch, capsys) -> None:
+    home = tmp_path / "home"
+    (home / "audit.log").mkdir(parents=True)
+    monkeypatch.setenv("MODELGUARD_HOME", str(home))
+    fake_hub.add_repo("acme/tiny-bert", {"config.json": b"{}"})
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text('[policy]\nallowed-orgs = ["acme"]\n\n[[hf-model]]\nname = "bert"\nrepo = "acme/tiny-bert"\n')
+    before = len(fake_hub.requests)
+    assert run(["--endpoint", fake_hub.endpoint, "lock", "--manifest", str(manifest)]) == ExitCode.NO_VERDICT
+    assert "audit log cannot be written" in capsys.readouterr().err
+    assert not (tmp_path / "modelguard.lock").exists() and len(fake_hub.requests) == before

@@ -262,3 +262,15 @@ def test_refuse_revoked_evicts_what_this_machine_still_holds(tmp_path: Path) -> 
     assert records[0]["model"] == "bert" and records[0]["rules"] == ["MG-P502"]
     refuse_revoked(Policy(), [model], root, command="fetch")  # nothing revoked: no exception, nothing logged
     assert len((root / "audit.log").read_text().splitlines()) == 3
+
+
+def test_lock_refuses_to_pin_a_revoked_commit(fake_hub, tmp_path: Path, capsys) -> None:
+    commit = fake_hub.add_repo("acme/tiny-bert", {"config.json": b"{}"})
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text(MANIFEST)
+    assert run(["revoke", f"acme/tiny-bert@{commit}", "--reason", "INC-9: backdoor", "--manifest", str(manifest),
+                "--cache-dir", str(tmp_path / "cache")]) == 0
+    capsys.readouterr()
+    assert run(["--endpoint", fake_hub.endpoint, "lock", "--manifest", str(manifest)]) == ExitCode.REJECTED
+    assert "INC-9: backdoor" in capsys.readouterr().err
+    assert not (tmp_path / "modelguard.lock").exists()
