@@ -274,3 +274,16 @@ def test_lock_refuses_to_pin_a_revoked_commit(fake_hub, tmp_path: Path, capsys) 
     assert run(["--endpoint", fake_hub.endpoint, "lock", "--manifest", str(manifest)]) == ExitCode.REJECTED
     assert "INC-9: backdoor" in capsys.readouterr().err
     assert not (tmp_path / "modelguard.lock").exists()
+
+
+def test_revoke_output_is_read_back_by_the_policy_parser(tmp_path: Path) -> None:
+    from modelguard.manifest import load_manifest
+
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text(MANIFEST)
+    revocation.add_revocation(manifest, revocation.parse_target(f"acme/tiny-bert@{C1}"), "INC-1", date="2026-11-25")
+    revocation.add_revocation(manifest, revocation.parse_target(f"sha256:{BAD_SHA}"), "INC-2", date="2026-11-26")
+    policy = load_manifest(str(manifest)).policy
+    assert [(r.target, r.reason, r.date) for r in policy.revoked] == [
+        (f"acme/tiny-bert@{C1}", "INC-1", "2026-11-25"), (f"sha256:{BAD_SHA}", "INC-2", "2026-11-26")]
+    assert revocation.is_revoked(policy, "acme/tiny-bert", C1) is not None

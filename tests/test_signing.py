@@ -243,3 +243,17 @@ def test_cli_sign_errors(lockfile: Path, tmp_path: Path, capsys, monkeypatch) ->
     key_path = write_key(tmp_path, new_key("ed25519"))
     assert run(["sign", "--key", str(key_path), "--lockfile", str(tmp_path / "missing.lock")]) == 2
     assert not (tmp_path / "missing.lock.sig").exists()
+
+
+def test_show_public_entry_is_read_back_by_the_policy_parser(lockfile: Path, tmp_path: Path) -> None:
+    from modelguard.cli.sign import signer_entry
+    from modelguard.manifest import load_manifest
+
+    key = new_key("ecdsa-p256")
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text("[policy]\nrequire-signature = true\n\n" + signer_entry(key.public_key()))
+    policy = load_manifest(str(manifest)).policy
+    (signer,) = policy.signers
+    assert signer.keyid == signing.keyid(key.public_key()) and signer.algorithm == "ecdsa-p256"
+    signing.sign_lockfile(lockfile, private_pem(key))
+    assert signing.verify_lockfile_signature(lockfile, policy) == []
