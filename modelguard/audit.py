@@ -63,20 +63,15 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
     from modelguard import __version__
 
     record: dict[str, Any] = {
+        "model": "", "repo": "", "commit": "", "files": {}, "verdicts": {}, "policy-sha256": "",
+        **event,
+        # Who, when and which modelguard are stamped here, never taken from the caller.
         "v": RECORD_VERSION,
         "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-        "command": "",
-        "model": "",
-        "repo": "",
-        "commit": "",
-        "files": {},
-        "verdicts": {},
-        "policy-sha256": "",
         "modelguard-version": __version__,
         "user": _user(),
         "host": socket.gethostname(),
     }
-    record.update(event)
     clean: dict[str, Any] = scrub(record)
     line = (json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n").encode("ascii")
     path = log_path(cache_root)

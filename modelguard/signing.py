@@ -231,29 +231,39 @@ def verify_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Pol
     """Findings about ``<lockfile>.sig`` under ``policy``; empty when a trusted signature verifies.
 
     Checked whenever the policy lists lockfile signers (scope ``lockfile`` or ``*``) or sets
-    ``require-signature``; otherwise there is nothing to check and nothing is reported.
+    ``require-signature``; otherwise there is nothing to check and nothing is reported. A caller
+    that already holds the lockfile bytes it parsed should use :func:`check_lockfile_signature`.
     """
+    if not lockfile_signers(policy) and not policy.require_signature:
+        return []
     where = os.fspath(lockfile_path)
+    try:
+        body = Path(lockfile_path).read_bytes()
+    except OSError as e:
+        raise UnreadableError(f"cannot read {where}: {e.strerror or e}") from None
     sig_file = signature_path(lockfile_path)
+    try:
+        envelope: bytes | None = sig_file.read_bytes()
+    except FileNotFoundError:
+        envelope = None
+    except OSError as e:
+        raise UnreadableError(f"cannot read {sig_file}: {e.strerror or e}") from None
+    return check_lockfile_signature(body, envelope, policy, where=where)
+
+
+def check_lockfile_signature(body: bytes, envelope: bytes | None, policy: Policy, *, where: str) -> list[Finding]:
+    """The check itself, on the exact lockfile bytes a caller parsed and the envelope (None: no .sig)."""
+    sig_name = Path(where).name + SIGNATURE_SUFFIX
     signers = lockfile_signers(policy)
     if not signers and not policy.require_signature:
         return []
     if not signers:
         return [finding("MG-L107", "require-signature is set but the policy lists no [[policy.signers]] with "
                         "scope \"lockfile\" or \"*\"; no signature can be trusted", path=where)]
-    try:
-        raw = sig_file.read_bytes()
-    except FileNotFoundError:
+    if envelope is None:
         sev = None if policy.require_signature else Severity.INFO
-        return [finding("MG-L101", f"{sig_file.name} is missing; the lockfile is not signed", path=where,
-                        severity=sev)]
-    except OSError as e:
-        raise UnreadableError(f"cannot read {sig_file}: {e.strerror or e}") from None
-    try:
-        body = Path(lockfile_path).read_bytes()
-    except OSError as e:
-        raise UnreadableError(f"cannot read {where}: {e.strerror or e}") from None
-    return _check_envelope(raw, body, signers, where=where, sig_name=sig_file.name)
+        return [finding("MG-L101", f"{sig_name} is missing; the lockfile is not signed", path=where, severity=sev)]
+    return _check_envelope(envelope, body, signers, where=where, sig_name=sig_name)
 
 
 def require_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Policy) -> None:
