@@ -257,3 +257,15 @@ def test_show_public_entry_is_read_back_by_the_policy_parser(lockfile: Path, tmp
     assert signer.keyid == signing.keyid(key.public_key()) and signer.algorithm == "ecdsa-p256"
     signing.sign_lockfile(lockfile, private_pem(key))
     assert signing.verify_lockfile_signature(lockfile, policy) == []
+
+
+def test_cli_show_public_rejects_a_bad_scope(tmp_path: Path, capsys) -> None:
+    key_path = write_key(tmp_path, new_key("ed25519"))
+    assert run(["sign", "--show-public", "--key", str(key_path), "--scope", "a/b/c"]) == ExitCode.USAGE
+    assert "--scope" in capsys.readouterr().err
+
+
+def test_help_lists_the_trust_commands(capsys) -> None:
+    assert run(["--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in ("sign", "revoke", "log"))

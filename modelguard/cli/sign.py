@@ -25,6 +25,7 @@ def sign(key_path: str | None, lockfile: str, show_public: bool, scope: str) -> 
     from modelguard import signing
 
     if show_public:
+        _check_scope(scope)
         public = _public_key(key_path)
         click.echo(signer_entry(public, scope=scope), nl=False)
         return 0
@@ -34,6 +35,17 @@ def sign(key_path: str | None, lockfile: str, show_public: bool, scope: str) -> 
     click.echo(f"signed {lockfile} -> {out}")
     click.echo(f"keyid {signing.keyid(public)} ({signing.algorithm_of(public)})")
     return 0
+
+
+def _check_scope(scope: str) -> None:
+    from modelguard import ids
+    from modelguard.errors import UsageError
+
+    if scope in ("lockfile", "*"):
+        return
+    problem = ids.repo_id_problem(scope) if "/" in scope else ids.org_problem(scope)
+    if problem:
+        raise UsageError(f'--scope {scope!r} {problem}; use lockfile, "*", an org or org/name')
 
 
 def _public_key(key_path: str | None) -> signing.PublicKey:
