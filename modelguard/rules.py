@@ -206,6 +206,27 @@ _ALL: list[Rule] = [
     Rule("MG-H009", _H, _SUS, "Download redirected to an untrusted location",
          "A download was redirected off the Hub where the protocol does not allow it (a git-stored file "
          "sent to another host, an https->http downgrade, a non-http scheme, a redirect loop)."),
+    # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.cache / fetcher / verifier
+    Rule("MG-H101", _C, _UNS, "Locked model not admitted",
+         "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
+         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
+    Rule("MG-H102", _C, _SUS, "Snapshot entry does not point into the cache",
+         "A snapshot entry is not a relative link to a blob of this cache (a symlink outside it, a plain file, "
+         "a folder link). A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
+    Rule("MG-H103", _C, _SUS, "Ref points to another commit",
+         "refs/<revision> in the verified cache names a different commit than the lock, so a loader asking "
+         "for the branch would get another snapshot. Re-run `modelguard fetch`."),
+    Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
+         "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
+    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
+         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
+         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H106", _H, _UNS, "Download could not be stored",
+         "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
+         "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
+    Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
+         "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
+         "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)
@@ -214,6 +235,24 @@ _ALL: list[Rule] = [
          "Check the org is the one you mean (look-alikes are a typosquat), then add it to allowed-orgs."),
     Rule("MG-P002", _H, _SUS, "Org denied by policy",
          "The repo's org is in denied-orgs. Remove the model from the manifest or change the policy."),
+    # MG-P010..P099: file-level policy -- modelguard.policy_eval
+    Rule("MG-P010", _H, _SUS, "Pickle-family weights refused",
+         "require-safetensors = true and this file is a pickle-family format (pickle, torch, joblib or a "
+         "compressed stream). Use the model's safetensors weights (exclude this file) or relax the policy."),
+    Rule("MG-P011", _H, _SUS, "Custom code refused",
+         "trust-remote-code = \"deny\" and the model ships custom code (*.py or a config auto_map). Exclude "
+         "it, or review it and pin it with trust-remote-code = \"allow-pinned\" and [[policy.remote-code]]."),
+    Rule("MG-P012", _H, _SUS, "Custom code not pinned",
+         "trust-remote-code = \"allow-pinned\" but this *.py file has no [[policy.remote-code]] pin or its "
+         "SHA-256 differs from the pin. Review the new code and update the pin."),
+    Rule("MG-P013", _H, _SUS, "Custom code from another repo",
+         "The config's auto_map loads code from another repo (\"org/repo--module.Class\"), which cannot be "
+         "pinned here. Lock that repo's code instead or refuse the model."),
+    Rule("MG-P014", _M, _SUS, "File larger than max-file-size",
+         "The file exceeds the policy's max-file-size. Exclude it in the manifest or raise the limit."),
+    Rule("MG-P015", _M, _SUS, "File type not allowed",
+         "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
+         "manifest or add the format to the policy."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
@@ -259,6 +298,13 @@ _ALL: list[Rule] = [
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it or run `modelguard lock`."),
 
+    # ---- MG-P9xx: suppressions
+    Rule("MG-P900", _M, _SUS, "Suppression expired",
+         "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
+         "Fix the underlying finding, or review it and renew the entry with a new expires date."),
+    Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
+         "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
+         "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
     # ---- MG-L1xx / MG-P5xx: signatures, revocation
     Rule("MG-L101", _H, _SUS, "Lockfile signature missing",
          "The policy lists lockfile signers but modelguard.lock.sig is absent. Run `modelguard sign --key KEY.pem` "
