@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelguard.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 from modelguard.errors import UnreadableError
 from modelguard.models import Lockfile, Report
 
@@ -211,19 +212,6 @@ def select(
             continue
         entries.append(item)
     return entries, malformed
-
-
-def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
-    """``--cache-dir``, else ``$MODELGUARD_HOME``, else ``$XDG_CACHE_HOME/modelguard``, else ``~/.cache/modelguard``."""
-    if cache_dir:
-        return Path(cache_dir).expanduser().absolute()
-    home = os.environ.get("MODELGUARD_HOME")
-    if home:
-        return Path(home).expanduser().absolute()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    if xdg:
-        return (Path(xdg).expanduser() / "modelguard").absolute()
-    return (Path.home() / ".cache" / "modelguard").absolute()
 
 
 def ensure_writable(cache_root: str | os.PathLike[str]) -> None:

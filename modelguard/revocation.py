@@ -219,15 +219,16 @@ def evict_revoked(cache_root: str | os.PathLike[str], target: Target) -> list[Ev
     A sha256 target is found through admission records (every admitted file's SHA-256), LFS blob
     names (the SHA-256 itself) and, for small files stored under their git blob SHA-1, by hashing.
     """
-    from filelock import FileLock
+    from modelguard.cache import Layout, evict, writer_lock
 
     root = Path(cache_root)
     if not (root / "hub").is_dir() and not (root / "admissions").is_dir():
         return []
-    with FileLock(str(root / ".lock")):
+    layout = Layout(root)
+    with writer_lock(layout):
         hits = _snapshots_holding(root, target)
         for hit in hits:
-            _evict_snapshot(root, hit.repo, hit.commit)
+            evict(layout, hit.repo, hit.commit)
     return hits
 
 
@@ -296,33 +297,3 @@ def _json(path: Path) -> Any:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-
-
-def _evict_snapshot(root: Path, repo: str, commit: str) -> None:
-    """Record first (the snapshot stops counting as admitted), then refs, links, unused blobs."""
-    import shutil
-
-    folder = "models--" + repo.replace("/", "--")
-    record = root / "admissions" / folder / f"{commit}.json"
-    record.unlink(missing_ok=True)
-    repo_dir = root / "hub" / folder
-    for ref in (repo_dir / "refs").rglob("*") if (repo_dir / "refs").is_dir() else []:
-        if ref.is_file() and ref.read_text(encoding="utf-8", errors="replace").strip() == commit:
-            ref.unlink()
-    snapshot = repo_dir / "snapshots" / commit
-    if snapshot.exists():
-        for dirpath, dirnames, _ in os.walk(snapshot):
-            for d in dirnames:
-                os.chmod(os.path.join(dirpath, d), 0o700)
-        os.chmod(snapshot, 0o700)
-        shutil.rmtree(snapshot)
-    used = {os.path.basename(os.readlink(link)) for link in _links(repo_dir / "snapshots")}
-    for blob in (repo_dir / "blobs").glob("*") if (repo_dir / "blobs").is_dir() else []:
-        if blob.name not in used:
-            blob.unlink(missing_ok=True)
-    if not (repo_dir / "snapshots").is_dir() or not any((repo_dir / "snapshots").iterdir()):
-        shutil.rmtree(repo_dir, ignore_errors=True)
-    try:
-        record.parent.rmdir()
-    except OSError:
-        pass
