@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from modelguard import audit, trust
 from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
@@ -138,6 +140,9 @@ def verify_locked(
         for m in group.models:
             anchor = _anchor(lockfile_name, lockfile, m.name)
             found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
+            # trust hook: revocation (MG-P501/P502) and the model's signature (MG-P510..P518)
+            found += trust.locked_model_findings(
+                policy, m, layout.snapshot(group.repo, group.commit) if check.intact else None)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
             for f in [*group_findings, *found]:
@@ -186,11 +191,17 @@ def verify(
 ) -> Report:
     """Library entry point: read the lockfile and manifest, then :func:`verify_locked`."""
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    audit.ensure_writable(cache_root(cache_dir))  # trust hook: fail closed before any work
 
     def factory() -> Any:
         from modelguard import hub
 
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    return verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
-                         client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
+    report = verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
+                           client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
+    # trust hook: the lockfile signature (MG-L101..L107), then one audit line per model
+    report = replace(report, findings=(*report.findings, *trust.lockfile_findings(lockfile_path, manifest.policy)))
+    audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,
+                        lockfile=os.fspath(lockfile_path))
+    return report
