@@ -64,6 +64,18 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("build-setstate-from-builtins-dict",
      _setstate_via_computed_dict(g.global_op("builtins", "dict") + b")R",
                                  g.global_op("collections", "Counter")), "model.pkl", MAL),
+    ("protocol-1-marker", b"\x80\x01" + OS_SYSTEM + CALL + b".", "model.bin", MAL),
+    ("copyreg-reconstructor-of-popen",
+     g.pickle_of(g.global_op("copyreg", "_reconstructor") + b"(" + g.global_op("subprocess", "Popen")
+                 + g.global_op("builtins", "object") + b"NtR", 2), "model.pkl", MAL),
+    ("numpy-ufunc-reconstruct-import",
+     g.pickle_of(g.global_op("numpy.core", "_ufunc_reconstruct") + b"(" + g.text("os", 2) + g.text("system", 2)
+                 + b"tR" + CALL, 2), "model.pkl", MAL),
+    ("torch-rebuild-from-type-calls-eval",
+     g.pickle_of(g.global_op("torch._tensor", "_rebuild_from_type_v2") + b"(" + g.global_op("builtins", "eval")
+                 + b"N" + g.value(("1",), 2) + b"}tR", 2), "model.pt", MAL),
+    ("result-of-allowlisted-call-is-called",
+     g.pickle_of(g.global_op("collections", "OrderedDict") + b")R)R", 2), "model.pkl", NOT_CLEAN),
     ("ext-code", g.ext_call(1), "model.pkl", NOT_CLEAN),
     ("unknown-module-is-never-clean", g.reduce_call("some_plugin.loader", "boot"), "model.pkl", NOT_CLEAN),
     # -- gadget modules from picklescan/modelscan bypass advisories (must be upgraded to malicious)
