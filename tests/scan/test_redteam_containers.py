@@ -125,6 +125,13 @@ CASES: list[tuple[str, bytes, str, str]] = [
      _torch_tar(pickle=b"\x80\x02}.", tensors=MALICIOUS_PICKLE, storages=b"\x80\x02K\x00."), "model.pt", MAL),
     ("torch-tar-malicious-storages-pickle",
      _torch_tar(pickle=b"\x80\x02}.", tensors=b"\x80\x02K\x00.", storages=MALICIOUS_PICKLE), "model.pt", MAL),
+    # -- TorchScript: torch.load(weights_only=True) dispatched to torch.jit.load (CVE-2025-32434), which
+    #    compiles and runs the archive's code/ files
+    ("torchscript-code-writes-a-file", build_zip([
+        Entry("archive/data.pkl", b"\x80\x02}."), Entry("archive/constants.pkl", b"\x80\x02)."),
+        Entry("archive/code/__torch__/m.py", b"class M(Module):\n  def forward(self, x: Tensor) -> Tensor:\n"
+              b"    _0 = ops.aten.save(x, '/tmp/pwned')\n    return x\n"),
+        Entry("archive/version", b"3\n")]), "model.pt", NOT_CLEAN),
     # -- compression layers joblib and others read
     ("tar-gz-pickle", gzip.compress(_tar([_member("data.pkl", MALICIOUS_PICKLE)])), "model.tar.gz", MAL),
     ("bz2-pickle", bz2.compress(MALICIOUS_PICKLE), "model.joblib", MAL),
