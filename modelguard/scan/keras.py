@@ -108,6 +108,14 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
     return out
 
 
+def _pickle_denylisted(module: str, name: str) -> bool:
+    """Whether the pickle denylist knows ``module.name`` runs code or touches files: Keras imports a
+    config's ``module`` the way pickle imports a global, so the same gadgets apply."""
+    from modelguard.scan.allowlist import Safety, classify
+
+    return classify(module, name) is Safety.DANGEROUS
+
+
 def _leaf(name: object) -> str:
     """The object a Keras name resolves to: Keras looks ``module + "." + name`` up in its API
     table, so ``{"module": "keras", "class_name": "layers.Lambda"}`` is the Lambda layer and
@@ -130,7 +138,7 @@ def _callable(module: str, target: str, registered: Any, label: str, loc: str) -
     name = _leaf(target)
     if module == "builtins" and name in _SAFE_BUILTINS:
         return []
-    if top in _DANGEROUS_MODULES:
+    if top in _DANGEROUS_MODULES or (top not in _KERAS_MODULES and _pickle_denylisted(module, name)):
         return [finding("MG-S502", f"{label} calls {full}", location=loc)]
     if name in _GADGETS:
         return [finding("MG-S502", f"{label} uses the loader gadget {full}", location=loc)]

@@ -117,6 +117,9 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("keras-tfoplambda-compat-v2-io",
      _keras({"class_name": "TFOpLambda", "config": {"name": "w", "function": "tf.compat.v2.io.write_file"}}),
      "model.keras", MAL),
+    *[(f"keras-function-from-{m}", _keras({"module": "keras.layers", "class_name": "Dense",
+                                            "config": {"name": "d", "activation": _fn(m, n)}}), "model.keras", MAL)
+      for m, n in [("pydoc", "pipepager"), ("torch.hub", "load"), ("numpy", "load"), ("operator", "attrgetter")]],
     ("keras-custom-module", _keras({"module": "evil_pkg.layers", "class_name": "Boot", "config": {}}),
      "model.keras", NOT_CLEAN),
     # -- ONNX external data leaving the model folder
