@@ -48,7 +48,7 @@ from modelguard.errors import (
     UnreadableError,
 )
 from modelguard.models import FileResult, Finding, LockedFile, Lockfile, Policy, Report, Severity
-from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
+from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.rules import finding
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -176,8 +176,10 @@ class _Fetcher:
             )
             for item in staged
         }
-        out.results = results
-        if any(_failing(r.findings, self.fail_on) for r in results.values()):
+        # Suppressions apply to the decision and the report; the admission record keeps raw findings.
+        shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
+        out.results = shown
+        if any(_failing(r.findings, self.fail_on) for r in shown.values()):
             out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
             self._evict_if_admitted(group)
             return

@@ -172,8 +172,6 @@ def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
         reasons.append("no longer in the manifest: " + ", ".join(dropped))
     if changed := sorted(n for n in set(wanted) & set(have) if have[n] and have[n] != wanted[n]):
         reasons.append("changed: " + ", ".join(changed))
-    if locked.policy_sha256 != manifest.policy.sha256:
-        reasons.append("the policy changed")
     if not reasons and locked.manifest_sha256 != manifest.sha256:
         reasons.append("manifest-sha256 differs")
     return reasons

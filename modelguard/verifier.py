@@ -36,7 +36,13 @@ from modelguard.models import (
     Report,
     Severity,
 )
-from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
+from modelguard.policy_eval import (
+    model_findings,
+    scan_and_evaluate,
+    scanner_fingerprint,
+    suppressed_findings,
+    with_suppressions,
+)
 from modelguard.rules import finding
 
 MANIFEST_NAME = "modelguard.toml"
@@ -132,6 +138,7 @@ def verify_locked(
         checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
     for group, check in zip(groups, checks, strict=True):
         results, rescanned = _scan_results(layout, group, check, policy)
+        results = {path: with_suppressions(policy, r, repo=group.repo) for path, r in results.items()}
         group_findings = list(check.general)
         if remote and client is None:
             if client_factory is None:
@@ -145,6 +152,7 @@ def verify_locked(
                 policy, m, layout.snapshot(group.repo, group.commit) if check.intact else None)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
+            found = suppressed_findings(policy, found, repo=m.repo, model=m.name)
             for f in [*group_findings, *found]:
                 loose.append(f.at(model=m.name, path=f.path or anchor))
             for lf in m.files:
