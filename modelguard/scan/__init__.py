@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -153,14 +154,21 @@ def scan_file(
     shown = display_path if display_path is not None else os.fspath(path)
     ctx = ScanContext(limits=limits or Limits(), extra_safe_globals=frozenset(extra_safe_globals))
     try:
+        # Never open what is not a regular file: a FIFO would block, a device would never end.
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (FIFO, device or socket)"
+            return _unreadable(shown, f"{kind} reached through a link; modelguard does not follow it, "
+                                      "so its content is not scanned")
         source: Source = FileSource(path, name=shown)
     except OSError as e:
-        return FileResult(
-            path=shown,
-            format=Format.UNKNOWN.value,
-            findings=(finding("MG-S004", f"cannot read: {e.strerror or e}", location=shown),),
-        )
+        return _unreadable(shown, f"cannot read: {e.strerror or e}")
     return _result(shown, source, ctx)
+
+
+def _unreadable(shown: str, message: str) -> FileResult:
+    return FileResult(path=shown, format=Format.UNKNOWN.value,
+                      findings=(finding("MG-S004", message, location=shown),))
 
 
 def scan_bytes(
@@ -183,11 +191,13 @@ def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, 
             raise UsageError(f"{given}: no such file or directory; check the path and try again")
         if p.is_dir():
             for root, dirs, files in os.walk(p, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if d != ".git")
-                for name in sorted(files):
+                # A symlinked folder is not descended into (loops, escapes), but it is listed, so
+                # scan_file reports it instead of the scan silently covering less than was asked.
+                linked = [d for d in dirs if (Path(root) / d).is_symlink()]
+                dirs[:] = sorted(d for d in dirs if d != ".git" and d not in linked)
+                for name in sorted([*files, *linked]):
                     full = Path(root) / name
-                    if full.is_file():
-                        yield full, str(full)
+                    yield full, str(full)
         else:
             yield p, str(p)
 
