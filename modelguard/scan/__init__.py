@@ -52,6 +52,7 @@ _SCANNERS: dict[Format, str] = {
     Format.HDF5: "modelguard.scan.keras:scan_hdf5",
     Format.GGUF: "modelguard.scan.gguf:scan",
     Format.ONNX: "modelguard.scan.onnx:scan",
+    Format.JINJA: "modelguard.scan.templates:scan",
 }
 
 
@@ -84,7 +85,7 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
     try:
         head, tail = _read_head_tail(source)
         fmt = detect(head, tail, source.size, source.name)
-        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON) and _probe_pickle(source):
+        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA) and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:

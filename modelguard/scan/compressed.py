@@ -1,10 +1,124 @@
-"""Placeholder: the scanner for this format is not written yet. Fails closed (MG-S002)."""
+"""Single compressed files: gzip, bzip2, xz, lz4 frame and raw zlib (joblib's compressors).
+
+The stream is decompressed once, under the context's ratio and total-expansion limits,
+into a spool that goes back to ``ctx.nested`` (a pickle, a tar, another compressed layer).
+A truncated or corrupt stream is a finding, and the part that did decompress is still
+scanned: a loader unpickling it has already run every opcode before the damage.
+
+Must not: decompress into memory without bound, or call ``gzip.open``/``joblib.load``.
+"""
 
 from __future__ import annotations
 
+import bz2
+import lzma
+import zlib
+from collections.abc import Callable
+
+from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.detect import Format
+from modelguard.scan.streams import Decompressor, WindowSource, bounded, chunks, scan_nested, spool, zlib_decompressor
+
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _gzip() -> Decompressor:
+    """A gzip decompressor that, like ``gzip.GzipFile``, reads concatenated members."""
+    state = [zlib.decompressobj(31)]
+
+    def next_member() -> bool:
+        d = state[0]
+        return d.eof and d.unused_data.startswith(_GZIP_MAGIC)
+
+    def feed(data: bytes, n: int) -> bytes:
+        d = state[0]
+        if next_member():
+            rest = d.unused_data + data
+            state[0] = d = zlib.decompressobj(31)
+            return d.decompress(rest, n)
+        return d.decompress(d.unconsumed_tail + data, n)
+
+    return Decompressor(feed, eof=lambda: state[0].eof and not next_member(),
+                        unused=lambda: state[0].unused_data,
+                        pending=lambda: bool(state[0].unconsumed_tail) or next_member())
+
+
+def _bz2() -> Decompressor:
+    d = bz2.BZ2Decompressor()
+    return Decompressor(lambda data, n: d.decompress(data, n), eof=lambda: d.eof, unused=lambda: d.unused_data,
+                        pending=lambda: not d.needs_input and not d.eof)
+
+
+def _xz() -> Decompressor:
+    d = lzma.LZMADecompressor(lzma.FORMAT_AUTO)
+    return Decompressor(lambda data, n: d.decompress(data, n), eof=lambda: d.eof, unused=lambda: d.unused_data,
+                        pending=lambda: not d.needs_input and not d.eof)
+
+
+def _lz4() -> Decompressor:
+    import lz4.frame
+
+    d = lz4.frame.LZ4FrameDecompressor()
+
+    def feed(data: bytes, n: int) -> bytes:
+        out: bytes = d.decompress(data, max_length=n)
+        return out
+
+    return Decompressor(feed, eof=lambda: bool(d.eof), unused=lambda: bytes(d.unused_data or b""),
+                        pending=lambda: not d.needs_input and not d.eof)
+
+
+_DECOMPRESSORS: dict[Format, Callable[[], Decompressor]] = {
+    Format.GZIP: _gzip,
+    Format.BZIP2: _bz2,
+    Format.XZ: _xz,
+    Format.LZ4: _lz4,
+    Format.ZLIB: lambda: zlib_decompressor(15),
+}
+
+
+JOBLIB_ZFILE_HEADER = 21
+"""joblib < 0.10 (numpy_pickle_compat): b"ZF" + hex(length).ljust(19), then a zlib stream"""
+
+
+def _format(head: bytes) -> Format:
+    if head.startswith(_GZIP_MAGIC):
+        return Format.GZIP
+    if head.startswith(b"BZh"):
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Format.LZ4
+    return Format.ZLIB
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    return Outcome("unknown", [finding("MG-S002", "no scanner for this format yet", location=source.name)])
+    fmt = _format(head)
+    findings: list[Finding] = []
+    inner = f"{source.name}!<{fmt.value} content>"
+    start = JOBLIB_ZFILE_HEADER if head.startswith(b"ZF0x") else 0
+    with bounded(source) as f:
+        f.seek(start)
+        # lz4 raises RuntimeError for corrupt frames; the others raise their own error types.
+        result = spool(ctx, chunks(f), _DECOMPRESSORS[fmt](), compressed_size=source.size - start, name=inner,
+                       errors=(zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError))
+    try:
+        if result.error:
+            findings.append(finding("MG-S001", f"{fmt.value} stream is corrupt: {result.error}", location=source.name))
+        elif not result.complete:
+            findings.append(finding("MG-S001", f"{fmt.value} stream is truncated", location=source.name))
+        if result.trailing:
+            consumed = start + result.stream_end
+            extra = source.size - consumed
+            findings.append(finding("MG-S206", f"{extra} bytes after the end of the {fmt.value} stream",
+                                    location=source.name))
+            scan_nested(ctx, WindowSource(source, consumed, extra, f"{source.name}!<{extra} bytes after the stream>"),
+                        findings)
+        if result.source.size:  # an empty payload holds nothing a loader could run
+            scan_nested(ctx, result.source, findings)
+    finally:
+        result.source.close()
+    return Outcome(fmt.value, findings)

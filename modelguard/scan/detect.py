@@ -1,7 +1,8 @@
 """Decide a file's format from its content: magic bytes and structure, never the extension.
 
-The one exception is Python source: transformers imports custom code by *file name*
-(``auto_map`` names ``modeling_x.py``), so for code the name is what the loader uses.
+The exceptions are Python source and Jinja templates: transformers imports custom code by
+*file name* (``auto_map`` names ``modeling_x.py``) and renders ``chat_template.jinja`` by name,
+so for those the name is what the loader uses.
 
 Pure: looks only at the bytes it is given.
 """
@@ -36,6 +37,7 @@ class Format(str, Enum):
     HDF5 = "hdf5"
     GGUF = "gguf"
     ONNX = "onnx"
+    JINJA = "jinja"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -60,6 +62,11 @@ def _is_zlib(head: bytes) -> bool:
         return False
     cmf, flg = head[0], head[1]
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
+
+
+def _is_joblib_zfile(head: bytes) -> bool:
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
+    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
 
 
 def _is_tar(head: bytes) -> bool:
@@ -98,7 +105,13 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if head.startswith(TORCH_LEGACY_MAGIC):
         return Format.PYTORCH_LEGACY
     if head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5:
-        return Format.PICKLE
+        # A pickle with a zip after it is a polyglot (torch.load runs the pickle, zip readers
+        # see the archive): the zip scanner analyses both, and falls back to the pickle
+        # scanner when the end-record signature in the tail is a coincidence. Likewise a tar
+        # whose first header is also a pickle: torch.load tries tar first.
+        if _ZIP_EOCD in tail:
+            return Format.ZIP
+        return Format.TAR if _is_tar(head) else Format.PICKLE
     if head.startswith(_ZIP_LOCAL) or head.startswith(_ZIP_EMPTY):
         return Format.ZIP
     if head.startswith(b"\x93NUMPY"):
@@ -121,7 +134,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SAFETENSORS
     if _is_tar(head):
         return Format.TAR
-    if _is_zlib(head):
+    if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
     # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
     # the zip reader finds the archive from the end).
@@ -129,6 +142,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.ZIP
     if name.endswith(".py"):
         return Format.PYTHON
+    if name.endswith(".jinja") and _looks_like_text(head):
+        # transformers and vLLM render chat_template.jinja by name, like code.
+        return Format.JINJA
     if _looks_like_onnx(head):
         return Format.ONNX
     if _looks_like_text(head):
@@ -160,4 +176,5 @@ def _looks_like_onnx(head: bytes) -> bool:
     i += 1
     # producer_name (2), producer_version (3), domain (4), model_version (5), doc (6),
     # graph (7), opset_import (8), metadata_props (14), training_info (20), functions (25)
-    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72)
+    # (the last two are the first bytes of the two-byte tags of fields 20 and 25)
+    return i < len(head) and head[i] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42, 0x72, 0xA2, 0xCA)

@@ -1,10 +1,131 @@
-"""Placeholder: the scanner for this format is not written yet. Fails closed (MG-S002)."""
+"""numpy ``.npy`` files: the header is checked, object arrays' pickles are analysed.
+
+An ``.npy`` file is a magic string, a version, a length-prefixed header (a Python dict
+literal: ``descr``, ``fortran_order``, ``shape``) and the array bytes. With an object dtype
+the bytes are a pickle that ``numpy.load(allow_pickle=True)`` runs; that pickle goes to the
+pickle scanner. Otherwise only the framing is checked: shape × itemsize against the bytes
+present, without reading the data.
+
+Must not: import numpy to parse untrusted headers, evaluate anything but a literal, or read
+array data. (``.npz`` archives are zips and go through :mod:`modelguard.scan.zipscan`.)
+"""
 
 from __future__ import annotations
 
+import ast
+import re
+import struct
+
+from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
+from modelguard.scan.detect import Format
+from modelguard.scan.streams import WindowSource, bounded, scan_nested
+
+MAGIC = b"\x93NUMPY"
+_MAX_HEADER = 65_536
+"""numpy itself refuses headers over 10,000 bytes unless told otherwise"""
+
+_TYPESTR = re.compile(r"^[<>|=]?([?bBhHiIlLqQpPefdgFDGbiufcmMOSUVa])(\d*)(\[\w+\])?$")
+_FIXED = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
+          "p": 8, "P": 8, "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32}
+
+
+class _ObjectDtype(Exception):
+    pass
+
+
+def itemsize(descr: object) -> int:
+    """Bytes per element of a dtype description; raises _ObjectDtype for object fields."""
+    if isinstance(descr, str):
+        m = _TYPESTR.match(descr)
+        if m is None:
+            raise MalformedError(f"unknown dtype {descr!r}")
+        kind, digits = m.group(1), m.group(2)
+        if kind == "O":
+            raise _ObjectDtype
+        if digits:
+            return int(digits) * (4 if kind == "U" else 1)
+        if kind in _FIXED:
+            return _FIXED[kind]
+        raise MalformedError(f"dtype {descr!r} has no size")
+    if isinstance(descr, list):
+        total = 0
+        for field in descr:
+            if not isinstance(field, tuple) or len(field) not in (2, 3):
+                raise MalformedError(f"bad structured dtype field {field!r}")
+            count = 1
+            if len(field) == 3:
+                count = _count(field[2])
+            total += itemsize(field[1]) * count
+        return total
+    raise MalformedError(f"bad dtype description {descr!r}")
+
+
+def _count(shape: object) -> int:
+    if isinstance(shape, int) and not isinstance(shape, bool):
+        shape = (shape,)
+    if not isinstance(shape, tuple) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0
+                                               for d in shape):
+        raise MalformedError(f"bad shape {shape!r}")
+    n = 1
+    for d in shape:
+        n *= d
+    return n
+
+
+def read_header(source: Source) -> tuple[dict[str, object], int]:
+    """The header dict and the offset where array data starts."""
+    with bounded(source) as f:
+        pre = f.read(10)
+        if len(pre) < 10 or not pre.startswith(MAGIC):
+            raise MalformedError("not an .npy file or truncated header")
+        major = pre[6]
+        if major == 1:
+            (hlen,) = struct.unpack("<H", pre[8:10])
+            start = 10
+        elif major in (2, 3):
+            pre += f.read(2)
+            if len(pre) < 12:
+                raise MalformedError("truncated .npy header")
+            (hlen,) = struct.unpack("<I", pre[8:12])
+            start = 12
+        else:
+            raise MalformedError(f"unknown .npy format version {major}.{pre[7]}")
+        if hlen > _MAX_HEADER:
+            raise MalformedError(f".npy header claims {hlen} bytes (numpy refuses over 10000)")
+        raw = f.read(hlen)
+    if len(raw) < hlen:
+        raise MalformedError(".npy header is truncated")
+    try:
+        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as e:
+        raise MalformedError(f".npy header is not a literal dict: {e}") from None
+    if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
+        raise MalformedError(".npy header must hold exactly descr, fortran_order and shape")
+    if not isinstance(header["fortran_order"], bool):
+        raise MalformedError(".npy fortran_order is not a bool")
+    return header, start + hlen
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    return Outcome("unknown", [finding("MG-S002", "no scanner for this format yet", location=source.name)])
+    header, data_start = read_header(source)
+    findings: list[Finding] = []
+    rest = source.size - data_start
+    try:
+        size = itemsize(header["descr"])
+    except _ObjectDtype:
+        # numpy.load(allow_pickle=True) unpickles everything after the header.
+        if rest <= 0:
+            raise MalformedError("object array has no pickle data") from None
+        scan_nested(ctx, WindowSource(source, data_start, rest, f"{source.name}!<object array pickle>"), findings)
+        return Outcome(Format.NUMPY.value, findings)
+    expected = _count(header["shape"]) * size
+    if rest < expected:
+        raise MalformedError(f"header promises {expected} bytes of array data, file holds {rest}")
+    if rest > expected:
+        extra = rest - expected
+        findings.append(finding("MG-S206", f"{extra} bytes after the array data", location=source.name))
+        scan_nested(ctx, WindowSource(source, data_start + expected, extra,
+                                      f"{source.name}!<{extra} bytes after the array>"), findings)
+    return Outcome(Format.NUMPY.value, findings)

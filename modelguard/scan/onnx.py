@@ -1,10 +1,248 @@
-"""Placeholder: the scanner for this format is not written yet. Fails closed (MG-S002)."""
+"""ONNX: external-data paths that escape the model folder, and custom operator domains.
+
+Owns a walk of the protobuf wire format (no onnx dependency) through ModelProto ->
+GraphProto (main graph, training graphs, subgraphs in node attributes, functions) ->
+TensorProto, collecting ``external_data`` ``location`` entries of initializers and attribute
+tensors and the operator domains nodes use. A location that is absolute, has a ``..``
+component, names a drive, a home folder or a URL makes the runtime read a file outside the
+model (MG-S701); other external data is noted (MG-S702); an operator domain that is neither
+standard nor defined by a function in the model needs a native library (MG-S703).
+
+Unparsable protobuf is unscannable (MG-S001). Tensor payloads (``raw_data``, packed values)
+are skipped by length, never decoded. Must not import onnx or onnxruntime.
+"""
 
 from __future__ import annotations
 
+import io
+import mmap
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
+
+_STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
+                               "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental",
+                               "com.microsoft.dml", "org.pytorch.aten", "com.ms.internal.nhwc"})
+_MAX_DEPTH = 64
+_MAX_FIELDS = 50_000_000
+
+# Field numbers (onnx.proto3).
+_MODEL_GRAPH, _MODEL_TRAINING, _MODEL_FUNCTIONS = 7, 20, 25
+_TRAINING_GRAPHS = (1, 2)
+_GRAPH_NODE, _GRAPH_INITIALIZER, _GRAPH_SPARSE_INIT = 1, 5, 15
+_SPARSE_TENSORS = (1, 2)
+_NODE_ATTRIBUTE, _NODE_DOMAIN, _NODE_OP = 5, 7, 4
+_ATTR_TENSOR, _ATTR_GRAPH, _ATTR_TENSORS, _ATTR_GRAPHS, _ATTR_SPARSE, _ATTR_SPARSES = 5, 6, 10, 11, 22, 23
+_FUNC_NODE, _FUNC_DOMAIN = 7, 10
+_TENSOR_NAME, _TENSOR_EXTERNAL = 8, 13
+
+
+@dataclass
+class _State:
+    out: list[Finding] = field(default_factory=list)
+    node_domains: dict[str, str] = field(default_factory=dict)
+    """domain -> an op type using it"""
+    function_domains: set[str] = field(default_factory=set)
+    fields: int = 0
+
+
+class _Wire:
+    """Protobuf wire-format fields of a byte range, bounds-checked."""
+
+    def __init__(self, buf: bytes | mmap.mmap | memoryview, name: str) -> None:
+        self.buf = buf
+        self.name = name
+
+    def fields(self, start: int, end: int, state: _State) -> Iterator[tuple[int, int, int, int]]:
+        """(field number, wire type, value or payload start, payload end) for each field."""
+        pos = start
+        while pos < end:
+            state.fields += 1
+            if state.fields > _MAX_FIELDS:
+                raise ScanLimitError(f"more than {_MAX_FIELDS} protobuf fields", self.name)
+            at = pos
+            key, pos = self.varint(pos, end)
+            number, wire = key >> 3, key & 7
+            if number == 0:
+                raise MalformedError("protobuf field number 0", f"{self.name}@offset {at}")
+            if wire == 0:
+                value, pos = self.varint(pos, end)
+                yield number, wire, value, pos
+            elif wire == 1 or wire == 5:
+                pos += 8 if wire == 1 else 4
+                if pos > end:
+                    raise MalformedError("fixed-width field runs past its message", f"{self.name}@offset {at}")
+                yield number, wire, pos, pos
+            elif wire == 2:
+                length, pos = self.varint(pos, end)
+                if length > end - pos:
+                    raise MalformedError(f"field {number} of {length} bytes runs past its message",
+                                         f"{self.name}@offset {at}")
+                yield number, wire, pos, pos + length
+                pos += length
+            else:
+                raise MalformedError(f"unsupported protobuf wire type {wire}", f"{self.name}@offset {at}")
+
+    def varint(self, pos: int, end: int) -> tuple[int, int]:
+        result = shift = 0
+        while True:
+            if pos >= end or shift > 63:
+                raise MalformedError("truncated or overlong varint", f"{self.name}@offset {pos}")
+            b = self.buf[pos]
+            result |= (b & 0x7F) << shift
+            pos += 1
+            shift += 7
+            if not b & 0x80:
+                return result, pos
+
+    def text(self, start: int, end: int) -> str:
+        return bytes(self.buf[start:end]).decode("utf-8", errors="replace")
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    return Outcome("unknown", [finding("MG-S002", "no scanner for this format yet", location=source.name)])
+    """Walk an ONNX ModelProto for external data and operator domains."""
+    with source.open() as f:
+        try:
+            buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, io.UnsupportedOperation, ValueError):
+            buf = source.read_all(ctx.limits.max_pickle_bytes)
+        try:
+            return Outcome("onnx", _walk_model(_Wire(buf, source.name if ctx.depth else ""), len(buf)))
+        finally:
+            if isinstance(buf, mmap.mmap):
+                buf.close()
+
+
+def _walk_model(w: _Wire, size: int) -> list[Finding]:
+    state = _State()
+    saw_graph = False
+    for number, wire, start, end in w.fields(0, size, state):
+        if wire != 2:
+            continue
+        if number == _MODEL_GRAPH:
+            saw_graph = True
+            _graph(w, start, end, state, "graph", 1)
+        elif number == _MODEL_TRAINING:
+            for n, wt, s, e in w.fields(start, end, state):
+                if wt == 2 and n in _TRAINING_GRAPHS:
+                    _graph(w, s, e, state, "training_info", 2)
+        elif number == _MODEL_FUNCTIONS:
+            _function(w, start, end, state)
+    if not saw_graph:
+        raise MalformedError("ONNX model has no graph", w.name)
+    for domain, op in sorted(state.node_domains.items()):
+        if domain not in _STANDARD_DOMAINS and domain not in state.function_domains:
+            state.out.append(finding("MG-S703", f"operator {op!r} from custom domain {domain!r}",
+                                     location=_loc(w, f"domain {domain}")))
+    return state.out
+
+
+def _loc(w: _Wire, part: str) -> str:
+    return f"{w.name}:{part}" if w.name else part
+
+
+def _graph(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise ScanLimitError(f"subgraphs nested deeper than {_MAX_DEPTH}", _loc(w, path))
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire != 2:
+            continue
+        if number == _GRAPH_NODE:
+            _node(w, s, e, state, path, depth)
+        elif number == _GRAPH_INITIALIZER:
+            _tensor(w, s, e, state, f"{path}/initializer")
+        elif number == _GRAPH_SPARSE_INIT:
+            _sparse(w, s, e, state, f"{path}/sparse_initializer")
+
+
+def _function(w: _Wire, start: int, end: int, state: _State) -> None:
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire != 2:
+            continue
+        if number == _FUNC_DOMAIN:
+            state.function_domains.add(w.text(s, e))
+        elif number == _FUNC_NODE:
+            _node(w, s, e, state, "functions", 2)
+
+
+def _node(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+    domain, op = "", ""
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire != 2:
+            continue
+        if number == _NODE_DOMAIN:
+            domain = w.text(s, e)
+        elif number == _NODE_OP:
+            op = w.text(s, e)
+        elif number == _NODE_ATTRIBUTE:
+            _attribute(w, s, e, state, f"{path}/node", depth)
+    state.node_domains.setdefault(domain, op)
+
+
+def _attribute(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire != 2:
+            continue
+        if number in (_ATTR_TENSOR, _ATTR_TENSORS):
+            _tensor(w, s, e, state, f"{path}/attribute")
+        elif number in (_ATTR_GRAPH, _ATTR_GRAPHS):
+            _graph(w, s, e, state, f"{path}/subgraph", depth + 1)
+        elif number in (_ATTR_SPARSE, _ATTR_SPARSES):
+            _sparse(w, s, e, state, f"{path}/attribute")
+
+
+def _sparse(w: _Wire, start: int, end: int, state: _State, path: str) -> None:
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire == 2 and number in _SPARSE_TENSORS:
+            _tensor(w, s, e, state, path)
+
+
+def _tensor(w: _Wire, start: int, end: int, state: _State, path: str) -> None:
+    name = ""
+    locations: list[str] = []
+    for number, wire, s, e in w.fields(start, end, state):
+        if wire != 2:
+            continue
+        if number == _TENSOR_NAME:
+            name = w.text(s, e)
+        elif number == _TENSOR_EXTERNAL:
+            key = value = ""
+            for n, wt, ks, ke in w.fields(s, e, state):
+                if wt == 2 and n == 1:
+                    key = w.text(ks, ke)
+                elif wt == 2 and n == 2:
+                    value = w.text(ks, ke)
+            if key == "location":
+                locations.append(value)
+    for location in locations:
+        where = _loc(w, f"{path} {name!r}")
+        reason = escape_reason(location)
+        if reason:
+            state.out.append(finding("MG-S701", f"tensor {name!r} reads external data from {location!r} ({reason})",
+                                     location=where))
+        else:
+            state.out.append(finding("MG-S702", f"tensor {name!r} reads external data from {location!r}",
+                                     location=where))
+
+
+def escape_reason(location: str) -> str:
+    """Why ``location`` reaches outside the model folder, or '' if it stays inside."""
+    if not location.strip():
+        return "empty path"
+    if "\0" in location:
+        return "NUL byte in path"
+    if location.startswith(("/", "\\")):
+        return "absolute path"
+    if re.match(r"^[A-Za-z]:", location):
+        return "drive path"
+    if location.startswith("~"):
+        return "home-folder path"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", location):
+        return "URL"
+    if ".." in re.split(r"[\\/]", location):
+        return "'..' component"
+    return ""

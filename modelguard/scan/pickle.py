@@ -1,15 +1,98 @@
-"""Placeholder: the scanner for this format is not written yet. Fails closed (MG-S002)."""
+"""Scanner for files that are pickle streams (plain pickles, joblib files, numpy ``ndarray.dump``).
+
+Owns the engine entry points :func:`scan` and :func:`probe`; the analysis itself is
+:mod:`modelguard.scan.pickle_vm`, the allowlist :mod:`modelguard.scan.allowlist`.
+Never unpickles: fickling only renders a decompiled payload into the detail of a malicious
+finding, and never changes a verdict.
+"""
 
 from __future__ import annotations
 
-from modelguard.rules import finding
-from modelguard.scan.base import Outcome, ScanContext, Source
+import ast
+import contextlib
+import dataclasses
+import io
+import warnings
+
+from modelguard.models import Finding, Verdict
+from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.pickle_reader import Reader
+from modelguard.scan.pickle_stack import Collector
+from modelguard.scan.pickle_values import GlobalRef
+from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
+
+__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
+
+PROBE_BYTES = 4 << 20
+"""how much of a text-looking file :func:`probe` parses before calling it a pickle"""
+DETAIL_MAX_INPUT = 1 << 20
+DETAIL_MAX_CHARS = 4000
+TRAILING_SCAN_MAX = 64 << 20
+"""data after the last pickle up to this size is scanned as a file of its own (polyglots)"""
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    return Outcome("unknown", [finding("MG-S002", "no scanner for this format yet", location=source.name)])
+    """Analyse every pickle in ``source``; format ``joblib`` when it carries joblib array wrappers."""
+    with source.open() as f:
+        analysis = analyze_stream(ctx, f, location=source.name)
+    findings = analysis.findings
+    trailing = source.size - analysis.end
+    if analysis.complete and 0 < trailing <= TRAILING_SCAN_MAX and ctx.nested_scanner is not None:
+        with source.open() as f:
+            f.seek(analysis.end)
+            rest = BytesSource(f.read(trailing), f"{source.name}@offset {analysis.end}")
+        inner = ctx.nested(rest)
+        findings.extend(x for x in inner.findings if x.verdict is Verdict.MALICIOUS)
+    if any(x.verdict is Verdict.MALICIOUS for x in findings) and source.size <= DETAIL_MAX_INPUT:
+        findings = _with_decompiled_detail(source, findings)
+    return Outcome("joblib" if analysis.is_joblib else "pickle", findings)
 
 
 def probe(source: Source) -> bool:
-    """Whether ``source`` parses as a pickle stream (protocol 0/1 can look like text)."""
-    return False
+    """Whether ``pickle.load`` would accept the start of ``source`` (protocol 0/1 look like text).
+
+    Parses at most :data:`PROBE_BYTES` of the first pickle and stops at the first invalid
+    opcode. A stream still valid when the budget runs out counts as a pickle (fail closed:
+    a giant STRING line must not turn a payload into "text").
+    """
+    ctx = ScanContext()
+    with source.open() as f:
+        reader = Reader(f, 0, PROBE_BYTES, source.name)
+        try:
+            Machine(Collector(ctx, source.name), reader, joblib=False).run()
+        except MalformedError:
+            return False
+        except ScanLimitError:
+            return True
+    return True
+
+
+def _with_decompiled_detail(source: Source, findings: list[Finding]) -> list[Finding]:
+    """Attach fickling's decompiled view of the pickle to the first malicious finding."""
+    detail = _decompile(source.read_all(DETAIL_MAX_INPUT))
+    if not detail:
+        return findings
+    out = list(findings)
+    for i, item in enumerate(out):
+        if item.verdict is Verdict.MALICIOUS and not item.detail:
+            out[i] = dataclasses.replace(item, detail=detail)
+            break
+    return out
+
+
+def _decompile(data: bytes) -> str:
+    sink = io.StringIO()
+    try:
+        from fickling.fickle import Pickled
+
+        # fickling prints warnings about odd streams; they must not reach our output.
+        with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            text = ast.unparse(Pickled.load(data).ast)
+    # fickling raises many types on hostile input; the detail is cosmetic and never affects
+    # the verdict, so any failure just means "no decompiled view".
+    except Exception:
+        return ""
+    if len(text) > DETAIL_MAX_CHARS:
+        text = text[:DETAIL_MAX_CHARS] + "\n..."
+    return "decompiled by fickling (for reading only):\n" + text

@@ -1,10 +1,209 @@
-"""Placeholder: the scanner for this format is not written yet. Fails closed (MG-S002)."""
+"""Zip archives as loaders read them: pytorch-zip, torchscript, npz, keras and plain zip.
+
+Structure comes from :mod:`modelguard.scan.zipread` (tolerant, miniz-like), never from
+``zipfile``. Every member is scanned by content through ``ctx.nested`` (so a pickle under
+any name or folder reaches the pickle scanner), except tensor storages of torch archives:
+torch reads ``<archive>/data/<key>`` as raw bytes, so they are bounds-checked, never parsed.
+Bytes before the archive (a polyglot: ``torch.load`` runs a prefix pickle when the file does
+not start with a local header), between members or after the end record are scanned by
+content too and reported.
+
+Must not: read tensor data, decompress without the context's limits, or let one member's
+limit hit hide the findings of the others.
+"""
 
 from __future__ import annotations
 
+import re
+import zlib
+from collections import Counter
+from typing import BinaryIO
+
+from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.detect import Format
+from modelguard.scan.streams import (
+    Decompressor,
+    WindowSource,
+    bounded,
+    budget_spent,
+    chunks,
+    scan_nested,
+    spool,
+    unsafe_member_name,
+    zlib_decompressor,
+)
+from modelguard.scan.zipread import (
+    BZIP2,
+    DEFLATED,
+    FLAG_ENCRYPTED,
+    LOCAL_SIG,
+    STORED,
+    ZipDirectory,
+    ZipMember,
+    read_directory,
+    walk_local_headers,
+)
+
+_TORCH_STORAGE = re.compile(r"^[^/]+/(data|constants)/[^/]+$")
+_CRC_CHECK_MAX = 64 << 20
+"""stored members up to this size get their CRC-32 checked (bigger ones are tensor-sized)"""
+_DESCRIPTOR_MAX = 24
+"""a data descriptor after a member's data: signature, CRC-32 and two zip64 sizes"""
+
+
+def classify(names: list[str]) -> Format:
+    """The zip's flavour from its member names (the layout each writer produces)."""
+    if any(n.endswith("/constants.pkl") or n == "constants.pkl" for n in names) and any(
+        "/code/" in n or n.startswith("code/") for n in names
+    ):
+        return Format.TORCHSCRIPT
+    if any(re.fullmatch(r"([^/]+/)?data\.pkl", n) for n in names) and any(
+        re.fullmatch(r"([^/]+/)?(\.data/)?version", n) or _TORCH_STORAGE.match(n) for n in names
+    ):
+        return Format.PYTORCH_ZIP
+    files = [n for n in names if not n.endswith("/")]
+    if files and all(n.endswith(".npy") for n in files):
+        return Format.NPZ
+    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        return Format.KERAS
+    return Format.ZIP
+
+
+def _looks_like_pickle(head: bytes) -> bool:
+    return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    return Outcome("unknown", [finding("MG-S002", "no scanner for this format yet", location=source.name)])
+    limit = ctx.limits.max_members
+    with bounded(source) as f:
+        directory = read_directory(f, source.size, max_members=limit)
+        if directory is None or (not directory.members and head.startswith(LOCAL_SIG)):
+            if head.startswith(LOCAL_SIG):
+                directory = walk_local_headers(f, source.size, start=0, max_members=limit)
+            elif _looks_like_pickle(head):
+                # Routed here only because an end-record signature sits in its tail: a pickle.
+                from modelguard.scan import pickle as pickle_scanner
+
+                return pickle_scanner.scan(ctx, source, head)
+            else:
+                raise MalformedError("no end-of-central-directory record: not a zip, or truncated", source.name)
+        findings: list[Finding] = []
+        if not directory.from_central_directory:
+            findings.append(finding(
+                "MG-S001", "zip has no usable central directory (truncated?); members recovered from local headers",
+                location=source.name))
+        findings += [finding("MG-S001", p, location=source.name) for p in directory.problems]
+        fmt = classify([m.name for m in directory.members])
+        _scan_outside(ctx, source, directory, findings)
+        names = Counter(m.name for m in directory.members if not m.alias)
+        for dup in sorted(n for n, c in names.items() if c > 1):
+            findings.append(finding("MG-S201", f"member name {dup!r} appears {names[dup]} times; "
+                                    "readers disagree on which one they load", location=source.name))
+        for member in directory.members:
+            if budget_spent(ctx):
+                break
+            _scan_member(ctx, source, f, member, fmt, findings)
+    return Outcome(fmt.value, findings)
+
+
+def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, findings: list[Finding]) -> None:
+    """Report and scan by content every byte range no member accounts for."""
+    gaps: list[tuple[int, int, str]] = []
+    if directory.archive_start > 0:
+        gaps.append((0, directory.archive_start, "before the archive"))
+    pos, slack = directory.archive_start, 0
+    for m in sorted((m for m in directory.members if not m.broken and not m.alias), key=lambda m: m.header_offset):
+        if m.header_offset > pos + slack:
+            gaps.append((pos, m.header_offset, "between members"))
+        if m.end > pos:
+            pos, slack = m.end, (_DESCRIPTOR_MAX if m.has_descriptor else 0)
+    if directory.from_central_directory and directory.central_start > pos + slack:
+        gaps.append((pos, directory.central_start, "between the last member and the central directory"))
+    if directory.from_central_directory and directory.eocd_end < source.size:
+        gaps.append((directory.eocd_end, source.size, "after the end of the archive"))
+    for start, end, where in gaps:
+        name = f"{source.name}!<{end - start} bytes at offset {start}>"
+        findings.append(finding("MG-S202", f"{end - start} bytes {where} (offset {start})", location=source.name))
+        scan_nested(ctx, WindowSource(source, start, end - start, name), findings)
+
+
+def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fmt: Format,
+                 findings: list[Finding]) -> None:
+    where = f"{source.name}!{m.name}" + (f"@offset {m.header_offset}" if m.alias else "")
+    if m.anomalies:
+        findings.append(finding("MG-S201", "; ".join(m.anomalies), location=where))
+    for name in {m.name, m.local_name} - {""}:
+        if unsafe_member_name(name):
+            findings.append(finding("MG-S204", f"member name {name!r} escapes the extraction folder", location=where))
+    if m.is_symlink:
+        findings.append(finding("MG-S205", "member is a symbolic link", location=where))
+        return
+    if m.broken:
+        findings.append(finding("MG-S001", m.broken, location=where))
+        return
+    if m.is_dir:
+        return
+    if fmt in (Format.PYTORCH_ZIP, Format.TORCHSCRIPT) and all(
+        _TORCH_STORAGE.match(n) for n in {m.name, m.local_name} - {""}
+    ):
+        return  # tensor storage: torch reads raw bytes; bounds already checked
+    if m.flags & FLAG_ENCRYPTED:
+        findings.append(finding("MG-S203", "member is encrypted", location=where))
+    if m.method == STORED:
+        member: Source = WindowSource(source, m.data_offset, m.compressed_size, where)
+        if m.compressed_size <= _CRC_CHECK_MAX and not m.flags & FLAG_ENCRYPTED:
+            crc = 0
+            with member.open() as mf:
+                for block in chunks(mf):
+                    crc = zlib.crc32(block, crc)
+            if crc != m.crc:
+                findings.append(finding("MG-S201", f"CRC-32 mismatch (stored {m.crc:#010x}, actual {crc:#010x})",
+                                        location=where))
+        scan_nested(ctx, member, findings)
+        return
+    if m.method not in (DEFLATED, BZIP2):
+        findings.append(finding("MG-S203", f"compression method {m.method} is not supported", location=where))
+        return
+    _scan_compressed_member(ctx, source, f, m, where, findings)
+
+
+def _decompressor(method: int) -> Decompressor:
+    if method == DEFLATED:
+        return zlib_decompressor(-15)
+    import bz2
+
+    d = bz2.BZ2Decompressor()
+    return Decompressor(lambda data, n: d.decompress(data, n), eof=lambda: d.eof, unused=lambda: d.unused_data,
+                        pending=lambda: not d.needs_input and not d.eof)
+
+
+def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, where: str,
+                            findings: list[Finding]) -> None:
+    if m.size > max(m.compressed_size, 1) * ctx.limits.max_ratio:
+        findings.append(finding("MG-S003", f"member claims {m.size} bytes from {m.compressed_size} compressed "
+                                "(decompression bomb?)", location=where))
+        return
+    f.seek(m.data_offset)
+    try:
+        result = spool(ctx, chunks(f, m.compressed_size), _decompressor(m.method),
+                       compressed_size=m.compressed_size, name=where, errors=(zlib.error, OSError, EOFError))
+    except ScanLimitError as e:
+        findings.append(finding("MG-S003", str(e), location=e.location or where))
+        return
+    try:
+        if result.error:
+            findings.append(finding("MG-S001", f"member does not decompress: {result.error}", location=where))
+        elif not result.complete:
+            findings.append(finding("MG-S001", "compressed member is truncated", location=where))
+        problems = []
+        if result.source.size != m.size:
+            problems.append(f"decompresses to {result.source.size} bytes, headers claim {m.size}")
+        if result.crc != m.crc:
+            problems.append(f"CRC-32 mismatch (stored {m.crc:#010x}, actual {result.crc:#010x})")
+        if problems:
+            findings.append(finding("MG-S201", "; ".join(problems), location=where))
+        scan_nested(ctx, result.source, findings)
+    finally:
+        result.source.close()

@@ -1,0 +1,207 @@
+"""Which pickle imports are safe, which are known dangerous, and which are merely unknown.
+
+Owns the tables that classify a pickle global ``(module, name)``. The allowlist decides the
+verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
+import to *malicious*; it is never the reason something passes (deny-lists are bypassed every
+few months, an allowlist fails closed).
+
+Pure data and lookups; no I/O, never imports the modules it names.
+"""
+
+from __future__ import annotations
+
+import _compat_pickle
+from collections.abc import Iterable
+from enum import Enum
+
+
+class Safety(Enum):
+    """How an import is classified."""
+
+    SAFE = "safe"
+    UNKNOWN = "unknown"
+    DANGEROUS = "dangerous"
+
+
+def _pairs(module: str, names: str) -> set[tuple[str, str]]:
+    return {(module, n) for n in names.split()}
+
+
+# ---- the allowlist: (module, name) pairs that real model files import -------------------------
+SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    # Python containers and scalars. Instantiating them runs no user-controlled code.
+    _pairs("builtins", "set frozenset bytearray bytes slice complex range list dict tuple bool int float str object")
+    | _pairs("collections", "OrderedDict defaultdict Counter deque")
+    | _pairs("datetime", "datetime date time timedelta timezone")
+    | _pairs("decimal", "Decimal")
+    | _pairs("fractions", "Fraction")
+    | _pairs("uuid", "UUID")
+    | _pairs("pathlib", "PosixPath WindowsPath PurePosixPath PureWindowsPath Path")
+    # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
+    # itself an import of the same pickle, so it is classified on its own.
+    | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
+    # Python 3 writes py2-compatible bytes (protocol < 3) as _codecs.encode(text, "latin1").
+    | _pairs("_codecs", "encode")
+    # PyTorch tensors, parameters and storages (torch.save, torch 1.x and 2.x). NOT
+    # torch.storage._load_from_bytes: it calls torch.load on embedded bytes (nested unpickling).
+    | _pairs(
+        "torch._utils",
+        "_rebuild_tensor _rebuild_tensor_v2 _rebuild_tensor_v3 _rebuild_parameter _rebuild_parameter_with_state "
+        "_rebuild_sparse_tensor _rebuild_sparse_csr_tensor _rebuild_device_tensor_from_numpy "
+        "_rebuild_meta_tensor_no_storage _rebuild_wrapper_subclass _rebuild_qtensor _rebuild_nested_tensor "
+        "_rebuild_device_tensor_from_cpu_tensor",
+    )
+    | _pairs("torch._tensor", "_rebuild_from_type_v2")
+    | _pairs("torch.nn.parameter", "Parameter UninitializedParameter UninitializedBuffer Buffer")
+    | _pairs("torch.storage", "UntypedStorage TypedStorage _TypedStorage")
+    | _pairs(
+        "torch",
+        "Size Tensor device dtype layout memory_format finfo iinfo "
+        "UntypedStorage TypedStorage ByteStorage CharStorage ShortStorage IntStorage LongStorage HalfStorage "
+        "FloatStorage DoubleStorage BoolStorage BFloat16Storage ComplexFloatStorage ComplexDoubleStorage "
+        "QUInt8Storage QInt8Storage QInt32Storage QUInt4x2Storage QUInt2x4Storage "
+        # dtypes, layouts, memory formats and qschemes are pickled by name
+        "float32 float float64 double float16 half bfloat16 complex32 complex64 cfloat complex128 cdouble "
+        "uint8 uint16 uint32 uint64 int8 int16 short int32 int int64 long bool quint8 qint8 qint32 quint4x2 "
+        "float8_e4m3fn float8_e5m2 float8_e4m3fnuz float8_e5m2fnuz "
+        "strided sparse_coo sparse_csr sparse_csc sparse_bsr sparse_bsc _mkldnn "
+        "contiguous_format channels_last channels_last_3d preserve_format "
+        "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
+    )
+    | _pairs("torch.serialization", "_get_layout")
+    # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
+    | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
+                      "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
+    | _pairs("numpy.core.multiarray", "_reconstruct scalar")
+    | _pairs("numpy._core.multiarray", "_reconstruct scalar")
+    | _pairs("numpy.core.numeric", "_frombuffer")
+    | _pairs("numpy._core.numeric", "_frombuffer")
+    | _pairs("numpy.matrixlib.defmatrix", "matrix")
+    | _pairs("numpy.ma.core", "MaskedArray _mareconstruct")
+    | _pairs("numpy.ma", "MaskedArray")
+    | _pairs("numpy.random", "__RandomState_ctor")
+    | _pairs("numpy.random._pickle", "__randomstate_ctor __bit_generator_ctor __generator_ctor")
+    | _pairs("numpy.random.mtrand", "RandomState")
+    | _pairs("numpy.random._mt19937", "MT19937")
+    | _pairs("numpy.random._pcg64", "PCG64 PCG64DXSM")
+    | _pairs("numpy.random._philox", "Philox")
+    | _pairs("numpy.random._sfc64", "SFC64")
+    | _pairs("numpy.random._generator", "Generator")
+    | _pairs("numpy.random.bit_generator", "SeedSequence __pyx_unpickle_SeedSequence")
+    # joblib array wrappers: data classes whose payload the joblib unpickler reads from the
+    # stream (NumpyArrayWrapper) or from a side file next to the pickle (joblib <= 0.9).
+    | _pairs("joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
+    | _pairs("joblib.numpy_pickle_compat", "NDArrayWrapper ZNDArrayWrapper")
+    | _pairs("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
+    # SciPy sparse matrices (scikit-learn vectorisers keep them).
+    | _pairs("scipy.sparse._csr", "csr_matrix csr_array")
+    | _pairs("scipy.sparse._csc", "csc_matrix csc_array")
+    | _pairs("scipy.sparse._coo", "coo_matrix coo_array")
+    | _pairs("scipy.sparse.csr", "csr_matrix")
+    | _pairs("scipy.sparse.csc", "csc_matrix")
+    | _pairs("scipy.sparse.coo", "coo_matrix")
+)
+
+# Module families whose *classes* are safe to instantiate from a pickle: object.__new__ plus a
+# __setstate__ that only stores attributes. Only CamelCase names that contain no dot qualify;
+# functions (lower case) in these packages are still "unknown".
+SAFE_CLASS_PACKAGES: tuple[str, ...] = (
+    "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
+    "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
+    "tokenizers.",
+    "transformers.tokenization_utils_base.",
+)
+# ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
+UNSAFE_SUBPACKAGES: tuple[str, ...] = (
+    "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._show_versions",
+)
+
+
+# ---- the denylist: imports that are known to run code, touch files or the network -------------
+# A module in here, or any submodule of it, makes an import dangerous; so does an attribute chain
+# that walks through one of these names (``torch`` / ``serialization.os.system``).
+DANGEROUS_MODULES: frozenset[str] = frozenset(
+    # process execution
+    "os posix nt subprocess pty commands popen2 spawn multiprocessing concurrent _posixsubprocess "
+    # code execution, import machinery, interpreters that run strings
+    "code codeop runpy importlib imp pkgutil zipimport compileall py_compile "
+    "pdb bdb trace profile cProfile timeit doctest idlelib lib2to3 ast dis inspect "
+    # nested unpickling / deserialisers of code
+    "pickle _pickle cPickle pickletools shelve marshal dill cloudpickle "
+    # file system and network I/O
+    "shutil tempfile glob fileinput io _io socket ssl http urllib urllib2 urllib3 requests httpx "
+    "ftplib smtplib poplib imaplib nntplib telnetlib socketserver xmlrpc webbrowser asyncio selectors "
+    "mmap sqlite3 dbm tarfile zipfile "
+    # native code, interpreter state, signals, threads
+    "ctypes _ctypes cffi sys signal threading _thread gc resource faulthandler atexit sysconfig "
+    "site distutils setuptools pip venv ensurepip "
+    "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
+    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils".split()
+)
+
+# Names that are dangerous whatever module they come from (``getattr`` chains, dunder access,
+# exec-like functions).
+DANGEROUS_NAMES: frozenset[str] = frozenset(
+    "eval exec execfile __import__ getattr setattr delattr globals locals vars open input "
+    "breakpoint help system popen spawn execv execve execvp execl fork startfile load loads "
+    "load_module import_module __builtins__ __globals__ __code__ __subclasses__ __getattribute__ "
+    "__reduce__ __reduce_ex__ __setstate__ __class__ __bases__ __mro__ __dict__ __closure__ "
+    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function".split()
+)
+
+DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    _pairs("operator", "attrgetter methodcaller itemgetter")
+    | _pairs("functools", "partial partialmethod reduce")
+    | _pairs("joblib", "load")
+    | _pairs("joblib.numpy_pickle", "load")
+    | _pairs("numpy", "load fromfile loadtxt genfromtxt memmap")
+    | _pairs("torch", "load")
+    | _pairs("torch.serialization", "load _load")
+    | _pairs("torch.storage", "_load_from_bytes")
+    | _pairs("builtins", "compile")
+    | _pairs("types", "CodeType FunctionType MethodType ModuleType LambdaType")
+)
+
+
+def normalise(module: str, name: str) -> tuple[str, str]:
+    """The Python 3 name of a Python 2 import, as ``pickle`` maps it (``__builtin__`` -> ``builtins``)."""
+    if (module, name) in _compat_pickle.NAME_MAPPING:
+        mapped: tuple[str, str] = _compat_pickle.NAME_MAPPING[(module, name)]
+        return mapped
+    return _compat_pickle.IMPORT_MAPPING.get(module, module), name
+
+
+def _is_dangerous(module: str, name: str) -> bool:
+    if (module, name) in DANGEROUS_GLOBALS:
+        return True
+    # ``os.path`` is dangerous because ``os`` is; ``numpy.random._pickle`` is not because ``_pickle`` is.
+    segments = module.split(".")
+    if any(".".join(segments[: i + 1]) in DANGEROUS_MODULES for i in range(len(segments))):
+        return True
+    # ``name`` may be a dotted attribute chain (protocol 4): every step counts.
+    attrs = name.split(".")
+    if any(a in DANGEROUS_NAMES for a in attrs):
+        return True
+    # A chain that walks into a module attribute (``serialization.os.system``).
+    return any(a in DANGEROUS_MODULES for a in attrs[:-1])
+
+
+def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
+    if (module, name) in SAFE_GLOBALS or (module, name) in extra:
+        return True
+    if "." in name or not name[:1].isupper() or name.startswith("_"):
+        return False
+    if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
+        return False
+    return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
+
+
+def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
+    """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
+    candidates = {(module, name), normalise(module, name)}
+    if any(_is_dangerous(m, n) for m, n in candidates):
+        # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
+        return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
+    if any(_is_safe(m, n, extra) for m, n in candidates):
+        return Safety.SAFE
+    return Safety.UNKNOWN

@@ -1,0 +1,434 @@
+"""The value-building half of the pickle analyser: stack, marks, memo, literals and containers.
+
+Owns :class:`Collector` (findings, counters and import classification shared by every pickle
+of a stream) and :class:`StackMachine`, which implements the opcodes that only build values,
+following the C unpickler (marks are a separate stack with a fence; APPEND/SETITEM call methods
+of whatever they target). Opcodes that import, call or install state live in
+:mod:`modelguard.scan.pickle_vm`. Never executes anything.
+"""
+
+from __future__ import annotations
+
+import codecs
+import struct
+from collections.abc import Callable
+
+from modelguard.models import Finding
+from modelguard.rules import finding
+from modelguard.scan import allowlist, joblib_arrays
+from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, OPS, Reader
+from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetVal
+
+_STOP = ord(".")
+_STRUCTS = {fmt: struct.Struct(fmt) for fmt in ("<B", "<H", "<i", "<I", "<Q")}
+
+
+def _parse_int(text: str) -> int | bool:
+    if text in ("00", "01"):  # protocol 0 booleans
+        return text == "01"
+    try:
+        return int(text, 0)
+    except ValueError:
+        return int(text, 10)  # the C unpickler's strtol accepts leading zeros
+
+
+class Collector:
+    """Findings and imports shared by every pickle of one stream (including nested ones)."""
+
+    def __init__(self, ctx: ScanContext, location: str) -> None:
+        self.ctx = ctx
+        self.location = location
+        self.findings: list[Finding] = []
+        self.globals: dict[tuple[str, str], None] = {}
+        self.pids: list[object] = []
+        self.is_joblib = False
+        self.ops = 0
+        self.items = 0
+        self._seen: set[tuple[str, str]] = set()
+
+    def where(self, offset: int) -> str:
+        return f"{self.location}@offset {offset}"
+
+    def add(self, rule: str, message: str, offset: int, key: str | None = None) -> None:
+        dedupe = (rule, key if key is not None else message)
+        if dedupe in self._seen:
+            return
+        self._seen.add(dedupe)
+        self.findings.append(finding(rule, message, location=self.where(offset)))
+
+    def imported(self, ref: GlobalRef, offset: int, how: str) -> None:
+        self.globals.setdefault((ref.module, ref.name), None)
+        if ref in joblib_arrays.WRAPPERS:
+            self.is_joblib = True
+        verdict = allowlist.classify(ref.module, ref.name, self.ctx.extra_safe_globals)
+        if verdict is allowlist.Safety.DANGEROUS:
+            self.add("MG-S101", f"imports {ref} ({how}), which can run code or touch files or the network",
+                     offset, key=str(ref))
+        elif verdict is allowlist.Safety.UNKNOWN:
+            self.add("MG-S102", f"imports {ref} ({how}), which is not on the allowlist", offset, key=str(ref))
+
+    def count(self, n: int, offset: int) -> None:
+        self.items += n
+        if self.items > self.ctx.limits.max_pickle_container_items:
+            raise ScanLimitError(f"pickle builds more than {self.ctx.limits.max_pickle_container_items} items",
+                                 self.where(offset))
+
+
+class StackMachine:
+    """One pickle, from its first opcode to STOP: the value-building opcodes."""
+
+    def __init__(self, col: Collector, reader: Reader, *, joblib: bool) -> None:
+        self.col = col
+        self.r = reader
+        self.joblib = joblib
+        self.stack: list[object] = []
+        self.marks: list[int] = []
+        self.memo: dict[int, object] = {}
+        self.op_at = reader.pos
+        self.dispatch: dict[int, Callable[[], None]] = {
+            code: getattr(self, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"
+        }
+
+    # ---- stack primitives (C unpickler semantics: pops never cross the top mark) ----------
+    def bad(self, message: str) -> MalformedError:
+        return MalformedError(f"{message} at offset {self.op_at}", self.col.where(self.op_at))
+
+    def pop(self) -> object:
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
+            raise self.bad("pickle stack underflow")
+        return self.stack.pop()
+
+    def top(self) -> object:
+        if len(self.stack) <= (self.marks[-1] if self.marks else 0):
+            raise self.bad("pickle stack underflow")
+        return self.stack[-1]
+
+    def pop_mark(self) -> list[object]:
+        if not self.marks:
+            raise self.bad("pickle has no MARK for this opcode")
+        k = self.marks.pop()
+        items = self.stack[k:]
+        del self.stack[k:]
+        return items
+
+    def run(self) -> object:
+        """Walk to STOP; returns the pickle's value."""
+        r, col, limits, dispatch = self.r, self.col, self.col.ctx.limits, self.dispatch
+        max_ops, max_items = limits.max_pickle_ops, limits.max_pickle_container_items
+        while True:
+            i = r.i
+            self.op_at = r.base + i
+            if i < len(r.buf):
+                code = r.buf[i]
+                r.i = i + 1
+            else:
+                fetched = r.next_byte()
+                if fetched is None:
+                    raise self.bad("pickle truncated (no STOP)")
+                code = fetched
+            handler = dispatch.get(code)
+            if handler is None:
+                if code == _STOP:
+                    return self.pop()
+                raise self.bad(f"invalid pickle opcode 0x{code:02x}")
+            col.ops += 1
+            if col.ops > max_ops:
+                raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
+            handler()
+            if len(self.stack) > max_items:
+                raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
+
+    # ---- argument decoding -----------------------------------------------------------------
+    def line(self) -> bytes | None:
+        return self.r.readline()
+
+    def u(self, fmt: str) -> int:
+        unpack = _STRUCTS[fmt]
+        value: int = unpack.unpack(self.r.read(unpack.size))[0]
+        return value
+
+    def text(self, data: bytes | None) -> object:
+        if data is None:
+            return Obj("opaque")
+        try:
+            return data.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            raise self.bad("invalid UTF-8 in a unicode argument") from None
+
+    def number(self, parse: Callable[[str], object]) -> object:
+        data = self.line()
+        if data is None:
+            return Obj("opaque")
+        try:
+            return parse(data.decode("ascii"))
+        except (ValueError, UnicodeDecodeError):
+            raise self.bad(f"invalid number {data[:40]!r}") from None
+
+    def import_line(self) -> GlobalRef:
+        module, name = self.line(), self.line()
+        if module is None or name is None:
+            raise self.bad("import name longer than any real module")
+        try:
+            return GlobalRef(module.decode("utf-8"), name.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise self.bad("import name is not UTF-8") from None
+
+    def memo_index(self, data: bytes | None) -> int:
+        if data is None or not data.strip().isdigit():
+            raise self.bad("invalid memo index")
+        return int(data)
+
+    # ---- data opcodes ------------------------------------------------------------------------
+    def op_mark(self) -> None:
+        self.marks.append(len(self.stack))
+
+    def op_pop(self) -> None:
+        if self.marks and self.marks[-1] == len(self.stack):
+            self.marks.pop()
+        else:
+            self.pop()
+
+    def op_pop_mark(self) -> None:
+        self.pop_mark()
+
+    def op_dup(self) -> None:
+        self.stack.append(self.top())
+
+    def op_none(self) -> None:
+        self.stack.append(None)
+
+    def op_newtrue(self) -> None:
+        self.stack.append(True)
+
+    def op_newfalse(self) -> None:
+        self.stack.append(False)
+
+    def op_int(self) -> None:
+        self.stack.append(self.number(_parse_int))
+
+    def op_long(self) -> None:
+        self.stack.append(self.number(lambda s: int(s[:-1] if s.endswith("L") else s, 0)))
+
+    def op_float(self) -> None:
+        self.stack.append(self.number(float))
+
+    def op_binint(self) -> None:
+        self.stack.append(self.u("<i"))
+
+    def op_binint1(self) -> None:
+        self.stack.append(self.u("<B"))
+
+    def op_binint2(self) -> None:
+        self.stack.append(self.u("<H"))
+
+    def op_binfloat(self) -> None:
+        self.stack.append(struct.unpack(">d", self.r.read(8))[0])
+
+    def _long(self, n: int) -> None:
+        if n < 0:
+            raise self.bad("negative LONG4 length")
+        data = self.r.payload(n)
+        self.stack.append(Obj("opaque") if data is None else int.from_bytes(data, "little", signed=True))
+
+    def op_long1(self) -> None:
+        self._long(self.u("<B"))
+
+    def op_long4(self) -> None:
+        self._long(self.u("<i"))
+
+    def op_string(self) -> None:
+        data = self.line()
+        if data is None:
+            self.stack.append(Obj("opaque"))
+            return
+        data = data.rstrip(b"\r")
+        if len(data) < 2 or data[:1] not in (b"'", b'"') or data[-1:] != data[:1]:
+            raise self.bad("STRING argument is not quoted")
+        try:
+            raw = codecs.escape_decode(data[1:-1])[0]
+        except ValueError:
+            raise self.bad("invalid escape in STRING argument") from None
+        self.stack.append(raw.decode("latin-1"))
+
+    def _binstring(self, n: int) -> None:
+        if n < 0:
+            raise self.bad("negative BINSTRING length")
+        data = self.r.payload(n)
+        # Python 3 decodes py2 strings to str by default (encoding="ASCII"); latin-1 never fails.
+        self.stack.append(Obj("opaque") if data is None else data.decode("latin-1"))
+
+    def op_binstring(self) -> None:
+        self._binstring(self.u("<i"))
+
+    def op_short_binstring(self) -> None:
+        self._binstring(self.u("<B"))
+
+    def op_unicode(self) -> None:
+        data = self.line()
+        self.stack.append(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
+
+    def op_binunicode(self) -> None:
+        self.stack.append(self.text(self.r.payload(self.u("<I"))))
+
+    def op_short_binunicode(self) -> None:
+        self.stack.append(self.text(self.r.payload(self.u("<B"))))
+
+    def op_binunicode8(self) -> None:
+        self.stack.append(self.text(self.r.payload(self.u("<Q"))))
+
+    def _bytes(self, n: int) -> None:
+        data = self.r.payload(n)
+        self.stack.append(Obj("opaque") if data is None else data)
+
+    def op_binbytes(self) -> None:
+        self._bytes(self.u("<I"))
+
+    def op_short_binbytes(self) -> None:
+        self._bytes(self.u("<B"))
+
+    def op_binbytes8(self) -> None:
+        self._bytes(self.u("<Q"))
+
+    def op_bytearray8(self) -> None:
+        self._bytes(self.u("<Q"))
+
+    def op_next_buffer(self) -> None:
+        self.stack.append(Obj("buffer"))
+
+    def op_readonly_buffer(self) -> None:
+        self.top()
+
+    def op_proto(self) -> None:
+        proto = self.u("<B")
+        if proto > HIGHEST_PROTOCOL:
+            raise self.bad(f"unsupported pickle protocol {proto}")
+
+    def op_frame(self) -> None:
+        n = self.u("<Q")
+        if n > self.r.remaining:
+            raise self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
+
+    # ---- containers --------------------------------------------------------------------------
+    def _tuple(self, items: list[object]) -> None:
+        self.col.count(len(items), self.op_at)
+        self.stack.append(tuple(items))
+
+    def op_empty_tuple(self) -> None:
+        self.stack.append(())
+
+    def op_tuple(self) -> None:
+        self._tuple(self.pop_mark())
+
+    def op_tuple1(self) -> None:
+        self._tuple([self.pop()])
+
+    def op_tuple2(self) -> None:
+        b, a = self.pop(), self.pop()
+        self._tuple([a, b])
+
+    def op_tuple3(self) -> None:
+        c, b, a = self.pop(), self.pop(), self.pop()
+        self._tuple([a, b, c])
+
+    def op_empty_list(self) -> None:
+        self.stack.append(ListVal())
+
+    def op_list(self) -> None:
+        items = self.pop_mark()
+        self.stack.append(ListVal())
+        self._extend(items, "LIST")
+
+    def op_empty_dict(self) -> None:
+        self.stack.append(DictVal())
+
+    def op_dict(self) -> None:
+        items = self.pop_mark()
+        self.stack.append(DictVal())
+        self._set_items(items)
+
+    def op_empty_set(self) -> None:
+        self.stack.append(SetVal())
+
+    def op_frozenset(self) -> None:
+        items = self.pop_mark()
+        self.stack.append(SetVal(frozen=True))
+        self._extend(items, "FROZENSET")
+
+    def op_append(self) -> None:
+        value = self.pop()
+        self._extend([value], "APPEND")
+
+    def op_appends(self) -> None:
+        self._extend(self.pop_mark(), "APPENDS")
+
+    def op_additems(self) -> None:
+        self._extend(self.pop_mark(), "ADDITEMS")
+
+    def op_setitem(self) -> None:
+        value, key = self.pop(), self.pop()
+        self._set_items([key, value])
+
+    def op_setitems(self) -> None:
+        self._set_items(self.pop_mark())
+
+    def _mutating(self, target: object, opcode: str) -> bool:
+        """Whether ``target`` is a container modelled by value; reports mutation of imports."""
+        if isinstance(target, ListVal | DictVal | SetVal):
+            return True
+        if isinstance(target, GlobalRef):
+            self.col.add("MG-S106", f"{opcode} modifies the imported object {target} (its methods get called)",
+                         self.op_at)
+        elif not isinstance(target, Obj):
+            raise self.bad(f"{opcode} on a {type(target).__name__}")
+        return False
+
+    def _extend(self, items: list[object], opcode: str) -> None:
+        target = self.top()
+        self.col.count(len(items), self.op_at)
+        if self._mutating(target, opcode) and isinstance(target, ListVal | SetVal):
+            for v in items:
+                target.add(v)
+
+    def _set_items(self, items: list[object]) -> None:
+        if len(items) % 2:
+            raise self.bad("odd number of items for SETITEMS/DICT")
+        target = self.top()
+        self.col.count(len(items) // 2, self.op_at)
+        if self._mutating(target, "SETITEM") and isinstance(target, DictVal):
+            for i in range(0, len(items), 2):
+                target.add(items[i], items[i + 1])
+
+    # ---- memo --------------------------------------------------------------------------------
+    def _get(self, idx: int) -> None:
+        if idx not in self.memo:
+            raise self.bad(f"memo entry {idx} read before it is written")
+        self.stack.append(self.memo[idx])
+
+    def _put(self, idx: int) -> None:
+        if idx < 0:
+            raise self.bad("negative memo index")
+        self.memo[idx] = self.top()
+        if len(self.memo) > self.col.ctx.limits.max_pickle_container_items:
+            raise ScanLimitError("pickle memo grows beyond the item limit", self.col.where(self.op_at))
+
+    def op_get(self) -> None:
+        self._get(self.memo_index(self.line()))
+
+    def op_binget(self) -> None:
+        self._get(self.u("<B"))
+
+    def op_long_binget(self) -> None:
+        self._get(self.u("<I"))
+
+    def op_put(self) -> None:
+        self._put(self.memo_index(self.line()))
+
+    def op_binput(self) -> None:
+        self._put(self.u("<B"))
+
+    def op_long_binput(self) -> None:
+        self._put(self.u("<i"))
+
+    def op_memoize(self) -> None:
+        self._put(len(self.memo))

@@ -1,0 +1,260 @@
+"""The pickle analyser: walks the opcodes of protocols 0-5 and models stack, marks and memo by value.
+
+Owns the static interpretation of a pickle stream: which imports the loader would perform,
+which values get called, which state gets installed, and where each pickle ends. Follows the C
+unpickler's rules (marks are a separate stack with a fence, BUILD/APPEND/SETITEM semantics) so
+that what is analysed is what ``pickle.load`` runs. joblib's inline array payloads are skipped
+exactly as ``joblib.load`` skips them.
+
+Must not execute, import or unpickle anything, and must not read tensor or array data: large
+payloads are skipped by seeking.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import BinaryIO
+
+from modelguard.models import Finding
+from modelguard.rules import finding
+from modelguard.scan import joblib_arrays
+from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.pickle_reader import Reader
+from modelguard.scan.pickle_stack import Collector, StackMachine
+from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
+
+__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
+
+_DUNDER = re.compile(r"^__\w+__$")
+_GETATTR = frozenset({GlobalRef("builtins", "getattr"), GlobalRef("__builtin__", "getattr")})
+_IMPORTERS = frozenset(
+    GlobalRef(m, "_ufunc_reconstruct") for m in ("numpy.core", "numpy._core", "numpy.core.multiarray")
+)
+_LATIN1_ENCODE = GlobalRef("_codecs", "encode")
+# Allowlisted callables that call one of their arguments: that argument must be an import.
+_CALLS_ARGUMENT: dict[GlobalRef, int] = {
+    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 0,
+    GlobalRef("collections", "defaultdict"): 0,
+}
+
+
+def _is_latin1_encode(args: object) -> bool:
+    if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str)):
+        return False
+    return args[1] in ("latin1", "latin-1") and all(ord(c) < 256 for c in args[0])
+
+
+@dataclass
+class PickleAnalysis:
+    """What the analyser learnt from one stream of pickles."""
+
+    findings: list[Finding]
+    end: int
+    """absolute offset just after the last STOP consumed"""
+    globals: list[tuple[str, str]]
+    """every (module, name) imported, in order of first import"""
+    value: object | None
+    """the last pickle's value when it is plain data (str/bytes/int/float/bool/None/list/tuple/dict)"""
+    persistent_ids: list[object]
+    """static values of PERSID/BINPERSID arguments (imports as GlobalRef); None where not static"""
+    is_joblib: bool
+    complete: bool = True
+    """False when parsing stopped on a malformed stream or a limit (see the MG-S001/S003 finding)"""
+    stops: list[int] = field(default_factory=list)
+    """absolute offset just after each STOP"""
+
+
+class Machine(StackMachine):
+    """One pickle: the opcodes that import, call, install state, and joblib's array hook."""
+
+    # ---- imports, calls, state ---------------------------------------------------------------
+    def op_global(self) -> None:
+        ref = self.import_line()
+        self.col.imported(ref, self.op_at, "GLOBAL")
+        self.stack.append(ref)
+
+    def op_stack_global(self) -> None:
+        name, module = self.pop(), self.pop()
+        if isinstance(module, str) and isinstance(name, str):
+            ref = GlobalRef(module, name)
+            self.col.imported(ref, self.op_at, "STACK_GLOBAL")
+            self.stack.append(ref)
+            return
+        self.col.add("MG-S103", f"STACK_GLOBAL imports module {describe(module)}, name {describe(name)}: "
+                     "not known until load time", self.op_at)
+        self.stack.append(Obj("call"))
+
+    def _ext(self, code: int) -> None:
+        self.col.add("MG-S104", f"EXT opcode imports extension code {code}, whatever the loader registered",
+                     self.op_at, key=str(code))
+        self.stack.append(Obj("ext", args=code))
+
+    def op_ext1(self) -> None:
+        self._ext(self.u("<B"))
+
+    def op_ext2(self) -> None:
+        self._ext(self.u("<H"))
+
+    def op_ext4(self) -> None:
+        self._ext(self.u("<i"))
+
+    def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
+        result = Obj(kind, func, args)
+        if func == _LATIN1_ENCODE and _is_latin1_encode(args):
+            assert isinstance(args, tuple)
+            self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
+            return
+        if isinstance(func, GlobalRef):
+            result_ref = self._resolved_import(func, args)
+            if result_ref is not None:
+                self.col.imported(result_ref, self.op_at, f"resolved from {func}")
+                self.stack.append(result_ref)
+                return
+            index = _CALLS_ARGUMENT.get(func)
+            if index is not None and isinstance(args, tuple) and len(args) > index:
+                if not isinstance(args[index], GlobalRef | type(None)):
+                    self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
+        elif not (isinstance(func, Obj) and func.kind == "ext"):
+            self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
+        self.stack.append(result)
+
+    @staticmethod
+    def _resolved_import(func: GlobalRef, args: object) -> GlobalRef | None:
+        """The import a getattr/importer call amounts to, when its arguments are static."""
+        if not isinstance(args, tuple) or len(args) < 2 or not isinstance(args[1], str):
+            return None
+        base = args[0]
+        if func in _GETATTR and isinstance(base, GlobalRef):
+            return GlobalRef(base.module, f"{base.name}.{args[1]}")
+        if func in _IMPORTERS and isinstance(base, str):
+            return GlobalRef(base, args[1])
+        return None
+
+    def op_reduce(self) -> None:
+        args = self.pop()
+        func = self.pop()
+        self._call(func, args, "call", "REDUCE")
+
+    def op_newobj(self) -> None:
+        args = self.pop()
+        cls = self.pop()
+        self._call(cls, args, "new", "NEWOBJ")
+
+    def op_newobj_ex(self) -> None:
+        kwargs, args = self.pop(), self.pop()
+        cls = self.pop()
+        self._call(cls, (args, kwargs), "new", "NEWOBJ_EX")
+
+    def op_obj(self) -> None:
+        items = self.pop_mark()
+        if not items:
+            raise self.bad("OBJ without a class")
+        self._call(items[0], tuple(items[1:]), "call", "OBJ")
+
+    def op_inst(self) -> None:
+        ref = self.import_line()
+        self.col.imported(ref, self.op_at, "INST")
+        args = tuple(self.pop_mark())
+        self._call(ref, args, "call", "INST")
+
+    def op_persid(self) -> None:
+        data = self.line()
+        if data is None:
+            raise self.bad("persistent id longer than any real one")
+        pid = data.decode("latin-1")
+        self.col.pids.append(pid)
+        self.stack.append(Obj("persistent", args=pid))
+
+    def op_binpersid(self) -> None:
+        pid = self.pop()
+        self.col.pids.append(static_or_none(pid, globals_ok=True))
+        self.stack.append(Obj("persistent", args=pid))
+
+    def op_build(self) -> None:
+        state = self.pop()
+        inst = self.top()
+        self._check_state(inst, state)
+        if isinstance(inst, Obj):
+            inst.state, inst.built = state, True
+        wrapper = joblib_arrays.wrapper_class(inst)
+        if wrapper is not None:
+            self._joblib_payload(wrapper, state)
+
+    def _check_state(self, inst: object, state: object) -> None:
+        if isinstance(inst, GlobalRef):
+            self.col.add("MG-S106", f"BUILD sets attributes on the imported object {inst}", self.op_at)
+        parts = list(state) if isinstance(state, tuple) else [state]
+        for part in parts:
+            if isinstance(part, DictVal):
+                for key, _ in part.pairs:
+                    if isinstance(key, str) and _DUNDER.match(key):
+                        self.col.add("MG-S107", f"BUILD sets {key} on {describe(inst)}", self.op_at)
+
+    def _joblib_payload(self, wrapper: GlobalRef, state: object) -> None:
+        if wrapper in joblib_arrays.SIDE_FILE_WRAPPERS:
+            escaped = joblib_arrays.side_file_escapes(state)
+            if escaped is not None:
+                self.col.add("MG-S108", f"joblib array wrapper loads the side file {escaped!r}", self.op_at)
+            return
+        if not self.joblib:
+            return
+        layout = joblib_arrays.inline_array(state)
+        if layout.nbytes is None:
+            # An object array: joblib unpickles a nested pickle right here.
+            Machine(self.col, self.r, joblib=False).run()
+        else:
+            if layout.padded:
+                self.r.skip(self.r.read(1)[0])
+            self.r.skip(layout.nbytes)
+        self.stack[-1] = Obj("array")
+
+
+def analyze_stream(
+    ctx: ScanContext,
+    f: BinaryIO,
+    *,
+    location: str,
+    offset: int = 0,
+    single: bool = False,
+    limit: int | None = None,
+) -> PickleAnalysis:
+    """Analyse the pickle(s) in ``f`` from absolute ``offset``.
+
+    ``single``: exactly one pickle (torch legacy files put raw storages after their pickles).
+    Otherwise further pickles after STOP are analysed while the data parses, and data that does
+    not is reported (MG-S105). ``limit`` caps the bytes read into memory (default
+    ``ctx.limits.max_pickle_bytes``; skipped payloads do not count). A malformed stream or a
+    limit hit becomes an MG-S001/MG-S003 finding next to everything found before it, and
+    ``complete`` is False.
+    """
+    col = Collector(ctx, location)
+    reader = Reader(f, offset, limit if limit is not None else ctx.limits.max_pickle_bytes, location)
+    analysis = PickleAnalysis([], offset, [], None, [], False)
+    try:
+        while True:
+            start = reader.pos
+            try:
+                result = Machine(col, reader, joblib=True).run()
+            except MalformedError as e:
+                if not analysis.stops:
+                    raise
+                col.add("MG-S105", f"{reader.size - start} bytes after the pickle's STOP are not a complete pickle "
+                        f"({e})", start)
+                break
+            analysis.end = reader.pos
+            analysis.stops.append(reader.pos)
+            analysis.value = static_or_none(result, globals_ok=False)
+            if single or reader.at_end():
+                break
+    except MalformedError as e:
+        analysis.complete = False
+        col.findings.append(finding("MG-S001", str(e), location=e.location or col.where(reader.pos)))
+    except ScanLimitError as e:
+        analysis.complete = False
+        col.findings.append(finding("MG-S003", str(e), location=e.location or col.where(reader.pos)))
+    analysis.findings = col.findings
+    analysis.globals = list(col.globals)
+    analysis.persistent_ids = col.pids
+    analysis.is_joblib = col.is_joblib
+    return analysis

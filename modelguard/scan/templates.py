@@ -1,0 +1,114 @@
+"""Jinja chat templates (tokenizer_config.json, GGUF metadata, chat_template.jinja): sandbox escapes.
+
+Owns the static review of template text that transformers, vLLM, llama-cpp-python and
+Ollama render for every request. jinja2 is not a dependency, so the template is split into
+its code blocks (``{{ }}``, ``{% %}``) by a small lexer and the code is checked without
+rendering: Python internals (``__class__``, ``__globals__`` ...), escaped or computed
+underscores, ``str.format`` tricks, ``attr()`` indirection and os/popen/import names.
+Literal text outside code blocks is ignored, so a system prompt that *talks about* Python
+does not trip it. Must never render or compile the template.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelguard.models import Finding
+from modelguard.rules import finding
+from modelguard.scan.base import Outcome, ScanContext, Source
+
+# Code blocks: {{ ... }}, {% ... %} (with optional whitespace-control '-'/'+'); comments {# #} dropped.
+_BLOCK = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}|\{#.*?#\}", re.DOTALL)
+_STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_ESCAPED_CHAR = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3})")
+
+# Names that no chat template needs and every known escape uses.
+_ESCAPE_NAMES = frozenset("""os popen subprocess eval exec getattr setattr globals builtins mro subclasses
+    import_module func_globals f_globals f_back f_locals gi_frame gi_code cr_frame tb_frame co_code
+    format_map""".split())
+# Jinja globals and Flask-style objects that escape chains start from; legal Jinja, odd in a chat template.
+_ODD_NAMES = frozenset("cycler joiner lipsum url_for get_flashed_messages request config self environ".split())
+_DUNDER_IN_STRING = re.compile(
+    r"^_{2}\w+_{2}$|\.__|__(?:class|globals|builtins|init|mro|subclasses|import|base|bases|dict|"
+    r"getattribute|reduce|reduce_ex|code|func|self|module|loader|spec)__")
+_UNUSUAL_TAGS = frozenset({"include", "import", "from", "extends"})
+
+
+def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """A standalone template file (``chat_template.jinja``), rendered by name by transformers and vLLM."""
+    text = source.read_all(ctx.limits.max_text_bytes).decode("utf-8", errors="replace")
+    return Outcome("jinja", check_template(text, source.name if ctx.depth else ""))
+
+
+def check_template(text: str, location: str) -> list[Finding]:
+    """Findings for one template; empty when nothing unusual is found."""
+    escapes: list[str] = []
+    unusual: list[str] = []
+    for m in _BLOCK.finditer(text):
+        code = m.group(1) if m.group(1) is not None else m.group(2)
+        if code is None:
+            continue  # a comment
+        _check_code(code.strip("-+ \t\r\n"), escapes, unusual)
+    if escapes:
+        # The odd constructs are part of the same escape: one finding that names them all.
+        return [finding("MG-S601", f"template reaches Python internals: {', '.join(_first(escapes + unusual))}",
+                        location=location, detail=_excerpt(text))]
+    if unusual:
+        return [finding("MG-S602", f"template uses {', '.join(_first(unusual))}", location=location)]
+    return []
+
+
+def looks_like_template(text: str) -> bool:
+    return "{{" in text or "{%" in text
+
+
+def _check_code(code: str, escapes: list[str], unusual: list[str]) -> None:
+    strings = [s[1:-1] for s in _STRING.findall(code)]
+    bare = _STRING.sub("''", code)
+    builds_names = bool(re.search(r"[*~]|\bjoin\b|\battr\b|\bformat\b", bare))
+    if "__" in bare or any(_DUNDER_IN_STRING.search(s) for s in strings):
+        escapes.append("a dunder name (__...__)")
+    if any(_hides_name_char(s) for s in strings):
+        escapes.append("an escaped character in a string (hides '_' or '.')")
+    if any(s and set(s) == {"_"} and (len(s) > 1 or builds_names) for s in strings):
+        escapes.append("an underscore-only string (builds a dunder name)")
+    if any("%c" in s for s in strings):
+        escapes.append("a %c format (builds names from character codes)")
+    for ident in _IDENT.findall(bare):
+        if ident in _ESCAPE_NAMES:
+            escapes.append(f"the name {ident!r}")
+        elif ident in _ODD_NAMES:
+            unusual.append(f"the name {ident!r}")
+    for s in strings:
+        if s.strip() in _ESCAPE_NAMES:
+            escapes.append(f"the string {s.strip()!r}")
+    if re.search(r"\.\s*format\b", bare):
+        unusual.append("str.format")
+    if re.search(r"\battr\s*\(", bare):
+        unusual.append("attr()")
+    words = bare.split()
+    if words and words[0] in _UNUSUAL_TAGS:
+        unusual.append(f"the {words[0]!r} tag (loads other templates)")
+
+
+def _hides_name_char(s: str) -> bool:
+    """An escape sequence that spells a name character ('_', '.', a letter or digit)."""
+    for m in _ESCAPED_CHAR.finditer(s):
+        esc = m.group(0)[1:]
+        code = int(esc[1:], 16) if esc[0] in "xuU" else int(esc, 8)
+        if code < 128 and (chr(code).isalnum() or chr(code) in "_."):
+            return True
+    return False
+
+
+def _first(items: list[str], n: int = 5) -> list[str]:
+    seen: list[str] = []
+    for i in items:
+        if i not in seen:
+            seen.append(i)
+    return seen[:n] + ([f"and {len(seen) - n} more"] if len(seen) > n else [])
+
+
+def _excerpt(text: str, n: int = 400) -> str:
+    return text if len(text) <= n else text[:n] + "..."
