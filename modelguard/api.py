@@ -235,14 +235,16 @@ def _models(report: Report) -> list[Mapping[str, Any]]:
 
 
 # Which exception a failing finding becomes, most specific first: a revoked model is reported as
-# revoked even when it is also unsafe, so the reader learns the decision that cannot be overridden.
+# revoked even when it is also unsafe, and a refusal by the scan or the policy wins over the stale
+# lock it usually comes with (tightening the policy changes the manifest), so the reader learns
+# the decision that matters rather than its bookkeeping.
 _RULE_CLASSES: tuple[tuple[tuple[str, ...], type[ModelguardError]], ...] = (
     (("MG-P501", "MG-P502"), RevokedError),
-    (("MG-H101",), NotAdmittedError),
-    (("MG-L",), StaleLockError),
     (("MG-S",), UnsafeContentError),
     (("MG-P",), PolicyError),
+    (("MG-H101",), NotAdmittedError),
     (("MG-H",), IntegrityError),
+    (("MG-L",), StaleLockError),
 )
 
 
@@ -398,5 +400,7 @@ def load_torch(path: PathLike, *, fail_on: Severity | str = Severity.MEDIUM, **k
     try:
         return torch.load(io.BytesIO(data), weights_only=True, **kwargs)
     except pickle.UnpicklingError as e:
-        raise UnsafeContentError(f"{shown}: torch's weights-only loader refused it: {str(e).splitlines()[0]}") \
-            from None
+        # The second gate: torch's own allowlist. Its message is long; keep the line naming the object.
+        lines = [line.strip() for line in str(e).splitlines() if "Unsupported" in line or "error:" in line]
+        why = lines[0] if lines else "it holds objects that are not tensors"
+        raise UnsafeContentError(f"{shown}: torch's weights-only unpickler refused it ({why})") from None

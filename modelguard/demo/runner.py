@@ -59,8 +59,12 @@ class Verdict:
 class Run:
     echo: Echo
     endpoint: str
+    models: tuple[DemoModel, ...]
     verdicts: dict[str, Verdict]
     problems: list[str] = field(default_factory=list)
+
+    def expecting(self, *outcomes: str) -> tuple[DemoModel, ...]:
+        return scenario.expecting(self.models, *outcomes)
 
     def expect(self, ok: bool, problem: str) -> None:
         if not ok:
@@ -68,13 +72,17 @@ class Run:
             self.echo(f"!! UNEXPECTED: {problem}")
 
 
-def run_demo(echo: Echo, *, keep: Path | None = None) -> int:
-    """Run the whole demo, printing through ``echo``. 0: everything as designed; 1: a bug showed."""
+def run_demo(echo: Echo, *, keep: Path | None = None, models: tuple[DemoModel, ...] = scenario.MODELS) -> int:
+    """Run the whole demo, printing through ``echo``. 0: everything as designed; 1: a bug showed.
+
+    ``models`` defaults to :data:`modelguard.demo.scenario.MODELS`; the tests pass others to prove
+    that a model which does not get its expected verdict makes the demo fail.
+    """
     started = time.monotonic()
     with _workspace(keep) as work, _scoped_env(work), _chdir(work), FakeHub() as hub:
-        for m in scenario.MODELS:
+        for m in models:
             hub.add_repo(m.repo, m.files, lfs=m.lfs)
-        run = Run(echo, hub.endpoint, {m.name: Verdict(m) for m in scenario.MODELS})
+        run = Run(echo, hub.endpoint, models, {m.name: Verdict(m) for m in models})
         _intro(run, work)
         _step_lock(run)
         _step_fetch(run, hub)
@@ -95,10 +103,10 @@ def _intro(run: Run, work: Path) -> None:
     echo(f"working folder: {work}  (manifest, lockfile and verified cache all live here)")
     echo(f"demo Hub:       {run.endpoint}  (speaks the Hugging Face Hub API; huggingface_hub is the client)")
     echo("")
-    echo("The Hub serves five small generated models:")
-    for m in scenario.MODELS:
+    echo(f"The Hub serves {len(run.models)} small generated models:")
+    for m in run.models:
         echo(f"  {m.repo:<36} {m.story}")
-    Path("modelguard.toml").write_text(scenario.manifest_text(scenario.fetched()), encoding="utf-8")
+    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED, REFUSED)), encoding="utf-8")
     echo("")
     echo("modelguard.toml (what this project wants, and the policy every model must pass):")
     for line in Path("modelguard.toml").read_text(encoding="utf-8").splitlines():
@@ -131,10 +139,10 @@ def _lock_line(result: object) -> str:
 
 
 def _step_fetch(run: Run, hub: FakeHub) -> None:
-    for m in scenario.MODELS:
+    for m in run.models:
         if m.tampered:
             hub.inject(Fault.TAMPER, repo=m.repo, path=m.tampered)
-    tampered = ", ".join(f"{m.repo}:{m.tampered}" for m in scenario.MODELS if m.tampered)
+    tampered = ", ".join(f"{m.repo}:{m.tampered}" for m in run.models if m.tampered) or "no file"
     _header(run, "2. fetch: download into quarantine, hash every byte, scan, apply the policy, admit",
             f"modelguard --endpoint {run.endpoint} fetch --cache-dir cache",
             f"(the demo Hub now flips one byte of {tampered} on the wire)")
@@ -180,7 +188,7 @@ def _step_loaders(run: Run) -> None:
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     with api.hf_offline("cache") as hub_dir:
-        for m in scenario.fetched():
+        for m in run.expecting(ADMITTED, REFUSED):
             weights = next(p for p in m.files if p.endswith((".safetensors", ".bin")))
             call = f'hf_hub_download("{m.repo}", "{weights}")'
             try:
@@ -196,26 +204,26 @@ def _step_loaders(run: Run) -> None:
 
 def _step_new_org(run: Run, hub: FakeHub) -> None:
     before = Path("modelguard.lock").read_bytes()
-    Path("modelguard.toml").write_text(scenario.manifest_text(scenario.MODELS), encoding="utf-8")
+    Path("modelguard.toml").write_text(scenario.manifest_text(run.models), encoding="utf-8")
     hub.clear_requests()
-    names = ", ".join(m.repo for m in scenario.lock_refused())
+    names = ", ".join(m.repo for m in run.expecting(LOCK_REFUSED))
     _header(run, "5. a teammate adds a model from an org nobody vetted", f"modelguard --endpoint {run.endpoint} lock",
             f"(modelguard.toml now also asks for {names})")
     code, rule = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))
-    asked = [r.path for r in hub.requests if any(m.repo in r.path for m in scenario.lock_refused())]
+    asked = [r.path for r in hub.requests if any(m.repo in r.path for m in run.expecting(LOCK_REFUSED))]
     unchanged = Path("modelguard.lock").read_bytes() == before
     run.echo(f"(exit code {code}; the lockfile is {'unchanged' if unchanged else 'CHANGED'}; the Hub received "
              f"{len(asked)} request(s) about {names})")
-    for m in scenario.lock_refused():
+    for m in run.expecting(LOCK_REFUSED):
         run.verdicts[m.name].got = LOCK_REFUSED if code == 1 else ADMITTED
         run.verdicts[m.name].rules = {rule} if rule else set()
     run.expect(code == 1 and unchanged and not asked, "lock should refuse the org before asking the Hub anything")
 
 
 def _step_ship(run: Run, hub: FakeHub) -> None:
-    Path("modelguard.toml").write_text(scenario.manifest_text(scenario.admitted()), encoding="utf-8")
+    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED)), encoding="utf-8")
     hub.clear_requests()
-    keep = ", ".join(m.name for m in scenario.admitted())
+    keep = ", ".join(m.name for m in run.expecting(ADMITTED))
     _header(run, "6. ship what passed: keep only the admitted model, re-lock, verify",
             f"modelguard --endpoint {run.endpoint} lock", f"(modelguard.toml now lists only: {keep})")
     code, _ = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))

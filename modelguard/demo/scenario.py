@@ -109,14 +109,6 @@ def manifest_text(models: tuple[DemoModel, ...]) -> str:
     return "".join(parts)
 
 
-def fetched() -> tuple[DemoModel, ...]:
-    """The models whose verdict comes from fetch (their org is allowed, so lock pins them)."""
-    return tuple(m for m in MODELS if m.expect != LOCK_REFUSED)
-
-
-def lock_refused() -> tuple[DemoModel, ...]:
-    return tuple(m for m in MODELS if m.expect == LOCK_REFUSED)
-
-
-def admitted() -> tuple[DemoModel, ...]:
-    return tuple(m for m in MODELS if m.expect == ADMITTED)
+def expecting(models: tuple[DemoModel, ...], *outcomes: str) -> tuple[DemoModel, ...]:
+    """The models whose expected outcome is one of ``outcomes``."""
+    return tuple(m for m in models if m.expect in outcomes)
