@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urljoin
 
-from modelguard.digest import Digests, HashingWriter
+from modelguard.digest import Digests
 from modelguard.errors import (
     AccessDeniedError,
     HubUnreachableError,
@@ -40,12 +40,21 @@ from modelguard.errors import (
     UnreadableError,
 )
 from modelguard.hubdata import (
+    CappedSink,
     RemoteFile,
     RemoteSnapshot,
     check_commit,
     check_etag,
+    check_etag_matches,
     check_layout,
+    check_locked,
+    check_path,
+    check_published,
+    check_redirect,
+    compare_with_lock,
+    cross_check,
     is_commit,
+    next_page,
     parse_model_info,
     parse_tree_page,
     same_origin,
@@ -53,7 +62,7 @@ from modelguard.hubdata import (
     validate_repo_id,
     validate_revision,
 )
-from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.models import Finding, LockedHFModel
 from modelguard.rules import finding
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -74,7 +83,6 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-_MAX_RESTARTS = 3  # times a download body may restart from zero before it counts as truncated
 _LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
 
 
@@ -116,7 +124,6 @@ def _hf() -> ModuleType:
     """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
     os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_IMPLICIT_TOKEN", "1")
     import huggingface_hub
 
     return huggingface_hub
@@ -143,6 +150,8 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
 
     try:
         yield
+    except hf_errors.OfflineModeIsEnabled:
+        raise HubUnreachableError(f"{what}: HF_HUB_OFFLINE is set; unset it to let modelguard reach the Hub") from None
     except hf_errors.GatedRepoError:
         raise AccessDeniedError(
             f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
@@ -164,9 +173,9 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
 
 def _from_status(client: HubClient, what: str, status: int) -> Exception:
     if status in (401, 403):
-        who = "with this token" if client.token else f"without a token; {_LOGIN_HINT}"
-        return AccessDeniedError(f"{what}: access denied (HTTP {status}) {who}; for a gated repo, request access "
-                                 "on its Hub page")
+        who = "to this token" if client.token else f"without a token ({_LOGIN_HINT})"
+        return AccessDeniedError(f"{what}: the Hub refused access (HTTP {status}) {who}; the repo is private or "
+                                 "gated (request access on its Hub page), or does not exist")
     if status == 404:
         return NotFoundError(f"{what}: not found on {client.endpoint} (HTTP 404); check the repo id (a private "
                              f"repo also answers 404 to a token without access)")
@@ -215,10 +224,19 @@ def resolve(client: HubClient, repo: str, revision: str) -> RemoteSnapshot:
     commit, siblings = parse_model_info(info, what)
     if is_commit(revision) and commit != revision:
         raise IntegrityError(f"{what}: the Hub answered for commit {commit} instead", rule="MG-H005")
-    files = _list_tree(client, repo, commit, what)
+    try:
+        files = _list_tree(client, repo, commit, what)
+    except NotFoundError:
+        # A Hub (or mirror) without the tree route: the model info at the same commit lists every
+        # file too (not paginated), validated the same way. Only when it gave full metadata for all.
+        complete = [f for f in (siblings or {}).values() if f is not None]
+        if not siblings or len(complete) != len(siblings):
+            raise
+        files = {f.path: f for f in complete}
+        check_layout(files, set(), what)
     snapshot = RemoteSnapshot(repo=repo, commit=commit, files=tuple(sorted(files.values(), key=lambda f: f.path)))
     if siblings is not None:
-        _cross_check(snapshot, siblings, what)
+        cross_check(snapshot, siblings, what)
     return snapshot
 
 
@@ -237,75 +255,13 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         seen.add(url)
         page, url = _get_json(client, url, f"{what} (file list)", params)
         params = None  # the next link already carries the query
-        if url is not None and not same_origin(url, client.endpoint):
-            # huggingface_hub would follow it with the Authorization header: refuse before any request.
-            raise IntegrityError(f"{what}: the tree listing links to another host than {client.endpoint}",
-                                 rule="MG-H004")
+        if url is not None:
+            url = next_page(client.endpoint, url, what)
         parse_tree_page(page, files, folders, what)
     raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
 
 
-def _cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:
-    """The model info and the tree listing describe the same commit: they must agree on every file."""
-    listed = {f.path: f for f in snapshot.files}
-    if set(siblings) != set(listed):
-        only = sorted(set(siblings) ^ set(listed))
-        raise IntegrityError(f"{what}: the Hub's model info and file list disagree on {len(only)} path(s), "
-                             f"e.g. {only[0]!r}", rule="MG-H004")
-    for path, sibling in siblings.items():
-        if sibling is not None and sibling != listed[path]:
-            raise IntegrityError(f"{what}: the Hub's model info and file list disagree about {path!r}",
-                                 rule="MG-H004")
-
-
 # --- download --------------------------------------------------------------------------------
-
-
-class _Sink:
-    """What huggingface_hub's ``http_get`` writes into: a file that hashes every byte as it lands.
-
-    ``http_get`` may rewind to zero when a server ignores a Range request; that restarts the hashes.
-    A server that keeps restarting, or sends more bytes than it announced, is stopped here, since
-    ``http_get`` would otherwise retry it for as long as bytes keep coming.
-    """
-
-    def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
-        self._raw = raw
-        self._size = size
-        self._what = what
-        self._writer = HashingWriter(raw, expected_size=size)
-        self.restarts = 0
-
-    def write(self, data: bytes) -> int:
-        if self._writer.size + len(data) > self._size:
-            raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
-                                 rule="MG-H002")
-        try:
-            return self._writer.write(data)
-        except OSError as exc:
-            raise UnreadableError(f"{self._what}: cannot write the download: {exc.strerror}") from None
-
-    def tell(self) -> int:
-        return self._writer.size
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        if (offset, whence) != (0, 0):  # pragma: no cover - http_get only rewinds to our start
-            raise RuntimeError(f"unexpected seek({offset}, {whence}) on a download sink")
-        self.restarts += 1
-        if self.restarts > _MAX_RESTARTS:
-            raise IntegrityError(f"{self._what}: the body was cut short {self.restarts} times", rule="MG-H008")
-        self._raw.seek(0)
-        self._writer = HashingWriter(self._raw, expected_size=self._size)
-        return 0
-
-    def truncate(self, size: int | None = None) -> int:
-        return self._raw.truncate(size)
-
-    def flush(self) -> None:
-        self._raw.flush()
-
-    def digests(self) -> Digests:
-        return self._writer.digests()
 
 
 def download(
@@ -331,26 +287,30 @@ def download(
     """
     validate_repo_id(repo)
     check_commit(commit, f"{repo}: requested commit")
+    check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
     wait = client.retry_wait
     for attempt in range(client.retries + 1):
         try:
-            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256, progress,
-                                  what)
+            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256,
+                                  progress, what)
         except HubUnreachableError:
             if attempt == client.retries:
+                raise
+        except IntegrityError as exc:
+            # A cut connection may be the network; a server that cuts every try is reported as truncating.
+            if exc.rule != "MG-H008" or attempt == client.retries:
                 raise
         time.sleep(wait)
         wait = min(8.0, wait * 2)
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path,
-                   expected_size: int | None, expected_sha256: str | None, progress: bool, what: str) -> Digests:
+def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
+                   expected_sha256: str | None, progress: bool, what: str) -> Digests:
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils.tqdm import silent_tqdm
 
+    # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
     url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
     with _hub_errors(client, what):
         meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
@@ -360,106 +320,88 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
                              rule="MG-H005")
     etag = check_etag(meta.etag, what)
+    location = check_redirect(client.endpoint, url, meta.location, etag, what)
     size = meta.size if meta.size is not None else expected_size
     if size is None or size < 0:
         raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
     if expected_size is not None and size != expected_size:
         raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
-    location = _check_redirect(client, url, meta.location, etag, what)
-    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization.
-    headers = _headers(client, authorized=same_origin(location, client.endpoint))
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror}") from None
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = _Sink(raw, size, what)
-            with _hub_errors(client, what), _truncation(sink, what):
-                http_get(location, cast(BinaryIO, sink), headers=headers, displayed_filename=path,
-                         tqdm_class=None if progress else silent_tqdm)
+            sink = CappedSink(raw, size, what)
+            _stream(client, location, commit, sink, size, path, progress, what)
             raw.flush()
             os.fsync(raw.fileno())
         got = sink.digests()
         if got.size != size:
-            # The body ended cleanly at another length than announced (a cut connection is MG-H008 above).
-            raise IntegrityError(f"{what}: the server sent {got.size} bytes, it announced {size}", rule="MG-H002")
+            raise IntegrityError(f"{what}: the body ended after {got.size} of the {size} bytes announced",
+                                 rule="MG-H008")
         if expected_sha256 is not None and got.sha256 != expected_sha256:
             raise IntegrityError(f"{what}: SHA-256 {got.sha256} differs from the locked {expected_sha256}",
                                  rule="MG-H001")
-        _check_etag_matches(etag, got, what)
+        check_etag_matches(etag, got, what)
         os.replace(tmp, dest)
+    except OSError as exc:  # disk full, quota, permissions: no verdict, and nothing left behind
+        tmp.unlink(missing_ok=True)
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror or type(exc).__name__}") \
+            from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return got
 
 
-@contextlib.contextmanager
-def _truncation(sink: _Sink, what: str) -> Iterator[None]:
-    """A connection that dies after bytes arrived is a truncated body (MG-H008), not an outage."""
+def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,
+            what: str) -> None:
+    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink``.
+
+    Not ``http_get``: it retries a cut body for as long as bytes keep coming and sleeps between
+    tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
+    """
     import httpx2
+    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
+    from huggingface_hub.utils.tqdm import tqdm
 
-    try:
-        yield
-    except (httpx2.RemoteProtocolError, httpx2.ReadError) as exc:
-        if sink.tell() == 0:
-            raise
-        raise IntegrityError(f"{what}: the connection closed after {sink.tell()} bytes ({type(exc).__name__})",
-                             rule="MG-H008") from None
-
-
-def _check_redirect(client: HubClient, url: str, location: str, etag: str, what: str) -> str:
-    """Where the bytes may come from: the Hub itself, or (LFS content only) an http(s) CDN."""
-    if location == url or same_origin(location, client.endpoint):
-        return location
-    scheme = location.split(":", 1)[0].lower()
-    if scheme not in ("http", "https"):
-        raise IntegrityError(f"{what}: redirected to a {scheme!r} URL", rule="MG-H009")
-    if client.endpoint.startswith("https:") and scheme != "https":
-        raise IntegrityError(f"{what}: redirected from https to plain http", rule="MG-H009")
-    if len(etag) != 64:
-        # Git-stored files are served by the Hub itself; only LFS/Xet content lives on a CDN.
-        raise IntegrityError(f"{what}: a git-stored file was redirected to another host", rule="MG-H009")
-    return location
-
-
-def _check_etag_matches(etag: str, got: Digests, what: str) -> None:
-    published = got.sha256 if len(etag) == 64 else got.git_blob_sha1
-    if published != etag:
-        kind = "SHA-256" if len(etag) == 64 else "git blob SHA-1"
-        raise IntegrityError(f"{what}: the bytes do not match the {kind} the Hub announced ({etag})",
-                             rule="MG-H003")
-
-
-# --- comparisons -----------------------------------------------------------------------------
+    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
+    # (httpx2 also drops it on any redirect that leaves the origin).
+    headers = _headers(client, authorized=same_origin(location, client.endpoint))
+    with _hub_errors(client, what), http_stream_backoff(
+        "GET", location, headers=headers, timeout=client.timeout, max_retries=0,
+        retry_on_exceptions=(), retry_on_status_codes=(),
+    ) as response:
+        hf_raise_for_status(response)
+        if response.status_code != 200:
+            raise IntegrityError(f"{what}: the download answered HTTP {response.status_code}, not 200",
+                                 rule="MG-H004")
+        served = response.headers.get("X-Repo-Commit")
+        if served is not None and served != commit:
+            raise IntegrityError(f"{what}: the download came from another commit", rule="MG-H005")
+        length = response.headers.get("Content-Length")
+        if length is not None and response.headers.get("Content-Encoding", "identity") == "identity" \
+                and length.strip() != str(size):
+            raise IntegrityError(f"{what}: the download is {length.strip()[:20]} bytes, the Hub announced {size}",
+                                 rule="MG-H002")
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=path[-40:], disable=not progress)  # type: ignore[no-untyped-call]
+        with bar:
+            try:
+                for chunk in response.iter_bytes(chunk_size=1 << 20):
+                    sink.write(chunk)
+                    bar.update(len(chunk))
+            except httpx2.RemoteProtocolError:
+                # Headers arrived and then the body broke off: the server cut it short.
+                raise IntegrityError(f"{what}: the connection closed before the {size} bytes announced",
+                                     rule="MG-H008") from None
 
 
-def check_published(file: RemoteFile, got: Digests, *, what: str = "") -> None:
-    """Raise unless ``got`` (downloaded bytes) matches what the Hub lists for ``file``."""
-    label = what or file.path
-    if got.size != file.size:
-        raise IntegrityError(f"{label}: {got.size} bytes, the Hub lists {file.size}", rule="MG-H002")
-    if file.lfs_sha256 is not None:
-        if got.sha256 != file.lfs_sha256:
-            raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the published {file.lfs_sha256}",
-                                 rule="MG-H003")
-    elif got.git_blob_sha1 != file.blob_id:
-        raise IntegrityError(f"{label}: git blob SHA-1 {got.git_blob_sha1} differs from the published "
-                             f"{file.blob_id}", rule="MG-H003")
-
-
-def check_locked(locked: LockedFile, got: Digests, *, what: str = "") -> None:
-    """Raise unless ``got`` is exactly the locked file: size, SHA-256 and, if pinned, git blob SHA-1."""
-    label = what or locked.path
-    if got.size != locked.size:
-        raise IntegrityError(f"{label}: {got.size} bytes, the lock pins {locked.size}", rule="MG-H002")
-    if got.sha256 != locked.sha256:
-        raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the locked {locked.sha256}",
-                             rule="MG-H001")
-    if locked.git_blob_sha1 is not None and got.git_blob_sha1 != locked.git_blob_sha1:
-        raise IntegrityError(f"{label}: git blob SHA-1 differs from the locked {locked.git_blob_sha1}",
-                             rule="MG-H001")
+# --- verify --remote --------------------------------------------------------------------------
 
 
 def remote_file_status(
@@ -484,28 +426,4 @@ def remote_file_status(
         if exc.rule != "MG-H005":
             raise
         return [finding("MG-H005", exc.message, model=model.name)]
-    remote = {f.path: f for f in snapshot.files}
-    out: list[Finding] = []
-    for locked in model.files:
-        file = remote.get(locked.path)
-        if file is None:
-            out.append(finding("MG-H006", f"{where}: the Hub no longer lists this file", path=locked.path,
-                               model=model.name))
-        elif file.size != locked.size:
-            out.append(finding("MG-H002", f"{where}: the Hub lists {file.size} bytes, the lock pins {locked.size}",
-                               path=locked.path, model=model.name))
-        elif not _publishes_locked(file, locked):
-            out.append(finding("MG-H003", f"{where}: the Hub publishes another hash than the locked one",
-                               path=locked.path, model=model.name))
-    if selected is not None:
-        pinned = {f.path for f in model.files}
-        for path in sorted(p for p in remote if p not in pinned and selected(p)):
-            out.append(finding("MG-H007", f"{where}: the Hub lists a file the lock does not pin", path=path,
-                               model=model.name))
-    return out
-
-
-def _publishes_locked(file: RemoteFile, locked: LockedFile) -> bool:
-    if locked.published == "lfs-sha256":
-        return file.lfs_sha256 == locked.sha256
-    return file.lfs_sha256 is None and file.blob_id == locked.git_blob_sha1
+    return compare_with_lock(snapshot, model, selected)

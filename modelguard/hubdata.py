@@ -1,9 +1,12 @@
-"""What the Hub says, validated: commits, paths, hashes, sizes, ETags, listings. Pure, no network.
+"""What the Hub says, validated and compared: commits, paths, hashes, sizes, ETags, listings. Pure, no network.
 
 A hostile or broken Hub must not get a path, hash or size into a lockfile or onto a disk, so every
 field is checked before anything else sees it, and a bad one raises
 :class:`~modelguard.errors.IntegrityError` with rule ``MG-H004`` and one line naming the field.
 User input (endpoint, repo id, revision) that cannot be valid raises :class:`~modelguard.errors.UsageError`.
+:func:`check_published` and :func:`check_locked` compare downloaded digests with the Hub's listing
+and with the lock (MG-H001/H002/H003); both are re-exported by :mod:`modelguard.hub`.
+:class:`CappedSink` is what a download streams into: hashed while written, capped at the announced size.
 
 Must not import huggingface_hub or do I/O: :mod:`modelguard.hub` does the talking.
 """
@@ -12,10 +15,15 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit
+from typing import BinaryIO
+from urllib.parse import urlsplit, urlunsplit
 
+from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import IntegrityError, UsageError
+from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.rules import finding
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -48,6 +56,12 @@ def _hostile(what: str, text: str) -> IntegrityError:
     return IntegrityError(f"{what}: {text}", rule="MG-H004")
 
 
+def _has_control(text: str) -> bool:
+    """NUL, C0/C1 controls, and invisible format characters (bidi overrides, zero-width) that make a
+    name display as another."""
+    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
+
+
 def _show(value: object) -> str:
     """A short, printable rendering of a hostile value (no control characters reach the terminal)."""
     text = repr(value)
@@ -58,9 +72,14 @@ def _show(value: object) -> str:
 
 
 def validate_endpoint(endpoint: str) -> str:
+    # The value is never echoed: a mistyped endpoint may carry credentials.
     parts = urlsplit(endpoint.strip())
+    try:
+        parts.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise UsageError("invalid Hub endpoint: the port is not a number") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise UsageError(f"invalid Hub endpoint {_show(endpoint)}: use http(s)://host[:port]")
+        raise UsageError("invalid Hub endpoint: use http(s)://host[:port] (from --endpoint or HF_ENDPOINT)")
     if parts.username or parts.password or parts.query or parts.fragment:
         raise UsageError("invalid Hub endpoint: no credentials, query or fragment allowed; pass --token instead")
     return endpoint.strip().rstrip("/")
@@ -74,7 +93,7 @@ def validate_repo_id(repo: str) -> str:
 
 
 def validate_revision(revision: str) -> str:
-    if not revision or len(revision) > 255 or any(ord(c) < 32 or ord(c) == 127 for c in revision):
+    if not revision or len(revision) > 255 or _has_control(revision):
         raise UsageError(f"invalid revision {_show(revision)}: use a branch, a tag or a 40-hex commit")
     return revision
 
@@ -137,8 +156,8 @@ def check_path(value: object, what: str) -> str:
         raise _hostile(what, f"path {_show(value)} is absolute")
     if "\\" in value:
         raise _hostile(what, f"path {_show(value)} contains a backslash")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise _hostile(what, f"path {_show(value)} contains NUL or a control character")
+    if _has_control(value):
+        raise _hostile(what, f"path {_show(value)} contains NUL, a control or an invisible formatting character")
     if any(part in ("", ".", "..") for part in value.split("/")):
         raise _hostile(what, f"path {_show(value)} has an empty, '.' or '..' segment")
     return value
@@ -193,6 +212,21 @@ def parse_tree_page(page: object, files: dict[str, RemoteFile], folders: set[str
             raise _hostile(what, f"tree entry {_show(path)} has unknown type {_show(kind)}")
 
 
+def agree(sibling: RemoteFile, listed: RemoteFile) -> bool:
+    """The model info's and the tree's entries for one path tell the same story.
+
+    Compared on what both must carry: the size, the LFS SHA-256 when both list one, the git blob id
+    when neither is LFS. (The tree is what modelguard uses; this only catches a Hub that says two things.)
+    """
+    if sibling.size != listed.size:
+        return False
+    if sibling.lfs_sha256 is not None and listed.lfs_sha256 is not None:
+        return sibling.lfs_sha256 == listed.lfs_sha256
+    if sibling.lfs_sha256 is None and listed.lfs_sha256 is None:
+        return sibling.blob_id == listed.blob_id
+    return True
+
+
 def check_layout(files: dict[str, RemoteFile], folders: set[str], what: str) -> None:
     """Paths that cannot all exist on one disk: a file under a file, or two names one filesystem folds together.
 
@@ -227,3 +261,135 @@ def _remote_file(path: str, size: object, blob_id: object, lfs: object, sha_key:
             raise _hostile(where, "the LFS size differs from the file size")
     return RemoteFile(path=path, size=checked_size, blob_id=blob_id, lfs_sha256=lfs_sha256)
 
+
+# --- comparisons -----------------------------------------------------------------------------
+
+
+def check_published(file: RemoteFile, got: Digests, *, what: str = "") -> None:
+    """Raise unless ``got`` (downloaded bytes) matches what the Hub lists for ``file``."""
+    label = what or file.path
+    if got.size != file.size:
+        raise IntegrityError(f"{label}: {got.size} bytes, the Hub lists {file.size}", rule="MG-H002")
+    if file.lfs_sha256 is not None:
+        if got.sha256 != file.lfs_sha256:
+            raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the published {file.lfs_sha256}",
+                                 rule="MG-H003")
+    elif got.git_blob_sha1 != file.blob_id:
+        raise IntegrityError(f"{label}: git blob SHA-1 {got.git_blob_sha1} differs from the published "
+                             f"{file.blob_id}", rule="MG-H003")
+
+
+def check_locked(locked: LockedFile, got: Digests, *, what: str = "") -> None:
+    """Raise unless ``got`` is exactly the locked file: size, SHA-256 and, if pinned, git blob SHA-1."""
+    label = what or locked.path
+    if got.size != locked.size:
+        raise IntegrityError(f"{label}: {got.size} bytes, the lock pins {locked.size}", rule="MG-H002")
+    if got.sha256 != locked.sha256:
+        raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the locked {locked.sha256}",
+                             rule="MG-H001")
+    if locked.git_blob_sha1 is not None and got.git_blob_sha1 != locked.git_blob_sha1:
+        raise IntegrityError(f"{label}: git blob SHA-1 differs from the locked {locked.git_blob_sha1}",
+                             rule="MG-H001")
+
+
+def publishes_locked(file: RemoteFile, locked: LockedFile) -> bool:
+    """Does the Hub still publish, for ``file``, the value the lock checked (LFS SHA-256 or git blob SHA-1)?"""
+    if locked.published == "lfs-sha256":
+        return file.lfs_sha256 == locked.sha256
+    return file.lfs_sha256 is None and file.blob_id == locked.git_blob_sha1
+
+
+def check_redirect(endpoint: str, url: str, location: str, etag: str, what: str) -> str:
+    """Where the bytes may come from: the Hub itself, or (LFS content only) an http(s) CDN."""
+    if location == url or same_origin(location, endpoint):
+        return location
+    scheme = location.split(":", 1)[0].lower()
+    if scheme not in ("http", "https"):
+        raise IntegrityError(f"{what}: redirected to a {scheme!r} URL", rule="MG-H009")
+    if endpoint.startswith("https:") and scheme != "https":
+        raise IntegrityError(f"{what}: redirected from https to plain http", rule="MG-H009")
+    if len(etag) != 64:
+        # Git-stored files are served by the Hub itself; only LFS/Xet content lives on a CDN.
+        raise IntegrityError(f"{what}: a git-stored file was redirected to another host", rule="MG-H009")
+    return location
+
+
+def check_etag_matches(etag: str, got: Digests, what: str) -> None:
+    """The downloaded bytes against the ETag the Hub sent for them (MG-H003)."""
+    published = got.sha256 if len(etag) == 64 else got.git_blob_sha1
+    if published != etag:
+        kind = "SHA-256" if len(etag) == 64 else "git blob SHA-1"
+        raise IntegrityError(f"{what}: the bytes do not match the {kind} the Hub announced ({etag})",
+                             rule="MG-H003")
+
+
+def compare_with_lock(snapshot: RemoteSnapshot, model: LockedHFModel,
+                      selected: Callable[[str], bool] | None = None) -> list[Finding]:
+    """What the Hub lists at the locked commit against what the lock pins: one finding per difference."""
+    where = f"{model.repo}@{model.commit}"
+    remote = {f.path: f for f in snapshot.files}
+    out: list[Finding] = []
+    for locked in model.files:
+        file = remote.get(locked.path)
+        if file is None:
+            out.append(finding("MG-H006", f"{where}: the Hub no longer lists this file", path=locked.path,
+                               model=model.name))
+        elif file.size != locked.size:
+            out.append(finding("MG-H002", f"{where}: the Hub lists {file.size} bytes, the lock pins {locked.size}",
+                               path=locked.path, model=model.name))
+        elif not publishes_locked(file, locked):
+            out.append(finding("MG-H003", f"{where}: the Hub publishes another hash than the locked one",
+                               path=locked.path, model=model.name))
+    if selected is not None:
+        pinned = {f.path for f in model.files}
+        for path in sorted(p for p in remote if p not in pinned and selected(p)):
+            out.append(finding("MG-H007", f"{where}: the Hub lists a file the lock does not pin", path=path,
+                               model=model.name))
+    return out
+
+
+# --- listings and bodies, as modelguard.hub receives them ---------------------------------------
+
+
+def next_page(endpoint: str, link: str, what: str) -> str:
+    """A pagination link, kept on the endpoint. huggingface_hub would follow any host with the token."""
+    if same_origin(link, endpoint):
+        return link
+    parts = urlsplit(link)
+    if same_origin(link, "https://huggingface.co") and parts.path.startswith("/api/"):
+        # A mirror passing the Hub's own links through: same route, asked of the mirror.
+        return urlunsplit(urlsplit(endpoint)[:2] + parts[2:])
+    raise IntegrityError(f"{what}: the tree listing links to another host than {endpoint}", rule="MG-H004")
+
+
+def cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:
+    """The model info and the tree listing describe the same commit: they must agree on every file."""
+    listed = {f.path: f for f in snapshot.files}
+    # The tree is authoritative; the model info may list fewer files (it is not paginated), never others.
+    unlisted = sorted(set(siblings) - set(listed))
+    if unlisted:
+        raise IntegrityError(f"{what}: the Hub's model info lists {len(unlisted)} file(s) its file list lacks, "
+                             f"e.g. {unlisted[0]!r}", rule="MG-H004")
+    for path, sibling in siblings.items():
+        if sibling is not None and not agree(sibling, listed[path]):
+            raise IntegrityError(f"{what}: the Hub's model info and file list disagree about {path!r}",
+                                 rule="MG-H004")
+
+
+class CappedSink:
+    """The temporary file a download streams into: every byte is hashed as it lands, and a server
+    that sends more than it announced is stopped at the first extra byte."""
+
+    def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
+        self._size = size
+        self._what = what
+        self._writer = HashingWriter(raw, expected_size=size)
+
+    def write(self, data: bytes) -> None:
+        if self._writer.size + len(data) > self._size:
+            raise IntegrityError(f"{self._what}: the server sent more than the {self._size} bytes it announced",
+                                 rule="MG-H002")
+        self._writer.write(data)
+
+    def digests(self) -> Digests:
+        return self._writer.digests()

@@ -94,9 +94,9 @@ _ALL: list[Rule] = [
     Rule("MG-S301", _M, _SUS, "Custom Python code present",
          "A loader with trust_remote_code runs this file. Review it, then allow it by file hash in the "
          "policy ([[policy.remote-code]]), or use a model that needs no custom code."),
-    Rule("MG-S302", _H, _MAL, "Python code runs processes or native code",
-         "The code calls subprocess, os.system/exec/spawn, pty or ctypes; model code has no need to. "
-         "Do not load it; report the repository."),
+    Rule("MG-S302", _H, _SUS, "Python code runs processes",
+         "The code calls subprocess, os.system/popen/exec/spawn or pty. A few real models compile kernels "
+         "this way; check every command before allowing the file."),
     Rule("MG-S303", _H, _SUS, "Python code builds or imports code at run time",
          "eval/exec/compile/__import__/importlib run code that cannot be reviewed from the file. Read "
          "what the call receives before allowing the file."),
@@ -129,6 +129,12 @@ _ALL: list[Rule] = [
     Rule("MG-S313", _L, _UNS, "JSON file does not parse",
          "The file claims to be JSON but does not parse; a loader would fail on it, and modelguard "
          "cannot check what it configures. Re-download it."),
+    Rule("MG-S314", _H, _SUS, "Python code loads native code",
+         "ctypes/cffi call into native libraries, outside Python's view. Some quantization kernels do "
+         "this legitimately; check which library is loaded and from where."),
+    Rule("MG-S315", _C, _MAL, "Python code runs a process or connects out when imported",
+         "Module-level code starts a process or a network connection the moment a loader imports the "
+         "file, before any model is built. Do not load it; report the repository."),
     Rule("MG-S401", _H, _UNS, "safetensors header length invalid",
          "The 8-byte header length is larger than the file or the 100 MB limit safetensors itself "
          "enforces. The file is truncated or crafted; re-download it."),

@@ -6,6 +6,9 @@ cache, LFS files via the CDN). Faults and hostile answers are in tests/test_hub_
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +18,9 @@ from modelguard import hub
 from modelguard.digest import Digests, git_blob_sha1, sha256_bytes
 from modelguard.errors import AccessDeniedError, IntegrityError, NotFoundError, UsageError
 from modelguard.models import LockedFile, LockedHFModel
-from tests.fakehub import FakeHub
+from tests.fakehub import FakeHub, Fault
+
+ROOT = Path(__file__).resolve().parent.parent
 
 REPO = "acme/tiny"
 CONFIG = b'{"model_type": "bert"}'
@@ -175,8 +180,10 @@ def test_make_client_reads_hf_endpoint_at_call_time(monkeypatch: pytest.MonkeyPa
     assert "hf_fromenvironment" not in repr(c) and "hf_fromenvironment" not in str(c)
     with pytest.raises(UsageError):
         hub.make_client("ftp://x")
-    with pytest.raises(UsageError):
-        hub.make_client("https://user:pw@hub.example")
+    for bad in ("https://user:hf_pw@hub.example", "ftp://user:hf_pw@hub.example", "http://h:port", "hub.example"):
+        with pytest.raises(UsageError) as err:
+            hub.make_client(bad)
+        assert "hf_pw" not in err.value.message
 
 
 def test_bad_repo_ids_and_revisions_are_usage_errors(fake_hub: FakeHub) -> None:
@@ -185,4 +192,81 @@ def test_bad_repo_ids_and_revisions_are_usage_errors(fake_hub: FakeHub) -> None:
             hub.resolve(client(fake_hub), repo, "main")
     with pytest.raises(UsageError):
         hub.resolve(client(fake_hub), REPO, "main\n")
+    assert fake_hub.requests == []
+
+
+def test_importing_hub_does_not_import_huggingface_hub() -> None:
+    code = "import sys, modelguard.hub; assert 'huggingface_hub' not in sys.modules"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+
+
+_DISK_FULL = """
+import resource, signal, sys
+from pathlib import Path
+from modelguard import hub
+from modelguard.errors import ModelguardError
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (1000, resource.RLIM_INFINITY))
+endpoint, commit, dest = sys.argv[1:]
+client = hub.HubClient(endpoint, None, retries=0)
+try:
+    hub.download(client, "acme/tiny", commit, "model.safetensors", Path(dest) / "model.safetensors")
+except ModelguardError as exc:
+    print(type(exc).__name__, int(exc.exit_code), exc.message)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux-specific")
+def test_disk_full_while_writing_is_no_verdict_and_leaves_nothing(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    proc = subprocess.run([sys.executable, "-c", _DISK_FULL, fake_hub.endpoint, commit, str(tmp_path)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.stdout.startswith("UnreadableError 3 "), proc.stdout + proc.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_mirror_passing_the_hubs_own_pagination_links_stays_on_the_mirror() -> None:
+    files = {f"f{i}.txt": b"%d" % i for i in range(7)}
+    with FakeHub(page_size=3) as fake:
+        fake.add_repo(REPO, files)
+        fake.inject(Fault.FOREIGN_NEXT_LINK, repo=REPO, value="https://huggingface.co")
+        snap = hub.resolve(client(fake), REPO, "main")
+        assert len(snap.files) == 7
+        assert all(r.server == "hub" for r in fake.requests)
+
+
+def test_big_lfs_file_cut_mid_body_is_truncated(fake_hub: FakeHub, tmp_path: Path) -> None:
+    big = bytes(range(256)) * (3 * 4096)  # 3 MiB: several chunks reach the disk before the cut
+    commit = fake_hub.add_repo(REPO, {"model.safetensors": big})
+    fake_hub.inject(Fault.TRUNCATE, repo=REPO, path="model.safetensors")
+    with pytest.raises(IntegrityError) as err:
+        hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", expected_size=len(big))
+    assert err.value.rule == "MG-H008"
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_hub_without_the_tree_route_falls_back_to_the_model_info(fake_hub: FakeHub) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    fake_hub.inject(Fault.NO_TREE_ROUTE, repo=REPO)
+    snap = hub.resolve(client(fake_hub), REPO, "main")
+    assert snap.commit == commit and [f.path for f in snap.files] == sorted(FILES)
+    assert next(f for f in snap.files if f.path == "model.safetensors").lfs_sha256 == sha256_bytes(WEIGHTS)
+
+
+def test_download_with_a_progress_bar(fake_hub: FakeHub, tmp_path: Path) -> None:
+    commit = fake_hub.add_repo(REPO, FILES)
+    got = hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", progress=True)
+    assert got.sha256 == sha256_bytes(WEIGHTS)
+
+
+def test_hf_hub_offline_is_respected_with_a_clear_line(fake_hub: FakeHub) -> None:
+    fake_hub.add_repo(REPO, FILES)
+    code = ("import sys; from modelguard import hub; from modelguard.errors import HubUnreachableError\n"
+            "try: hub.resolve(hub.HubClient(sys.argv[1], None, retries=0), 'acme/tiny', 'main')\n"
+            "except HubUnreachableError as e: print(e)")
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code, fake_hub.endpoint], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert "HF_HUB_OFFLINE is set" in proc.stdout, proc.stdout + proc.stderr
     assert fake_hub.requests == []

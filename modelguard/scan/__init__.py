@@ -53,6 +53,7 @@ _SCANNERS: dict[Format, str] = {
     Format.GGUF: "modelguard.scan.gguf:scan",
     Format.ONNX: "modelguard.scan.onnx:scan",
     Format.JINJA: "modelguard.scan.templates:scan",
+    Format.ONNX_DATA: "modelguard.scan.onnx:scan_external_data",
 }
 
 
@@ -85,7 +86,7 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
     try:
         head, tail = _read_head_tail(source)
         fmt = detect(head, tail, source.size, source.name)
-        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA) and _probe_pickle(source):
+        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA) and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:

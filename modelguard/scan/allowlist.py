@@ -11,6 +11,7 @@ Pure data and lookups; no I/O, never imports the modules it names.
 from __future__ import annotations
 
 import _compat_pickle
+import functools
 from collections.abc import Iterable
 from enum import Enum
 
@@ -37,6 +38,28 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("fractions", "Fraction")
     | _pairs("uuid", "UUID")
     | _pairs("pathlib", "PosixPath WindowsPath PurePosixPath PureWindowsPath Path")
+    # hyper-parameters in fairseq / Lightning checkpoints: Namespace(**kw) only sets attributes
+    | _pairs("argparse", "Namespace")
+    | _pairs("typing", "Any")
+    # Lightning hparams containers (dict subclasses)
+    | _pairs("pytorch_lightning.utilities.parsing", "AttributeDict")
+    | _pairs("lightning_fabric.utilities.data", "AttributeDict")
+    | _pairs("lightning.fabric.utilities.data", "AttributeDict")
+    # pandas frames and series kept next to models (feature names, label encoders)
+    | _pairs("pandas", "DataFrame Series Index MultiIndex RangeIndex DatetimeIndex TimedeltaIndex PeriodIndex "
+                       "CategoricalIndex IntervalIndex Categorical CategoricalDtype StringDtype Timestamp Timedelta "
+                       "Period Interval DatetimeTZDtype PeriodDtype IntervalDtype SparseDtype BooleanDtype Int8Dtype "
+                       "Int16Dtype Int32Dtype Int64Dtype UInt8Dtype UInt16Dtype UInt32Dtype UInt64Dtype Float32Dtype "
+                       "Float64Dtype NaT NA")
+    | _pairs("pandas.core.indexes.base", "_new_Index")
+    | _pairs("pandas._libs.internals", "_unpickle_block")
+    | _pairs("pandas.core.internals.blocks", "new_block")
+    | _pairs("pandas._libs.tslibs.timestamps", "_unpickle_timestamp")
+    | _pairs("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle")
+    | _pairs("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked")
+    # gradient-boosting models: __setstate__ hands the library its own serialised model (no code)
+    | _pairs("xgboost.core", "Booster")
+    | _pairs("lightgbm.basic", "Booster")
     # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
     # itself an import of the same pickle, so it is classified on its own.
     | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
@@ -69,9 +92,15 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
     )
     | _pairs("torch.serialization", "_get_layout")
+    | _pairs("torch.torch_version", "TorchVersion")
+    | _pairs("torch.nn.backends.thnn", "_get_thnn_function_backend")  # whole-model pickles of torch <= 0.4
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
     | _pairs("numpy", "ndarray dtype matrix bool_ float16 float32 float64 int8 int16 int32 int64 uint8 "
                       "uint16 uint32 uint64 complex64 complex128 str_ bytes_ void datetime64 timedelta64")
+    # ufuncs stored as parameters (FunctionTransformer(np.log1p)): pure element-wise maths
+    | _pairs("numpy", "log log1p log2 log10 exp expm1 exp2 sqrt cbrt square abs absolute negative reciprocal "
+                      "sign sin cos tan arcsin arccos arctan sinh cosh tanh arctanh floor ceil rint trunc add "
+                      "subtract multiply divide true_divide floor_divide power maximum minimum fmax fmin isnan")
     | _pairs("numpy.core.multiarray", "_reconstruct scalar")
     | _pairs("numpy._core.multiarray", "_reconstruct scalar")
     | _pairs("numpy.core.numeric", "_frombuffer")
@@ -93,6 +122,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
     | _pairs("joblib.numpy_pickle_compat", "NDArrayWrapper ZNDArrayWrapper")
     | _pairs("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper NDArrayWrapper ZNDArrayWrapper")
+    # scikit-learn's Cython trees and metrics restore themselves through newObj(cls) = cls.__new__(cls)
+    | _pairs("sklearn.neighbors._kd_tree", "newObj")
+    | _pairs("sklearn.neighbors._ball_tree", "newObj")
+    | _pairs("sklearn.metrics._dist_metrics", "newObj")
     # SciPy sparse matrices (scikit-learn vectorisers keep them).
     | _pairs("scipy.sparse._csr", "csr_matrix csr_array")
     | _pairs("scipy.sparse._csc", "csc_matrix csc_array")
@@ -103,17 +136,32 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
 )
 
 # Module families whose *classes* are safe to instantiate from a pickle: object.__new__ plus a
-# __setstate__ that only stores attributes. Only CamelCase names that contain no dot qualify;
-# functions (lower case) in these packages are still "unknown".
+# __setstate__ that only stores attributes. Only CamelCase names (optionally with one leading
+# underscore) that contain no dot qualify; functions (lower case) in these packages are still
+# "unknown".
 SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "torch.nn.modules.",  # nn.Module subclasses in whole-model checkpoints
     "sklearn.",  # estimators: BaseEstimator.__setstate__ only updates __dict__
     "tokenizers.",
-    "transformers.tokenization_utils_base.",
+    "scipy.sparse.",
+    # training_args.bin (torch.save of TrainingArguments): dataclasses and enums restored by
+    # __new__ + __dict__ update; their __post_init__ reads config JSON at most.
+    "transformers.training_args.",
+    "transformers.training_args_seq2seq.",
+    "transformers.trainer_utils.",
+    "transformers.debug_utils.",
+    "transformers.utils.generic.",  # ExplicitEnum, PaddingStrategy, TensorType
+    "accelerate.utils.dataclasses.",
+    "pandas.core.",  # not pandas.io: ExcelWriter, HDFStore and friends open files when built
+    "pandas.arrays.",
+    "omegaconf.",  # Hydra/Lightning configs: nodes and containers restored from their __dict__
+    "xgboost.sklearn.",
+    "lightgbm.sklearn.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
     "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._show_versions",
+    "pandas.core.computation", "pandas.core.window",
 )
 
 
@@ -136,7 +184,11 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "ctypes _ctypes cffi sys signal threading _thread gc resource faulthandler atexit sysconfig "
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
-    "torch._inductor torch.cuda numpy.testing numpy.f2py numpy.distutils".split()
+    "torch._inductor numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
+    "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
+    "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
+    "transformers.dynamic_module_utils _winapi msvcrt winreg win32api win32com".split()
 )
 
 # Names that are dangerous whatever module they come from (``getattr`` chains, dunder access,
@@ -146,11 +198,13 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
     "breakpoint help system popen spawn execv execve execvp execl fork startfile load loads "
     "load_module import_module __builtins__ __globals__ __code__ __subclasses__ __getattribute__ "
     "__reduce__ __reduce_ex__ __setstate__ __class__ __bases__ __mro__ __dict__ __closure__ "
-    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function".split()
+    "_load_from_bytes _ufunc_reconstruct run_path run_module call_function apply reload unsafe_load "
+    "full_load load_model read_pickle read_array get_class_from_dynamic_module".split()
 )
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
-    _pairs("operator", "attrgetter methodcaller itemgetter")
+    _pairs("operator", "attrgetter methodcaller itemgetter call")
+    | _pairs("uuid", "_get_command_stdout")
     | _pairs("functools", "partial partialmethod reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")
@@ -189,13 +243,18 @@ def _is_dangerous(module: str, name: str) -> bool:
 def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     if (module, name) in SAFE_GLOBALS or (module, name) in extra:
         return True
-    if "." in name or not name[:1].isupper() or name.startswith("_"):
+    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
+    if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
         return False
-    return any(module.startswith(p) for p in SAFE_CLASS_PACKAGES)
+    # every typed storage class (Float8_e5m2Storage ...); torch.cuda.* in legacy GPU checkpoints
+    if module in ("torch", "torch.cuda") and name.endswith("Storage"):
+        return True
+    return any((module + ".").startswith(p) for p in SAFE_CLASS_PACKAGES)
 
 
+@functools.lru_cache(maxsize=8192)
 def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
     candidates = {(module, name), normalise(module, name)}

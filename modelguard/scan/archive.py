@@ -150,9 +150,13 @@ def _scan_7z(ctx: ScanContext, source: Source) -> Outcome:
             spools.append(spool)
             return spool
 
-    errors = (py7zr.exceptions.Bad7zFile, py7zr.exceptions.UnsupportedCompressionMethodError,
-              py7zr.exceptions.PasswordRequired, lzma.LZMAError, zlib.error, EOFError, OSError, ValueError,
-              KeyError, IndexError, struct.error)
+    # py7zr reports malformed input with its own errors, the codecs' errors, and (from
+    # half-parsed headers) attribute, type, lookup and assertion errors: each means "cannot be read",
+    # which is an unscannable finding, never a pass. Our own code in this block is only
+    # the spool, whose limit error is handled first.
+    errors = (py7zr.exceptions.ArchiveError, py7zr.exceptions.PasswordRequired, py7zr.exceptions.AbsolutePathError,
+              lzma.LZMAError, zlib.error, EOFError, OSError, ValueError, KeyError, IndexError, struct.error,
+              AttributeError, TypeError, OverflowError, NotImplementedError, AssertionError)
     try:
         with bounded(source) as f, py7zr.SevenZipFile(f, mode="r") as archive:
             entries = archive.list()

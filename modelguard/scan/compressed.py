@@ -88,8 +88,8 @@ def _format(head: bytes) -> Format:
         return Format.GZIP
     if head.startswith(b"BZh"):
         return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
-        return Format.XZ
+    if head.startswith(b"\xfd7zXZ\x00") or head[:1] == b"\x5d":
+        return Format.XZ  # FORMAT_AUTO also reads raw .lzma streams
     if head.startswith(b"\x04\x22\x4d\x18"):
         return Format.LZ4
     return Format.ZLIB

@@ -38,6 +38,7 @@ class Format(str, Enum):
     GGUF = "gguf"
     ONNX = "onnx"
     JINJA = "jinja"
+    ONNX_DATA = "onnx-external-data"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -62,6 +63,12 @@ def _is_zlib(head: bytes) -> bool:
         return False
     cmf, flg = head[0], head[1]
     return cmf & 0x0F == 8 and cmf >> 4 <= 7 and (cmf * 256 + flg) % 31 == 0 and not flg & 0x20
+
+
+def _is_lzma_alone(head: bytes) -> bool:
+    """A raw .lzma stream as joblib's "lzma" compressor writes it: the usual properties byte,
+    a dictionary size, and "size unknown" (eight 0xff bytes)."""
+    return head[:1] == b"\x5d" and head[5:13] == b"\xff" * 8
 
 
 def _is_joblib_zfile(head: bytes) -> bool:
@@ -120,7 +127,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.GZIP
     if head.startswith(b"BZh") and len(head) > 3 and head[3:4] in b"123456789":
         return Format.BZIP2
-    if head.startswith(b"\xfd7zXZ\x00"):
+    if head.startswith(b"\xfd7zXZ\x00") or _is_lzma_alone(head):
         return Format.XZ
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Format.SEVENZ
@@ -147,6 +154,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.JINJA
     if _looks_like_onnx(head):
         return Format.ONNX
+    if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):
+        # Raw tensor bytes an .onnx file names in external_data; the runtime maps them, never parses them.
+        return Format.ONNX_DATA
     if _looks_like_text(head):
         stripped = head.lstrip()
         if stripped[:1] in (b"{", b"["):

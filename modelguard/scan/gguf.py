@@ -27,11 +27,14 @@ _STRING, _ARRAY = 8, 9
 _MAX_DIMS = 4
 _MAX_ARRAY_DEPTH = 4
 _DEFAULT_ALIGNMENT = 32
-# ggml type -> (elements per block, bytes per block), for the stable types (ggml.c type_traits).
+# ggml type -> (elements per block, bytes per block), for the stable types (checked against
+# gguf-py 0.19's GGML_QUANT_SIZES; its newest experimental types are left to the offset check).
 _GGML_BLOCKS: dict[int, tuple[int, int]] = {
-    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 36),
+    0: (1, 4), 1: (1, 2), 2: (32, 18), 3: (32, 20), 6: (32, 22), 7: (32, 24), 8: (32, 34), 9: (32, 40),
     10: (256, 84), 11: (256, 110), 12: (256, 144), 13: (256, 176), 14: (256, 210), 15: (256, 292),
-    24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 30: (1, 2),
+    16: (256, 66), 17: (256, 74), 18: (256, 98), 19: (256, 50), 20: (32, 18), 21: (256, 110), 22: (256, 82),
+    23: (256, 136), 24: (1, 1), 25: (1, 2), 26: (1, 4), 27: (1, 8), 28: (1, 8), 29: (256, 56), 30: (1, 2),
+    34: (256, 54), 35: (256, 66), 39: (32, 17),
 }
 
 

@@ -167,22 +167,26 @@ def _sentence_transformers_modules(doc: list[Any], loc: Locator) -> list[Finding
     return out
 
 
-def _chat_templates(doc: dict[str, Any], loc: Locator) -> list[Finding]:
+def _chat_templates(doc: dict[str, Any], loc: Locator, prefix: str = "", depth: int = 0) -> list[Finding]:
+    """Every value under a key naming a template, at the top level or nested a few levels down
+    (processor and chat_template.json files wrap the tokenizer's)."""
     out: list[Finding] = []
     for key, value in doc.items():
-        if not (isinstance(key, str) and "template" in key):
+        where = f"{prefix}{key}"
+        if "template" not in key:
+            if isinstance(value, dict) and depth < 3:
+                out.extend(_chat_templates(value, loc, f"{where}.", depth + 1))
             continue
         if isinstance(value, str):
-            out.extend(check_template(value, loc(key)))
+            out.extend(check_template(value, loc(where)))
         elif isinstance(value, list):
             for i, item in enumerate(value):
                 if isinstance(item, dict) and isinstance(item.get("template"), str):
-                    name = item.get("name", i)
-                    out.extend(check_template(item["template"], loc(f"{key}[{name}]")))
+                    out.extend(check_template(item["template"], loc(f"{where}[{item.get('name', i)}]")))
                 elif isinstance(item, str):
-                    out.extend(check_template(item, loc(f"{key}[{i}]")))
+                    out.extend(check_template(item, loc(f"{where}[{i}]")))
         elif isinstance(value, dict):
             for name, tmpl in value.items():
                 if isinstance(tmpl, str):
-                    out.extend(check_template(tmpl, loc(f"{key}.{name}")))
+                    out.extend(check_template(tmpl, loc(f"{where}.{name}")))
     return out

@@ -20,13 +20,15 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
 
-_KERAS_MODULES = ("keras", "tf_keras")
+# Keras itself and the official Keras model libraries (KerasHub presets on the Hub name these).
+_KERAS_MODULES = ("keras", "tf_keras", "keras_hub", "keras_nlp", "keras_cv", "keras_rs")
 _DANGEROUS_MODULES = frozenset("""os posix nt subprocess sys builtins importlib runpy code pty ctypes shutil
     socket pickle marshal dill shelve webbrowser requests urllib http""".split())
 _SAFE_BUILTINS = frozenset("abs all any bool dict float int len list max min pow range round set slice sorted str "
@@ -130,7 +132,10 @@ def _lambda_detail(config: Any) -> str:
     if config.get("function_type") == "lambda" or isinstance(fn, list):
         return " (marshalled bytecode in 'function')"
     if isinstance(fn, dict):
-        return f" ({fn.get('module')}.{fn.get('config') or fn.get('class_name')})"
+        if fn.get("class_name") == "__lambda__":
+            return " (serialized lambda bytecode in 'function')"
+        target = fn.get("config") if isinstance(fn.get("config"), str) else fn.get("class_name")
+        return f" ({fn.get('module', '?')}.{target})"
     if isinstance(fn, str):
         return f" ({config.get('module', '?')}.{fn})"
     return ""
@@ -144,6 +149,7 @@ def _is_external(value: str) -> bool:
 
 # ---- legacy HDF5 --------------------------------------------------------------------------
 
+_FRACTAL_HEAP = re.compile(rb"FRHP\x00")
 _CANDIDATE = re.compile(rb"\{\s{0,16}\"(?:[A-Za-z_]|\\u)")
 _CHUNK = 1 << 20
 _FIRST_WINDOW = 1 << 14
@@ -152,23 +158,37 @@ _MAX_CANDIDATES = 100_000
 
 def scan_hdf5(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     """Find the Keras model config JSON stored in an HDF5 file's bytes and analyse it."""
-    configs, names_model_config = _find_configs(ctx, source)
+    found = _find_configs(ctx, source)
     loc = "model_config" if ctx.depth == 0 else f"{source.name}:model_config"
-    if not configs:
-        if names_model_config:
-            return Outcome("hdf5", [finding("MG-S505", "model_config is named but its JSON was not found or "
-                                            "does not parse", location=loc)])
-        return Outcome("hdf5")  # weights only (save_weights / tf_model.h5): load_model refuses it
     out: list[Finding] = []
-    for offset, doc in configs:
+    if found.filtered_heap_at is not None:
+        # Attribute names and values in a filtered (compressed) heap are invisible to a byte
+        # search: what cannot be read cannot be called clean.
+        out.append(finding("MG-S505", "attributes are stored in a compressed heap that modelguard cannot read",
+                           location=f"{loc}@offset {found.filtered_heap_at}"))
+    if not found.configs:
+        if found.named:
+            out.append(finding("MG-S505", "model_config is named but its JSON was not found or does not parse",
+                               location=loc))
+        # else: weights only (save_weights, tf_model.h5), which load_model refuses.
+        return Outcome("hdf5", out)
+    for offset, doc in found.configs:
         out.extend(analyse_config(doc, f"{loc}@offset {offset}"))
-    return Outcome("keras-h5" if names_model_config else "hdf5", out)
+    return Outcome("keras-h5" if found.named else "hdf5", out)
 
 
-def _find_configs(ctx: ScanContext, source: Source) -> tuple[list[tuple[int, Any]], bool]:
-    """Every Keras-config-shaped JSON object in the file, and whether ``model_config`` appears."""
-    found: list[tuple[int, Any]] = []
-    named = False
+@dataclass
+class _Found:
+    configs: list[tuple[int, Any]] = field(default_factory=list)
+    """(offset, parsed JSON) of every Keras-config-shaped object in the file"""
+    named: bool = False
+    """the attribute name ``model_config`` appears in the file"""
+    filtered_heap_at: int | None = None
+    """offset of a fractal heap (dense attribute storage) that has I/O filters"""
+
+
+def _find_configs(ctx: ScanContext, source: Source) -> _Found:
+    found = _Found()
     candidates = 0
     skip_to = 0
     with source.open() as f:
@@ -181,7 +201,12 @@ def _find_configs(ctx: ScanContext, source: Source) -> tuple[list[tuple[int, Any
                 break
             window = tail + chunk
             base = pos - len(tail)
-            named = named or b"model_config" in window
+            found.named = found.named or b"model_config" in window
+            for m in _FRACTAL_HEAP.finditer(window):
+                # "FRHP", version 0, heap-ID length (2 bytes), I/O filters' encoded length (2 bytes)
+                filters = window[m.start() + 7:m.start() + 9]
+                if len(filters) == 2 and filters != b"\0\0" and found.filtered_heap_at is None:
+                    found.filtered_heap_at = base + m.start()
             for m in _CANDIDATE.finditer(window):
                 start = base + m.start()
                 if start < skip_to:
@@ -193,11 +218,11 @@ def _find_configs(ctx: ScanContext, source: Source) -> tuple[list[tuple[int, Any
                 if parsed is not None:
                     doc, end = parsed
                     if is_keras_config(doc):
-                        found.append((start, doc))
+                        found.configs.append((start, doc))
                         skip_to = end
             pos += len(chunk)
             tail = window[-32:]
-    return found, named
+    return found
 
 
 def _parse_at(f: Any, start: int, size: int, limit: int) -> tuple[Any, int] | None:

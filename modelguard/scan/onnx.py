@@ -117,6 +117,12 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
                 buf.close()
 
 
+def scan_external_data(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """``*.onnx_data``: raw tensor bytes with no framing of their own. Nothing in them is parsed or
+    run by the runtime; the engine has already probed them for a disguised pickle."""
+    return Outcome("onnx-external-data")
+
+
 def _walk_model(w: _Wire, size: int) -> list[Finding]:
     state = _State()
     saw_graph = False
@@ -134,6 +140,8 @@ def _walk_model(w: _Wire, size: int) -> list[Finding]:
             _function(w, start, end, state)
     if not saw_graph:
         raise MalformedError("ONNX model has no graph", w.name)
+    # The same subgraph reached twice (an If's two branches built from one graph) is one finding.
+    state.out = list(dict.fromkeys(state.out))
     for domain, op in sorted(state.node_domains.items()):
         if domain not in _STANDARD_DOMAINS and domain not in state.function_domains:
             state.out.append(finding("MG-S703", f"operator {op!r} from custom domain {domain!r}",

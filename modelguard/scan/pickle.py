@@ -15,9 +15,10 @@ import io
 import warnings
 
 from modelguard.models import Finding, Verdict
+from modelguard.rules import finding
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector
 from modelguard.scan.pickle_values import GlobalRef
 from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
 
@@ -25,7 +26,8 @@ __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
 
 PROBE_BYTES = 4 << 20
 """how much of a text-looking file :func:`probe` parses before calling it a pickle"""
-DETAIL_MAX_INPUT = 1 << 20
+DETAIL_MAX_INPUT = 256 << 10
+"""fickling takes seconds on larger streams; beyond this the finding has no decompiled view"""
 DETAIL_MAX_CHARS = 4000
 TRAILING_SCAN_MAX = 64 << 20
 """data after the last pickle up to this size is scanned as a file of its own (polyglots)"""
@@ -41,8 +43,14 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         with source.open() as f:
             f.seek(analysis.end)
             rest = BytesSource(f.read(trailing), f"{source.name}@offset {analysis.end}")
-        inner = ctx.nested(rest)
-        findings.extend(x for x in inner.findings if x.verdict is Verdict.MALICIOUS)
+        try:
+            inner = ctx.nested(rest)
+        except ScanLimitError as e:
+            findings.append(finding("MG-S003", str(e), location=e.location or rest.name))
+        else:
+            # Only what would make the file malicious: the trailing bytes are already reported
+            # (MG-S105), and junk that is "no known format" must not hide that finding's verdict.
+            findings.extend(x for x in inner.findings if x.verdict is Verdict.MALICIOUS)
     if any(x.verdict is Verdict.MALICIOUS for x in findings) and source.size <= DETAIL_MAX_INPUT:
         findings = _with_decompiled_detail(source, findings)
     return Outcome("joblib" if analysis.is_joblib else "pickle", findings)

@@ -28,10 +28,12 @@ class Reader:
     read-ahead does); exceeding it raises :class:`ScanLimitError`.
     """
 
-    def __init__(self, f: BinaryIO, start: int, budget: int, location: str) -> None:
+    def __init__(self, f: BinaryIO, start: int, budget: int, location: str, end: int | None = None) -> None:
         self.f = f
         self.location = location
         self.size = f.seek(0, os.SEEK_END)
+        if end is not None:
+            self.size = min(self.size, end)
         f.seek(start)
         self.base = start
         self.buf = b""
@@ -59,7 +61,7 @@ class Reader:
             return True
         self.base += self.i
         self.f.seek(self.base + avail)
-        more = self.f.read(max(n - avail, CHUNK))
+        more = self.f.read(min(max(n - avail, CHUNK), max(self.size - self.base - avail, 0)))
         self._charge(len(more))
         self.buf = self.buf[self.i:] + more
         self.i = 0
@@ -70,6 +72,11 @@ class Reader:
 
     def peek_byte(self) -> int | None:
         return self.buf[self.i] if self._fill(1) else None
+
+    def peek_byte_or_zero(self) -> int:
+        """The next byte without consuming it; 0 at end of stream (as joblib reads a missing byte)."""
+        byte = self.peek_byte()
+        return 0 if byte is None else byte
 
     def next_byte(self) -> int | None:
         """The next byte (an opcode), or None at end of stream."""
@@ -88,6 +95,10 @@ class Reader:
             i = self.i
         self.i = i + n
         return self.buf[i:i + n]
+
+    def seek(self, pos: int) -> None:
+        """Go back (or forward) to absolute ``pos``."""
+        self.base, self.buf, self.i = pos, b"", 0
 
     def skip(self, n: int) -> None:
         """Skip ``n`` bytes without reading them (tensor and array payloads)."""

@@ -1,7 +1,6 @@
 """The value-building half of the pickle analyser: stack, marks, memo, literals and containers.
 
-Owns :class:`Collector` (findings, counters and import classification shared by every pickle
-of a stream) and :class:`StackMachine`, which implements the opcodes that only build values,
+Owns :class:`StackMachine`, which implements the opcodes that only build values,
 following the C unpickler (marks are a separate stack with a fence; APPEND/SETITEM call methods
 of whatever they target). Opcodes that import, call or install state live in
 :mod:`modelguard.scan.pickle_vm`. Never executes anything.
@@ -11,12 +10,11 @@ from __future__ import annotations
 
 import codecs
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
-from modelguard.models import Finding
-from modelguard.rules import finding
-from modelguard.scan import allowlist, joblib_arrays
-from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.base import MalformedError, ScanLimitError
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, OPS, Reader
 from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetVal
 
@@ -33,46 +31,21 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
 
 
-class Collector:
-    """Findings and imports shared by every pickle of one stream (including nested ones)."""
+_TABLES: dict[type, dict[int, Callable[[Any], None]]] = {}
 
-    def __init__(self, ctx: ScanContext, location: str) -> None:
-        self.ctx = ctx
-        self.location = location
-        self.findings: list[Finding] = []
-        self.globals: dict[tuple[str, str], None] = {}
-        self.pids: list[object] = []
-        self.is_joblib = False
-        self.ops = 0
-        self.items = 0
-        self._seen: set[tuple[str, str]] = set()
 
-    def where(self, offset: int) -> str:
-        return f"{self.location}@offset {offset}"
+def _dispatch_table(cls: type) -> dict[int, Callable[[Any], None]]:
+    """opcode byte -> handler function of ``cls``, built once per machine class (streams of many
+    tiny pickles create many machines)."""
+    table = _TABLES.get(cls)
+    if table is None:
+        table = {code: getattr(cls, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"}
+        _TABLES[cls] = table
+    return table
 
-    def add(self, rule: str, message: str, offset: int, key: str | None = None) -> None:
-        dedupe = (rule, key if key is not None else message)
-        if dedupe in self._seen:
-            return
-        self._seen.add(dedupe)
-        self.findings.append(finding(rule, message, location=self.where(offset)))
 
-    def imported(self, ref: GlobalRef, offset: int, how: str) -> None:
-        self.globals.setdefault((ref.module, ref.name), None)
-        if ref in joblib_arrays.WRAPPERS:
-            self.is_joblib = True
-        verdict = allowlist.classify(ref.module, ref.name, self.ctx.extra_safe_globals)
-        if verdict is allowlist.Safety.DANGEROUS:
-            self.add("MG-S101", f"imports {ref} ({how}), which can run code or touch files or the network",
-                     offset, key=str(ref))
-        elif verdict is allowlist.Safety.UNKNOWN:
-            self.add("MG-S102", f"imports {ref} ({how}), which is not on the allowlist", offset, key=str(ref))
-
-    def count(self, n: int, offset: int) -> None:
-        self.items += n
-        if self.items > self.ctx.limits.max_pickle_container_items:
-            raise ScanLimitError(f"pickle builds more than {self.ctx.limits.max_pickle_container_items} items",
-                                 self.where(offset))
+class MemoMiss(MalformedError):
+    """A GET of a memo entry this pickle never wrote."""
 
 
 class StackMachine:
@@ -84,11 +57,9 @@ class StackMachine:
         self.joblib = joblib
         self.stack: list[object] = []
         self.marks: list[int] = []
-        self.memo: dict[int, object] = {}
+        self.memo: MutableMapping[int, object] = {}
         self.op_at = reader.pos
-        self.dispatch: dict[int, Callable[[], None]] = {
-            code: getattr(self, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"
-        }
+        self.dispatch = _dispatch_table(type(self))
 
     # ---- stack primitives (C unpickler semantics: pops never cross the top mark) ----------
     def bad(self, message: str) -> MalformedError:
@@ -135,7 +106,7 @@ class StackMachine:
             col.ops += 1
             if col.ops > max_ops:
                 raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
-            handler()
+            handler(self)
             if len(self.stack) > max_items:
                 raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
 
@@ -402,7 +373,8 @@ class StackMachine:
     # ---- memo --------------------------------------------------------------------------------
     def _get(self, idx: int) -> None:
         if idx not in self.memo:
-            raise self.bad(f"memo entry {idx} read before it is written")
+            raise MemoMiss(f"memo entry {idx} read before it is written at offset {self.op_at}",
+                           self.col.where(self.op_at))
         self.stack.append(self.memo[idx])
 
     def _put(self, idx: int) -> None:

@@ -13,15 +13,18 @@ payloads are skipped by seeking.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from collections import ChainMap
+from collections.abc import MutableMapping
+from dataclasses import dataclass, field, replace
 from typing import BinaryIO
 
 from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan import joblib_arrays
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
+from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
-from modelguard.scan.pickle_stack import Collector, StackMachine
+from modelguard.scan.pickle_stack import MemoMiss, StackMachine
 from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
@@ -32,11 +35,37 @@ _IMPORTERS = frozenset(
     GlobalRef(m, "_ufunc_reconstruct") for m in ("numpy.core", "numpy._core", "numpy.core.multiarray")
 )
 _LATIN1_ENCODE = GlobalRef("_codecs", "encode")
-# Allowlisted callables that call one of their arguments: that argument must be an import.
-_CALLS_ARGUMENT: dict[GlobalRef, int] = {
-    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 0,
-    GlobalRef("collections", "defaultdict"): 0,
+# Allowlisted callables that call (or instantiate) some of their arguments: those arguments must be
+# imports (classified on their own) or static names, never values built at load time.
+_CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
+    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): (0, 1),
+    GlobalRef("torch._utils", "_rebuild_wrapper_subclass"): (0,),
+    GlobalRef("collections", "defaultdict"): (0,),
+    GlobalRef("copyreg", "_reconstructor"): (0, 1),
+    GlobalRef("copy_reg", "_reconstructor"): (0, 1),
+    GlobalRef("copyreg", "__newobj__"): (0,),
+    GlobalRef("copyreg", "__newobj_ex__"): (0,),
+    GlobalRef("numpy.core.multiarray", "_reconstruct"): (0,),
+    GlobalRef("numpy._core.multiarray", "_reconstruct"): (0,),
+    GlobalRef("numpy.random._pickle", "__bit_generator_ctor"): (0,),
+    GlobalRef("numpy.random._pickle", "__generator_ctor"): (1,),
+    GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
+    GlobalRef("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): (0,),
+    GlobalRef("pandas.core.indexes.base", "_new_Index"): (0,),
+    GlobalRef("sklearn.neighbors._kd_tree", "newObj"): (0,),
+    GlobalRef("sklearn.neighbors._ball_tree", "newObj"): (0,),
+    GlobalRef("sklearn.metrics._dist_metrics", "newObj"): (0,),
+    GlobalRef("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"): (0,),
 }
+# Allowlisted callables that setattr() every key of one argument onto the object they build,
+# exactly like BUILD does: that argument gets BUILD's checks.
+_STATE_ARGUMENT: dict[GlobalRef, int] = {
+    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
+    GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
+}
+_SHADOW_BYTES = 1 << 20
+_SHADOW_RULES = frozenset({"MG-S101", "MG-S107"})
+_SHADOW_OPS = 100_000
 
 
 def _is_latin1_encode(args: object) -> bool:
@@ -111,10 +140,13 @@ class Machine(StackMachine):
                 self.col.imported(result_ref, self.op_at, f"resolved from {func}")
                 self.stack.append(result_ref)
                 return
-            index = _CALLS_ARGUMENT.get(func)
-            if index is not None and isinstance(args, tuple) and len(args) > index:
-                if not isinstance(args[index], GlobalRef | type(None)):
-                    self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
+            for index in _CALLS_ARGUMENTS.get(func, ()):
+                if isinstance(args, tuple) and len(args) > index:
+                    if not isinstance(args[index], GlobalRef | str | type(None)):
+                        self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
+            state_index = _STATE_ARGUMENT.get(func)
+            if state_index is not None and isinstance(args, tuple) and len(args) > state_index:
+                self._check_state(result, args[state_index], how=str(func))
         elif not (isinstance(func, Obj) and func.kind == "ext"):
             self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
         self.stack.append(result)
@@ -181,15 +213,19 @@ class Machine(StackMachine):
         if wrapper is not None:
             self._joblib_payload(wrapper, state)
 
-    def _check_state(self, inst: object, state: object) -> None:
+    def _check_state(self, inst: object, state: object, how: str = "BUILD") -> None:
         if isinstance(inst, GlobalRef):
-            self.col.add("MG-S106", f"BUILD sets attributes on the imported object {inst}", self.op_at)
+            self.col.add("MG-S106", f"{how} sets attributes on the imported object {inst}", self.op_at)
         parts = list(state) if isinstance(state, tuple) else [state]
         for part in parts:
             if isinstance(part, DictVal):
                 for key, _ in part.pairs:
                     if isinstance(key, str) and _DUNDER.match(key):
-                        self.col.add("MG-S107", f"BUILD sets {key} on {describe(inst)}", self.op_at)
+                        self.col.add("MG-S107", f"{how} sets {key} on {describe(inst)}", self.op_at)
+                    elif isinstance(key, Obj):
+                        # an attribute name computed at load time could be any dunder
+                        self.col.add("MG-S106", f"{how} sets an attribute whose name is {describe(key)}",
+                                     self.op_at)
 
     def _joblib_payload(self, wrapper: GlobalRef, state: object) -> None:
         if wrapper in joblib_arrays.SIDE_FILE_WRAPPERS:
@@ -204,10 +240,38 @@ class Machine(StackMachine):
             # An object array: joblib unpickles a nested pickle right here.
             Machine(self.col, self.r, joblib=False).run()
         else:
+            region = layout.nbytes + (1 + self.r.peek_byte_or_zero() if layout.padded else 0)
+            self._shadow_plain_load(region)
             if layout.padded:
                 self.r.skip(self.r.read(1)[0])
             self.r.skip(layout.nbytes)
         self.stack[-1] = Obj("array")
+
+    def _shadow_plain_load(self, region: int) -> None:
+        """Report what ``pickle.load`` (not ``joblib.load``) would run from the ``region`` bytes joblib skips.
+
+        The same file loaded with plain pickle parses the array payload as opcodes, so a payload
+        hidden there must not pass. Only the skipped bytes are walked (what follows them is
+        analysed anyway), and only imports of known-dangerous names or special-method installs
+        count: random array data parses a few opcodes often enough, but never spells ``system``.
+        """
+        ctx = self.col.ctx
+        shadow_ctx = ScanContext(limits=replace(ctx.limits, max_pickle_ops=_SHADOW_OPS),
+                                 extra_safe_globals=ctx.extra_safe_globals)
+        shadow_col = Collector(shadow_ctx, self.col.location)
+        reader = Reader(self.r.f, self.r.pos, _SHADOW_BYTES, self.col.location, end=self.r.pos + region)
+        shadow = Machine(shadow_col, reader, joblib=False)
+        shadow.stack, shadow.marks = list(self.stack), list(self.marks)
+        shadow.memo = ChainMap({}, self.memo)
+        try:
+            shadow.run()
+        except (MalformedError, ScanLimitError):
+            pass
+        self.col.ops += shadow_col.ops
+        for item in shadow_col.findings:
+            if item.rule in _SHADOW_RULES:
+                self.col.findings.append(
+                    replace(item, message=f"{item.message} (when loaded with pickle.load instead of joblib.load)"))
 
 
 def analyze_stream(
@@ -231,17 +295,30 @@ def analyze_stream(
     col = Collector(ctx, location)
     reader = Reader(f, offset, limit if limit is not None else ctx.limits.max_pickle_bytes, location)
     analysis = PickleAnalysis([], offset, [], None, [], False)
+    previous_memo: MutableMapping[int, object] | None = None
     try:
         while True:
             start = reader.pos
             try:
-                result = Machine(col, reader, joblib=True).run()
+                machine = Machine(col, reader, joblib=True)
+                try:
+                    result = machine.run()
+                except MemoMiss:
+                    if previous_memo is None:
+                        raise
+                    # A loader that calls load() twice on one Unpickler keeps the memo, so a later
+                    # pickle may read what an earlier one stored: analyse it that way too.
+                    reader.seek(start)
+                    machine = Machine(col, reader, joblib=True)
+                    machine.memo = ChainMap({}, previous_memo)
+                    result = machine.run()
             except MalformedError as e:
                 if not analysis.stops:
                     raise
                 col.add("MG-S105", f"{reader.size - start} bytes after the pickle's STOP are not a complete pickle "
                         f"({e})", start)
                 break
+            previous_memo = machine.memo
             analysis.end = reader.pos
             analysis.stops.append(reader.pos)
             analysis.value = static_or_none(result, globals_ok=False)

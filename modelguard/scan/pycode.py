@@ -6,6 +6,10 @@ constructs model code has no business with: process execution, dynamic code, imp
 builtins tampering, network, file writes, unsafe deserialization and obfuscated payloads,
 each reported with its line number.
 
+A process or connection started by module-level code runs the moment a loader imports the
+file (MG-S315, malicious); the same call inside a function is reported as suspicious, since a
+few real models compile kernels that way.
+
 Names are resolved through the file's own imports (``import subprocess as sp``,
 ``from os import system``, ``__import__("os")``), so aliasing does not hide a call. Plain
 model code (torch, ``os.path``, ``logging``, ``math``, reading configs) produces only MG-S301.
@@ -37,7 +41,11 @@ _table("MG-S302", "runs a process", """subprocess os.system os.popen os.popen2 o
     os.spawnve os.spawnvp os.spawnvpe os.posix_spawn os.posix_spawnp os.fork os.forkpty os.startfile os.kill
     pty commands popen2 pexpect sh plumbum platform.popen asyncio.create_subprocess_exec
     asyncio.create_subprocess_shell multiprocessing.Process""")
-_table("MG-S302", "loads native code", "ctypes cffi _ctypes")
+_table("MG-S314", "loads native code", """ctypes.CDLL ctypes.cdll ctypes.PyDLL ctypes.pydll ctypes.pythonapi
+    ctypes.WinDLL ctypes.windll ctypes.OleDLL ctypes.oledll ctypes.memmove ctypes.memset ctypes.string_at
+    ctypes.cast ctypes.LibraryLoader _ctypes cffi.FFI""")
+# Importing these is reported once, at the import; their ordinary types (c_int32 ...) are not.
+_NATIVE_MODULES = frozenset({"ctypes", "cffi"})
 _table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ importlib.import_module
     importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
     importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
@@ -69,6 +77,7 @@ _BUILTINS = frozenset(
     "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
 _WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
 _MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
+_ESCAPE_ATTRS = frozenset("__subclasses__ __globals__ __builtins__ f_globals f_locals f_back".split())
 _DANGEROUS_KEYS = frozenset("__builtins__ __import__ eval exec compile system popen".split())
 _SENSITIVE_MODULES = frozenset("os posix nt subprocess builtins sys pty ctypes socket shutil importlib".split())
 _DANGEROUS_ATTRS = frozenset("system popen spawn exec eval __import__ loads load_module".split())
@@ -76,6 +85,7 @@ _B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
 _HEX = re.compile(r"(?:0x|\\x)?[0-9a-fA-F\s]+")
 _MIN_BLOB = 256
 _MAX_PER_RULE = 25
+_MAX_DETAIL = 200
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
@@ -109,11 +119,13 @@ def review(data: bytes, member: str = "") -> list[Finding]:
     for line, rule, message in raw:
         if len(message) > len(best.get((line, rule), "")):
             best[(line, rule)] = message
+    source_lines = data.decode("utf-8", errors="replace").splitlines()
     counts: dict[str, int] = {}
     for (line, rule), message in sorted(best.items()):
         counts[rule] = counts.get(rule, 0) + 1
         if counts[rule] <= _MAX_PER_RULE:
-            out.append(finding(rule, message, location=at(line)))
+            text = source_lines[line - 1].strip() if 0 < line <= len(source_lines) else ""
+            out.append(finding(rule, message, location=at(line), detail=text[:_MAX_DETAIL]))
     for rule, n in sorted(counts.items()):
         if n > _MAX_PER_RULE:
             out.append(finding(rule, f"{n - _MAX_PER_RULE} more of the same", location=at(None)))
@@ -141,6 +153,7 @@ class _Reviewer:
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for t in targets:
                             self.tainted.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
+        deferred = _deferred_nodes(self.tree)
         for node in nodes:
             if isinstance(node, (ast.Name, ast.Attribute)):
                 yield from self._reference(node)
@@ -148,8 +161,17 @@ class _Reviewer:
                 yield from self._subscript(node)
             elif isinstance(node, ast.Call):
                 yield from self._call(node)
+                if id(node) not in deferred:
+                    yield from self._on_import(node)
             elif isinstance(node, ast.Constant):
                 yield from self._blob(node)
+
+    def _on_import(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
+        """A process or connection started by module-level code runs the moment the loader imports it."""
+        func = self.resolve(node.func)
+        hit = _lookup(func) if func else None
+        if hit is not None and hit[0] in ("MG-S302", "MG-S306") and self.depth == 0:
+            yield node.lineno, "MG-S315", f"{func} runs as soon as the module is imported ({hit[1]})"
 
     def _imports(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str, str]]:
         if isinstance(node, ast.Import):
@@ -160,10 +182,14 @@ class _Reviewer:
                     top = a.name.split(".")[0]
                     self.aliases[top] = top
                 yield from self._match(a.name, node.lineno, "imports")
+                if a.name.split(".")[0] in _NATIVE_MODULES:
+                    yield node.lineno, "MG-S314", f"imports {a.name} (loads native code)"
             return
         if node.level:  # relative import: the repository's own modules
             return
         module = node.module or ""
+        if module.split(".")[0] in _NATIVE_MODULES:
+            yield node.lineno, "MG-S314", f"imports from {module} (loads native code)"
         for a in node.names:
             full = f"{module}.{a.name}"
             if a.name == "*":
@@ -207,6 +233,9 @@ class _Reviewer:
         return None
 
     def _reference(self, node: ast.Name | ast.Attribute) -> Iterator[tuple[int, str, str]]:
+        if isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
+            # ().__class__.__base__.__subclasses__(), f.__globals__ ...: reaching any module from any object
+            yield node.lineno, "MG-S305", f"walks Python internals through .{node.attr}"
         name = self.resolve(node)
         if name is None:
             return
@@ -302,6 +331,22 @@ class _Reviewer:
         elif (_B64.fullmatch(value) and len(set(compact)) > 16 and any(c.isdigit() for c in compact)
               and any(c.isupper() for c in compact) and any(c.islower() for c in compact)):
             yield node.lineno, "MG-S309", f"base64-like literal of {len(compact)} characters"
+
+
+def _deferred_nodes(tree: ast.Module) -> set[int]:
+    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``."""
+    out: set[int] = set()
+    for node in ast.walk(tree):
+        bodies: list[ast.AST] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            bodies = list(node.body)
+        elif isinstance(node, ast.Lambda):
+            bodies = [node.body]
+        elif isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) and "__name__" in ast.unparse(node.test):
+            bodies = list(node.body)
+        for body in bodies:
+            out.update(id(n) for n in ast.walk(body))
+    return out
 
 
 def _lookup(name: str) -> tuple[str, str] | None:

@@ -66,7 +66,8 @@ def looks_like_template(text: str) -> bool:
 def _check_code(code: str, escapes: list[str], unusual: list[str]) -> None:
     strings = [s[1:-1] for s in _STRING.findall(code)]
     bare = _STRING.sub("''", code)
-    builds_names = bool(re.search(r"[*~]|\bjoin\b|\battr\b|\bformat\b", bare))
+    # A lone '_' is ordinary (`replace('-', '_')`); multiplied, repeated or fed to attr() it spells a dunder.
+    builds_names = bool(re.search(r"\*|\battr\b", bare)) or sum(s == "_" for s in strings) > 1
     if "__" in bare or any(_DUNDER_IN_STRING.search(s) for s in strings):
         escapes.append("a dunder name (__...__)")
     if any(_hides_name_char(s) for s in strings):

@@ -259,7 +259,8 @@ def _read_local(f: BinaryIO, m: ZipMember, file_size: int) -> None:
         m.anomalies.append(f"local header names it {m.local_name!r}, central directory {m.name!r}")
     if local_method != m.method:
         m.anomalies.append(f"local header says compression {local_method}, central directory {m.method}")
-    if (local_flags ^ m.flags) & ~FLAG_DATA_DESCRIPTOR & 0xFFFF:
+    # Writers may set the descriptor and UTF-8 bits in one header only; other bits must agree.
+    if (local_flags ^ m.flags) & ~(FLAG_DATA_DESCRIPTOR | FLAG_UTF8) & 0xFFFF:
         m.anomalies.append(f"flag bits differ: local {local_flags:#06x}, central {m.flags:#06x}")
     if not local_flags & FLAG_DATA_DESCRIPTOR and local_crc != m.crc:
         m.anomalies.append("local and central CRC-32 differ")

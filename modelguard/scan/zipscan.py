@@ -153,7 +153,10 @@ def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fm
         findings.append(finding("MG-S203", "member is encrypted", location=where))
     if m.method == STORED:
         member: Source = WindowSource(source, m.data_offset, m.compressed_size, where)
-        if m.compressed_size <= _CRC_CHECK_MAX and not m.flags & FLAG_ENCRYPTED:
+        # torch.serialization.set_crc32_options(False) writes 0 for every CRC-32; that is a
+        # documented torch option, not tampering.
+        unset_torch_crc = m.crc == 0 and fmt in (Format.PYTORCH_ZIP, Format.TORCHSCRIPT)
+        if m.compressed_size <= _CRC_CHECK_MAX and not m.flags & FLAG_ENCRYPTED and not unset_torch_crc:
             crc = 0
             with member.open() as mf:
                 for block in chunks(mf):

@@ -16,7 +16,8 @@ from __future__ import annotations
 from typing import Any
 
 from tests.fakehub.model import FakeFile, Fault, git_blob_sha1, lfs_pointer, sha256
-from tests.fakehub.server import FakeHub, RecordedRequest
+from tests.fakehub.server import FakeHub
+from tests.fakehub.transport import RecordedRequest
 
 __all__ = ["FakeFile", "FakeHub", "Fault", "RecordedRequest", "fake_hub", "git_blob_sha1", "lfs_pointer", "sha256"]
 

@@ -100,14 +100,17 @@ class Fault(str, Enum):
     TRUNCATE = "truncate"
     """announce the full length, send half the body, close the connection (ignores Range)"""
     FOREIGN_REDIRECT = "foreign-redirect"
-    """redirect the download to a third server that serves other bytes of the same size"""
+    """redirect the download to a third server that serves other bytes of the same size
+    (or to ``value``, e.g. ``file:///etc/passwd``)"""
     SERVER_ERROR = "server-error"
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
+    SLOW_BODY = "slow-body"
+    """stream the file's bytes in 16 pieces over ``delay`` seconds (at most 5): a download in progress"""
     # --- download headers
     COMMIT_MISMATCH = "commit-mismatch"
-    """X-Repo-Commit names another, well-formed commit"""
+    """X-Repo-Commit (and the model info's ``sha``) name another, well-formed commit"""
     BAD_ETAG = "bad-etag"
     """ETag / X-Linked-Etag is ``value`` (default ``../../x``)"""
     # --- metadata (model info and tree listing)
@@ -127,8 +130,12 @@ class Fault(str, Enum):
     """the blob id is ``value`` (default not hex)"""
     BAD_SIZE = "bad-size"
     """the listed size is ``value`` (default -1)"""
+    INCONSISTENT_INFO = "inconsistent-info"
+    """the model info (only) lists size + 1 for the file; the tree listing stays honest"""
+    NO_TREE_ROUTE = "no-tree-route"
+    """the tree listing route answers 404, as on a Hub or mirror that lacks it"""
     FOREIGN_NEXT_LINK = "foreign-next-link"
-    """the tree listing's ``Link: rel=next`` points at the foreign server"""
+    """the tree listing's ``Link: rel=next`` points at the foreign server (or at ``value``, a base URL)"""
 
 
 @dataclass

@@ -20,91 +20,13 @@ import socket
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 from tests.fakehub.model import FakeCommit, FakeFile, FakeRepo, Fault, Injection, git_blob_sha1, sha256
+from tests.fakehub.transport import Handler, RecordedRequest, Server, byte_range
 
 _MAX_DELAY = 5.0
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    server: str
-    """``hub``, ``cdn`` or ``foreign``"""
-    method: str
-    path: str
-    """path and query as sent"""
-    headers: Mapping[str, str]
-    """lower-cased names; ``authorization`` is redacted"""
-    authorized: bool
-    """an Authorization header was sent"""
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, hub: FakeHub, role: str) -> None:
-        self.hub = hub
-        self.role = role
-        self.connections: set[socket.socket] = set()
-        super().__init__(("127.0.0.1", 0), _Handler)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}"
-
-
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    timeout = 30
-    server: _Server
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def setup(self) -> None:
-        super().setup()
-        with self.server.hub.lock:
-            self.server.connections.add(self.connection)
-
-    def finish(self) -> None:
-        with self.server.hub.lock:
-            self.server.connections.discard(self.connection)
-        try:
-            super().finish()
-        except OSError:
-            pass
-
-    def do_GET(self) -> None:
-        self._dispatch(head=False)
-
-    def do_HEAD(self) -> None:
-        self._dispatch(head=True)
-
-    def _dispatch(self, head: bool) -> None:
-        try:
-            self.server.hub.handle(self, head)
-        except (BrokenPipeError, ConnectionResetError):
-            self.close_connection = True
-
-    def send(self, status: int, headers: Mapping[str, str] | None = None, body: bytes = b"", *,
-             head: bool = False, length: int | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body) if length is None else length))
-        self.end_headers()
-        if not head and body:
-            self.wfile.write(body)
-
-    def error(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
-              *, head: bool = False) -> None:
-        body = json.dumps({"error": message}).encode()
-        all_headers = {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message}
-        self.send(status, {**all_headers, **(headers or {})}, body, head=head)
 
 
 class FakeHub:
@@ -116,13 +38,13 @@ class FakeHub:
         self._repos: dict[str, FakeRepo] = {}
         self._faults: list[Injection] = []
         self._requests: list[RecordedRequest] = []
-        self._servers: dict[str, _Server] = {}
+        self._servers: dict[str, Server] = {}
 
     # --- lifecycle
 
     def start(self) -> FakeHub:
         for role in ("hub", "cdn", "foreign"):
-            server = _Server(self, role)
+            server = Server(self, role)
             threading.Thread(target=server.serve_forever, args=(0.05,), name=f"fakehub-{role}", daemon=True).start()
             self._servers[role] = server
         return self
@@ -236,7 +158,7 @@ class FakeHub:
 
     # --- HTTP
 
-    def handle(self, h: _Handler, head: bool) -> None:
+    def handle(self, h: Handler, head: bool) -> None:
         split = urlsplit(h.path)
         headers = {k.lower(): ("<redacted>" if k.lower() == "authorization" else v) for k, v in h.headers.items()}
         with self.lock:
@@ -282,7 +204,7 @@ class FakeHub:
                 return self._repos[rest[0]], rest[1:]
         return None, rest[2:]
 
-    def _misbehave(self, h: _Handler, head: bool, repo: str | None, path: str | None) -> bool:
+    def _misbehave(self, h: Handler, head: bool, repo: str | None, path: str | None) -> bool:
         slow = self._fault(Fault.SLOW, repo, path)
         if slow is not None:
             time.sleep(slow.delay)
@@ -293,7 +215,7 @@ class FakeHub:
             return True
         return False
 
-    def _denied(self, h: _Handler, head: bool, repo: FakeRepo, *, download: bool) -> bool:
+    def _denied(self, h: Handler, head: bool, repo: FakeRepo, *, download: bool) -> bool:
         auth = h.headers.get("Authorization", "")
         token = auth.removeprefix("Bearer ") if auth.startswith("Bearer ") else None
         if token is not None and token in repo.tokens:
@@ -310,7 +232,7 @@ class FakeHub:
             return True
         return False
 
-    def _commit_or_404(self, h: _Handler, head: bool, repo: FakeRepo, revision: str) -> FakeCommit | None:
+    def _commit_or_404(self, h: Handler, head: bool, repo: FakeRepo, revision: str) -> FakeCommit | None:
         with self.lock:
             commit = repo.resolve(revision)
         if commit is None:
@@ -346,7 +268,7 @@ class FakeHub:
                 out.append(dict(entry))
         return out
 
-    def _model_info(self, h: _Handler, head: bool, repo: FakeRepo, revision: str, blobs: bool) -> None:
+    def _model_info(self, h: Handler, head: bool, repo: FakeRepo, revision: str, blobs: bool) -> None:
         commit = self._commit_or_404(h, head, repo, revision)
         if commit is None:
             return
@@ -355,21 +277,30 @@ class FakeHub:
             sibling: dict[str, object] = {"rfilename": entry["path"]}
             if blobs:
                 sibling.update(size=entry["size"], blobId=entry["oid"])
+                if self._fault(Fault.INCONSISTENT_INFO, repo.repo_id, str(entry["path"])):
+                    sibling["size"] = int(str(entry["size"])) + 1
                 if entry["lfs"] is not None:
                     sibling["lfs"] = entry["lfs"]
             siblings.append(sibling)
-        bad = self._fault(Fault.BAD_COMMIT, repo.repo_id)
+        sha = commit.oid
+        if self._fault(Fault.COMMIT_MISMATCH, repo.repo_id):
+            sha = git_blob_sha1(commit.oid.encode())
+        if (bad := self._fault(Fault.BAD_COMMIT, repo.repo_id)) is not None:
+            sha = str(bad.value or "../../x")
         info = {
             "_id": commit.oid[:24], "id": repo.repo_id, "modelId": repo.repo_id,
-            "author": repo.repo_id.split("/")[0], "sha": (bad.value or "../../x") if bad else commit.oid,
+            "author": repo.repo_id.split("/")[0], "sha": sha,
             "lastModified": "2026-01-01T00:00:00.000Z", "createdAt": "2026-01-01T00:00:00.000Z",
             "private": repo.private, "gated": "manual" if repo.gated else False, "disabled": False,
             "downloads": 0, "likes": 0, "tags": [], "siblings": siblings,
         }
         h.send(200, {"Content-Type": "application/json"}, json.dumps(info).encode(), head=head)
 
-    def _tree(self, h: _Handler, head: bool, repo: FakeRepo, revision: str, folder: str,
+    def _tree(self, h: Handler, head: bool, repo: FakeRepo, revision: str, folder: str,
               query: Mapping[str, str]) -> None:
+        if self._fault(Fault.NO_TREE_ROUTE, repo.repo_id):
+            h.send(404, {"Content-Type": "text/plain"}, b"Not Found", head=head)
+            return
         commit = self._commit_or_404(h, head, repo, revision)
         if commit is None:
             return
@@ -392,7 +323,9 @@ class FakeHub:
         page = entries[start:start + self.page_size]
         headers = {"Content-Type": "application/json"}
         if start + self.page_size < len(entries):
-            base = self.foreign_url if self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id) else self.endpoint
+            base = self.endpoint
+            if (foreign := self._fault(Fault.FOREIGN_NEXT_LINK, repo.repo_id)) is not None:
+                base = str(foreign.value or self.foreign_url)
             where = f"{repo.repo_id}/tree/{quote(revision, safe='')}" + (f"/{quote(folder)}" if folder else "")
             link = f"{base}/api/models/{where}?recursive={query.get('recursive', 'false')}&cursor={start + len(page)}"
             headers["Link"] = f'<{link}>; rel="next"'
@@ -417,7 +350,7 @@ class FakeHub:
         headers["X-Size"] = str(size)  # internal: what HEAD announces as Content-Length
         return headers
 
-    def _resolve(self, h: _Handler, head: bool, repo: FakeRepo, revision: str, path: str) -> None:
+    def _resolve(self, h: Handler, head: bool, repo: FakeRepo, revision: str, path: str) -> None:
         commit = self._commit_or_404(h, head, repo, revision)
         if commit is None:
             return
@@ -429,14 +362,15 @@ class FakeHub:
         headers = self._file_headers(repo, commit, file)
         headers.pop("X-Size")
         where = f"{quote(repo.repo_id)}/{commit.oid}/{quote(path)}"
-        if self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path):
-            h.send(302, {**headers, "Location": f"{self.foreign_url}/foreign/{where}"}, head=head)
+        if (foreign := self._fault(Fault.FOREIGN_REDIRECT, repo.repo_id, path)) is not None:
+            location = str(foreign.value or f"{self.foreign_url}/foreign/{where}")
+            h.send(302, {**headers, "Location": location}, head=head)
         elif file.lfs:
             h.send(302, {**headers, "Location": f"{self.cdn_url}/cdn/{where}?X-Amz-Signature=fake"}, head=head)
         else:
             h.send(307, {**headers, "Location": f"/api/resolve-cache/models/{where}"}, head=head)
 
-    def _resolve_cache(self, h: _Handler, head: bool, repo: FakeRepo, commit_id: str, path: str) -> None:
+    def _resolve_cache(self, h: Handler, head: bool, repo: FakeRepo, commit_id: str, path: str) -> None:
         with self.lock:
             commit = repo.commits.get(commit_id)
         file = commit.files.get(path) if commit is not None else None
@@ -445,7 +379,7 @@ class FakeHub:
             return
         self._send_content(h, head, repo.repo_id, file, self._file_headers(repo, commit, file))
 
-    def _serve_blob(self, h: _Handler, head: bool, parts: list[str]) -> None:
+    def _serve_blob(self, h: Handler, head: bool, parts: list[str]) -> None:
         """CDN and foreign host: ``/{cdn|foreign}/{repo}/{commit}/{path}``, no token needed."""
         repo, tail = self._split_repo(parts[1:])
         if self._misbehave(h, head, repo.repo_id if repo else None, "/".join(tail[1:]) or None):
@@ -460,7 +394,7 @@ class FakeHub:
             file = FakeFile(file.path, (b"pwned! " * (file.size // 7 + 1))[:file.size], file.lfs)
         self._send_content(h, head, repo.repo_id, file, {"ETag": f'"{file.sha256}"', "Accept-Ranges": "bytes"})
 
-    def _send_content(self, h: _Handler, head: bool, repo: str, file: FakeFile, headers: dict[str, str]) -> None:
+    def _send_content(self, h: Handler, head: bool, repo: str, file: FakeFile, headers: dict[str, str]) -> None:
         announced = int(headers.pop("X-Size", file.size))
         data = file.content
         if data and self._fault(Fault.TAMPER, repo, file.path):
@@ -479,21 +413,17 @@ class FakeHub:
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
-        start, end = _byte_range(h.headers.get("Range"), len(data))
-        if (start, end) == (0, len(data)):
-            h.send(200, headers, data)
-        else:
+        start, end = byte_range(h.headers.get("Range"), len(data))
+        if (start, end) != (0, len(data)):
             h.send(206, {**headers, "Content-Range": f"bytes {start}-{end - 1}/{len(data)}"}, data[start:end])
-
-
-def _byte_range(header: str | None, size: int) -> tuple[int, int]:
-    """``bytes=a-`` / ``bytes=a-b`` -> [start, end); anything else is the whole body."""
-    if not header or not header.startswith("bytes=") or "," in header:
-        return 0, size
-    first, _, last = header[len("bytes="):].partition("-")
-    try:
-        start = int(first)
-        end = int(last) + 1 if last else size
-    except ValueError:
-        return 0, size
-    return (start, min(end, size)) if 0 <= start < size and start < end else (0, size)
+            return
+        slow = self._fault(Fault.SLOW_BODY, repo, file.path)
+        if slow is None:
+            h.send(200, headers, data)
+            return
+        h.send(200, headers, head=True, length=len(data))
+        piece = max(1, -(-len(data) // 16))
+        for offset in range(0, len(data), piece):
+            h.wfile.write(data[offset:offset + piece])
+            h.wfile.flush()
+            time.sleep(slow.delay / 16)

@@ -192,3 +192,36 @@ def test_tar_claiming_a_huge_pax_header_does_not_exhaust_memory(tmp_path: Path,
     p.write_bytes(bytes(header) + b"\0" * 1024)
     code, entry = scan_json(p, capsys)
     assert code == 1 and entry["format"] == "tar" and entry["verdict"] != "clean"
+
+
+class _Evil:
+    """Pickles as os.system("echo pwned"); only ever dumped, never loaded."""
+
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        import os
+
+        return (os.system, ("echo pwned",))
+
+
+@pytest.mark.parametrize("method", ["zlib", "gzip", "bz2", "xz", "lzma", "lz4"])
+def test_real_joblib_compressed_dumps(method: str, tmp_path: Path, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    joblib = pytest.importorskip("joblib")
+    import numpy as np
+
+    benign = tmp_path / "benign.joblib"
+    joblib.dump({"w": np.arange(1000, dtype=np.float64), "names": ["a", "b"]}, benign, compress=(method, 3))
+    result = scan_cli(benign.read_bytes(), f"model_{method}.joblib")
+    assert result.verdict == "clean", result
+    evil = tmp_path / "evil.joblib"
+    joblib.dump({"w": np.arange(10), "x": _Evil()}, evil, compress=(method, 3))
+    result = scan_cli(evil.read_bytes(), f"evil_{method}.joblib")
+    assert result.verdict == "malicious" and "MG-S101" in result.rules
+
+
+def test_corrupt_7z_headers_never_crash_the_scan() -> None:
+    data = _7z({"a.pkl": MALICIOUS_PICKLE})
+    for i in range(len(data) - 120, len(data)):  # the 7z header sits at the end of the file
+        for value in (0x00, 0xFF):
+            mutated = data[:i] + bytes([value]) + data[i + 1:]
+            result = scan_bytes(mutated, "x.7z")  # raises on a parser crash
+            assert result.format == "7z"

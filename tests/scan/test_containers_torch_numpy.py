@@ -157,6 +157,10 @@ def test_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str], scan_cli: Calla
     np.savez_compressed(p, a=np.arange(10), b=np.ones((2, 2)))
     code, entry = scan_json(p, capsys)
     assert code == 0 and entry["format"] == "npz" and entry["verdict"] == "clean"
+    stored = tmp_path / "stored.npz"
+    np.savez(stored, a=np.arange(10), s=np.array(["x", "yz"]))
+    code, entry = scan_json(stored, capsys)
+    assert code == 0 and entry["format"] == "npz" and entry["verdict"] == "clean"
     evil = build_zip([Entry("a.npy", _npy(np.arange(3))), Entry("b.npy", _object_npy(MALICIOUS_PICKLE), method=8)])
     result = scan_cli(evil, "x.npz")
     assert result.format == "npz" and result.verdict == "malicious"

@@ -126,3 +126,9 @@ def test_sentence_transformers_modules_json() -> None:
     assert _scan(plain, "modules.json") == ("clean", [])
     custom = [*plain, {"idx": 2, "name": "2", "path": "2_Custom", "type": "custom_module.Layer"}]
     assert _scan(custom, "modules.json") == ("suspicious", [("MG-S311", "[2].type")])
+
+
+def test_nested_template_in_processor_config() -> None:
+    verdict, found = _scan({"processor_class": "X", "tokenizer": {"chat_template": EVIL_TEMPLATE}},
+                           "processor_config.json")
+    assert verdict == "malicious" and found == [("MG-S601", "tokenizer.chat_template")]

@@ -48,6 +48,10 @@ def test_plain_keras3_config_is_clean() -> None:
 
 def test_keras3_lambda_is_one_malicious_finding() -> None:
     assert _rules(_model(LAMBDA3)) == [("MG-S501", "/config/layers/1")]
+    assert "serialized lambda bytecode" in analyse_config(_model(LAMBDA3), "")[0].message
+    named = {"class_name": "Lambda", "config": {"name": "l", "function": {
+        "module": "builtins", "class_name": "function", "config": "print"}}}
+    assert "(builtins.print)" in analyse_config(named, "")[0].message
 
 
 def test_keras2_lambda_bytecode() -> None:
@@ -163,3 +167,21 @@ def test_h5_named_config_that_does_not_parse_is_unscannable(tmp_path: Path, caps
 def test_h5_weights_only_is_clean() -> None:
     r = scan_bytes(_h5(None, named=False), "tf_model.h5")
     assert r.format == "hdf5" and r.verdict.value == "clean"
+
+
+def test_h5_compressed_attribute_heap_is_unscannable() -> None:
+    # A fractal heap (dense attribute storage) header whose I/O-filter length is non-zero.
+    heap = b"FRHP\x00\x08\x00\x10\x00" + b"\0" * 32
+    r = scan_bytes(_h5(None, named=False, tail=heap), "model.h5")
+    assert [f.rule for f in r.findings] == ["MG-S505"] and r.verdict.value == "unscannable"
+    plain_heap = b"FRHP\x00\x08\x00\x00\x00" + b"\0" * 32  # what h5py writes: no filters
+    assert scan_bytes(_h5(None, named=False, tail=plain_heap), "model.h5").verdict.value == "clean"
+
+
+def test_kerashub_preset_config_is_clean() -> None:
+    backbone = {"module": "keras_hub.src.models.gemma.gemma_backbone", "class_name": "GemmaBackbone",
+                "registered_name": "keras_hub>GemmaBackbone",
+                "config": {"name": "gemma_backbone", "vocabulary_size": 256000, "num_layers": 18,
+                           "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "bfloat16"},
+                                     "registered_name": None}}}
+    assert _rules(backbone) == []

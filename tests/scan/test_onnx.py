@@ -132,3 +132,26 @@ def test_detected_when_ir_version_is_followed_by_training_info() -> None:
     g = graph(_field(5, tensor("w", "/etc/passwd")))
     data = _field(1, 8) + _field(20, _field(1, g)) + _field(7, graph())
     assert _scan(data) == ("malicious", [("MG-S701", "training_info/initializer 'w'")])
+
+
+def test_external_data_file_beside_the_model_is_clean(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "model.onnx").write_bytes(model(graph(_field(5, tensor("w", "model.onnx_data")))))
+    (tmp_path / "model.onnx_data").write_bytes(bytes(range(256)) * 64)
+    assert run(["scan", "--format", "json", str(tmp_path)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert {f["path"].rsplit("/", 1)[-1]: f["format"] for f in doc["files"]} == {
+        "model.onnx": "onnx", "model.onnx_data": "onnx-external-data"}
+
+
+def test_pickle_named_onnx_data_is_still_a_pickle() -> None:
+    # Detection by content comes first: a protocol-2+ pickle is never waved through by its name.
+    r = scan_bytes(b"\x80\x04\x95" + bytes(range(256)), "model.onnx_data")
+    assert r.format != "onnx-external-data"
+
+
+def test_same_subgraph_in_both_branches_is_reported_once() -> None:
+    branch = graph(_field(5, tensor("t", "/abs")))
+    attrs = (_field(5, _field(1, "then_branch") + _field(6, branch))
+             + _field(5, _field(1, "else_branch") + _field(6, branch)))
+    _, found = _scan(model(graph(_field(1, node("If", attrs=attrs)))))
+    assert found == [("MG-S701", "graph/node/subgraph/initializer 't'")]

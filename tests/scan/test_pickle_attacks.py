@@ -29,6 +29,11 @@ DANGEROUS = [
     ("torch.jit", "load"), ("torch.hub", "load"), ("torch.utils.cpp_extension", "load_inline"),
     ("torch.fx.graph_module", "_forward_from_src"), ("numpy.testing._private.utils", "runstring"),
     ("numpy.f2py", "compile"), ("numpy.core", "_ufunc_reconstruct"),
+    ("pydoc", "pipepager"), ("platform", "popen"), ("_osx_support", "_read_output"), ("uuid", "_get_command_stdout"),
+    ("logging.config", "listen"), ("test.support.script_helper", "assert_python_ok"), ("pip", "main"),
+    ("idlelib.autocomplete", "AutoComplete"), ("lib2to3.pgen2.pgen", "ParserGenerator"), ("_io", "FileIO"),
+    ("yaml", "unsafe_load"), ("pandas", "read_pickle"), ("numpy.lib.format", "read_array"),
+    ("transformers.dynamic_module_utils", "get_class_from_dynamic_module"), ("psutil", "Popen"),
     # attribute chains (protocol 4 dotted names) that reach a dangerous object through a safe one
     ("torch", "serialization.os.system"), ("collections", "OrderedDict.__init__.__globals__"),
     ("numpy", "testing._private.utils.os.system"),
@@ -158,3 +163,42 @@ def test_truncated_payload_keeps_its_findings_and_is_never_clean() -> None:
 def test_malicious_finding_carries_a_decompiled_detail() -> None:
     [f] = [f for f in verdict(g.reduce_call("os", "system")).findings if f.rule == "MG-S101"]
     assert "system" in f.detail and "fickling" in f.detail
+
+
+def test_reconstructor_with_a_load_time_class_is_flagged() -> None:
+    made = g.global_op("collections", "OrderedDict") + b")R"
+    data = g.pickle_of(g.global_op("copyreg", "_reconstructor") + b"(" + made + g.global_op("builtins", "object")
+                       + b"NtR")
+    assert {f.rule for f in verdict(data).findings} == {"MG-S106"}
+
+
+def test_build_state_key_computed_at_load_time_is_flagged() -> None:
+    key = g.global_op("builtins", "str") + b"(" + g.text("__reduce__", 2) + b"tR"
+    inst = g.global_op("collections", "OrderedDict") + b")R"
+    data = g.pickle_of(inst + b"}" + key + b"Nsb")
+    assert {f.rule for f in verdict(data).findings} == {"MG-S106"}
+
+
+def test_torch_rebuild_with_state_cannot_install_special_methods() -> None:
+    state = b"(}" + g.text("__class__", 2) + g.global_op("collections", "OrderedDict") + b"sNt"
+    data = g.pickle_of(g.global_op("torch._utils", "_rebuild_parameter_with_state") + b"(NI00\nN" + state + b"tR")
+    result = verdict(data)
+    assert {f.rule for f in result.findings} == {"MG-S107"}
+    assert result.verdict is Verdict.MALICIOUS
+
+
+def test_escaped_protocol_0_strings_are_decoded_before_classifying() -> None:
+    data = b"S'\\x6fs'\nS'sys\\x74em'\n\x93(S'echo pwned'\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
+    data = b"Vo\\u0073\nVsystem\n\x93(Vecho pwned\ntR."
+    assert {f.rule for f in verdict(data).findings} == {"MG-S101"}
+
+
+def test_second_pickle_reading_the_first_pickles_memo_is_resolved() -> None:
+    # One Unpickler calling load() twice keeps its memo: the second pickle imports os.system
+    # from strings the first one stored.
+    first = b"\x80\x04" + g.text("os") + b"\x94" + g.text("system") + b"\x94\x86."
+    second = b"\x80\x04h\x00h\x01\x93" + g.args_tuple(("echo pwned",)) + b"R."
+    result = verdict(first + second)
+    assert "MG-S101" in {f.rule for f in result.findings}
+    assert result.verdict is Verdict.MALICIOUS

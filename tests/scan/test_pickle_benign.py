@@ -90,3 +90,25 @@ def test_class_families_are_allowed_but_not_their_functions_or_risky_subpackages
     assert classify("__builtin__", "set") is Safety.SAFE
     assert classify("copy_reg", "_reconstructor") is Safety.SAFE
     assert classify("builtins", "print") is Safety.UNKNOWN
+    assert classify("transformers.training_args", "TrainingArguments") is Safety.SAFE
+    assert classify("transformers.modeling_utils", "PreTrainedModel") is Safety.UNKNOWN
+    assert classify("torch", "Float8_e5m2Storage") is Safety.SAFE
+    assert classify("torch.cuda", "HalfStorage") is Safety.SAFE
+    assert classify("torch.cuda", "set_device") is Safety.UNKNOWN
+    assert classify("torch", "load") is Safety.DANGEROUS
+    assert classify("sklearn.utils._testing", "TempMemmap") is Safety.UNKNOWN
+
+
+def test_policy_can_allow_a_reviewed_pair_but_nothing_near_it() -> None:
+    extra = frozenset({("mypkg.layers", "Custom")})
+    assert classify("mypkg.layers", "Custom", extra) is Safety.SAFE
+    assert classify("mypkg.layers", "Custom.__init__", extra) is Safety.UNKNOWN
+    assert classify("mypkg.layers", "Other", extra) is Safety.UNKNOWN
+
+
+def test_sklearn_cython_trees_and_private_classes_are_clean() -> None:
+    tree = g.global_op("sklearn.neighbors._kd_tree", "newObj") + b"(" + g.global_op("sklearn.neighbors._kd_tree",
+                                                                                   "KDTree") + b"tR" + b"(Ntb"
+    binner = g.global_op("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper") + b")\x81}b"
+    assert_clean(g.pickle_of(b"(" + tree + binner + b"l"))
+    assert classify("sklearn.utils", "_private_function") is Safety.UNKNOWN

@@ -129,3 +129,19 @@ def test_policy_additions_extend_the_allowlist() -> None:
     data = g.reduce_call("mypackage.models", "Net", 1)
     assert scan_bytes(data, "x.pkl", extra_safe_globals=[("mypackage.models", "Net")]).verdict is Verdict.CLEAN
     assert scan_bytes(data, "x.pkl", extra_safe_globals=[("mypackage.models", "Other")]).verdict is Verdict.SUSPICIOUS
+
+
+def test_trailing_data_scan_at_the_depth_limit_is_a_limit_finding() -> None:
+    from modelguard.scan import scan_source
+    from modelguard.scan.base import BytesSource
+    from modelguard.scan.pickle import scan
+
+    ctx = ScanContext(depth=Limits().max_depth, nested_scanner=scan_source)
+    data = g.benign_ordered_dict() + b"junk after the pickle"
+    outcome = scan(ctx, BytesSource(data, "x.pkl"), data[:64])
+    assert {f.rule for f in outcome.findings} == {"MG-S105", "MG-S003"}
+
+
+def test_out_of_band_buffers_parse() -> None:
+    a = analyze_stream(ScanContext(), io.BytesIO(b"\x80\x05\x97\x98\x97\x86."), location="x")
+    assert a.complete and a.findings == [] and a.value is None

@@ -100,7 +100,9 @@ CASES = [
     ("import os\nx = 1\nos.popen('echo pwned')\n", "MG-S302", "line 3"),
     ("__import__('os').system('echo pwned')\n", "MG-S302", "line 1"),
     ("import importlib\nimportlib.import_module('subprocess').call('x')\n", "MG-S302", "line 2"),
-    ("import ctypes\n", "MG-S302", "line 1"),
+    ("import ctypes\n", "MG-S314", "line 1"),
+    ("from ctypes import CDLL\nlib = CDLL('./libx.so')\n", "MG-S314", "line 2"),
+    ("import ctypes\nctypes.cdll.LoadLibrary('libc.so.6')\n", "MG-S314", "line 2"),
     ("import os\nf = getattr(os, 'system')\n", "MG-S302", "line 2"),
     # dynamic code
     ("code = 'print(1)'\nexec(code)\n", "MG-S303", "line 2"),
@@ -120,6 +122,8 @@ CASES = [
     ("import sys\nsys.meta_path.insert(0, Finder())\n", "MG-S305", "line 2"),
     ("import builtins\nbuiltins.open = my_open\n", "MG-S305", "line 2"),
     ("f = getattr(__builtins__, 'eval')\n", "MG-S305", "line 1"),
+    ("x = 1\nfor c in ().__class__.__base__.__subclasses__():\n    pass\n", "MG-S305", "line 2"),
+    ("def f():\n    pass\ng = f.__globals__\n", "MG-S305", "line 3"),
     ("import torch\nsetattr(torch, 'load', evil)\n", "MG-S305", "line 2"),
     # network
     ("import socket\ns = socket.socket()\n", "MG-S306", "line 1"),
@@ -178,16 +182,50 @@ def test_syntax_error_is_unscannable_with_line(tmp_path: Path, capsys: pytest.Ca
     assert ("MG-S310", "line 3") in [(f["rule"], f["location"]) for f in doc["findings"]]
 
 
-def test_malicious_code_exits_1_and_is_malicious(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_process_at_import_time_is_malicious(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "modeling_evil.py"
     p.write_text(BENIGN_MODELING + "\nimport os\nos.system('echo pwned')\n")
-    assert run(["scan", "--format", "json", "--fail-on", "critical", str(p)]) == 0  # high < critical
-    capsys.readouterr()
     assert run(["scan", "--format", "json", str(p)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["files"][0]["verdict"] == "malicious"
     line = BENIGN_MODELING.count("\n") + 3
-    assert ("MG-S302", f"line {line}") in [(f["rule"], f["location"]) for f in doc["findings"]]
+    found = [(f["rule"], f["severity"], f["location"]) for f in doc["findings"]]
+    assert ("MG-S302", "high", f"line {line}") in found and ("MG-S315", "critical", f"line {line}") in found
+
+
+def test_process_inside_a_function_is_suspicious_not_malicious() -> None:
+    # Qwen's cpp_kernels.py shape: nvcc -V inside a helper, and a __main__ block.
+    src = """\
+        import subprocess
+        import requests
+
+
+        def cuda_version(cuda_dir):
+            return subprocess.check_output([cuda_dir + "/bin/nvcc", "-V"], universal_newlines=True)
+
+
+        class Loader:
+            def fetch(self):
+                return requests.get(self.url)
+
+
+        if __name__ == "__main__":
+            subprocess.run(["nvidia-smi"])
+    """
+    r = scan_bytes(textwrap.dedent(src).encode(), "cpp_kernels.py")
+    assert r.verdict.value == "suspicious"
+    assert "MG-S315" not in [f.rule for f in r.findings]
+    assert ("MG-S302", "line 6") in [(f.rule, f.location) for f in r.findings]
+
+
+@pytest.mark.parametrize("src", [
+    "import socket\ns = socket.create_connection(('203.0.113.1', 4444))\n",
+    "import subprocess\nclass M:\n    out = subprocess.run(['id'])\n",
+    "import os\nx = [os.popen('id') for _ in range(1)]\n",
+])
+def test_module_and_class_level_calls_run_on_import(src: str) -> None:
+    r = scan_bytes(src.encode(), "modeling_x.py")
+    assert r.verdict.value == "malicious" and "MG-S315" in [f.rule for f in r.findings]
 
 
 def test_nested_member_location_names_the_member() -> None:
@@ -195,7 +233,8 @@ def test_nested_member_location_names_the_member() -> None:
     out = scan_source(ctx, BytesSource(b"import os\nos.system('x')\n", "repo.zip!code/modeling_x.py"))
     assert out.format == "python"
     assert [(f.rule, f.location) for f in out.findings] == [
-        ("MG-S301", "repo.zip!code/modeling_x.py"), ("MG-S302", "repo.zip!code/modeling_x.py:line 2")]
+        ("MG-S301", "repo.zip!code/modeling_x.py"), ("MG-S302", "repo.zip!code/modeling_x.py:line 2"),
+        ("MG-S315", "repo.zip!code/modeling_x.py:line 2")]
 
 
 def test_findings_per_rule_are_capped() -> None:
@@ -219,3 +258,14 @@ def test_code_object_construction_and_star_imports() -> None:
 def test_indirection_shapes(src: str, rule: str) -> None:
     found = _findings(src)
     assert any(r == rule for r, _ in found), found
+
+
+def test_detail_quotes_the_source_line() -> None:
+    r = scan_bytes(b"import os\n\n    \nos.system('echo pwned')  # trailing\n", "modeling_x.py")
+    f = next(f for f in r.findings if f.rule == "MG-S302")
+    assert f.location == "line 4" and f.detail == "os.system('echo pwned')  # trailing"
+
+
+def test_ctypes_types_alone_are_not_repeated() -> None:
+    found = _findings("import ctypes\nf(ctypes.c_void_p(p), ctypes.c_int32(n))\n")
+    assert found == [("MG-S301", ""), ("MG-S314", "line 1")]

@@ -24,6 +24,8 @@ BENIGN = [
     "{{ '<｜User｜>' if m.role == 'user' else '<｜Assistant｜>' }}{{ content }}{% endfor %}",
     "{# a comment that mentions __class__ is not code #}Explain Python's __init__ method: {{ messages[0].content }}",
     "{{ raise_exception('Conversation roles must alternate user/assistant') if loop.index0 % 2 == 1 }}",
+    "{%- for tool in tools %}{{- '<tool>' ~ tool.function.name | replace('-', '_') ~ '</tool>' }}{%- endfor %}",
+    "{{- 'Today Date: ' + strftime_now('%d %b %Y') + '\\n' }}{{ message.content | tojson }}",
 ]
 
 ESCAPES = [
@@ -35,6 +37,7 @@ ESCAPES = [
     "{{ x|attr('\\u005f\\u005fclass\\u005f\\u005f') }}",
     "{% set u = '_' * 2 %}{{ x|attr(u ~ 'class' ~ u) }}",
     "{% set u = '__' %}{{ x|attr(u + 'class' + u) }}",
+    "{% set a = '_' %}{% set u = a ~ '_' %}{{ x[u ~ 'class' ~ '_' ~ '_'] }}",
     "{{ ('%c%c%c%c%c%c%c%c%c' | format(95,95,99,108,97,115,115,95,95)) }}",
     "{{ '{0.__class__}'.format(x) }}",
     "{{ x|attr('popen') }}",

@@ -271,3 +271,19 @@ def test_tar_pickle_polyglot(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     result = scan_cli(bytes(data), "m.bin")
     assert result.format == "tar"
     assert {"MG-S202", "MG-S101"} <= result.rules
+
+
+def test_descriptor_and_utf8_bits_in_one_header_only_are_benign(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    entries = torch_zip_entries()
+    for e in entries:
+        e.central_flags = 0x0008  # local headers carry 0x0808, as torch's streaming writer sets them
+    assert scan_cli(build_zip(entries), "model.pt").verdict == "clean"
+
+
+def test_torch_without_crc32_is_benign(scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    entries = torch_zip_entries()
+    for e in entries:
+        e.crc = 0  # torch.serialization.set_crc32_options(False)
+    assert scan_cli(build_zip(entries), "model.pt").verdict == "clean"
+    # outside torch archives a zero CRC-32 over non-empty data is still a mismatch
+    assert "MG-S201" in scan_cli(build_zip([Entry("a.txt", b"hello", crc=0)]), "x.zip").rules
