@@ -17,6 +17,6 @@ def demo(keep: Path | None) -> int:
     transit, custom code, an org not on the allowlist). Exit 0 when every model got its designed
     verdict; non-zero when an expected refusal did not happen (a bug). No network needed.
     """
-    from modelguard.demo import run_demo
+    from modelguard.demo.runner import run_demo
 
     return run_demo(click.echo, keep=keep)

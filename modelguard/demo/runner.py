@@ -26,8 +26,7 @@ from modelguard import api
 from modelguard.cli._common import exit_code, render
 from modelguard.cli.fetch import model_lines
 from modelguard.demo import scenario
-from modelguard.demo.hubmodel import Fault
-from modelguard.demo.hubserver import FakeHub
+from modelguard.demo.fakehub import FakeHub, Fault
 from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
 from modelguard.fetcher import fetch_exit_code

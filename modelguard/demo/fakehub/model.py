@@ -2,7 +2,7 @@
 
 Commits and hashes are computed from content the way the Hub computes them (git blob SHA-1,
 LFS SHA-256 and pointer), so a client cannot tell this data from a real repo's.
-Kept free of pytest and of modelguard so the offline demo can reuse it.
+Standard library only; shared by ``modelguard demo`` and the test suite.
 """
 
 from __future__ import annotations
@@ -106,6 +106,8 @@ class Fault(str, Enum):
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
+    SLOW_BODY = "slow-body"
+    """stream the file's bytes in 16 pieces over ``delay`` seconds (at most 5): a download in progress"""
     # --- download headers
     COMMIT_MISMATCH = "commit-mismatch"
     """X-Repo-Commit (and the model info's ``sha``) name another, well-formed commit"""
@@ -128,6 +130,10 @@ class Fault(str, Enum):
     """the blob id is ``value`` (default not hex)"""
     BAD_SIZE = "bad-size"
     """the listed size is ``value`` (default -1)"""
+    INCONSISTENT_INFO = "inconsistent-info"
+    """the model info (only) lists size + 1 for the file; the tree listing stays honest"""
+    NO_TREE_ROUTE = "no-tree-route"
+    """the tree listing route answers 404, as on a Hub or mirror that lacks it"""
     FOREIGN_NEXT_LINK = "foreign-next-link"
     """the tree listing's ``Link: rel=next`` points at the foreign server (or at ``value``, a base URL)"""
 
