@@ -17,6 +17,7 @@ _ORG = _REPO_PART
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _SHA1 = _COMMIT
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -79,7 +80,7 @@ def repo_path_problem(path: str) -> str | None:
         return "is absolute"
     if "\\" in path:
         return "contains a backslash"
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    if _CONTROL.search(path):
         return "contains a control character"
     for segment in path.split("/"):
         if segment in ("", ".", ".."):

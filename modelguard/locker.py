@@ -31,7 +31,6 @@ from modelguard.models import (
     LockedProviderModel,
     Lockfile,
     Manifest,
-    ProviderModelSpec,
 )
 from modelguard.policy import check_org
 
@@ -71,8 +70,13 @@ def lock(
     token: str | None = None,
     upgrade: Iterable[str] = (),
     online: bool = False,
+    client: HubClient | None = None,
 ) -> LockResult:
-    """Resolve the manifest into the lockfile; write it only if its content changed."""
+    """Resolve the manifest into the lockfile; write it only if its content changed.
+
+    ``endpoint``/``token`` build the Hub client (see :func:`modelguard.hub.make_client`) when
+    one is needed; pass ``client`` instead to choose timeouts and retries.
+    """
     manifest = load_manifest(manifest_path)
     path = lockfile_path or default_lockfile(manifest_path)
     existing = _existing(path)
@@ -99,7 +103,7 @@ def lock(
             kept.append(previous)
         else:
             pending.append(spec)
-    resolved = _resolve_all(pending, endpoint=endpoint, token=token) if pending else []
+    resolved = _resolve_all(pending, client or _client(endpoint, token)) if pending else []
 
     provider_models = _lock_providers(manifest, existing, upgrade=upgrade, online=online)
     removed = sorted(set(old) - names) + sorted(
@@ -115,7 +119,7 @@ def lock(
         hf_models=tuple(kept + resolved),
         provider_models=tuple(provider_models),
     )
-    if existing is None or render_lockfile(new) != render_lockfile(existing):
+    if existing is None or render_lockfile(new, validate=False) != render_lockfile(existing, validate=False):
         new = replace(new, created_by=f"modelguard {__version__}")
     written = write_lockfile(path, new)
     return LockResult(
@@ -151,8 +155,11 @@ def check(manifest_path: str = DEFAULT_MANIFEST, lockfile_path: str | None = Non
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
     """Why ``locked`` does not match ``manifest`` (empty when it is fresh)."""
     reasons: list[str] = []
-    specs: list[HFModelSpec | ProviderModelSpec] = [*manifest.hf_models, *manifest.provider_models]
-    wanted = {s.name: spec_sha256(s) for s in specs}
+    from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
+
+    # Each kind of entry is hashed by the code that pins it: a changed hash means "re-resolve".
+    wanted = {s.name: spec_sha256(s) for s in manifest.hf_models}
+    wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
     have = {m.name: m.spec_sha256 for m in locked.hf_models} | {m.name: m.spec_sha256 for m in locked.provider_models}
     if added := sorted(set(wanted) - set(have)):
         reasons.append("not locked: " + ", ".join(added))
@@ -179,10 +186,13 @@ def _existing(path: str) -> Lockfile | None:
 # --- resolving against the Hub ----------------------------------------------------------------
 
 
-def _resolve_all(specs: Sequence[HFModelSpec], *, endpoint: str | None, token: str | None) -> list[LockedHFModel]:
+def _client(endpoint: str | None, token: str | None) -> HubClient:
     from modelguard import hub
 
-    client = hub.make_client(endpoint, token)
+    return hub.make_client(endpoint, token)
+
+
+def _resolve_all(specs: Sequence[HFModelSpec], client: HubClient) -> list[LockedHFModel]:
     # Non-LFS files are downloaded to be hashed; they land in a folder only this run can see,
     # named by index (never by the server's path), and the folder goes away with the run.
     with tempfile.TemporaryDirectory(prefix="modelguard-lock-") as staging:
@@ -260,10 +270,6 @@ def _lock_providers(
 ) -> list[LockedProviderModel]:
     from modelguard.providers import lock_provider_models
 
-    specs = manifest.provider_models
     # An entry named in --upgrade is resolved afresh: its old pin is not offered for keeping.
     previous = [pm for pm in (existing.provider_models if existing else ()) if pm.name not in upgrade]
-    locked = lock_provider_models(specs, manifest.policy, previous, online=online)
-    by_name = {s.name: spec_sha256(s) for s in specs}
-    # The entry hash is the lock's own bookkeeping: fill it in if the resolver did not.
-    return [pm if pm.spec_sha256 else replace(pm, spec_sha256=by_name.get(pm.name, "")) for pm in locked]
+    return lock_provider_models(manifest.provider_models, manifest.policy, previous, online=online)

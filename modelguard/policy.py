@@ -16,7 +16,7 @@ import datetime
 import difflib
 import re
 from collections.abc import Mapping
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from typing import Any
 
 from modelguard import ids
@@ -112,8 +112,6 @@ def policy_sha256(policy: Policy) -> str:
 
 
 def _with_hash(policy: Policy) -> Policy:
-    from dataclasses import replace
-
     return replace(policy, sha256=policy_sha256(policy))
 
 

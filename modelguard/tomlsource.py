@@ -13,6 +13,7 @@ import difflib
 import hashlib
 import json
 import os
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -95,47 +96,32 @@ def _header_name(raw: str) -> str:
     return ".".join(part.strip().strip("\"'") for part in raw.split("."))
 
 
+_TOKEN = re.compile("|".join([r'"""', r"'''", r'"(?:[^"\\]|\\.)*"?', r"'[^']*'?", "#", r"[\[\]{}]"]))
+
+
 def _scan(fragment: str, depth: int, in_string: str | None) -> tuple[int, str | None]:
     """Track bracket depth and open multi-line strings across one line of TOML."""
     i = 0
-    n = len(fragment)
-    while i < n:
+    while True:
         if in_string is not None:
             end = fragment.find(in_string, i)
             if end < 0:
                 return depth, in_string
             i = end + 3
             in_string = None
-            continue
-        c = fragment[i]
-        if fragment.startswith('"""', i) or fragment.startswith("'''", i):
-            in_string = fragment[i : i + 3]
-            i += 3
-            continue
-        if c in "\"'":
-            i = _skip_string(fragment, i)
-            continue
-        if c == "#":
-            break
-        if c in "[{":
+        match = _TOKEN.search(fragment, i)
+        if match is None:
+            return depth, in_string
+        lexeme = match.group()
+        i = match.end()
+        if lexeme in ('"""', "'''"):
+            in_string = lexeme
+        elif lexeme == "#":
+            return depth, in_string
+        elif lexeme in "[{":
             depth += 1
-        elif c in "]}":
+        elif lexeme in "]}":
             depth = max(0, depth - 1)
-        i += 1
-    return depth, in_string
-
-
-def _skip_string(fragment: str, start: int) -> int:
-    quote = fragment[start]
-    i = start + 1
-    while i < len(fragment):
-        if quote == '"' and fragment[i] == "\\":
-            i += 2
-            continue
-        if fragment[i] == quote:
-            return i + 1
-        i += 1
-    return i
 
 
 @dataclass(frozen=True)

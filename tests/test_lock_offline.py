@@ -164,3 +164,39 @@ def test_denied_org_refused_even_when_pinned(tmp_path: Path, capsys: pytest.Capt
     assert f"{manifest}:9" in err and "denied-orgs" in err
     assert lock.read_bytes() == before
 
+
+
+def test_provider_entries_lock_from_the_catalog_and_track_staleness(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest, lock = seed(tmp_path)
+    provider = '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o"\n'
+    manifest.write_text(MANIFEST + provider)
+    assert lock_cli(tmp_path, "--check") == ExitCode.REJECTED
+    assert lock_cli(tmp_path) == ExitCode.OK  # HF pins kept, provider resolved offline: no request
+    (chat,) = read_lockfile(str(lock)).provider_models
+    assert (chat.requested, chat.pin_kind) == ("gpt-4o", "dated")
+    assert lock_cli(tmp_path, "--check") == ExitCode.OK
+    before = lock.read_bytes()
+    assert lock_cli(tmp_path) == ExitCode.OK
+    assert lock.read_bytes() == before
+    manifest.write_text(MANIFEST + provider.replace('"gpt-4o"', '"gpt-4o-mini"'))
+    capsys.readouterr()
+    assert lock_cli(tmp_path, "--check") == ExitCode.REJECTED
+    assert "changed: chat" in capsys.readouterr().err
+
+
+def test_check_raises_stale_lock_error_with_rule(tmp_path: Path) -> None:
+    from modelguard.errors import StaleLockError
+    from modelguard.locker import check
+
+    manifest, lock = seed(tmp_path)
+    assert [m.name for m in check(str(manifest)).hf_models] == ["acme", "bert"]
+    manifest.write_text(MANIFEST.replace('"v2"', '"v3"'))
+    with pytest.raises(StaleLockError) as stale:
+        check(str(manifest))
+    assert stale.value.rule == "MG-L001" and stale.value.exit_code == ExitCode.REJECTED
+    lock.unlink()
+    with pytest.raises(StaleLockError) as missing:
+        check(str(manifest), str(lock))
+    assert missing.value.rule == "MG-L002"

@@ -51,6 +51,10 @@ def lock(
         online=online,
     )
     if not quiet:
+        for model in result.lockfile.hf_models:
+            if model.name in result.resolved:
+                click.echo(f"  {model.name}: {model.repo}@{model.requested_revision} -> {model.commit} "
+                           f"({len(model.files)} files)")
         parts = [f"{len(result.resolved)} resolved", f"{len(result.kept)} kept"]
         if result.removed:
             parts.append(f"{len(result.removed)} removed")
