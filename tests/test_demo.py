@@ -14,6 +14,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import huggingface_hub  # noqa: F401  (imported before an in-process demo scopes HF_HOME, as in a real process)
 import pytest
 
 from modelguard.cli import run
