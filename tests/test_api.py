@@ -26,6 +26,7 @@ from modelguard.errors import (
     LockfileError,
     NotAdmittedError,
     NotLockedError,
+    NoVerdictError,
     PolicyError,
     StaleLockError,
     UnreadableError,
@@ -33,8 +34,9 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.locker import LockResult
-from modelguard.models import Report
-from tests.api_helpers import CLEAN, Project, make_project, manifest_text
+from modelguard.models import Report, Severity
+from modelguard.rules import finding
+from tests.api_helpers import CLEAN, LFS, Project, make_project, manifest_text
 from tests.fakehub import FakeHub, Fault
 
 
@@ -357,3 +359,35 @@ def test_load_torch_second_gate_is_torchs_weights_only_unpickler(tmp_path: Path)
     path.write_bytes(buf.getvalue())
     with pytest.raises(UnsafeContentError, match="weights-only unpickler"):
         api.load_torch(path, fail_on="critical")
+
+
+def test_snapshot_fetch_true_without_access_is_no_verdict(project: Project) -> None:
+    project.hub.add_repo("acme/gated", {"model.safetensors": CLEAN["model.safetensors"]}, lfs=LFS, gated=True)
+    extra = '\n[[hf-model]]\nname = "gated"\nrepo = "acme/gated"\n'
+    project.manifest.write_text(manifest_text(extra=extra), encoding="utf-8")
+    project.lock()  # LFS files only: the lock needs metadata, which a gated repo shows
+    with pytest.raises(NoVerdictError) as e:
+        api.snapshot("gated", lockfile=project.lockfile, cache_dir=project.cache, fetch=True,
+                     endpoint=project.hub.endpoint, token="")
+    assert e.value.exit_code == ExitCode.NO_VERDICT and "gated" in str(e.value)
+    assert not (project.cache / "hub" / "models--acme--gated").exists()
+
+
+@pytest.mark.parametrize(("rules", "expected"), [
+    (("MG-S101", "MG-P001", "MG-L001"), UnsafeContentError),
+    (("MG-P001", "MG-L001"), PolicyError),
+    (("MG-H101", "MG-L001"), NotAdmittedError),
+    (("MG-H001", "MG-H105"), IntegrityError),
+    (("MG-L001",), StaleLockError),
+])
+def test_refusal_names_the_decision_that_matters(rules: tuple[str, ...], expected: type[Exception]) -> None:
+    found = tuple(finding(rule, f"{rule} happened").at(model="m", path="m:model.bin") for rule in rules)
+    error = api.refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
+    assert type(error) is expected
+    assert error.rule == rules[0] and str(error).startswith(f"m: {rules[0]} in model.bin: {rules[0]} happened")
+
+
+def test_refusal_without_a_failing_finding_is_no_verdict() -> None:
+    error = api.refusal(Report(command="fetch", fail_on=Severity.MEDIUM, checked=0), "m", reason="Hub unreachable",
+                        no_verdict=True)
+    assert type(error) is NoVerdictError and str(error) == "m: Hub unreachable"
