@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,10 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import RECORD_VERSION
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError
 from modelguard.models import LockedHFModel
 
-RECORD_VERSION = 1
+_log = logging.getLogger("modelguard")
 
 _REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _COMMIT_RE = re.compile(r"[0-9a-f]{40}")
@@ -155,15 +157,22 @@ def writer_lock(layout: Layout) -> Iterator[None]:
     The lock is held for a whole fetch run, so the quarantine of a crashed run can be swept
     safely at the start of the next one (no live run can own it).
     """
-    from filelock import FileLock
+    from filelock import FileLock, Timeout
 
     try:
         layout.create()
     except OSError as e:
         raise UnreadableError(f"cannot create the verified cache at {layout.root}: {e.strerror or e}") from None
     lock = FileLock(str(layout.lock_path))
-    with lock:
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
+        lock.acquire()
+    try:
         yield
+    finally:
+        lock.release()
 
 
 def sweep_quarantine(layout: Layout) -> None:
@@ -180,6 +189,11 @@ def new_quarantine(layout: Layout, label: str) -> Path:
     path = Path(tempfile.mkdtemp(prefix=f"{safe}-", dir=layout.quarantine))
     path.chmod(0o700)
     return path
+
+
+def discard(path: Path) -> None:
+    """Remove one quarantine folder (and whatever is left in it)."""
+    _remove_tree(path)
 
 
 def _remove_tree(path: Path) -> None:
@@ -279,6 +293,11 @@ def admit(
     stamped["files"] = stamped_files
     final = layout.snapshot(repo, commit)
     final.parent.mkdir(parents=True, exist_ok=True)
+    for leftover in final.parent.glob(".*-*"):  # a crashed admission's half-built or old folders
+        if leftover.name.startswith((".building-", ".old-")):
+            _remove_tree(leftover)
+    # The old record goes first: a crash from here on leaves a snapshot without a record (not admitted).
+    layout.record(repo, commit).unlink(missing_ok=True)
     building = final.parent / f".building-{commit}-{uuid.uuid4().hex[:8]}"
     building.mkdir()
     for item in files:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import record_files
 from modelguard.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
 from modelguard.digest import hash_file
 from modelguard.errors import LockfileError
@@ -86,11 +87,8 @@ class SnapshotCheck:
         return [*self.general, *(f for fs in self.by_path.values() for f in fs)]
 
 
-def record_files(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    files = record.get("files")
-    if not isinstance(files, list):
-        return {}
-    return {f["path"]: f for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
+def hash_workers() -> int:
+    return min(8, os.cpu_count() or 1)
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -145,15 +143,20 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: 
     return []
 
 
-def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers: int | None = None) -> SnapshotCheck:
+def check_snapshot(
+    layout: Layout, group: Group, *, fast: bool = False, pool: ThreadPoolExecutor | None = None
+) -> SnapshotCheck:
     """Check one admitted snapshot against its lock entries; see the module docstring."""
     record = read_record(layout, group.repo, group.commit)
     locked = group.files
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
     if record is None:
-        result.general.append(finding(
-            "MG-H101", f"{group.repo}@{group.commit} is not admitted to the verified cache; run `modelguard fetch`",
-        ))
+        # Per file, so no file of a model that was never admitted reads as "clean" in a report.
+        message = f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache; run `modelguard fetch`"
+        for path in locked:
+            result.by_path[path].append(finding("MG-H101", message))
+        if not locked:
+            result.general.append(finding("MG-H101", message))
         return result
     admitted = record_files(record)
     for path, lf in locked.items():
@@ -193,9 +196,15 @@ def check_snapshot(layout: Layout, group: Group, *, fast: bool = False, workers:
         return path, _check_blob(blob, locked[path], admitted.get(path, {}), fast)
 
     # hashlib releases the GIL on large buffers, so threads hash several files on several cores.
-    with ThreadPoolExecutor(max_workers=workers or min(4, os.cpu_count() or 1)) as pool:
-        for path, found in pool.map(run, to_hash):
+    # Callers checking many snapshots pass one pool so files of different models hash together.
+    own = pool is None
+    executor = pool or ThreadPoolExecutor(max_workers=hash_workers())
+    try:
+        for path, found in executor.map(run, to_hash):
             result.by_path[path].extend(found)
+    finally:
+        if own:
+            executor.shutdown()
 
     for revision in group.refs:
         ref = layout.ref(group.repo, revision)

@@ -15,7 +15,6 @@ root, never loads what it scans. Talks to the Hub only through :mod:`modelguard.
 
 from __future__ import annotations
 
-import datetime as _dt
 import errno
 import os
 from collections.abc import Callable, Sequence
@@ -23,22 +22,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelguard import __version__
+from modelguard.admission import blob_name, build_record, results_from_record
 from modelguard.cache import (
     Layout,
     StagedFile,
     admit,
     cache_root,
+    discard,
     evict,
     new_quarantine,
     sweep_quarantine,
     writer_lock,
 )
-from modelguard.cache_check import Group, check_snapshot, group_models, record_files
+from modelguard.cache_check import Group, check_snapshot, group_models
 from modelguard.digest import hash_file
 from modelguard.errors import (
     IntegrityError,
-    LockfileError,
     ModelguardError,
     NotFoundError,
     NothingToCheckError,
@@ -52,17 +51,6 @@ from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fi
 from modelguard.rules import finding
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-
-
-def blob_name(f: LockedFile) -> str:
-    """The Hub cache's name for a blob: the ETag the Hub serves for it (LFS sha256 or git blob sha1)."""
-    if f.published == "lfs-sha256":
-        return f.sha256
-    if f.published == "git-blob-sha1" and f.git_blob_sha1:
-        return f.git_blob_sha1
-    raise LockfileError(
-        f"{f.path}: unknown published kind {f.published!r} in the lockfile; re-run `modelguard lock`"
-    )
 
 
 @dataclass
@@ -80,54 +68,6 @@ class GroupOutcome:
 
 def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
     return [f for f in findings if not f.suppressed and fail_on <= f.severity]
-
-
-def admission_record(
-    group: Group, results: dict[str, FileResult], policy: Policy, fail_on: Severity
-) -> dict[str, Any]:
-    """The JSON admission record: lock entries, per-file hashes and verdicts, scanner, policy, time."""
-    files = []
-    for path, lf in sorted(group.files.items()):
-        r = results[path]
-        files.append({
-            "path": path, "size": lf.size, "sha256": lf.sha256, "published": lf.published,
-            "git-blob-sha1": lf.git_blob_sha1, "blob": blob_name(lf), "format": r.format,
-            "verdict": r.verdict.value,
-            "findings": [
-                {"rule": f.rule, "severity": f.severity.value, "message": f.message, "location": f.location}
-                for f in r.findings
-            ],
-        })
-    return {
-        "record-version": 1,
-        "repo": group.repo,
-        "commit": group.commit,
-        "entries": [
-            {"name": m.name, "requested-revision": m.requested_revision, "spec-sha256": m.spec_sha256}
-            for m in group.models
-        ],
-        "files": files,
-        "scanner": scanner_fingerprint(),
-        "policy-sha256": policy.sha256,
-        "fail-on": fail_on.value,
-        "modelguard-version": __version__,
-        "admitted-at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
-
-
-def _results_from_record(record: dict[str, Any]) -> dict[str, FileResult]:
-    from modelguard.rules import RULES
-
-    out: dict[str, FileResult] = {}
-    for path, rec in record_files(record).items():
-        found = tuple(
-            finding(f["rule"], f["message"], location=f.get("location", ""),
-                    severity=Severity.parse(f["severity"]))
-            for f in rec.get("findings", []) if f.get("rule") in RULES
-        )
-        out[path] = FileResult(path=path, format=str(rec.get("format", "unknown")), findings=found,
-                               size=rec.get("size"), sha256=rec.get("sha256"))
-    return out
 
 
 class _FileFailed(Exception):
@@ -193,21 +133,33 @@ class _Fetcher:
     def _run(self, group: Group, out: GroupOutcome) -> None:
         org_findings = [f for m in group.models for f in model_findings(self.policy, m)]
         out.findings.extend(org_findings)
-        if _failing(org_findings, self.fail_on):
+        # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
+        if org_findings:
             out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
             self._evict_if_admitted(group)
             return
 
-        existing = check_snapshot(self.layout, group, fast=True)
+        # Re-hashed, not trusted from mtime and inode: fetch is the door, and reading local bytes is
+        # far cheaper than the download it saves.
+        existing = check_snapshot(self.layout, group)
         rec = existing.record
         if existing.intact and rec is not None and (
             rec.get("scanner"), rec.get("policy-sha256"), rec.get("fail-on")
         ) == (self.scanner, self.policy.sha256, self.fail_on.value):
-            out.results = _results_from_record(rec)
-            out.status = "already-admitted"
-            return
+            stored = results_from_record(rec)
+            if stored is not None:
+                out.results = stored
+                out.status = "already-admitted"
+                return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
+        try:
+            self._check_and_admit(group, quarantine, out)
+        finally:
+            # A refused model's downloads go now, not at the end of the run (large models, small disks).
+            discard(quarantine)
+
+    def _check_and_admit(self, group: Group, quarantine: Path, out: GroupOutcome) -> None:
         staged = self._stage(group, quarantine, out)
         files = group.files
         results = {
@@ -223,7 +175,7 @@ class _Fetcher:
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
-              admission_record(group, results, self.policy, self.fail_on))
+              build_record(group, results, self.policy, self.fail_on, self.scanner))
         out.status = "admitted"
 
     def _evict_if_admitted(self, group: Group) -> None:

@@ -74,7 +74,8 @@ def _auto_map_targets(path: Path, size: int) -> list[str] | None:
         return None
     try:
         doc = json.loads(path.read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
+        # Unreadable or hostile JSON (a nesting bomb): the scanner reports it; there is no auto_map to read.
         return None
     if not isinstance(doc, dict) or "auto_map" not in doc:
         return None

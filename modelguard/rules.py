@@ -297,6 +297,14 @@ _ALL: list[Rule] = [
     Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it or run `modelguard lock`."),
+
+    # ---- MG-P9xx: suppressions
+    Rule("MG-P900", _M, _SUS, "Suppression expired",
+         "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
+         "Fix the underlying finding, or review it and renew the entry with a new expires date."),
+    Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
+         "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
+         "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}

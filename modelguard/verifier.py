@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
-from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models
+from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
 from modelguard.errors import ConfigError, NothingToCheckError
 from modelguard.models import (
     FileResult,
@@ -33,7 +35,7 @@ from modelguard.models import (
     Severity,
 )
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
-from modelguard.rules import RULES, finding
+from modelguard.rules import finding
 
 MANIFEST_NAME = "modelguard.toml"
 
@@ -55,35 +57,28 @@ def load_inputs(
     return lockfile, load_manifest(str(found))
 
 
-def _stored_results(record: dict[str, Any]) -> dict[str, FileResult]:
-    from modelguard.cache_check import record_files
-
-    out: dict[str, FileResult] = {}
-    for path, rec in record_files(record).items():
-        found = tuple(
-            finding(f["rule"], f["message"], location=f.get("location", ""), severity=Severity.parse(f["severity"]))
-            for f in rec.get("findings", [])
-            if isinstance(f, dict) and f.get("rule") in RULES
-        )
-        out[path] = FileResult(path, str(rec.get("format", "unknown")), found, rec.get("size"), rec.get("sha256"))
-    return out
-
-
 def _scan_results(
     layout: Layout, group: Group, check: SnapshotCheck, policy: Policy
 ) -> tuple[dict[str, FileResult], bool]:
-    """The scan + policy results for an intact snapshot: stored ones when the scanner and policy
-    are those of the admission, else a fresh scan of the admitted blobs. Returns (results, rescanned)."""
+    """Scan + policy results for the admitted files that passed the integrity checks: the stored
+    ones when scanner and policy are those of the admission, else a fresh scan of the admitted
+    bytes. Files that failed integrity are not scanned (their integrity finding is their verdict).
+    Returns (results, rescanned)."""
+    if not check.admitted:
+        return {}, False
+    sound = [path for path, found in check.by_path.items() if not found]
     record = check.record or {}
     if record.get("scanner") == scanner_fingerprint() and record.get("policy-sha256") == policy.sha256:
-        return _stored_results(record), False
-    results: dict[str, FileResult] = {}
+        stored = results_from_record(record)
+        if stored is not None and all(path in stored for path in sound):
+            return {path: stored[path] for path in sound}, False
     snapshot = layout.snapshot(group.repo, group.commit)
-    for path, lf in group.files.items():
-        results[path] = scan_and_evaluate(
-            snapshot / path, policy=policy, repo=group.repo, rel_path=path, display=path,
-            size=lf.size, sha256=lf.sha256,
-        )
+    files = group.files
+    results = {
+        path: scan_and_evaluate(snapshot / path, policy=policy, repo=group.repo, rel_path=path, display=path,
+                                size=files[path].size, sha256=files[path].sha256)
+        for path in sound
+    }
     return results, True
 
 
@@ -106,6 +101,7 @@ def verify_locked(
     remote: bool = False,
     client_factory: Callable[[], Any] | None = None,
     fail_on: Severity | None = None,
+    lockfile_name: str = "modelguard.lock",
 ) -> Report:
     """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
     if not lockfile.hf_models and not lockfile.provider_models:
@@ -126,19 +122,21 @@ def verify_locked(
 
     specs: dict[str, HFModelSpec] = {s.name: s for s in manifest.hf_models}
     client: Any = None
-    for group in group_models(lockfile.hf_models):
-        check = check_snapshot(layout, group, fast=fast)
-        results: dict[str, FileResult] = {}
-        rescanned = False
-        if check.intact:
-            results, rescanned = _scan_results(layout, group, check, policy)
+    groups = group_models(lockfile.hf_models)
+    # Snapshots are checked side by side and their files hashed in one shared pool, so one large
+    # model does not leave the other cores idle. (Two pools: a snapshot waits on its hashes.)
+    with ThreadPoolExecutor(max_workers=hash_workers()) as hashing, \
+            ThreadPoolExecutor(max_workers=max(1, min(4, len(groups)))) as snapshots:
+        checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
+    for group, check in zip(groups, checks, strict=True):
+        results, rescanned = _scan_results(layout, group, check, policy)
         group_findings = list(check.general)
         if remote and client is None:
             if client_factory is None:
                 raise ConfigError("verify --remote needs a Hub client")
             client = client_factory()
         for m in group.models:
-            anchor = _anchor(lockfile, m.name)
+            anchor = _anchor(lockfile_name, lockfile, m.name)
             found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
@@ -162,9 +160,9 @@ def verify_locked(
     )
 
 
-def _anchor(lockfile: Lockfile, name: str) -> str:
+def _anchor(lockfile_name: str, lockfile: Lockfile, name: str) -> str:
     line = lockfile.line_of(name)
-    return f"modelguard.lock:{line}" if line else "modelguard.lock"
+    return f"{lockfile_name}:{line}" if line else lockfile_name
 
 
 def _provider_findings(lockfile: Lockfile, policy: Policy, remote: bool) -> Sequence[Finding]:
@@ -195,4 +193,4 @@ def verify(
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
     return verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
-                         client_factory=factory, fail_on=fail_on)
+                         client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))

@@ -10,13 +10,13 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
+from modelguard.admission import blob_name, build_record
 from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
 from modelguard.cache_check import Group
 from modelguard.digest import git_blob_sha1
-from modelguard.fetcher import admission_record, blob_name
 from modelguard.models import LockedFile, LockedHFModel, Lockfile, Manifest, Policy, Severity
 from modelguard.policy import DEFAULT_POLICY
-from modelguard.policy_eval import scan_and_evaluate
+from modelguard.policy_eval import scan_and_evaluate, scanner_fingerprint
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
@@ -43,7 +43,7 @@ def allow_all(**kw: object) -> Policy:
 
     from modelguard.policy import policy_sha256
 
-    p = replace(DEFAULT_POLICY, allowed_orgs=("*",), **kw)  # type: ignore[arg-type]
+    p = replace(DEFAULT_POLICY, **{"allowed_orgs": ("*",), **kw})  # type: ignore[arg-type]
     return replace(p, sha256=policy_sha256(p))
 
 
@@ -63,7 +63,7 @@ def admit_local(root: Path, model: LockedHFModel, contents: dict[str, bytes],
                                                  display=lf.path, size=lf.size, sha256=lf.sha256)
             staged.append(StagedFile(lf.path, blob_name(lf), dest))
         snapshot = admit(layout, model.repo, model.commit, staged, group.refs,
-                         admission_record(group, results, policy, Severity.MEDIUM))
+                         build_record(group, results, policy, Severity.MEDIUM, scanner_fingerprint()))
         sweep_quarantine(layout)
         return snapshot
 

@@ -265,3 +265,58 @@ def test_sweep_removes_leftovers_even_read_only(tmp_path: Path) -> None:
         os.chmod(q, 0o500)
         sweep_quarantine(layout)
     assert list(layout.quarantine.iterdir()) == []
+
+
+def test_loaders_pointed_at_the_cache_by_environment_see_only_admitted_models(admitted) -> None:
+    """HF_HUB_CACHE is read when huggingface_hub is imported: check it in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    root, _ = admitted
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HF_")}
+    env.update(HF_HUB_CACHE=str(root / "hub"), HF_HUB_OFFLINE="1", HF_HOME=str(root / "hf-home"))
+    code = ("import sys\nfrom huggingface_hub import hf_hub_download, snapshot_download\n"
+            "print(hf_hub_download('acme/tiny', 'config.txt'))\nprint(snapshot_download('acme/tiny'))\n"
+            "try:\n    hf_hub_download('acme/not-admitted', 'config.txt')\nexcept Exception as e:\n"
+            "    print('refused', type(e).__name__)\n")
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    file_path, folder, refused = proc.stdout.splitlines()
+    assert Path(file_path).read_bytes() == FILES["config.txt"]
+    assert Path(folder) == root / "hub" / "models--acme--tiny" / "snapshots" / COMMIT
+    assert refused.startswith("refused")
+
+
+def test_writer_lock_waits_for_the_other_writer_and_says_so(tmp_path: Path, caplog) -> None:
+    import threading
+    import time
+
+    from filelock import FileLock
+
+    layout = Layout(tmp_path)
+    layout.create()
+    entered = threading.Event()
+
+    def second_writer() -> None:
+        with writer_lock(layout):
+            entered.set()
+
+    with FileLock(str(layout.lock_path)):  # another process's fetch holds the cache
+        worker = threading.Thread(target=second_writer)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while "waiting for another modelguard process" not in caplog.text:
+            assert time.monotonic() < deadline, "the second writer never reported waiting"
+            time.sleep(0.01)
+        assert not entered.is_set()
+    worker.join(timeout=30)
+    assert entered.is_set()
+
+
+def test_readmission_sweeps_a_crashed_admissions_leftovers(admitted) -> None:
+    root, model = admitted
+    snapshots = root / "hub" / "models--acme--tiny" / "snapshots"
+    (snapshots / f".building-{COMMIT}-dead").mkdir()
+    (snapshots / f".old-{COMMIT}-dead").mkdir()
+    admit_local(root, model, FILES)
+    assert sorted(p.name for p in snapshots.iterdir()) == [COMMIT]

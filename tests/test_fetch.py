@@ -20,7 +20,7 @@ import pytest
 from modelguard.cli import run
 from modelguard.errors import NothingToCheckError, StaleLockError
 from modelguard.fetcher import fetch, fetch_exit_code, fetch_locked
-from modelguard.models import Lockfile
+from modelguard.models import Lockfile, Severity
 from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
 from tests.fakehub import FakeHub, Fault
 
@@ -179,8 +179,7 @@ FAULTS = [
     (Fault.HASH_LIE, "model.txt", "MG-H003", 1),
     (Fault.HASH_LIE, "config.txt", "MG-H003", 1),
     (Fault.SIZE_LIE, "model.txt", "MG-H002", 1),
-    # A body cut short on every try: huggingface_hub gives up resuming, the Hub gave no usable answer.
-    (Fault.TRUNCATE, "model.txt", "MG-H107", 3),
+    (Fault.TRUNCATE, "model.txt", "MG-H008", 1),
     (Fault.FOREIGN_REDIRECT, "model.txt", "MG-H003", 1),
     (Fault.FOREIGN_REDIRECT, "config.txt", "MG-H009", 1),
     (Fault.COMMIT_MISMATCH, "config.txt", "MG-H005", 1),
@@ -206,7 +205,7 @@ def test_hub_faults_refuse_the_model_and_admit_nothing_bad(
     assert quarantine_empty(tmp_path)
 
 
-def test_a_body_cut_short_once_is_resumed_and_checked(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+def test_a_body_cut_short_once_is_retried_and_checked(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
     fake_hub.inject(Fault.TRUNCATE, repo="acme/tiny", path="model.txt", times=1)
     code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
@@ -266,8 +265,10 @@ def test_tampered_admitted_blob_is_refetched(fake_hub: FakeHub, tmp_path: Path, 
     assert hub_fetch(fake_hub, tmp_path, [model], capsys)[0] == 0
     cache = tmp_path / "cache"
     blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / model.commit / "model.txt"))
+    st = blob.stat()
     os.chmod(blob, 0o644)
-    blob.write_bytes(b"X" * blob.stat().st_size)
+    blob.write_bytes(b"X" * st.st_size)  # same size, same inode ...
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # ... and the old mtime: only the bytes tell
     code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
     assert blob.read_bytes() == CLEAN["model.txt"]
@@ -297,26 +298,39 @@ def _wait_for(condition, what: str, limit: float = 60.0) -> None:
 
 @pytest.mark.slow
 def test_kill_9_mid_download_then_fetch_completes(fake_hub: FakeHub, tmp_path: Path) -> None:
-    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    # huggingface_hub writes in 10 MiB chunks: the file must be larger for a partial write to exist.
+    big = dict(CLEAN, **{"model.txt": b"weights\n" * (3 << 20)})
+    model = publish(fake_hub, "tiny", "acme/tiny", big, lfs=["model.txt"])
     lock_path, _ = write_project(tmp_path, [model])
     cache = tmp_path / "cache"
-    # The second file's download hangs on the Hub, so the process is killed in the middle of the fetch,
-    # with the first file already in quarantine.
-    fake_hub.inject(Fault.SLOW, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    # The second file's body trickles in, so the process is killed with a partial file in quarantine.
+    files = {lf.path: lf for lf in model.files}
+    fake_hub.inject(Fault.SLOW_BODY, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
     child = subprocess.Popen(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def partial() -> list[Path]:
+        found = []
+        for p in (cache / "quarantine").rglob("*.part"):
+            try:
+                if 0 < p.stat().st_size < files["model.txt"].size:
+                    found.append(p)
+            except FileNotFoundError:  # renamed or removed while we looked
+                pass
+        return found
+
     try:
-        _wait_for(lambda: any("model.txt" in r.path for r in fake_hub.requests), "the download of model.txt")
+        _wait_for(lambda: bool(partial()), "a partial download in quarantine")
         child.send_signal(signal.SIGKILL)
     finally:
         child.wait(timeout=60)
     assert child.returncode == -signal.SIGKILL
-    assert any((cache / "quarantine").iterdir())  # the crash left staging behind ...
+    assert partial()  # the crash left a partial file in staging ...
     assert admitted_repos(cache) == set()  # ... and nothing in the verified cache
     # A partial blob left by anything else is not trusted either: it is re-downloaded.
     blobs = cache / "hub" / "models--acme--tiny" / "blobs"
     blobs.mkdir(parents=True)
-    (blobs / model.files[1].sha256).write_bytes(CLEAN["model.txt"][:100])
+    (blobs / files["model.txt"].sha256).write_bytes(big["model.txt"][:100])
     fake_hub.clear_faults()
     done = subprocess.run(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
                           timeout=120)
@@ -369,3 +383,115 @@ def test_disk_full_during_download_is_no_verdict(fake_hub: FakeHub, tmp_path: Pa
     assert statuses(doc) == {"big": "no-verdict"}
     assert "MG-H106" in file_rules(doc, "big")
     assert admitted_repos(cache) == set() and quarantine_empty(cache)
+
+
+# --- real formats: the scan and the policy decide admission -------------------------------------
+
+EVIL_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."  # never loaded
+CUSTOM_GLOBAL_PICKLE = b"\x80\x02cmylib\nThing\nq\x00)Rq\x01."
+PLAIN_PICKLE = b"\x80\x02}q\x00X\x01\x00\x00\x00aK\x01s."
+
+
+def safetensors_bytes() -> bytes:
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\x00" * 8
+
+
+def test_real_formats_clean_model_admitted_malicious_pickle_refused(fake_hub: FakeHub, tmp_path: Path,
+                                                                   capsys) -> None:
+    clean = publish(fake_hub, "clean", "acme/clean",
+                    {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 2}'})
+    evil = publish(fake_hub, "evil", "acme/evil",
+                   {"pytorch_model.bin": EVIL_PICKLE, "config.json": b'{"hidden_size": 2}'})
+    code, doc = hub_fetch(fake_hub, tmp_path, [clean, evil], capsys)
+    assert code == 1
+    assert statuses(doc) == {"clean": "admitted", "evil": "refused"}
+    verdicts = {r["path"]: (r["format"], r["verdict"]) for r in doc["files"]}
+    assert verdicts["evil:pytorch_model.bin"] == ("pickle", "malicious")
+    assert verdicts["clean:model.safetensors"] == ("safetensors", "clean")
+    assert "MG-S101" in file_rules(doc, "evil")
+    assert admitted_repos(tmp_path / "cache") == {"models--acme--clean"}
+
+
+def test_require_safetensors_refuses_even_a_harmless_pickle(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    model = publish(fake_hub, "p", "acme/p", {"pytorch_model.bin": PLAIN_PICKLE})
+    lock_path, _ = write_project(tmp_path, [model], 'allowed-orgs = ["acme"]\nrequire-safetensors = true')
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and file_rules(doc, "p") == {"MG-P010"}
+    (finding,) = doc["findings"]
+    assert finding["location"].endswith("modelguard.toml:3")
+    assert admitted_repos(tmp_path / "cache") == set()
+
+
+def test_safe_globals_apply_only_in_their_scope(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    ours = publish(fake_hub, "ours", "acme/ours", {"model.bin": CUSTOM_GLOBAL_PICKLE})
+    theirs = publish(fake_hub, "theirs", "other/theirs", {"model.bin": CUSTOM_GLOBAL_PICKLE})
+    body = ('allowed-orgs = ["acme", "other"]\n\n[[policy.safe-globals]]\nmodule = "mylib"\nname = "Thing"\n'
+            'scope = "acme"\nreason = "our own class, reviewed"\n')
+    lock_path, _ = write_project(tmp_path, [ours, theirs], body)
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache"), "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and statuses(doc) == {"ours": "admitted", "theirs": "refused"}
+    assert file_rules(doc, "theirs") == {"MG-S102"} and file_rules(doc, "ours") == set()
+    assert admitted_repos(tmp_path / "cache") == {"models--acme--ours"}
+
+
+def test_end_to_end_lock_fetch_verify(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    """The user's workflow with the real locker: manifest -> lock -> fetch -> verify, then a force-push."""
+    fake_hub.add_repo("acme/tiny", {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 2}',
+                                    "README.md": b"# tiny\n"})
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text('[policy]\nallowed-orgs = ["acme"]\n\n[[hf-model]]\nname = "tiny"\nrepo = "acme/tiny"\n'
+                        'include = ["*.safetensors", "*.json"]\n')
+    lock_path, cache = tmp_path / "modelguard.lock", tmp_path / "cache"
+    endpoint = ["--endpoint", fake_hub.endpoint]
+    assert run([*endpoint, "lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    assert run([*endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    snap = next((cache / "hub" / "models--acme--tiny" / "snapshots").iterdir())
+    assert sorted(p.name for p in snap.iterdir()) == ["config.json", "model.safetensors"]  # README not locked
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    capsys.readouterr()
+    # The branch moves on the Hub: the lock still pins the old commit, so nothing changes for fetch/verify.
+    fake_hub.push("acme/tiny", {"model.safetensors": safetensors_bytes(), "config.json": b'{"hidden_size": 3}'})
+    fake_hub.clear_requests()
+    assert run([*endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+    assert fake_hub.requests == []
+    assert run([*endpoint, "verify", "--remote", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 0
+
+
+def test_crash_between_snapshot_and_record_is_completed_without_network(tmp_path: Path) -> None:
+    model = locked_model("tiny", "acme/tiny", FILES)
+    admit_local(tmp_path, model, FILES)
+    record = tmp_path / "admissions" / "models--acme--tiny" / f"{model.commit}.json"
+    record.unlink()  # as if the process died right before writing it
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=no_network)
+    assert fetch_exit_code(report) == 0 and report.extra["models"][0]["status"] == "admitted"
+    assert record.is_file()
+
+
+def test_two_entries_pinning_one_commit_share_one_snapshot(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    full = publish(fake_hub, "full", "acme/tiny", CLEAN)
+    from dataclasses import replace
+
+    configs = replace(full, name="configs", files=tuple(f for f in full.files if f.path.endswith("config.txt")))
+    vocab = replace(full, name="vocab", files=tuple(f for f in full.files if "vocab" in f.path))
+    code, doc = hub_fetch(fake_hub, tmp_path, [configs, vocab], capsys)
+    assert code == 0 and statuses(doc) == {"configs": "admitted", "vocab": "admitted"}
+    snap = tmp_path / "cache" / "hub" / "models--acme--tiny" / "snapshots" / full.commit
+    assert sorted(p.relative_to(snap).as_posix() for p in snap.rglob("*") if p.is_symlink()) == [
+        "config.txt", "sub/vocab.txt"]
+    assert run(["verify", "--lockfile", str(tmp_path / "modelguard.lock"), "--cache-dir",
+                str(tmp_path / "cache")]) == 0
+
+
+def test_org_not_allowed_is_refused_whatever_fail_on_says(tmp_path: Path) -> None:
+    model = locked_model("tiny", "stranger/tiny", FILES)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    policy = allow_all(allowed_orgs=("acme",))
+    report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network, fail_on=Severity.CRITICAL)
+    assert fetch_exit_code(report) == 1 and [f.rule for f in report.findings] == ["MG-P001"]
+    assert cache_tree(tmp_path) == []

@@ -122,3 +122,9 @@ def test_scanner_fingerprint_is_stable_and_versioned() -> None:
 
     assert scanner_fingerprint() == scanner_fingerprint()
     assert scanner_fingerprint().startswith(__version__ + "+")
+
+
+def test_hostile_json_does_not_crash_the_policy(tmp_path: Path) -> None:
+    p = policy('allowed-orgs = ["acme"]')
+    assert check(p, tmp_path, "config.json", b"[" * 200_000, "json") == []
+    assert check(p, tmp_path, "config.json", b"\xff\xfe not json", "json") == []

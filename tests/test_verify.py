@@ -234,3 +234,72 @@ def test_remote_with_the_hub_down_is_no_verdict(fake_hub: FakeHub, tmp_path: Pat
     fake_hub.stop()
     with pytest.raises(HubUnreachableError):
         verify_locked(lockfile, manifest, cache_dir=cache, remote=True, client_factory=lambda: quick_client(endpoint))
+
+
+def test_record_with_findings_it_does_not_understand_is_rescanned(project, capsys) -> None:
+    lock_path, cache, _ = project
+    record = cache / "admissions" / "models--acme--tiny" / f"{COMMIT}.json"
+    doc = json.loads(record.read_text())
+    doc["files"][0]["findings"] = [{"rule": "MG-X999", "severity": "info", "message": "?", "location": ""}]
+    record.write_text(json.dumps(doc))
+    code, out = verify_cli(lock_path, cache, capsys=capsys)
+    assert code == 0 and out["models"][0]["rescanned"] is True
+    assert "MG-X999" not in rules(out)
+
+
+def test_provider_models_are_verified_with_the_hf_models(project, capsys) -> None:
+    lock_path, cache, _ = project
+    manifest = lock_path.parent / "modelguard.toml"
+    manifest.write_text(manifest.read_text()
+                        + '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o-2024-08-06"\n')
+    # Re-lock offline (hf entries are unchanged, so their pins are kept without asking the Hub).
+    assert run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, cache, capsys=capsys)
+    assert code == 0, doc
+    assert {f["path"] for f in doc["files"]} == {"tiny:weights.bin", "tiny:config.txt"}
+    assert doc["summary"]["findings"] == 0
+
+
+def test_fetch_text_report_names_each_model(tmp_path: Path, capsys) -> None:
+    model = locked_model("tiny", "acme/tiny", FILES)
+    lock_path, _ = write_project(tmp_path, [model], 'allowed-orgs = ["*"]\ndenied-orgs = ["acme"]')
+    code = run(["fetch", "--lockfile", str(lock_path), "--cache-dir", str(tmp_path / "cache")])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "REFUSED" in out and "tiny  acme/tiny@" in out and "MG-P002" in out
+
+
+def test_provider_models_alone_are_checked_and_a_retired_one_fails(tmp_path: Path, capsys) -> None:
+    manifest = tmp_path / "modelguard.toml"
+    entry = '\n[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "{}"\n'
+    manifest.write_text('[policy]\nallowed-orgs = ["*"]\n' + entry.format("gpt-4o-2024-08-06"))
+    lock_path = tmp_path / "modelguard.lock"
+    assert run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)]) == 0
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, tmp_path / "cache", capsys=capsys)
+    # Checked (not "nothing to check"); clean apart from a catalog that may have grown old since.
+    assert doc["files"] == [] and rules(doc) <= {"MG-P205"} and code == (1 if rules(doc) else 0)
+    manifest.write_text('[policy]\nallowed-orgs = ["*"]\n' + entry.format("gpt-3.5-turbo-0125"))
+    run(["lock", "--manifest", str(manifest), "--lockfile", str(lock_path)])
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, tmp_path / "cache", capsys=capsys)
+    assert code == 1 and "MG-P204" in rules(doc), doc
+
+
+def test_unparsable_lockfile_exits_2(project, capsys) -> None:
+    lock_path, cache, _ = project
+    lock_path.write_text("lock-version = [unclosed\n")
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 2
+    assert "not valid TOML" in capsys.readouterr().err
+
+
+def test_manifest_given_explicitly(project, capsys, tmp_path: Path) -> None:
+    lock_path, cache, _ = project
+    elsewhere = tmp_path / "config" / "team.toml"
+    elsewhere.parent.mkdir()
+    (lock_path.parent / "modelguard.toml").rename(elsewhere)
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 2
+    capsys.readouterr()
+    code, doc = verify_cli(lock_path, cache, "--manifest", str(elsewhere), capsys=capsys)
+    assert code == 0 and doc["ok"]

@@ -6,12 +6,15 @@ import os
 import sys
 import tempfile
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from modelguard.errors import ExitCode, UsageError
 from modelguard.models import Report, Severity
+
+if TYPE_CHECKING:
+    from modelguard.sarif import SarifAnchors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -59,7 +62,7 @@ def write_atomic(path: str, text: str) -> None:
         raise
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, anchors: Any = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnchors | None = None) -> str:
     if fmt == "json":
         from modelguard.report import to_json
 
@@ -73,7 +76,9 @@ def render(report: Report, fmt: str, *, verbose: bool = False, anchors: Any = No
     return to_text(report, verbose=verbose)
 
 
-def emit(report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: Any = None) -> int:
+def emit(
+    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None
+) -> int:
     """Render the report to --output (atomically) or stdout; return the exit code."""
     text = render(report, fmt, verbose=verbose, anchors=anchors)
     if output:

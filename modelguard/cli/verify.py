@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from modelguard.cli._common import emit, parse_fail_on, report_options
@@ -31,4 +33,17 @@ def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: s
         endpoint=obj.get("endpoint"), token=obj.get("token"),
         fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
     )
-    return emit(report, fmt, output, verbose=bool(obj.get("verbose")))
+    anchors = _sarif_anchors(lockfile, manifest) if fmt == "sarif" else None
+    return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)
+
+
+def _sarif_anchors(lockfile: str, manifest: str | None) -> Any:
+    """SARIF results anchored to the lockfile line of each model entry (when the SARIF writer can)."""
+    from modelguard import sarif
+    from modelguard.verifier import load_inputs
+
+    anchors_type = getattr(sarif, "SarifAnchors", None)
+    if anchors_type is None:
+        return None
+    locked, parsed = load_inputs(lockfile, manifest)
+    return anchors_type.for_lock(locked, lockfile, manifest=parsed)
