@@ -145,14 +145,15 @@ def snapshot(
     ``name_or_repo`` is the entry's ``name`` or, when it is locked once, its repo id. Checks, in
     order: the entry is locked (:class:`NotLockedError`); with ``fetch=True`` it is fetched first;
     when the manifest is next to the lockfile (or given), the lock is fresh for it
-    (:class:`StaleLockError`) and the current policy and scans pass (:class:`PolicyError`,
-    :class:`RevokedError`, :class:`UnsafeContentError`); the snapshot was admitted
-    (:class:`NotAdmittedError`) under the policy the lockfile pins; and every file on disk is the
-    admitted one (:class:`IntegrityError`): size, mtime and inode as recorded at admission, or a full
-    SHA-256 re-hash with ``verify=True``.
+    (:class:`StaleLockError`), nothing is revoked (:class:`RevokedError`) and the policy and scans
+    in force pass (:class:`PolicyError`, :class:`UnsafeContentError`); the snapshot was admitted
+    (:class:`NotAdmittedError`); and every file on disk is the admitted one
+    (:class:`IntegrityError`): size, mtime and inode as recorded at admission, or a full SHA-256
+    re-hash with ``verify=True``.
 
-    Without a manifest (a deployed image that ships only the lockfile) the policy cannot be
-    re-evaluated; the admission must then have been made under the policy hash the lockfile pins.
+    Without a manifest (a deployed image that ships only the lockfile) the policy in force cannot
+    be re-applied: the admission record must show the snapshot passed the policy in force when it
+    was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
     """
     from modelguard.cache import admitted_snapshot
     from modelguard.lockfile import read_lockfile
@@ -165,6 +166,11 @@ def snapshot(
                                              if (m.repo, m.commit) == (entry.repo, entry.commit)),
                      provider_models=())
     policy_manifest = _manifest_for(lock_path, manifest)
+    if policy_manifest is not None:
+        from modelguard import trust
+
+        # First: a revocation is the decision that cannot be overridden, whatever else is true.
+        trust.refuse_if_revoked(policy_manifest.policy, entry)
     if fetch:
         if policy_manifest is None:
             raise ConfigError(f"snapshot(fetch=True) needs the manifest's policy: no {DEFAULT_MANIFEST} next to "
@@ -177,7 +183,7 @@ def snapshot(
         if not report.ok:
             raise refusal(report, entry.name)
     else:
-        _check_record(locked, entry, cache_dir)
+        _check_record(entry, cache_dir)
     # The last word is the cache's own check of this entry (cheap: verify_locked hashed already).
     return admitted_snapshot(cache_dir, entry, verify=verify and policy_manifest is None)
 
@@ -262,21 +268,24 @@ def _describe(name: str, findings: list[Finding]) -> str:
     return f"{name}: {first.rule}{where}: {first.message}{more}"
 
 
-def _check_record(locked: Lockfile, entry: LockedHFModel, cache_dir: PathLike | None) -> None:
-    """Without a manifest: the admission record must carry the lock's policy and no failing verdict."""
+def _check_record(entry: LockedHFModel, cache_dir: PathLike | None) -> None:
+    """Without a manifest: the admission record must hold no finding that failed at its fail-on.
+
+    The policy in force cannot be re-applied here (it lives in the manifest); the record proves the
+    snapshot passed the policy in force when it was admitted, and the integrity check that follows
+    proves the files are still the ones admitted.
+    """
     from modelguard.cache import Layout, cache_root, read_record
 
     record = read_record(Layout(cache_root(cache_dir)), entry.repo, entry.commit)
     if record is None:
         return  # admitted_snapshot raises NotAdmittedError with the fetch hint
-    if locked.policy_sha256 and record.get("policy-sha256") != locked.policy_sha256:
-        raise PolicyError(f"{entry.name}: admitted under another policy than the lockfile pins; "
-                          "run `modelguard fetch` to re-check it", rule="MG-H104")
+    damaged = IntegrityError(f"{entry.name}: the admission record lists a failing or unreadable finding; "
+                             "run `modelguard verify`", rule="MG-H104")
     try:
-        fail_on = Severity.parse(str(record.get("fail-on", "medium")))
+        fail_on = Severity.parse(str(record.get("fail-on", "")))
     except ValueError:
-        raise IntegrityError(f"{entry.name}: the admission record is damaged (fail-on); run `modelguard fetch`",
-                             rule="MG-H104") from None
+        raise damaged from None
     for f in record.get("files", []):
         for found in f.get("findings", []) if isinstance(f, dict) else [None]:
             try:
@@ -284,5 +293,4 @@ def _check_record(locked: Lockfile, entry: LockedHFModel, cache_dir: PathLike | 
             except ValueError:
                 severity = None  # unreadable: treated as failing
             if severity is None or fail_on <= severity:
-                raise IntegrityError(f"{entry.name}: the admission record lists a failing or unreadable finding; "
-                                     "run `modelguard verify`", rule="MG-H104")
+                raise damaged

@@ -6,6 +6,7 @@ checks the exception class, its exit code and rule, and that nothing was admitte
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -28,6 +29,7 @@ from modelguard.errors import (
     NotLockedError,
     NoVerdictError,
     PolicyError,
+    RevokedError,
     StaleLockError,
     UnreadableError,
     UnsafeContentError,
@@ -259,22 +261,40 @@ def test_snapshot_refuses_when_the_policy_no_longer_allows_the_org(fetched: Proj
     assert e.value.rule == "MG-P001"
 
 
+def revoke(project: Project, target: str) -> None:
+    extra = f'\n[[policy.revoked]]\ntarget = "{target}"\nreason = "leaked credentials in the weights"\n' \
+            'date = 2026-11-25\n'
+    project.manifest.write_text(manifest_text(extra=extra), encoding="utf-8")
+
+
+def test_snapshot_refuses_a_revoked_commit(fetched: Project) -> None:
+    revoke(fetched, f"acme/tiny@{fetched.commits['acme/tiny']}")
+    with pytest.raises(RevokedError) as e:
+        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache)
+    assert e.value.rule == "MG-P501" and "leaked credentials" in str(e.value)
+    assert e.value.exit_code == ExitCode.REJECTED
+    assert api.snapshot("other", lockfile=fetched.lockfile, cache_dir=fetched.cache) == \
+        fetched.snapshot_dir("acme/other")
+
+
+def test_snapshot_refuses_a_revoked_file_before_fetching_it(project: Project) -> None:
+    project.lock()
+    revoke(project, "sha256:" + hashlib.sha256(CLEAN["model.safetensors"]).hexdigest())
+    project.hub.clear_requests()
+    with pytest.raises(RevokedError) as e:
+        api.snapshot("tiny", lockfile=project.lockfile, cache_dir=project.cache, fetch=True,
+                     endpoint=project.hub.endpoint, token="")
+    assert e.value.rule == "MG-P502"
+    assert project.hub.requests == []
+    assert not (project.cache / "hub" / "models--acme--tiny").exists()
+
+
 def test_snapshot_refuses_a_stale_lock(fetched: Project) -> None:
     extra = '\n[[hf-model]]\nname = "new"\nrepo = "acme/new"\n'
     fetched.manifest.write_text(manifest_text(extra=extra), encoding="utf-8")
     with pytest.raises(StaleLockError) as e:
         api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache)
     assert e.value.rule == "MG-L001"
-
-
-def test_snapshot_without_manifest_refuses_an_admission_under_another_policy(fetched: Project) -> None:
-    fetched.manifest.unlink()
-    record = fetched.cache / "admissions" / "models--acme--tiny" / f"{fetched.commits['acme/tiny']}.json"
-    doc = json.loads(record.read_text(encoding="utf-8"))
-    doc["policy-sha256"] = "0" * 64
-    record.write_text(json.dumps(doc), encoding="utf-8")
-    with pytest.raises(PolicyError, match="another policy"):
-        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache)
 
 
 def test_snapshot_without_manifest_refuses_a_record_with_a_failing_finding(fetched: Project) -> None:
