@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as _dt
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import AoT, Table
 
+from modelguard.atomic import replace_file
 from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
 from modelguard.models import Finding, Policy, Revocation
 from modelguard.rules import finding
@@ -150,7 +150,7 @@ def add_revocation(path: str | os.PathLike[str], target: Target, reason: str, *,
     entry.append("reason", reason.strip())
     entry.append("date", _dt.date.fromisoformat(day))
     revoked.append(entry)
-    _write_atomic(file, tomlkit.dumps(doc))
+    replace_file(file, tomlkit.dumps(doc))
     return Revocation(target=str(target), reason=reason.strip(), date=day)
 
 
@@ -182,25 +182,6 @@ def _load(file: Path) -> tomlkit.TOMLDocument:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
         raise ConfigError(f"{file}: not valid TOML ({e})") from None
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    folder = path.resolve().parent
-    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(prefix=".modelguard-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, path.resolve())
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
 
 
 # --- eviction from the local verified cache ---------------------------------------------------------

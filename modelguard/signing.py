@@ -20,7 +20,6 @@ import binascii
 import hashlib
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
+from modelguard.atomic import replace_file
 from modelguard.errors import SignatureError, UnreadableError, UsageError
 from modelguard.models import Finding, Policy, Severity, Signer
 from modelguard.rules import finding
@@ -219,7 +219,7 @@ def sign_lockfile(
         }],
     }
     out = signature_path(lockfile_path)
-    _write_atomic(out, json.dumps(envelope, indent=2) + "\n")
+    replace_file(out, json.dumps(envelope, indent=2) + "\n")
     return out
 
 
@@ -341,18 +341,3 @@ def _parse_envelope(raw: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]] | 
     return payload_type, payload, out
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".modelguard-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
