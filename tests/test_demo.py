@@ -32,12 +32,13 @@ EXPECTED = {
 
 
 def isolated_env(tmp_path: Path) -> dict[str, str]:
-    """A fresh user: empty HOME, TMPDIR and caches, a real-looking Hub token that must not leak."""
+    """A user: empty HOME, TMPDIR and caches, a real-looking Hub token and endpoint that must not be used."""
     for d in ("home", "tmp", "xdg"):
         (tmp_path / d).mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_", "MODELGUARD_"))}
     env.update(HOME=str(tmp_path / "home"), TMPDIR=str(tmp_path / "tmp"), XDG_CACHE_HOME=str(tmp_path / "xdg"),
-               HF_TOKEN="hf_demoSecretTokenThatMustNotLeak", HF_ENDPOINT="http://192.0.2.1:9")
+               HF_TOKEN="hf_demoSecretTokenThatMustNotLeak", HF_ENDPOINT="http://192.0.2.1:9",
+               HF_HUB_OFFLINE="1")  # as after `eval "$(modelguard env)"`: the demo's own Hub must still work
     return env
 
 
