@@ -29,6 +29,7 @@ from modelguard.errors import (
     NoVerdictError,
     PolicyError,
     RevokedError,
+    SignatureError,
     StaleLockError,
     UnsafeContentError,
     UsageError,
@@ -146,7 +147,8 @@ def snapshot(
     order: the entry is locked (:class:`NotLockedError`); with ``fetch=True`` it is fetched first;
     when the manifest is next to the lockfile (or given), the lock is fresh for it
     (:class:`StaleLockError`), nothing is revoked (:class:`RevokedError`) and the policy and scans
-    in force pass (:class:`PolicyError`, :class:`UnsafeContentError`); the snapshot was admitted
+    in force pass (:class:`PolicyError`, :class:`UnsafeContentError`, :class:`SignatureError` when
+    the policy requires signatures); the snapshot was admitted
     (:class:`NotAdmittedError`); and every file on disk is the admitted one
     (:class:`IntegrityError`): size, mtime and inode as recorded at admission, or a full SHA-256
     re-hash with ``verify=True``.
@@ -177,9 +179,12 @@ def snapshot(
                               f"{lock_path}; pass manifest=")
         _fetch_entry(subset, policy_manifest, entry, cache_dir=cache_dir, endpoint=endpoint, token=token)
     if policy_manifest is not None:
+        from modelguard import trust
         from modelguard.verifier import verify_locked
 
         report = verify_locked(subset, policy_manifest, cache_dir=cache_dir, fast=not verify)
+        signature = trust.lockfile_findings(lock_path, policy_manifest.policy)  # as `modelguard verify` does
+        report = replace(report, findings=(*report.findings, *signature))
         if not report.ok:
             raise refusal(report, entry.name)
     else:
@@ -240,6 +245,7 @@ def _models(report: Report) -> list[Mapping[str, Any]]:
 # the decision that matters rather than its bookkeeping.
 _RULE_CLASSES: tuple[tuple[tuple[str, ...], type[ModelguardError]], ...] = (
     (("MG-P501", "MG-P502"), RevokedError),
+    (("MG-L10", "MG-P51"), SignatureError),
     (("MG-S",), UnsafeContentError),
     (("MG-P",), PolicyError),
     (("MG-H101",), NotAdmittedError),

@@ -30,6 +30,7 @@ from modelguard.errors import (
     NoVerdictError,
     PolicyError,
     RevokedError,
+    SignatureError,
     StaleLockError,
     UnreadableError,
     UnsafeContentError,
@@ -289,6 +290,14 @@ def test_snapshot_refuses_a_revoked_file_before_fetching_it(project: Project) ->
     assert not (project.cache / "hub" / "models--acme--tiny").exists()
 
 
+def test_snapshot_checks_the_lockfile_signature_when_the_policy_requires_one(fetched: Project) -> None:
+    text = manifest_text().replace('fail-on = "medium"', 'fail-on = "medium"\nrequire-signature = true')
+    fetched.manifest.write_text(text, encoding="utf-8")
+    with pytest.raises(SignatureError) as e:
+        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache)
+    assert e.value.rule == "MG-L107" and e.value.exit_code == ExitCode.REJECTED
+
+
 def test_snapshot_refuses_a_stale_lock(fetched: Project) -> None:
     extra = '\n[[hf-model]]\nname = "new"\nrepo = "acme/new"\n'
     fetched.manifest.write_text(manifest_text(extra=extra), encoding="utf-8")
@@ -394,6 +403,8 @@ def test_snapshot_fetch_true_without_access_is_no_verdict(project: Project) -> N
 
 
 @pytest.mark.parametrize(("rules", "expected"), [
+    (("MG-P501", "MG-S101"), RevokedError),
+    (("MG-L101", "MG-P001"), SignatureError),
     (("MG-S101", "MG-P001", "MG-L001"), UnsafeContentError),
     (("MG-P001", "MG-L001"), PolicyError),
     (("MG-H101", "MG-L001"), NotAdmittedError),
