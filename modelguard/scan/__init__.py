@@ -78,33 +78,63 @@ def _probe_pickle(source: Source) -> bool:
     return probe(source)
 
 
+# Formats decided on weak evidence that a protocol 0/1 pickle can also show: text, and a
+# two-byte zlib header (a py2 pickle of a tuple of strings starts "(S", a valid zlib header).
+_PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB})
+
+# Formats whose scanner already analyses what pickle.load reads from the first byte. A zip that
+# starts with "PK" starts with PERSID, which plain pickle.load refuses before running anything;
+# a zip found only by the end record in its tail may start with anything, so it is checked.
+_PICKLE_FROM_FIRST_BYTE = frozenset({Format.PICKLE, Format.PYTORCH_LEGACY, Format.EMPTY})
+
+
 def scan_source(ctx: ScanContext, source: Source) -> Outcome:
-    """Detect ``source``'s format and scan it; limits and parse errors become findings."""
+    """Detect ``source``'s format and scan it; limits and parse errors become findings.
+
+    ``pickle.load`` ignores formats, so a file of any other format whose first bytes are also a
+    pickle (a polyglot) gets that pickle's findings too.
+    """
     if ctx.nested_scanner is None:
         ctx.nested_scanner = scan_source
+    outcome, fmt = _scan_format(ctx, source)
+    if fmt not in _PICKLE_FROM_FIRST_BYTE:
+        from modelguard.scan.pickle import prefix_findings
+
+        try:
+            extra = [] if fmt is Format.ZIP and source.read_head(2) == b"PK" else prefix_findings(ctx, source)
+        except OSError as e:
+            extra = [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)]
+        # A container that scanned its own prefix (a zip after a pickle) already said the same.
+        outcome.findings.extend(x for x in extra if not any(
+            x.rule == y.rule and x.message.startswith(y.message) for y in outcome.findings))
+    return outcome
+
+
+def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format]:
     fmt = Format.UNKNOWN
     try:
         head, tail = _read_head_tail(source)
         fmt = detect(head, tail, source.size, source.name)
-        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA) and _probe_pickle(source):
+        if fmt in _PROBED and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:
-            return Outcome(fmt.value)
+            return Outcome(fmt.value), fmt
         if fmt is Format.TEXT:
-            return Outcome(fmt.value)
+            return Outcome(fmt.value), fmt
         if fmt is Format.UNKNOWN:
             return Outcome(
                 fmt.value,
                 [finding("MG-S002", "format not recognised from its content", location=source.name)],
-            )
-        return _scanner(fmt)(ctx, source, head)
+            ), fmt
+        return _scanner(fmt)(ctx, source, head), fmt
     except ScanLimitError as e:
-        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)])
+        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt
     except MalformedError as e:
-        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)])
+        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)]), fmt
     except OSError as e:
-        return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)])
+        return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}",
+                                           location=source.name)]), Format.EMPTY
 
 
 def _result(path: str, source: Source, ctx: ScanContext) -> FileResult:
