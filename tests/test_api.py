@@ -329,7 +329,7 @@ def test_load_torch_refuses_a_malicious_checkpoint_without_needing_torch(tmp_pat
 
 
 def test_load_torch_refuses_what_the_scan_finds_suspicious(tmp_path: Path) -> None:
-    class_global = b"\x80\x02cargparse\nNamespace\n)R."  # argparse.Namespace(): not a tensor
+    class_global = b"\x80\x02cacme_training.checkpoint\nRunState\n)R."  # an unknown class: not a tensor
     path = tmp_path / "args.bin"
     path.write_bytes(artifacts.torch_zip(class_global))
     with pytest.raises(UnsafeContentError):
