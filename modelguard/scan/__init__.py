@@ -54,7 +54,14 @@ _SCANNERS: dict[Format, str] = {
     Format.ONNX: "modelguard.scan.onnx:scan",
     Format.JINJA: "modelguard.scan.templates:scan",
     Format.ONNX_DATA: "modelguard.scan.onnx:scan_external_data",
+    Format.IMAGE: "modelguard.scan.dataformats:scan_image",
+    Format.SENTENCEPIECE: "modelguard.scan.dataformats:scan_sentencepiece",
+    Format.MSGPACK: "modelguard.scan.dataformats:scan_msgpack",
+    Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
 }
+# Formats that a protocol-0/1 (or header-less) pickle could imitate: probed as pickles first.
+_PICKLE_LOOKALIKES = (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.IMAGE,
+                      Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE)
 
 
 def _scanner(fmt: Format) -> Scanner:
@@ -86,7 +93,7 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
     try:
         head, tail = _read_head_tail(source)
         fmt = detect(head, tail, source.size, source.name)
-        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA) and _probe_pickle(source):
+        if fmt in _PICKLE_LOOKALIKES and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:

@@ -39,6 +39,10 @@ class Format(str, Enum):
     ONNX = "onnx"
     JINJA = "jinja"
     ONNX_DATA = "onnx-external-data"
+    IMAGE = "image"
+    SENTENCEPIECE = "sentencepiece"
+    MSGPACK = "msgpack"
+    TFLITE = "tflite"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -147,6 +151,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     # the zip reader finds the archive from the end).
     if _ZIP_EOCD in tail:
         return Format.ZIP
+    data_format = _data_format(head)
+    if data_format is not None:
+        return data_format
     if name.endswith(".py"):
         return Format.PYTHON
     if name.endswith(".jinja") and _looks_like_text(head):
@@ -158,11 +165,51 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         # Raw tensor bytes an .onnx file names in external_data; the runtime maps them, never parses them.
         return Format.ONNX_DATA
     if _looks_like_text(head):
-        stripped = head.lstrip()
-        if stripped[:1] in (b"{", b"["):
-            return Format.JSON
-        return Format.TEXT
+        return Format.JSON if _looks_like_json(head) else Format.TEXT
     return Format.UNKNOWN
+
+
+def _looks_like_json(head: bytes) -> bool:
+    """An object, or an array whose first item is a JSON value: BERT's ``vocab.txt`` starts
+    with ``[PAD]`` on its own line, which is text, not a broken JSON file."""
+    stripped = head.lstrip()
+    if stripped[:1] == b"{":
+        return True
+    if stripped[:1] != b"[":
+        return False
+    first = stripped[1:].lstrip()
+    return not first or first[:1] in b'{["-0123456789]' or first.startswith((b"true", b"false", b"null"))
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*")
+
+
+def _data_format(head: bytes) -> Format | None:
+    """Formats whose loaders only decode data (see :mod:`modelguard.scan.dataformats`)."""
+    if head.startswith(_IMAGE_MAGIC) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
+        return Format.IMAGE
+    if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0" and len(head) >= 14:
+        return Format.IMAGE
+    if head[4:8] == b"TFL3":
+        return Format.TFLITE
+    if _looks_like_sentencepiece(head):
+        return Format.SENTENCEPIECE
+    # msgpack map with string keys (flax_model.msgpack); a fixmap of 0 entries would be 0x80.
+    if len(head) > 1 and (0x81 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+        key = head[1] if head[0] <= 0x8F else head[3 if head[0] == 0xDE else 5] if len(head) > 5 else 0
+        if 0xA0 <= key <= 0xBF or key in (0xD9, 0xDA, 0xDB):
+            return Format.MSGPACK
+    return None
+
+
+def _looks_like_sentencepiece(head: bytes) -> bool:
+    """ModelProto field 1 (a piece), whose own first field is 1 (the piece string)."""
+    if head[:1] != b"\x0a":
+        return False
+    i = 1
+    while i < len(head) and head[i] & 0x80 and i < 6:
+        i += 1
+    return head[i + 1:i + 2] == b"\x0a"
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -1,0 +1,264 @@
+"""Data formats that Hub repositories carry and that no loader runs code from.
+
+Owns the scanners for images (PNG, JPEG, GIF, WebP, BMP, TIFF), SentencePiece models
+(``tokenizer.model``, ``spiece.model``: a protobuf of pieces and normaliser rules), msgpack
+(``flax_model.msgpack``: flax restores it with ``msgpack`` plus an ndarray ext hook) and TFLite
+FlatBuffers. Their loaders only decode data, so a file whose framing is sound is clean; a file
+whose framing is broken is unscannable (MG-S001), since something that claims a format and
+does not follow it is not understood. Bytes after the end of a PNG or WebP are reported
+(MG-S206) and scanned by content, as they could hide a second payload.
+
+Checks framing only, cheaply (chunk and field headers, never pixel or tensor data). Must not
+decode images, load a tokenizer or unpack msgpack into Python objects.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import BinaryIO
+
+from modelguard.models import Finding
+from modelguard.rules import finding
+from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.streams import WindowSource, bounded, scan_nested
+
+_MAX_CHUNKS = 1_000_000
+"""PNG chunks / JPEG segments / protobuf fields / msgpack items walked before giving up"""
+_MSGPACK_DEPTH = 64
+
+
+def _read(f: BinaryIO, n: int, what: str, where: str) -> bytes:
+    data = f.read(n)
+    if len(data) != n:
+        raise MalformedError(f"file ends inside {what}", where)
+    return data
+
+
+def _trailing(ctx: ScanContext, source: Source, end: int, fmt: str, findings: list[Finding]) -> None:
+    if end >= source.size:
+        return
+    n = source.size - end
+    findings.append(finding("MG-S206", f"{n} bytes after the end of the {fmt} image (offset {end})",
+                            location=source.name))
+    scan_nested(ctx, WindowSource(source, end, n, f"{source.name}!<{n} bytes at offset {end}>"), findings)
+
+
+# ---- images ------------------------------------------------------------------------------------
+def scan_image(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """An image: its container framing is walked, pixel data is never decoded."""
+    findings: list[Finding] = []
+    with bounded(source) as f:
+        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+            _trailing(ctx, source, _png_end(f, source), "PNG", findings)
+        elif head.startswith(b"\xff\xd8\xff"):
+            _jpeg_segments(f, source)
+        elif head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+            (riff,) = struct.unpack("<I", head[4:8])
+            end = 8 + riff + (riff & 1)
+            if end > source.size:
+                raise MalformedError(f"WebP claims {end} bytes, the file has {source.size}", source.name)
+            _trailing(ctx, source, end, "WebP", findings)
+        elif head.startswith((b"GIF87a", b"GIF89a")):
+            if source.size < 14:
+                raise MalformedError("GIF shorter than its header", source.name)
+        elif head.startswith(b"BM"):
+            (size,) = struct.unpack("<I", head[2:6])
+            if size > source.size:
+                raise MalformedError(f"BMP claims {size} bytes, the file has {source.size}", source.name)
+        elif head.startswith((b"II*\0", b"MM\0*")):
+            fmt = "<I" if head[:1] == b"I" else ">I"
+            (ifd,) = struct.unpack(fmt, head[4:8])
+            if not 8 <= ifd < source.size:
+                raise MalformedError(f"TIFF directory offset {ifd} outside the file", source.name)
+    return Outcome("image", findings)
+
+
+def _png_end(f: BinaryIO, source: Source) -> int:
+    pos = 8
+    for _ in range(_MAX_CHUNKS):
+        f.seek(pos)
+        length, kind = struct.unpack(">I4s", _read(f, 8, "a PNG chunk header", source.name))
+        if not kind.isalpha():
+            raise MalformedError(f"PNG chunk at offset {pos} has an invalid type {kind!r}", source.name)
+        pos += 12 + length
+        if pos > source.size:
+            raise MalformedError(f"PNG chunk {kind.decode()} at offset {pos - 12 - length} runs past the end",
+                                 source.name)
+        if kind == b"IEND":
+            return pos
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} PNG chunks", source.name)
+
+
+def _jpeg_segments(f: BinaryIO, source: Source) -> None:
+    """Walk the marker segments up to the start of scan (entropy-coded data is not framed)."""
+    pos = 2
+    for _ in range(_MAX_CHUNKS):
+        f.seek(pos)
+        marker = _read(f, 2, "a JPEG marker", source.name)
+        if marker[0] != 0xFF:
+            raise MalformedError(f"JPEG marker expected at offset {pos}", source.name)
+        if marker[1] == 0xFF:  # fill byte
+            pos += 1
+            continue
+        if marker[1] in (0xD9, 0xDA):  # end of image / start of scan
+            return
+        if 0xD0 <= marker[1] <= 0xD7 or marker[1] == 0x01:  # stand-alone markers
+            pos += 2
+            continue
+        (length,) = struct.unpack(">H", _read(f, 2, "a JPEG segment length", source.name))
+        if length < 2 or pos + 2 + length > source.size:
+            raise MalformedError(f"JPEG segment at offset {pos} runs past the end", source.name)
+        pos += 2 + length
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} JPEG segments", source.name)
+
+
+# ---- protobuf (SentencePiece) ------------------------------------------------------------------
+def _varint(buf: bytes, pos: int, end: int, where: str) -> tuple[int, int]:
+    value, shift = 0, 0
+    while pos < end and shift < 64:
+        b = buf[pos]
+        value |= (b & 0x7F) << shift
+        pos += 1
+        if not b & 0x80:
+            return value, pos
+        shift += 7
+    raise MalformedError("bad protobuf varint", where)
+
+
+def _fields(buf: bytes, start: int, end: int, where: str) -> list[tuple[int, int, int, int]]:
+    """(field number, wire type, value start, value end) of every field in ``buf[start:end]``."""
+    out: list[tuple[int, int, int, int]] = []
+    pos = start
+    while pos < end:
+        if len(out) >= _MAX_CHUNKS:
+            raise ScanLimitError(f"more than {_MAX_CHUNKS} protobuf fields", where)
+        key, pos = _varint(buf, pos, end, where)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, after = _varint(buf, pos, end, where)
+        elif wire == 1:
+            after = pos + 8
+        elif wire == 5:
+            after = pos + 4
+        elif wire == 2:
+            length, pos = _varint(buf, pos, end, where)
+            after = pos + length
+        else:
+            raise MalformedError(f"protobuf wire type {wire} is not used by this format", where)
+        if after > end or number == 0:
+            raise MalformedError(f"protobuf field {number} at offset {pos} runs past its message", where)
+        out.append((number, wire, pos, after))
+        pos = after
+    return out
+
+
+# ModelProto: 1 pieces, 2 trainer_spec, 3 normalizer_spec, 4 self_test_data, 5 denormalizer_spec.
+# SentencePiece: 1 piece (string), 2 score (float), 3 type (enum).
+_SPM_PIECE_FIELDS = {1: 2, 2: 5, 3: 0}
+
+
+def scan_sentencepiece(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """A SentencePiece ModelProto: every top-level field and every piece must be well formed."""
+    buf = source.read_all(ctx.limits.max_text_bytes)
+    pieces = 0
+    for number, wire, start, end in _fields(buf, 0, len(buf), source.name):
+        if wire != 2 or not 1 <= number <= 5:
+            raise MalformedError(f"field {number} (wire type {wire}) is not part of a SentencePiece model",
+                                 source.name)
+        if number == 1:
+            pieces += 1
+            for n, w, _, _ in _fields(buf, start, end, source.name):
+                if _SPM_PIECE_FIELDS.get(n) != w:
+                    raise MalformedError(f"piece {pieces} has field {n} (wire type {w}): not a SentencePiece piece",
+                                         source.name)
+    if not pieces:
+        raise MalformedError("SentencePiece model without pieces", source.name)
+    return Outcome("sentencepiece")
+
+
+# ---- msgpack (flax) ----------------------------------------------------------------------------
+def scan_msgpack(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """One msgpack document that fills the file exactly; bin/str/ext payloads are skipped by length."""
+    with bounded(source) as f:
+        walker = _MsgpackWalker(f, source.name)
+        walker.value(0)
+        if walker.pos != source.size:
+            raise MalformedError(f"msgpack document ends at offset {walker.pos}, the file has {source.size} bytes",
+                                 source.name)
+    return Outcome("msgpack")
+
+
+# first byte -> (payload length bytes, kind): kind "raw" skips the payload, "ext" skips it plus a type
+# byte, "array"/"map" read that many items.
+_MSGPACK_SIZED = {
+    0xC4: (1, "raw"), 0xC5: (2, "raw"), 0xC6: (4, "raw"),  # bin 8/16/32
+    0xD9: (1, "raw"), 0xDA: (2, "raw"), 0xDB: (4, "raw"),  # str 8/16/32
+    0xC7: (1, "ext"), 0xC8: (2, "ext"), 0xC9: (4, "ext"),  # ext 8/16/32
+    0xDC: (2, "array"), 0xDD: (4, "array"), 0xDE: (2, "map"), 0xDF: (4, "map"),
+}
+_MSGPACK_FIXED = {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1, 0xD1: 2, 0xD2: 4, 0xD3: 8,
+                  0xD4: 2, 0xD5: 3, 0xD6: 5, 0xD7: 9, 0xD8: 17}  # numbers and fixext (type byte + data)
+
+
+class _MsgpackWalker:
+    def __init__(self, f: BinaryIO, where: str) -> None:
+        self.f = f
+        self.where = where
+        self.pos = 0
+        self.items = 0
+
+    def _take(self, n: int) -> bytes:
+        self.f.seek(self.pos)
+        data = _read(self.f, n, "a msgpack value", self.where)
+        self.pos += n
+        return data
+
+    def value(self, depth: int) -> None:
+        if depth > _MSGPACK_DEPTH:
+            raise ScanLimitError(f"msgpack nested deeper than {_MSGPACK_DEPTH}", self.where)
+        self.items += 1
+        if self.items > _MAX_CHUNKS:
+            raise ScanLimitError(f"more than {_MAX_CHUNKS} msgpack values", self.where)
+        b = self._take(1)[0]
+        if b <= 0x7F or b >= 0xE0 or b in (0xC0, 0xC2, 0xC3):  # fixint, nil, bool
+            return
+        if 0xA0 <= b <= 0xBF:  # fixstr
+            self.pos += b & 0x1F
+        elif 0x90 <= b <= 0x9F:
+            self._items(b & 0x0F, depth)
+        elif 0x80 <= b <= 0x8F:
+            self._items(2 * (b & 0x0F), depth)
+        elif b in _MSGPACK_FIXED:
+            self.pos += _MSGPACK_FIXED[b]
+        elif b in _MSGPACK_SIZED:
+            width, kind = _MSGPACK_SIZED[b]
+            n = int.from_bytes(self._take(width), "big")
+            if kind == "array":
+                self._items(n, depth)
+            elif kind == "map":
+                self._items(2 * n, depth)
+            else:
+                self.pos += n + (1 if kind == "ext" else 0)
+        else:
+            raise MalformedError(f"byte {b:#04x} at offset {self.pos - 1} is not a msgpack type", self.where)
+
+    def _items(self, n: int, depth: int) -> None:
+        for _ in range(n):
+            self.value(depth + 1)
+
+
+# ---- TFLite ------------------------------------------------------------------------------------
+def scan_tflite(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """A TFLite FlatBuffer: the root table and its vtable must lie inside the file."""
+    if len(head) < 12:
+        raise MalformedError("TFLite file shorter than its header", source.name)
+    (root,) = struct.unpack("<I", head[:4])
+    if not 8 <= root <= source.size - 4:
+        raise MalformedError(f"TFLite root table offset {root} outside the file", source.name)
+    with bounded(source) as f:
+        f.seek(root)
+        (vt_rel,) = struct.unpack("<i", _read(f, 4, "the root table", source.name))
+        vtable = root - vt_rel
+        if not 0 <= vtable <= source.size - 4:
+            raise MalformedError(f"TFLite vtable offset {vtable} outside the file", source.name)
+    return Outcome("tflite")
