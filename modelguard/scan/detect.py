@@ -20,6 +20,7 @@ class Format(str, Enum):
     PYTORCH_LEGACY = "pytorch-legacy"
     PYTORCH_TAR = "pytorch-tar"
     TORCHSCRIPT = "torchscript"
+    PYTORCH_EXPORT = "pytorch-export"
     NUMPY = "numpy"
     NPZ = "npz"
     ZIP = "zip"
