@@ -58,10 +58,12 @@ _SCANNERS: dict[Format, str] = {
     Format.SENTENCEPIECE: "modelguard.scan.dataformats:scan_sentencepiece",
     Format.MSGPACK: "modelguard.scan.dataformats:scan_msgpack",
     Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
+    Format.AUDIO: "modelguard.scan.dataformats:scan_audio",
+    Format.PDF: "modelguard.scan.dataformats:scan_pdf",
 }
 # Formats that a protocol-0/1 (or header-less) pickle could imitate: probed as pickles first.
 _PICKLE_LOOKALIKES = (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.IMAGE,
-                      Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE)
+                      Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE, Format.AUDIO, Format.PDF)
 
 
 def _scanner(fmt: Format) -> Scanner:

@@ -1,11 +1,11 @@
 """Data formats that Hub repositories carry and that no loader runs code from.
 
-Owns the scanners for images (PNG, JPEG, GIF, WebP, BMP, TIFF), SentencePiece models
-(``tokenizer.model``, ``spiece.model``: a protobuf of pieces and normaliser rules), msgpack
-(``flax_model.msgpack``: flax restores it with ``msgpack`` plus an ndarray ext hook) and TFLite
-FlatBuffers. Their loaders only decode data, so a file whose framing is sound is clean; a file
+Owns the scanners for images (PNG, JPEG, GIF, WebP, BMP, TIFF), example audio (WAV, FLAC, Ogg,
+MP3 with an ID3 tag), PDF, SentencePiece models (``tokenizer.model``, ``spiece.model``: a
+protobuf of pieces and normaliser rules), msgpack (``flax_model.msgpack``: flax restores it with
+``msgpack`` plus an ndarray ext hook) and TFLite FlatBuffers. Their loaders only decode data, so a file whose framing is sound is clean; a file
 whose framing is broken is unscannable (MG-S001), since something that claims a format and
-does not follow it is not understood. Bytes after the end of a PNG or WebP are reported
+does not follow it is not understood. Bytes after the end of a PNG, WebP or WAV are reported
 (MG-S206) and scanned by content, as they could hide a second payload.
 
 Checks framing only, cheaply (chunk and field headers, never pixel or tensor data). Must not
@@ -110,6 +110,69 @@ def _jpeg_segments(f: BinaryIO, source: Source) -> None:
             raise MalformedError(f"JPEG segment at offset {pos} runs past the end", source.name)
         pos += 2 + length
     raise ScanLimitError(f"more than {_MAX_CHUNKS} JPEG segments", source.name)
+
+
+# ---- audio and PDF -----------------------------------------------------------------------------
+def scan_audio(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """Example audio in ASR repos: WAV (RIFF size), FLAC (metadata blocks), Ogg (page headers), MP3 (ID3)."""
+    findings: list[Finding] = []
+    with bounded(source) as f:
+        if head.startswith(b"RIFF"):
+            (riff,) = struct.unpack("<I", head[4:8])
+            end = 8 + riff + (riff & 1)
+            if end > source.size:
+                raise MalformedError(f"WAV claims {end} bytes, the file has {source.size}", source.name)
+            _trailing(ctx, source, end, "WAV", findings)
+        elif head.startswith(b"fLaC"):
+            _flac_metadata(f, source)
+        elif head.startswith(b"OggS"):
+            _ogg_pages(f, source)
+        elif head.startswith(b"ID3"):
+            if len(head) < 10 or any(b & 0x80 for b in head[6:10]):
+                raise MalformedError("ID3 tag size is not a synchsafe integer", source.name)
+            size = 10 + sum((b & 0x7F) << (7 * (3 - i)) for i, b in enumerate(head[6:10]))  # 7 bits a byte
+            if size > source.size:
+                raise MalformedError(f"ID3 tag claims {size} bytes, the file has {source.size}", source.name)
+    return Outcome("audio", findings)
+
+
+def _flac_metadata(f: BinaryIO, source: Source) -> None:
+    pos = 4
+    for _ in range(_MAX_CHUNKS):
+        f.seek(pos)
+        header = _read(f, 4, "a FLAC metadata block header", source.name)
+        pos += 4 + int.from_bytes(header[1:4], "big")
+        if pos > source.size:
+            raise MalformedError("FLAC metadata block runs past the end", source.name)
+        if header[0] & 0x80:  # last metadata block; audio frames follow
+            return
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} FLAC metadata blocks", source.name)
+
+
+def _ogg_pages(f: BinaryIO, source: Source) -> None:
+    pos = 0
+    for _ in range(_MAX_CHUNKS):
+        if pos == source.size:
+            return
+        f.seek(pos)
+        header = _read(f, 27, "an Ogg page header", source.name)
+        if header[:4] != b"OggS":
+            raise MalformedError(f"Ogg page expected at offset {pos}", source.name)
+        segments = _read(f, header[26], "an Ogg segment table", source.name)
+        pos += 27 + len(segments) + sum(segments)
+        if pos > source.size:
+            raise MalformedError("Ogg page runs past the end", source.name)
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} Ogg pages", source.name)
+
+
+def scan_pdf(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """A PDF (papers, model cards): no model loader opens one; it must end with ``%%EOF``."""
+    with bounded(source) as f:
+        f.seek(max(0, source.size - 1024))
+        if b"%%EOF" not in f.read():
+            raise MalformedError("PDF without %%EOF in its last 1024 bytes (truncated, or data appended)",
+                                 source.name)
+    return Outcome("pdf")
 
 
 # ---- protobuf (SentencePiece) ------------------------------------------------------------------

@@ -44,6 +44,8 @@ class Format(str, Enum):
     SENTENCEPIECE = "sentencepiece"
     MSGPACK = "msgpack"
     TFLITE = "tflite"
+    AUDIO = "audio"
+    PDF = "pdf"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -191,6 +193,10 @@ def _data_format(head: bytes) -> Format | None:
         return Format.IMAGE
     if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0" and len(head) >= 14:
         return Format.IMAGE
+    if head.startswith((b"fLaC", b"OggS", b"ID3")) or (head.startswith(b"RIFF") and head[8:12] == b"WAVE"):
+        return Format.AUDIO
+    if head.startswith(b"%PDF-"):
+        return Format.PDF
     if head[4:8] == b"TFL3":
         return Format.TFLITE
     if _looks_like_sentencepiece(head):

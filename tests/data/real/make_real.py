@@ -486,10 +486,120 @@ def make_images_and_text() -> None:
     _record("repo/.gitattributes", "hand-written", "the Hub's default LFS patterns")
 
 
+def make_keras() -> None:
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    kv = f"{_version('keras')} (torch backend), {_version('h5py')}"
+    d = OUT / "keras"
+    d.mkdir(exist_ok=True)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4, activation="relu"),
+                              keras.layers.Dropout(0.1), keras.layers.Dense(2, activation="softmax")])
+    model.compile(optimizer="adam", loss="categorical_crossentropy")
+    model.save(d / "keras3.keras")
+    _record("keras/keras3.keras", kv, "keras.Sequential([Input, Dense, Dropout, Dense]).save('x.keras')")
+    model.save(d / "keras3_legacy.h5")
+    _record("keras/keras3_legacy.h5", kv, "same model, model.save('x.h5') (legacy HDF5)")
+    model.save_weights(d / "keras3.weights.h5")
+    _record("keras/keras3.weights.h5", kv, "model.save_weights('x.weights.h5')")
+
+
+def make_diffusers() -> None:
+    import torch
+    from diffusers import DDPMPipeline, DDPMScheduler, UNet2DModel
+
+    torch.manual_seed(0)
+    dv = f"{_version('diffusers')}, {_version('torch')}"
+    unet = UNet2DModel(sample_size=8, in_channels=1, out_channels=1, layers_per_block=1, block_out_channels=(4, 8),
+                       down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                       norm_num_groups=2)
+    d = OUT / "diffusers"
+    DDPMPipeline(unet=unet, scheduler=DDPMScheduler(num_train_timesteps=10)).save_pretrained(d)
+    for rel in ("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
+                "unet/diffusion_pytorch_model.safetensors"):
+        _record(f"diffusers/{rel}", dv, "DDPMPipeline(tiny UNet2DModel, DDPMScheduler).save_pretrained()")
+
+
+def make_more_sklearn() -> None:
+    import joblib
+    import numpy as np
+    from sklearn.cluster import KMeans
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, IsolationForest
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.preprocessing import LabelEncoder, OneHotEncoder
+    from sklearn.svm import SVC
+
+    rs = np.random.RandomState(0)
+    X = rs.randn(40, 4)
+    y = (X[:, 0] > 0).astype(int)
+    models = {
+        "kmeans": KMeans(n_clusters=2, n_init=1, random_state=0).fit(X),
+        "svc": SVC(probability=False).fit(X, y),
+        "gboost": GradientBoostingClassifier(n_estimators=3, max_depth=2).fit(X, y),
+        "histgb": HistGradientBoostingClassifier(max_iter=3).fit(X, y),
+        "isoforest": IsolationForest(n_estimators=3, random_state=0).fit(X),
+        "sgd": SGDClassifier(max_iter=5, tol=None).fit(X, y),
+        "knn": KNeighborsClassifier(n_neighbors=3, algorithm="kd_tree").fit(X, y),
+        "mlp": MLPClassifier(hidden_layer_sizes=(3,), max_iter=5).fit(X, y),
+        "labelencoder": LabelEncoder().fit(["cat", "dog"]),
+        "columns": ColumnTransformer([("oh", OneHotEncoder(), [0])]).fit(np.array([["a"], ["b"]], dtype=object)),
+    }
+    sv = f"{_version('scikit-learn')}, {_version('joblib')}, {_version('numpy')}"
+    for name, est in models.items():
+        joblib.dump(est, OUT / "sklearn" / f"{name}.joblib", compress=3)
+        _record(f"sklearn/{name}.joblib", sv, f"joblib.dump({type(est).__name__}, compress=3)")
+
+
+def make_media_and_safetensors() -> None:
+    import wave
+
+    import numpy as np
+    import soundfile
+    import torch
+    from PIL import Image
+    from safetensors.numpy import save_file as save_numpy
+    from safetensors.torch import save_file as save_torch
+
+    d = OUT / "repo"
+    with wave.open(str(d / "sample.wav"), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(np.zeros(800, np.int16).tobytes())
+    _record("repo/sample.wav", f"Python {sys.version.split()[0]} wave", "0.1 s of silence, 16-bit mono")
+    tone = np.sin(np.linspace(0, 200, 1600)).astype(np.float32)
+    for ext, fmt in (("flac", "FLAC"), ("ogg", "OGG")):
+        soundfile.write(d / f"sample.{ext}", tone, 8000, format=fmt)
+        _record(f"repo/sample.{ext}", _version("soundfile"), f"soundfile.write(format={fmt!r})")
+    Image.new("RGB", (16, 16), (200, 20, 20)).save(d / "paper.pdf", "PDF")
+    _record("repo/paper.pdf", _version("Pillow"), "Image.save(format='PDF')")
+    d = OUT / "safetensors"
+    d.mkdir(exist_ok=True)
+    torch.manual_seed(0)
+    save_torch({"lora_A.weight": torch.randn(4, 8), "lora_B.weight": torch.zeros(8, 4, dtype=torch.bfloat16),
+                "empty": torch.empty(0), "scalar": torch.tensor(1.5)},
+               str(d / "adapter_model.safetensors"), metadata={"format": "pt"})
+    _record("safetensors/adapter_model.safetensors", _version("safetensors"),
+            "safetensors.torch.save_file(bf16/f32/empty/scalar tensors, metadata={'format': 'pt'})")
+    save_numpy({"a": np.arange(6, dtype=np.int64).reshape(2, 3), "b": np.ones(3, np.float16)},
+               str(d / "numpy.safetensors"))
+    _record("safetensors/numpy.safetensors", _version("safetensors"), "safetensors.numpy.save_file(int64/f16)")
+    (d / "adapter_config.json").write_text(json.dumps({
+        "peft_type": "LORA", "task_type": "CAUSAL_LM", "r": 4, "lora_alpha": 8, "lora_dropout": 0.05,
+        "target_modules": ["q_proj", "v_proj"], "base_model_name_or_path": "meta-llama/Llama-3.2-1B",
+        "inference_mode": True, "bias": "none"}, indent=2))
+    _record("safetensors/adapter_config.json", "json (layout of peft)", "a LoRA adapter_config.json")
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "torch": make_torch, "transformers": make_transformers, "tokenizers": make_tokenizers,
     "numpy": make_numpy_sklearn, "onnx": make_onnx, "gguf": make_gguf, "hdf5": make_hdf5,
-    "flax": make_flax_msgpack, "repo": make_images_and_text,
+    "flax": make_flax_msgpack, "repo": make_images_and_text, "keras": make_keras, "diffusers": make_diffusers,
+    "sklearn": make_more_sklearn, "media": make_media_and_safetensors,
 }
 
 
