@@ -3,10 +3,11 @@
 Owns the scanners for images (PNG, JPEG, GIF, WebP, BMP, TIFF), example audio (WAV, FLAC, Ogg,
 MP3 with an ID3 tag), PDF, SentencePiece models (``tokenizer.model``, ``spiece.model``: a
 protobuf of pieces and normaliser rules), msgpack (``flax_model.msgpack``: flax restores it with
-``msgpack`` plus an ndarray ext hook) and TFLite FlatBuffers. Their loaders only decode data, so a file whose framing is sound is clean; a file
-whose framing is broken is unscannable (MG-S001), since something that claims a format and
-does not follow it is not understood. Bytes after the end of a PNG, WebP or WAV are reported
-(MG-S206) and scanned by content, as they could hide a second payload.
+``msgpack`` plus an ndarray ext hook) and TFLite FlatBuffers. Their loaders only decode data,
+so a file whose framing is sound is clean; a file whose framing is broken is unscannable
+(MG-S001), since something that claims a format and does not follow it is not understood.
+Bytes after the end of a PNG, WebP or WAV are reported (MG-S206) and scanned by content, as
+they could hide a second payload.
 
 Checks framing only, cheaply (chunk and field headers, never pixel or tensor data). Must not
 decode images, load a tokenizer or unpack msgpack into Python objects.
@@ -77,7 +78,8 @@ def _png_end(f: BinaryIO, source: Source) -> int:
     pos = 8
     for _ in range(_MAX_CHUNKS):
         f.seek(pos)
-        length, kind = struct.unpack(">I4s", _read(f, 8, "a PNG chunk header", source.name))
+        header = _read(f, 8, "a PNG chunk header", source.name)
+        length, kind = int.from_bytes(header[:4], "big"), header[4:]
         if not kind.isalpha():
             raise MalformedError(f"PNG chunk at offset {pos} has an invalid type {kind!r}", source.name)
         pos += 12 + length

@@ -15,7 +15,6 @@ README.md lists every file with the library and version that wrote it (written b
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import pickle
@@ -439,7 +438,8 @@ def make_hdf5() -> None:
         f.attrs["layer_names"] = [b"bert"]
         g = f.create_group("bert").create_group("tf_bert_model").create_group("bert")
         g.create_dataset("embeddings/word_embeddings/weight:0", data=rs.randn(16, 4).astype(np.float32))
-    _record("keras/tf_model.h5", hv, "h5py file laid out as transformers' TF save_weights (tf_model.h5): no model_config")
+    _record("keras/tf_model.h5", hv,
+            "h5py file laid out as transformers' TF save_weights (tf_model.h5): no model_config")
 
 
 def make_flax_msgpack() -> None:
