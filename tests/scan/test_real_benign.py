@@ -98,6 +98,7 @@ EXPECTED: dict[str, str] = {
     "tokenizer/vocab.txt": "text",
     "torch/exported.pt2": "pytorch-export",
     "torch/lightning.ckpt": "pytorch-zip",
+    "torch/lightning_real.ckpt": "pytorch-zip",
     "torch/mixed_tensors.pt": "pytorch-zip",
     "torch/mixed_tensors_legacy.pt": "pytorch-legacy",
     "torch/optimizer.pt": "pytorch-zip",

@@ -595,11 +595,43 @@ def make_media_and_safetensors() -> None:
     _record("safetensors/adapter_config.json", "json (layout of peft)", "a LoRA adapter_config.json")
 
 
+def make_lightning() -> None:
+    import lightning as L
+    import torch
+    from torch import nn
+    from torch.utils.data import DataLoader, TensorDataset
+
+    class TinyModule(L.LightningModule):
+        def __init__(self, hidden: int = 4, lr: float = 1e-3) -> None:
+            super().__init__()
+            self.save_hyperparameters()
+            self.net = nn.Sequential(nn.Linear(8, hidden), nn.ReLU(), nn.Linear(hidden, 1))
+
+        def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+            x, y = batch
+            loss: torch.Tensor = nn.functional.mse_loss(self.net(x), y)
+            return loss
+
+        def configure_optimizers(self) -> Any:
+            opt = torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+            return {"optimizer": opt, "lr_scheduler": torch.optim.lr_scheduler.StepLR(opt, 1)}
+
+    torch.manual_seed(0)
+    data = DataLoader(TensorDataset(torch.randn(8, 8), torch.randn(8, 1)), batch_size=4)
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = L.Trainer(max_steps=2, logger=False, default_root_dir=tmp, enable_progress_bar=False,
+                            enable_model_summary=False, accelerator="cpu")
+        trainer.fit(TinyModule(), data)
+        trainer.save_checkpoint(OUT / "torch" / "lightning_real.ckpt")
+    _record("torch/lightning_real.ckpt", f"{_version('lightning')}, {_version('torch')}",
+            "Trainer(max_steps=2).fit(LightningModule with save_hyperparameters, Adam, StepLR).save_checkpoint()")
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "torch": make_torch, "transformers": make_transformers, "tokenizers": make_tokenizers,
     "numpy": make_numpy_sklearn, "onnx": make_onnx, "gguf": make_gguf, "hdf5": make_hdf5,
     "flax": make_flax_msgpack, "repo": make_images_and_text, "keras": make_keras, "diffusers": make_diffusers,
-    "sklearn": make_more_sklearn, "media": make_media_and_safetensors,
+    "sklearn": make_more_sklearn, "media": make_media_and_safetensors, "lightning": make_lightning,
 }
 
 
