@@ -6,8 +6,8 @@ protobuf of pieces and normaliser rules), msgpack (``flax_model.msgpack``: flax 
 ``msgpack`` plus an ndarray ext hook) and TFLite FlatBuffers. Their loaders only decode data,
 so a file whose framing is sound is clean; a file whose framing is broken is unscannable
 (MG-S001), since something that claims a format and does not follow it is not understood.
-Bytes after the end of a PNG, WebP or WAV are reported (MG-S206) and scanned by content, as
-they could hide a second payload.
+Bytes after the end of an image (but TIFF), a WAV or a PDF are reported (MG-S206) and
+scanned by content, as they could hide a second payload.
 
 Checks framing only, cheaply (chunk and field headers, never pixel or tensor data). Must not
 decode images, load a tokenizer or unpack msgpack into Python objects.
@@ -39,39 +39,43 @@ def _trailing(ctx: ScanContext, source: Source, end: int, fmt: str, findings: li
     if end >= source.size:
         return
     n = source.size - end
-    findings.append(finding("MG-S206", f"{n} bytes after the end of the {fmt} image (offset {end})",
+    findings.append(finding("MG-S206", f"{n} bytes after the end of the {fmt} data (offset {end})",
                             location=source.name))
     scan_nested(ctx, WindowSource(source, end, n, f"{source.name}!<{n} bytes at offset {end}>"), findings)
 
 
 # ---- images ------------------------------------------------------------------------------------
 def scan_image(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """An image: its container framing is walked, pixel data is never decoded."""
+    """An image: its container framing is walked to its end, pixel data is never decoded."""
     findings: list[Finding] = []
-    with bounded(source) as f:
-        if head.startswith(b"\x89PNG\r\n\x1a\n"):
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        with bounded(source) as f:
             _trailing(ctx, source, _png_end(f, source), "PNG", findings)
-        elif head.startswith(b"\xff\xd8\xff"):
-            _jpeg_segments(f, source)
-        elif head.startswith(b"RIFF") and head[8:12] == b"WEBP":
-            (riff,) = struct.unpack("<I", head[4:8])
-            end = 8 + riff + (riff & 1)
-            if end > source.size:
-                raise MalformedError(f"WebP claims {end} bytes, the file has {source.size}", source.name)
-            _trailing(ctx, source, end, "WebP", findings)
-        elif head.startswith((b"GIF87a", b"GIF89a")):
-            if source.size < 14:
-                raise MalformedError("GIF shorter than its header", source.name)
-        elif head.startswith(b"BM"):
-            (size,) = struct.unpack("<I", head[2:6])
-            if size > source.size:
-                raise MalformedError(f"BMP claims {size} bytes, the file has {source.size}", source.name)
-        elif head.startswith((b"II*\0", b"MM\0*")):
-            fmt = "<I" if head[:1] == b"I" else ">I"
-            (ifd,) = struct.unpack(fmt, head[4:8])
-            if not 8 <= ifd < source.size:
-                raise MalformedError(f"TIFF directory offset {ifd} outside the file", source.name)
+    elif head.startswith(b"\xff\xd8\xff"):
+        _trailing(ctx, source, _jpeg_end(source.read_all(ctx.limits.max_text_bytes), source.name), "JPEG", findings)
+    elif head.startswith((b"GIF87a", b"GIF89a")):
+        _trailing(ctx, source, _gif_end(source.read_all(ctx.limits.max_text_bytes), source.name), "GIF", findings)
+    elif head.startswith(b"RIFF") and head[8:12] == b"WEBP":
+        _trailing(ctx, source, _riff_end(head, source), "WebP", findings)
+    elif head.startswith(b"BM"):
+        (size,) = struct.unpack("<I", head[2:6])
+        if not 14 < size <= source.size:
+            raise MalformedError(f"BMP claims {size} bytes, the file has {source.size}", source.name)
+        _trailing(ctx, source, size, "BMP", findings)
+    elif head.startswith((b"II*\0", b"MM\0*")):
+        # TIFF directories and strips may sit anywhere in the file: only the first offset is checked.
+        (ifd,) = struct.unpack("<I" if head[:1] == b"I" else ">I", head[4:8])
+        if not 8 <= ifd < source.size:
+            raise MalformedError(f"TIFF directory offset {ifd} outside the file", source.name)
     return Outcome("image", findings)
+
+
+def _riff_end(head: bytes, source: Source) -> int:
+    (riff,) = struct.unpack("<I", head[4:8])
+    end = 8 + riff + (riff & 1)
+    if end > source.size:
+        raise MalformedError(f"RIFF claims {end} bytes, the file has {source.size}", source.name)
+    return end
 
 
 def _png_end(f: BinaryIO, source: Source) -> int:
@@ -91,27 +95,76 @@ def _png_end(f: BinaryIO, source: Source) -> int:
     raise ScanLimitError(f"more than {_MAX_CHUNKS} PNG chunks", source.name)
 
 
-def _jpeg_segments(f: BinaryIO, source: Source) -> None:
-    """Walk the marker segments up to the start of scan (entropy-coded data is not framed)."""
+def _jpeg_end(data: bytes, where: str) -> int:
+    """Offset after the end-of-image marker: marker segments are walked by their lengths, and
+    entropy-coded data after a start-of-scan up to the next marker (inside it 0xFF is always
+    followed by 0x00 or a restart marker)."""
     pos = 2
     for _ in range(_MAX_CHUNKS):
-        f.seek(pos)
-        marker = _read(f, 2, "a JPEG marker", source.name)
-        if marker[0] != 0xFF:
-            raise MalformedError(f"JPEG marker expected at offset {pos}", source.name)
-        if marker[1] == 0xFF:  # fill byte
+        if data[pos:pos + 1] != b"\xff" or pos + 2 > len(data):
+            raise MalformedError(f"JPEG marker expected at offset {pos}", where)
+        marker = data[pos + 1]
+        if marker == 0xFF:  # fill byte
             pos += 1
             continue
-        if marker[1] in (0xD9, 0xDA):  # end of image / start of scan
-            return
-        if 0xD0 <= marker[1] <= 0xD7 or marker[1] == 0x01:  # stand-alone markers
+        if marker == 0xD9:  # end of image
+            return pos + 2
+        if 0xD0 <= marker <= 0xD7 or marker == 0x01:  # stand-alone markers
             pos += 2
             continue
-        (length,) = struct.unpack(">H", _read(f, 2, "a JPEG segment length", source.name))
-        if length < 2 or pos + 2 + length > source.size:
-            raise MalformedError(f"JPEG segment at offset {pos} runs past the end", source.name)
+        if pos + 4 > len(data):
+            raise MalformedError("file ends inside a JPEG segment header", where)
+        length = int.from_bytes(data[pos + 2:pos + 4], "big")
+        if length < 2 or pos + 2 + length > len(data):
+            raise MalformedError(f"JPEG segment at offset {pos} runs past the end", where)
         pos += 2 + length
-    raise ScanLimitError(f"more than {_MAX_CHUNKS} JPEG segments", source.name)
+        if marker == 0xDA:  # start of scan: skip the entropy-coded data
+            pos = _next_jpeg_marker(data, pos, where)
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} JPEG segments", where)
+
+
+def _next_jpeg_marker(data: bytes, pos: int, where: str) -> int:
+    while True:
+        pos = data.find(b"\xff", pos)
+        if pos < 0 or pos + 1 >= len(data):
+            raise MalformedError("JPEG scan data runs to the end of the file without an end-of-image marker", where)
+        following = data[pos + 1]
+        if following == 0x00 or 0xD0 <= following <= 0xD7:
+            pos += 2
+            continue
+        return pos
+
+
+def _gif_end(data: bytes, where: str) -> int:
+    """Offset after the trailer byte: header, colour tables, then extension and image blocks."""
+    def sub_blocks(pos: int) -> int:
+        while True:
+            if pos >= len(data):
+                raise MalformedError("file ends inside GIF data sub-blocks", where)
+            if data[pos] == 0:
+                return pos + 1
+            pos += 1 + data[pos]
+
+    if len(data) < 13:
+        raise MalformedError("GIF shorter than its header", where)
+    pos = 13 + (3 << ((data[10] & 7) + 1) if data[10] & 0x80 else 0)
+    for _ in range(_MAX_CHUNKS):
+        if pos >= len(data):
+            raise MalformedError("GIF without its trailer byte", where)
+        kind = data[pos]
+        if kind == 0x3B:
+            return pos + 1
+        if kind == 0x21:  # extension: label, then sub-blocks
+            pos = sub_blocks(pos + 2)
+        elif kind == 0x2C:  # image descriptor, local colour table, LZW code size, sub-blocks
+            if pos + 10 > len(data):
+                raise MalformedError("file ends inside a GIF image descriptor", where)
+            flags = data[pos + 9]
+            pos += 10 + (3 << ((flags & 7) + 1) if flags & 0x80 else 0)
+            pos = sub_blocks(pos + 1)
+        else:
+            raise MalformedError(f"byte {kind:#04x} at offset {pos} is not a GIF block", where)
+    raise ScanLimitError(f"more than {_MAX_CHUNKS} GIF blocks", where)
 
 
 # ---- audio and PDF -----------------------------------------------------------------------------
@@ -120,11 +173,7 @@ def scan_audio(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     findings: list[Finding] = []
     with bounded(source) as f:
         if head.startswith(b"RIFF"):
-            (riff,) = struct.unpack("<I", head[4:8])
-            end = 8 + riff + (riff & 1)
-            if end > source.size:
-                raise MalformedError(f"WAV claims {end} bytes, the file has {source.size}", source.name)
-            _trailing(ctx, source, end, "WAV", findings)
+            _trailing(ctx, source, _riff_end(head, source), "WAV", findings)
         elif head.startswith(b"fLaC"):
             _flac_metadata(f, source)
         elif head.startswith(b"OggS"):
@@ -168,13 +217,21 @@ def _ogg_pages(f: BinaryIO, source: Source) -> None:
 
 
 def scan_pdf(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """A PDF (papers, model cards): no model loader opens one; it must end with ``%%EOF``."""
+    """A PDF (papers, model cards): no model loader opens one. It must end with its last
+    ``%%EOF`` marker (incremental updates append whole sections that end with one too)."""
+    findings: list[Finding] = []
+    tail_start = max(0, source.size - 1024)
     with bounded(source) as f:
-        f.seek(max(0, source.size - 1024))
-        if b"%%EOF" not in f.read():
-            raise MalformedError("PDF without %%EOF in its last 1024 bytes (truncated, or data appended)",
-                                 source.name)
-    return Outcome("pdf")
+        f.seek(tail_start)
+        tail = f.read()
+    at = tail.rfind(b"%%EOF")
+    if at < 0:
+        raise MalformedError("PDF without %%EOF in its last 1024 bytes (truncated, or data appended)", source.name)
+    end = tail_start + at + 5
+    rest = tail[at + 5:]
+    if rest.strip(b"\r\n \t\0"):
+        _trailing(ctx, source, end, "PDF", findings)
+    return Outcome("pdf", findings)
 
 
 # ---- protobuf (SentencePiece) ------------------------------------------------------------------

@@ -190,6 +190,20 @@ def test_torch_zip_behind_real_png(scan_cli: Scan) -> None:
     assert r.verdict == "malicious" and "MG-S101" in r.rules
 
 
+@pytest.mark.parametrize("rel", ["repo/photo_progressive.jpg", "repo/logo.jpg", "repo/animated.gif", "repo/logo.bmp",
+                                 "repo/logo.webp", "repo/paper.pdf"])
+def test_pickle_behind_real_image_or_pdf(scan_cli: Scan, rel: str) -> None:
+    r = scan_cli(_real(rel) + EVIL, Path(rel).name)
+    assert r.verdict == "malicious" and {"MG-S206", "MG-S101"} <= r.rules
+
+
+def test_pickle_behind_real_jpeg_ending_in_an_end_marker(scan_cli: Scan) -> None:
+    """The trailing payload ends with FF D9 itself: the end is where the walk meets the first
+    end-of-image marker, not the last FF D9 in the file."""
+    r = scan_cli(_real("repo/photo_progressive.jpg") + EVIL + b"\xff\xd9", "photo.jpg")
+    assert r.verdict != "clean" and "MG-S206" in r.rules
+
+
 def test_pickle_behind_real_wav(scan_cli: Scan) -> None:
     r = scan_cli(_real("repo/sample.wav") + EVIL, "sample.wav")
     assert r.verdict == "malicious" and r.format == "audio" and "MG-S206" in r.rules

@@ -32,7 +32,8 @@ def _scan(data: bytes, name: str) -> tuple[str, str, set[str]]:
 
 # ---- broken framing is MG-S001 ----------------------------------------------------------------------
 @pytest.mark.parametrize(("rel", "end"), [
-    ("repo/logo.png", -20), ("repo/logo.jpg", 50), ("repo/logo.webp", -10), ("repo/sample.wav", -10),
+    ("repo/logo.png", -20), ("repo/logo.jpg", 50), ("repo/photo_progressive.jpg", -2), ("repo/animated.gif", -1),
+    ("repo/logo.gif", 30), ("repo/logo.webp", -10), ("repo/sample.wav", -10),
     ("repo/sample.flac", 60), ("repo/sample.ogg", 80), ("tokenizer/sentencepiece_bpe.model", -7),
     ("flax/flax_model.msgpack", -5), ("repo/paper.pdf", -10),
 ])

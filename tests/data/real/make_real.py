@@ -473,6 +473,14 @@ def make_images_and_text() -> None:
                      ("tiff", "TIFF")):
         img.save(d / f"logo.{ext}", fmt)
         _record(f"repo/logo.{ext}", _version("Pillow"), f"Image.new(...).save(format={fmt!r})")
+    import numpy as np
+
+    noise = Image.fromarray(np.random.RandomState(0).randint(0, 255, (48, 48, 3), dtype=np.uint8))
+    noise.save(d / "photo_progressive.jpg", "JPEG", progressive=True, quality=90)
+    _record("repo/photo_progressive.jpg", _version("Pillow"), "noise image, save(format='JPEG', progressive=True)")
+    frames = [Image.new("P", (8, 8), i) for i in range(3)]
+    frames[0].save(d / "animated.gif", "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    _record("repo/animated.gif", _version("Pillow"), "three-frame GIF, save(save_all=True, loop=0)")
     (d / "logo.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg" width="16" height="16">'
                                 '<rect width="16" height="16" fill="#1478c8"/></svg>\n')
     _record("repo/logo.svg", "hand-written", "a plain SVG as found in repo assets")
