@@ -71,7 +71,7 @@ def scan_image(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
 
 
 def _riff_end(head: bytes, source: Source) -> int:
-    (riff,) = struct.unpack("<I", head[4:8])
+    riff = int.from_bytes(head[4:8], "little")
     end = 8 + riff + (riff & 1)
     if end > source.size:
         raise MalformedError(f"RIFF claims {end} bytes, the file has {source.size}", source.name)
