@@ -169,6 +169,14 @@ def test_sandbox_escape_in_real_gguf_chat_template(scan_cli: Scan) -> None:
     assert r.verdict == "malicious" and r.format == "gguf" and "MG-S601" in r.rules
 
 
+def test_sandbox_escape_in_real_chat_template_jinja(scan_cli: Scan) -> None:
+    src = _real("hf_tokenizer/chat_template.jinja")
+    evil = src.replace(b"{%- if tools %}", b"{%- if tools or lipsum.__globals__['os'].popen('echo pwned').read() %}", 1)
+    assert evil != src
+    r = scan_cli(evil, "chat_template.jinja")
+    assert r.verdict == "malicious" and r.format == "jinja" and "MG-S601" in r.rules
+
+
 def test_external_data_escaping_real_onnx_folder(scan_cli: Scan) -> None:
     src = _real("onnx/external/model.onnx")
     assert src.count(b"model.onnx_data") == 2

@@ -635,11 +635,33 @@ def make_lightning() -> None:
             "Trainer(max_steps=2).fit(LightningModule with save_hyperparameters, Adam, StepLR).save_checkpoint()")
 
 
+def make_hf_tokenizer() -> None:
+    """transformers' own save_pretrained of a tokenizer (chat_template.jinja) and processors."""
+    from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast, ViTImageProcessor, WhisperFeatureExtractor
+
+    tv = f"{_version('transformers')}, {_version('tokenizers')}"
+    d = OUT / "hf_tokenizer"
+    tok = Tokenizer.from_file(str(OUT / "tokenizer" / "tokenizer.json"))
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    fast.chat_template = QWEN2_TOOLS
+    fast.save_pretrained(d)
+    for name in ("chat_template.jinja", "tokenizer.json", "tokenizer_config.json"):
+        _record(f"hf_tokenizer/{name}", tv, "PreTrainedTokenizerFast(tokenizer_object=..., chat_template=Qwen2 "
+                "tool template).save_pretrained()")
+    ViTImageProcessor().save_pretrained(d)
+    _record("hf_tokenizer/preprocessor_config.json", tv, "ViTImageProcessor().save_pretrained()")
+    WhisperFeatureExtractor(feature_size=8).save_pretrained(d / "whisper")
+    _record("hf_tokenizer/whisper/preprocessor_config.json", tv, "WhisperFeatureExtractor(feature_size=8)"
+            ".save_pretrained()")
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "torch": make_torch, "transformers": make_transformers, "tokenizers": make_tokenizers,
     "numpy": make_numpy_sklearn, "onnx": make_onnx, "gguf": make_gguf, "hdf5": make_hdf5,
     "flax": make_flax_msgpack, "repo": make_images_and_text, "keras": make_keras, "diffusers": make_diffusers,
     "sklearn": make_more_sklearn, "media": make_media_and_safetensors, "lightning": make_lightning,
+    "hf_tokenizer": make_hf_tokenizer,
 }
 
 
