@@ -26,6 +26,7 @@ from modelguard.scan.streams import WindowSource, bounded, scan_nested
 _MAX_CHUNKS = 1_000_000
 """PNG chunks / JPEG segments / protobuf fields / msgpack items walked before giving up"""
 _MSGPACK_DEPTH = 64
+_MAX_EMBEDDED = 1000
 
 
 def _read(f: BinaryIO, n: int, what: str, where: str) -> bytes:
@@ -300,14 +301,22 @@ def scan_sentencepiece(ctx: ScanContext, source: Source, head: bytes) -> Outcome
 
 # ---- msgpack (flax) ----------------------------------------------------------------------------
 def scan_msgpack(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """One msgpack document that fills the file exactly; bin/str/ext payloads are skipped by length."""
+    """One msgpack document that fills the file exactly; bin/str/ext payloads are skipped by length.
+
+    flax decodes only ndarrays from its ext types, but msgpack-numpy and srsly hand object
+    arrays to ``pickle.loads``: a payload that starts like a pickle is scanned as one.
+    """
+    findings: list[Finding] = []
     with bounded(source) as f:
-        walker = _MsgpackWalker(f, source.name)
+        walker = _MsgpackWalker(f, source.name, source.size)
         walker.value(0)
         if walker.pos != source.size:
             raise MalformedError(f"msgpack document ends at offset {walker.pos}, the file has {source.size} bytes",
                                  source.name)
-    return Outcome("msgpack")
+    for start, length in walker.pickles:
+        name = f"{source.name}!<{length} bytes at offset {start}>"
+        scan_nested(ctx, WindowSource(source, start, length, name), findings)
+    return Outcome("msgpack", findings)
 
 
 # first byte -> (payload length bytes, kind): kind "raw" skips the payload, "ext" skips it plus a type
@@ -323,11 +332,14 @@ _MSGPACK_FIXED = {0xCA: 4, 0xCB: 8, 0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8, 0xD0: 1,
 
 
 class _MsgpackWalker:
-    def __init__(self, f: BinaryIO, where: str) -> None:
+    def __init__(self, f: BinaryIO, where: str, end: int) -> None:
         self.f = f
         self.where = where
+        self.end = end
         self.pos = 0
         self.items = 0
+        self.pickles: list[tuple[int, int]] = []
+        """(offset, length) of bin/ext payloads that start with a pickle protocol header"""
 
     def _take(self, n: int) -> bytes:
         self.f.seek(self.pos)
@@ -360,9 +372,21 @@ class _MsgpackWalker:
             elif kind == "map":
                 self._items(2 * n, depth)
             else:
-                self.pos += n + (1 if kind == "ext" else 0)
+                start = self.pos + (1 if kind == "ext" else 0)
+                self.pos = start + n
+                self._note_pickle(start, n)
         else:
             raise MalformedError(f"byte {b:#04x} at offset {self.pos - 1} is not a msgpack type", self.where)
+
+    def _note_pickle(self, start: int, n: int) -> None:
+        if n < 2 or start + n > self.end:
+            return
+        self.f.seek(start)
+        first = self.f.read(2)
+        if first[:1] == b"\x80" and 2 <= first[1] <= 5:
+            if len(self.pickles) >= _MAX_EMBEDDED:
+                raise ScanLimitError(f"more than {_MAX_EMBEDDED} pickles inside msgpack values", self.where)
+            self.pickles.append((start, n))
 
     def _items(self, n: int, depth: int) -> None:
         for _ in range(n):

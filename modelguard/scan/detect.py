@@ -201,10 +201,10 @@ def _data_format(head: bytes) -> Format | None:
         return Format.TFLITE
     if _looks_like_sentencepiece(head):
         return Format.SENTENCEPIECE
-    # msgpack map with string keys (flax_model.msgpack); a fixmap of 0 entries would be 0x80.
+    # msgpack map with str or bin keys (flax_model.msgpack, msgpack-numpy); a fixmap of 0 entries would be 0x80.
     if len(head) > 1 and (0x81 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
         key = head[1] if head[0] <= 0x8F else head[3 if head[0] == 0xDE else 5] if len(head) > 5 else 0
-        if 0xA0 <= key <= 0xBF or key in (0xD9, 0xDA, 0xDB):
+        if 0xA0 <= key <= 0xBF or key in (0xD9, 0xDA, 0xDB, 0xC4, 0xC5, 0xC6):  # str or bin keys
             return Format.MSGPACK
     return None
 

@@ -217,6 +217,15 @@ def test_pickle_behind_real_wav(scan_cli: Scan) -> None:
     assert r.verdict == "malicious" and r.format == "audio" and "MG-S206" in r.rules
 
 
+@pytest.mark.parametrize("wrap", [b"\xc4", b"\xc7"])  # bin 8 (msgpack-numpy object array), ext 8
+def test_pickle_inside_a_value_of_real_flax_msgpack(scan_cli: Scan, wrap: bytes) -> None:
+    src = _real("flax/flax_model.msgpack")
+    assert src[:1] == b"\x81"  # {"params": ...}: add a second key whose value is a pickle
+    value = wrap + bytes([len(EVIL4)]) + (b"\x05" if wrap == b"\xc7" else b"") + EVIL4
+    r = scan_cli(b"\x82" + src[1:] + b"\xa3opt" + value, "flax_model.msgpack")
+    assert r.verdict == "malicious" and r.format == "msgpack" and "MG-S101" in r.rules
+
+
 def test_pickle_behind_real_msgpack_is_not_clean(scan_cli: Scan) -> None:
     r = scan_cli(_real("flax/flax_model.msgpack") + EVIL, "flax_model.msgpack")
     assert r.verdict == "unscannable" and r.rules == {"MG-S001"}
