@@ -673,6 +673,19 @@ def write_readme() -> None:
              "`tests/scan/test_real_attacks.py` injects attacks into copies of them.", "",
              "| file | writer | how |", "| --- | --- | --- |"]
     lines += [f"| `{f}` | {w} | {h} |" for f, w, h in sorted(_written)]
+    lines += ["", "## Decisions and gaps", "",
+              "- `pytorch_model.bin`: transformers 5 no longer writes it; 4.x's `save_pretrained(safe_serialization="
+              "False)` was exactly `torch.save(state_dict)`, which is what is done here.",
+              "- `keras/model.h5` and `keras/tf_model.h5` are laid out with h5py the way Keras 2 / transformers' TF "
+              "`save_weights` write them (TensorFlow is not installed); `keras3*` are written by Keras 3 itself.",
+              "- SentencePiece models use `normalization_rule_name=\"identity\"`: the default nmt_nfkc charsmap "
+              "alone is 240 KB.",
+              "- Not here, no writer installed: TFLite (tested with hand-built FlatBuffers in "
+              "`test_real_dataformats.py`), TF SavedModel `.pb` (deliberately unscannable: its graph can hold "
+              "file-I/O ops and modelguard does not analyse TF graphs), ICO, OpenVINO `.bin` (raw weights without "
+              "framing stay MG-S002), fastText `.bin`, CoreML.",
+              "- A whole-model `torch.save(model)` of a class defined in the user's own module imports that class and "
+              "is suspicious (MG-S102) by design; so is a quantized whole model (`torch.ScriptObject`)."]
     (OUT / "README.md").write_text("\n".join(lines) + "\n")
 
 
