@@ -206,6 +206,27 @@ _ALL: list[Rule] = [
     Rule("MG-H009", _H, _SUS, "Download redirected to an untrusted location",
          "A download was redirected off the Hub where the protocol does not allow it (a git-stored file "
          "sent to another host, an https->http downgrade, a non-http scheme, a redirect loop)."),
+    # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.cache / fetcher / verifier
+    Rule("MG-H101", _C, _UNS, "Locked model not admitted",
+         "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
+         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
+    Rule("MG-H102", _C, _SUS, "Snapshot entry does not point into the cache",
+         "A snapshot entry is not a relative link to a blob of this cache (a symlink outside it, a plain file, "
+         "a folder link). A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
+    Rule("MG-H103", _C, _SUS, "Ref points to another commit",
+         "refs/<revision> in the verified cache names a different commit than the lock, so a loader asking "
+         "for the branch would get another snapshot. Re-run `modelguard fetch`."),
+    Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
+         "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
+    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
+         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
+         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H106", _H, _UNS, "Download could not be stored",
+         "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
+         "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
+    Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
+         "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
+         "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)
@@ -214,6 +235,24 @@ _ALL: list[Rule] = [
          "Check the org is the one you mean (look-alikes are a typosquat), then add it to allowed-orgs."),
     Rule("MG-P002", _H, _SUS, "Org denied by policy",
          "The repo's org is in denied-orgs. Remove the model from the manifest or change the policy."),
+    # MG-P010..P099: file-level policy -- modelguard.policy_eval
+    Rule("MG-P010", _H, _SUS, "Pickle-family weights refused",
+         "require-safetensors = true and this file is a pickle-family format (pickle, torch, joblib or a "
+         "compressed stream). Use the model's safetensors weights (exclude this file) or relax the policy."),
+    Rule("MG-P011", _H, _SUS, "Custom code refused",
+         "trust-remote-code = \"deny\" and the model ships custom code (*.py or a config auto_map). Exclude "
+         "it, or review it and pin it with trust-remote-code = \"allow-pinned\" and [[policy.remote-code]]."),
+    Rule("MG-P012", _H, _SUS, "Custom code not pinned",
+         "trust-remote-code = \"allow-pinned\" but this *.py file has no [[policy.remote-code]] pin or its "
+         "SHA-256 differs from the pin. Review the new code and update the pin."),
+    Rule("MG-P013", _H, _SUS, "Custom code from another repo",
+         "The config's auto_map loads code from another repo (\"org/repo--module.Class\"), which cannot be "
+         "pinned here. Lock that repo's code instead or refuse the model."),
+    Rule("MG-P014", _M, _SUS, "File larger than max-file-size",
+         "The file exceeds the policy's max-file-size. Exclude it in the manifest or raise the limit."),
+    Rule("MG-P015", _M, _SUS, "File type not allowed",
+         "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
+         "manifest or add the format to the policy."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
@@ -258,6 +297,68 @@ _ALL: list[Rule] = [
     Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it or run `modelguard lock`."),
+
+    # ---- MG-P9xx: suppressions
+    Rule("MG-P900", _M, _SUS, "Suppression expired",
+         "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
+         "Fix the underlying finding, or review it and renew the entry with a new expires date."),
+    Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
+         "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
+         "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
+    # ---- MG-L1xx / MG-P5xx: signatures, revocation
+    Rule("MG-L101", _H, _SUS, "Lockfile signature missing",
+         "The policy lists lockfile signers but modelguard.lock.sig is absent. Run `modelguard sign --key KEY.pem` "
+         "after reviewing the lock; a finding (not info) when require-signature = true."),
+    Rule("MG-L102", _H, _SUS, "Lockfile changed after signing",
+         "The signature verifies but signs different bytes than the lockfile on disk: someone edited or "
+         "regenerated the lock. Review the diff, then re-sign with `modelguard sign`."),
+    Rule("MG-L103", _H, _SUS, "Lockfile signature does not verify",
+         "The signature bytes or the signed payload were altered, or the signature was made by another key "
+         "with the same keyid. Restore modelguard.lock.sig from version control or re-sign."),
+    Rule("MG-L104", _H, _SUS, "Lockfile signed by an untrusted key",
+         "The signature's keyid is not listed in [[policy.signers]] with scope \"lockfile\" or \"*\". "
+         "Add the key (from `modelguard sign --show-public`) only if you trust its holder."),
+    Rule("MG-L105", _H, _SUS, "Signer key or algorithm mismatch",
+         "The policy's signer entry declares another algorithm than its key (or the signature) uses, or its "
+         "keyid is not the key's. Fix the [[policy.signers]] entry with `modelguard sign --show-public`."),
+    Rule("MG-L106", _H, _UNS, "Lockfile signature malformed",
+         "modelguard.lock.sig is not a DSSE envelope over a modelguard lockfile. Restore it or re-sign."),
+    Rule("MG-L107", _H, _SUS, "Signature required but no signer trusted",
+         "require-signature = true, but no [[policy.signers]] entry can sign lockfiles, so nothing can pass. "
+         "Add the team's public key to the policy."),
+    Rule("MG-P501", _C, _SUS, "Model revoked",
+         "The policy's [[policy.revoked]] list names this repo@commit; it is refused everywhere the policy "
+         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason."),
+    Rule("MG-P502", _C, _SUS, "File revoked",
+         "The policy's [[policy.revoked]] list names this file's sha256; any model holding it is refused. "
+         "Move to a commit without the file after reading the revocation reason."),
+    Rule("MG-P510", _H, _SUS, "Model signature required but not verified",
+         "The policy lists signers for this org or repo, but the model ships no model signature (model.sig) "
+         "that verifies offline. Ask the publisher to sign it with a key you list, or change the policy."),
+    Rule("MG-P511", _H, _SUS, "Model signature does not verify",
+         "The DSSE signature in model.sig does not verify under the key it names: the signature or the signed "
+         "statement was altered. Do not use the model; fetch the signature again from the publisher."),
+    Rule("MG-P512", _H, _SUS, "Model signed by an untrusted key",
+         "model.sig verifies only with a key or certificate the policy does not list for this org or repo. "
+         "Add the publisher's key to [[policy.signers]] (scope org or org/name) only if you trust it."),
+    Rule("MG-P513", _H, _SUS, "Model signer algorithm mismatch",
+         "A [[policy.signers]] entry for this model declares another algorithm than its key, or its keyid is "
+         "not its key's. Fix the entry."),
+    Rule("MG-P514", _H, _UNS, "Model signature malformed",
+         "model.sig is not a Sigstore bundle with a DSSE in-toto statement of a model_signing predicate, or "
+         "its subject's root digest does not match its resources. Treat the signature as absent."),
+    Rule("MG-P515", _H, _SUS, "File differs from the signed model",
+         "The file's SHA-256 in the lockfile is not the digest the publisher signed: the file changed after "
+         "signing. Do not use the model; report it to the publisher."),
+    Rule("MG-P516", _H, _SUS, "File not covered by the model signature",
+         "The lockfile pins a file the signed manifest does not list, so nothing vouches for it. Exclude the "
+         "file in modelguard.toml, or ask the publisher to sign it."),
+    Rule("MG-P517", _M, _UNS, "Signed digests not comparable",
+         "The signature hashes files in shards or with another algorithm than SHA-256, so the signed digests "
+         "cannot be matched to the lockfile offline. The signature alone does not vouch for the files."),
+    Rule("MG-P518", _I, _SUS, "Keyless signature present, not verified offline",
+         "model.sig is a keyless Sigstore signature (Fulcio certificate, Rekor log); checking it needs the "
+         "network and Sigstore's trust root, so modelguard does not count it as verified."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}

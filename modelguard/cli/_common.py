@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from modelguard.errors import ExitCode, UsageError
 from modelguard.models import Report, Severity
+
+if TYPE_CHECKING:
+    from modelguard.sarif import SarifAnchors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -42,24 +43,13 @@ def parse_fail_on(value: str | None, default: Severity = Severity.MEDIUM) -> Sev
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".modelguard-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write a report to ``path`` atomically (see :mod:`modelguard.atomic`)."""
+    from modelguard.atomic import replace_file
+
+    replace_file(path, text)
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, anchors: Any = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnchors | None = None) -> str:
     if fmt == "json":
         from modelguard.report import to_json
 
@@ -73,7 +63,9 @@ def render(report: Report, fmt: str, *, verbose: bool = False, anchors: Any = No
     return to_text(report, verbose=verbose)
 
 
-def emit(report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: Any = None) -> int:
+def emit(
+    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None
+) -> int:
     """Render the report to --output (atomically) or stdout; return the exit code."""
     text = render(report, fmt, verbose=verbose, anchors=anchors)
     if output:
