@@ -104,6 +104,7 @@ EXPECTED: dict[str, str] = {
     "tokenizer/vocab.json": "json",
     "tokenizer/vocab.txt": "text",
     "torch/exported.pt2": "pytorch-export",
+    "torch/fairseq_like.pt": "pytorch-zip",
     "torch/lightning.ckpt": "pytorch-zip",
     "torch/lightning_real.ckpt": "pytorch-zip",
     "torch/mixed_tensors.pt": "pytorch-zip",

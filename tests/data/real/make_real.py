@@ -1,8 +1,9 @@
 """Regenerate the real benign files in this folder with the real libraries that write them.
 
-Not part of the test run: it needs torch==2.13.0 (CPU), transformers, scikit-learn, joblib,
-sentencepiece, tokenizers, onnx, gguf, h5py, Pillow and msgpack, which modelguard does not
-depend on. Run it from the repository root in a venv that has them::
+Not part of the test run: it needs torch==2.13.0 (CPU), transformers (+ accelerate), diffusers,
+keras, lightning, omegaconf, scikit-learn, joblib, sentencepiece, tokenizers, onnx, gguf, h5py,
+Pillow, soundfile and msgpack, which modelguard does not depend on. Run it from the repository
+root in a venv that has them::
 
     HF_HUB_OFFLINE=1 python tests/data/real/make_real.py
 
@@ -635,6 +636,25 @@ def make_lightning() -> None:
             "Trainer(max_steps=2).fit(LightningModule with save_hyperparameters, Adam, StepLR).save_checkpoint()")
 
 
+def make_fairseq_like() -> None:
+    """A fairseq/Hydra-style checkpoint: OmegaConf config and argparse args beside the weights."""
+    import argparse
+
+    import torch
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(0)
+    cfg = OmegaConf.create({"model": {"_name": "transformer_lm", "dims": [8, 8]}, "optimization": {"lr": [0.1]},
+                            "task": {"data": "/data/bin", "tokens_per_sample": 512, "seed": None}})
+    state = {"cfg": cfg, "args": argparse.Namespace(arch="transformer_lm", lr=[0.1]),
+             "model": torch.nn.Linear(8, 8).state_dict(),
+             "optimizer_history": [{"criterion_name": "CrossEntropyCriterion", "num_updates": 3}],
+             "extra_state": {"epoch": 1, "train_iterator": {"epoch": 1, "iterations_in_epoch": 3}}}
+    torch.save(state, OUT / "torch" / "fairseq_like.pt")
+    _record("torch/fairseq_like.pt", f"{_version('omegaconf')}, {_version('torch')}",
+            "torch.save({cfg: OmegaConf.create(...), args: argparse.Namespace, model: state_dict, ...})")
+
+
 def make_hf_tokenizer() -> None:
     """transformers' own save_pretrained of a tokenizer (chat_template.jinja) and processors."""
     from tokenizers import Tokenizer
@@ -661,7 +681,7 @@ STEPS: dict[str, Callable[[], None]] = {
     "numpy": make_numpy_sklearn, "onnx": make_onnx, "gguf": make_gguf, "hdf5": make_hdf5,
     "flax": make_flax_msgpack, "repo": make_images_and_text, "keras": make_keras, "diffusers": make_diffusers,
     "sklearn": make_more_sklearn, "media": make_media_and_safetensors, "lightning": make_lightning,
-    "hf_tokenizer": make_hf_tokenizer,
+    "hf_tokenizer": make_hf_tokenizer, "fairseq": make_fairseq_like,
 }
 
 
