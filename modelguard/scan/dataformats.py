@@ -27,6 +27,7 @@ _MAX_CHUNKS = 1_000_000
 """PNG chunks / JPEG segments / protobuf fields / msgpack items walked before giving up"""
 _MSGPACK_DEPTH = 64
 _MAX_EMBEDDED = 1000
+_MSGPACK_WINDOW = 1 << 20
 
 
 def _read(f: BinaryIO, n: int, what: str, where: str) -> bytes:
@@ -278,24 +279,34 @@ def _fields(buf: bytes, start: int, end: int, where: str) -> list[tuple[int, int
 # ModelProto: 1 pieces, 2 trainer_spec, 3 normalizer_spec, 4 self_test_data, 5 denormalizer_spec.
 # SentencePiece: 1 piece (string), 2 score (float), 3 type (enum).
 _SPM_PIECE_FIELDS = {1: 2, 2: 5, 3: 0}
+_SPM_CHECKED_PIECES = 1000
+"""pieces whose own fields are checked (enough to tell the format; a 256k vocabulary stays fast)"""
 
 
 def scan_sentencepiece(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """A SentencePiece ModelProto: every top-level field and every piece must be well formed."""
+    """A SentencePiece ModelProto: every top-level field must be a length-delimited field 1..5
+    inside the file, and the first pieces must have the piece layout (which tells a tokenizer
+    from other protobufs, e.g. a TF GraphDef). The loader only parses it; no field runs code."""
     buf = source.read_all(ctx.limits.max_text_bytes)
-    pieces = 0
-    for number, wire, start, end in _fields(buf, 0, len(buf), source.name):
-        if wire != 2 or not 1 <= number <= 5:
-            raise MalformedError(f"field {number} (wire type {wire}) is not part of a SentencePiece model",
-                                 source.name)
-        if number == 1:
+    where, size, pos, pieces = source.name, len(buf), 0, 0
+    while pos < size:
+        key, pos = _varint(buf, pos, size, where)
+        if key & 7 != 2 or not 1 <= key >> 3 <= 5:
+            raise MalformedError(f"field {key >> 3} (wire type {key & 7}) is not part of a SentencePiece model",
+                                 where)
+        length, pos = _varint(buf, pos, size, where)
+        if pos + length > size:
+            raise MalformedError(f"field {key >> 3} at offset {pos} runs past the end of the file", where)
+        if key >> 3 == 1:
             pieces += 1
-            for n, w, _, _ in _fields(buf, start, end, source.name):
-                if _SPM_PIECE_FIELDS.get(n) != w:
-                    raise MalformedError(f"piece {pieces} has field {n} (wire type {w}): not a SentencePiece piece",
-                                         source.name)
+            if pieces <= _SPM_CHECKED_PIECES:
+                for n, w, _, _ in _fields(buf, pos, pos + length, where):
+                    if _SPM_PIECE_FIELDS.get(n) != w:
+                        raise MalformedError(f"piece {pieces} has field {n} (wire type {w}): not a SentencePiece "
+                                             "piece", where)
+        pos += length
     if not pieces:
-        raise MalformedError("SentencePiece model without pieces", source.name)
+        raise MalformedError("SentencePiece model without pieces", where)
     return Outcome("sentencepiece")
 
 
@@ -340,10 +351,22 @@ class _MsgpackWalker:
         self.items = 0
         self.pickles: list[tuple[int, int]] = []
         """(offset, length) of bin/ext payloads that start with a pickle protocol header"""
+        self._cache = b""
+        self._cache_at = 0
+
+    def _peek(self, at: int, n: int) -> bytes:
+        """``n`` bytes at ``at``, read through a window so small values cost no system call."""
+        offset = at - self._cache_at
+        if offset < 0 or offset + n > len(self._cache):
+            self.f.seek(at)
+            self._cache, self._cache_at, offset = self.f.read(max(n, _MSGPACK_WINDOW)), at, 0
+        data = self._cache[offset:offset + n]
+        if len(data) != n:
+            raise MalformedError("file ends inside a msgpack value", self.where)
+        return data
 
     def _take(self, n: int) -> bytes:
-        self.f.seek(self.pos)
-        data = _read(self.f, n, "a msgpack value", self.where)
+        data = self._peek(self.pos, n)
         self.pos += n
         return data
 
@@ -381,8 +404,7 @@ class _MsgpackWalker:
     def _note_pickle(self, start: int, n: int) -> None:
         if n < 2 or start + n > self.end:
             return
-        self.f.seek(start)
-        first = self.f.read(2)
+        first = self._peek(start, 2)
         if first[:1] == b"\x80" and 2 <= first[1] <= 5:
             if len(self.pickles) >= _MAX_EMBEDDED:
                 raise ScanLimitError(f"more than {_MAX_EMBEDDED} pickles inside msgpack values", self.where)
