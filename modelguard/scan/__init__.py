@@ -54,12 +54,12 @@ _SCANNERS: dict[Format, str] = {
     Format.ONNX: "modelguard.scan.onnx:scan",
     Format.JINJA: "modelguard.scan.templates:scan",
     Format.ONNX_DATA: "modelguard.scan.onnx:scan_external_data",
-    Format.IMAGE: "modelguard.scan.dataformats:scan_image",
+    Format.IMAGE: "modelguard.scan.media:scan_image",
     Format.SENTENCEPIECE: "modelguard.scan.dataformats:scan_sentencepiece",
     Format.MSGPACK: "modelguard.scan.dataformats:scan_msgpack",
     Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
-    Format.AUDIO: "modelguard.scan.dataformats:scan_audio",
-    Format.PDF: "modelguard.scan.dataformats:scan_pdf",
+    Format.AUDIO: "modelguard.scan.media:scan_audio",
+    Format.PDF: "modelguard.scan.media:scan_pdf",
 }
 # Formats that a protocol-0/1 (or header-less) pickle could imitate: probed as pickles first.
 _PICKLE_LOOKALIKES = (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.IMAGE,

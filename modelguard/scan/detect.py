@@ -188,7 +188,7 @@ _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"I
 
 
 def _data_format(head: bytes) -> Format | None:
-    """Formats whose loaders only decode data (see :mod:`modelguard.scan.dataformats`)."""
+    """Formats whose loaders only decode data (:mod:`modelguard.scan.dataformats`, :mod:`~modelguard.scan.media`)."""
     if head.startswith(_IMAGE_MAGIC) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
         return Format.IMAGE
     if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0" and len(head) >= 14:
