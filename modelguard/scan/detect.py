@@ -173,14 +173,15 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
 
 
 def _looks_like_json(head: bytes) -> bool:
-    """An object, or an array whose first item is a JSON value: BERT's ``vocab.txt`` starts
-    with ``[PAD]`` on its own line, which is text, not a broken JSON file."""
+    """An object whose first key is a string, or an array whose first item is a JSON value:
+    BERT's ``vocab.txt`` starts with ``[PAD]`` on its own line and a Jinja template with
+    ``{%``; both are text, not broken JSON files."""
     stripped = head.lstrip()
-    if stripped[:1] == b"{":
-        return True
-    if stripped[:1] != b"[":
+    if stripped[:1] not in (b"{", b"["):
         return False
     first = stripped[1:].lstrip()
+    if stripped[:1] == b"{":
+        return not first or first[:1] in b'"}'
     return not first or first[:1] in b'{["-0123456789]' or first.startswith((b"true", b"false", b"null"))
 
 

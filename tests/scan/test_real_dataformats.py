@@ -95,7 +95,8 @@ def test_saved_model_protobuf_is_not_clean() -> None:
 @pytest.mark.parametrize(("text", "fmt"), [
     (b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\nthe\n", "text"),
     (b'[\n  {"id": 1}\n]\n', "json"), (b"[1, 2]", "json"), (b"[true]", "json"), (b"[]", "json"),
-    (b'["a"]', "json"),
+    (b'["a"]', "json"), (b'{"a": 1}', "json"), (b"{\n  }", "json"), (b"[tool.ruff]\nline-length = 1\n", "text"),
+    (b"{% for m in messages %}{{ m }}{% endfor %}", "text"),
 ])
 def test_vocab_txt_is_text_and_json_arrays_stay_json(text: bytes, fmt: str) -> None:
     assert _scan(text, "vocab.txt")[0] == fmt
