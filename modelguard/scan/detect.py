@@ -154,14 +154,15 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     # the zip reader finds the archive from the end).
     if _ZIP_EOCD in tail:
         return Format.ZIP
-    data_format = _data_format(head)
-    if data_format is not None:
-        return data_format
     if name.endswith(".py"):
         return Format.PYTHON
     if name.endswith(".jinja") and _looks_like_text(head):
         # transformers and vLLM render chat_template.jinja by name, like code.
         return Format.JINJA
+    # After the names a loader runs as code: a GIF/Python polyglot named modeling_x.py is Python.
+    data_format = _data_format(head)
+    if data_format is not None:
+        return data_format
     if _looks_like_onnx(head):
         return Format.ONNX
     if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):

@@ -102,6 +102,14 @@ def test_vocab_txt_is_text_and_json_arrays_stay_json(text: bytes, fmt: str) -> N
     assert _scan(text, "vocab.txt")[0] == fmt
 
 
+def test_image_named_as_python_is_reviewed_as_python() -> None:
+    """A GIF header is a valid Python identifier: a polyglot named like model code is code."""
+    polyglot = b"GIF89a=1\nimport os\nos.system('echo pwned')\n"
+    fmt, verdict, rules = _scan(polyglot, "modeling_x.py")
+    assert fmt == "python" and verdict == "malicious" and "MG-S315" in rules
+    assert _scan(polyglot, "logo.gif")[:2] == ("image", "unscannable")
+
+
 def test_msgpack_needs_a_string_key() -> None:
     assert _scan(b"\x81\x01\x02" + b"\0" * 16, "x.msgpack")[0] == "unknown"
 
