@@ -197,6 +197,9 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
     "torch._inductor numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    # torch helpers that shell out, run test-harness commands or call remote procedures (not the rest
+    # of torch.distributed: DTensor checkpoints pickle its placement classes)
+    "torch.utils.collect_env torch.utils.bottleneck torch.testing torch.distributed.rpc "
     # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
     "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
     "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
@@ -216,8 +219,11 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     _pairs("operator", "attrgetter methodcaller itemgetter call")
+    # the C implementations the pure-Python modules re-export, importable under their own names
+    | _pairs("_operator", "attrgetter methodcaller itemgetter call")
     | _pairs("uuid", "_get_command_stdout")
     | _pairs("functools", "partial partialmethod reduce")
+    | _pairs("_functools", "partial reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")
     | _pairs("numpy", "load fromfile loadtxt genfromtxt memmap")
