@@ -55,6 +55,12 @@ _SCANNERS: dict[Format, str] = {
     Format.ONNX: "modelguard.scan.onnx:scan",
     Format.JINJA: "modelguard.scan.templates:scan",
     Format.ONNX_DATA: "modelguard.scan.onnx:scan_external_data",
+    Format.IMAGE: "modelguard.scan.media:scan_image",
+    Format.SENTENCEPIECE: "modelguard.scan.dataformats:scan_sentencepiece",
+    Format.MSGPACK: "modelguard.scan.dataformats:scan_msgpack",
+    Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
+    Format.AUDIO: "modelguard.scan.media:scan_audio",
+    Format.PDF: "modelguard.scan.media:scan_pdf",
 }
 
 
@@ -81,7 +87,9 @@ def _probe_pickle(source: Source) -> bool:
 
 # Formats decided on weak evidence that a protocol 0/1 pickle can also show: text, and a
 # two-byte zlib header (a py2 pickle of a tuple of strings starts "(S", a valid zlib header).
-_PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB})
+# Likewise the data formats known by a few magic bytes (dataformats, media).
+_PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB,
+                     Format.IMAGE, Format.AUDIO, Format.PDF, Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE})
 
 # Formats whose scanner already analyses what pickle.load reads from the first byte. A zip that
 # starts with "PK" starts with PERSID, which plain pickle.load refuses before running anything;
