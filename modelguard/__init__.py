@@ -9,8 +9,21 @@ A short tour of the public modules:
   safetensors, custom code, Keras, GGUF and ONNX files; never loads what it scans.
 * :mod:`modelguard.api` — ``lock`` / ``fetch`` / ``verify`` / ``snapshot`` as library calls;
   the CLI (:mod:`modelguard.cli`) is a thin layer over them.
+* :mod:`modelguard.demo` — ``modelguard demo``: the whole flow against a bundled loopback Hub.
 
 The names below are importable from ``modelguard`` directly; heavy modules load on first use.
+For model loaders::
+
+    import modelguard
+    path = modelguard.snapshot("embedder")      # admitted snapshot folder of a lock entry, or raises
+    with modelguard.hf_offline():               # HF_HUB_CACHE=<verified cache>/hub, HF_HUB_OFFLINE=1
+        ...                                     # from_pretrained("org/model") sees admitted models only
+    state = modelguard.load_torch("model.bin")  # scans the bytes, then torch.load(weights_only=True) on them
+
+``snapshot`` raises a :class:`ModelguardError` subclass per reason (:class:`NotLockedError`,
+:class:`NotAdmittedError`, :class:`IntegrityError`, :class:`PolicyError`,
+:class:`UnsafeContentError`, :class:`RevokedError`, :class:`StaleLockError`); it never returns a
+path it has doubts about.
 """
 
 from __future__ import annotations

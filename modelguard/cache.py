@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from modelguard.admission import RECORD_VERSION
+from modelguard.atomic import replace_file
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError
 from modelguard.models import LockedHFModel
 
@@ -230,31 +231,12 @@ class StagedFile:
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(doc, f, indent=2, sort_keys=True)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    replace_file(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
 
 
 def _write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    replace_file(path, text)
 
 
 def place_blob(layout: Layout, repo: str, item: StagedFile) -> Path:

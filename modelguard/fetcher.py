@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelguard import audit, trust
 from modelguard.admission import blob_name, build_record, results_from_record
 from modelguard.cache import (
     Layout,
@@ -47,7 +48,7 @@ from modelguard.errors import (
     UnreadableError,
 )
 from modelguard.models import FileResult, Finding, LockedFile, Lockfile, Policy, Report, Severity
-from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
+from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.rules import finding
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -133,6 +134,12 @@ class _Fetcher:
     def _run(self, group: Group, out: GroupOutcome) -> None:
         org_findings = [f for m in group.models for f in model_findings(self.policy, m)]
         out.findings.extend(org_findings)
+        revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
+        if revoked:
+            out.findings.extend(revoked)
+            out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
+            self._evict_if_admitted(group)
+            return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
             out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
@@ -169,9 +176,20 @@ class _Fetcher:
             )
             for item in staged
         }
-        out.results = results
-        if any(_failing(r.findings, self.fail_on) for r in results.values()):
+        # Suppressions apply to the decision and the report; the admission record keeps raw findings.
+        shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
+        out.results = shown
+        if any(_failing(r.findings, self.fail_on) for r in shown.values()):
             out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
+            self._evict_if_admitted(group)
+            return
+        # trust hook: the model's signature, checked on the verified quarantine bytes before admission
+        bundle = next((item for item in staged if item.path == trust.BUNDLE_FILE), None)
+        bundle_path = (bundle.staged or self.layout.blob(group.repo, bundle.etag)) if bundle else None
+        signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
+        out.findings.extend(signature)
+        if _failing(signature, self.fail_on):
+            out.status, out.exit_code, out.reason = "refused", 1, "the model signature does not pass the policy"
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
@@ -184,6 +202,8 @@ class _Fetcher:
             group.repo, group.commit
         ).exists():
             evict(self.layout, group.repo, group.commit)
+            audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
+                                            "commit": group.commit})  # trust hook
 
     def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
         blob = self.layout.blob(group.repo, blob_name(lf))
@@ -273,6 +293,7 @@ def fetch_locked(
     groups = group_models(lockfile.hf_models)
     fetcher = _Fetcher(layout, policy, threshold, client_factory, progress)
     outcomes: list[GroupOutcome] = []
+    audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
     with writer_lock(layout):
         sweep_quarantine(layout)
         try:
@@ -281,7 +302,9 @@ def fetch_locked(
         finally:
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
-    return _report(outcomes, threshold, lockfile)
+    report = _report(outcomes, threshold, lockfile)
+    audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
+    return report
 
 
 def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile) -> Report:
@@ -337,6 +360,9 @@ def fetch(
     from modelguard.verifier import load_inputs
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    # trust hook: a revoked model is refused by name (and evicted here) before the staleness check,
+    # since adding the revocation to the policy is what made the lock stale
+    trust.refuse_revoked(manifest.policy, lockfile.hf_models, cache_root(cache_dir), command="fetch")
     if lockfile.manifest_sha256 != manifest.sha256:
         # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
         raise StaleLockError(

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard import __version__, ids
+from modelguard import __version__, audit, ids, trust
 from modelguard.errors import ConfigError, IntegrityError, LockfileError, PolicyError, StaleLockError, UsageError
 from modelguard.lockfile import LOCK_VERSION, read_lockfile, render_lockfile, write_lockfile
 from modelguard.manifest import load_manifest, selects, spec_sha256
@@ -79,6 +79,7 @@ def lock(
     """
     manifest = load_manifest(manifest_path)
     path = lockfile_path or default_lockfile(manifest_path)
+    audit.ensure_writable(audit.cache_root())  # trust hook: fail closed before any request
     existing = _existing(path)
     names = {s.name for s in manifest.hf_models} | {s.name for s in manifest.provider_models}
     upgrade = tuple(upgrade)
@@ -121,7 +122,11 @@ def lock(
     )
     if existing is None or render_lockfile(new, validate=False) != render_lockfile(existing, validate=False):
         new = replace(new, created_by=f"modelguard {__version__}")
+    for model in new.hf_models:  # trust hook: a revoked commit or file is never pinned
+        trust.refuse_if_revoked(manifest.policy, model)
     written = write_lockfile(path, new)
+    for event in audit.lock_events(new, path=path, resolved=[m.name for m in resolved], written=written):
+        audit.append(audit.cache_root(), event)  # trust hook: every lock is on record
     return LockResult(
         lockfile=new,
         path=path,
@@ -167,8 +172,6 @@ def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
         reasons.append("no longer in the manifest: " + ", ".join(dropped))
     if changed := sorted(n for n in set(wanted) & set(have) if have[n] and have[n] != wanted[n]):
         reasons.append("changed: " + ", ".join(changed))
-    if locked.policy_sha256 != manifest.policy.sha256:
-        reasons.append("the policy changed")
     if not reasons and locked.manifest_sha256 != manifest.sha256:
         reasons.append("manifest-sha256 differs")
     return reasons

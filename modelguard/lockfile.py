@@ -15,12 +15,10 @@ Must not import hub, cache or scanners.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import stat
 import sys
-import tempfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -28,6 +26,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from modelguard import ids
+from modelguard.atomic import replace_file
 from modelguard.errors import LockfileError, UnreadableError, UsageError
 from modelguard.models import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 from modelguard.tomlsource import key_lines
@@ -332,30 +331,8 @@ def write_atomic(path: str, data: bytes) -> None:
     except FileNotFoundError:
         mode = 0o644  # a file for version control; mkstemp's 0600 would hide it from the team
     try:
-        _replace_with(path, folder, data, mode)
+        replace_file(path, data, mode=mode)
     except OSError as e:
         raise UnreadableError(f"{path}: cannot write the lockfile ({e.strerror}); nothing was changed") from None
 
 
-def _replace_with(path: str, folder: str, data: bytes, mode: int) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".modelguard-lock-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    # The rename is done; making it durable is best effort (some filesystems refuse a folder fsync).
-    with contextlib.suppress(OSError):
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

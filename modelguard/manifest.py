@@ -48,16 +48,21 @@ def parse_manifest(text: str, *, source: str = "modelguard.toml") -> Manifest:
 
 
 def manifest_sha256(manifest: Manifest) -> str:
-    """Hash of what the manifest asks for: every entry (by name) and the effective policy.
+    """Hash of what the manifest asks for: every model entry (by name).
 
     Comments, whitespace, entry order and the manifest's path do not count; any change of a
-    model entry or of the policy (inline or in ``policy-file``) does, so ``lock --check``
-    reports the lock stale until ``modelguard lock`` records the change.
+    model entry does, so ``lock --check`` reports the lock stale until ``modelguard lock``
+    records the change.
+
+    The policy is deliberately left out: it is recorded separately (``policy-sha256``) and
+    ``fetch``/``verify`` always evaluate the policy in force *now* (re-scanning when it differs
+    from the one recorded at admission). Counting it here would make every edit of an org-wide
+    ``policy-file`` — a revocation during an incident, above all — break every repository's
+    gate as "stale" until each one re-locks, which pins nothing new.
     """
     return canonical_sha256({
         "hf-model": sorted(spec_sha256(s) for s in manifest.hf_models),
         "provider-model": sorted(spec_sha256(s) for s in manifest.provider_models),
-        "policy": manifest.policy.sha256,
     })
 
 

@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 from modelguard.models import FileResult, Finding, HFModelSpec, LockedHFModel, Policy
@@ -194,6 +195,37 @@ def scan_and_evaluate(
         size=size,
         sha256=sha256,
     )
+
+
+def with_suppressions(policy: Policy, result: FileResult, *, repo: str, model: str | None = None) -> FileResult:
+    """``result`` with the policy's ``[[policy.suppress]]`` entries applied as of today.
+
+    Applied at decision and report time, never stored: admission records keep the raw findings,
+    so a suppression that expires tomorrow stops suppressing tomorrow without a re-scan.
+    """
+    if not policy.suppressions:
+        return result
+    import datetime as dt
+
+    from modelguard.suppress import apply_suppressions
+
+    findings = apply_suppressions(result.findings, policy, today=dt.date.today(), model=model, repo=repo,
+                                  path=result.path.split(":", 1)[-1])
+    return replace(result, findings=tuple(findings))
+
+
+def suppressed_findings(
+    policy: Policy, findings: Iterable[Finding], *, repo: str, model: str | None = None
+) -> list[Finding]:
+    """Model-level findings with the policy's suppressions applied as of today."""
+    found = list(findings)
+    if not policy.suppressions:
+        return found
+    import datetime as dt
+
+    from modelguard.suppress import apply_suppressions
+
+    return apply_suppressions(found, policy, today=dt.date.today(), model=model, repo=repo)
 
 
 def scanner_fingerprint() -> str:

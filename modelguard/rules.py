@@ -305,6 +305,60 @@ _ALL: list[Rule] = [
     Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
          "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
          "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
+    # ---- MG-L1xx / MG-P5xx: signatures, revocation
+    Rule("MG-L101", _H, _SUS, "Lockfile signature missing",
+         "The policy lists lockfile signers but modelguard.lock.sig is absent. Run `modelguard sign --key KEY.pem` "
+         "after reviewing the lock; a finding (not info) when require-signature = true."),
+    Rule("MG-L102", _H, _SUS, "Lockfile changed after signing",
+         "The signature verifies but signs different bytes than the lockfile on disk: someone edited or "
+         "regenerated the lock. Review the diff, then re-sign with `modelguard sign`."),
+    Rule("MG-L103", _H, _SUS, "Lockfile signature does not verify",
+         "The signature bytes or the signed payload were altered, or the signature was made by another key "
+         "with the same keyid. Restore modelguard.lock.sig from version control or re-sign."),
+    Rule("MG-L104", _H, _SUS, "Lockfile signed by an untrusted key",
+         "The signature's keyid is not listed in [[policy.signers]] with scope \"lockfile\" or \"*\". "
+         "Add the key (from `modelguard sign --show-public`) only if you trust its holder."),
+    Rule("MG-L105", _H, _SUS, "Signer key or algorithm mismatch",
+         "The policy's signer entry declares another algorithm than its key (or the signature) uses, or its "
+         "keyid is not the key's. Fix the [[policy.signers]] entry with `modelguard sign --show-public`."),
+    Rule("MG-L106", _H, _UNS, "Lockfile signature malformed",
+         "modelguard.lock.sig is not a DSSE envelope over a modelguard lockfile. Restore it or re-sign."),
+    Rule("MG-L107", _H, _SUS, "Signature required but no signer trusted",
+         "require-signature = true, but no [[policy.signers]] entry can sign lockfiles, so nothing can pass. "
+         "Add the team's public key to the policy."),
+    Rule("MG-P501", _C, _SUS, "Model revoked",
+         "The policy's [[policy.revoked]] list names this repo@commit; it is refused everywhere the policy "
+         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason."),
+    Rule("MG-P502", _C, _SUS, "File revoked",
+         "The policy's [[policy.revoked]] list names this file's sha256; any model holding it is refused. "
+         "Move to a commit without the file after reading the revocation reason."),
+    Rule("MG-P510", _H, _SUS, "Model signature required but not verified",
+         "The policy lists signers for this org or repo, but the model ships no model signature (model.sig) "
+         "that verifies offline. Ask the publisher to sign it with a key you list, or change the policy."),
+    Rule("MG-P511", _H, _SUS, "Model signature does not verify",
+         "The DSSE signature in model.sig does not verify under the key it names: the signature or the signed "
+         "statement was altered. Do not use the model; fetch the signature again from the publisher."),
+    Rule("MG-P512", _H, _SUS, "Model signed by an untrusted key",
+         "model.sig verifies only with a key or certificate the policy does not list for this org or repo. "
+         "Add the publisher's key to [[policy.signers]] (scope org or org/name) only if you trust it."),
+    Rule("MG-P513", _H, _SUS, "Model signer algorithm mismatch",
+         "A [[policy.signers]] entry for this model declares another algorithm than its key, or its keyid is "
+         "not its key's. Fix the entry."),
+    Rule("MG-P514", _H, _UNS, "Model signature malformed",
+         "model.sig is not a Sigstore bundle with a DSSE in-toto statement of a model_signing predicate, or "
+         "its subject's root digest does not match its resources. Treat the signature as absent."),
+    Rule("MG-P515", _H, _SUS, "File differs from the signed model",
+         "The file's SHA-256 in the lockfile is not the digest the publisher signed: the file changed after "
+         "signing. Do not use the model; report it to the publisher."),
+    Rule("MG-P516", _H, _SUS, "File not covered by the model signature",
+         "The lockfile pins a file the signed manifest does not list, so nothing vouches for it. Exclude the "
+         "file in modelguard.toml, or ask the publisher to sign it."),
+    Rule("MG-P517", _M, _UNS, "Signed digests not comparable",
+         "The signature hashes files in shards or with another algorithm than SHA-256, so the signed digests "
+         "cannot be matched to the lockfile offline. The signature alone does not vouch for the files."),
+    Rule("MG-P518", _I, _SUS, "Keyless signature present, not verified offline",
+         "model.sig is a keyless Sigstore signature (Fulcio certificate, Rekor log); checking it needs the "
+         "network and Sigstore's trust root, so modelguard does not count it as verified."),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}

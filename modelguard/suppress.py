@@ -25,8 +25,11 @@ from modelguard.rules import finding
 __all__ = ["apply_suppressions", "scope_matches"]
 
 _GLOB_CHARS = frozenset("*?[")
-_OWN_RULE_PREFIX = "MG-P9"
-"""Findings about suppressions themselves can never be suppressed."""
+_NEVER_SUPPRESSED = ("MG-P9", "MG-H", "MG-L", "MG-P5")
+"""Rules a suppression never covers: findings about suppressions themselves (MG-P9xx), and
+evidence of tampering or revocation — integrity (MG-H), the lockfile and its signature (MG-L),
+revoked or badly signed models (MG-P5xx). Those are not risks a team can accept by policy: a
+policy edit must not be able to wave through bytes that are not the bytes that were locked."""
 
 
 @dataclass(frozen=True)
@@ -88,7 +91,7 @@ def apply_suppressions(
             repo=repo or "",
             path=f.path if path is None else path,
         )
-        if f.rule.startswith(_OWN_RULE_PREFIX):
+        if f.rule.startswith(_NEVER_SUPPRESSED):
             out.append(f)
             continue
         applied: Finding | None = None

@@ -16,9 +16,11 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from modelguard import audit, trust
 from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
@@ -34,7 +36,13 @@ from modelguard.models import (
     Report,
     Severity,
 )
-from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint
+from modelguard.policy_eval import (
+    model_findings,
+    scan_and_evaluate,
+    scanner_fingerprint,
+    suppressed_findings,
+    with_suppressions,
+)
 from modelguard.rules import finding
 
 MANIFEST_NAME = "modelguard.toml"
@@ -130,6 +138,7 @@ def verify_locked(
         checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
     for group, check in zip(groups, checks, strict=True):
         results, rescanned = _scan_results(layout, group, check, policy)
+        results = {path: with_suppressions(policy, r, repo=group.repo) for path, r in results.items()}
         group_findings = list(check.general)
         if remote and client is None:
             if client_factory is None:
@@ -138,8 +147,12 @@ def verify_locked(
         for m in group.models:
             anchor = _anchor(lockfile_name, lockfile, m.name)
             found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
+            # trust hook: revocation (MG-P501/P502) and the model's signature (MG-P510..P518)
+            found += trust.locked_model_findings(
+                policy, m, layout.snapshot(group.repo, group.commit) if check.intact else None)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
+            found = suppressed_findings(policy, found, repo=m.repo, model=m.name)
             for f in [*group_findings, *found]:
                 loose.append(f.at(model=m.name, path=f.path or anchor))
             for lf in m.files:
@@ -186,11 +199,17 @@ def verify(
 ) -> Report:
     """Library entry point: read the lockfile and manifest, then :func:`verify_locked`."""
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    audit.ensure_writable(cache_root(cache_dir))  # trust hook: fail closed before any work
 
     def factory() -> Any:
         from modelguard import hub
 
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    return verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
-                         client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
+    report = verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
+                           client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
+    # trust hook: the lockfile signature (MG-L101..L107), then one audit line per model
+    report = replace(report, findings=(*report.findings, *trust.lockfile_findings(lockfile_path, manifest.policy)))
+    audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,
+                        lockfile=os.fspath(lockfile_path))
+    return report

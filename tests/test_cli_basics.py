@@ -55,3 +55,21 @@ def test_console_script_exit_code(tmp_path: Path) -> None:
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
+
+
+def test_fifo_dangling_link_and_linked_folder_are_reported_not_skipped(tmp_path: Path, capsys) -> None:
+    import os
+
+    (tmp_path / "model.safetensors.json").write_text("{}")
+    os.mkfifo(tmp_path / "pipe")
+    (tmp_path / "dangling.bin").symlink_to(tmp_path / "gone.bin")
+    elsewhere = tmp_path.parent / (tmp_path.name + "-elsewhere")
+    elsewhere.mkdir()
+    (elsewhere / "evil.pkl").write_bytes(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00echo\x85R.")
+    (tmp_path / "linked").symlink_to(elsewhere, target_is_directory=True)
+    assert run(["scan", "--format", "json", str(tmp_path)]) == 1  # returns: the FIFO was never opened
+    doc = json.loads(capsys.readouterr().out)
+    verdicts = {Path(f["path"]).name: f["verdict"] for f in doc["files"]}
+    assert verdicts == {"model.safetensors.json": "clean", "pipe": "unscannable",
+                        "dangling.bin": "unscannable", "linked": "unscannable"}
+    assert {f["rule"] for f in doc["findings"]} == {"MG-S004"}

@@ -133,9 +133,13 @@ def test_hash_ignores_comments_whitespace_and_order_but_not_meaning() -> None:
     assert parse_manifest("# hello\n\n" + FULL.replace(" = ", "   =   ") + "\n# bye\n").sha256 == base
     assert parse_manifest(FULL, source="elsewhere/m.toml").sha256 == base
     for before, after in [('revision = "v1.0"', 'revision = "v1.1"'), ('"*.json"]', '"*.txt"]'),
-                          ('fail-on = "high"', 'fail-on = "low"'), ('model = "gpt-4o"', 'model = "gpt-4o-mini"')]:
+                          ('model = "gpt-4o"', 'model = "gpt-4o-mini"')]:
         assert before in FULL
         assert parse_manifest(FULL.replace(before, after)).sha256 != base, after
+    # The policy has its own hash; it is evaluated live and does not make the lock stale.
+    edited = parse_manifest(FULL.replace('fail-on = "high"', 'fail-on = "low"'))
+    assert edited.sha256 == base
+    assert edited.policy.sha256 != parse_manifest(FULL).policy.sha256
 
 
 def test_policy_file_is_relative_to_the_manifest(tmp_path: Path) -> None:
@@ -147,7 +151,7 @@ def test_policy_file_is_relative_to_the_manifest(tmp_path: Path) -> None:
     assert m.policy.allowed_orgs == ("google",)
     assert m.policy.source.endswith("policy.toml")
     (tmp_path / "org" / "policy.toml").write_text('allowed-orgs = ["google", "mistralai"]\n')
-    assert load_manifest(str(manifest)).sha256 != m.sha256
+    assert load_manifest(str(manifest)).policy.sha256 != m.policy.sha256
 
 
 def test_policy_file_and_inline_policy_conflict(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "lint": ("modelguard.cli.lint:lint", "Find floating or retired provider model IDs in code."),
     "demo": ("modelguard.cli.demo:demo", "Run lock -> fetch -> verify against a bundled offline Hub."),
     "env": ("modelguard.cli.env:env", "Print shell exports that point HF loaders at the verified cache."),
+    "sign": ("modelguard.cli.sign:sign", "Sign modelguard.lock with a trusted key (or print the key's policy entry)."),
+    "revoke": ("modelguard.cli.revoke:revoke", "Revoke a model commit or file hash fleet-wide and evict it locally."),
+    "log": ("modelguard.cli.log:log", "Read the audit log of the verified cache."),
 }
 
 

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -45,21 +43,10 @@ def parse_fail_on(value: str | None, default: Severity = Severity.MEDIUM) -> Sev
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temp file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".modelguard-", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
+    """Write a report to ``path`` atomically (see :mod:`modelguard.atomic`)."""
+    from modelguard.atomic import replace_file
+
+    replace_file(path, text)
 
 
 def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnchors | None = None) -> str:

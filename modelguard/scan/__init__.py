@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import stat
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -54,6 +55,12 @@ _SCANNERS: dict[Format, str] = {
     Format.ONNX: "modelguard.scan.onnx:scan",
     Format.JINJA: "modelguard.scan.templates:scan",
     Format.ONNX_DATA: "modelguard.scan.onnx:scan_external_data",
+    Format.IMAGE: "modelguard.scan.media:scan_image",
+    Format.SENTENCEPIECE: "modelguard.scan.dataformats:scan_sentencepiece",
+    Format.MSGPACK: "modelguard.scan.dataformats:scan_msgpack",
+    Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
+    Format.AUDIO: "modelguard.scan.media:scan_audio",
+    Format.PDF: "modelguard.scan.media:scan_pdf",
 }
 
 
@@ -78,33 +85,65 @@ def _probe_pickle(source: Source) -> bool:
     return probe(source)
 
 
+# Formats decided on weak evidence that a protocol 0/1 pickle can also show: text, and a
+# two-byte zlib header (a py2 pickle of a tuple of strings starts "(S", a valid zlib header).
+# Likewise the data formats known by a few magic bytes (dataformats, media).
+_PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB,
+                     Format.IMAGE, Format.AUDIO, Format.PDF, Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE})
+
+# Formats whose scanner already analyses what pickle.load reads from the first byte. A zip that
+# starts with "PK" starts with PERSID, which plain pickle.load refuses before running anything;
+# a zip found only by the end record in its tail may start with anything, so it is checked.
+_PICKLE_FROM_FIRST_BYTE = frozenset({Format.PICKLE, Format.PYTORCH_LEGACY, Format.EMPTY})
+
+
 def scan_source(ctx: ScanContext, source: Source) -> Outcome:
-    """Detect ``source``'s format and scan it; limits and parse errors become findings."""
+    """Detect ``source``'s format and scan it; limits and parse errors become findings.
+
+    ``pickle.load`` ignores formats, so a file of any other format whose first bytes are also a
+    pickle (a polyglot) gets that pickle's findings too.
+    """
     if ctx.nested_scanner is None:
         ctx.nested_scanner = scan_source
+    outcome, fmt = _scan_format(ctx, source)
+    if fmt not in _PICKLE_FROM_FIRST_BYTE:
+        from modelguard.scan.pickle import prefix_findings
+
+        try:
+            extra = [] if fmt is Format.ZIP and source.read_head(2) == b"PK" else prefix_findings(ctx, source)
+        except OSError as e:
+            extra = [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)]
+        # A container that scanned its own prefix (a zip after a pickle) already said the same.
+        outcome.findings.extend(x for x in extra if not any(
+            x.rule == y.rule and x.message.startswith(y.message) for y in outcome.findings))
+    return outcome
+
+
+def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format]:
     fmt = Format.UNKNOWN
     try:
         head, tail = _read_head_tail(source)
         fmt = detect(head, tail, source.size, source.name)
-        if fmt in (Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA) and _probe_pickle(source):
+        if fmt in _PROBED and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:
-            return Outcome(fmt.value)
+            return Outcome(fmt.value), fmt
         if fmt is Format.TEXT:
-            return Outcome(fmt.value)
+            return Outcome(fmt.value), fmt
         if fmt is Format.UNKNOWN:
             return Outcome(
                 fmt.value,
                 [finding("MG-S002", "format not recognised from its content", location=source.name)],
-            )
-        return _scanner(fmt)(ctx, source, head)
+            ), fmt
+        return _scanner(fmt)(ctx, source, head), fmt
     except ScanLimitError as e:
-        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)])
+        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt
     except MalformedError as e:
-        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)])
+        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)]), fmt
     except OSError as e:
-        return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}", location=source.name)])
+        return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}",
+                                           location=source.name)]), Format.EMPTY
 
 
 def _result(path: str, source: Source, ctx: ScanContext) -> FileResult:
@@ -123,14 +162,21 @@ def scan_file(
     shown = display_path if display_path is not None else os.fspath(path)
     ctx = ScanContext(limits=limits or Limits(), extra_safe_globals=frozenset(extra_safe_globals))
     try:
+        # Never open what is not a regular file: a FIFO would block, a device would never end.
+        mode = os.stat(path).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (FIFO, device or socket)"
+            return _unreadable(shown, f"{kind} reached through a link; modelguard does not follow it, "
+                                      "so its content is not scanned")
         source: Source = FileSource(path, name=shown)
     except OSError as e:
-        return FileResult(
-            path=shown,
-            format=Format.UNKNOWN.value,
-            findings=(finding("MG-S004", f"cannot read: {e.strerror or e}", location=shown),),
-        )
+        return _unreadable(shown, f"cannot read: {e.strerror or e}")
     return _result(shown, source, ctx)
+
+
+def _unreadable(shown: str, message: str) -> FileResult:
+    return FileResult(path=shown, format=Format.UNKNOWN.value,
+                      findings=(finding("MG-S004", message, location=shown),))
 
 
 def scan_bytes(
@@ -153,11 +199,13 @@ def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, 
             raise UsageError(f"{given}: no such file or directory; check the path and try again")
         if p.is_dir():
             for root, dirs, files in os.walk(p, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if d != ".git")
-                for name in sorted(files):
+                # A symlinked folder is not descended into (loops, escapes), but it is listed, so
+                # scan_file reports it instead of the scan silently covering less than was asked.
+                linked = [d for d in dirs if (Path(root) / d).is_symlink()]
+                dirs[:] = sorted(d for d in dirs if d != ".git" and d not in linked)
+                for name in sorted([*files, *linked]):
                     full = Path(root) / name
-                    if full.is_file():
-                        yield full, str(full)
+                    yield full, str(full)
         else:
             yield p, str(p)
 

@@ -92,6 +92,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
     )
     | _pairs("torch.serialization", "_get_layout")
+    # TorchScript archives (debug_pkl, traced_inputs.pkl): identity functions that tag a list's
+    # static type for the C++ unpickler. Exact pairs: the rest of torch.jit stays dangerous.
+    | _pairs("torch.jit._pickle", "build_intlist build_tensorlist build_doublelist build_boollist "
+                                  "build_tensor_from_id restore_type_tag")
     | _pairs("torch.torch_version", "TorchVersion")
     | _pairs("torch.nn.backends.thnn", "_get_thnn_function_backend")  # whole-model pickles of torch <= 0.4
     # NumPy arrays, dtypes and scalars (pickle.dumps of ndarray, np.save object arrays).
@@ -133,6 +137,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("scipy.sparse.csr", "csr_matrix")
     | _pairs("scipy.sparse.csc", "csc_matrix")
     | _pairs("scipy.sparse.coo", "coo_matrix")
+    # training_args.bin (transformers >= 4.38 with accelerate): a dataclass, and accelerate's
+    # state holder; neither defines __setstate__/__reduce__, so unpickling only fills __dict__.
+    | _pairs("transformers.trainer_pt_utils", "AcceleratorConfig")
+    | _pairs("accelerate.state", "PartialState")
 )
 
 # Module families whose *classes* are safe to instantiate from a pickle: object.__new__ plus a
@@ -157,6 +165,10 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
     "omegaconf.",  # Hydra/Lightning configs: nodes and containers restored from their __dict__
     "xgboost.sklearn.",
     "lightgbm.sklearn.",
+    # TorchScript class types (data.pkl of torch.jit.save archives): the C++ unpickler builds them
+    # from the archive's own code/ (reviewed separately, see torchscript_code); Python's pickle
+    # cannot import a module named __torch__, so nothing runs there either.
+    "__torch__.",
 )
 # ...except these subpackages, which fetch data, run tests or vendor a pickle loader.
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
@@ -185,6 +197,9 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     "site distutils setuptools pip venv ensurepip "
     "torch._C torch.jit torch.hub torch.utils.cpp_extension torch.fx torch.package torch._dynamo "
     "torch._inductor numpy.testing numpy.f2py numpy.distutils numpy.ctypeslib "
+    # torch helpers that shell out, run test-harness commands or call remote procedures (not the rest
+    # of torch.distributed: DTensor checkpoints pickle its placement classes)
+    "torch.utils.collect_env torch.utils.bottleneck torch.testing torch.distributed.rpc "
     # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
     "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
     "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
@@ -204,8 +219,11 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     _pairs("operator", "attrgetter methodcaller itemgetter call")
+    # the C implementations the pure-Python modules re-export, importable under their own names
+    | _pairs("_operator", "attrgetter methodcaller itemgetter call")
     | _pairs("uuid", "_get_command_stdout")
     | _pairs("functools", "partial partialmethod reduce")
+    | _pairs("_functools", "partial reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")
     | _pairs("numpy", "load fromfile loadtxt genfromtxt memmap")
@@ -226,6 +244,8 @@ def normalise(module: str, name: str) -> tuple[str, str]:
 
 
 def _is_dangerous(module: str, name: str) -> bool:
+    if (module, name) in SAFE_GLOBALS:  # an exact pair reviewed above beats a module-wide entry
+        return False
     if (module, name) in DANGEROUS_GLOBALS:
         return True
     # ``os.path`` is dangerous because ``os`` is; ``numpy.random._pickle`` is not because ``_pickle`` is.

@@ -20,6 +20,7 @@ class Format(str, Enum):
     PYTORCH_LEGACY = "pytorch-legacy"
     PYTORCH_TAR = "pytorch-tar"
     TORCHSCRIPT = "torchscript"
+    PYTORCH_EXPORT = "pytorch-export"
     NUMPY = "numpy"
     NPZ = "npz"
     ZIP = "zip"
@@ -39,6 +40,12 @@ class Format(str, Enum):
     ONNX = "onnx"
     JINJA = "jinja"
     ONNX_DATA = "onnx-external-data"
+    IMAGE = "image"
+    SENTENCEPIECE = "sentencepiece"
+    MSGPACK = "msgpack"
+    TFLITE = "tflite"
+    AUDIO = "audio"
+    PDF = "pdf"
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
@@ -152,17 +159,66 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if name.endswith(".jinja") and _looks_like_text(head):
         # transformers and vLLM render chat_template.jinja by name, like code.
         return Format.JINJA
+    # After the names a loader runs as code: a GIF/Python polyglot named modeling_x.py is Python.
+    data_format = _data_format(head)
+    if data_format is not None:
+        return data_format
     if _looks_like_onnx(head):
         return Format.ONNX
     if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):
         # Raw tensor bytes an .onnx file names in external_data; the runtime maps them, never parses them.
         return Format.ONNX_DATA
     if _looks_like_text(head):
-        stripped = head.lstrip()
-        if stripped[:1] in (b"{", b"["):
-            return Format.JSON
-        return Format.TEXT
+        return Format.JSON if _looks_like_json(head) else Format.TEXT
     return Format.UNKNOWN
+
+
+def _looks_like_json(head: bytes) -> bool:
+    """An object whose first key is a string, or an array whose first item is a JSON value:
+    BERT's ``vocab.txt`` starts with ``[PAD]`` on its own line and a Jinja template with
+    ``{%``; both are text, not broken JSON files."""
+    stripped = head.lstrip()
+    if stripped[:1] not in (b"{", b"["):
+        return False
+    first = stripped[1:].lstrip()
+    if stripped[:1] == b"{":
+        return not first or first[:1] in b'"}'
+    return not first or first[:1] in b'{["-0123456789]' or first.startswith((b"true", b"false", b"null"))
+
+
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"II*\0", b"MM\0*")
+
+
+def _data_format(head: bytes) -> Format | None:
+    """Formats whose loaders only decode data (:mod:`modelguard.scan.dataformats`, :mod:`~modelguard.scan.media`)."""
+    if head.startswith(_IMAGE_MAGIC) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
+        return Format.IMAGE
+    if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0" and len(head) >= 14:
+        return Format.IMAGE
+    if head.startswith((b"fLaC", b"OggS", b"ID3")) or (head.startswith(b"RIFF") and head[8:12] == b"WAVE"):
+        return Format.AUDIO
+    if head.startswith(b"%PDF-"):
+        return Format.PDF
+    if head[4:8] == b"TFL3":
+        return Format.TFLITE
+    if _looks_like_sentencepiece(head):
+        return Format.SENTENCEPIECE
+    # msgpack map with str or bin keys (flax_model.msgpack, msgpack-numpy); a fixmap of 0 entries would be 0x80.
+    if len(head) > 1 and (0x81 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
+        key = head[1] if head[0] <= 0x8F else head[3 if head[0] == 0xDE else 5] if len(head) > 5 else 0
+        if 0xA0 <= key <= 0xBF or key in (0xD9, 0xDA, 0xDB, 0xC4, 0xC5, 0xC6):  # str or bin keys
+            return Format.MSGPACK
+    return None
+
+
+def _looks_like_sentencepiece(head: bytes) -> bool:
+    """ModelProto field 1 (a piece), whose own first field is 1 (the piece string)."""
+    if head[:1] != b"\x0a":
+        return False
+    i = 1
+    while i < len(head) and head[i] & 0x80 and i < 6:
+        i += 1
+    return head[i + 1:i + 2] == b"\x0a"
 
 
 def _looks_like_text(head: bytes) -> bool:

@@ -31,6 +31,7 @@ WRAPPERS = INLINE_WRAPPERS | SIDE_FILE_WRAPPERS
 
 _RECONSTRUCTORS = frozenset({GlobalRef("copyreg", "_reconstructor"), GlobalRef("copy_reg", "_reconstructor")})
 _DTYPES = frozenset({GlobalRef("numpy", "dtype")})
+_FLEXIBLE = frozenset("SUVa")
 _CODE = re.compile(r"^[<>|=]?([a-zA-Z?]+)(\d*)$")
 _DEFAULT_SIZES = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8, "q": 8, "Q": 8,
                   "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32, "O": 8}
@@ -66,13 +67,20 @@ def _dtype_layout(dtype: object) -> tuple[bool, int]:
     flags = state[7] if len(state) > 7 and isinstance(state[7], int) else 0
     has_objects = kind == "O" or bool(flags & 1)
     elsize = state[5] if len(state) > 5 and isinstance(state[5], int) else -1
-    if elsize > 0:
+    # numpy's dtype __setstate__ takes elsize only for flexible kinds (bytes, str, void); a
+    # fixed-size type keeps its own size whatever the state says, so that size is what joblib reads.
+    if kind in _FLEXIBLE and elsize > 0:
         return has_objects, elsize
     if digits:
-        return has_objects, int(digits)
-    if kind in _DEFAULT_SIZES:
-        return has_objects, _DEFAULT_SIZES[kind]
-    raise MalformedError(f"joblib array wrapper dtype {code!r} has no item size")
+        size = int(digits) * (4 if kind == "U" else 1)
+    elif kind in _DEFAULT_SIZES:
+        size = _DEFAULT_SIZES[kind]
+    else:
+        raise MalformedError(f"joblib array wrapper dtype {code!r} has no item size")
+    if elsize > 0 and elsize != size:
+        # Which size numpy would use here is not certain: refuse to frame the stream on a guess.
+        raise MalformedError(f"joblib array wrapper dtype {code!r} is {size} bytes, its state claims {elsize}")
+    return has_objects, size
 
 
 def inline_array(state: object) -> InlineArray:

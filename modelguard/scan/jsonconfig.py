@@ -147,6 +147,10 @@ def _diffusers_components(doc: dict[str, Any], loc: Locator) -> list[Finding]:
     for key, value in doc.items():
         if key.startswith("_") or not isinstance(value, list) or len(value) != 2:
             continue
+        if key.endswith("_block_types"):
+            # A UNet/VAE config (unet/config.json) lists its block classes, e.g. two
+            # "DownBlock2D"; pipelines never load a component under such a key.
+            continue
         library = value[0]
         if isinstance(library, str) and library not in _DIFFUSERS_LIBRARIES:
             out.append(finding("MG-S311", f"component {key!r} is {value[1]!r} from module {library!r}",

@@ -38,8 +38,8 @@ _GADGETS = frozenset("""enable_unsafe_deserialization get_file TFSMLayer TorchMo
     load_weights deserialize_keras_object func_load model_from_json model_from_yaml""".split())
 # tf.keras wraps TensorFlow API calls as TFOpLambda layers naming the function ("math.add"); these
 # parts of the API touch files, run Python, or reach raw kernels.
-_TF_OP_DANGEROUS = ("io.", "raw_ops.", "py_function", "numpy_function", "compat.v1.py_func", "compat.v1.io",
-                    "debugging.", "print", "saved_model.", "keras.", "data.experimental.", "summary.")
+_TF_OP_DANGEROUS = ("io.", "raw_ops.", "py_function", "numpy_function", "py_func", "gfile.", "debugging.",
+                    "print", "saved_model.", "keras.", "data.experimental.", "summary.")
 _PATH_KEYS = frozenset("vocabulary filepath file_path path origin fname url saved_model_dir model_path".split())
 _URL_PREFIXES = ("http://", "https://", "ftp://", "file://", "gs://", "s3://", "hdfs://", "hf://")
 _MAX_REPORTED = 50
@@ -85,7 +85,7 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
     config = node.get("config")
     layer = config.get("name") if isinstance(config, dict) else None
     label = f"layer {layer!r}" if isinstance(layer, str) else "object"
-    if cls == "Lambda" or registered == "Lambda":
+    if _leaf(cls) == "Lambda" or _leaf(registered) == "Lambda":
         out.append(finding("MG-S501", f"Lambda {label} runs Python code{_lambda_detail(config)}", location=loc))
     elif cls == "__lambda__":
         out.append(finding("MG-S501", "serialized Python lambda (base64 bytecode)", location=loc))
@@ -93,12 +93,12 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
         out.append(finding("MG-S501", "function stored as marshalled Python bytecode", location=loc))
     if cls in ("TFOpLambda", "SlicingOpLambda") and isinstance(config, dict):
         fn = config.get("function")
-        if not isinstance(fn, str) or fn.removeprefix("tf.").startswith(_TF_OP_DANGEROUS):
+        if not isinstance(fn, str) or _tf_api_name(fn).startswith(_TF_OP_DANGEROUS):
             out.append(finding("MG-S502", f"{label} calls TensorFlow function {fn!r}", location=loc))
     if isinstance(module, str) and isinstance(cls, str):
         target = config if cls == "function" and isinstance(config, str) else cls
         out.extend(_callable(module, target, registered, label, loc))
-    elif isinstance(cls, str) and cls.split(">")[-1] in _GADGETS:
+    elif _leaf(cls) in _GADGETS:
         out.append(finding("MG-S502", f"{label} is the loader gadget {cls}", location=loc))
     if isinstance(config, dict):
         for key in _PATH_KEYS & set(config):
@@ -108,13 +108,37 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
     return out
 
 
+def _pickle_denylisted(module: str, name: str) -> bool:
+    """Whether the pickle denylist knows ``module.name`` runs code or touches files: Keras imports a
+    config's ``module`` the way pickle imports a global, so the same gadgets apply."""
+    from modelguard.scan.allowlist import Safety, classify
+
+    return classify(module, name) is Safety.DANGEROUS
+
+
+def _leaf(name: object) -> str:
+    """The object a Keras name resolves to: Keras looks ``module + "." + name`` up in its API
+    table, so ``{"module": "keras", "class_name": "layers.Lambda"}`` is the Lambda layer and
+    ``"utils.get_file"`` the get_file function; a registered name is ``package>Name``."""
+    return name.split(">")[-1].rsplit(".", 1)[-1] if isinstance(name, str) else ""
+
+
+def _tf_api_name(symbol: str) -> str:
+    """A TensorFlow API symbol without ``tf.`` and the ``compat.v1.``/``compat.v2.`` aliases that
+    TensorFlow exports for the same functions (``compat.v1.raw_ops.WriteFile``)."""
+    name = symbol.removeprefix("tf.")
+    while name.startswith(("compat.v1.", "compat.v2.")):
+        name = name[len("compat.v1."):]
+    return name
+
+
 def _callable(module: str, target: str, registered: Any, label: str, loc: str) -> list[Finding]:
     full = f"{module}.{target}"
     top = module.split(".")[0]
-    name = target.split(">")[-1]
+    name = _leaf(target)
     if module == "builtins" and name in _SAFE_BUILTINS:
         return []
-    if top in _DANGEROUS_MODULES:
+    if top in _DANGEROUS_MODULES or (top not in _KERAS_MODULES and _pickle_denylisted(module, name)):
         return [finding("MG-S502", f"{label} calls {full}", location=loc)]
     if name in _GADGETS:
         return [finding("MG-S502", f"{label} uses the loader gadget {full}", location=loc)]

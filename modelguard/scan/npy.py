@@ -35,8 +35,17 @@ class _ObjectDtype(Exception):
     pass
 
 
+# Type names numpy.dtype() also accepts for the object dtype; numpy itself writes "|O".
+_OBJECT_NAMES = frozenset({"object", "object_", "O"})
+
+
 def itemsize(descr: object) -> int:
     """Bytes per element of a dtype description; raises _ObjectDtype for object fields."""
+    if isinstance(descr, str) and descr.strip() in _OBJECT_NAMES:
+        raise _ObjectDtype
+    if isinstance(descr, tuple) and len(descr) == 2:
+        # a sub-array dtype (base, shape), which numpy.lib.format.descr_to_dtype accepts too
+        return itemsize(descr[0]) * _count(descr[1])
     if isinstance(descr, str):
         m = _TYPESTR.match(descr)
         if m is None:
@@ -119,6 +128,13 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         if rest <= 0:
             raise MalformedError("object array has no pickle data") from None
         scan_nested(ctx, WindowSource(source, data_start, rest, f"{source.name}!<object array pickle>"), findings)
+        return Outcome(Format.NUMPY.value, findings)
+    except MalformedError as e:
+        # numpy accepts dtype spellings this reader does not know; if one of them means
+        # "object", numpy unpickles the data, so the data is scanned by content too.
+        findings.append(finding("MG-S001", str(e), location=source.name))
+        scan_nested(ctx, WindowSource(source, data_start, rest, f"{source.name}!<data of an unknown dtype>"),
+                    findings)
         return Outcome(Format.NUMPY.value, findings)
     expected = _count(header["shape"]) * size
     if rest < expected:

@@ -22,7 +22,7 @@ from modelguard.scan.pickle_reader import Reader
 from modelguard.scan.pickle_values import GlobalRef
 from modelguard.scan.pickle_vm import Machine, PickleAnalysis, analyze_stream
 
-__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "probe", "scan"]
+__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "prefix_findings", "probe", "scan"]
 
 PROBE_BYTES = 4 << 20
 """how much of a text-looking file :func:`probe` parses before calling it a pickle"""
@@ -73,6 +73,32 @@ def probe(source: Source) -> bool:
         except ScanLimitError:
             return True
     return True
+
+
+# What pickle.load reports from the start of a file of another format. A complete pickle (it
+# reached STOP) counts fully; a broken one only when it called something before breaking,
+# since pickle.load has run those calls by the time it raises (nullifAI-style streams).
+_PREFIX_RULES = frozenset({"MG-S101", "MG-S102", "MG-S103", "MG-S104", "MG-S106", "MG-S107", "MG-S108"})
+_PREFIX_RULES_BROKEN = frozenset({"MG-S101", "MG-S103", "MG-S107"})
+
+
+def prefix_findings(ctx: ScanContext, source: Source) -> list[Finding]:
+    """Findings for the pickle that ``pickle.load`` reads from the first byte of a file of
+    another format (a tar whose member name is a protocol-0 pickle, a GGUF header that starts
+    with a BINFLOAT, a ``model.py`` or text file holding a pickle without STOP).
+
+    Bounded by :data:`PROBE_BYTES`; bytes that are not a pickle stop it at once.
+    """
+    with source.open() as f:
+        analysis = analyze_stream(ctx, f, location=source.name, single=True, limit=PROBE_BYTES)
+    if analysis.complete and analysis.stops:
+        keep = _PREFIX_RULES
+    elif analysis.calls:
+        keep = _PREFIX_RULES_BROKEN
+    else:
+        return []
+    note = " (the file also parses as a pickle from its first byte; pickle.load runs this)"
+    return [dataclasses.replace(x, message=x.message + note) for x in analysis.findings if x.rule in keep]
 
 
 def _with_decompiled_detail(source: Source, findings: list[Finding]) -> list[Finding]:

@@ -58,6 +58,8 @@ class StackMachine:
         self.stack: list[object] = []
         self.marks: list[int] = []
         self.memo: MutableMapping[int, object] = {}
+        self.short_frame: MalformedError | None = None
+        """a FRAME longer than the rest of the stream, raised when the pickle ends"""
         self.op_at = reader.pos
         self.dispatch = _dispatch_table(type(self))
 
@@ -101,6 +103,8 @@ class StackMachine:
             handler = dispatch.get(code)
             if handler is None:
                 if code == _STOP:
+                    if self.short_frame is not None:
+                        raise self.short_frame
                     return self.pop()
                 raise self.bad(f"invalid pickle opcode 0x{code:02x}")
             col.ops += 1
@@ -146,9 +150,15 @@ class StackMachine:
             raise self.bad("import name is not UTF-8") from None
 
     def memo_index(self, data: bytes | None) -> int:
-        if data is None or not data.strip().isdigit():
+        # The C unpickler parses PUT/GET lines with PyLong_FromString(s, NULL, 10): surrounding
+        # whitespace, a sign and digit-separating underscores ("+1", " 1_0") are all accepted.
+        # Refusing them here would end the analysis where pickle.load carries on.
+        if data is None:
             raise self.bad("invalid memo index")
-        return int(data)
+        try:
+            return int(data.decode("ascii"), 10)
+        except (UnicodeDecodeError, ValueError):
+            raise self.bad("invalid memo index") from None
 
     # ---- data opcodes ------------------------------------------------------------------------
     def op_mark(self) -> None:
@@ -277,8 +287,10 @@ class StackMachine:
 
     def op_frame(self) -> None:
         n = self.u("<Q")
-        if n > self.r.remaining:
-            raise self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
+        if n > self.r.remaining and self.short_frame is None:
+            # The C unpickler refuses the frame before running it, but pickle's pure-Python
+            # unpickler runs the opcodes that are there: analyse them, then report the damage.
+            self.short_frame = self.bad(f"pickle truncated: a {n}-byte frame runs past the end")
 
     # ---- containers --------------------------------------------------------------------------
     def _tuple(self, items: list[object]) -> None:
@@ -369,6 +381,13 @@ class StackMachine:
         if self._mutating(target, "SETITEM") and isinstance(target, DictVal):
             for i in range(0, len(items), 2):
                 target.add(items[i], items[i + 1])
+        elif isinstance(target, Obj):
+            # Kept so a dict built by a call (OrderedDict() + SETITEMs) is still checked when
+            # it becomes BUILD state.
+            if target.items is None:
+                target.items = DictVal()
+            for i in range(0, len(items), 2):
+                target.items.add(items[i], items[i + 1])
 
     # ---- memo --------------------------------------------------------------------------------
     def _get(self, idx: int) -> None:

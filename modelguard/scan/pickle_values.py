@@ -38,6 +38,8 @@ class Obj:
     args: object = None
     state: object = None
     built: bool = False
+    items: DictVal | None = None
+    """SETITEM pairs stored into it (a dict built by a call, e.g. ``OrderedDict()``)"""
 
 
 @dataclass(eq=False)

@@ -25,7 +25,7 @@ from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
 from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import Reader
 from modelguard.scan.pickle_stack import MemoMiss, StackMachine
-from modelguard.scan.pickle_values import DictVal, GlobalRef, Obj, describe, static_or_none
+from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
 
@@ -74,6 +74,25 @@ def _is_latin1_encode(args: object) -> bool:
     return args[1] in ("latin1", "latin-1") and all(ord(c) < 256 for c in args[0])
 
 
+def _state_keys(part: object) -> list[object]:
+    """The attribute names a BUILD state part installs: a dict's keys, including a dict built
+    at load time (``dict(...)``/``OrderedDict()`` then SETITEMs, or its dict/pair-list argument)."""
+    if isinstance(part, DictVal):
+        return [k for k, _ in part.pairs]
+    if not isinstance(part, Obj):
+        return []
+    keys = [k for k, _ in part.items.pairs] if part.items is not None else []
+    # dict(mapping) / dict(pairs) via REDUCE or NEWOBJ; NEWOBJ_EX's args are (args, kwargs)
+    args = list(part.args[:2]) if isinstance(part.args, tuple) else []
+    args += [a[0] for a in args if isinstance(a, tuple) and a]
+    for arg in args:
+        if isinstance(arg, DictVal):
+            keys += [k for k, _ in arg.pairs]
+        elif isinstance(arg, ListVal):
+            keys += [p[0] for p in arg.items if isinstance(p, tuple) and len(p) == 2]
+    return keys
+
+
 @dataclass
 class PickleAnalysis:
     """What the analyser learnt from one stream of pickles."""
@@ -92,6 +111,8 @@ class PickleAnalysis:
     """False when parsing stopped on a malformed stream or a limit (see the MG-S001/S003 finding)"""
     stops: list[int] = field(default_factory=list)
     """absolute offset just after each STOP"""
+    calls: int = 0
+    """calls (REDUCE, NEWOBJ, OBJ, INST, BUILD) walked, including any before a parse error"""
 
 
 class Machine(StackMachine):
@@ -129,6 +150,7 @@ class Machine(StackMachine):
         self._ext(self.u("<i"))
 
     def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
+        self.col.calls += 1
         result = Obj(kind, func, args)
         if func == _LATIN1_ENCODE and _is_latin1_encode(args):
             assert isinstance(args, tuple)
@@ -206,6 +228,7 @@ class Machine(StackMachine):
     def op_build(self) -> None:
         state = self.pop()
         inst = self.top()
+        self.col.calls += 1  # BUILD calls the instance's __setstate__ when it has one
         self._check_state(inst, state)
         if isinstance(inst, Obj):
             inst.state, inst.built = state, True
@@ -218,14 +241,13 @@ class Machine(StackMachine):
             self.col.add("MG-S106", f"{how} sets attributes on the imported object {inst}", self.op_at)
         parts = list(state) if isinstance(state, tuple) else [state]
         for part in parts:
-            if isinstance(part, DictVal):
-                for key, _ in part.pairs:
-                    if isinstance(key, str) and _DUNDER.match(key):
-                        self.col.add("MG-S107", f"{how} sets {key} on {describe(inst)}", self.op_at)
-                    elif isinstance(key, Obj):
-                        # an attribute name computed at load time could be any dunder
-                        self.col.add("MG-S106", f"{how} sets an attribute whose name is {describe(key)}",
-                                     self.op_at)
+            for key in _state_keys(part):
+                if isinstance(key, str) and _DUNDER.match(key):
+                    self.col.add("MG-S107", f"{how} sets {key} on {describe(inst)}", self.op_at)
+                elif isinstance(key, Obj):
+                    # an attribute name computed at load time could be any dunder
+                    self.col.add("MG-S106", f"{how} sets an attribute whose name is {describe(key)}",
+                                 self.op_at)
 
     def _joblib_payload(self, wrapper: GlobalRef, state: object) -> None:
         if wrapper in joblib_arrays.SIDE_FILE_WRAPPERS:
@@ -334,4 +356,5 @@ def analyze_stream(
     analysis.globals = list(col.globals)
     analysis.persistent_ids = col.pids
     analysis.is_joblib = col.is_joblib
+    analysis.calls = col.calls
     return analysis

@@ -17,8 +17,12 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
 
-# Code blocks: {{ ... }}, {% ... %} (with optional whitespace-control '-'/'+'); comments {# #} dropped.
-_BLOCK = re.compile(r"\{\{(.*?)\}\}|\{%(.*?)%\}|\{#.*?#\}", re.DOTALL)
+# Where code blocks ({{ }}, {% %}) and comments ({# #}) open; each block is then read like
+# Jinja's lexer reads it (see _blocks).
+_OPEN = re.compile(r"\{\{|\{%|\{#")
+_CLOSE = {"{{": "}}", "{%": "%}"}
+_PAIRS = {"(": ")", "[": "]", "{": "}"}
+_SIGNIFICANT = re.compile(r"[\"'()\[\]{}%]")
 _STRING = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"", re.DOTALL)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ESCAPED_CHAR = re.compile(r"\\(?:x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[0-7]{1,3})")
@@ -29,9 +33,10 @@ _ESCAPE_NAMES = frozenset("""os popen subprocess eval exec getattr setattr globa
     format_map""".split())
 # Jinja globals and Flask-style objects that escape chains start from; legal Jinja, odd in a chat template.
 _ODD_NAMES = frozenset("cycler joiner lipsum url_for get_flashed_messages request config self environ".split())
-_DUNDER_IN_STRING = re.compile(
-    r"^_{2}\w+_{2}$|\.__|__(?:class|globals|builtins|init|mro|subclasses|import|base|bases|dict|"
-    r"getattribute|reduce|reduce_ex|code|func|self|module|loader|spec)__")
+_DUNDER_NAMES = (r"__(?:class|globals|builtins|init|mro|subclasses|import|base|bases|dict|"
+                 r"getattribute|reduce|reduce_ex|code|func|self|module|loader|spec)__")
+_DUNDER_IN_STRING = re.compile(r"^_{2}\w+_{2}$|\.__|" + _DUNDER_NAMES)
+_DUNDER_NAME = re.compile(_DUNDER_NAMES)
 _UNUSUAL_TAGS = frozenset({"include", "import", "from", "extends"})
 
 
@@ -45,11 +50,13 @@ def check_template(text: str, location: str) -> list[Finding]:
     """Findings for one template; empty when nothing unusual is found."""
     escapes: list[str] = []
     unusual: list[str] = []
-    for m in _BLOCK.finditer(text):
-        code = m.group(1) if m.group(1) is not None else m.group(2)
-        if code is None:
-            continue  # a comment
+    pieces: list[str] = []
+    for code in _blocks(text):
         _check_code(code.strip("-+ \t\r\n"), escapes, unusual)
+        pieces += [s[1:-1] for s in _STRING.findall(code)]
+    if not escapes and _DUNDER_NAME.search("".join(pieces)):
+        # '__i' ~ 'nit__', ['__glo', 'bals__']|join, or pieces kept in {% set %} variables
+        escapes.append("a dunder name assembled from string pieces")
     if escapes:
         # The odd constructs are part of the same escape: one finding that names them all.
         return [finding("MG-S601", f"template reaches Python internals: {', '.join(_first(escapes + unusual))}",
@@ -57,6 +64,41 @@ def check_template(text: str, location: str) -> list[Finding]:
     if unusual:
         return [finding("MG-S602", f"template uses {', '.join(_first(unusual))}", location=location)]
     return []
+
+
+def _blocks(text: str) -> list[str]:
+    """The code of every {{ }} and {% %} block, ended where Jinja's lexer ends it: not inside a
+    string literal, and not while a bracket is open (``{{ '}}' ~ x }}``, ``{{ {1:{}}|length ~ x }}``).
+    Comments are dropped; a block that never closes runs to the end (Jinja refuses it)."""
+    out: list[str] = []
+    pos = 0
+    while (m := _OPEN.search(text, pos)) is not None:
+        start = m.end()
+        if m.group() == "{#":
+            end = text.find("#}", start)
+            pos = len(text) if end < 0 else end + 2
+            continue
+        close, i = _CLOSE[m.group()], start
+        stack: list[str] = []
+        while (hit := _SIGNIFICANT.search(text, i)) is not None:
+            i = hit.start()
+            if not stack and text.startswith(close, i):
+                break
+            string = _STRING.match(text, i)
+            if string:
+                i = string.end()
+                continue
+            c = text[i]
+            if c in _PAIRS:
+                stack.append(_PAIRS[c])
+            elif stack and c == stack[-1]:
+                stack.pop()
+            i += 1
+        else:
+            i = len(text)
+        out.append(text[start:i])
+        pos = i + len(close)
+    return out
 
 
 def looks_like_template(text: str) -> bool:
@@ -84,6 +126,12 @@ def _check_code(code: str, escapes: list[str], unusual: list[str]) -> None:
     for s in strings:
         if s.strip() in _ESCAPE_NAMES:
             escapes.append(f"the string {s.strip()!r}")
+    if re.search(r"\battr\s*\((?!\s*''\s*\))", bare):
+        # attr() of anything but one string literal: a name computed at render time
+        escapes.append("attr() with a computed name")
+    if re.search(r"\|\s*string\s*(?:\|\s*list\s*)?\)\s*\[\s*-?\d", bare):
+        # (lipsum|string|list)[18] is '_': characters cut from an object's text build dunder names
+        escapes.append("characters cut from the text of an object")
     if re.search(r"\.\s*format\b", bare):
         unusual.append("str.format")
     if re.search(r"\battr\s*\(", bare):

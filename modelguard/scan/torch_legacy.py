@@ -37,7 +37,7 @@ _ELEMENT_SIZE = {
     "QInt32Storage": 4, "QUInt4x2Storage": 1, "QUInt2x4Storage": 1, "UntypedStorage": 1,
     "Float8_e5m2Storage": 1, "Float8_e4m3fnStorage": 1,
 }
-_STORAGE_MODULES = ("torch", "torch.cuda")
+_STORAGE_MODULES = ("torch", "torch.cuda", "torch.storage")  # torch.storage.UntypedStorage: float8, quantized
 
 
 def element_size(storage_type: object) -> int | None:

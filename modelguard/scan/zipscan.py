@@ -47,6 +47,11 @@ from modelguard.scan.zipread import (
 )
 
 _TORCH_STORAGE = re.compile(r"^[^/]+/(data|constants)/[^/]+$")
+# torch.export .pt2: weights and constants are raw tensor bytes (torch.load(weights_only=True) when
+# model_weights_config.json says use_pickle), beside JSON configs.
+_PT2_TENSOR = re.compile(r"^[^/]+/data/(weights|constants)/[^/]+$")
+# TorchScript source: compiled by torch.jit.load, never imported by Python (see torchscript_code).
+_TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.+\.py$")
 _CRC_CHECK_MAX = 64 << 20
 """stored members up to this size get their CRC-32 checked (bigger ones are tensor-sized)"""
 _DESCRIPTOR_MAX = 24
@@ -63,6 +68,8 @@ def classify(names: list[str]) -> Format:
         re.fullmatch(r"([^/]+/)?(\.data/)?version", n) or _TORCH_STORAGE.match(n) for n in names
     ):
         return Format.PYTORCH_ZIP
+    if any(re.fullmatch(r"([^/]+/)?archive_format", n) for n in names):
+        return Format.PYTORCH_EXPORT
     files = [n for n in names if not n.endswith("/")]
     if files and all(n.endswith(".npy") for n in files):
         return Format.NPZ
@@ -164,12 +171,40 @@ def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fm
             if crc != m.crc:
                 findings.append(finding("MG-S201", f"CRC-32 mismatch (stored {m.crc:#010x}, actual {crc:#010x})",
                                         location=where))
-        scan_nested(ctx, member, findings)
+        _scan_content(ctx, member, m.name, fmt, findings)
         return
     if m.method not in (DEFLATED, BZIP2):
         findings.append(finding("MG-S203", f"compression method {m.method} is not supported", location=where))
         return
-    _scan_compressed_member(ctx, source, f, m, where, findings)
+    _scan_compressed_member(ctx, source, f, m, where, fmt, findings)
+
+
+def _scan_content(ctx: ScanContext, member: Source, name: str, fmt: Format, findings: list[Finding]) -> None:
+    """Scan one member's bytes the way its archive's loader reads them."""
+    if fmt is Format.PYTORCH_EXPORT and _PT2_TENSOR.match(name) and _raw_tensor_bytes(member):
+        return
+    if fmt is Format.TORCHSCRIPT and _TORCHSCRIPT_CODE.match(name):
+        _review_torchscript(ctx, member, findings)
+        return
+    scan_nested(ctx, member, findings)
+
+
+def _review_torchscript(ctx: ScanContext, member: Source, findings: list[Finding]) -> None:
+    from modelguard.scan import torchscript_code
+
+    try:
+        findings.extend(torchscript_code.review(ctx, member))
+    except ScanLimitError as e:
+        findings.append(finding("MG-S003", str(e), location=e.location or member.name))
+
+
+def _raw_tensor_bytes(member: Source) -> bool:
+    """Neither a recognised format nor a pickle: bytes a loader maps as a tensor, never parses."""
+    from modelguard.scan import _probe_pickle, _read_head_tail
+    from modelguard.scan.detect import detect
+
+    head, tail = _read_head_tail(member)
+    return detect(head, tail, member.size, member.name) is Format.UNKNOWN and not _probe_pickle(member)
 
 
 def _decompressor(method: int) -> Decompressor:
@@ -182,7 +217,7 @@ def _decompressor(method: int) -> Decompressor:
                         pending=lambda: not d.needs_input and not d.eof)
 
 
-def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, where: str,
+def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, where: str, fmt: Format,
                             findings: list[Finding]) -> None:
     if m.size > max(m.compressed_size, 1) * ctx.limits.max_ratio:
         findings.append(finding("MG-S003", f"member claims {m.size} bytes from {m.compressed_size} compressed "
@@ -207,6 +242,6 @@ def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: Zi
             problems.append(f"CRC-32 mismatch (stored {m.crc:#010x}, actual {result.crc:#010x})")
         if problems:
             findings.append(finding("MG-S201", "; ".join(problems), location=where))
-        scan_nested(ctx, result.source, findings)
+        _scan_content(ctx, result.source, m.name, fmt, findings)
     finally:
         result.source.close()

@@ -1,4 +1,7 @@
-"""A loopback fake of the Hugging Face Hub for tests and the offline demo.
+"""The loopback fake Hugging Face Hub, as the tests use it.
+
+The server lives in the package (:mod:`modelguard.demo.fakehub`) because ``modelguard demo``
+serves its models with it; this module re-exports it and adds the pytest fixture.
 
 ``FakeHub`` and ``Fault`` import without pytest. The pytest fixture ``fake_hub`` (a started hub,
 stopped after the test) is registered in tests/conftest.py, so a test just names it::
@@ -15,9 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakehub.model import FakeFile, Fault, git_blob_sha1, lfs_pointer, sha256
-from tests.fakehub.server import FakeHub
-from tests.fakehub.transport import RecordedRequest
+from modelguard.demo.fakehub import FakeFile, FakeHub, Fault, RecordedRequest, git_blob_sha1, lfs_pointer, sha256
 
 __all__ = ["FakeFile", "FakeHub", "Fault", "RecordedRequest", "fake_hub", "git_blob_sha1", "lfs_pointer", "sha256"]
 

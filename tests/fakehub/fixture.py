@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakehub.server import FakeHub
+from modelguard.demo.fakehub import FakeHub
 
 
 @pytest.fixture

@@ -17,10 +17,7 @@ import pytest
 
 from modelguard.scan import Limits, scan_bytes
 from tests.scan.containers_build import MALICIOUS_PICKLE, Entry, Scanned, build_zip, rules_of, scan_json
-
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus_real"
-if not CORPUS.is_dir():
-    CORPUS = Path("/work/shared/corpus_real")
+from tests.shared_corpus import corpus_files, require
 
 COMPRESSORS: dict[str, Callable[[bytes], bytes]] = {
     "gz": gzip.compress,
@@ -156,11 +153,9 @@ def test_damaged_7z(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     assert "MG-S001" in scan_cli(data[:40], "x.7z").rules
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in (CORPUS / "joblib").glob("*")) if (CORPUS / "joblib").is_dir()
-                         else [])
-def test_real_joblib_corpus_is_clean(name: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
-    path = CORPUS / "joblib" / name
-    result = scan_cli(path.read_bytes(), name)
+@pytest.mark.parametrize("path", corpus_files("joblib"), ids=lambda p: p.name)
+def test_real_joblib_corpus_is_clean(path: Path, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    result = scan_cli(require(path).read_bytes(), path.name)
     assert result.verdict == "clean", result
 
 

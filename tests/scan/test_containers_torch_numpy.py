@@ -23,8 +23,7 @@ from tests.scan.containers_build import (
     scan_json,
     state_dict,
 )
-
-CORPUS = Path("/work/shared/corpus_real")
+from tests.shared_corpus import corpus_files, require
 
 
 def _write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -167,9 +166,7 @@ def test_npz(tmp_path: Path, capsys: pytest.CaptureFixture[str], scan_cli: Calla
 
 
 def test_real_whisper_npz_is_clean(scan_cli: Callable[[bytes, str], Scanned]) -> None:
-    path = CORPUS / "whisper" / "mel_filters.npz"
-    if not path.exists():
-        pytest.skip("shared corpus not present")
+    path = require(corpus_files("whisper", "mel_filters.npz")[0])
     result = scan_cli(path.read_bytes(), "mel_filters.npz")
     assert result.format == "npz" and result.verdict == "clean", result
 

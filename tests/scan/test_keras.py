@@ -108,9 +108,8 @@ def test_keras_config_member_reaches_json_scanner_by_content() -> None:
 
 
 def test_keras_zip_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    probe = scan_bytes(_keras_zip(_model()), "probe.keras")
-    if any(f.message == "no scanner for this format yet" for f in probe.findings):
-        pytest.skip("the zip reader lands from another branch")
+    clean = scan_bytes(_keras_zip(_model()), "clean.keras")
+    assert clean.format == "keras" and clean.verdict.value == "clean", clean.findings
     p = tmp_path / "model.keras"
     p.write_bytes(_keras_zip(_model(LAMBDA3)))
     assert run(["scan", "--format", "json", str(p)]) == 1

@@ -13,11 +13,7 @@ import pytest
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes, scan_file
 from tests.scan import picklegen as g
-
-# ../shared/corpus_real next to the repository (or next to the worktree folder)
-_ROOT = Path(__file__).resolve().parents[2]
-CORPUS = next((p for p in (_ROOT.parent / "shared", _ROOT.parent.parent / "shared") if p.is_dir()),
-              _ROOT.parent / "shared") / "corpus_real" / "joblib"
+from tests.shared_corpus import corpus_files, require
 
 
 class Payload:
@@ -124,9 +120,9 @@ def test_padding_length_past_the_end_is_unscannable() -> None:
     assert scan_bytes(data, "m.joblib").verdict is Verdict.UNSCANNABLE
 
 
-@pytest.mark.parametrize("path", sorted(CORPUS.glob("*.pkl")), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", corpus_files("joblib", "*.pkl"), ids=lambda p: p.name)
 def test_shared_real_corpus_is_clean(path: Path) -> None:
-    result = scan_file(path)
+    result = scan_file(require(path))
     assert result.verdict is Verdict.CLEAN, result.findings
     assert result.format == "joblib"
 

@@ -10,7 +10,8 @@ Three stdlib HTTP servers on 127.0.0.1, each on a random port:
 * ``foreign``: a host nobody should trust; serves other bytes.
 
 Every request is recorded (Authorization redacted) so tests can assert what was, and was not, sent.
-Kept free of pytest and of modelguard: the offline demo may reuse it.
+Standard library only: ``modelguard demo`` serves its models with it and the test suite drives
+the real client against it (``tests/fakehub`` re-exports this package). Never for real traffic.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
-from tests.fakehub.model import FakeCommit, FakeFile, FakeRepo, Fault, Injection, git_blob_sha1, sha256
-from tests.fakehub.transport import Handler, RecordedRequest, Server, byte_range
+from modelguard.demo.fakehub.model import FakeCommit, FakeFile, FakeRepo, Fault, Injection, git_blob_sha1, sha256
+from modelguard.demo.fakehub.transport import Handler, RecordedRequest, Server, byte_range
 
 _MAX_DELAY = 5.0
 

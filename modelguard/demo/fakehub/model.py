@@ -2,7 +2,7 @@
 
 Commits and hashes are computed from content the way the Hub computes them (git blob SHA-1,
 LFS SHA-256 and pointer), so a client cannot tell this data from a real repo's.
-Kept free of pytest and of modelguard so the offline demo can reuse it.
+Standard library only; shared by ``modelguard demo`` and the test suite.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from enum import Enum
 
 
 def git_blob_sha1(data: bytes) -> str:
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+    return hashlib.sha1(b"blob %d\0" % len(data) + data, usedforsecurity=False).hexdigest()
 
 
 def sha256(data: bytes) -> str:
@@ -75,7 +75,7 @@ class FakeRepo:
     def commit(self, files: Mapping[str, bytes], *, branch: str, lfs: frozenset[str]) -> str:
         parent = self.branches.get(branch)
         made = {p: FakeFile(p, data, p in lfs or len(data) >= self.lfs_threshold) for p, data in files.items()}
-        digest = hashlib.sha1(f"commit {self.repo_id} {parent} {len(self.commits)}\n".encode())
+        digest = hashlib.sha1(f"commit {self.repo_id} {parent} {len(self.commits)}\n".encode(), usedforsecurity=False)
         for path in sorted(made):
             digest.update(f"{path}\0{made[path].blob_id}\0{made[path].lfs}\n".encode())
         oid = digest.hexdigest()

@@ -1,0 +1,47 @@
+"""``modelguard env [--cache-dir D] [--shell sh|fish|powershell]``: exports for offline HF loaders.
+
+Prints what :func:`modelguard.loaders.offline_env` says, in the syntax of one shell, for
+``eval "$(modelguard env)"``. Values are quoted for that shell; nothing else is printed to stdout.
+"""
+
+from __future__ import annotations
+
+import shlex
+
+import click
+
+SHELLS = ("sh", "fish", "powershell")
+
+
+def render_env(env: dict[str, str | None], shell: str) -> str:
+    """Shell lines setting (or, for None, unsetting) each variable."""
+    lines = []
+    for name, value in env.items():
+        if shell == "fish":
+            lines.append(f"set -e {name}" if value is None else f"set -gx {name} {_fish_quote(value)}")
+        elif shell == "powershell":
+            lines.append(f"Remove-Item Env:{name} -ErrorAction SilentlyContinue" if value is None
+                         else f"$env:{name} = '{value.replace(chr(39), chr(39) * 2)}'")
+        else:
+            lines.append(f"unset {name}" if value is None else f"export {name}={shlex.quote(value)}")
+    return "\n".join(lines) + "\n"
+
+
+def _fish_quote(value: str) -> str:
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+@click.command()
+@click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+@click.option("--shell", "shell", type=click.Choice(SHELLS), default="sh", show_default=True)
+def env(cache_dir: str | None, shell: str) -> int:
+    """Print exports that make transformers, diffusers and sentence-transformers load only admitted models.
+
+    Use: eval "$(modelguard env)". Sets HF_HUB_CACHE to the verified cache and HF_HUB_OFFLINE=1, and
+    unsets legacy cache variables that would point a loader elsewhere.
+    """
+    from modelguard.loaders import offline_env
+
+    click.echo(render_env(offline_env(cache_dir), shell), nl=False)
+    return 0
