@@ -8,7 +8,8 @@ memory (big payloads are skipped by seeking). Knows nothing about what opcodes m
 from __future__ import annotations
 
 import os
-from typing import BinaryIO
+import struct
+from typing import Any, BinaryIO
 
 from modelguard.scan.base import MalformedError, ScanLimitError
 
@@ -95,6 +96,18 @@ class Reader:
             i = self.i
         self.i = i + n
         return self.buf[i:i + n]
+
+    def unpack(self, st: struct.Struct) -> Any:
+        """The fixed-size argument ``st`` decodes at the current position (one call per opcode argument)."""
+        i = self.i
+        j = i + st.size
+        if j > len(self.buf):
+            if not self._fill(st.size):
+                raise Truncated(f"pickle truncated at offset {self.pos} (needs {st.size} more bytes)")
+            i = self.i
+            j = i + st.size
+        self.i = j
+        return st.unpack_from(self.buf, i)[0]
 
     def seek(self, pos: int) -> None:
         """Go back (or forward) to absolute ``pos``."""

@@ -15,11 +15,13 @@ from typing import Any
 
 from modelguard.scan.base import MalformedError, ScanLimitError
 from modelguard.scan.pickle_collector import Collector
-from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, OPS, Reader
+from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, KEEP, OPS, Reader
 from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetVal
 
 _STOP = ord(".")
 _STRUCTS = {fmt: struct.Struct(fmt) for fmt in ("<B", "<H", "<i", "<I", "<Q")}
+_U1, _U2, _I4, _U4, _U8 = (_STRUCTS[fmt] for fmt in ("<B", "<H", "<i", "<I", "<Q"))
+_F8 = struct.Struct(">d")
 
 
 def _parse_int(text: str) -> int | bool:
@@ -31,15 +33,18 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
 
 
-_TABLES: dict[type, dict[int, Callable[[Any], None]]] = {}
+_TABLES: dict[type, list[Callable[[Any], None] | None]] = {}
 
 
-def _dispatch_table(cls: type) -> dict[int, Callable[[Any], None]]:
-    """opcode byte -> handler function of ``cls``, built once per machine class (streams of many
-    tiny pickles create many machines)."""
+def _dispatch_table(cls: type) -> list[Callable[[Any], None] | None]:
+    """opcode byte -> handler function of ``cls`` (None: STOP or not an opcode), a list indexed
+    by the byte, built once per machine class (streams of many tiny pickles create many machines)."""
     table = _TABLES.get(cls)
     if table is None:
-        table = {code: getattr(cls, "op_" + name.lower()) for code, name in OPS.items() if name != "STOP"}
+        table = [None] * 256
+        for code, name in OPS.items():
+            if name != "STOP":
+                table[code] = getattr(cls, "op_" + name.lower())
         _TABLES[cls] = table
     return table
 
@@ -87,20 +92,22 @@ class StackMachine:
 
     def run(self) -> object:
         """Walk to STOP; returns the pickle's value."""
-        r, col, limits, dispatch = self.r, self.col, self.col.ctx.limits, self.dispatch
+        # The hottest loop of a scan: locals only (handlers never rebind self.stack).
+        r, col, limits, dispatch, stack = self.r, self.col, self.col.ctx.limits, self.dispatch, self.stack
         max_ops, max_items = limits.max_pickle_ops, limits.max_pickle_container_items
         while True:
             i = r.i
             self.op_at = r.base + i
-            if i < len(r.buf):
-                code = r.buf[i]
+            buf = r.buf
+            if i < len(buf):
+                code = buf[i]
                 r.i = i + 1
             else:
                 fetched = r.next_byte()
                 if fetched is None:
                     raise self.bad("pickle truncated (no STOP)")
                 code = fetched
-            handler = dispatch.get(code)
+            handler = dispatch[code]
             if handler is None:
                 if code == _STOP:
                     if self.short_frame is not None:
@@ -111,7 +118,7 @@ class StackMachine:
             if col.ops > max_ops:
                 raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
             handler(self)
-            if len(self.stack) > max_items:
+            if len(stack) > max_items:
                 raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
 
     # ---- argument decoding -----------------------------------------------------------------
@@ -119,8 +126,7 @@ class StackMachine:
         return self.r.readline()
 
     def u(self, fmt: str) -> int:
-        unpack = _STRUCTS[fmt]
-        value: int = unpack.unpack(self.r.read(unpack.size))[0]
+        value: int = self.r.unpack(_STRUCTS[fmt])
         return value
 
     def text(self, data: bytes | None) -> object:
@@ -195,16 +201,16 @@ class StackMachine:
         self.stack.append(self.number(float))
 
     def op_binint(self) -> None:
-        self.stack.append(self.u("<i"))
+        self.stack.append(self.r.unpack(_I4))
 
     def op_binint1(self) -> None:
-        self.stack.append(self.u("<B"))
+        self.stack.append(self.r.unpack(_U1))
 
     def op_binint2(self) -> None:
-        self.stack.append(self.u("<H"))
+        self.stack.append(self.r.unpack(_U2))
 
     def op_binfloat(self) -> None:
-        self.stack.append(struct.unpack(">d", self.r.read(8))[0])
+        self.stack.append(self.r.unpack(_F8))
 
     def _long(self, n: int) -> None:
         if n < 0:
@@ -213,10 +219,10 @@ class StackMachine:
         self.stack.append(Obj("opaque") if data is None else int.from_bytes(data, "little", signed=True))
 
     def op_long1(self) -> None:
-        self._long(self.u("<B"))
+        self._long(self.r.unpack(_U1))
 
     def op_long4(self) -> None:
-        self._long(self.u("<i"))
+        self._long(self.r.unpack(_I4))
 
     def op_string(self) -> None:
         data = self.line()
@@ -240,39 +246,56 @@ class StackMachine:
         self.stack.append(Obj("opaque") if data is None else data.decode("latin-1"))
 
     def op_binstring(self) -> None:
-        self._binstring(self.u("<i"))
+        self._binstring(self.r.unpack(_I4))
 
     def op_short_binstring(self) -> None:
-        self._binstring(self.u("<B"))
+        self._binstring(self.r.unpack(_U1))
 
     def op_unicode(self) -> None:
         data = self.line()
         self.stack.append(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
 
+    def _unicode(self, size: struct.Struct) -> None:
+        r = self.r
+        i = r.i
+        buf = r.buf
+        start = i + size.size
+        if start <= len(buf):  # fast path: the length and the text are both in the buffer
+            n = size.unpack_from(buf, i)[0]
+            end = start + n
+            if end <= len(buf) and n <= KEEP:
+                r.i = end
+                try:
+                    self.stack.append(buf[start:end].decode("utf-8", "surrogatepass"))
+                except UnicodeDecodeError:
+                    raise self.bad("invalid UTF-8 in a unicode argument") from None
+                return
+        self.stack.append(self.text(r.payload(r.unpack(size))))
+
     def op_binunicode(self) -> None:
-        self.stack.append(self.text(self.r.payload(self.u("<I"))))
+        self._unicode(_U4)
 
     def op_short_binunicode(self) -> None:
-        self.stack.append(self.text(self.r.payload(self.u("<B"))))
+        self._unicode(_U1)
 
     def op_binunicode8(self) -> None:
-        self.stack.append(self.text(self.r.payload(self.u("<Q"))))
+        self._unicode(_U8)
 
     def _bytes(self, n: int) -> None:
         data = self.r.payload(n)
         self.stack.append(Obj("opaque") if data is None else data)
 
     def op_binbytes(self) -> None:
-        self._bytes(self.u("<I"))
+        self._bytes(self.r.unpack(_U4))
 
     def op_short_binbytes(self) -> None:
-        self._bytes(self.u("<B"))
+        self._bytes(self.r.unpack(_U1))
 
     def op_binbytes8(self) -> None:
-        self._bytes(self.u("<Q"))
+        self._bytes(self.r.unpack(_U8))
 
     def op_bytearray8(self) -> None:
-        self._bytes(self.u("<Q"))
+        self._bytes(self.r.unpack(_U8))
 
     def op_next_buffer(self) -> None:
         self.stack.append(Obj("buffer"))
@@ -281,12 +304,12 @@ class StackMachine:
         self.top()
 
     def op_proto(self) -> None:
-        proto = self.u("<B")
+        proto = self.r.unpack(_U1)
         if proto > HIGHEST_PROTOCOL:
             raise self.bad(f"unsupported pickle protocol {proto}")
 
     def op_frame(self) -> None:
-        n = self.u("<Q")
+        n = self.r.unpack(_U8)
         if n > self.r.remaining and self.short_frame is None:
             # The C unpickler refuses the frame before running it, but pickle's pure-Python
             # unpickler runs the opcodes that are there: analyse them, then report the damage.
@@ -399,27 +422,30 @@ class StackMachine:
     def _put(self, idx: int) -> None:
         if idx < 0:
             raise self.bad("negative memo index")
-        self.memo[idx] = self.top()
-        if len(self.memo) > self.col.ctx.limits.max_pickle_container_items:
+        stack, memo = self.stack, self.memo
+        if len(stack) <= (self.marks[-1] if self.marks else 0):
+            raise self.bad("pickle stack underflow")
+        memo[idx] = stack[-1]
+        if len(memo) > self.col.ctx.limits.max_pickle_container_items:
             raise ScanLimitError("pickle memo grows beyond the item limit", self.col.where(self.op_at))
 
     def op_get(self) -> None:
         self._get(self.memo_index(self.line()))
 
     def op_binget(self) -> None:
-        self._get(self.u("<B"))
+        self._get(self.r.unpack(_U1))
 
     def op_long_binget(self) -> None:
-        self._get(self.u("<I"))
+        self._get(self.r.unpack(_U4))
 
     def op_put(self) -> None:
         self._put(self.memo_index(self.line()))
 
     def op_binput(self) -> None:
-        self._put(self.u("<B"))
+        self._put(self.r.unpack(_U1))
 
     def op_long_binput(self) -> None:
-        self._put(self.u("<i"))
+        self._put(self.r.unpack(_I4))
 
     def op_memoize(self) -> None:
         self._put(len(self.memo))
