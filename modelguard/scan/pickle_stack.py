@@ -13,12 +13,12 @@ import struct
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
+from modelguard.scan import pickle_loop
 from modelguard.scan.base import MalformedError, ScanLimitError
 from modelguard.scan.pickle_collector import Collector
 from modelguard.scan.pickle_reader import HIGHEST_PROTOCOL, KEEP, OPS, Reader
 from modelguard.scan.pickle_values import DictVal, GlobalRef, ListVal, Obj, SetVal
 
-_STOP = ord(".")
 _STRUCTS = {fmt: struct.Struct(fmt) for fmt in ("<B", "<H", "<i", "<I", "<Q")}
 _U1, _U2, _I4, _U4, _U8 = (_STRUCTS[fmt] for fmt in ("<B", "<H", "<i", "<I", "<Q"))
 _F8 = struct.Struct(">d")
@@ -91,35 +91,8 @@ class StackMachine:
         return items
 
     def run(self) -> object:
-        """Walk to STOP; returns the pickle's value."""
-        # The hottest loop of a scan: locals only (handlers never rebind self.stack).
-        r, col, limits, dispatch, stack = self.r, self.col, self.col.ctx.limits, self.dispatch, self.stack
-        max_ops, max_items = limits.max_pickle_ops, limits.max_pickle_container_items
-        while True:
-            i = r.i
-            self.op_at = r.base + i
-            buf = r.buf
-            if i < len(buf):
-                code = buf[i]
-                r.i = i + 1
-            else:
-                fetched = r.next_byte()
-                if fetched is None:
-                    raise self.bad("pickle truncated (no STOP)")
-                code = fetched
-            handler = dispatch[code]
-            if handler is None:
-                if code == _STOP:
-                    if self.short_frame is not None:
-                        raise self.short_frame
-                    return self.pop()
-                raise self.bad(f"invalid pickle opcode 0x{code:02x}")
-            col.ops += 1
-            if col.ops > max_ops:
-                raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(self.op_at))
-            handler(self)
-            if len(stack) > max_items:
-                raise ScanLimitError("pickle stack grows beyond the item limit", col.where(self.op_at))
+        """Walk to STOP; returns the pickle's value (the loop is :func:`pickle_loop.run`)."""
+        return pickle_loop.run(self)
 
     # ---- argument decoding -----------------------------------------------------------------
     def line(self) -> bytes | None:
@@ -393,8 +366,7 @@ class StackMachine:
         target = self.top()
         self.col.count(len(items), self.op_at)
         if self._mutating(target, opcode) and isinstance(target, ListVal | SetVal):
-            for v in items:
-                target.add(v)
+            target.add_all(items)
 
     def _set_items(self, items: list[object]) -> None:
         if len(items) % 2:
@@ -402,15 +374,13 @@ class StackMachine:
         target = self.top()
         self.col.count(len(items) // 2, self.op_at)
         if self._mutating(target, "SETITEM") and isinstance(target, DictVal):
-            for i in range(0, len(items), 2):
-                target.add(items[i], items[i + 1])
+            target.add_flat(items)
         elif isinstance(target, Obj):
             # Kept so a dict built by a call (OrderedDict() + SETITEMs) is still checked when
             # it becomes BUILD state.
             if target.items is None:
                 target.items = DictVal()
-            for i in range(0, len(items), 2):
-                target.items.add(items[i], items[i + 1])
+            target.items.add_flat(items)
 
     # ---- memo --------------------------------------------------------------------------------
     def _get(self, idx: int) -> None:

@@ -53,6 +53,12 @@ class ListVal:
         else:
             self.dropped += 1
 
+    def add_all(self, values: list[object]) -> None:
+        """``add`` of each value, in one step."""
+        kept = values[:max(RETAIN - len(self.items), 0)]
+        self.items.extend(kept)
+        self.dropped += len(values) - len(kept)
+
 
 @dataclass(eq=False)
 class DictVal:
@@ -64,6 +70,13 @@ class DictVal:
             self.pairs.append((key, value))
         else:
             self.dropped += 1
+
+    def add_flat(self, items: list[object]) -> None:
+        """``add`` of each (key, value) of ``items`` laid out key, value, key, value..."""
+        pairs = list(zip(items[0::2], items[1::2], strict=True))  # callers check the length is even
+        kept = pairs[:max(RETAIN - len(self.pairs), 0)]
+        self.pairs.extend(kept)
+        self.dropped += len(pairs) - len(kept)
 
     def get(self, key: str) -> object:
         """The last value stored under ``key`` (later SETITEMs win), or None."""
@@ -88,6 +101,12 @@ class SetVal:
             self.items.append(value)
         else:
             self.dropped += 1
+
+    def add_all(self, values: list[object]) -> None:
+        """``add`` of each value, in one step."""
+        kept = values[:max(RETAIN - len(self.items), 0)]
+        self.items.extend(kept)
+        self.dropped += len(values) - len(kept)
 
 
 class NotStatic(Exception):

@@ -1,0 +1,137 @@
+"""The opcode loop of the pickle analyser: fetch, count, dispatch, with the frequent opcodes inline.
+
+Owns :func:`run`, the walk of one pickle from its first opcode to STOP, which is where a scan
+spends its time. The opcodes that dominate real pickles (strings, memo PUT/GET, marks, small
+ints, floats) are decoded here from the reader's buffer with exactly the checks of their
+handlers in :mod:`modelguard.scan.pickle_stack`; whenever an argument is not wholly in the
+buffer, or a check would fail, the opcode goes to its handler instead, which reads or reports
+it. Every opcode is counted against the op limit and every push against the item limit.
+Never executes anything.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import TYPE_CHECKING
+
+from modelguard.scan.base import ScanLimitError
+from modelguard.scan.pickle_reader import KEEP
+
+if TYPE_CHECKING:
+    from modelguard.scan.pickle_stack import StackMachine
+
+_U4 = struct.Struct("<I").unpack_from
+_F8 = struct.Struct(">d").unpack_from
+(_BINUNICODE, _BINPUT, _BINFLOAT, _MARK, _BININT1, _SHORT_BINUNICODE, _BINGET, _MEMOIZE, _STOP) = (
+    ord("X"), ord("q"), ord("G"), ord("("), ord("K"), 0x8C, ord("h"), 0x94, ord(".")
+)
+
+
+def run(m: StackMachine) -> object:
+    """Walk ``m``'s reader to STOP; returns the pickle's value.
+
+    ``i`` (the buffer index), ``base`` and the op count live in locals and are written back
+    to the reader and collector before every handler call, which may read, refill, or run a
+    nested pickle that counts against the same limits.
+    """
+    r, col, dispatch = m.r, m.col, m.dispatch
+    stack, memo, marks = m.stack, m.memo, m.marks  # handlers mutate these in place, never rebind them
+    limits = col.ctx.limits
+    max_ops, max_items = limits.max_pickle_ops, limits.max_pickle_container_items
+    ops = col.ops
+    buf, base, i = r.buf, r.base, r.i
+    end = len(buf)
+    try:
+        while True:
+            if i < end:
+                code = buf[i]
+                at = i
+                i += 1
+            else:
+                r.i = i
+                m.op_at = base + i
+                try:
+                    fetched = r.next_byte()
+                except BaseException:
+                    i = r.i  # the reader's position for the error, kept by the finally below
+                    raise
+                if fetched is None:
+                    raise m.bad("pickle truncated (no STOP)")
+                code = fetched
+                buf, base, i = r.buf, r.base, r.i
+                end = len(buf)
+                at = i - 1
+            handler = dispatch[code]
+            if handler is None:
+                m.op_at = base + at
+                r.i = i
+                if code == _STOP:
+                    if m.short_frame is not None:
+                        raise m.short_frame
+                    return m.pop()
+                raise m.bad(f"invalid pickle opcode 0x{code:02x}")
+            ops += 1
+            if ops > max_ops:
+                raise ScanLimitError(f"pickle has more than {max_ops} opcodes", col.where(base + at))
+            # Inline fast paths; each falls through to the handler when it cannot finish.
+            if code == _BINUNICODE or code == _SHORT_BINUNICODE:
+                start = i + 4 if code == _BINUNICODE else i + 1
+                if start <= end:
+                    n = _U4(buf, i)[0] if code == _BINUNICODE else buf[i]
+                    stop = start + n
+                    if stop <= end and n <= KEEP:
+                        try:
+                            stack.append(buf[start:stop].decode("utf-8", "surrogatepass"))
+                        except UnicodeDecodeError:
+                            m.op_at = base + at
+                            raise m.bad("invalid UTF-8 in a unicode argument") from None
+                        i = stop
+                        if len(stack) > max_items:
+                            raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                        continue
+            elif code == _BINPUT or code == _MEMOIZE:
+                if (code == _MEMOIZE or i < end) and len(stack) > (marks[-1] if marks else 0):
+                    if code == _BINPUT:
+                        memo[buf[i]] = stack[-1]
+                        i += 1
+                    else:
+                        memo[len(memo)] = stack[-1]
+                    if len(memo) > max_items:
+                        raise ScanLimitError("pickle memo grows beyond the item limit", col.where(base + at))
+                    continue
+            elif code == _BINGET:
+                if i < end and buf[i] in memo:
+                    stack.append(memo[buf[i]])
+                    i += 1
+                    if len(stack) > max_items:
+                        raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            elif code == _MARK:
+                marks.append(len(stack))
+                continue
+            elif code == _BINFLOAT or code == _BININT1:
+                size = 8 if code == _BINFLOAT else 1
+                if i + size <= end:
+                    stack.append(_F8(buf, i)[0] if code == _BINFLOAT else buf[i])
+                    i += size
+                    if len(stack) > max_items:
+                        raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            m.op_at = base + at
+            r.i = i
+            col.ops = ops
+            try:
+                handler(m)
+            except BaseException:
+                i = r.i
+                raise
+            ops = col.ops
+            buf, base, i = r.buf, r.base, r.i
+            end = len(buf)
+            if len(stack) > max_items:
+                raise ScanLimitError("pickle stack grows beyond the item limit", col.where(m.op_at))
+    finally:
+        r.i = i
+        # A handler that raised may have counted nested ops into col.ops; never count fewer.
+        if ops > col.ops:
+            col.ops = ops
