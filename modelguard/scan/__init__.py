@@ -64,9 +64,14 @@ _SCANNERS: dict[Format, str] = {
 }
 
 
+_LOADED: dict[Format, Scanner] = {}
+
+
 def _scanner(fmt: Format) -> Scanner:
-    module, _, func = _SCANNERS[fmt].partition(":")
-    scanner: Scanner = getattr(importlib.import_module(module), func)
+    scanner = _LOADED.get(fmt)
+    if scanner is None:
+        module, _, func = _SCANNERS[fmt].partition(":")
+        scanner = _LOADED[fmt] = getattr(importlib.import_module(module), func)
     return scanner
 
 
