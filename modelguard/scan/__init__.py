@@ -110,7 +110,7 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
     """
     if ctx.nested_scanner is None:
         ctx.nested_scanner = scan_source
-    outcome, fmt = _scan_format(ctx, source)
+    outcome, fmt, source = _scan_format(ctx, source)
     if fmt not in _PICKLE_FROM_FIRST_BYTE:
         from modelguard.scan.pickle import prefix_findings
 
@@ -124,31 +124,35 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
     return outcome
 
 
-def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format]:
+def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format, Source]:
+    """The outcome, the format, and the source the rest of the scan reads: a file no larger
+    than the detection head is served from the bytes already read (no re-open per check)."""
     fmt = Format.UNKNOWN
     try:
         head, tail = _read_head_tail(source)
+        if len(head) == source.size and not isinstance(source, BytesSource):
+            source = BytesSource(head, source.name)
         fmt = detect(head, tail, source.size, source.name)
         if fmt in _PROBED and _probe_pickle(source):
             # pickle.load accepts protocol 0/1 streams that look like text: scan as the loader reads.
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:
-            return Outcome(fmt.value), fmt
+            return Outcome(fmt.value), fmt, source
         if fmt is Format.TEXT:
-            return Outcome(fmt.value), fmt
+            return Outcome(fmt.value), fmt, source
         if fmt is Format.UNKNOWN:
             return Outcome(
                 fmt.value,
                 [finding("MG-S002", "format not recognised from its content", location=source.name)],
-            ), fmt
-        return _scanner(fmt)(ctx, source, head), fmt
+            ), fmt, source
+        return _scanner(fmt)(ctx, source, head), fmt, source
     except ScanLimitError as e:
-        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt
+        return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt, source
     except MalformedError as e:
-        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)]), fmt
+        return Outcome(fmt.value, [finding("MG-S001", str(e), location=e.location or source.name)]), fmt, source
     except OSError as e:
         return Outcome(fmt.value, [finding("MG-S004", f"cannot read: {e.strerror or e}",
-                                           location=source.name)]), Format.EMPTY
+                                           location=source.name)]), Format.EMPTY, source
 
 
 def _result(path: str, source: Source, ctx: ScanContext) -> FileResult:

@@ -35,8 +35,7 @@ TRAILING_SCAN_MAX = 64 << 20
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     """Analyse every pickle in ``source``; format ``joblib`` when it carries joblib array wrappers."""
-    # ``head`` is the whole file when it is small (most pickles): no second open and read.
-    with (io.BytesIO(head) if len(head) == source.size else source.open()) as f:
+    with source.open() as f:
         analysis = analyze_stream(ctx, f, location=source.name)
     findings = analysis.findings
     trailing = source.size - analysis.end
