@@ -21,10 +21,15 @@ if TYPE_CHECKING:
     from modelguard.scan.pickle_stack import StackMachine
 
 _U4 = struct.Struct("<I").unpack_from
+_I4 = struct.Struct("<i").unpack_from
 _F8 = struct.Struct(">d").unpack_from
 (_BINUNICODE, _BINPUT, _BINFLOAT, _MARK, _BININT1, _SHORT_BINUNICODE, _BINGET, _MEMOIZE, _STOP) = (
     ord("X"), ord("q"), ord("G"), ord("("), ord("K"), 0x8C, ord("h"), 0x94, ord(".")
 )
+_TUPLE, _BININT = ord("t"), ord("J")
+_NUMBER_SIZE = {_BINFLOAT: 8, _BININT1: 1, _BININT: 4}
+_CONSTANTS = {ord(")"): (), ord("N"): None, 0x88: True, 0x89: False}
+"""EMPTY_TUPLE, NONE, NEWTRUE, NEWFALSE: the value each pushes"""
 
 
 def run(m: StackMachine) -> object:
@@ -109,10 +114,28 @@ def run(m: StackMachine) -> object:
             elif code == _MARK:
                 marks.append(len(stack))
                 continue
-            elif code == _BINFLOAT or code == _BININT1:
-                size = 8 if code == _BINFLOAT else 1
+            elif code == _TUPLE:
+                if marks:
+                    k = marks.pop()
+                    items = tuple(stack[k:])
+                    del stack[k:]
+                    col.count(len(items), base + at)
+                    stack.append(items)
+                    if len(stack) > max_items:
+                        raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            elif code in _CONSTANTS:
+                stack.append(_CONSTANTS[code])
+                if len(stack) > max_items:
+                    raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                continue
+            elif code == _BINFLOAT or code == _BININT1 or code == _BININT:
+                size = _NUMBER_SIZE[code]
                 if i + size <= end:
-                    stack.append(_F8(buf, i)[0] if code == _BINFLOAT else buf[i])
+                    if code == _BININT1:
+                        stack.append(buf[i])
+                    else:
+                        stack.append((_F8 if code == _BINFLOAT else _I4)(buf, i)[0])
                     i += size
                     if len(stack) > max_items:
                         raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))

@@ -33,6 +33,10 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
 
 
+_IMPORTS: dict[tuple[bytes, bytes], GlobalRef] = {}
+"""GLOBAL/INST argument lines already decoded (a checkpoint imports the same few names per tensor)"""
+_IMPORTS_KEPT = 4096
+
 _TABLES: dict[type, list[Callable[[Any], None] | None]] = {}
 
 
@@ -123,10 +127,17 @@ class StackMachine:
         module, name = self.line(), self.line()
         if module is None or name is None:
             raise self.bad("import name longer than any real module")
+        ref = _IMPORTS.get((module, name))
+        if ref is not None:
+            return ref
         try:
-            return GlobalRef(module.decode("utf-8"), name.decode("utf-8"))
+            ref = GlobalRef(module.decode("utf-8"), name.decode("utf-8"))
         except UnicodeDecodeError:
             raise self.bad("import name is not UTF-8") from None
+        if len(_IMPORTS) >= _IMPORTS_KEPT:
+            _IMPORTS.clear()
+        _IMPORTS[module, name] = ref
+        return ref
 
     def memo_index(self, data: bytes | None) -> int:
         # The C unpickler parses PUT/GET lines with PyLong_FromString(s, NULL, 10): surrounding
