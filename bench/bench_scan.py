@@ -90,17 +90,28 @@ def warm(path: Path) -> None:
                 pass
 
 
-def bench_case(path: Path, peers: Path, repeat: int) -> dict[str, object]:
+def cli_env(pycache: Path) -> dict[str, str]:
+    """Both CLIs start from cached bytecode, as installed packages do: with
+    PYTHONDONTWRITEBYTECODE set (as in some sandboxes) an editable modelguard would be compiled
+    from source on every run while picklescan's wheel brought its .pyc files."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(pycache)
+    return env
+
+
+def bench_case(path: Path, peers: Path, repeat: int, env: dict[str, str]) -> dict[str, object]:
     warm(path)
     runs: dict[str, list[dict[str, object]]] = {"modelguard": [], "picklescan": []}
     cli: dict[str, list[float]] = {"modelguard": [], "picklescan": []}
     pythons = {"modelguard": sys.executable, "picklescan": str(peers / "bin" / "python")}
     argv = {"modelguard": [sys.executable, "-m", "modelguard", "scan", str(path)],
             "picklescan": [str(peers / "bin" / "picklescan"), "-p", str(path)]}
+    for tool in runs:  # fills the bytecode cache
+        cli_seconds(argv[tool], env)
     for _ in range(repeat):
         for tool in runs:
             runs[tool].append(child(pythons[tool], tool, path))
-            cli[tool].append(cli_seconds(argv[tool]))
+            cli[tool].append(cli_seconds(argv[tool], env))
     out: dict[str, object] = {"path_bytes": _size(path)}
     for tool in runs:
         out[tool] = {
@@ -154,8 +165,9 @@ def main() -> None:
         if not cases["small_pickles"].exists():
             scan_data.small_pickles(cases["small_pickles"], args.pickles)
         results: dict[str, object] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
+        env = cli_env(Path(tmp) / "pycache")
         for name, path in cases.items():
-            results[name] = bench_case(path, args.peers_venv, args.repeat)
+            results[name] = bench_case(path, args.peers_venv, args.repeat, env)
         if (args.modelaudit_venv / "bin" / "modelaudit").exists() and args.modelaudit_pickles:
             # modelaudit takes seconds per file: the folder case uses a sample of the pickles, and
             # modelguard's per-file time on the same sample
