@@ -58,6 +58,7 @@ from modelguard.hubdata import (
     parse_model_info,
     parse_tree_page,
     same_origin,
+    server_wait,
     validate_endpoint,
     validate_repo_id,
     validate_revision,
@@ -83,6 +84,8 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
+_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
+_MAX_SERVER_WAIT = 30.0  # seconds of Retry-After / RateLimit modelguard honours before giving up
 _LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
 
 
@@ -165,6 +168,9 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
         raise _from_status(client, what, exc.response.status_code if exc.response is not None else 0) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
+    except httpx2.DecodingError:
+        raise IntegrityError(f"{what}: the answer does not decode as its Content-Encoding says", rule="MG-H004") \
+            from None
     except httpx2.TransportError as exc:
         raise HubUnreachableError(
             f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
@@ -186,11 +192,25 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
     """GET a Hub API URL with retries; return the decoded JSON and the absolute next-page link."""
     from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
 
+    wait = client.retry_wait
+    for attempt in range(client.retries + 1):
+        # Statuses are retried here, not by http_backoff: it sleeps for as long as Retry-After or
+        # RateLimit asks (an hour, if the server says so). Network errors are still its to retry.
+        with _hub_errors(client, what):
+            response: httpx2.Response = http_backoff(
+                "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
+                max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
+                retry_on_status_codes=(),
+            )
+        if response.status_code not in _RETRY_STATUSES or attempt == client.retries:
+            break
+        asked = server_wait(response.headers)
+        if asked is not None and asked > _MAX_SERVER_WAIT:
+            raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
+                                      f"wait {asked:.0f} s; try again later")
+        time.sleep(max(wait, asked or 0.0))
+        wait = min(8.0, wait * 2)
     with _hub_errors(client, what):
-        response: httpx2.Response = http_backoff(
-            "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
-            max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
-        )
         hf_raise_for_status(response)
     final = str(response.url)
     if not same_origin(final, client.endpoint):
@@ -198,7 +218,7 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
                              rule="MG-H009")
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
     link = response.links.get("next", {}).get("url")
     return data, (urljoin(final, link) if link else None)

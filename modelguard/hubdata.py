@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import urlsplit, urlunsplit
@@ -360,6 +360,17 @@ def next_page(endpoint: str, link: str, what: str) -> str:
         # A mirror passing the Hub's own links through: same route, asked of the mirror.
         return urlunsplit(urlsplit(endpoint)[:2] + parts[2:])
     raise IntegrityError(f"{what}: the tree listing links to another host than {endpoint}", rule="MG-H004")
+
+
+def server_wait(headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks to wait: ``Retry-After: N``, else an exhausted ``RateLimit: "x";r=0;t=N``."""
+    after = headers.get("Retry-After", "").strip()
+    if after.isdigit():
+        return float(after)
+    limit = dict(p.strip().partition("=")[::2] for p in headers.get("RateLimit", "").split(";")[1:])
+    if limit.get("r") == "0" and limit.get("t", "").isdigit():
+        return float(limit["t"])
+    return None
 
 
 def cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:

@@ -50,13 +50,13 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+    def do_GET(self) -> None:
         self.server.hub.handle(self, head=False)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - stdlib name
+    def do_HEAD(self) -> None:
         self.server.hub.handle(self, head=True)
 
     def reply(self, status: int, headers: dict[str, str], body: bytes = b"", *, head: bool = False,
@@ -163,6 +163,10 @@ class AltHub:
         if self._take("gzip-json", repo) and "gzip" in h.headers.get("Accept-Encoding", ""):
             body = gzip.compress(body)
             headers["Content-Encoding"] = "gzip"
+        if (raw := self._take("raw-json", repo)) is not None:
+            body = raw.value
+        if self._take("bad-gzip", repo):
+            headers["Content-Encoding"] = "gzip"  # ... on a body that is not gzip
         h.reply(200, headers, body, head=head)
 
     # --- the Hub
@@ -325,8 +329,10 @@ class AltHub:
             base = self.endpoint
             if (other := self._take("link-host", repo.repo_id)) is not None:
                 base = other.value or self.servers["elsewhere"].url
-            where = f"/api/models/{repo.repo_id}/tree/{quote(revision, safe='')}" + (f"/{quote(folder)}" if folder else "")
-            link = f"{base}{where}?recursive={str(recursive).lower()}&expand={q.get('expand', 'false')}&cursor={cursor.decode()}"
+            where = f"/api/models/{repo.repo_id}/tree/{quote(revision, safe='')}"
+            where += f"/{quote(folder)}" if folder else ""
+            expand = q.get("expand", "false")
+            link = f"{base}{where}?recursive={str(recursive).lower()}&expand={expand}&cursor={cursor.decode()}"
             extra["Link"] = f'<{link}>; rel="next"'
         self._json(h, head, page, repo.repo_id, extra)
 
@@ -454,6 +460,20 @@ class AltHub:
             headers["ETag"] = "W/" + headers.get("ETag", '"x"').removeprefix("W/")
             h.reply(200, {**headers, "Content-Encoding": "gzip"}, gzip.compress(data))
             return
+        if self._take("bad-gzip", repo, f.path):
+            h.reply(200, {**headers, "Content-Encoding": "gzip"}, data)
+            return
+        if self._take("truncate", repo, f.path):
+            h.send_response(200)
+            for name, value in headers.items():
+                h.send_header(name, value)
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            h.wfile.write(data[: len(data) // 2])
+            h.wfile.flush()
+            h.close_connection = True
+            h.connection.shutdown(socket.SHUT_RDWR)
+            return
         if (lie := self._take("length", repo, f.path)) is not None:
             # Content-Length says one thing, the body another; the connection closes after the body.
             h.send_response(200)
@@ -462,7 +482,7 @@ class AltHub:
             h.send_header("Content-Length", str(len(data) + lie.value))
             h.send_header("Connection", "close")
             h.end_headers()
-            h.wfile.write(data[: len(data) + min(0, lie.value)] if lie.value < 0 else data)
+            h.wfile.write(data[: len(data) + lie.value] if lie.value < 0 else data)
             h.wfile.flush()
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
