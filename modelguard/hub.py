@@ -54,6 +54,7 @@ from modelguard.hubdata import (
     compare_with_lock,
     cross_check,
     is_commit,
+    moved_to,
     next_page,
     parse_model_info,
     parse_tree_page,
@@ -216,6 +217,11 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
     if not same_origin(final, client.endpoint):
         raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
                              rule="MG-H009")
+    if (moved := moved_to(url, final)) is not None:
+        # A renamed or transferred repo: the Hub redirects its old name. Pinning the new owner's
+        # files under the old name would slip them past the org policy.
+        raise NotFoundError(f"{what}: the Hub redirects this repo to {moved} (renamed or transferred); "
+                            "put the new name in the manifest so the policy checks its org")
     try:
         data = response.json()
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack

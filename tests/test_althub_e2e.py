@@ -10,7 +10,7 @@ import pytest
 
 from modelguard.errors import ExitCode
 from tests.althub import AltHub, blob_sha1, sha256
-from tests.althub_project import FILES, Project
+from tests.althub_project import FILES, Project, rules
 
 REPO = "acme/bert"
 
@@ -51,3 +51,42 @@ def test_lock_fetch_verify_pin_the_real_commit_and_hashes(althub: AltHub, projec
     assert not any("/v1/reconstructions/" in p or "xet-read-token" in p for _, _, p, _ in althub.requests())
     code, report = project.verify("--remote")
     assert code == ExitCode.OK, report
+
+
+def test_names_the_hub_allows_round_trip(althub: AltHub, project: Project) -> None:
+    """Spaces, '#', '?', '%', '+', non-ASCII and empty files are ordinary on the Hub."""
+    files = {"dir with space/a b.txt": b"x", "hash#name.txt": b"#", "q?mark.txt": b"?", "100%.txt": b"%",
+             "plus+sign.json": b"{}", "caf\u00e9/\u65e5\u672c.txt": "\u65e5".encode(), "empty.txt": b"",
+             "nested/deep/er/weights.safetensors": FILES["model.safetensors"]}
+    commit = althub.add(REPO, files)
+    project.write(("odd", REPO, "main"))
+    assert project.lock() == ExitCode.OK
+    model = project.locked("odd")
+    assert model.commit == commit
+    assert {f.path: f.sha256 for f in model.files} == {p: sha256(b) for p, b in files.items()}
+    code, report = project.fetch()
+    assert code == ExitCode.OK, report
+    assert project.verify("--remote")[0] == ExitCode.OK
+
+
+def test_repo_moved_to_another_org_is_not_pinned_under_the_old_name(althub: AltHub, project: Project,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    """The Hub redirects a renamed/transferred repo's old URLs (307) to its new name; locking would
+    otherwise pin another org's files under the allowed org's name."""
+    althub.add("evil/bert", FILES)
+    althub.moved[REPO] = "evil/bert"
+    project.write(("bert", REPO, "main"))
+    assert project.lock() == ExitCode.USAGE
+    assert "redirects this repo to 'evil/bert'" in capsys.readouterr().err
+    assert not project.lockfile.exists()
+
+
+def test_verify_remote_reports_a_repo_moved_after_locking(althub: AltHub, project: Project) -> None:
+    commit = althub.add(REPO, FILES)
+    project.write(("bert", REPO, "main"))
+    assert project.lock() == ExitCode.OK and project.fetch()[0] == ExitCode.OK
+    althub.repos["evil/bert"] = althub.repos.pop(REPO)
+    althub.moved[REPO] = "evil/bert"
+    code, report = project.verify("--remote")
+    assert code == ExitCode.REJECTED and "MG-H005" in rules(report), report
+    assert althub.repos["evil/bert"].resolve("main") == commit

@@ -80,6 +80,8 @@ class AltHub:
         self.faults: list[Fault] = []
         self.log: list[tuple[str, str, str, bool]] = []  # (role, method, raw path, had Authorization)
         self.servers: dict[str, _Server] = {}
+        self.moved: dict[str, str] = {}
+        """old repo id -> new one: a renamed or transferred repo"""
 
     def __enter__(self) -> AltHub:
         for role in ("hub", "cdn", "elsewhere"):
@@ -182,6 +184,14 @@ class AltHub:
         else:
             route, rest = "resolve", parts
         repo_id = "/".join(rest[:2])
+        if repo_id in self.moved:
+            # A renamed or transferred repo: the Hub redirects every old URL to the new name.
+            prefix = "/".join(url.path.split("/")[: len(parts) - len(rest) + 1])
+            old = prefix + "/" + "/".join(quote(p) for p in rest[:2])
+            target = url.path.replace(old, prefix + "/" + self.moved[repo_id], 1)
+            h.reply(307, {**self._common(), "Location": target + (f"?{url.query}" if url.query else "")},
+                    head=head)
+            return
         repo = self.repos.get(repo_id)
         tail = rest[2:]
         if (status := self._take("status", repo_id)) is not None:
@@ -345,9 +355,10 @@ class AltHub:
         served = commit
         if (bad := self._take("head-commit", repo.repo_id, f.path)) is not None:
             served = bad.value
+        name = f.path.rsplit("/", 1)[-1]
+        ascii_name = name.encode("ascii", "replace").decode()
         headers = {**self._common("resolvers"), "X-Repo-Commit": served, "Accept-Ranges": "bytes",
-                   "Content-Disposition": f"inline; filename*=UTF-8''{quote(f.path.rsplit('/', 1)[-1])}; "
-                                          f'filename="{f.path.rsplit("/", 1)[-1]}";',
+                   "Content-Disposition": f"inline; filename*=UTF-8''{quote(name)}; filename=\"{ascii_name}\";",
                    "Cache-Control": "public, max-age=31536000, immutable"}
         weak = "W/" if self._take("weak-etag", repo.repo_id, f.path) else ""
         if f.lfs:
