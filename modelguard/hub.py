@@ -87,6 +87,7 @@ DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
 _RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _MAX_SERVER_WAIT = 30.0  # seconds of Retry-After / RateLimit modelguard honours before giving up
+_INVALID_CREDENTIALS = "Invalid credentials in Authorization header"  # the Hub's X-Error-Message for a bad token
 _LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
 
 
@@ -166,7 +167,11 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
     except hf_errors.RemoteEntryNotFoundError:
         raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}") from None
     except hf_errors.HfHubHTTPError as exc:
-        raise _from_status(client, what, exc.response.status_code if exc.response is not None else 0) from None
+        response = exc.response
+        if response is not None and response.headers.get("X-Error-Message") == _INVALID_CREDENTIALS:
+            raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
+                                    "then pass it with --token or HF_TOKEN") from None
+        raise _from_status(client, what, response.status_code if response is not None else 0) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
     except httpx2.DecodingError:

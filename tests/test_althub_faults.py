@@ -89,6 +89,8 @@ def test_fetch_fault_is_refused_and_nothing_is_admitted(
     ("weak-etag", CONFIG, None),      # W/"<blob id>" on the HEAD
     ("weak-etag", WEIGHTS, None),     # W/"<sha256>" in X-Linked-Etag
     ("gzip-json", None, None),        # gzip-encoded API answers
+    ("chunked", WEIGHTS, None),       # no Content-Length on the CDN's answer
+    ("chunked", CONFIG, None),        # ... nor on the Hub's
 ])
 def test_fetch_through_harmless_differences(althub: AltHub, locked: Project, kind: str, path: str | None,
                                             value: object) -> None:
@@ -253,3 +255,45 @@ def test_429_with_a_short_retry_after_is_waited_out(althub: AltHub, tmp_path: Pa
     althub.fault("status", repo=REPO, times=2, value=(429, 1))
     assert within(60, project.lock) == ExitCode.OK
     assert project.locked("bert").files
+
+
+def test_mirror_passing_the_hubs_own_next_links_through(tmp_path: Path) -> None:
+    """A mirror that relays huggingface.co's absolute Links: the pages are asked of the mirror, not the Hub."""
+    with AltHub(page_size=2) as hub:
+        hub.add(REPO, FILES)
+        project = Project(hub, tmp_path)
+        project.write(("bert", REPO, "main"))
+        hub.fault("link-host", repo=REPO, value="https://huggingface.co")
+        assert project.lock() == ExitCode.OK
+        assert {f.path for f in project.locked("bert").files} == set(FILES)
+
+
+def test_an_invalid_token_is_refused_with_exit_3_and_never_printed(
+    althub: AltHub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    althub.add(REPO, FILES)
+    project = Project(althub, tmp_path, token="hf_NotARealToken0123456789")
+    project.write(("bert", REPO, "main"))
+    assert project.lock() == ExitCode.NO_VERDICT
+    out = capsys.readouterr()
+    assert "hf_NotARealToken" not in out.out + out.err
+    assert "rejected the token as invalid" in out.err
+
+
+def test_xet_left_enabled_by_the_user_changes_nothing(althub: AltHub, tmp_path: Path) -> None:
+    """modelguard downloads over plain HTTP itself; a user's HF_HUB_DISABLE_XET=0 must not matter."""
+    import os
+    import subprocess
+    import sys
+
+    althub.add(REPO, FILES)
+    project = Project(althub, tmp_path)
+    project.write(("bert", REPO, "main"))
+    env = {**os.environ, "HF_HUB_DISABLE_XET": "0", "HF_HUB_DISABLE_TELEMETRY": "1"}
+    for args in (["lock", "--manifest", str(project.manifest)],
+                 ["fetch", "--lockfile", str(project.lockfile), "--cache-dir", str(project.cache)]):
+        done = subprocess.run([sys.executable, "-m", "modelguard", "--endpoint", althub.endpoint, *args], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+    assert not any("/v1/reconstructions/" in p or "xet-read-token" in p for _, _, p, _ in althub.requests())
+    assert len([p for p in project.admitted() if "/snapshots/" in p]) == len(FILES)

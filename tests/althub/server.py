@@ -508,6 +508,18 @@ class AltHub:
             h.wfile.write(data + b"\0" * 4096)
             h.close_connection = True
             return
+        if self._take("chunked", repo, f.path):
+            # No Content-Length: the body comes in chunks (HTTP/1.1 chunked transfer coding).
+            h.send_response(200)
+            for name, value in headers.items():
+                h.send_header(name, value)
+            h.send_header("Transfer-Encoding", "chunked")
+            h.end_headers()
+            for offset in range(0, len(data), 4096):
+                piece = data[offset:offset + 4096]
+                h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+            h.wfile.write(b"0\r\n\r\n")
+            return
         if (drip := self._take("drip", repo, f.path)) is not None:
             h.reply(200, headers, head=True, length=len(data))
             pieces = 8
