@@ -15,7 +15,8 @@ a malformed answer is an :class:`~modelguard.errors.IntegrityError` with rule ``
 Must not: write outside the destination's folder, touch the user's Hugging Face cache, trust a
 40-hex revision without asking the server, send the token anywhere but the endpoint, put the
 token in a message or repr, or import huggingface_hub at module import (CLI start-up time).
-Validation of server data lives in :mod:`modelguard.hubdata` (pure, no network).
+Validation of server data lives in :mod:`modelguard.hubdata`; client settings, retries, the waits
+a server may ask for and the error each status becomes in :mod:`modelguard.hubpolicy` (both pure).
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -59,10 +59,19 @@ from modelguard.hubdata import (
     parse_model_info,
     parse_tree_page,
     same_origin,
-    server_wait,
     validate_endpoint,
     validate_repo_id,
     validate_revision,
+)
+from modelguard.hubpolicy import (
+    INVALID_CREDENTIALS,
+    LOGIN_HINT,
+    MAX_SERVER_WAIT,
+    RETRY_STATUSES,
+    HubClient,
+    retrying,
+    server_wait,
+    status_error,
 )
 from modelguard.models import Finding, LockedHFModel
 from modelguard.rules import finding
@@ -77,6 +86,7 @@ __all__ = [
     "RemoteSnapshot",
     "check_locked",
     "check_published",
+    "confirm_lfs",
     "download",
     "make_client",
     "remote_file_status",
@@ -85,30 +95,6 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-_RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
-_MAX_SERVER_WAIT = 30.0  # seconds of Retry-After / RateLimit modelguard honours before giving up
-_INVALID_CREDENTIALS = "Invalid credentials in Authorization header"  # the Hub's X-Error-Message for a bad token
-_LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
-
-
-@dataclass(frozen=True)
-class HubClient:
-    """Where and how to reach the Hub. The token never appears in the repr."""
-
-    endpoint: str
-    token: str | None = None
-    timeout: float = 10.0
-    """seconds to wait for a metadata answer"""
-    retries: int = 4
-    """retries after a 5xx, a 429 or a network error, with exponential backoff"""
-    retry_wait: float = 0.5
-    """seconds before the first retry; doubles each time, capped at 8"""
-
-    def __repr__(self) -> str:
-        token = "<set>" if self.token else None
-        return f"HubClient(endpoint={self.endpoint!r}, token={token}, timeout={self.timeout}, retries={self.retries})"
-
-    __str__ = __repr__
 
 
 def make_client(endpoint: str | None = None, token: str | None = None) -> HubClient:
@@ -160,7 +146,7 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
     except hf_errors.GatedRepoError:
         raise AccessDeniedError(
             f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
-            f"page, then {_LOGIN_HINT}"
+            f"page, then {LOGIN_HINT}"
         ) from None
     except hf_errors.RevisionNotFoundError:
         raise NotFoundError(f"{what}: the revision does not exist on {client.endpoint}") from None
@@ -168,10 +154,10 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
         raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}") from None
     except hf_errors.HfHubHTTPError as exc:
         response = exc.response
-        if response is not None and response.headers.get("X-Error-Message") == _INVALID_CREDENTIALS:
+        if response is not None and response.headers.get("X-Error-Message") == INVALID_CREDENTIALS:
             raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
                                     "then pass it with --token or HF_TOKEN") from None
-        raise _from_status(client, what, response.status_code if response is not None else 0) from None
+        raise status_error(client, what, response.status_code if response is not None else 0) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
     except httpx2.DecodingError:
@@ -181,17 +167,6 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
         raise HubUnreachableError(
             f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
         ) from None
-
-
-def _from_status(client: HubClient, what: str, status: int) -> Exception:
-    if status in (401, 403):
-        who = "to this token" if client.token else f"without a token ({_LOGIN_HINT})"
-        return AccessDeniedError(f"{what}: the Hub refused access (HTTP {status}) {who}; the repo is private or "
-                                 "gated (request access on its Hub page), or does not exist")
-    if status == 404:
-        return NotFoundError(f"{what}: not found on {client.endpoint} (HTTP 404); check the repo id (a private "
-                             f"repo also answers 404 to a token without access)")
-    return HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {status}; try again later")
 
 
 def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
@@ -208,10 +183,10 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
                 max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
                 retry_on_status_codes=(),
             )
-        if response.status_code not in _RETRY_STATUSES or attempt == client.retries:
+        if response.status_code not in RETRY_STATUSES or attempt == client.retries:
             break
         asked = server_wait(response.headers)
-        if asked is not None and asked > _MAX_SERVER_WAIT:
+        if asked is not None and asked > MAX_SERVER_WAIT:
             raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
                                       f"wait {asked:.0f} s; try again later")
         time.sleep(max(wait, asked or 0.0))
@@ -320,43 +295,14 @@ def download(
     check_commit(commit, f"{repo}: requested commit")
     check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
-    wait = client.retry_wait
-    for attempt in range(client.retries + 1):
-        try:
-            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256,
-                                  progress, what)
-        except HubUnreachableError:
-            if attempt == client.retries:
-                raise
-        except IntegrityError as exc:
-            # A cut connection may be the network; a server that cuts every try is reported as truncating.
-            if exc.rule != "MG-H008" or attempt == client.retries:
-                raise
-        time.sleep(wait)
-        wait = min(8.0, wait * 2)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(client, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
+                                                    expected_sha256, progress, what))
 
 
 def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
                    expected_sha256: str | None, progress: bool, what: str) -> Digests:
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
     # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
-    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
-    with _hub_errors(client, what):
-        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
-                                    endpoint=client.endpoint, retry_on_errors=False)
-    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
-    if served_commit != commit:
-        raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
-                             rule="MG-H005")
-    etag = check_etag(meta.etag, what)
-    location = check_redirect(client.endpoint, url, meta.location, etag, what)
-    size = meta.size if meta.size is not None else expected_size
-    if size is None or size < 0:
-        raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
-    if expected_size is not None and size != expected_size:
-        raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
+    etag, location, size = _head(client, repo, commit, path, expected_size, what)
 
     # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
     try:
@@ -388,6 +334,46 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         tmp.unlink(missing_ok=True)
         raise
     return got
+
+
+def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None,
+          what: str) -> tuple[str, str, int]:
+    """HEAD on ``resolve``: the ETag, where the bytes are and their size, each checked."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
+    with _hub_errors(client, what):
+        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
+                                    endpoint=client.endpoint, retry_on_errors=False)
+    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
+    if served_commit != commit:
+        raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
+                             rule="MG-H005")
+    etag = check_etag(meta.etag, what)
+    location = check_redirect(client.endpoint, url, meta.location, etag, what)
+    size = meta.size if meta.size is not None else expected_size
+    if size is None or size < 0:
+        raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
+    if expected_size is not None and size != expected_size:
+        raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
+    return etag, location, size
+
+
+def confirm_lfs(client: HubClient, repo: str, commit: str, file: RemoteFile) -> None:
+    """Lock time: the download headers of an LFS file (one HEAD, no bytes) publish what the file list does.
+
+    A Hub whose listing and downloads disagree is refused before the lock pins either (MG-H002/H003).
+    A gated repo shows its file list but not its downloads to a token without access: the listing
+    alone is pinned then, and fetch (which needs access) checks the bytes against both.
+    """
+    what = f"{repo}@{commit[:12]}:{file.path}"
+    try:
+        etag, _, _ = retrying(client, lambda: _head(client, repo, commit, file.path, file.size, what))
+    except AccessDeniedError:
+        return
+    if etag != file.lfs_sha256:
+        raise IntegrityError(f"{what}: the download announces SHA-256 {etag}, the file list {file.lfs_sha256}",
+                             rule="MG-H003")
 
 
 def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 from urllib.parse import unquote, urlsplit, urlunsplit
@@ -369,17 +369,6 @@ def moved_to(requested: str, final: str) -> str | None:
 
     asked, got = repo(requested), repo(final)
     return None if got == asked else _show("/".join(got))
-
-
-def server_wait(headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asks to wait: ``Retry-After: N``, else an exhausted ``RateLimit: "x";r=0;t=N``."""
-    after = headers.get("Retry-After", "").strip()
-    if after.isdigit():
-        return float(after)
-    limit = dict(p.strip().partition("=")[::2] for p in headers.get("RateLimit", "").split(";")[1:])
-    if limit.get("r") == "0" and limit.get("t", "").isdigit():
-        return float(limit["t"])
-    return None
 
 
 def cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:

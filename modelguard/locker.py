@@ -216,7 +216,9 @@ def _resolve(client: HubClient, spec: HFModelSpec, staging: Path) -> LockedHFMod
     files: list[LockedFile] = []
     for index, remote in enumerate(selected):
         if remote.lfs_sha256 is not None:
-            # The Hub publishes the content SHA-256 of LFS files: pin it, download nothing.
+            # The Hub publishes the content SHA-256 of LFS files: pin it, download nothing, but
+            # only when the download headers publish the same (one HEAD per file, no bytes).
+            hub.confirm_lfs(client, spec.repo, snapshot.commit, remote)
             files.append(LockedFile(remote.path, remote.size, remote.lfs_sha256, "lfs-sha256"))
             continue
         dest = staging / f"{spec.name}-{index}"

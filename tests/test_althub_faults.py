@@ -134,6 +134,11 @@ def test_429_asking_for_an_hour_does_not_hang_lock(althub: AltHub, tmp_path: Pat
     ("info-sha", None, "../../x", ExitCode.REJECTED),
     ("info-sha", None, "A" * 40, ExitCode.REJECTED),
     ("head-etag", CONFIG, "../../evil", ExitCode.REJECTED),
+    ("meta-hash", WEIGHTS, None, ExitCode.REJECTED),         # the file list's LFS SHA-256 lies, headers do not
+    ("meta-size", WEIGHTS, None, ExitCode.REJECTED),
+    ("head-hash", WEIGHTS, None, ExitCode.REJECTED),         # X-Linked-Etag lies, the file list does not
+    ("head-size", WEIGHTS, None, ExitCode.REJECTED),
+    ("head-commit", WEIGHTS, "0" * 40, ExitCode.REJECTED),
 ])
 def test_lock_refuses_hostile_metadata(althub: AltHub, tmp_path: Path, kind: str, path: str | None,
                                        value: object, code: int) -> None:
