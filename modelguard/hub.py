@@ -157,7 +157,9 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
         if response is not None and response.headers.get("X-Error-Message") == INVALID_CREDENTIALS:
             raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
                                     "then pass it with --token or HF_TOKEN") from None
-        raise status_error(client, what, response.status_code if response is not None else 0) from None
+        if response is None:
+            raise status_error(client, what, 0) from None
+        raise status_error(client, what, response.status_code, server_wait(response.headers)) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
     except httpx2.DecodingError:

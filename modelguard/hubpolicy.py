@@ -61,8 +61,19 @@ def server_wait(headers: Mapping[str, str]) -> float | None:
     return None
 
 
-def status_error(client: HubClient, what: str, status: int) -> ModelguardError:
-    """The error for an HTTP ``status`` the Hub answered while doing ``what`` (built from the status only)."""
+class ServerBusy(HubUnreachableError):
+    """A 429 or 5xx whose server asked to wait ``wait`` seconds before the next try."""
+
+    def __init__(self, message: str, wait: float) -> None:
+        super().__init__(message)
+        self.wait = wait
+
+
+def status_error(client: HubClient, what: str, status: int, wait: float | None = None) -> ModelguardError:
+    """The error for an HTTP ``status`` the Hub answered while doing ``what`` (built from the status only).
+
+    ``wait``: the seconds the server asked for (:func:`server_wait`), kept for :func:`retrying`.
+    """
     if status in (401, 403):
         who = "to this token" if client.token else f"without a token ({LOGIN_HINT})"
         return AccessDeniedError(f"{what}: the Hub refused access (HTTP {status}) {who}; the repo is private or "
@@ -70,21 +81,30 @@ def status_error(client: HubClient, what: str, status: int) -> ModelguardError:
     if status == 404:
         return NotFoundError(f"{what}: not found on {client.endpoint} (HTTP 404); check the repo id (a private "
                              f"repo also answers 404 to a token without access)")
-    return HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {status}; try again later")
+    message = f"{what}: {client.endpoint} answered HTTP {status}; try again later"
+    return ServerBusy(message, wait) if wait is not None else HubUnreachableError(message)
 
 
 def retrying(client: HubClient, call: Callable[[], T]) -> T:
-    """``call()``, retried with the client's backoff after a network failure or a cut body."""
+    """``call()``, retried with the client's backoff after a network failure, a 429/5xx or a cut body.
+
+    A server's own Retry-After is honoured up to :data:`MAX_SERVER_WAIT`; one asking for longer ends it.
+    """
     wait = client.retry_wait
     for _ in range(client.retries):
+        asked = 0.0
         try:
             return call()
+        except ServerBusy as exc:
+            if exc.wait > MAX_SERVER_WAIT:
+                raise HubUnreachableError(f"{exc.message} (the server asks to wait {exc.wait:.0f} s)") from None
+            asked = exc.wait
         except HubUnreachableError:
             pass
         except IntegrityError as exc:
             # A cut connection may be the network; a server that cuts every try is reported as truncating.
             if exc.rule != "MG-H008":
                 raise
-        time.sleep(wait)
+        time.sleep(max(wait, asked))
         wait = min(8.0, wait * 2)
     return call()

@@ -302,3 +302,21 @@ def test_xet_left_enabled_by_the_user_changes_nothing(althub: AltHub, tmp_path: 
         assert done.returncode == 0, done.stderr
     assert not any("/v1/reconstructions/" in p or "xet-read-token" in p for _, _, p, _ in althub.requests())
     assert len([p for p in project.admitted() if "/snapshots/" in p]) == len(FILES)
+
+
+def test_downloads_wait_out_a_rate_limit_the_hub_announces(althub: AltHub, locked: Project) -> None:
+    """429 with Retry-After on the resolve route for 9 s: longer than the client's own backoff (7.5 s)."""
+    import time
+
+    althub.fault("rate-window", repo=REPO, path=WEIGHTS, value=time.monotonic() + 9)
+    code, report = within(120, locked.fetch)
+    assert code == ExitCode.OK, report
+    heads = [p for _, method, p, _ in althub.requests("hub") if method == "HEAD" and p.endswith(WEIGHTS)]
+    assert len(heads) >= 2  # refused at first, admitted after the wait
+
+
+def test_downloads_refuse_to_wait_an_hour(althub: AltHub, locked: Project) -> None:
+    althub.fault("status", repo=REPO, path=WEIGHTS, value=(429, 3600))
+    code, report = within(60, locked.fetch)
+    assert code == ExitCode.NO_VERDICT, report
+    assert locked.admitted() == [] and locked.quarantine_empty()

@@ -184,6 +184,7 @@ class AltHub:
         else:
             route, rest = "resolve", parts
         repo_id = "/".join(rest[:2])
+        tail = rest[2:]
         if repo_id in self.moved:
             # A renamed or transferred repo: the Hub redirects every old URL to the new name.
             prefix = "/".join(url.path.split("/")[: len(parts) - len(rest) + 1])
@@ -193,8 +194,14 @@ class AltHub:
                     head=head)
             return
         repo = self.repos.get(repo_id)
-        tail = rest[2:]
-        if (status := self._take("status", repo_id)) is not None:
+        file = "/".join(tail[2:]) if route == "resolve" else "/".join(tail[1:]) if route == "resolve-cache" else None
+        if (window := self._take("rate-window", repo_id, file)) is not None and time.monotonic() < window.value:
+            # Rate limited until a moment: the Hub says how long with Retry-After and RateLimit.
+            left = int(window.value - time.monotonic()) + 1
+            self._error(h, head, 429, None, "Too Many Requests",
+                        {"Retry-After": str(left), "RateLimit": f'"resolvers";r=0;t={left}'})
+            return
+        if (status := self._take("status", repo_id, file)) is not None:
             code, retry_after = status.value if isinstance(status.value, tuple) else (status.value or 503, None)
             extra = {"Retry-After": str(retry_after)} if retry_after is not None else {}
             if code == 429 and retry_after is not None:
