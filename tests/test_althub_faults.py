@@ -320,3 +320,13 @@ def test_downloads_refuse_to_wait_an_hour(althub: AltHub, locked: Project) -> No
     code, report = within(60, locked.fetch)
     assert code == ExitCode.NO_VERDICT, report
     assert locked.admitted() == [] and locked.quarantine_empty()
+
+
+def test_model_info_naming_a_commit_the_hub_does_not_have_is_not_locked(althub: AltHub, tmp_path: Path) -> None:
+    """The branch resolves to a commit whose tree the Hub then says does not exist (RevisionNotFound)."""
+    althub.add(REPO, FILES)
+    project = Project(althub, tmp_path)
+    project.write(("bert", REPO, "main"))
+    althub.fault("info-sha", repo=REPO, value="1" * 40)
+    assert project.lock() != ExitCode.OK
+    assert not project.lockfile.exists()

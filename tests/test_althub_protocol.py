@@ -6,6 +6,9 @@ test the client against something the real client accepts, not against our own a
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,13 +27,8 @@ def althub() -> Iterator[AltHub]:
         yield hub
 
 
-@pytest.fixture(autouse=True)
-def _no_xet(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
-
-
 def test_real_client_reads_model_info_tree_and_files(althub: AltHub, tmp_path: Path) -> None:
-    from huggingface_hub import HfApi, hf_hub_download
+    from huggingface_hub import HfApi
 
     commit = althub.add("acme/tiny", FILES)
     althub.repos["acme/tiny"].tags["v1.0/rc1"] = commit
@@ -44,10 +42,17 @@ def test_real_client_reads_model_info_tree_and_files(althub: AltHub, tmp_path: P
     tree = list(api.list_repo_tree("acme/tiny", revision=commit, recursive=True))
     files = {e.path: e for e in tree if hasattr(e, "size") and hasattr(e, "lfs")}
     assert set(files) == set(FILES)
+    # hf_hub_download in a fresh interpreter: HF_HUB_DISABLE_XET is read when huggingface_hub is first
+    # imported, which in this process may have happened before (althub does not speak Xet).
+    script = ("import sys; from huggingface_hub import hf_hub_download as d; "
+              "print(d('acme/tiny', sys.argv[1], revision='v1.0/rc1', endpoint=sys.argv[2], token=False, "
+              "cache_dir=sys.argv[3]))")
+    env = {**os.environ, "HF_HUB_DISABLE_XET": "1", "HF_HUB_DISABLE_TELEMETRY": "1"}
     for name in ("config.json", "model.safetensors"):
-        got = hf_hub_download("acme/tiny", name, revision="v1.0/rc1", endpoint=althub.endpoint, token=False,
-                              cache_dir=tmp_path / "hf")
-        assert Path(got).read_bytes() == FILES[name]
+        done = subprocess.run([sys.executable, "-c", script, name, althub.endpoint, str(tmp_path / "hf")], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)
+        assert done.returncode == 0, done.stderr
+        assert Path(done.stdout.strip()).read_bytes() == FILES[name]
     assert not any(auth for role, _, _, auth in althub.requests("cdn"))
 
 
