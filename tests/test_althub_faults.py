@@ -91,6 +91,7 @@ def test_fetch_fault_is_refused_and_nothing_is_admitted(
     ("gzip-json", None, None),        # gzip-encoded API answers
     ("chunked", WEIGHTS, None),       # no Content-Length on the CDN's answer
     ("chunked", CONFIG, None),        # ... nor on the Hub's
+    ("direct", None, None),           # a simpler Hub: 200 at resolve for every file, no redirect, no CDN
 ])
 def test_fetch_through_harmless_differences(althub: AltHub, locked: Project, kind: str, path: str | None,
                                             value: object) -> None:
@@ -330,3 +331,13 @@ def test_model_info_naming_a_commit_the_hub_does_not_have_is_not_locked(althub: 
     althub.fault("info-sha", repo=REPO, value="1" * 40)
     assert project.lock() != ExitCode.OK
     assert not project.lockfile.exists()
+
+
+def test_lock_against_a_hub_that_serves_every_file_itself(althub: AltHub, tmp_path: Path) -> None:
+    althub.add(REPO, FILES)
+    project = Project(althub, tmp_path)
+    project.write(("bert", REPO, "main"))
+    althub.fault("direct", repo=REPO)
+    assert project.lock() == ExitCode.OK
+    assert {f.path: f.sha256 for f in project.locked("bert").files} == {p: sha256(b) for p, b in FILES.items()}
+    assert althub.requests("cdn") == []

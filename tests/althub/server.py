@@ -387,6 +387,13 @@ class AltHub(Bodies):
             self._error(h, head, 404, "EntryNotFound", "Entry not found", {"X-Repo-Commit": commit})
             return
         headers = self._file_headers(repo, commit, f)
+        if self._take("direct", repo.repo_id, path):
+            # A simpler Hub (a mirror, an on-prem server) serves the bytes at resolve itself, no redirect.
+            for name in ("X-Linked-Etag", "X-Linked-Size", "X-Xet-Hash", "X-Xet-Refresh-Route", "Link"):
+                headers.pop(name, None)
+            headers["ETag"] = f'"{f.etag}"'
+            self._content(h, head, repo.repo_id, f, {**headers, "Content-Type": "application/octet-stream"})
+            return
         if f.lfs:
             host = self.servers["cdn"].url
             if (other := self._take("foreign", repo.repo_id, path)) is not None:
