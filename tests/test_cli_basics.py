@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,14 @@ def test_fifo_dangling_link_and_linked_folder_are_reported_not_skipped(tmp_path:
     assert verdicts == {"model.safetensors.json": "clean", "pipe": "unscannable",
                         "dangling.bin": "unscannable", "linked": "unscannable"}
     assert {f["rule"] for f in doc["findings"]} == {"MG-S004"}
+
+
+def test_report_output_in_a_missing_folder_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "a.txt"
+    p.write_text("x")
+    for out in (tmp_path / "no" / "r.json", p / "r.json"):  # a missing folder; a file used as a folder
+        assert run(["scan", "--format", "json", "--output", str(out), str(p)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err and "r.json" in err, err
+    assert sorted(os.listdir(tmp_path)) == ["a.txt"]
+
