@@ -209,3 +209,17 @@ def test_check_raises_stale_lock_error_with_rule(tmp_path: Path) -> None:
     with pytest.raises(StaleLockError) as missing:
         check(str(manifest), str(lock))
     assert missing.value.rule == "MG-L002"
+
+
+def test_unreadable_lock_error_gives_a_way_out_that_lock_accepts(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`lock` refuses to overwrite a lockfile it cannot read, so no error may tell the user to just run it."""
+    _, lock = seed(tmp_path)
+    good = lock.read_text()
+    for damaged in ("garbage = [\n", good.replace("lock-version = 1", "lock-version = 9"),
+                    good.replace("lock-version = 1", 'lock-version = 1\nextra = 1'), "\udcff"):
+        lock.write_bytes(damaged.encode("utf-8", "surrogateescape"))
+        capsys.readouterr()
+        assert lock_cli(tmp_path) == ExitCode.USAGE
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "and run `modelguard lock`" in err and "delete" in err, err
