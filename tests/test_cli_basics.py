@@ -85,3 +85,19 @@ def test_report_output_in_a_missing_folder_is_one_line_exit_2(tmp_path: Path, ca
         assert err.count("\n") == 1 and "Traceback" not in err and "r.json" in err, err
     assert sorted(os.listdir(tmp_path)) == ["a.txt"]
 
+
+
+def test_quiet_text_report_keeps_only_what_fails_and_the_summary(tmp_path: Path, capsys) -> None:
+    clean = tmp_path / "README.md"
+    clean.write_text("# card\n")
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00echo\x85R.")
+    assert run(["-q", "scan", str(clean), str(evil)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("MALICIOUS") and "evil.pkl" in out[0] and "MG-S101" in out[1]
+    assert out[-1].startswith("FAILED: 2 file(s)") and not any("README.md" in line for line in out)
+    assert run(["-q", "scan", str(clean)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "OK: 1 file(s) — 1 clean, 0 suspicious, 0 malicious, 0 unscannable; 0 finding(s), 0 at or above medium"]
+    assert run(["-q", "scan", "--format", "json", str(clean), str(evil)]) == 1
+    assert len(json.loads(capsys.readouterr().out)["files"]) == 2  # -q trims text only

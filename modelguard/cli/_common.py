@@ -49,7 +49,8 @@ def write_atomic(path: str, text: str) -> None:
     replace_file(path, text)
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnchors | None = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
+           anchors: SarifAnchors | None = None) -> str:
     if fmt == "json":
         from modelguard.report import to_json
 
@@ -60,14 +61,20 @@ def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnc
         return to_sarif(report, anchors=anchors)
     from modelguard.report import to_text
 
-    return to_text(report, verbose=verbose)
+    return to_text(report, verbose=verbose, quiet=quiet)
 
 
 def emit(
     report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None
 ) -> int:
-    """Render the report to --output (atomically) or stdout; return the exit code."""
-    text = render(report, fmt, verbose=verbose, anchors=anchors)
+    """Render the report to --output (atomically) or stdout; return the exit code.
+
+    The global ``-q`` (read from the click context, so every command gets it) trims the text
+    report to what fails and the summary; JSON and SARIF always carry everything.
+    """
+    ctx = click.get_current_context(silent=True)
+    quiet = bool(ctx and isinstance(ctx.obj, dict) and ctx.obj.get("quiet"))
+    text = render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors)
     if output:
         write_atomic(output, text)
         if fmt != "text":
