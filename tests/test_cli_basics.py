@@ -101,3 +101,21 @@ def test_quiet_text_report_keeps_only_what_fails_and_the_summary(tmp_path: Path,
         "OK: 1 file(s) — 1 clean, 0 suspicious, 0 malicious, 0 unscannable; 0 finding(s), 0 at or above medium"]
     assert run(["-q", "scan", "--format", "json", str(clean), str(evil)]) == 1
     assert len(json.loads(capsys.readouterr().out)["files"]) == 2  # -q trims text only
+
+
+def test_hub_retry_chatter_is_not_printed_without_verbose(tmp_path: Path) -> None:
+    from tests.fakehub import FakeHub, Fault
+
+    (tmp_path / "modelguard.toml").write_text(
+        '[policy]\nallowed-orgs = ["acme"]\n\n[[hf-model]]\nname = "tiny"\nrepo = "acme/tiny"\n')
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGING"))}
+    env.update(MODELGUARD_HOME=str(tmp_path / "home"), HF_HOME=str(tmp_path / "hf"), HF_HUB_DISABLE_XET="1")
+    with FakeHub() as hub:
+        hub.add_repo("acme/tiny", {"config.json": b"{}"})
+        for flags, chatter in (([], False), (["-v"], True)):
+            hub.inject(Fault.SERVER_ERROR, repo="acme/tiny", times=1)  # one 503, then the retry succeeds
+            (tmp_path / "modelguard.lock").unlink(missing_ok=True)
+            proc = subprocess.run([sys.executable, "-m", "modelguard", *flags, "--endpoint", hub.endpoint, "lock"],
+                                  cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert proc.returncode == 0, proc.stderr
+            assert ("Retrying in" in proc.stderr) is chatter, proc.stderr

@@ -8,6 +8,8 @@ their code; anything else is a bug: traceback and exit 70.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import sys
 import traceback
 from typing import Any
@@ -59,7 +61,7 @@ class LazyGroup(click.Group):
 @click.option("--endpoint", metavar="URL", help="Hub URL (default: $HF_ENDPOINT, else https://huggingface.co).")
 @click.option("--token", metavar="TOKEN", help="Hub token (default: $HF_TOKEN or huggingface_hub login).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final verdict.")
-@click.option("-v", "--verbose", is_flag=True, help="Show finding details.")
+@click.option("-v", "--verbose", is_flag=True, help="Show finding details and the Hub client's retry messages.")
 @click.pass_context
 def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool, verbose: bool) -> None:
     """modelguard: pin, hash, scan and admit models before they reach a machine.
@@ -67,6 +69,20 @@ def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool
     Exit codes: 0 verified/clean, 1 rejected, 2 usage or config error, 3 no verdict, 70 internal bug.
     """
     ctx.obj = {"endpoint": endpoint, "token": token, "quiet": quiet, "verbose": verbose}
+    if not verbose:
+        _quiet_hub_logging()
+
+
+def _quiet_hub_logging() -> None:
+    """huggingface_hub logs each retry ("Retrying in 1.0s") to stderr: noise around modelguard's one line.
+
+    Its logger takes its level from HF_HUB_VERBOSITY when first imported, and keeps it if already
+    imported; set both ways, unless the user chose a verbosity (or passes -v).
+    """
+    if "HF_HUB_VERBOSITY" in os.environ:
+        return
+    os.environ["HF_HUB_VERBOSITY"] = "error"
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
