@@ -119,3 +119,14 @@ def test_hub_retry_chatter_is_not_printed_without_verbose(tmp_path: Path) -> Non
                                   cwd=tmp_path, env=env, capture_output=True, text=True)
             assert proc.returncode == 0, proc.stderr
             assert ("Retrying in" in proc.stderr) is chatter, proc.stderr
+
+
+def test_a_malformed_token_is_a_usage_error_that_does_not_echo_it(tmp_path: Path, capsys) -> None:
+    (tmp_path / "modelguard.toml").write_text('[policy]\nallowed-orgs = ["acme"]\n')
+    for token in ("hf_SECRETé", "hf_SECRET\nxyz", "hf_SECRET xyz", ""):
+        # An endpoint nobody listens on: the token must be refused before any request.
+        code = run(["--endpoint", "http://127.0.0.1:9", "--token", token, "lock",
+                    "--manifest", str(tmp_path / "modelguard.toml")])
+        err = capsys.readouterr().err
+        assert code == 2 and err.count("\n") == 1 and "--token" in err and "SECRET" not in err, err
+    assert not (tmp_path / "modelguard.lock").exists()
