@@ -130,3 +130,11 @@ def test_a_malformed_token_is_a_usage_error_that_does_not_echo_it(tmp_path: Path
         err = capsys.readouterr().err
         assert code == 2 and err.count("\n") == 1 and "--token" in err and "SECRET" not in err, err
     assert not (tmp_path / "modelguard.lock").exists()
+
+
+def test_help_states_the_real_defaults(capsys) -> None:
+    assert run(["scan", "--help"]) == 0
+    assert "(default: medium;" in " ".join(capsys.readouterr().out.split())
+    for command in ("fetch", "verify", "env", "log", "revoke"):
+        assert run([command, "--help"]) == 0
+        assert "else ~/.cache/modelguard" in " ".join(capsys.readouterr().out.split()), command

@@ -26,7 +26,8 @@ def report_options(func: F) -> F:
         "fail_on",
         default=None,
         metavar="SEVERITY",
-        help="Lowest severity that fails: info|low|medium|high|critical (default: policy's, else medium).",
+        help="Lowest severity that fails: info|low|medium|high|critical (default: medium; for verify, "
+        "the policy's fail-on).",
     )(func)
     func = click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")(func)
     func = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)(func)

@@ -33,7 +33,8 @@ def _fish_quote(value: str) -> str:
 
 @click.command()
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 @click.option("--shell", "shell", type=click.Choice(SHELLS), default="sh", show_default=True)
 def env(cache_dir: str | None, shell: str) -> int:
     """Print exports that make transformers, diffusers and sentence-transformers load only admitted models.

@@ -15,7 +15,8 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="The manifest (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 @click.option("--fast", is_flag=True,
               help="Trust size+mtime+inode recorded at admission instead of re-hashing (said in the report).")
 @click.option("--remote", is_flag=True,
