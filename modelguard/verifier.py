@@ -196,9 +196,16 @@ def verify(
     endpoint: str | None = None,
     token: str | None = None,
     fail_on: Severity | None = None,
+    require_signature: bool = False,
 ) -> Report:
-    """Library entry point: read the lockfile and manifest, then :func:`verify_locked`."""
+    """Library entry point: read the lockfile and manifest, then :func:`verify_locked`.
+
+    ``require_signature`` tightens the policy for this run as ``require-signature = true`` does
+    (a missing lockfile signature is a finding); it can never loosen what the policy requires.
+    """
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    if require_signature and not manifest.policy.require_signature:
+        manifest = replace(manifest, policy=replace(manifest.policy, require_signature=True))
     audit.ensure_writable(cache_root(cache_dir))  # trust hook: fail closed before any work
 
     def factory() -> Any:

@@ -110,6 +110,25 @@ def test_revoked_file_hash_in_an_org_policy_file(fake_hub: FakeHub, tmp_path: Pa
     assert not snapshot_dir(cache, "acme/tiny", model.commit).exists()
 
 
+def test_verify_require_signature_flag_tightens_the_policy(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    key = new_key("ed25519")
+    key_path = write_key(tmp_path, key)
+    model = publish(fake_hub, "tiny", "acme/tiny", FILES)
+    proj, cache = tmp_path / "proj", tmp_path / "cache"
+    proj.mkdir()
+    lock, _ = write_project(proj, [model], 'allowed-orgs = ["acme"]\n\n' + signer_entry(key.public_key()))
+    assert fetch(fake_hub, lock, cache, capsys)[0] == 0
+    code, doc = verify(lock, cache, capsys)
+    assert code == 0 and "MG-L101" in rules(doc)  # listed signer, no signature: info only
+    code = run(["verify", "--require-signature", "--lockfile", str(lock), "--cache-dir", str(cache),
+                "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and any(f["rule"] == "MG-L101" and f["severity"] != "info" for f in doc["findings"])
+    assert run(["sign", "--key", str(key_path), "--lockfile", str(lock)]) == 0
+    capsys.readouterr()
+    assert run(["verify", "--require-signature", "--lockfile", str(lock), "--cache-dir", str(cache)]) == 0
+
+
 def test_signed_lockfile_through_verify(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     key = new_key("ecdsa-p256")
     key_path = write_key(tmp_path, key)
