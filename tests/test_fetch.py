@@ -495,3 +495,17 @@ def test_org_not_allowed_is_refused_whatever_fail_on_says(tmp_path: Path) -> Non
     report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network, fail_on=Severity.CRITICAL)
     assert fetch_exit_code(report) == 1 and [f.rule for f in report.findings] == ["MG-P001"]
     assert cache_tree(tmp_path) == []
+
+
+def test_fetch_json_report_validates_against_the_published_schema(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    from tests._schemas import assert_valid_report
+
+    good = publish(fake_hub, "good", "acme/good", CLEAN)
+    evil = publish(fake_hub, "evil", "acme/evil", {"pytorch_model.bin": EVIL_PICKLE})
+    code, doc = hub_fetch(fake_hub, tmp_path, [good, evil], capsys)
+    assert code == 1 and statuses(doc) == {"good": "admitted", "evil": "refused"}
+    assert doc["command"] == "fetch"
+    assert_valid_report(doc)
+    code, doc = hub_fetch(fake_hub, tmp_path, [good], capsys)  # already admitted: the stored verdicts
+    assert code == 0 and statuses(doc) == {"good": "already-admitted"}
+    assert_valid_report(doc)
