@@ -509,3 +509,23 @@ def test_fetch_json_report_validates_against_the_published_schema(fake_hub: Fake
     code, doc = hub_fetch(fake_hub, tmp_path, [good], capsys)  # already admitted: the stored verdicts
     assert code == 0 and statuses(doc) == {"good": "already-admitted"}
     assert_valid_report(doc)
+
+
+def test_ctrl_c_mid_download_is_exit_3_one_line_and_admits_nothing(fake_hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    lock_path, _ = write_project(tmp_path, [model])
+    cache = tmp_path / "cache"
+    fake_hub.inject(Fault.SLOW_BODY, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    child = subprocess.Popen(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any((cache / "quarantine").rglob("*.part")), "the download in progress")
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 3, err
+    assert "Traceback" not in err and err.strip().splitlines() == [
+        "modelguard: interrupted before a verdict; run the command again"]
+    assert admitted_repos(cache) == set() and quarantine_empty(cache)

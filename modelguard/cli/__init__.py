@@ -105,17 +105,16 @@ def run(argv: list[str] | None = None) -> int:
     except ModelguardError as e:
         click.echo(f"modelguard: error: {e.message}", err=True)
         return int(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("modelguard: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C into Abort. Admission is atomic per model, so an interrupted run leaves
+        # the verified cache consistent, but no verdict was reached for the whole run: exit 3.
+        click.echo("modelguard: interrupted before a verdict; run the command again", err=True)
         return int(ExitCode.NO_VERDICT)
     except click.ClickException as e:
         e.show()
         return int(ExitCode.USAGE)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("modelguard: interrupted", err=True)
-        return 130
     except Exception:
         traceback.print_exc()
         click.echo("modelguard: internal error (a bug); please report it with the traceback above", err=True)
