@@ -287,7 +287,8 @@ def fetch_locked(
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
-        raise NothingToCheckError("the lockfile locks no [[hf-model]]; nothing to fetch")
+        raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to fetch; add one to the "
+                                  "manifest and run `modelguard lock`")
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)

@@ -113,7 +113,8 @@ def verify_locked(
 ) -> Report:
     """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
     if not lockfile.hf_models and not lockfile.provider_models:
-        raise NothingToCheckError("the lockfile locks nothing; a verdict of 'verified' would be a lie")
+        raise NothingToCheckError("the lockfile locks nothing, so nothing can be verified; add a [[hf-model]] or "
+                                  "[[provider-model]] to the manifest and run `modelguard lock`")
     policy = manifest.policy
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
