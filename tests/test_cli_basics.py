@@ -138,3 +138,21 @@ def test_help_states_the_real_defaults(capsys) -> None:
     for command in ("fetch", "verify", "env", "log", "revoke"):
         assert run([command, "--help"]) == 0
         assert "else ~/.cache/modelguard" in " ".join(capsys.readouterr().out.split()), command
+
+
+def test_a_bug_is_exit_70_with_the_traceback(monkeypatch, capsys) -> None:
+    """The one path that may show a traceback: an exception modelguard did not raise on purpose."""
+    import click
+
+    from modelguard.cli import _COMMANDS
+
+    @click.command()
+    def boom() -> None:
+        raise ZeroDivisionError("a bug")
+
+    globals()["_boom_command"] = boom
+    monkeypatch.setitem(_COMMANDS, "boom", (f"{__name__}:_boom_command", "raises a bug"))
+    assert run(["boom"]) == 70
+    err = capsys.readouterr().err
+    assert "Traceback" in err and "ZeroDivisionError: a bug" in err
+    assert err.rstrip().splitlines()[-1].startswith("modelguard: internal error (a bug)")
