@@ -79,11 +79,12 @@ def _finding_line(f: Finding) -> str:
     return f"    {f.rule} {f.severity.value}: {f.message}{where}{mark}"
 
 
-def to_text(report: Report, *, verbose: bool = False, quiet: bool = False) -> str:
+def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdict: str | None = None) -> str:
     """One line per file, its findings, the findings tied to no file, then one summary line.
 
     ``quiet`` keeps only what makes the run fail (findings at or above ``fail-on``, unsuppressed,
-    under their file's line) and the summary: what ``-q`` promises.
+    under their file's line) and the summary: what ``-q`` promises. ``verdict`` overrides the
+    summary's first word when the command knows better (fetch: no verdict for a model).
     """
     lines: list[str] = []
     for r in report.files:
@@ -107,7 +108,7 @@ def to_text(report: Report, *, verbose: bool = False, quiet: bool = False) -> st
             if verbose and f.detail:
                 lines.extend("        " + d for d in f.detail.splitlines())
     s = summary(report)
-    verdict = "OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED")
+    verdict = verdict or ("OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED"))
     if lines or not quiet:
         lines.append("")
     lines.append(

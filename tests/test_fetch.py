@@ -228,6 +228,11 @@ def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, mon
     assert code == 3 and statuses(doc) == {"gated": "no-verdict"}
     assert "MG-H107" in file_rules(doc, "gated")
     assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+    lock_path = tmp_path / "modelguard.lock"
+    assert run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache")]) == 3
+    summary = [line for line in capsys.readouterr().out.splitlines() if "file(s) —" in line]
+    assert summary and summary[0].startswith("NO VERDICT:"), summary  # not "FAILED": nothing was judged bad
 
 
 def test_unsafe_content_is_refused_per_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:

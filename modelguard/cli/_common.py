@@ -51,7 +51,7 @@ def write_atomic(path: str, text: str) -> None:
 
 
 def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
-           anchors: SarifAnchors | None = None) -> str:
+           anchors: SarifAnchors | None = None, verdict: str | None = None) -> str:
     if fmt == "json":
         from modelguard.report import to_json
 
@@ -62,11 +62,12 @@ def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = Fal
         return to_sarif(report, anchors=anchors)
     from modelguard.report import to_text
 
-    return to_text(report, verbose=verbose, quiet=quiet)
+    return to_text(report, verbose=verbose, quiet=quiet, verdict=verdict)
 
 
 def emit(
-    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None
+    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None,
+    verdict: str | None = None,
 ) -> int:
     """Render the report to --output (atomically) or stdout; return the exit code.
 
@@ -75,13 +76,13 @@ def emit(
     """
     ctx = click.get_current_context(silent=True)
     quiet = bool(ctx and isinstance(ctx.obj, dict) and ctx.obj.get("quiet"))
-    text = render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors)
+    text = render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, verdict=verdict)
     if output:
         write_atomic(output, text)
         if fmt != "text":
             from modelguard.report import to_text
 
-            sys.stderr.write(to_text(report).splitlines()[-1] + "\n")
+            sys.stderr.write(to_text(report, verdict=verdict).splitlines()[-1] + "\n")
     else:
         sys.stdout.write(text)
     return int(exit_code(report))

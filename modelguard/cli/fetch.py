@@ -34,11 +34,13 @@ def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: st
         manifest_path=manifest, fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
         progress=sys.stderr.isatty() and not obj.get("quiet"),
     )
-    emit(report, fmt, output, verbose=bool(obj.get("verbose")))
+    code = fetch_exit_code(report)
+    # A model that got no verdict (Hub down, gated) must not read as "FAILED" (refused on its merits).
+    emit(report, fmt, output, verbose=bool(obj.get("verbose")), verdict="NO VERDICT" if code == 3 else None)
     if fmt == "text" and not obj.get("quiet"):
         for line in model_lines(report.extra.get("models")):
             click.echo(line, err=bool(output))
-    return fetch_exit_code(report)
+    return code
 
 
 def model_lines(models: object) -> list[str]:
