@@ -156,3 +156,12 @@ def test_a_bug_is_exit_70_with_the_traceback(monkeypatch, capsys) -> None:
     err = capsys.readouterr().err
     assert "Traceback" in err and "ZeroDivisionError: a bug" in err
     assert err.rstrip().splitlines()[-1].startswith("modelguard: internal error (a bug)")
+
+
+def test_click_usage_errors_are_one_line_naming_the_help_to_read(capsys) -> None:
+    for argv, command in ((["verify", "--format", "xml"], "modelguard verify"), (["--bogus"], "modelguard"),
+                          (["scan"], "modelguard scan"), (["nosuchcmd"], "modelguard")):
+        assert run(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("modelguard: error: "), err
+        assert f"(see `{command} --help`)" in err

@@ -110,8 +110,17 @@ def run(argv: list[str] | None = None) -> int:
         # the verified cache consistent, but no verdict was reached for the whole run: exit 3.
         click.echo("modelguard: interrupted before a verdict; run the command again", err=True)
         return int(ExitCode.NO_VERDICT)
+    except click.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `modelguard`: the help is the answer
+            e.show()
+            return int(ExitCode.USAGE)
+        # One line, like every other error: what is wrong, and where to read the right usage.
+        where = e.ctx.command_path if e.ctx else "modelguard"
+        message = " ".join(e.format_message().split())
+        click.echo(f"modelguard: error: {message} (see `{where} --help`)", err=True)
+        return int(ExitCode.USAGE)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"modelguard: error: {' '.join(e.format_message().split())}", err=True)
         return int(ExitCode.USAGE)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
