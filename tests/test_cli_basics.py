@@ -165,3 +165,11 @@ def test_click_usage_errors_are_one_line_naming_the_help_to_read(capsys) -> None
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and err.startswith("modelguard: error: "), err
         assert f"(see `{command} --help`)" in err
+
+
+def test_device_given_directly_is_unscannable_and_never_read(capsys) -> None:
+    assert run(["scan", "--format", "json", "/dev/zero"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["files"][0]["verdict"] == "unscannable"
+    assert "not a regular file" in doc["findings"][0]["message"]
+    assert "link" not in doc["findings"][0]["message"]

@@ -10,7 +10,8 @@ import shlex
 
 import click
 
-SHELLS = ("sh", "fish", "powershell")
+SHELLS = ("sh", "bash", "zsh", "fish", "powershell")
+"""bash and zsh take the POSIX sh syntax."""
 
 
 def render_env(env: dict[str, str | None], shell: str) -> str:

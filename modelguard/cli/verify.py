@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -35,6 +36,7 @@ def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: s
         lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
         endpoint=obj.get("endpoint"), token=obj.get("token"),
         fail_on=parse_fail_on(fail_on) if fail_on is not None else None, require_signature=require_signature,
+        progress=sys.stderr.isatty() and not obj.get("quiet"),
     )
     anchors = _sarif_anchors(lockfile, manifest) if fmt == "sarif" else None
     return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)
