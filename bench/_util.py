@@ -22,14 +22,18 @@ def median_times(funcs: dict[str, Callable[[], object]], repeat: int) -> dict[st
     return {name: statistics.median(v) for name, v in samples.items()}
 
 
-def child_peak_rss_mb(code: str, args: Sequence[str] = ()) -> tuple[float, str]:
-    """Run ``code`` in a fresh interpreter; return (peak RSS in MiB, stdout)."""
+def child_peak_rss_mb(code: str, args: Sequence[str] = (), python: str = sys.executable) -> tuple[float, str]:
+    """Run ``code`` in a fresh interpreter; return (its peak RSS in MiB, its stdout).
+
+    Peak RSS is the child's ``VmHWM``: ``ru_maxrss`` is not used because Linux carries the
+    parent's peak at fork/exec time into the child's, which would report the bench's own memory.
+    """
     wrapper = (
-        "import resource, sys\n"
-        + code
-        + "\nprint('__RSS__', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        code
+        + "\nwith open('/proc/self/status') as _f:\n"
+        + "    print('__RSS__', next(l for l in _f if l.startswith('VmHWM')).split()[1])\n"
     )
-    proc = subprocess.run([sys.executable, "-c", wrapper, *args], capture_output=True, text=True, check=True)
+    proc = subprocess.run([python, "-c", wrapper, *args], capture_output=True, text=True, check=True)
     rss_kb = 0
     out = []
     for line in proc.stdout.splitlines():

@@ -24,6 +24,10 @@ from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
 CHUNK = 1 << 20
 """read size for streaming copies and decompression"""
 
+WINDOW_BUFFER = 8 << 10
+"""buffer of a window reader: small, because a seek and a few-byte read (a zip local header, a
+legacy storage's element count) fills the whole buffer, and tensor bytes must not be read"""
+
 SPOOL_IN_MEMORY = 16 << 20
 """decompressed members up to this size stay in memory; larger ones go to a temp file"""
 
@@ -78,7 +82,7 @@ class _ClampedReader(io.BufferedReader):
     """
 
     def __init__(self, window: _Window) -> None:
-        super().__init__(window, CHUNK)
+        super().__init__(window, WINDOW_BUFFER)
         self._size = window._length
 
     def read(self, size: int | None = -1) -> bytes:
