@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -69,6 +68,7 @@ from modelguard.hubpolicy import (
     MAX_SERVER_WAIT,
     RETRY_STATUSES,
     HubClient,
+    pause,
     retrying,
     server_wait,
     status_error,
@@ -191,7 +191,7 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
         if asked is not None and asked > MAX_SERVER_WAIT:
             raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
                                       f"wait {asked:.0f} s; try again later")
-        time.sleep(max(wait, asked or 0.0))
+        pause(max(wait, asked or 0.0), f"{what}: HTTP {response.status_code}")
         wait = min(8.0, wait * 2)
     with _hub_errors(client, what):
         hf_raise_for_status(response)

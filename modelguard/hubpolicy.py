@@ -7,6 +7,7 @@ Must not: put the token in a repr or a message, or wait as long as a server says
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from modelguard.errors import (
 )
 
 T = TypeVar("T")
+_log = logging.getLogger("huggingface_hub.modelguard")
+"""Under huggingface_hub's logger on purpose: retries show with its own, on ``-v`` only (see cli)."""
 
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 MAX_SERVER_WAIT = 30.0
@@ -85,6 +88,12 @@ def status_error(client: HubClient, what: str, status: int, wait: float | None =
     return ServerBusy(message, wait) if wait is not None else HubUnreachableError(message)
 
 
+def pause(seconds: float, why: str) -> None:
+    """Sleep before a retry, saying so the way huggingface_hub does (shown with ``-v``)."""
+    _log.warning("Retrying in %.1fs (%s).", seconds, why)
+    time.sleep(seconds)
+
+
 def retrying(client: HubClient, call: Callable[[], T]) -> T:
     """``call()``, retried with the client's backoff after a network failure, a 429/5xx or a cut body.
 
@@ -98,13 +107,14 @@ def retrying(client: HubClient, call: Callable[[], T]) -> T:
         except ServerBusy as exc:
             if exc.wait > MAX_SERVER_WAIT:
                 raise HubUnreachableError(f"{exc.message} (the server asks to wait {exc.wait:.0f} s)") from None
-            asked = exc.wait
-        except HubUnreachableError:
-            pass
+            asked, why = exc.wait, exc.message
+        except HubUnreachableError as exc:
+            why = exc.message
         except IntegrityError as exc:
             # A cut connection may be the network; a server that cuts every try is reported as truncating.
             if exc.rule != "MG-H008":
                 raise
-        time.sleep(max(wait, asked))
+            why = exc.message
+        pause(max(wait, asked), why)
         wait = min(8.0, wait * 2)
     return call()
