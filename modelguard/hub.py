@@ -86,7 +86,6 @@ __all__ = [
     "RemoteSnapshot",
     "check_locked",
     "check_published",
-    "confirm_lfs",
     "download",
     "make_client",
     "remote_file_status",
@@ -359,23 +358,6 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
     if expected_size is not None and size != expected_size:
         raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
     return etag, location, size
-
-
-def confirm_lfs(client: HubClient, repo: str, commit: str, file: RemoteFile) -> None:
-    """Lock time: the download headers of an LFS file (one HEAD, no bytes) publish what the file list does.
-
-    A Hub whose listing and downloads disagree is refused before the lock pins either (MG-H002/H003).
-    A gated repo shows its file list but not its downloads to a token without access: the listing
-    alone is pinned then, and fetch (which needs access) checks the bytes against both.
-    """
-    what = f"{repo}@{commit[:12]}:{file.path}"
-    try:
-        etag, _, _ = retrying(client, lambda: _head(client, repo, commit, file.path, file.size, what))
-    except AccessDeniedError:
-        return
-    if etag != file.lfs_sha256:
-        raise IntegrityError(f"{what}: the download announces SHA-256 {etag}, the file list {file.lfs_sha256}",
-                             rule="MG-H003")
 
 
 def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,

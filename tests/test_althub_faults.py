@@ -135,11 +135,6 @@ def test_429_asking_for_an_hour_does_not_hang_lock(althub: AltHub, tmp_path: Pat
     ("info-sha", None, "../../x", ExitCode.REJECTED),
     ("info-sha", None, "A" * 40, ExitCode.REJECTED),
     ("head-etag", CONFIG, "../../evil", ExitCode.REJECTED),
-    ("meta-hash", WEIGHTS, None, ExitCode.REJECTED),         # the file list's LFS SHA-256 lies, headers do not
-    ("meta-size", WEIGHTS, None, ExitCode.REJECTED),
-    ("head-hash", WEIGHTS, None, ExitCode.REJECTED),         # X-Linked-Etag lies, the file list does not
-    ("head-size", WEIGHTS, None, ExitCode.REJECTED),
-    ("head-commit", WEIGHTS, "0" * 40, ExitCode.REJECTED),
 ])
 def test_lock_refuses_hostile_metadata(althub: AltHub, tmp_path: Path, kind: str, path: str | None,
                                        value: object, code: int) -> None:
@@ -150,6 +145,25 @@ def test_lock_refuses_hostile_metadata(althub: AltHub, tmp_path: Path, kind: str
     assert within(60, project.lock) == code
     assert not project.lockfile.exists()
     assert not (tmp_path.parent / "evil.json").exists()
+
+
+@pytest.mark.parametrize(("kind", "rule"), [
+    ("meta-hash", "MG-H001|MG-H003"),   # the file list's LFS SHA-256 lies, the headers and bytes do not
+    ("meta-size", "MG-H002|MG-H001"),
+])
+def test_lfs_listing_lie_is_locked_without_requests_but_never_admitted(
+    althub: AltHub, tmp_path: Path, kind: str, rule: str
+) -> None:
+    """lock pins LFS files from the listing alone (no request per file); fetch then refuses the bytes."""
+    althub.add(REPO, FILES)
+    project = Project(althub, tmp_path)
+    project.write(("bert", REPO, "main"))
+    althub.fault(kind, repo=REPO, path=WEIGHTS)
+    assert within(60, project.lock) == ExitCode.OK
+    code, report = within(120, project.fetch)
+    assert code == ExitCode.REJECTED, report
+    assert rules(report) & set(rule.split("|")), report
+    assert project.admitted() == [] and project.quarantine_empty()
 
 
 @pytest.mark.parametrize(("kind", "value"), [
