@@ -109,13 +109,15 @@ def verify(
     endpoint: str | None = None,
     token: str | None = None,
     fail_on: Severity | str | None = None,
+    require_signature: bool = False,
 ) -> Report:
     """The CI gate as a call (same as ``modelguard verify``): ``report.ok`` is True only when every
     locked model is admitted, byte-identical and passes the policy and scans now."""
     from modelguard.verifier import verify as run_verify
 
     return run_verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
-                      endpoint=endpoint, token=token, fail_on=_severity(fail_on))
+                      endpoint=endpoint, token=token, fail_on=_severity(fail_on),
+                      require_signature=require_signature)
 
 
 def _severity(value: Severity | str | None) -> Severity | None:

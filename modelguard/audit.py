@@ -80,7 +80,7 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as e:
-        raise UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}") from None
+        raise _unwritable(path, e) from None
     try:
         _locked_write(fd, line, path)
     finally:
@@ -98,7 +98,7 @@ def _locked_write(fd: int, line: bytes, path: Path) -> None:
             written += os.write(fd, line[written:])
         os.fsync(fd)
     except OSError as e:
-        raise UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}") from None
+        raise _unwritable(path, e) from None
     finally:
         with contextlib.suppress(OSError):  # closing the file releases the lock anyway
             fcntl.flock(fd, fcntl.LOCK_UN)
@@ -221,7 +221,7 @@ def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
     except OSError as e:
-        raise UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}") from None
+        raise _unwritable(path, e) from None
     os.close(fd)
 
 
@@ -270,3 +270,9 @@ def lock_events(lockfile: Lockfile, *, path: str, resolved: Iterable[str] = (), 
                "files": {f.path: f.sha256 for f in m.files},
                "outcome": "resolved" if m.name in fresh else "kept"} for m in lockfile.hf_models]
     return events or [{**base, "outcome": "written" if written else "unchanged"}]
+
+
+def _unwritable(path: Path, e: OSError) -> UnreadableError:
+    # Fail closed (nothing runs unrecorded), and say how to get going again.
+    return UnreadableError(f"audit log cannot be written: {path}: {e.strerror or e}; make the cache writable, "
+                           "or pass --cache-dir (or set MODELGUARD_HOME) to a writable verified cache")

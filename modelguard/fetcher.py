@@ -287,7 +287,8 @@ def fetch_locked(
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
-        raise NothingToCheckError("the lockfile locks no [[hf-model]]; nothing to fetch")
+        raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to fetch; add one to the "
+                                  "manifest and run `modelguard lock`")
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
@@ -360,9 +361,9 @@ def fetch(
     from modelguard.verifier import load_inputs
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-    # trust hook: a revoked model is refused by name (and evicted here) before the staleness check,
-    # since adding the revocation to the policy is what made the lock stale
-    trust.refuse_revoked(manifest.policy, lockfile.hf_models, cache_root(cache_dir), command="fetch")
+    # A revoked model is refused (and evicted) per model in _Fetcher._run, before any request,
+    # so the other models still proceed and the report says why. The policy does not make the
+    # lock stale (manifest-sha256 covers model entries only), so no early exit is needed here.
     if lockfile.manifest_sha256 != manifest.sha256:
         # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
         raise StaleLockError(

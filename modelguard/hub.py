@@ -15,7 +15,8 @@ a malformed answer is an :class:`~modelguard.errors.IntegrityError` with rule ``
 Must not: write outside the destination's folder, touch the user's Hugging Face cache, trust a
 40-hex revision without asking the server, send the token anywhere but the endpoint, put the
 token in a message or repr, or import huggingface_hub at module import (CLI start-up time).
-Validation of server data lives in :mod:`modelguard.hubdata` (pure, no network).
+Validation of server data lives in :mod:`modelguard.hubdata`; client settings, retries, the waits
+a server may ask for and the error each status becomes in :mod:`modelguard.hubpolicy` (both pure).
 """
 
 from __future__ import annotations
@@ -23,9 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
@@ -54,6 +53,7 @@ from modelguard.hubdata import (
     compare_with_lock,
     cross_check,
     is_commit,
+    moved_to,
     next_page,
     parse_model_info,
     parse_tree_page,
@@ -61,6 +61,17 @@ from modelguard.hubdata import (
     validate_endpoint,
     validate_repo_id,
     validate_revision,
+)
+from modelguard.hubpolicy import (
+    INVALID_CREDENTIALS,
+    LOGIN_HINT,
+    MAX_SERVER_WAIT,
+    RETRY_STATUSES,
+    HubClient,
+    pause,
+    retrying,
+    server_wait,
+    status_error,
 )
 from modelguard.models import Finding, LockedHFModel
 from modelguard.rules import finding
@@ -83,27 +94,6 @@ __all__ = [
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-_LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
-
-
-@dataclass(frozen=True)
-class HubClient:
-    """Where and how to reach the Hub. The token never appears in the repr."""
-
-    endpoint: str
-    token: str | None = None
-    timeout: float = 10.0
-    """seconds to wait for a metadata answer"""
-    retries: int = 4
-    """retries after a 5xx, a 429 or a network error, with exponential backoff"""
-    retry_wait: float = 0.5
-    """seconds before the first retry; doubles each time, capped at 8"""
-
-    def __repr__(self) -> str:
-        token = "<set>" if self.token else None
-        return f"HubClient(endpoint={self.endpoint!r}, token={token}, timeout={self.timeout}, retries={self.retries})"
-
-    __str__ = __repr__
 
 
 def make_client(endpoint: str | None = None, token: str | None = None) -> HubClient:
@@ -155,50 +145,67 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
     except hf_errors.GatedRepoError:
         raise AccessDeniedError(
             f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
-            f"page, then {_LOGIN_HINT}"
+            f"page, then {LOGIN_HINT}"
         ) from None
     except hf_errors.RevisionNotFoundError:
         raise NotFoundError(f"{what}: the revision does not exist on {client.endpoint}") from None
     except hf_errors.RemoteEntryNotFoundError:
         raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}") from None
     except hf_errors.HfHubHTTPError as exc:
-        raise _from_status(client, what, exc.response.status_code if exc.response is not None else 0) from None
+        response = exc.response
+        if response is not None and response.headers.get("X-Error-Message") == INVALID_CREDENTIALS:
+            raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
+                                    "then pass it with --token or HF_TOKEN") from None
+        if response is None:
+            raise status_error(client, what, 0) from None
+        raise status_error(client, what, response.status_code, server_wait(response.headers)) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
+    except httpx2.DecodingError:
+        raise IntegrityError(f"{what}: the answer does not decode as its Content-Encoding says", rule="MG-H004") \
+            from None
     except httpx2.TransportError as exc:
         raise HubUnreachableError(
             f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
         ) from None
 
 
-def _from_status(client: HubClient, what: str, status: int) -> Exception:
-    if status in (401, 403):
-        who = "to this token" if client.token else f"without a token ({_LOGIN_HINT})"
-        return AccessDeniedError(f"{what}: the Hub refused access (HTTP {status}) {who}; the repo is private or "
-                                 "gated (request access on its Hub page), or does not exist")
-    if status == 404:
-        return NotFoundError(f"{what}: not found on {client.endpoint} (HTTP 404); check the repo id (a private "
-                             f"repo also answers 404 to a token without access)")
-    return HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {status}; try again later")
-
-
 def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
     """GET a Hub API URL with retries; return the decoded JSON and the absolute next-page link."""
     from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
 
+    wait = client.retry_wait
+    for attempt in range(client.retries + 1):
+        # Statuses are retried here, not by http_backoff: it sleeps for as long as Retry-After or
+        # RateLimit asks (an hour, if the server says so). Network errors are still its to retry.
+        with _hub_errors(client, what):
+            response: httpx2.Response = http_backoff(
+                "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
+                max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
+                retry_on_status_codes=(),
+            )
+        if response.status_code not in RETRY_STATUSES or attempt == client.retries:
+            break
+        asked = server_wait(response.headers)
+        if asked is not None and asked > MAX_SERVER_WAIT:
+            raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
+                                      f"wait {asked:.0f} s; try again later")
+        pause(max(wait, asked or 0.0), f"{what}: HTTP {response.status_code}")
+        wait = min(8.0, wait * 2)
     with _hub_errors(client, what):
-        response: httpx2.Response = http_backoff(
-            "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
-            max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
-        )
         hf_raise_for_status(response)
     final = str(response.url)
     if not same_origin(final, client.endpoint):
         raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
                              rule="MG-H009")
+    if (moved := moved_to(url, final)) is not None:
+        # A renamed or transferred repo: the Hub redirects its old name. Pinning the new owner's
+        # files under the old name would slip them past the org policy.
+        raise NotFoundError(f"{what}: the Hub redirects this repo to {moved} (renamed or transferred); "
+                            "put the new name in the manifest so the policy checks its org")
     try:
         data = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
     link = response.links.get("next", {}).get("url")
     return data, (urljoin(final, link) if link else None)
@@ -289,43 +296,14 @@ def download(
     check_commit(commit, f"{repo}: requested commit")
     check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
-    wait = client.retry_wait
-    for attempt in range(client.retries + 1):
-        try:
-            return _download_once(client, repo, commit, path, Path(dest), expected_size, expected_sha256,
-                                  progress, what)
-        except HubUnreachableError:
-            if attempt == client.retries:
-                raise
-        except IntegrityError as exc:
-            # A cut connection may be the network; a server that cuts every try is reported as truncating.
-            if exc.rule != "MG-H008" or attempt == client.retries:
-                raise
-        time.sleep(wait)
-        wait = min(8.0, wait * 2)
-    raise AssertionError("unreachable")  # pragma: no cover
+    return retrying(client, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
+                                                    expected_sha256, progress, what))
 
 
 def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
                    expected_sha256: str | None, progress: bool, what: str) -> Digests:
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
-
     # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
-    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
-    with _hub_errors(client, what):
-        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
-                                    endpoint=client.endpoint, retry_on_errors=False)
-    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
-    if served_commit != commit:
-        raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
-                             rule="MG-H005")
-    etag = check_etag(meta.etag, what)
-    location = check_redirect(client.endpoint, url, meta.location, etag, what)
-    size = meta.size if meta.size is not None else expected_size
-    if size is None or size < 0:
-        raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
-    if expected_size is not None and size != expected_size:
-        raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
+    etag, location, size = _head(client, repo, commit, path, expected_size, what)
 
     # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
     try:
@@ -357,6 +335,29 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         tmp.unlink(missing_ok=True)
         raise
     return got
+
+
+def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None,
+          what: str) -> tuple[str, str, int]:
+    """HEAD on ``resolve``: the ETag, where the bytes are and their size, each checked."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
+    with _hub_errors(client, what):
+        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
+                                    endpoint=client.endpoint, retry_on_errors=False)
+    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
+    if served_commit != commit:
+        raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
+                             rule="MG-H005")
+    etag = check_etag(meta.etag, what)
+    location = check_redirect(client.endpoint, url, meta.location, etag, what)
+    size = meta.size if meta.size is not None else expected_size
+    if size is None or size < 0:
+        raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
+    if expected_size is not None and size != expected_size:
+        raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
+    return etag, location, size
 
 
 def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,

@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import IntegrityError, UsageError
@@ -360,6 +360,15 @@ def next_page(endpoint: str, link: str, what: str) -> str:
         # A mirror passing the Hub's own links through: same route, asked of the mirror.
         return urlunsplit(urlsplit(endpoint)[:2] + parts[2:])
     raise IntegrityError(f"{what}: the tree listing links to another host than {endpoint}", rule="MG-H004")
+
+
+def moved_to(requested: str, final: str) -> str | None:
+    """The repo an API redirect led to (``/api/models/{org}/{name}/...``), if not the one asked for."""
+    def repo(url: str) -> list[str]:
+        return unquote(urlsplit(url).path).split("/")[3:5]
+
+    asked, got = repo(requested), repo(final)
+    return None if got == asked else _show("/".join(got))
 
 
 def cross_check(snapshot: RemoteSnapshot, siblings: dict[str, RemoteFile | None], what: str) -> None:

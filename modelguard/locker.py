@@ -216,7 +216,11 @@ def _resolve(client: HubClient, spec: HFModelSpec, staging: Path) -> LockedHFMod
     files: list[LockedFile] = []
     for index, remote in enumerate(selected):
         if remote.lfs_sha256 is not None:
-            # The Hub publishes the content SHA-256 of LFS files: pin it, download nothing.
+            # The Hub publishes the content SHA-256 of LFS files: pin it, download nothing and ask
+            # nothing more (issue 7: no request per file; a 5,000-file repo locks in seconds). The
+            # model info and the tree listing were already cross-checked by hub.resolve, and a
+            # listing that lies cannot get bytes admitted: fetch checks every byte against this pin
+            # AND the download headers (MG-H001/H002/H003), and admits nothing on a mismatch.
             files.append(LockedFile(remote.path, remote.size, remote.lfs_sha256, "lfs-sha256"))
             continue
         dest = staging / f"{spec.name}-{index}"

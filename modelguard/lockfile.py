@@ -125,8 +125,8 @@ def parse_lockfile(text: str, *, source: str = "modelguard.lock") -> Lockfile:
     if version != LOCK_VERSION:
         raise LockfileError(
             f"{source}:{lines.get('lock-version', 0)}: lock-version {version} is not supported by this "
-            f"modelguard (it reads lock-version {LOCK_VERSION}); upgrade modelguard, or run `modelguard lock` "
-            "to re-create the lockfile",
+            f"modelguard (it reads lock-version {LOCK_VERSION}); upgrade modelguard, or delete the lockfile "
+            "and run `modelguard lock` to re-create it",
             rule="MG-L003",
         )
     reader.keys("", data, _TOP_KEYS, required=("lock-version", "created-by", "manifest-sha256", "policy-sha256"))
@@ -168,7 +168,7 @@ def _load(text: str, source: str) -> dict[str, Any]:
             line = e.line
     raise LockfileError(
         f"{source}:{line}: not valid TOML; the lockfile is generated, never edited by hand: "
-        "restore it from version control or run `modelguard lock`",
+        "restore it from version control, or delete it and run `modelguard lock`",
         rule="MG-L004",
     )
 
@@ -186,7 +186,7 @@ class _Reader:
         label = f" {path}" if path else ""
         return LockfileError(
             f"{where}:{label} {problem}; the lockfile is generated, never edited by hand: "
-            "restore it from version control or run `modelguard lock`",
+            "restore it from version control, or delete it and run `modelguard lock`",
             rule="MG-L005",
         )
 
@@ -303,7 +303,8 @@ def read_lockfile(path: str) -> Lockfile:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError(
-            f"{path}: not UTF-8 text; restore it from version control or run `modelguard lock`", rule="MG-L004"
+            f"{path}: not UTF-8 text; restore it from version control, or delete it and run `modelguard lock`",
+            rule="MG-L004",
         ) from None
     return parse_lockfile(text, source=path)
 

@@ -79,17 +79,26 @@ def _finding_line(f: Finding) -> str:
     return f"    {f.rule} {f.severity.value}: {f.message}{where}{mark}"
 
 
-def to_text(report: Report, *, verbose: bool = False) -> str:
+def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdict: str | None = None) -> str:
+    """One line per file, its findings, the findings tied to no file, then one summary line.
+
+    ``quiet`` keeps only what makes the run fail (findings at or above ``fail-on``, unsuppressed,
+    under their file's line) and the summary: what ``-q`` promises. ``verdict`` overrides the
+    summary's first word when the command knows better (fetch: no verdict for a model).
+    """
     lines: list[str] = []
     for r in report.files:
+        shown = [f for f in r.findings if not quiet or _fails(report, f)]
+        if quiet and not shown:
+            continue
         n = len(r.findings)
         count = f"  {n} finding{'s' if n != 1 else ''}" if n else ""
         lines.append(f"{r.verdict.value.upper():<11} {r.path}  ({r.format}){count}")
-        for f in r.findings:
+        for f in shown:
             lines.append(_finding_line(f))
             if verbose and f.detail:
                 lines.extend("        " + d for d in f.detail.splitlines())
-    loose = list(report.findings)
+    loose = [f for f in report.findings if not quiet or _fails(report, f)]
     if loose:
         lines.append("")
         for f in loose:
@@ -99,11 +108,16 @@ def to_text(report: Report, *, verbose: bool = False) -> str:
             if verbose and f.detail:
                 lines.extend("        " + d for d in f.detail.splitlines())
     s = summary(report)
-    verdict = "OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED")
-    lines.append("")
+    verdict = verdict or ("OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED"))
+    if lines or not quiet:
+        lines.append("")
     lines.append(
         f"{verdict}: {s['files']} file(s) — {s['clean']} clean, {s['suspicious']} suspicious, "
         f"{s['malicious']} malicious, {s['unscannable']} unscannable; {s['findings']} finding(s), "
         f"{s['failing']} at or above {report.fail_on.value}"
     )
     return "\n".join(lines) + "\n"
+
+
+def _fails(report: Report, f: Finding) -> bool:
+    return not f.suppressed and report.fail_on <= f.severity

@@ -293,10 +293,10 @@ _ALL: list[Rule] = [
          "the lock with the version you have."),
     Rule("MG-L004", _H, _UNS, "Lockfile unparsable",
          "The lockfile is not valid TOML. It is generated, never edited by hand: restore it from version "
-         "control or run `modelguard lock`."),
+         "control, or delete it and run `modelguard lock`."),
     Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
-         "path, a duplicate). Treat the lockfile as tampered: restore it or run `modelguard lock`."),
+         "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
 
     # ---- MG-P9xx: suppressions
     Rule("MG-P900", _M, _SUS, "Suppression expired",

@@ -88,6 +88,10 @@ def load_private_key(source: str | os.PathLike[str] | bytes | None, *, password:
         text = os.environ.get(KEY_ENV)
         if not text:
             raise UsageError(f"no signing key: pass --key FILE or set {KEY_ENV} to a PEM private key")
+        if "-----BEGIN" not in text:
+            # Said without the value: it may be the key itself, mangled by the CI secret store.
+            raise UsageError(f"${KEY_ENV} holds no PEM block; it must hold the key itself (not a path: "
+                             "use --key FILE for a file)")
         pem, origin = text.encode("utf-8"), f"${KEY_ENV}"
     elif isinstance(source, bytes):
         pem, origin = source, "the given key"

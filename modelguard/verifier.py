@@ -24,6 +24,7 @@ from modelguard import audit, trust
 from modelguard.admission import results_from_record
 from modelguard.cache import Layout, cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
+from modelguard.digest import hashing_progress
 from modelguard.errors import ConfigError, NothingToCheckError
 from modelguard.models import (
     FileResult,
@@ -110,10 +111,12 @@ def verify_locked(
     client_factory: Callable[[], Any] | None = None,
     fail_on: Severity | None = None,
     lockfile_name: str = "modelguard.lock",
+    progress: bool = False,
 ) -> Report:
     """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
     if not lockfile.hf_models and not lockfile.provider_models:
-        raise NothingToCheckError("the lockfile locks nothing; a verdict of 'verified' would be a lie")
+        raise NothingToCheckError("the lockfile locks nothing, so nothing can be verified; add a [[hf-model]] or "
+                                  "[[provider-model]] to the manifest and run `modelguard lock`")
     policy = manifest.policy
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
@@ -133,7 +136,9 @@ def verify_locked(
     groups = group_models(lockfile.hf_models)
     # Snapshots are checked side by side and their files hashed in one shared pool, so one large
     # model does not leave the other cores idle. (Two pools: a snapshot waits on its hashes.)
-    with ThreadPoolExecutor(max_workers=hash_workers()) as hashing, \
+    to_hash = 0 if fast else sum(lf.size for g in groups for lf in g.files.values())
+    with hashing_progress(to_hash, enabled=progress), \
+            ThreadPoolExecutor(max_workers=hash_workers()) as hashing, \
             ThreadPoolExecutor(max_workers=max(1, min(4, len(groups)))) as snapshots:
         checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
     for group, check in zip(groups, checks, strict=True):
@@ -196,9 +201,17 @@ def verify(
     endpoint: str | None = None,
     token: str | None = None,
     fail_on: Severity | None = None,
+    require_signature: bool = False,
+    progress: bool = False,
 ) -> Report:
-    """Library entry point: read the lockfile and manifest, then :func:`verify_locked`."""
+    """Library entry point: read the lockfile and manifest, then :func:`verify_locked`.
+
+    ``require_signature`` tightens the policy for this run as ``require-signature = true`` does
+    (a missing lockfile signature is a finding); it can never loosen what the policy requires.
+    """
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    if require_signature and not manifest.policy.require_signature:
+        manifest = replace(manifest, policy=replace(manifest.policy, require_signature=True))
     audit.ensure_writable(cache_root(cache_dir))  # trust hook: fail closed before any work
 
     def factory() -> Any:
@@ -207,7 +220,8 @@ def verify(
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
     report = verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
-                           client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path))
+                           client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path),
+                           progress=progress)
     # trust hook: the lockfile signature (MG-L101..L107), then one audit line per model
     report = replace(report, findings=(*report.findings, *trust.lockfile_findings(lockfile_path, manifest.policy)))
     audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,

@@ -45,3 +45,23 @@ def test_failed_write_keeps_the_old_file_and_no_temp(tmp_path: Path) -> None:
         replace_file(p, 12345)  # type: ignore[arg-type]
     assert p.read_text() == "old\n"
     assert os.listdir(tmp_path) == ["modelguard.lock"]
+
+
+def test_missing_folder_is_a_usage_error_naming_the_path(tmp_path: Path) -> None:
+    from modelguard.errors import UsageError
+
+    with pytest.raises(UsageError) as e:
+        replace_file(tmp_path / "no" / "such" / "report.json", "{}\n")
+    assert e.value.exit_code == 2 and "report.json" in e.value.message and "does not exist" in e.value.message
+    assert os.listdir(tmp_path) == []
+
+
+def test_unwritable_target_is_no_verdict_and_keeps_the_old_file(tmp_path: Path) -> None:
+    from modelguard.errors import UnreadableError
+
+    target = tmp_path / "report.json"
+    target.mkdir()  # os.replace onto a folder fails after the temp file exists, even for root
+    with pytest.raises(UnreadableError) as e:
+        replace_file(target, "{}\n")
+    assert e.value.exit_code == 3 and "nothing was changed" in e.value.message
+    assert os.listdir(tmp_path) == ["report.json"] and target.is_dir()

@@ -59,3 +59,28 @@ def test_hashing_writer_drops_sha1_when_size_differs() -> None:
     w = HashingWriter(io.BytesIO(), expected_size=10)
     w.write(b"short")
     assert w.digests().git_blob_sha1 is None
+
+
+def test_hashing_progress_counts_every_byte_hashed_by_any_thread(tmp_path: Path) -> None:
+    from modelguard import digest
+
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"shard{i}"
+        p.write_bytes(b"x" * (3 << 20))
+        paths.append(p)
+    with digest.hashing_progress(digest.PROGRESS_MIN_BYTES, enabled=True):
+        bar = digest._progress
+        assert bar is not None
+        hash_files(paths, workers=2)
+        assert bar.n == 9 << 20  # type: ignore[attr-defined]
+    assert digest._progress is None
+
+
+def test_no_progress_bar_when_disabled_or_small(tmp_path: Path) -> None:
+    from modelguard import digest
+
+    with digest.hashing_progress(10 << 30, enabled=False):
+        assert digest._progress is None
+    with digest.hashing_progress(1 << 20, enabled=True):
+        assert digest._progress is None

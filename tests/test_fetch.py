@@ -228,6 +228,11 @@ def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, mon
     assert code == 3 and statuses(doc) == {"gated": "no-verdict"}
     assert "MG-H107" in file_rules(doc, "gated")
     assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+    lock_path = tmp_path / "modelguard.lock"
+    assert run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache")]) == 3
+    summary = [line for line in capsys.readouterr().out.splitlines() if "file(s) —" in line]
+    assert summary and summary[0].startswith("NO VERDICT:"), summary  # not "FAILED": nothing was judged bad
 
 
 def test_unsafe_content_is_refused_per_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
@@ -495,3 +500,37 @@ def test_org_not_allowed_is_refused_whatever_fail_on_says(tmp_path: Path) -> Non
     report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network, fail_on=Severity.CRITICAL)
     assert fetch_exit_code(report) == 1 and [f.rule for f in report.findings] == ["MG-P001"]
     assert cache_tree(tmp_path) == []
+
+
+def test_fetch_json_report_validates_against_the_published_schema(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    from tests._schemas import assert_valid_report
+
+    good = publish(fake_hub, "good", "acme/good", CLEAN)
+    evil = publish(fake_hub, "evil", "acme/evil", {"pytorch_model.bin": EVIL_PICKLE})
+    code, doc = hub_fetch(fake_hub, tmp_path, [good, evil], capsys)
+    assert code == 1 and statuses(doc) == {"good": "admitted", "evil": "refused"}
+    assert doc["command"] == "fetch"
+    assert_valid_report(doc)
+    code, doc = hub_fetch(fake_hub, tmp_path, [good], capsys)  # already admitted: the stored verdicts
+    assert code == 0 and statuses(doc) == {"good": "already-admitted"}
+    assert_valid_report(doc)
+
+
+def test_ctrl_c_mid_download_is_exit_3_one_line_and_admits_nothing(fake_hub: FakeHub, tmp_path: Path) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    lock_path, _ = write_project(tmp_path, [model])
+    cache = tmp_path / "cache"
+    fake_hub.inject(Fault.SLOW_BODY, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    child = subprocess.Popen(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for(lambda: any((cache / "quarantine").rglob("*.part")), "the download in progress")
+        child.send_signal(signal.SIGINT)
+        _out, err = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 3, err
+    assert "Traceback" not in err and err.strip().splitlines() == [
+        "modelguard: interrupted before a verdict; run the command again"]
+    assert admitted_repos(cache) == set() and quarantine_empty(cache)

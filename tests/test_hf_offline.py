@@ -179,3 +179,10 @@ def test_env_sh_quoting_survives_eval(tmp_path: Path) -> None:
 
 def test_env_rejects_an_unknown_shell() -> None:
     assert run(["env", "--shell", "tcsh"]) == 2
+
+
+@pytest.mark.parametrize("shell", ["bash", "zsh"])
+def test_env_bash_and_zsh_get_posix_exports(tmp_path: Path, shell: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(["env", "--cache-dir", str(tmp_path / "mg"), "--shell", shell]) == 0
+    out = capsys.readouterr().out
+    assert f"export HF_HUB_CACHE={tmp_path / 'mg' / 'hub'}" in out and "export HF_HUB_OFFLINE=1" in out

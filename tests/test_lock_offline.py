@@ -209,3 +209,26 @@ def test_check_raises_stale_lock_error_with_rule(tmp_path: Path) -> None:
     with pytest.raises(StaleLockError) as missing:
         check(str(manifest), str(lock))
     assert missing.value.rule == "MG-L002"
+
+
+def test_unreadable_lock_error_gives_a_way_out_that_lock_accepts(tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`lock` refuses to overwrite a lockfile it cannot read, so no error may tell the user to just run it."""
+    _, lock = seed(tmp_path)
+    good = lock.read_text()
+    for damaged in ("garbage = [\n", good.replace("lock-version = 1", "lock-version = 9"),
+                    good.replace("lock-version = 1", 'lock-version = 1\nextra = 1'), "\udcff"):
+        lock.write_bytes(damaged.encode("utf-8", "surrogateescape"))
+        capsys.readouterr()
+        assert lock_cli(tmp_path) == ExitCode.USAGE
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "and run `modelguard lock`" in err and "delete" in err, err
+
+
+def test_lock_output_names_the_provider_models_it_pinned(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    manifest = '[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o"\n'
+    (tmp_path / "modelguard.toml").write_text(manifest)
+    assert lock_cli(tmp_path) == ExitCode.OK  # the catalog pins it: no network (the endpoint is a closed port)
+    out = capsys.readouterr().out.splitlines()
+    assert "  chat: openai gpt-4o -> gpt-4o-2024-08-06 (dated, catalog)" in out
+    assert out[-1].endswith("written (0 resolved, 0 kept, 1 provider model(s) pinned)")

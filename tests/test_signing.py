@@ -190,6 +190,15 @@ def test_key_from_environment_and_encrypted_key(lockfile: Path, tmp_path: Path, 
     assert signing.verify_lockfile_signature(lockfile, Policy(signers=(signer_for(key),))) == []
 
 
+def test_key_env_holding_a_path_says_to_use_key_file(lockfile: Path, tmp_path: Path, monkeypatch) -> None:
+    path = tmp_path / "SECRET-key.pem"
+    path.write_bytes(private_pem(new_key("ed25519")))
+    monkeypatch.setenv("MODELGUARD_SIGNING_KEY", str(path))
+    with pytest.raises(UsageError, match="--key FILE") as e:
+        signing.sign_lockfile(lockfile)
+    assert "SECRET" not in e.value.message and not signing.signature_path(lockfile).exists()
+
+
 def test_unsupported_or_unreadable_key_never_echoed(lockfile: Path, tmp_path: Path) -> None:
     from cryptography.hazmat.primitives.asymmetric import ec
 

@@ -60,7 +60,7 @@ def test_revoke_then_fetch_and_verify_refuse(fake_hub: FakeHub, tmp_path: Path, 
     assert any("INC-7" in f["message"] for f in doc["findings"])
     before = len(fake_hub.requests)
     code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock), "--cache-dir", str(cache)])
-    assert code == 1 and "INC-7" in capsys.readouterr().err  # refused by name, not as a stale lock
+    assert code == 1 and "INC-7" in capsys.readouterr().out  # refused by name in the report, not as a stale lock
     assert len(fake_hub.requests) == before  # no download
     assert not snapshot_dir(cache, "acme/tiny", model.commit).exists()
 
@@ -70,6 +70,24 @@ def test_revoke_then_fetch_and_verify_refuse(fake_hub: FakeHub, tmp_path: Path, 
         ("verify", "", "rejected"), ("fetch", "", "refused")]
     assert log[0]["files"]["weights.bin"] == hashlib.sha256(FILES["weights.bin"]).hexdigest()
     assert log[4]["rules"] == ["MG-P501"] and "INC-7" in log[4]["reason"]
+
+
+def test_fetch_refuses_a_revoked_model_and_the_others_proceed(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    bad = publish(fake_hub, "bad", "acme/bad", FILES)
+    good = publish(fake_hub, "good", "acme/good", {**FILES, "config.txt": b"hidden=8\n"})
+    proj, cache = tmp_path / "proj", tmp_path / "cache"
+    proj.mkdir()
+    lock, _ = write_project(proj, [bad, good], 'allowed-orgs = ["acme"]')
+    assert run(["revoke", f"acme/bad@{bad.commit}", "--reason", "INC-9", "--manifest", str(proj / "modelguard.toml"),
+                "--cache-dir", str(cache)]) == 0
+    capsys.readouterr()
+    fake_hub.clear_requests()
+    code, doc = fetch(fake_hub, lock, cache, capsys)
+    assert code == 1 and "MG-P501" in rules(doc)
+    assert {m["name"]: m["status"] for m in doc["models"]} == {"bad": "refused", "good": "admitted"}
+    assert not any("acme/bad" in r.path for r in fake_hub.requests)  # nothing asked about the revoked model
+    assert not snapshot_dir(cache, "acme/bad", bad.commit).exists()
+    assert snapshot_dir(cache, "acme/good", good.commit).is_dir()
 
 
 def test_revoked_file_hash_in_an_org_policy_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
@@ -90,6 +108,25 @@ def test_revoked_file_hash_in_an_org_policy_file(fake_hub: FakeHub, tmp_path: Pa
     code, doc = verify(lock, cache, capsys)
     assert code == 1 and "MG-P502" in rules(doc)
     assert not snapshot_dir(cache, "acme/tiny", model.commit).exists()
+
+
+def test_verify_require_signature_flag_tightens_the_policy(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
+    key = new_key("ed25519")
+    key_path = write_key(tmp_path, key)
+    model = publish(fake_hub, "tiny", "acme/tiny", FILES)
+    proj, cache = tmp_path / "proj", tmp_path / "cache"
+    proj.mkdir()
+    lock, _ = write_project(proj, [model], 'allowed-orgs = ["acme"]\n\n' + signer_entry(key.public_key()))
+    assert fetch(fake_hub, lock, cache, capsys)[0] == 0
+    code, doc = verify(lock, cache, capsys)
+    assert code == 0 and "MG-L101" in rules(doc)  # listed signer, no signature: info only
+    code = run(["verify", "--require-signature", "--lockfile", str(lock), "--cache-dir", str(cache),
+                "--format", "json"])
+    doc = json.loads(capsys.readouterr().out)
+    assert code == 1 and any(f["rule"] == "MG-L101" and f["severity"] != "info" for f in doc["findings"])
+    assert run(["sign", "--key", str(key_path), "--lockfile", str(lock)]) == 0
+    capsys.readouterr()
+    assert run(["verify", "--require-signature", "--lockfile", str(lock), "--cache-dir", str(cache)]) == 0
 
 
 def test_signed_lockfile_through_verify(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:

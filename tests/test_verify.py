@@ -168,8 +168,19 @@ def test_missing_manifest_exits_2(project, capsys) -> None:
 def test_nothing_locked_exits_3(tmp_path: Path, capsys) -> None:
     lock_path, _ = write_project(tmp_path, [])
     assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(tmp_path / "c")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "run `modelguard lock`" in err  # says what to do next
     with pytest.raises(NothingToCheckError):
         verify(lock_path, cache_dir=tmp_path / "c")
+
+
+def test_unwritable_audit_log_is_one_line_that_says_what_to_do(project, capsys) -> None:
+    lock_path, cache, _ = project
+    (cache / "audit.log").unlink(missing_ok=True)
+    (cache / "audit.log").mkdir()  # cannot be appended to, even by root
+    assert run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "audit log cannot be written" in err and "--cache-dir" in err
 
 
 def test_text_report_and_output_file(project, capsys, tmp_path: Path) -> None:

@@ -8,13 +8,15 @@ their code; anything else is a bug: traceback and exit 70.
 from __future__ import annotations
 
 import importlib
+import logging
+import os
 import sys
 import traceback
 from typing import Any
 
 import click
 
-from modelguard.errors import ExitCode, ModelguardError
+from modelguard.errors import ExitCode, ModelguardError, UsageError
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attr, one-line help shown by --help without importing the module)
@@ -59,14 +61,36 @@ class LazyGroup(click.Group):
 @click.option("--endpoint", metavar="URL", help="Hub URL (default: $HF_ENDPOINT, else https://huggingface.co).")
 @click.option("--token", metavar="TOKEN", help="Hub token (default: $HF_TOKEN or huggingface_hub login).")
 @click.option("-q", "--quiet", is_flag=True, help="Only errors and the final verdict.")
-@click.option("-v", "--verbose", is_flag=True, help="Show finding details.")
+@click.option("-v", "--verbose", is_flag=True, help="Show finding details and the Hub client's retry messages.")
 @click.pass_context
 def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool, verbose: bool) -> None:
     """modelguard: pin, hash, scan and admit models before they reach a machine.
 
     Exit codes: 0 verified/clean, 1 rejected, 2 usage or config error, 3 no verdict, 70 internal bug.
     """
+    if token is not None and not _is_header_safe(token):
+        # Said without the value: a pasted secret must not reach the terminal or a CI log.
+        raise UsageError("--token is not a Hub token (it must be printable ASCII with no spaces or line breaks); "
+                         "paste it again, or use HF_TOKEN or `huggingface-cli login`")
     ctx.obj = {"endpoint": endpoint, "token": token, "quiet": quiet, "verbose": verbose}
+    if not verbose:
+        _quiet_hub_logging()
+
+
+def _is_header_safe(token: str) -> bool:
+    return bool(token) and all("!" <= c <= "~" for c in token)
+
+
+def _quiet_hub_logging() -> None:
+    """huggingface_hub logs each retry ("Retrying in 1.0s") to stderr: noise around modelguard's one line.
+
+    Its logger takes its level from HF_HUB_VERBOSITY when first imported, and keeps it if already
+    imported; set both ways, unless the user chose a verbosity (or passes -v).
+    """
+    if "HF_HUB_VERBOSITY" in os.environ:
+        return
+    os.environ["HF_HUB_VERBOSITY"] = "error"
+    logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -81,17 +105,25 @@ def run(argv: list[str] | None = None) -> int:
     except ModelguardError as e:
         click.echo(f"modelguard: error: {e.message}", err=True)
         return int(e.exit_code)
-    except click.exceptions.Abort:
-        click.echo("modelguard: aborted", err=True)
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        # click turns Ctrl-C into Abort. Admission is atomic per model, so an interrupted run leaves
+        # the verified cache consistent, but no verdict was reached for the whole run: exit 3.
+        click.echo("modelguard: interrupted before a verdict; run the command again", err=True)
         return int(ExitCode.NO_VERDICT)
+    except click.UsageError as e:
+        if type(e).__name__ == "NoArgsIsHelpError":  # bare `modelguard`: the help is the answer
+            e.show()
+            return int(ExitCode.USAGE)
+        # One line, like every other error: what is wrong, and where to read the right usage.
+        where = e.ctx.command_path if e.ctx else "modelguard"
+        message = " ".join(e.format_message().split())
+        click.echo(f"modelguard: error: {message} (see `{where} --help`)", err=True)
+        return int(ExitCode.USAGE)
     except click.ClickException as e:
-        e.show()
+        click.echo(f"modelguard: error: {' '.join(e.format_message().split())}", err=True)
         return int(ExitCode.USAGE)
     except click.exceptions.Exit as e:
         return int(e.exit_code)
-    except KeyboardInterrupt:
-        click.echo("modelguard: interrupted", err=True)
-        return 130
     except Exception:
         traceback.print_exc()
         click.echo("modelguard: internal error (a bug); please report it with the traceback above", err=True)

@@ -26,7 +26,8 @@ def report_options(func: F) -> F:
         "fail_on",
         default=None,
         metavar="SEVERITY",
-        help="Lowest severity that fails: info|low|medium|high|critical (default: policy's, else medium).",
+        help="Lowest severity that fails: info|low|medium|high|critical (default: medium; for verify, "
+        "the policy's fail-on).",
     )(func)
     func = click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")(func)
     func = click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)(func)
@@ -49,7 +50,8 @@ def write_atomic(path: str, text: str) -> None:
     replace_file(path, text)
 
 
-def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnchors | None = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
+           anchors: SarifAnchors | None = None, verdict: str | None = None) -> str:
     if fmt == "json":
         from modelguard.report import to_json
 
@@ -60,20 +62,27 @@ def render(report: Report, fmt: str, *, verbose: bool = False, anchors: SarifAnc
         return to_sarif(report, anchors=anchors)
     from modelguard.report import to_text
 
-    return to_text(report, verbose=verbose)
+    return to_text(report, verbose=verbose, quiet=quiet, verdict=verdict)
 
 
 def emit(
-    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None
+    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None,
+    verdict: str | None = None,
 ) -> int:
-    """Render the report to --output (atomically) or stdout; return the exit code."""
-    text = render(report, fmt, verbose=verbose, anchors=anchors)
+    """Render the report to --output (atomically) or stdout; return the exit code.
+
+    The global ``-q`` (read from the click context, so every command gets it) trims the text
+    report to what fails and the summary; JSON and SARIF always carry everything.
+    """
+    ctx = click.get_current_context(silent=True)
+    quiet = bool(ctx and isinstance(ctx.obj, dict) and ctx.obj.get("quiet"))
+    text = render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, verdict=verdict)
     if output:
         write_atomic(output, text)
         if fmt != "text":
             from modelguard.report import to_text
 
-            sys.stderr.write(to_text(report).splitlines()[-1] + "\n")
+            sys.stderr.write(to_text(report, verdict=verdict).splitlines()[-1] + "\n")
     else:
         sys.stdout.write(text)
     return int(exit_code(report))

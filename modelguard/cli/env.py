@@ -10,7 +10,8 @@ import shlex
 
 import click
 
-SHELLS = ("sh", "fish", "powershell")
+SHELLS = ("sh", "bash", "zsh", "fish", "powershell")
+"""bash and zsh take the POSIX sh syntax."""
 
 
 def render_env(env: dict[str, str | None], shell: str) -> str:
@@ -33,7 +34,8 @@ def _fish_quote(value: str) -> str:
 
 @click.command()
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 @click.option("--shell", "shell", type=click.Choice(SHELLS), default="sh", show_default=True)
 def env(cache_dir: str | None, shell: str) -> int:
     """Print exports that make transformers, diffusers and sentence-transformers load only admitted models.

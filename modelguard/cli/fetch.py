@@ -15,7 +15,8 @@ from modelguard.cli._common import emit, parse_fail_on
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", "fail_on", default=None, metavar="SEVERITY",
@@ -33,11 +34,13 @@ def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: st
         manifest_path=manifest, fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
         progress=sys.stderr.isatty() and not obj.get("quiet"),
     )
-    emit(report, fmt, output, verbose=bool(obj.get("verbose")))
+    code = fetch_exit_code(report)
+    # A model that got no verdict (Hub down, gated) must not read as "FAILED" (refused on its merits).
+    emit(report, fmt, output, verbose=bool(obj.get("verbose")), verdict="NO VERDICT" if code == 3 else None)
     if fmt == "text" and not obj.get("quiet"):
         for line in model_lines(report.extra.get("models")):
             click.echo(line, err=bool(output))
-    return fetch_exit_code(report)
+    return code
 
 
 def model_lines(models: object) -> list[str]:

@@ -55,7 +55,11 @@ def lock(
             if model.name in result.resolved:
                 click.echo(f"  {model.name}: {model.repo}@{model.requested_revision} -> {model.commit} "
                            f"({len(model.files)} files)")
+        for pm in result.lockfile.provider_models:
+            click.echo(f"  {pm.name}: {pm.provider} {pm.requested} -> {pm.resolved} ({pm.pin_kind}, {pm.resolved_via})")
         parts = [f"{len(result.resolved)} resolved", f"{len(result.kept)} kept"]
+        if result.lockfile.provider_models:
+            parts.append(f"{len(result.lockfile.provider_models)} provider model(s) pinned")
         if result.removed:
             parts.append(f"{len(result.removed)} removed")
         state = "written" if result.written else "unchanged"

@@ -16,7 +16,8 @@ from modelguard.errors import ExitCode, UsageError
 @click.option("--model", default=None, metavar="NAME", help="Only records about this model name or org/name repo.")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 def log(since: str | None, model: str | None, fmt: str, cache_dir: str | None) -> int:
     """Show what was locked, fetched, admitted, refused, verified, revoked and evicted, and when.
 

@@ -13,7 +13,8 @@ import click
 @click.option("--manifest", default="modelguard.toml", show_default=True, type=click.Path(dir_okay=False),
               help="The manifest whose policy to edit when --policy is not given.")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root to evict from (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root to evict from (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 def revoke(target: str, reason: str, policy_path: str | None, manifest: str, cache_dir: str | None) -> int:
     """Revoke REPO@COMMIT or sha256:HASH: fetch, verify and snapshot() refuse it from now on."""
     from modelguard import audit, revocation

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import click
@@ -15,15 +16,18 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="The manifest (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
-              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard).")
+              help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
+                   "else ~/.cache/modelguard).")
 @click.option("--fast", is_flag=True,
               help="Trust size+mtime+inode recorded at admission instead of re-hashing (said in the report).")
 @click.option("--remote", is_flag=True,
               help="Also ask the Hub that each locked commit still publishes the locked hashes.")
+@click.option("--require-signature", is_flag=True,
+              help="Fail when modelguard.lock.sig is missing or invalid, as require-signature = true does.")
 @report_options
 @click.pass_context
 def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
-           remote: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
+           remote: bool, require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
     """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows."""
     from modelguard.verifier import verify as run_verify
 
@@ -31,7 +35,8 @@ def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: s
     report = run_verify(
         lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
         endpoint=obj.get("endpoint"), token=obj.get("token"),
-        fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
+        fail_on=parse_fail_on(fail_on) if fail_on is not None else None, require_signature=require_signature,
+        progress=sys.stderr.isatty() and not obj.get("quiet"),
     )
     anchors = _sarif_anchors(lockfile, manifest) if fmt == "sarif" else None
     return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)

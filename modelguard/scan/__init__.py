@@ -175,8 +175,8 @@ def scan_file(
         mode = os.stat(path).st_mode
         if not stat.S_ISREG(mode):
             kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (FIFO, device or socket)"
-            return _unreadable(shown, f"{kind} reached through a link; modelguard does not follow it, "
-                                      "so its content is not scanned")
+            via = " reached through a link" if os.path.islink(path) else ""
+            return _unreadable(shown, f"{kind}{via}; modelguard does not read it, so its content is not scanned")
         source: Source = FileSource(path, name=shown)
     except OSError as e:
         return _unreadable(shown, f"cannot read: {e.strerror or e}")
