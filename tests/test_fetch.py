@@ -520,11 +520,13 @@ def test_ctrl_c_mid_download_is_exit_3_one_line_and_admits_nothing(fake_hub: Fak
     model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
     lock_path, _ = write_project(tmp_path, [model])
     cache = tmp_path / "cache"
-    fake_hub.inject(Fault.SLOW_BODY, repo="acme/tiny", path="model.txt", delay=5.0, times=1)
+    fake_hub.inject(Fault.SLOW_BODY, repo="acme/tiny", path="model.txt", delay=20.0, times=1)
     child = subprocess.Popen(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         _wait_for(lambda: any((cache / "quarantine").rglob("*.part")), "the download in progress")
+        time.sleep(0.5)  # well inside the 20 s slow body of model.txt, whichever file the .part was
+        assert child.poll() is None, "fetch finished before it could be interrupted"
         child.send_signal(signal.SIGINT)
         _out, err = child.communicate(timeout=60)
     finally:
