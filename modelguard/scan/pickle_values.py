@@ -43,7 +43,9 @@ class Obj:
 
 
 @dataclass(eq=False)
-class ListVal:
+class _Items:
+    """Items kept up to RETAIN; the rest only counted (a huge container is not held in memory)."""
+
     items: list[object] = field(default_factory=list)
     dropped: int = 0
 
@@ -58,6 +60,11 @@ class ListVal:
         kept = values[:max(RETAIN - len(self.items), 0)]
         self.items.extend(kept)
         self.dropped += len(values) - len(kept)
+
+
+@dataclass(eq=False)
+class ListVal(_Items):
+    pass
 
 
 @dataclass(eq=False)
@@ -91,22 +98,8 @@ class DictVal:
 
 
 @dataclass(eq=False)
-class SetVal:
-    items: list[object] = field(default_factory=list)
+class SetVal(_Items):
     frozen: bool = False
-    dropped: int = 0
-
-    def add(self, value: object) -> None:
-        if len(self.items) < RETAIN:
-            self.items.append(value)
-        else:
-            self.dropped += 1
-
-    def add_all(self, values: list[object]) -> None:
-        """``add`` of each value, in one step."""
-        kept = values[:max(RETAIN - len(self.items), 0)]
-        self.items.extend(kept)
-        self.dropped += len(values) - len(kept)
 
 
 class NotStatic(Exception):
