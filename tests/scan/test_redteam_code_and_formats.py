@@ -19,9 +19,8 @@ import pytest
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
 from tests.scan.containers_build import Scanned
+from tests.scan.redteam import MAL, NOT_CLEAN, assert_caught
 from tests.scan.test_onnx import _field, graph, model, node, tensor
-
-MAL, NOT_CLEAN = "malicious", "not-clean"
 
 # ---- Jinja: sandbox escapes the old regex split could not see --------------------------------
 SSTI_SHAPES = {
@@ -141,11 +140,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
 @pytest.mark.parametrize(("data", "name", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_attack_is_caught(data: bytes, name: str, expected: str,
                           scan_cli: Callable[[bytes, str], Scanned]) -> None:
-    result = scan_bytes(data, name)
-    assert result.verdict is not Verdict.CLEAN, result.findings
-    if expected == MAL:
-        assert result.verdict is Verdict.MALICIOUS, result.findings
-    assert scan_cli(data, name).code == 1
+    assert_caught(data, name, expected, scan_cli)
 
 
 @pytest.mark.parametrize("template", [

@@ -32,8 +32,8 @@ from tests.scan.containers_build import (
     torch_zip,
     torch_zip_entries,
 )
+from tests.scan.redteam import MAL, NOT_CLEAN, assert_caught
 
-MAL, NOT_CLEAN = "malicious", "not-clean"
 BROKEN = MALICIOUS_PICKLE[:-1] + b"\x00garbage after the call"
 """nullifAI: the REDUCE runs, then the stream breaks before STOP"""
 PROTO0 = b"cos\nsystem\n(S'echo pwned'\ntR."
@@ -162,11 +162,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
 @pytest.mark.parametrize(("data", "name", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_attack_is_caught(data: bytes, name: str, expected: str,
                           scan_cli: Callable[[bytes, str], Scanned]) -> None:
-    result = scan_bytes(data, name)
-    assert result.verdict is not Verdict.CLEAN, result.findings
-    if expected == MAL:
-        assert result.verdict is Verdict.MALICIOUS, result.findings
-    assert scan_cli(data, name).code == 1
+    assert_caught(data, name, expected, scan_cli)
 
 
 def test_benign_tar_and_npy_stay_clean() -> None:

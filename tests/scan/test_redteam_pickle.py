@@ -16,8 +16,8 @@ from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
 from tests.scan import picklegen as g
 from tests.scan.containers_build import Scanned
+from tests.scan.redteam import MAL, NOT_CLEAN, assert_caught
 
-MAL, NOT_CLEAN = "malicious", "not-clean"
 OS_SYSTEM = g.global_op("os", "system")
 CALL = b"(S'echo pwned'\ntR"
 
@@ -99,11 +99,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
 @pytest.mark.parametrize(("data", "name", "expected"), [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_attack_is_caught(data: bytes, name: str, expected: str,
                           scan_cli: Callable[[bytes, str], Scanned]) -> None:
-    result = scan_bytes(data, name)
-    assert result.verdict is not Verdict.CLEAN, result.findings
-    if expected == MAL:
-        assert result.verdict is Verdict.MALICIOUS, result.findings
-    assert scan_cli(data, name).code == 1
+    assert_caught(data, name, expected, scan_cli)
 
 
 def test_text_that_only_looks_like_a_broken_import_stays_clean() -> None:
