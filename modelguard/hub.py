@@ -73,8 +73,9 @@ from modelguard.hubpolicy import (
     server_wait,
     status_error,
 )
-from modelguard.models import Finding, LockedHFModel
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import LockedHFModel
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx2

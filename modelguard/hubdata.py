@@ -22,8 +22,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import IntegrityError, UsageError
-from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import LockedFile, LockedHFModel
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

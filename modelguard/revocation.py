@@ -27,8 +27,9 @@ from tomlkit.items import AoT, Table
 
 from modelguard.atomic import replace_file
 from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
-from modelguard.models import Finding, Policy, Revocation
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import Policy, Revocation
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")

@@ -17,7 +17,7 @@ import pytest
 from modelguard import hub
 from modelguard.digest import Digests, git_blob_sha1, sha256_bytes
 from modelguard.errors import AccessDeniedError, IntegrityError, NotFoundError, UsageError
-from modelguard.models import LockedFile, LockedHFModel
+from modelguard.specs import LockedFile, LockedHFModel
 from tests.fakehub import FakeHub, Fault
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ import pytest
 
 from modelguard.cli import run
 from modelguard.errors import ConfigError, HubUnreachableError, LockfileError, NothingToCheckError
-from modelguard.models import LockedHFModel
+from modelguard.specs import LockedHFModel
 from modelguard.verifier import load_inputs, verify, verify_locked
 from tests.cache_helpers import (
     COMMIT,
