@@ -315,7 +315,8 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = CappedSink(raw, size, what)
+            # An LFS file (SHA-256 ETag) has no published git blob SHA-1 to check: skip computing it.
+            sink = CappedSink(raw, size, what, git_sha1=len(etag) != 64)
             _stream(client, location, commit, sink, size, path, progress, what)
             raw.flush()
             os.fsync(raw.fileno())
