@@ -28,6 +28,7 @@ _F8 = struct.Struct(">d").unpack_from
     ord("X"), ord("q"), ord("G"), ord("("), ord("K"), 0x8C, ord("h"), 0x94, ord(".")
 )
 _TUPLE, _BININT, _GLOBAL = ord("t"), ord("J"), ord("c")
+_TUPLE1, _TUPLE3 = 0x85, 0x87  # TUPLE1, TUPLE2, TUPLE3 are consecutive
 _NUMBER_SIZE = {_BINFLOAT: 8, _BININT1: 1, _BININT: 4}
 _CONSTANTS = {ord(")"): (), ord("N"): None, 0x88: True, 0x89: False}
 """EMPTY_TUPLE, NONE, NEWTRUE, NEWFALSE: the value each pushes"""
@@ -140,6 +141,14 @@ def run(m: StackMachine) -> object:
                     i = nl2 + 1
                     if len(stack) > max_items:
                         raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            elif _TUPLE1 <= code <= _TUPLE3:
+                n = code - _TUPLE1 + 1
+                if len(stack) - (marks[-1] if marks else 0) >= n:  # else the handler reports the underflow
+                    items = tuple(stack[-n:])
+                    del stack[-n:]
+                    col.count(n, base + at)
+                    stack.append(items)
                     continue
             elif code in _CONSTANTS:
                 stack.append(_CONSTANTS[code])
