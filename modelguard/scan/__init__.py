@@ -30,6 +30,7 @@ from modelguard.scan.base import (
     Source,
 )
 from modelguard.scan.detect import HEAD_BYTES, TAIL_BYTES, Format, detect
+from modelguard.scan.streams import read_at
 
 __all__ = ["Limits", "scan_bytes", "scan_file", "scan_paths", "scan_source"]
 
@@ -75,12 +76,11 @@ def _scanner(fmt: Format) -> Scanner:
 
 
 def _read_head_tail(source: Source) -> tuple[bytes, bytes]:
-    with source.open() as f:
-        head = f.read(HEAD_BYTES)
+    with source.open() as f:  # read_at: exactly these bytes, no read-ahead into a large file
+        head = read_at(f, 0, HEAD_BYTES)
         if source.size <= HEAD_BYTES:
             return head, head
-        f.seek(max(0, source.size - TAIL_BYTES))
-        return head, f.read(TAIL_BYTES)
+        return head, read_at(f, max(0, source.size - TAIL_BYTES), TAIL_BYTES)
 
 
 def _probe_pickle(source: Source) -> bool:

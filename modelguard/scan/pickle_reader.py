@@ -12,6 +12,7 @@ import struct
 from typing import Any, BinaryIO
 
 from modelguard.scan.base import MalformedError, ScanLimitError
+from modelguard.scan.streams import read_at
 
 CHUNK = 1 << 16
 FIRST_CHUNK = 1 << 12
@@ -65,8 +66,8 @@ class Reader:
         if avail >= n:
             return True
         self.base += self.i
-        self.f.seek(self.base + avail)
-        more = self.f.read(min(max(n - avail, self.chunk), max(self.size - self.base - avail, 0)))
+        want = min(max(n - avail, self.chunk), max(self.size - self.base - avail, 0))
+        more = read_at(self.f, self.base + avail, want)
         self.chunk = min(self.chunk * 2, CHUNK)
         self._charge(len(more))
         self.buf = self.buf[self.i:] + more

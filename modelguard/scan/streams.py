@@ -12,6 +12,7 @@ every produced byte to ``ctx.charge_expansion``.
 from __future__ import annotations
 
 import io
+import os
 import zlib
 from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
@@ -89,6 +90,17 @@ class _ClampedReader(io.BufferedReader):
         if size is None or size < 0 or size > left:
             size = left
         return super().read(size)
+
+
+def read_at(f: BinaryIO, offset: int, n: int) -> bytes:
+    """``n`` bytes at ``offset`` of ``f`` (fewer at the end), for structure scattered between
+    tensors (a zip local header, a legacy storage's element count). A whole file is read with
+    ``pread``: exactly these bytes, without a buffer's read-ahead into the tensor data after them."""
+    raw = getattr(f, "raw", None)
+    if isinstance(raw, io.FileIO):
+        return os.pread(raw.fileno(), n, offset)
+    f.seek(offset)
+    return f.read(n)
 
 
 def bounded(source: Source) -> BinaryIO:

@@ -25,7 +25,7 @@ from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
 from modelguard.scan.detect import Format
-from modelguard.scan.streams import WindowSource, bounded, scan_nested
+from modelguard.scan.streams import WindowSource, bounded, read_at, scan_nested
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
@@ -91,8 +91,7 @@ def _storage_sizes(persistent_ids: list[object]) -> dict[str, tuple[int, int | N
 
 
 def _read_count(f: BinaryIO, offset: int, where: str) -> int:
-    f.seek(offset)
-    raw = f.read(8)
+    raw = read_at(f, offset, 8)
     if len(raw) < 8:
         raise MalformedError(f"{where}: file ends inside a storage header", where)
     n: int = struct.unpack("<q", raw)[0]

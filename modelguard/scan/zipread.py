@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import BinaryIO
 
 from modelguard.scan.base import MalformedError, ScanLimitError
+from modelguard.scan.streams import read_at
 
 LOCAL_SIG = b"PK\x03\x04"
 CENTRAL_SIG = b"PK\x01\x02"
@@ -30,6 +31,8 @@ _EOCD64 = struct.Struct("<4sQ2H2L4Q")
 _LOCATOR = struct.Struct("<4sLQL")
 _CENTRAL = struct.Struct("<4s4B4HL2L5H2L")
 _LOCAL = struct.Struct("<4s2B4HL2L2H")
+_NAME_GUESS = 256
+"""bytes read past a local header in the same call: its name, nearly always"""
 
 STORED, DEFLATED, BZIP2 = 0, 8, 12
 
@@ -245,15 +248,17 @@ def _read_local(f: BinaryIO, m: ZipMember, file_size: int) -> None:
     if m.header_offset + _LOCAL.size > file_size:
         m.broken = f"local header at offset {m.header_offset} is past the end of the file"
         return
-    f.seek(m.header_offset)
-    raw = f.read(_LOCAL.size)
+    raw = read_at(f, m.header_offset, _LOCAL.size + _NAME_GUESS)
     if not raw.startswith(LOCAL_SIG):
         m.broken = f"no local header at offset {m.header_offset}"
         return
-    h = _LOCAL.unpack(raw)
+    h = _LOCAL.unpack_from(raw)
     local_flags, local_method, local_crc = h[3], h[4], h[7]
     name_len, extra_len = h[10], h[11]
-    m.local_name = _decode(f.read(name_len), local_flags)
+    name_raw = raw[_LOCAL.size:_LOCAL.size + name_len]
+    if len(name_raw) < name_len:
+        name_raw = read_at(f, m.header_offset + _LOCAL.size, name_len)
+    m.local_name = _decode(name_raw, local_flags)
     m.local_flags = local_flags
     m.data_offset = m.header_offset + _LOCAL.size + name_len + extra_len
     if m.local_name != m.name:
