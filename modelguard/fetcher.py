@@ -49,6 +49,7 @@ from modelguard.errors import (
 )
 from modelguard.models import FileResult, Finding, LockedFile, Lockfile, Policy, Report, Severity
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
+from modelguard.revocation import Target, evict_locked
 from modelguard.rules import finding
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -138,7 +139,7 @@ class _Fetcher:
         if revoked:
             out.findings.extend(revoked)
             out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
-            self._evict_if_admitted(group)
+            self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
@@ -204,6 +205,22 @@ class _Fetcher:
             evict(self.layout, group.repo, group.commit)
             audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
                                             "commit": group.commit})  # trust hook
+
+    def _evict_revoked(self, group: Group) -> None:
+        """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
+
+        A revocation pushed in a shared policy is thus applied here as `modelguard revoke` applies it
+        on the machine where it runs: the same bytes under another repo are no longer served either.
+        """
+        self._evict_if_admitted(group)
+        digests = {f.sha256 for m in group.models for f in m.files}
+        for entry in self.policy.revoked:
+            digest = entry.target.removeprefix("sha256:")
+            if digest == entry.target or digest not in digests:
+                continue
+            for hit in evict_locked(self.layout, Target(sha256=digest)):
+                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
+                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
 
     def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
         blob = self.layout.blob(group.repo, blob_name(lf))
@@ -361,8 +378,9 @@ def fetch(
     from modelguard.verifier import load_inputs
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-    # A revoked model is refused (and evicted) per model in _Fetcher._run, before any request,
-    # so the other models still proceed and the report says why. The policy does not make the
+    # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
+    # every cached snapshot holding a revoked file of it; the other models still proceed and the
+    # report says why. The policy does not make the
     # lock stale (manifest-sha256 covers model entries only), so no early exit is needed here.
     if lockfile.manifest_sha256 != manifest.sha256:
         # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
