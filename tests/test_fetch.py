@@ -221,6 +221,24 @@ def test_slow_responses_still_admit(fake_hub: FakeHub, tmp_path: Path, capsys) -
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
 
 
+def test_an_unsendable_hf_token_is_a_usage_error_and_admits_nothing(
+    fake_hub: FakeHub, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_Pasted\u2014Twice")
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    lock_path, _ = write_project(tmp_path, [model])
+    fake_hub.clear_requests()
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache")])
+    out = capsys.readouterr()
+    assert code == 2 and out.err.splitlines() == [
+        "modelguard: error: HF_TOKEN holds a non-ASCII character, so it is not a Hub token; set HF_TOKEN to the "
+        "token alone (printable ASCII, no spaces or line breaks)"]
+    assert "hf_Pasted" not in out.out + out.err
+    assert fake_hub.requests == []
+    assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+
+
 def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
     model = publish(fake_hub, "gated", "acme/gated", CLEAN, gated=True)
