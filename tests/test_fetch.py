@@ -436,6 +436,30 @@ def test_real_formats_clean_model_admitted_malicious_pickle_refused(fake_hub: Fa
     assert admitted_repos(tmp_path / "cache") == {"models--acme--clean"}
 
 
+def test_every_failing_file_of_a_refused_model_is_reported_and_each_downloaded_once(
+    fake_hub: FakeHub, tmp_path: Path, capsys
+) -> None:
+    files = {**CLEAN, "pytorch_model.bin": EVIL_PICKLE, "extra.txt": b"tensor extra\n" * 200}
+    model = publish(fake_hub, "bad", "acme/bad", files, lfs=["model.txt", "extra.txt"])
+    fake_hub.inject(Fault.TAMPER, repo="acme/bad", path="model.txt")      # bytes differ from the lock
+    fake_hub.inject(Fault.HASH_LIE, repo="acme/bad", path="config.txt")   # the Hub publishes another hash
+    fake_hub.clear_requests()
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
+    assert code == 1 and statuses(doc) == {"bad": "refused"}
+    rules = {r["path"]: {f["rule"] for f in r["findings"]} for r in doc["files"]}
+    assert rules["bad:model.txt"] == {"MG-H003"}
+    assert rules["bad:config.txt"] == {"MG-H003"}
+    assert "MG-S101" in rules["bad:pytorch_model.bin"]
+    assert rules["bad:extra.txt"] == rules["bad:sub/vocab.txt"] == set()
+    assert "(and 2 more failing files)" in doc["models"][0]["reason"]
+    assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+    assert not (tmp_path / "cache" / "admissions" / "models--acme--bad").exists()
+    bodies = [r.path.split("?")[0].rsplit("/", 1)[-1] for r in fake_hub.requests
+              if r.method == "GET" and not r.path.startswith("/api/models/")]  # file bodies, not listings
+    assert sorted(bodies) == sorted(  # each once; config.txt refused on its published hash, never downloaded
+        p.rsplit("/", 1)[-1] for p in files if p != "config.txt")
+
+
 def test_require_safetensors_refuses_even_a_harmless_pickle(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
     model = publish(fake_hub, "p", "acme/p", {"pytorch_model.bin": PLAIN_PICKLE})
     lock_path, _ = write_project(tmp_path, [model], 'allowed-orgs = ["acme"]\nrequire-safetensors = true')
