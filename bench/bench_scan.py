@@ -15,7 +15,20 @@ Two timings per case, tools alternating, medians of ``--repeat`` rounds:
 
 Files are written once and read once before timing, so they sit in the page cache.
 
+Both tools run as users install them: picklescan from its wheel (peers venv), modelguard from
+``--mg-venv``, a venv holding modelguard's dependencies with modelguard installed normally
+(``pip install .``), never in editable mode: setuptools' editable finder is imported by every
+interpreter of its venv at start-up (~20 ms, pathlib and more) and is not what users run. The
+working tree is put first on that interpreter's ``PYTHONPATH``, so what is measured is always
+the code of this checkout. Without such a venv the running interpreter is used and the output
+says ``"modelguard_editable": true``.
+
+The checkpoints are written twice: byte by byte as ``torch.save`` lays them out (one GLOBAL
+per tensor, no memo: the analyser's slowest path) and, when torch is importable, by
+``torch.save`` itself (memoised imports, as real checkpoints are).
+
     python bench/bench_scan.py [--size-mib 1024] [--pickles 1000] [--repeat 5] [--keep DIR]
+                               [--mg-venv /work/venvs/wheel]
 """
 
 from __future__ import annotations
@@ -70,8 +83,14 @@ print(json.dumps({"scan_s": elapsed, "read_bytes": read, "verdict": verdict,
 """
 
 
-def child(python: str, tool: str, path: Path) -> dict[str, object]:
-    proc = subprocess.run([python, "-c", CHILD, tool, str(path)], capture_output=True, text=True, check=True)
+ROOT = Path(__file__).resolve().parents[1]
+MG_CLI = "import sys; from modelguard.cli import main; sys.exit(main())"
+"""what the ``modelguard`` console script runs"""
+
+
+def child(python: str, tool: str, path: Path, env: dict[str, str]) -> dict[str, object]:
+    proc = subprocess.run([python, "-c", CHILD, tool, str(path)], capture_output=True, text=True, check=True,
+                          env=env)
     result: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
     return result
 
@@ -90,28 +109,36 @@ def warm(path: Path) -> None:
                 pass
 
 
-def cli_env(pycache: Path) -> dict[str, str]:
-    """Both CLIs start from cached bytecode, as installed packages do: with
-    PYTHONDONTWRITEBYTECODE set (as in some sandboxes) an editable modelguard would be compiled
-    from source on every run while picklescan's wheel brought its .pyc files."""
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+def cli_env(pycache: Path) -> dict[str, dict[str, str]]:
+    """Per tool. Both CLIs start from cached bytecode, as installed packages do: with
+    PYTHONDONTWRITEBYTECODE set (as in some sandboxes) modelguard's source tree would be compiled
+    on every run while picklescan's wheel brought its .pyc files."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
     env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return env
+    return {"modelguard": {**env, "PYTHONPATH": str(ROOT)}, "picklescan": env}
 
 
-def bench_case(path: Path, peers: Path, repeat: int, env: dict[str, str]) -> dict[str, object]:
+def mg_python(venv: Path) -> tuple[str, bool]:
+    """(interpreter for modelguard, whether it is an editable install)."""
+    python = venv / "bin" / "python"
+    if python.exists():
+        return str(python), False
+    return sys.executable, True
+
+
+def bench_case(path: Path, peers: Path, repeat: int, env: dict[str, dict[str, str]], mg_py: str) -> dict[str, object]:
     warm(path)
     runs: dict[str, list[dict[str, object]]] = {"modelguard": [], "picklescan": []}
     cli: dict[str, list[float]] = {"modelguard": [], "picklescan": []}
-    pythons = {"modelguard": sys.executable, "picklescan": str(peers / "bin" / "python")}
-    argv = {"modelguard": [sys.executable, "-m", "modelguard", "scan", str(path)],
+    pythons = {"modelguard": mg_py, "picklescan": str(peers / "bin" / "python")}
+    argv = {"modelguard": [mg_py, "-c", MG_CLI, "scan", str(path)],
             "picklescan": [str(peers / "bin" / "picklescan"), "-p", str(path)]}
     for tool in runs:  # fills the bytecode cache
-        cli_seconds(argv[tool], env)
+        cli_seconds(argv[tool], env[tool])
     for _ in range(repeat):
         for tool in runs:
-            runs[tool].append(child(pythons[tool], tool, path))
-            cli[tool].append(cli_seconds(argv[tool], env))
+            runs[tool].append(child(pythons[tool], tool, path, env[tool]))
+            cli[tool].append(cli_seconds(argv[tool], env[tool]))
     out: dict[str, object] = {"path_bytes": _size(path)}
     for tool in runs:
         out[tool] = {
@@ -150,6 +177,8 @@ def main() -> None:
     ap.add_argument("--modelaudit-venv", type=Path, default=Path("/work/venvs/modelaudit"))
     ap.add_argument("--modelaudit-pickles", type=int, default=50,
                     help="pickles in modelaudit's folder sample (it takes seconds per file); 0 skips it")
+    ap.add_argument("--mg-venv", type=Path, default=Path("/work/venvs/wheel"),
+                    help="venv with modelguard installed normally (not editable); the working tree is imported")
     ap.add_argument("--keep", type=Path, help="write the data here and keep it (reused when present)")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory(prefix="mg-bench-scan-") as tmp:
@@ -164,10 +193,16 @@ def main() -> None:
             scan_data.torch_legacy_checkpoint(cases["torch_legacy_1gib"], size)
         if not cases["small_pickles"].exists():
             scan_data.small_pickles(cases["small_pickles"], args.pickles)
-        results: dict[str, object] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg()}
+        for name, legacy in (("torch_save_zip_1gib", False), ("torch_save_legacy_1gib", True)):
+            path = base / f"{name}.pt"
+            if path.exists() or scan_data.torch_saved_checkpoint(path, size, legacy=legacy):
+                cases[name] = path
+        mg, editable = mg_python(args.mg_venv)
+        results: dict[str, object] = {"cpus": os.cpu_count(), "loadavg_at_start": os.getloadavg(),
+                                      "modelguard_python": mg, "modelguard_editable": editable}
         env = cli_env(Path(tmp) / "pycache")
         for name, path in cases.items():
-            results[name] = bench_case(path, args.peers_venv, args.repeat, env)
+            results[name] = bench_case(path, args.peers_venv, args.repeat, env, mg)
         if (args.modelaudit_venv / "bin" / "modelaudit").exists() and args.modelaudit_pickles:
             # modelaudit takes seconds per file: the folder case uses a sample of the pickles, and
             # modelguard's per-file time on the same sample
@@ -177,8 +212,8 @@ def main() -> None:
                 (sample / src.name).write_bytes(src.read_bytes())
             for name, path in [*list(cases.items())[:2], ("small_pickles_sample", sample)]:
                 files = args.modelaudit_pickles if path.is_dir() else 1
-                mg_cli = statistics.median(cli_seconds([sys.executable, "-m", "modelguard", "scan", str(path)])
-                                           for _ in range(3))
+                mg_cli = statistics.median(cli_seconds([mg, "-c", MG_CLI, "scan", str(path)], env["modelguard"])
+                                           for _ in range(5))
                 results.setdefault(name, {})
                 results[name]["modelaudit"] = modelaudit_case(path, args.modelaudit_venv, files, mg_cli)  # type: ignore[index]
         results["loadavg_at_end"] = os.getloadavg()

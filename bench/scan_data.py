@@ -80,6 +80,19 @@ def torch_legacy_checkpoint(path: Path, total: int, storages: int = 16) -> None:
             _write_repeated(f, numel * 4, block)
 
 
+def torch_saved_checkpoint(path: Path, total: int, *, legacy: bool, storages: int = 16) -> bool:
+    """The same state dict written by ``torch.save`` itself (zip, or the legacy stream); False
+    when torch is not installed. Holds the tensors in memory while saving (``total`` bytes)."""
+    try:
+        import torch
+    except ImportError:
+        return False
+    numel = total // storages // 4
+    state = OrderedDict((f"layers.{i}.weight", torch.zeros(numel)) for i in range(storages))
+    torch.save(state, path, _use_new_zipfile_serialization=not legacy)
+    return True
+
+
 def small_pickles(folder: Path, count: int) -> None:
     """``count`` small benign pickles of the shapes real projects save (.pkl, so every scanner reads them)."""
     folder.mkdir(parents=True, exist_ok=True)

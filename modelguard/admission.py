@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 
 from modelguard import __version__
 from modelguard.errors import LockfileError
-from modelguard.models import FileResult, LockedFile, Policy, Severity
+from modelguard.models import FileResult, Severity
 from modelguard.rules import RULES, finding
+from modelguard.specs import LockedFile, Policy
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.cache_check import Group

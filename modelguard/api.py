@@ -35,7 +35,8 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.loaders import TorchNotInstalledError, hf_offline, load_torch, offline_env
-from modelguard.models import Finding, LockedHFModel, Lockfile, Manifest, Report, Severity
+from modelguard.models import Finding, Report, Severity
+from modelguard.specs import LockedHFModel, Lockfile, Manifest
 
 if TYPE_CHECKING:
     from modelguard.locker import LockResult

@@ -30,7 +30,8 @@ from typing import Any
 
 from modelguard.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 from modelguard.errors import UnreadableError
-from modelguard.models import Lockfile, Report
+from modelguard.models import Report
+from modelguard.specs import Lockfile
 
 LOG_NAME = "audit.log"
 RECORD_VERSION = 1

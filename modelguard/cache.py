@@ -37,7 +37,7 @@ from typing import Any
 from modelguard.admission import RECORD_VERSION
 from modelguard.atomic import replace_file
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
-from modelguard.models import LockedHFModel
+from modelguard.specs import LockedHFModel
 
 _log = logging.getLogger("modelguard")
 

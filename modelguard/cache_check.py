@@ -23,8 +23,9 @@ from modelguard.admission import record_files
 from modelguard.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
 from modelguard.digest import hash_file
 from modelguard.errors import LockfileError
-from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import LockedFile, LockedHFModel
 
 
 @dataclass(frozen=True)

@@ -48,10 +48,11 @@ from modelguard.errors import (
     StaleLockError,
     UnreadableError,
 )
-from modelguard.models import FileResult, Finding, LockedFile, Lockfile, Policy, Report, Severity
+from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.revocation import Target, evict_locked
 from modelguard.rules import finding
+from modelguard.specs import LockedFile, Lockfile, Policy
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 

@@ -75,8 +75,9 @@ from modelguard.hubpolicy import (
     status_error,
 )
 from modelguard.ids import secret_problem
-from modelguard.models import Finding, LockedHFModel
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import LockedHFModel
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx2
@@ -337,7 +338,8 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as raw:
-            sink = CappedSink(raw, size, what)
+            # An LFS file (SHA-256 ETag) has no published git blob SHA-1 to check: skip computing it.
+            sink = CappedSink(raw, size, what, git_sha1=len(etag) != 64)
             _stream(client, location, commit, sink, size, path, progress, what)
             raw.flush()
             os.fsync(raw.fileno())

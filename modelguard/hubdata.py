@@ -22,8 +22,9 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 
 from modelguard.digest import Digests, HashingWriter
 from modelguard.errors import IntegrityError, UsageError
-from modelguard.models import Finding, LockedFile, LockedHFModel
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import LockedFile, LockedHFModel
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -274,6 +275,8 @@ def check_published(file: RemoteFile, got: Digests, *, what: str = "") -> None:
         if got.sha256 != file.lfs_sha256:
             raise IntegrityError(f"{label}: SHA-256 {got.sha256} differs from the published {file.lfs_sha256}",
                                  rule="MG-H003")
+    elif got.git_blob_sha1 is None:
+        raise IntegrityError(f"{label}: the Hub lists a git file but served it as an LFS file", rule="MG-H003")
     elif got.git_blob_sha1 != file.blob_id:
         raise IntegrityError(f"{label}: git blob SHA-1 {got.git_blob_sha1} differs from the published "
                              f"{file.blob_id}", rule="MG-H003")
@@ -389,10 +392,12 @@ class CappedSink:
     """The temporary file a download streams into: every byte is hashed as it lands, and a server
     that sends more than it announced is stopped at the first extra byte."""
 
-    def __init__(self, raw: BinaryIO, size: int, what: str) -> None:
+    def __init__(self, raw: BinaryIO, size: int, what: str, *, git_sha1: bool = True) -> None:
+        """``git_sha1=False`` skips the git blob SHA-1 (LFS files: the Hub publishes their
+        SHA-256 only, and the SHA-1 is a third of the hashing CPU of a download)."""
         self._size = size
         self._what = what
-        self._writer = HashingWriter(raw, expected_size=size)
+        self._writer = HashingWriter(raw, expected_size=size if git_sha1 else None)
 
     def write(self, data: bytes) -> None:
         if self._writer.size + len(data) > self._size:

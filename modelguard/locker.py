@@ -24,15 +24,8 @@ from modelguard import __version__, audit, ids, trust
 from modelguard.errors import ConfigError, IntegrityError, LockfileError, PolicyError, StaleLockError, UsageError
 from modelguard.lockfile import LOCK_VERSION, read_lockfile, render_lockfile, write_lockfile
 from modelguard.manifest import load_manifest, selects, spec_sha256
-from modelguard.models import (
-    HFModelSpec,
-    LockedFile,
-    LockedHFModel,
-    LockedProviderModel,
-    Lockfile,
-    Manifest,
-)
 from modelguard.policy import check_org
+from modelguard.specs import HFModelSpec, LockedFile, LockedHFModel, LockedProviderModel, Lockfile, Manifest
 
 if TYPE_CHECKING:
     from modelguard.hub import HubClient, RemoteSnapshot

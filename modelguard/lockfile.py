@@ -1,4 +1,4 @@
-"""``modelguard.lock`` <-> :class:`~modelguard.models.Lockfile`: render, parse, atomic read/write.
+"""``modelguard.lock`` <-> :class:`~modelguard.specs.Lockfile`: render, parse, atomic read/write.
 
 Owns the lockfile format (``lockfiles/FORMAT.md``): TOML, kebab-case keys, entries sorted by
 name, files sorted by path, one file per line. The text is assembled here in exactly the layout
@@ -28,7 +28,7 @@ import tomlkit.exceptions
 from modelguard import ids
 from modelguard.atomic import replace_file
 from modelguard.errors import LockfileError, UnreadableError, UsageError
-from modelguard.models import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
+from modelguard.specs import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 from modelguard.tomlsource import key_lines
 
 LOCK_VERSION = 1

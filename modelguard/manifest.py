@@ -1,4 +1,4 @@
-"""``modelguard.toml`` -> :class:`~modelguard.models.Manifest`: what the user wants, validated.
+"""``modelguard.toml`` -> :class:`~modelguard.specs.Manifest`: what the user wants, validated.
 
 Owns the manifest's keys, their validation (errors name the file, the line and the fix; exit 2),
 the include/exclude glob semantics (:func:`selects`), and the canonical hashes the lockfile
@@ -20,8 +20,8 @@ from typing import Any
 
 from modelguard import ids
 from modelguard.errors import ConfigError
-from modelguard.models import HFModelSpec, Manifest, Policy, ProviderModelSpec
 from modelguard.policy import DEFAULT_POLICY, load_policy_file, parse_policy
+from modelguard.specs import HFModelSpec, Manifest, Policy, ProviderModelSpec
 from modelguard.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
 
 MANIFEST_KEYS = frozenset({"policy", "policy-file", "hf-model", "provider-model"})

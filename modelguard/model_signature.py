@@ -41,7 +41,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from modelguard.errors import UnreadableError
-from modelguard.models import Finding, Policy, Severity, Signer
+from modelguard.models import Finding, Severity
 from modelguard.rules import finding
 from modelguard.signing import (
     PublicKey,
@@ -54,6 +54,7 @@ from modelguard.signing import (
     trusted_key,
     verify_pae,
 )
+from modelguard.specs import Policy, Signer
 
 BUNDLE_FILE = "model.sig"
 BUNDLE_MEDIA_TYPES = (

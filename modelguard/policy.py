@@ -1,4 +1,4 @@
-"""The trust policy: ``[policy]`` (or a shared ``policy-file``) -> :class:`~modelguard.models.Policy`.
+"""The trust policy: ``[policy]`` (or a shared ``policy-file``) -> :class:`~modelguard.specs.Policy`.
 
 Owns parsing and validation of every policy key, the policy's canonical hash, and the org
 allowlist check done at lock time (:func:`check_org`). Other policy rules (file types, remote
@@ -20,18 +20,9 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from modelguard import ids
-from modelguard.models import (
-    Finding,
-    HFModelSpec,
-    Policy,
-    RemoteCodePin,
-    Revocation,
-    SafeGlobal,
-    Severity,
-    Signer,
-    Suppression,
-)
+from modelguard.models import Finding, Severity
 from modelguard.rules import RULES, finding
+from modelguard.specs import HFModelSpec, Policy, RemoteCodePin, Revocation, SafeGlobal, Signer, Suppression
 from modelguard.tomlsource import Table, canonical_sha256, parse_toml, read_text
 
 POLICY_KEYS = frozenset({

@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
-from modelguard.models import FileResult, Finding, HFModelSpec, LockedHFModel, Policy
+from modelguard.models import FileResult, Finding
 from modelguard.rules import finding
+from modelguard.specs import HFModelSpec, LockedHFModel, Policy
 
 # Formats a loader unpickles (or that wrap a stream a loader commonly unpickles: joblib and
 # torch both write compressed pickles). Under require-safetensors each is a finding.

@@ -5,7 +5,6 @@ Pure: returns strings; the CLI decides where they go. SARIF lives in :mod:`model
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from modelguard.models import FileResult, Finding, Report, Verdict
@@ -70,6 +69,8 @@ def to_json(report: Report) -> str:
     }
     for key, value in report.extra.items():
         doc.setdefault(key, value)
+    import json  # only JSON output needs it (~3 ms of start-up for the text report)
+
     return json.dumps(doc, indent=2, sort_keys=False) + "\n"
 
 

@@ -27,8 +27,9 @@ from tomlkit.items import AoT, Table
 
 from modelguard.atomic import replace_file
 from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
-from modelguard.models import Finding, Policy, Revocation
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import Policy, Revocation
 
 if TYPE_CHECKING:
     from modelguard.cache import Layout

@@ -37,8 +37,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from modelguard.models import Finding, Lockfile, Manifest, Report, Severity, Verdict
+from modelguard.models import Finding, Report, Severity, Verdict
 from modelguard.rules import RULES, Rule
+from modelguard.specs import Lockfile, Manifest
 
 __all__ = ["SECURITY_SEVERITY", "SarifAnchors", "to_sarif"]
 

@@ -32,8 +32,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from modelguard.atomic import replace_file
 from modelguard.errors import SignatureError, UnreadableError, UsageError
-from modelguard.models import Finding, Policy, Severity, Signer
+from modelguard.models import Finding, Severity
 from modelguard.rules import finding
+from modelguard.specs import Policy, Signer
 
 LOCK_PAYLOAD_TYPE = "application/vnd.modelguard.lock+toml"
 SIGNATURE_SUFFIX = ".sig"

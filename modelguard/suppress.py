@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from fnmatch import fnmatchcase
 
-from modelguard.models import Finding, Policy, Suppression
+from modelguard.models import Finding
 from modelguard.rules import finding
+from modelguard.specs import Policy, Suppression
 
 __all__ = ["apply_suppressions", "scope_matches"]
 

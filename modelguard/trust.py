@@ -12,9 +12,10 @@ from pathlib import Path
 
 from modelguard.errors import RevokedError, UnreadableError
 from modelguard.model_signature import BUNDLE_FILE, verify_model_signature
-from modelguard.models import Finding, LockedHFModel, Policy
+from modelguard.models import Finding
 from modelguard.revocation import revocation_findings
 from modelguard.signing import verify_lockfile_signature
+from modelguard.specs import LockedHFModel, Policy
 
 __all__ = [
     "BUNDLE_FILE",

@@ -26,17 +26,7 @@ from modelguard.cache import Layout, cache_root, existing_cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
 from modelguard.digest import hashing_progress
 from modelguard.errors import ConfigError, NothingToCheckError
-from modelguard.models import (
-    FileResult,
-    Finding,
-    HFModelSpec,
-    LockedHFModel,
-    Lockfile,
-    Manifest,
-    Policy,
-    Report,
-    Severity,
-)
+from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.policy_eval import (
     model_findings,
     scan_and_evaluate,
@@ -45,6 +35,7 @@ from modelguard.policy_eval import (
     with_suppressions,
 )
 from modelguard.rules import finding
+from modelguard.specs import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 
 MANIFEST_NAME = "modelguard.toml"
 

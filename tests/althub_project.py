@@ -9,7 +9,7 @@ from pathlib import Path
 
 from modelguard.cli import run
 from modelguard.lockfile import read_lockfile
-from modelguard.models import LockedHFModel
+from modelguard.specs import LockedHFModel
 from tests.althub import AltHub
 
 

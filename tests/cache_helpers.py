@@ -14,9 +14,10 @@ from modelguard.admission import blob_name, build_record
 from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
 from modelguard.cache_check import Group
 from modelguard.digest import git_blob_sha1
-from modelguard.models import LockedFile, LockedHFModel, Lockfile, Manifest, Policy, Severity
+from modelguard.models import Severity
 from modelguard.policy import DEFAULT_POLICY
 from modelguard.policy_eval import scan_and_evaluate, scanner_fingerprint
+from modelguard.specs import LockedFile, LockedHFModel, Lockfile, Manifest, Policy
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"

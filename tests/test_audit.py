@@ -204,7 +204,7 @@ def test_report_events_one_per_model(tmp_path: Path) -> None:
 
 
 def test_lock_events() -> None:
-    from modelguard.models import LockedFile, LockedHFModel, Lockfile
+    from modelguard.specs import LockedFile, LockedHFModel, Lockfile
 
     model = LockedHFModel(name="bert", repo="acme/bert", requested_revision="main", commit=COMMIT,
                           files=(LockedFile("config.json", 2, "ab" * 32, "git-blob-sha1", "cd" * 20),))

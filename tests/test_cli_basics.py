@@ -173,3 +173,14 @@ def test_device_given_directly_is_unscannable_and_never_read(capsys) -> None:
     assert doc["files"][0]["verdict"] == "unscannable"
     assert "not a regular file" in doc["findings"][0]["message"]
     assert "link" not in doc["findings"][0]["message"]
+
+
+def test_paths_are_shown_tidied_as_given(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Display paths drop `.` parts and doubled or trailing slashes, and stay relative when given so."""
+    (tmp_path / "m" / "sub").mkdir(parents=True)
+    (tmp_path / "m" / "sub" / "card.md").write_text("# card\n")
+    (tmp_path / "m" / "a.txt").write_text("text\n")
+    monkeypatch.chdir(tmp_path)
+    assert run(["scan", "--format", "json", ".//m/./", "m//a.txt", "."]) == 0
+    shown = [f["path"] for f in json.loads(capsys.readouterr().out)["files"]]
+    assert shown == ["m/a.txt", "m/sub/card.md", "m/a.txt", "m/a.txt", "m/sub/card.md"]

@@ -21,7 +21,7 @@ from modelguard.errors import (
     ModelguardError,
     NotFoundError,
 )
-from modelguard.models import LockedFile, LockedHFModel
+from modelguard.specs import LockedFile, LockedHFModel
 from tests.fakehub import FakeHub, Fault
 
 REPO = "acme/tiny"

@@ -20,7 +20,8 @@ import pytest
 from modelguard.cli import run
 from modelguard.errors import NothingToCheckError, StaleLockError
 from modelguard.fetcher import fetch, fetch_exit_code, fetch_locked
-from modelguard.models import Lockfile, Severity
+from modelguard.models import Severity
+from modelguard.specs import Lockfile
 from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
 from tests.fakehub import FakeHub, Fault
 

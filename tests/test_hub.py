@@ -17,7 +17,7 @@ import pytest
 from modelguard import hub
 from modelguard.digest import Digests, git_blob_sha1, sha256_bytes
 from modelguard.errors import AccessDeniedError, IntegrityError, NotFoundError, UsageError
-from modelguard.models import LockedFile, LockedHFModel
+from modelguard.specs import LockedFile, LockedHFModel
 from tests.fakehub import FakeHub, Fault
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +107,8 @@ def test_download_git_and_lfs_files(fake_hub: FakeHub, tmp_path: Path) -> None:
         hub.check_published(file, got)
         assert dest.read_bytes() == FILES[file.path]
         assert got.sha256 == sha256_bytes(FILES[file.path])
-        assert got.git_blob_sha1 == git_blob_sha1(FILES[file.path])
+        # the git blob SHA-1 is what the Hub publishes for git files; LFS files publish a SHA-256 only
+        assert got.git_blob_sha1 == (None if file.lfs_sha256 else git_blob_sha1(FILES[file.path]))
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["config.json", "model.safetensors",
                                                                           "vocab.txt"]
     assert any(r.server == "cdn" for r in fake_hub.requests)
@@ -270,3 +271,19 @@ def test_hf_hub_offline_is_respected_with_a_clear_line(fake_hub: FakeHub) -> Non
                           text=True, timeout=60)
     assert "HF_HUB_OFFLINE is set" in proc.stdout, proc.stdout + proc.stderr
     assert fake_hub.requests == []
+
+
+def test_a_git_file_served_as_an_lfs_file_is_refused(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """The ETag says LFS (a SHA-256, which the bytes match), the listing says git file: the git blob
+    SHA-1 the listing publishes was never computed, so the download cannot be checked: MG-H003."""
+    fake_hub.add_repo(REPO, FILES)
+    c = client(fake_hub)
+    snap = hub.resolve(c, REPO, "main")
+    config = next(f for f in snap.files if f.path == "config.json")
+    assert config.lfs_sha256 is None
+    fake_hub.inject(Fault.BAD_ETAG, repo=REPO, path="config.json", value=sha256_bytes(FILES["config.json"]))
+    got = hub.download(c, REPO, snap.commit, "config.json", tmp_path / "config.json", expected_size=config.size)
+    assert got.git_blob_sha1 is None
+    with pytest.raises(IntegrityError) as e:
+        hub.check_published(config, got)
+    assert e.value.rule == "MG-H003" and "served it as an LFS file" in str(e.value)

@@ -26,7 +26,7 @@ from modelguard.errors import (
 )
 from modelguard.locker import lock
 from modelguard.lockfile import read_lockfile, render_lockfile
-from modelguard.models import LockedHFModel
+from modelguard.specs import LockedHFModel
 from tests.fakehub import FakeHub, Fault, git_blob_sha1, sha256
 
 REPO = "acme/tiny"

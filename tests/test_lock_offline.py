@@ -16,7 +16,7 @@ from modelguard.cli import run
 from modelguard.errors import ExitCode
 from modelguard.lockfile import read_lockfile, render_lockfile
 from modelguard.manifest import load_manifest, spec_sha256
-from modelguard.models import LockedFile, LockedHFModel, Lockfile
+from modelguard.specs import LockedFile, LockedHFModel, Lockfile
 
 MANIFEST = """\
 [policy]

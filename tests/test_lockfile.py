@@ -14,7 +14,7 @@ import tomlkit
 
 from modelguard.errors import ExitCode, LockfileError
 from modelguard.lockfile import parse_lockfile, read_lockfile, render_lockfile, write_lockfile
-from modelguard.models import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
+from modelguard.specs import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 
 ROOT = Path(__file__).resolve().parent.parent
 REFERENCE = ROOT / "lockfiles"

@@ -9,7 +9,8 @@ import pytest
 from modelguard.cli import run
 from modelguard.errors import ConfigError, ExitCode
 from modelguard.manifest import load_manifest, parse_manifest, selects
-from modelguard.models import HFModelSpec, Severity
+from modelguard.models import Severity
+from modelguard.specs import HFModelSpec
 
 FULL = """\
 # the team's models

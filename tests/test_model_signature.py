@@ -16,7 +16,8 @@ from cryptography.x509.oid import NameOID
 
 from modelguard import signing
 from modelguard.model_signature import signature_required, verify_model_signature
-from modelguard.models import Policy, Severity
+from modelguard.models import Severity
+from modelguard.specs import Policy
 from tests.trust_keys import new_key, signer_for
 
 REPO = "acme/tiny-bert"
@@ -252,7 +253,7 @@ def test_signature_required_rules() -> None:
 
 
 def test_locked_model_findings_reads_the_bundle_from_the_snapshot(tmp_path) -> None:
-    from modelguard.models import LockedFile, LockedHFModel
+    from modelguard.specs import LockedFile, LockedHFModel
     from modelguard.trust import locked_model_findings
 
     key = new_key("ed25519")

@@ -8,8 +8,9 @@ import pytest
 
 from modelguard.errors import ConfigError
 from modelguard.manifest import parse_manifest
-from modelguard.models import HFModelSpec, Policy, Severity
+from modelguard.models import Severity
 from modelguard.policy import DEFAULT_POLICY, check_org, load_policy_file, policy_sha256
+from modelguard.specs import HFModelSpec, Policy
 
 KEYID = "ab" * 32
 PEM = "-----BEGIN PUBLIC KEY-----\\nMCowBQYDK2VwAyEA\\n-----END PUBLIC KEY-----\\n"

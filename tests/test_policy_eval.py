@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 from modelguard.manifest import parse_manifest
-from modelguard.models import Policy
 from modelguard.policy_eval import (
     PICKLE_FAMILY,
     file_findings,
@@ -16,6 +15,7 @@ from modelguard.policy_eval import (
     scan_and_evaluate,
     scanner_fingerprint,
 )
+from modelguard.specs import Policy
 from tests.cache_helpers import locked_model
 
 CODE = b"class Model:\n    pass\n"

@@ -11,7 +11,7 @@ import tomlkit
 from modelguard import audit, revocation
 from modelguard.cli import run
 from modelguard.errors import ConfigError, ExitCode, RevokedError, UsageError
-from modelguard.models import Policy, Revocation
+from modelguard.specs import Policy, Revocation
 from tests.trust_cache import admit, holds
 
 C1, C2 = "a" * 40, "b" * 40
@@ -225,7 +225,7 @@ def test_cli_revoke_fails_closed_when_audit_log_unwritable(tmp_path: Path, capsy
 
 
 def test_refuse_if_revoked_and_model_findings() -> None:
-    from modelguard.models import LockedFile, LockedHFModel
+    from modelguard.specs import LockedFile, LockedHFModel
     from modelguard.trust import locked_model_findings, refuse_if_revoked
 
     model = LockedHFModel(name="bert", repo="acme/tiny-bert", requested_revision="main", commit=C1,

@@ -12,19 +12,10 @@ from typing import Any
 import pytest
 
 from modelguard.cli import run
-from modelguard.models import (
-    FileResult,
-    Finding,
-    HFModelSpec,
-    Lockfile,
-    Manifest,
-    ProviderModelSpec,
-    Report,
-    Severity,
-    Verdict,
-)
+from modelguard.models import FileResult, Finding, Report, Severity, Verdict
 from modelguard.rules import RULES, finding
 from modelguard.sarif import SECURITY_SEVERITY, SarifAnchors, to_sarif
+from modelguard.specs import HFModelSpec, Lockfile, Manifest, ProviderModelSpec
 from tests._schemas import SARIF_SCHEMA_SHA256, assert_valid_sarif, sarif_schema_sha256, sarif_validator
 
 UNKNOWN_BYTES = bytes(range(256)) * 4

@@ -9,9 +9,10 @@ import pytest
 
 from modelguard.cli._common import exit_code
 from modelguard.errors import ExitCode
-from modelguard.models import FileResult, Finding, Policy, Report, Severity, Suppression, Verdict
+from modelguard.models import FileResult, Finding, Report, Severity, Verdict
 from modelguard.report import to_json, to_text
 from modelguard.rules import finding
+from modelguard.specs import Policy, Suppression
 from modelguard.suppress import apply_suppressions, scope_matches
 from tests._schemas import assert_valid_report
 

@@ -17,7 +17,7 @@ from modelguard.errors import (
     NothingToCheckError,
     UsageError,
 )
-from modelguard.models import LockedHFModel
+from modelguard.specs import LockedHFModel
 from modelguard.verifier import load_inputs, verify, verify_locked
 from tests.cache_helpers import (
     COMMIT,

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from modelguard import signing
-from modelguard.models import Signer
+from modelguard.specs import Signer
 
 
 def new_key(algorithm: str) -> signing.PrivateKey:

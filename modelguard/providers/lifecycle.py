@@ -12,10 +12,11 @@ from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
 from modelguard.errors import LockfileError
-from modelguard.models import Finding, LockedProviderModel, Policy, Severity
+from modelguard.models import Finding, Severity
 from modelguard.providers.catalog import Catalog, Lifecycle, load_catalog
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
 from modelguard.rules import finding
+from modelguard.specs import LockedProviderModel, Policy
 
 
 def lifecycle_findings(

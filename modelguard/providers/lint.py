@@ -18,10 +18,11 @@ from datetime import date
 import tomlkit
 
 from modelguard.errors import LockfileError
-from modelguard.models import FileResult, Finding, Policy, Report, Severity
+from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.providers.catalog import Catalog, load_catalog
 from modelguard.providers.lifecycle import alias_finding, lifecycle_findings
 from modelguard.rules import finding
+from modelguard.specs import Policy
 
 DEFAULT_LOCKFILE = "modelguard.lock"
 _FORMATS = {

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import date
 
 from modelguard.errors import ConfigError, NotFoundError, PolicyError
-from modelguard.models import LockedProviderModel, Policy, ProviderModelSpec
 from modelguard.providers.catalog import PLATFORMS, Catalog, Lifecycle, load_catalog, normalise_provider
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
+from modelguard.specs import LockedProviderModel, Policy, ProviderModelSpec
 
 
 def spec_sha256(spec: ProviderModelSpec) -> str:

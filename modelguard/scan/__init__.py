@@ -14,7 +14,6 @@ import importlib
 import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
-from pathlib import Path
 
 from modelguard.errors import NothingToCheckError, UsageError
 from modelguard.models import FileResult, Report, Severity
@@ -200,23 +199,31 @@ def scan_bytes(
     return _result(name, BytesSource(data, name), ctx)
 
 
-def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[Path, str]]:
-    """(real path, display path) of every regular file under ``paths``, sorted, no symlinked dirs."""
+def _tidy(path: str) -> str:
+    """``path`` as ``str(pathlib.Path(path))`` shows it: no ``.`` parts, doubled or trailing slashes."""
+    lead = "//" if path.startswith("//") and not path.startswith("///") else "/" if path.startswith("/") else ""
+    return lead + "/".join(part for part in path.split("/") if part not in ("", ".")) or "."
+
+
+def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[str, str]]:
+    """(real path, display path) of every regular file under ``paths``, sorted, no symlinked dirs.
+
+    Plain ``os.path`` strings: importing pathlib costs ``modelguard scan`` ~6 ms of start-up."""
     for given in paths:
-        p = Path(given)
-        if not p.exists() and not p.is_symlink():
-            raise UsageError(f"{given}: no such file or directory; check the path and try again")
-        if p.is_dir():
+        p = _tidy(os.fspath(given))
+        if not os.path.lexists(p):
+            raise UsageError(f"{p}: no such file or directory; check the path and try again")
+        if os.path.isdir(p):
             for root, dirs, files in os.walk(p, followlinks=False):
                 # A symlinked folder is not descended into (loops, escapes), but it is listed, so
                 # scan_file reports it instead of the scan silently covering less than was asked.
-                linked = [d for d in dirs if (Path(root) / d).is_symlink()]
+                linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
                 dirs[:] = sorted(d for d in dirs if d != ".git" and d not in linked)
                 for name in sorted([*files, *linked]):
-                    full = Path(root) / name
-                    yield full, str(full)
+                    full = _tidy(os.path.join(root, name))
+                    yield full, full
         else:
-            yield p, str(p)
+            yield p, p
 
 
 def scan_paths(

@@ -109,7 +109,9 @@ def read_header(source: Source) -> tuple[dict[str, object], int]:
     try:
         header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
     except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as e:
-        raise MalformedError(f".npy header is not a literal dict: {e}") from None
+        # literal_eval names the offending node by its memory address: say what it is instead
+        why = re.sub(r"<ast\.(\w+) object at 0x[0-9a-f]+>", r"a \1 node", str(e))
+        raise MalformedError(f".npy header is not a literal dict: {why}") from None
     if not isinstance(header, dict) or set(header) != {"descr", "fortran_order", "shape"}:
         raise MalformedError(".npy header must hold exactly descr, fortran_order and shape")
     if not isinstance(header["fortran_order"], bool):

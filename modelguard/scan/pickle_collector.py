@@ -41,7 +41,10 @@ class Collector:
         self.findings.append(finding(rule, message, location=self.where(offset)))
 
     def imported(self, ref: GlobalRef, offset: int, how: str) -> None:
-        self.globals.setdefault((ref.module, ref.name), None)
+        key = (ref.module, ref.name)
+        if key in self.globals:
+            return  # classified at its first import; its finding (if any) is keyed by the import alone
+        self.globals[key] = None
         if ref in joblib_arrays.WRAPPERS:
             self.is_joblib = True
         verdict = allowlist.classify(ref.module, ref.name, self.ctx.extra_safe_globals)

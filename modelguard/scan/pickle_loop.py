@@ -19,6 +19,7 @@ from modelguard.scan.pickle_reader import KEEP
 
 if TYPE_CHECKING:
     from modelguard.scan.pickle_stack import StackMachine
+    from modelguard.scan.pickle_values import GlobalRef
 
 _U4 = struct.Struct("<I").unpack_from
 _I4 = struct.Struct("<i").unpack_from
@@ -26,10 +27,15 @@ _F8 = struct.Struct(">d").unpack_from
 (_BINUNICODE, _BINPUT, _BINFLOAT, _MARK, _BININT1, _SHORT_BINUNICODE, _BINGET, _MEMOIZE, _STOP) = (
     ord("X"), ord("q"), ord("G"), ord("("), ord("K"), 0x8C, ord("h"), 0x94, ord(".")
 )
-_TUPLE, _BININT = ord("t"), ord("J")
+_TUPLE, _BININT, _GLOBAL = ord("t"), ord("J"), ord("c")
+_TUPLE1, _TUPLE3 = 0x85, 0x87  # TUPLE1, TUPLE2, TUPLE3 are consecutive
 _NUMBER_SIZE = {_BINFLOAT: 8, _BININT1: 1, _BININT: 4}
 _CONSTANTS = {ord(")"): (), ord("N"): None, 0x88: True, 0x89: False}
 """EMPTY_TUPLE, NONE, NEWTRUE, NEWFALSE: the value each pushes"""
+
+DECODED_IMPORTS: dict[tuple[bytes, bytes], GlobalRef] = {}
+"""GLOBAL/INST argument lines already decoded and checked by ``StackMachine.import_line`` (a
+checkpoint imports the same few names once per tensor); filled and bounded there"""
 
 
 def run(m: StackMachine) -> object:
@@ -123,6 +129,26 @@ def run(m: StackMachine) -> object:
                     stack.append(items)
                     if len(stack) > max_items:
                         raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            elif code == _GLOBAL:
+                # An import line pair seen before (decoded and checked by the handler then).
+                nl = buf.find(b"\n", i)
+                nl2 = buf.find(b"\n", nl + 1) if nl >= 0 else -1
+                ref = DECODED_IMPORTS.get((buf[i:nl], buf[nl + 1:nl2])) if nl2 >= 0 else None
+                if ref is not None:
+                    col.imported(ref, base + at, "GLOBAL")
+                    stack.append(ref)
+                    i = nl2 + 1
+                    if len(stack) > max_items:
+                        raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
+                    continue
+            elif _TUPLE1 <= code <= _TUPLE3:
+                n = code - _TUPLE1 + 1
+                if len(stack) - (marks[-1] if marks else 0) >= n:  # else the handler reports the underflow
+                    items = tuple(stack[-n:])
+                    del stack[-n:]
+                    col.count(n, base + at)
+                    stack.append(items)
                     continue
             elif code in _CONSTANTS:
                 stack.append(_CONSTANTS[code])

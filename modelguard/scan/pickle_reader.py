@@ -14,6 +14,9 @@ from typing import Any, BinaryIO
 from modelguard.scan.base import MalformedError, ScanLimitError
 
 CHUNK = 1 << 16
+FIRST_CHUNK = 1 << 12
+"""the first read is small (most pickles in a model file are a few KB: torch's records, configs)
+and each refill doubles up to CHUNK"""
 KEEP = 1 << 20
 """payloads and lines longer than this are skipped, not read (they become opaque values)"""
 
@@ -41,6 +44,7 @@ class Reader:
         self.i = 0
         self.budget = budget
         self.consumed = 0
+        self.chunk = FIRST_CHUNK
 
     @property
     def pos(self) -> int:
@@ -62,7 +66,8 @@ class Reader:
             return True
         self.base += self.i
         self.f.seek(self.base + avail)
-        more = self.f.read(min(max(n - avail, CHUNK), max(self.size - self.base - avail, 0)))
+        more = self.f.read(min(max(n - avail, self.chunk), max(self.size - self.base - avail, 0)))
+        self.chunk = min(self.chunk * 2, CHUNK)
         self._charge(len(more))
         self.buf = self.buf[self.i:] + more
         self.i = 0

@@ -33,8 +33,7 @@ def _parse_int(text: str) -> int | bool:
         return int(text, 10)  # the C unpickler's strtol accepts leading zeros
 
 
-_IMPORTS: dict[tuple[bytes, bytes], GlobalRef] = {}
-"""GLOBAL/INST argument lines already decoded (a checkpoint imports the same few names per tensor)"""
+_IMPORTS = pickle_loop.DECODED_IMPORTS
 _IMPORTS_KEPT = 4096
 
 _TABLES: dict[type, list[Callable[[Any], None] | None]] = {}
@@ -237,7 +236,13 @@ class StackMachine:
 
     def op_unicode(self) -> None:
         data = self.line()
-        self.stack.append(Obj("opaque") if data is None else data.decode("raw-unicode-escape"))
+        if data is None:
+            self.stack.append(Obj("opaque"))
+            return
+        try:
+            self.stack.append(data.decode("raw-unicode-escape"))
+        except UnicodeDecodeError:  # pickle.load fails here too (a truncated \uXXXX escape)
+            raise self.bad("invalid escape in UNICODE argument") from None
 
     def _unicode(self, size: struct.Struct) -> None:
         r = self.r

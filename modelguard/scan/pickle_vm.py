@@ -63,6 +63,8 @@ _STATE_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
     GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
 }
+_SPECIAL_CALLS = frozenset({_LATIN1_ENCODE, *_GETATTR, *_IMPORTERS, *_CALLS_ARGUMENTS, *_STATE_ARGUMENT})
+"""callables :meth:`Machine._call` looks at more closely; every other import is just called"""
 _SHADOW_BYTES = 1 << 20
 _SHADOW_RULES = frozenset({"MG-S101", "MG-S107"})
 _SHADOW_OPS = 100_000
@@ -152,11 +154,14 @@ class Machine(StackMachine):
     def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
         self.col.calls += 1
         result = Obj(kind, func, args)
-        if func == _LATIN1_ENCODE and _is_latin1_encode(args):
-            assert isinstance(args, tuple)
-            self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
-            return
         if isinstance(func, GlobalRef):
+            if func not in _SPECIAL_CALLS:  # most calls (tensor rebuilds, containers): one lookup
+                self.stack.append(result)
+                return
+            if func == _LATIN1_ENCODE and _is_latin1_encode(args):
+                assert isinstance(args, tuple)
+                self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
+                return
             result_ref = self._resolved_import(func, args)
             if result_ref is not None:
                 self.col.imported(result_ref, self.op_at, f"resolved from {func}")

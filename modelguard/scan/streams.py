@@ -18,7 +18,7 @@ from typing import IO, BinaryIO
 
 from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.base import FileSource, Outcome, ScanContext, ScanLimitError, Source
 
 CHUNK = 1 << 20
 """read size for streaming copies and decompression"""
@@ -80,9 +80,9 @@ class _ClampedReader(io.BufferedReader):
     claimed length (tarfile's pax headers, a 50 GB size field) would die of MemoryError.
     """
 
-    def __init__(self, window: _Window) -> None:
-        super().__init__(window, WINDOW_BUFFER)
-        self._size = window._length
+    def __init__(self, raw: io.RawIOBase, size: int) -> None:
+        super().__init__(raw, WINDOW_BUFFER)
+        self._size = size
 
     def read(self, size: int | None = -1) -> bytes:
         left = max(0, self._size - self.tell())
@@ -106,8 +106,11 @@ class WindowSource(Source):
         self.name = name
 
     def open(self) -> BinaryIO:
-        raw = self.parent.open()
-        return _ClampedReader(_Window(raw, self.offset, self.size, owns=True))
+        parent = self.parent
+        if self.offset == 0 and isinstance(parent, FileSource) and self.size == parent.size:
+            # A whole file: the OS file is the window (no Python layer under every read and seek).
+            return _ClampedReader(io.FileIO(parent.path), self.size)
+        return _ClampedReader(_Window(parent.open(), self.offset, self.size, owns=True), self.size)
 
 
 class SpoolSource(Source):
@@ -119,7 +122,7 @@ class SpoolSource(Source):
         self.name = name
 
     def open(self) -> BinaryIO:
-        return _ClampedReader(_Window(self._spooled, 0, self.size, owns=False))
+        return _ClampedReader(_Window(self._spooled, 0, self.size, owns=False), self.size)
 
     def close(self) -> None:
         self._spooled.close()

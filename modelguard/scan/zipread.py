@@ -103,7 +103,8 @@ def _decode(raw: bytes, flags: int) -> str:
     if flags & FLAG_UTF8:
         return raw.decode("utf-8", "replace")
     # miniz and zipfile both treat non-UTF-8 names as cp437; keep every byte distinguishable.
-    return raw.decode("cp437")
+    # ASCII names (nearly all) decode the same either way, without loading the cp437 codec.
+    return raw.decode("ascii") if raw.isascii() else raw.decode("cp437")
 
 
 def _zip64_extra(extra: bytes, size: int, csize: int, offset: int) -> tuple[int, int, int]:

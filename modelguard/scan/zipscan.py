@@ -21,7 +21,7 @@ from typing import BinaryIO
 
 from modelguard.models import Finding
 from modelguard.rules import finding
-from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.detect import Format
 from modelguard.scan.streams import (
     Decompressor,
@@ -54,6 +54,8 @@ _PT2_TENSOR = re.compile(r"^[^/]+/data/(weights|constants)/[^/]+$")
 _TORCHSCRIPT_CODE = re.compile(r"^[^/]+/code/.+\.py$")
 _CRC_CHECK_MAX = 64 << 20
 """stored members up to this size get their CRC-32 checked (bigger ones are tensor-sized)"""
+_READ_ONCE_MAX = 1 << 20
+"""stored members up to this size are read into memory once (configs, pickles), not re-opened per check"""
 _DESCRIPTOR_MAX = 24
 """a data descriptor after a member's data: signature, CRC-32 and two zip64 sizes"""
 
@@ -64,11 +66,11 @@ def classify(names: list[str]) -> Format:
         "/code/" in n or n.startswith("code/") for n in names
     ):
         return Format.TORCHSCRIPT
-    if any(re.fullmatch(r"([^/]+/)?data\.pkl", n) for n in names) and any(
-        re.fullmatch(r"([^/]+/)?(\.data/)?version", n) or _TORCH_STORAGE.match(n) for n in names
+    if any(_top_level(n, "data.pkl") for n in names) and any(
+        _top_level(n, "version") or _top_level(n, ".data/version") or _TORCH_STORAGE.match(n) for n in names
     ):
         return Format.PYTORCH_ZIP
-    if any(re.fullmatch(r"([^/]+/)?archive_format", n) for n in names):
+    if any(_top_level(n, "archive_format") for n in names):
         return Format.PYTORCH_EXPORT
     files = [n for n in names if not n.endswith("/")]
     if files and all(n.endswith(".npy") for n in files):
@@ -76,6 +78,12 @@ def classify(names: list[str]) -> Format:
     if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
         return Format.KERAS
     return Format.ZIP
+
+
+def _top_level(name: str, tail: str) -> bool:
+    """``name`` is ``tail`` or ``<one folder>/tail`` (where torch.save puts its records)."""
+    folder, _, rest = name.partition("/")
+    return name == tail or (bool(folder) and rest == tail)
 
 
 def _looks_like_pickle(head: bytes) -> bool:
@@ -159,7 +167,13 @@ def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fm
     if m.flags & FLAG_ENCRYPTED:
         findings.append(finding("MG-S203", "member is encrypted", location=where))
     if m.method == STORED:
-        member: Source = WindowSource(source, m.data_offset, m.compressed_size, where)
+        member: Source
+        if m.compressed_size <= _READ_ONCE_MAX:
+            # Read once through the archive's open file: the CRC and every check after it share it.
+            f.seek(m.data_offset)
+            member = BytesSource(f.read(m.compressed_size), where)
+        else:
+            member = WindowSource(source, m.data_offset, m.compressed_size, where)
         # torch.serialization.set_crc32_options(False) writes 0 for every CRC-32; that is a
         # documented torch option, not tampering.
         unset_torch_crc = m.crc == 0 and fmt in (Format.PYTORCH_ZIP, Format.TORCHSCRIPT)

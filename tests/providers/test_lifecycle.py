@@ -6,9 +6,10 @@ from datetime import date, timedelta
 
 import pytest
 
-from modelguard.models import LockedProviderModel, Policy, Severity
+from modelguard.models import Severity
 from modelguard.providers import check_locked_provider_models
 from modelguard.providers.catalog import load_catalog
+from modelguard.specs import LockedProviderModel, Policy
 from tests.providers.conftest import FakeProvider
 
 TODAY = date(2026, 11, 25)

@@ -146,6 +146,14 @@ def test_npy_header_lies_are_unscannable(header: bytes, scan_cli: Callable[[byte
     assert "MG-S001" in result.rules and result.verdict == "unscannable"
 
 
+def test_npy_header_that_is_not_a_literal_is_named_without_a_memory_address(tmp_path: Path, capsys) -> None:
+    header = b"{'descr': x, 'fortran_order': False, 'shape': (1,), }"
+    data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header
+    code, entry = scan_json(_write(tmp_path, "a.npy", data), capsys)
+    message = entry["findings"][0]["message"]
+    assert code == 1 and message.endswith("malformed node or string on line 1: a Name node"), message
+
+
 def test_npy_trailing_data(scan_cli: Callable[[bytes, str], Scanned]) -> None:
     data = _npy(np.arange(4, dtype=np.int64)) + MALICIOUS_PICKLE
     assert {"MG-S206", "MG-S101"} <= scan_cli(data, "a.npy").rules

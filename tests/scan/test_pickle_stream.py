@@ -69,6 +69,8 @@ def test_malformed_streams_are_unscannable() -> None:
         "mark missing": b"\x80\x02Nt.",
         "odd dict": b"\x80\x02(Nd.",
         "unquoted STRING": b"Sabc\n.",
+        "bad STRING escape": b"S'\\x'\n.",
+        "bad UNICODE escape": b"V\\u12\n.",  # found by bench/diff_scan.py's mutants: was exit 70
         "frame past end": b"\x80\x04\x95" + struct.pack("<Q", 1000) + b"N.",
         "bytes past end": b"\x80\x03B" + struct.pack("<I", 1000) + b"abc.",
         "underflow below mark": b"\x80\x02N(R.",
