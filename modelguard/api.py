@@ -147,7 +147,8 @@ def snapshot(
     """The admitted snapshot folder of one lock entry; pass it to ``from_pretrained``.
 
     ``name_or_repo`` is the entry's ``name`` or, when it is locked once, its repo id. Checks, in
-    order: the entry is locked (:class:`NotLockedError`); with ``fetch=True`` it is fetched first;
+    order: the entry is locked (:class:`NotLockedError`); without ``fetch``, a ``cache_dir`` given
+    exists (:class:`UsageError`: a mistyped path); with ``fetch=True`` it is fetched first;
     when the manifest is next to the lockfile (or given), the lock is fresh for it
     (:class:`StaleLockError`), nothing is revoked (:class:`RevokedError`) and the policy and scans
     in force pass (:class:`PolicyError`, :class:`UnsafeContentError`, :class:`SignatureError` when
@@ -160,11 +161,13 @@ def snapshot(
     be re-applied: the admission record must show the snapshot passed the policy in force when it
     was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
     """
-    from modelguard.cache import admitted_snapshot
+    from modelguard.cache import admitted_snapshot, existing_cache_root
     from modelguard.lockfile import read_lockfile
 
     lock_path = Path(lockfile if lockfile is not None else DEFAULT_LOCKFILE)
     locked = read_lockfile(os.fspath(lock_path))
+    if not fetch:
+        existing_cache_root(cache_dir)  # only read: a mistyped cache_dir is a usage error, not "not admitted"
     entry = find_entry(locked, name_or_repo, lock_path)
     # Every entry pinning the same repo@commit shares the snapshot folder: fetch and check them together.
     subset = replace(locked, hf_models=tuple(m for m in locked.hf_models

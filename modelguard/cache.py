@@ -36,7 +36,7 @@ from typing import Any
 
 from modelguard.admission import RECORD_VERSION
 from modelguard.atomic import replace_file
-from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError
+from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
 from modelguard.specs import LockedHFModel
 
 _log = logging.getLogger("modelguard")
@@ -62,6 +62,19 @@ def cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
     if xdg:
         return (Path(xdg).expanduser() / "modelguard").absolute()
     return (Path.home() / ".cache" / "modelguard").absolute()
+
+
+def existing_cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path:
+    """:func:`cache_root` for a command that only reads the cache: a folder named explicitly must exist.
+
+    A mistyped ``--cache-dir`` is a usage error, never a new empty cache nor "not admitted". The
+    default location may be absent (nothing fetched on this machine yet); callers report that.
+    """
+    root = cache_root(cache_dir)
+    if cache_dir and not root.is_dir():
+        raise UsageError(f"no verified cache at {root} (given as --cache-dir / cache_dir=); check the path, or run "
+                         f"`modelguard fetch --cache-dir {root}` to create it")
+    return root
 
 
 # --- validation of names that become paths ----------------------------------------------------

@@ -4,7 +4,8 @@ For every locked ``repo@commit`` that is not admitted and intact: check the org 
 network), ask the Hub what it publishes at the locked commit, download each missing file into a
 private quarantine folder (hashing while writing), require size + SHA-256 to equal the lock and the
 published value to agree, scan every file and apply the policy, and admit the snapshot only when
-every file passed. A refused model leaves nothing in the verified cache; the others proceed.
+every file passed. A refused model leaves nothing in the verified cache, its report names every
+file that failed (each downloaded once), and the other models proceed.
 
 The whole run holds the cache's writer lock, so a crashed run's quarantine is swept safely at the
 start of the next one and two fetches on one cache serialise instead of interleaving.
@@ -49,6 +50,7 @@ from modelguard.errors import (
 )
 from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.policy_eval import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
+from modelguard.revocation import Target, evict_locked
 from modelguard.rules import finding
 from modelguard.specs import LockedFile, Lockfile, Policy
 
@@ -70,14 +72,6 @@ class GroupOutcome:
 
 def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
     return [f for f in findings if not f.suppressed and fail_on <= f.severity]
-
-
-class _FileFailed(Exception):
-    """A per-file failure already recorded on the file's result; carries the error for the status."""
-
-    def __init__(self, error: ModelguardError) -> None:
-        super().__init__(error.message)
-        self.error = error
 
 
 def _default_rule(e: ModelguardError) -> str:
@@ -125,8 +119,6 @@ class _Fetcher:
         out = GroupOutcome(group)
         try:
             self._run(group, out)
-        except _FileFailed as failed:
-            _set_status(out, failed.error)
         except (RejectedError, NoVerdictError, NotFoundError) as e:
             _set_status(out, e)
             out.findings.append(finding(_default_rule(e), e.message))
@@ -139,7 +131,7 @@ class _Fetcher:
         if revoked:
             out.findings.extend(revoked)
             out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
-            self._evict_if_admitted(group)
+            self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
@@ -168,7 +160,7 @@ class _Fetcher:
             discard(quarantine)
 
     def _check_and_admit(self, group: Group, quarantine: Path, out: GroupOutcome) -> None:
-        staged = self._stage(group, quarantine, out)
+        staged, failures = self._stage(group, quarantine, out)
         files = group.files
         results = {
             item.path: scan_and_evaluate(
@@ -179,7 +171,10 @@ class _Fetcher:
         }
         # Suppressions apply to the decision and the report; the admission record keeps raw findings.
         shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
-        out.results = shown
+        out.results.update(shown)  # beside the files that failed staging, whose results say why
+        if failures:
+            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if _failing(r.findings, self.fail_on)))
+            return
         if any(_failing(r.findings, self.fail_on) for r in shown.values()):
             out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
             self._evict_if_admitted(group)
@@ -197,6 +192,18 @@ class _Fetcher:
               build_record(group, results, self.policy, self.fail_on, self.scanner))
         out.status = "admitted"
 
+    @staticmethod
+    def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:
+        """A model some of whose files failed staging: refused when one was rejected or failed the scan,
+        else no verdict; the reason is the first failure's, with how many more files failed."""
+        rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
+        _set_status(out, rejected[0] if rejected else failures[0])
+        if not rejected and scan_failures:
+            out.status, out.exit_code = "refused", 1
+        more = len(failures) + scan_failures - 1
+        if more:
+            out.reason += f" (and {more} more failing file{'s' if more > 1 else ''})"
+
     def _evict_if_admitted(self, group: Group) -> None:
         """A model refused now must not stay usable from an earlier admission."""
         if self.layout.record(group.repo, group.commit).exists() or self.layout.snapshot(
@@ -206,6 +213,22 @@ class _Fetcher:
             audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
                                             "commit": group.commit})  # trust hook
 
+    def _evict_revoked(self, group: Group) -> None:
+        """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
+
+        A revocation pushed in a shared policy is thus applied here as `modelguard revoke` applies it
+        on the machine where it runs: the same bytes under another repo are no longer served either.
+        """
+        self._evict_if_admitted(group)
+        digests = {f.sha256 for m in group.models for f in m.files}
+        for entry in self.policy.revoked:
+            digest = entry.target.removeprefix("sha256:")
+            if digest == entry.target or digest not in digests:
+                continue
+            for hit in evict_locked(self.layout, Target(sha256=digest)):
+                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
+                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
+
     def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
         blob = self.layout.blob(group.repo, blob_name(lf))
         if not blob.is_file() or blob.is_symlink():
@@ -213,13 +236,19 @@ class _Fetcher:
         d = hash_file(blob)
         return d.size == lf.size and d.sha256 == lf.sha256
 
-    def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> _FileFailed:
+    def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
         out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
                                           lf.size, lf.sha256)
-        return _FileFailed(error)
 
-    def _stage(self, group: Group, quarantine: Path, out: GroupOutcome) -> list[StagedFile]:
-        """Reuse intact blobs, download the rest into quarantine and check every byte."""
+    def _stage(
+        self, group: Group, quarantine: Path, out: GroupOutcome
+    ) -> tuple[list[StagedFile], list[ModelguardError]]:
+        """Reuse intact blobs, download the rest into quarantine and check every byte.
+
+        A file that fails is recorded on its result and the next one is still checked, so a refused
+        model's report names every bad file; each file is downloaded once. A failure that gives no
+        verdict (Hub down, disk full) stops the downloads: the rest would fail alike.
+        """
         staged: list[StagedFile] = []
         missing = []
         for path, lf in sorted(group.files.items()):
@@ -228,7 +257,7 @@ class _Fetcher:
             else:
                 missing.append(lf)
         if not missing:
-            return staged
+            return staged, []
 
         from modelguard import hub
 
@@ -236,33 +265,39 @@ class _Fetcher:
         if remote.commit != group.commit:
             raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
         published = {rf.path: rf for rf in remote.files}
+        failures: list[ModelguardError] = []
         for index, lf in enumerate(missing):
-            rf = published.get(lf.path)
-            if rf is None:
-                raise self._fail_file(out, lf, NotFoundError(
-                    f"{lf.path} is not published at {group.repo}@{group.commit[:12]}"))
-            problem = _published_disagrees(lf, rf)
-            if problem:
-                raise self._fail_file(out, lf, IntegrityError(problem[1], rule=problem[0]))
             dest = quarantine / f"{index:05d}.download"
             try:
-                digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
-                                       expected_size=lf.size, progress=self.progress)
+                staged.append(self._stage_file(group, lf, published.get(lf.path), dest))
             except (RejectedError, NoVerdictError, NotFoundError) as e:
-                raise self._fail_file(out, lf, e) from None
-            except OSError as e:
-                what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
-                raise self._fail_file(out, lf, NoVerdictError(
-                    f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch again",
-                    rule="MG-H106")) from None
-            try:
-                # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
-                hub.check_locked(lf, digests, what=lf.path)
-                hub.check_published(rf, digests, what=lf.path)
-            except IntegrityError as e:
-                raise self._fail_file(out, lf, e) from None
-            staged.append(StagedFile(lf.path, blob_name(lf), dest))
-        return staged
+                dest.unlink(missing_ok=True)  # refused bytes need no disk while the other files download
+                self._fail_file(out, lf, e)
+                failures.append(e)
+                if isinstance(e, NoVerdictError):
+                    break
+        return staged, failures
+
+    def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
+        """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
+        from modelguard import hub
+
+        if rf is None:
+            raise NotFoundError(f"{lf.path} is not published at {group.repo}@{group.commit[:12]}")
+        problem = _published_disagrees(lf, rf)
+        if problem:
+            raise IntegrityError(problem[1], rule=problem[0])
+        try:
+            digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
+                                   expected_size=lf.size, progress=self.progress)
+        except OSError as e:
+            what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
+            raise NoVerdictError(f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch "
+                                 "again", rule="MG-H106") from None
+        # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
+        hub.check_locked(lf, digests, what=lf.path)
+        hub.check_published(rf, digests, what=lf.path)
+        return StagedFile(lf.path, blob_name(lf), dest)
 
 
 def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
@@ -362,8 +397,9 @@ def fetch(
     from modelguard.verifier import load_inputs
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-    # A revoked model is refused (and evicted) per model in _Fetcher._run, before any request,
-    # so the other models still proceed and the report says why. The policy does not make the
+    # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
+    # every cached snapshot holding a revoked file of it; the other models still proceed and the
+    # report says why. The policy does not make the
     # lock stale (manifest-sha256 covers model entries only), so no early exit is needed here.
     if lockfile.manifest_sha256 != manifest.sha256:
         # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.

@@ -37,6 +37,7 @@ from modelguard.errors import (
     IntegrityError,
     NotFoundError,
     UnreadableError,
+    UsageError,
 )
 from modelguard.hubdata import (
     CappedSink,
@@ -73,6 +74,7 @@ from modelguard.hubpolicy import (
     server_wait,
     status_error,
 )
+from modelguard.ids import secret_problem
 from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.specs import LockedHFModel
@@ -101,11 +103,32 @@ def make_client(endpoint: str | None = None, token: str | None = None) -> HubCli
     """A client for ``endpoint`` (else ``$HF_ENDPOINT`` read now, else huggingface.co).
 
     The token is ``token``, else huggingface_hub's standard sources (``HF_TOKEN``, the login file).
+    A token that cannot be sent as written is a :class:`UsageError` naming where it came from.
     """
     chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
     if token is None:
-        token = _hf().get_token()
+        token, source, fix = _stored_token()
+    else:
+        source, fix = "the token passed to modelguard (--token or token=)", "pass the token alone"
+    problem = secret_problem(token) if token else None
+    if problem:
+        # Said without the value: a pasted secret must not reach the terminal or a CI log.
+        raise UsageError(f"{source} {problem}, so it is not a Hub token; {fix}")
     return HubClient(endpoint=validate_endpoint(chosen), token=token or None)
+
+
+def _stored_token() -> tuple[str | None, str, str]:
+    """huggingface_hub's token (``HF_TOKEN``, else its login), where it came from and how to fix it."""
+    token = _hf().get_token()
+    name = next((n for n in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(n)), "")
+    raw = os.environ.get(name, "").strip() if name else ""
+    if token and raw.replace("\r", "").replace("\n", "") == token:
+        # huggingface_hub deletes every line break in the variable; one inside the value is a paste
+        # gone wrong (two lines, or the token and more), so the value is checked as it was set.
+        return raw, name, f"set {name} to the token alone (printable ASCII, no spaces or line breaks)"
+    from huggingface_hub import constants
+
+    return token, f"the token saved by `hf auth login` in {constants.HF_TOKEN_PATH}", "run `hf auth login` again"
 
 
 # --- huggingface_hub, imported lazily --------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Validators for identifiers that cross a trust boundary: repo ids, commits, digests, repo paths.
+"""Validators for identifiers that cross a trust boundary: repo ids, commits, digests, repo paths,
+and the shape of a token or API key before it goes into an HTTP header.
 
 Used on what the user writes (manifest, policy), on what modelguard reads back (lockfile) and
 on what a Hub answers. Each validator returns ``None`` when the value is acceptable, else a short
@@ -100,4 +101,21 @@ def revision_problem(revision: str) -> str | None:
         return "contains '..' or starts or ends with '/'"
     if len(revision) == 40 and re.fullmatch(r"[0-9a-fA-F]{40}", revision) and not is_commit(revision):
         return "looks like a commit id but is not lowercase; write commit ids in lowercase hex"
+    return None
+
+
+def secret_problem(secret: str) -> str | None:
+    """Why a token or API key cannot go into an HTTP header as written, or ``None``.
+
+    Tokens and keys are printable ASCII with no spaces; anything else is a paste gone wrong (a
+    line break, a second word, a typographic character). The reason never quotes the value.
+    """
+    if "\n" in secret or "\r" in secret:
+        return "holds a line break"
+    if _CONTROL.search(secret):
+        return "holds a control character"
+    if not secret.isascii():
+        return "holds a non-ASCII character"
+    if any(c.isspace() for c in secret):
+        return "holds a space"
     return None

@@ -19,7 +19,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tomlkit
 import tomlkit.exceptions
@@ -30,6 +30,9 @@ from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageE
 from modelguard.models import Finding
 from modelguard.rules import finding
 from modelguard.specs import Policy, Revocation
+
+if TYPE_CHECKING:
+    from modelguard.cache import Layout
 
 _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -201,16 +204,23 @@ def evict_revoked(cache_root: str | os.PathLike[str], target: Target) -> list[Ev
     A sha256 target is found through admission records (every admitted file's SHA-256), LFS blob
     names (the SHA-256 itself) and, for small files stored under their git blob SHA-1, by hashing.
     """
-    from modelguard.cache import Layout, evict, writer_lock
+    from modelguard.cache import Layout, writer_lock
 
     root = Path(cache_root)
     if not (root / "hub").is_dir() and not (root / "admissions").is_dir():
         return []
     layout = Layout(root)
     with writer_lock(layout):
-        hits = _snapshots_holding(root, target)
-        for hit in hits:
-            evict(layout, hit.repo, hit.commit)
+        return evict_locked(layout, target)
+
+
+def evict_locked(layout: Layout, target: Target) -> list[Evicted]:
+    """:func:`evict_revoked` for a caller that already holds the writer lock (fetch)."""
+    from modelguard.cache import evict
+
+    hits = _snapshots_holding(layout.root, target)
+    for hit in hits:
+        evict(layout, hit.repo, hit.commit)
     return hits
 
 

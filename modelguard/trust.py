@@ -8,7 +8,6 @@ things. Must not: download, scan, or write anything but the audit log (that is :
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
 from pathlib import Path
 
 from modelguard.errors import RevokedError, UnreadableError
@@ -23,7 +22,6 @@ __all__ = [
     "locked_model_findings",
     "lockfile_findings",
     "refuse_if_revoked",
-    "refuse_revoked",
     "revocation_check",
     "signature_check",
 ]
@@ -68,40 +66,6 @@ def locked_model_findings(policy: Policy, model: LockedHFModel, snapshot: Path |
     if snapshot is None:
         return found
     return found + signature_check(policy, model, snapshot / BUNDLE_FILE)
-
-
-def refuse_revoked(
-    policy: Policy, models: Iterable[LockedHFModel], cache_root: str | os.PathLike[str], *, command: str
-) -> None:
-    """fetch, before anything else (even the staleness check): refuse revoked models by name.
-
-    Whatever the local verified cache still holds of them is evicted, so a revocation pushed in a
-    shared policy file takes effect on this machine at its next fetch; the refusal and each eviction
-    are written to the audit log. Raises :class:`RevokedError` (exit 1) when any model is revoked.
-    """
-    from modelguard import audit
-    from modelguard.revocation import Target, evict_revoked
-
-    refused: list[Finding] = []
-    for model in models:
-        hits = revocation_check(policy, model)
-        if not hits:
-            continue
-        refused += hits
-        digests = {f.sha256 for f in model.files}
-        targets = [Target(repo=model.repo, commit=model.commit)] + [
-            Target(sha256=e.target[len("sha256:"):]) for e in policy.revoked
-            if e.target.startswith("sha256:") and e.target[len("sha256:"):] in digests
-        ]
-        audit.append(cache_root, {"command": command, "model": model.name, "repo": model.repo, "commit": model.commit,
-                                  "outcome": "refused", "rules": sorted({f.rule for f in hits}),
-                                  "reason": hits[0].message})
-        for target in targets:
-            for hit in evict_revoked(cache_root, target):
-                audit.append(cache_root, {"command": command, "action": "evict", "repo": hit.repo,
-                                          "commit": hit.commit, "reason": hits[0].message})
-    if refused:
-        raise RevokedError(f"{refused[0].model}: {refused[0].message}", rule=refused[0].rule)
 
 
 def refuse_if_revoked(policy: Policy, model: LockedHFModel) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 
 from modelguard import audit, trust
 from modelguard.admission import results_from_record
-from modelguard.cache import Layout, cache_root
+from modelguard.cache import Layout, cache_root, existing_cache_root
 from modelguard.cache_check import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
 from modelguard.digest import hashing_progress
 from modelguard.errors import ConfigError, NothingToCheckError
@@ -203,7 +203,10 @@ def verify(
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
     if require_signature and not manifest.policy.require_signature:
         manifest = replace(manifest, policy=replace(manifest.policy, require_signature=True))
-    audit.ensure_writable(cache_root(cache_dir))  # trust hook: fail closed before any work
+    # Locked hf-models are read from the cache: a --cache-dir that does not exist is a mistyped path,
+    # refused, never created for the audit log. (Provider models need no cache: it only holds the log.)
+    root = existing_cache_root(cache_dir) if lockfile.hf_models else cache_root(cache_dir)
+    audit.ensure_writable(root)  # trust hook: fail closed before any work
 
     def factory() -> Any:
         from modelguard import hub

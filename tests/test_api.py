@@ -172,12 +172,26 @@ def test_snapshot_without_a_lockfile(tmp_path: Path) -> None:
 
 def test_snapshot_of_a_locked_but_never_fetched_model_is_not_admitted(project: Project) -> None:
     project.lock()
+    project.cache.mkdir()  # an empty verified cache: nothing fetched into it yet
     with pytest.raises(NotAdmittedError) as e:
         api.snapshot("tiny", lockfile=project.lockfile, cache_dir=project.cache)
     assert (e.value.rule, e.value.exit_code) == ("MG-H101", ExitCode.REJECTED)
     project.manifest.unlink()
     with pytest.raises(NotAdmittedError, match="modelguard fetch"):
         api.snapshot("tiny", lockfile=project.lockfile, cache_dir=project.cache)
+
+
+def test_snapshot_from_a_cache_dir_that_does_not_exist_is_a_usage_error_and_creates_nothing(
+    fetched: Project
+) -> None:
+    typo = fetched.root / "cahce"
+    with pytest.raises(UsageError, match=r"no verified cache at .*cahce") as e:
+        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=typo)
+    assert e.value.exit_code == ExitCode.USAGE and not isinstance(e.value, NotLockedError)
+    fetched.manifest.unlink()  # without a manifest: the admission-record path, same answer
+    with pytest.raises(UsageError, match="no verified cache at"):
+        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=typo)
+    assert not typo.exists()
 
 
 def test_snapshot_of_a_refused_model_is_not_admitted(fetched: Project) -> None:

@@ -162,6 +162,14 @@ def test_cli_log_without_log(tmp_path: Path, capsys) -> None:
     assert "no audit log" in capsys.readouterr().err
 
 
+def test_cli_log_of_a_cache_dir_that_does_not_exist_is_a_usage_error(tmp_path: Path, capsys) -> None:
+    assert run(["log", "--cache-dir", str(tmp_path / "cahce")]) == ExitCode.USAGE
+    assert capsys.readouterr().err.splitlines() == [
+        f"modelguard: error: no verified cache at {tmp_path / 'cahce'} (given as --cache-dir / cache_dir=); "
+        f"check the path, or run `modelguard fetch --cache-dir {tmp_path / 'cahce'}` to create it"]
+    assert not (tmp_path / "cahce").exists()
+
+
 def test_cache_root_resolution(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("MODELGUARD_HOME", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))

@@ -222,6 +222,24 @@ def test_slow_responses_still_admit(fake_hub: FakeHub, tmp_path: Path, capsys) -
     assert code == 0 and statuses(doc) == {"tiny": "admitted"}
 
 
+def test_an_unsendable_hf_token_is_a_usage_error_and_admits_nothing(
+    fake_hub: FakeHub, tmp_path: Path, capsys, monkeypatch
+) -> None:
+    monkeypatch.setenv("HF_TOKEN", "hf_Pasted\u2014Twice")
+    model = publish(fake_hub, "tiny", "acme/tiny", CLEAN, lfs=["model.txt"])
+    lock_path, _ = write_project(tmp_path, [model])
+    fake_hub.clear_requests()
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock_path), "--cache-dir",
+                str(tmp_path / "cache")])
+    out = capsys.readouterr()
+    assert code == 2 and out.err.splitlines() == [
+        "modelguard: error: HF_TOKEN holds a non-ASCII character, so it is not a Hub token; set HF_TOKEN to the "
+        "token alone (printable ASCII, no spaces or line breaks)"]
+    assert "hf_Pasted" not in out.out + out.err
+    assert fake_hub.requests == []
+    assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+
+
 def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, monkeypatch) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
     model = publish(fake_hub, "gated", "acme/gated", CLEAN, gated=True)
@@ -417,6 +435,30 @@ def test_real_formats_clean_model_admitted_malicious_pickle_refused(fake_hub: Fa
     assert verdicts["clean:model.safetensors"] == ("safetensors", "clean")
     assert "MG-S101" in file_rules(doc, "evil")
     assert admitted_repos(tmp_path / "cache") == {"models--acme--clean"}
+
+
+def test_every_failing_file_of_a_refused_model_is_reported_and_each_downloaded_once(
+    fake_hub: FakeHub, tmp_path: Path, capsys
+) -> None:
+    files = {**CLEAN, "pytorch_model.bin": EVIL_PICKLE, "extra.txt": b"tensor extra\n" * 200}
+    model = publish(fake_hub, "bad", "acme/bad", files, lfs=["model.txt", "extra.txt"])
+    fake_hub.inject(Fault.TAMPER, repo="acme/bad", path="model.txt")      # bytes differ from the lock
+    fake_hub.inject(Fault.HASH_LIE, repo="acme/bad", path="config.txt")   # the Hub publishes another hash
+    fake_hub.clear_requests()
+    code, doc = hub_fetch(fake_hub, tmp_path, [model], capsys)
+    assert code == 1 and statuses(doc) == {"bad": "refused"}
+    rules = {r["path"]: {f["rule"] for f in r["findings"]} for r in doc["files"]}
+    assert rules["bad:model.txt"] == {"MG-H003"}
+    assert rules["bad:config.txt"] == {"MG-H003"}
+    assert "MG-S101" in rules["bad:pytorch_model.bin"]
+    assert rules["bad:extra.txt"] == rules["bad:sub/vocab.txt"] == set()
+    assert "(and 2 more failing files)" in doc["models"][0]["reason"]
+    assert admitted_repos(tmp_path / "cache") == set() and quarantine_empty(tmp_path / "cache")
+    assert not (tmp_path / "cache" / "admissions" / "models--acme--bad").exists()
+    bodies = [r.path.split("?")[0].rsplit("/", 1)[-1] for r in fake_hub.requests
+              if r.method == "GET" and not r.path.startswith("/api/models/")]  # file bodies, not listings
+    assert sorted(bodies) == sorted(  # each once; config.txt refused on its published hash, never downloaded
+        p.rsplit("/", 1)[-1] for p in files if p != "config.txt")
 
 
 def test_require_safetensors_refuses_even_a_harmless_pickle(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -165,6 +167,55 @@ def test_more_than_a_thousand_files_are_all_listed(fake_hub: FakeHub, project: P
 
 
 # --- access and reachability ---------------------------------------------------------------------
+
+
+BAD_TOKENS = {"newline inside": "hf_FirstHalf\nSecondHalf", "non-ASCII": "hf_Token\u2014Dash",
+              "control": "hf_Tab\tToken", "space": "hf_Token Plus"}
+
+
+@pytest.mark.parametrize("token", BAD_TOKENS.values(), ids=BAD_TOKENS.keys())
+def test_a_token_that_cannot_be_sent_is_a_usage_error_naming_hf_token(
+    fake_hub: FakeHub, project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    fake_hub.add_repo(REPO, FILES)
+    write_manifest(project, manifest_text(entry()))
+    monkeypatch.setenv("HF_TOKEN", token)
+    fake_hub.clear_requests()
+    assert cli(fake_hub, project) == ExitCode.USAGE
+    out = capsys.readouterr()
+    lines = out.err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelguard: error: HF_TOKEN holds a ")
+    assert "set HF_TOKEN to the token alone" in lines[0]
+    assert not any(part in out.out + out.err for part in token.split()), "the token must never be printed"
+    assert fake_hub.requests == [] and not (project / "modelguard.lock").exists()
+
+
+def test_a_trailing_newline_in_hf_token_is_still_accepted(
+    fake_hub: FakeHub, project: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake_hub.add_repo(REPO, FILES)
+    write_manifest(project, manifest_text(entry()))
+    monkeypatch.setenv("HF_TOKEN", "hf_FromEcho\n")  # `echo $TOKEN > file` then HF_TOKEN=$(cat file) and the like
+    assert cli(fake_hub, project) == ExitCode.OK
+
+
+def test_a_saved_login_token_that_cannot_be_sent_names_the_login(fake_hub: FakeHub, project: Path) -> None:
+    fake_hub.add_repo(REPO, FILES)
+    write_manifest(project, manifest_text(entry()))
+    hf_home = project / "hf-home"
+    hf_home.mkdir()
+    (hf_home / "token").write_text("hf_Saved\u2014Token", encoding="utf-8")
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH")}
+    env["HF_HOME"] = str(hf_home)  # read when huggingface_hub is first imported: a fresh interpreter
+    done = subprocess.run([sys.executable, "-m", "modelguard", "--endpoint", fake_hub.endpoint, "lock",
+                           "--manifest", str(project / "modelguard.toml")], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == ExitCode.USAGE, done.stderr
+    assert done.stderr.splitlines() == [
+        f"modelguard: error: the token saved by `hf auth login` in {hf_home / 'token'} holds a non-ASCII character, "
+        "so it is not a Hub token; run `hf auth login` again"]
+    assert "hf_Saved" not in done.stdout + done.stderr
+    assert fake_hub.requests == [] and not (project / "modelguard.lock").exists()
 
 
 def test_gated_repo_needs_a_token_and_the_token_never_leaks(

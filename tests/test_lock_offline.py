@@ -175,6 +175,36 @@ def test_denied_org_refused_even_when_pinned(tmp_path: Path, capsys: pytest.Capt
 
 
 
+@pytest.mark.parametrize(
+    ("edit", "args", "code", "rule"),
+    [
+        (lambda t: t.replace('["google", "acme"]', '["*"]\ndenied-orgs = ["acme"]'), (), ExitCode.REJECTED, "MG-P002"),
+        (lambda t: t.replace('revision = "v2"', 'revision = "v3"'), ("--check",), ExitCode.REJECTED, "MG-L001"),
+        (None, ("--check",), ExitCode.REJECTED, "MG-L002"),
+        (lambda t: t, ("--upgrade", "nope"), ExitCode.USAGE, None),
+    ],
+    ids=["denied-org", "stale", "no-lockfile", "no-rule"],
+)
+def test_failure_line_carries_the_rule_id(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], edit: object, args: tuple[str, ...], code: int,
+    rule: str | None,
+) -> None:
+    manifest, lock = seed(tmp_path)
+    if edit is None:
+        lock.unlink()
+    else:
+        manifest.write_text(edit(MANIFEST))  # type: ignore[operator]
+    before = lock.read_bytes() if lock.exists() else None
+    assert lock_cli(tmp_path, *args) == code
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelguard: error: "), lines
+    if rule is None:
+        assert "MG-" not in lines[0]
+    else:
+        assert lines[0].startswith(f"modelguard: error: {rule} ") and lines[0].count(rule) == 1
+    assert (lock.read_bytes() if lock.exists() else None) == before
+
+
 def test_provider_entries_lock_from_the_catalog_and_track_staleness(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

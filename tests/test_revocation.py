@@ -238,32 +238,6 @@ def test_refuse_if_revoked_and_model_findings() -> None:
     refuse_if_revoked(Policy(), model)  # nothing revoked: no exception
 
 
-def test_refuse_revoked_evicts_what_this_machine_still_holds(tmp_path: Path) -> None:
-    """A revocation pushed in a shared policy reaches a machine whose cache still holds the model."""
-    from modelguard.specs import LockedFile, LockedHFModel
-    from modelguard.trust import refuse_revoked
-
-    root = tmp_path / "cache"
-    sha = admit(root, "acme/tiny-bert", C1, {"tok.json": b"evil"})["tok.json"]
-    admit(root, "acme/other", C2, {"tok.json": b"evil"})  # same bad file in a model this lock does not pin
-    admit(root, "acme/fine", C1, {"tok.json": b"fine"})
-    model = LockedHFModel(name="bert", repo="acme/tiny-bert", requested_revision="main", commit=C1,
-                          files=(LockedFile(path="tok.json", size=4, sha256=sha, published="git-blob-sha1"),))
-    fine = LockedHFModel(name="fine", repo="acme/fine", requested_revision="main", commit=C1, files=())
-    policy = Policy(revoked=(Revocation(target=f"sha256:{sha}", reason="INC-3", date="2026-11-25"),))
-    with pytest.raises(RevokedError, match="INC-3") as e:
-        refuse_revoked(policy, [fine, model], root, command="fetch")
-    assert e.value.rule == "MG-P502"
-    assert not holds(root, "acme/tiny-bert", C1) and not holds(root, "acme/other", C2)
-    assert holds(root, "acme/fine", C1)
-    records = [json.loads(line) for line in (root / "audit.log").read_text().splitlines()]
-    assert [(r["command"], r.get("action"), r.get("outcome")) for r in records] == [
-        ("fetch", None, "refused"), ("fetch", "evict", None), ("fetch", "evict", None)]
-    assert records[0]["model"] == "bert" and records[0]["rules"] == ["MG-P502"]
-    refuse_revoked(Policy(), [model], root, command="fetch")  # nothing revoked: no exception, nothing logged
-    assert len((root / "audit.log").read_text().splitlines()) == 3
-
-
 def test_lock_refuses_to_pin_a_revoked_commit(fake_hub, tmp_path: Path, capsys) -> None:
     commit = fake_hub.add_repo("acme/tiny-bert", {"config.json": b"{}"})
     manifest = tmp_path / "modelguard.toml"

@@ -8,9 +8,13 @@ import hashlib
 import json
 from pathlib import Path
 
+import pytest
+
 from modelguard import signing
+from modelguard.api import snapshot
 from modelguard.cli import run
 from modelguard.cli.sign import signer_entry
+from modelguard.errors import NotAdmittedError
 from tests.cache_helpers import publish, write_project
 from tests.fakehub import FakeHub
 from tests.trust_keys import new_key, write_key
@@ -88,6 +92,41 @@ def test_fetch_refuses_a_revoked_model_and_the_others_proceed(fake_hub: FakeHub,
     assert not any("acme/bad" in r.path for r in fake_hub.requests)  # nothing asked about the revoked model
     assert not snapshot_dir(cache, "acme/bad", bad.commit).exists()
     assert snapshot_dir(cache, "acme/good", good.commit).is_dir()
+
+
+def test_fetch_evicts_every_snapshot_holding_a_file_revoked_elsewhere(
+    fake_hub: FakeHub, tmp_path: Path, capsys
+) -> None:
+    """A file hash revoked on another machine (the policy edited, not `revoke` here) is evicted by this
+    machine's next fetch from every snapshot that holds it, as `revoke` would: also from a model that
+    another project on this machine locks, whose policy does not know of the revocation."""
+    poisoned = b"hidden=4\n"
+    a = publish(fake_hub, "a", "acme/a", {"weights.bin": b"a tensor " * 64, "config.txt": poisoned})
+    b = publish(fake_hub, "b", "acme/b", {"weights.bin": b"b tensor " * 64, "config.txt": poisoned})
+    cache = tmp_path / "cache"
+    (tmp_path / "pa").mkdir()
+    (tmp_path / "pb").mkdir()
+    lock_a, _ = write_project(tmp_path / "pa", [a], 'allowed-orgs = ["acme"]')
+    lock_b, _ = write_project(tmp_path / "pb", [b], 'allowed-orgs = ["acme"]')
+    assert fetch(fake_hub, lock_a, cache, capsys)[0] == 0
+    assert fetch(fake_hub, lock_b, cache, capsys)[0] == 0
+    sha = hashlib.sha256(poisoned).hexdigest()
+    with (tmp_path / "pa" / "modelguard.toml").open("a") as f:
+        f.write(f'\n[[policy.revoked]]\ntarget = "sha256:{sha}"\nreason = "INC-12: poisoned config"\n'
+                'date = 2026-11-25\n')
+
+    code, doc = fetch(fake_hub, lock_a, cache, capsys)
+    assert code == 1 and "MG-P502" in rules(doc)
+    assert not snapshot_dir(cache, "acme/a", a.commit).exists()
+    assert not snapshot_dir(cache, "acme/b", b.commit).exists()
+    evictions = [(r["repo"], r["commit"]) for r in audit_lines(cache) if r.get("action") == "evict"]
+    assert sorted(evictions) == [("acme/a", a.commit), ("acme/b", b.commit)]
+    # project b's own policy knows nothing of the revocation: its snapshot is refused as no longer admitted
+    code, doc = verify(lock_b, cache, capsys)
+    assert code == 1 and "MG-H101" in rules(doc)
+    (tmp_path / "pb" / "modelguard.toml").unlink()  # a deployed image ships only the lockfile
+    with pytest.raises(NotAdmittedError):
+        snapshot("b", lockfile=lock_b, cache_dir=cache)
 
 
 def test_revoked_file_hash_in_an_org_policy_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:

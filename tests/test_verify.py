@@ -9,7 +9,14 @@ from pathlib import Path
 import pytest
 
 from modelguard.cli import run
-from modelguard.errors import ConfigError, HubUnreachableError, LockfileError, NothingToCheckError
+from modelguard.errors import (
+    ConfigError,
+    ExitCode,
+    HubUnreachableError,
+    LockfileError,
+    NothingToCheckError,
+    UsageError,
+)
 from modelguard.specs import LockedHFModel
 from modelguard.verifier import load_inputs, verify, verify_locked
 from tests.cache_helpers import (
@@ -89,9 +96,26 @@ def test_fast_mode_says_so_and_still_sees_a_replaced_blob(project, capsys) -> No
 def test_not_admitted_model_fails(tmp_path: Path, capsys) -> None:
     model = locked_model("tiny", "acme/tiny", FILES)
     lock_path, _ = write_project(tmp_path, [model])
+    (tmp_path / "empty-cache").mkdir()
     code, doc = verify_cli(lock_path, tmp_path / "empty-cache", capsys=capsys)
     assert code == 1 and "MG-H101" in rules(doc)
     assert not (tmp_path / "empty-cache" / "hub").exists()  # verify never writes to the cache
+
+
+def test_a_cache_dir_that_does_not_exist_is_a_usage_error_and_is_not_created(tmp_path: Path, capsys) -> None:
+    model = locked_model("tiny", "acme/tiny", FILES)
+    lock_path, _ = write_project(tmp_path, [model])
+    typo = tmp_path / "cahce"
+    code = run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(typo), "--format", "json"])
+    out = capsys.readouterr()
+    assert code == ExitCode.USAGE and out.out == ""
+    assert out.err.splitlines() == [f"modelguard: error: no verified cache at {typo} (given as --cache-dir / "
+                                    f"cache_dir=); check the path, or run `modelguard fetch --cache-dir {typo}` "
+                                    "to create it"]
+    assert not typo.exists()
+    with pytest.raises(UsageError, match="no verified cache at"):
+        verify(lock_path, cache_dir=typo)
+    assert not typo.exists()
 
 
 def test_stale_lock_is_reported(tmp_path: Path, capsys) -> None:

@@ -1,8 +1,8 @@
 """The command line: parse -> library call -> render -> exit code. Nothing else lives here.
 
 Subcommands are imported only when invoked, so ``modelguard --help`` starts fast.
-Expected failures (:class:`~modelguard.errors.ModelguardError`) print one line and exit with
-their code; anything else is a bug: traceback and exit 70.
+Expected failures (:class:`~modelguard.errors.ModelguardError`) print one line, led by the error's
+rule id when it has one, and exit with their code; anything else is a bug: traceback and exit 70.
 """
 
 from __future__ import annotations
@@ -104,7 +104,9 @@ def run(argv: list[str] | None = None) -> int:
     try:
         rv: Any = cli.main(args=argv, prog_name="modelguard", standalone_mode=False)
     except ModelguardError as e:
-        click.echo(f"modelguard: error: {e.message}", err=True)
+        # The rule id, as reports print it, so a failure of lock (or any command) can be looked up and grepped.
+        rule = f"{e.rule} " if e.rule and e.rule not in e.message else ""
+        click.echo(f"modelguard: error: {rule}{e.message}", err=True)
         return int(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         # click turns Ctrl-C into Abort. Admission is atomic per model, so an interrupted run leaves

@@ -24,9 +24,10 @@ def log(since: str | None, model: str | None, fmt: str, cache_dir: str | None) -
     Exit 1 when a line of the log is malformed (reported, never skipped silently).
     """
     from modelguard import audit
+    from modelguard.cache import existing_cache_root
     from modelguard.errors import NothingToCheckError
 
-    root = audit.cache_root(cache_dir)
+    root = existing_cache_root(cache_dir)
     path = audit.log_path(root)
     if not path.exists():
         raise NothingToCheckError(f"no audit log at {path}; nothing has been recorded in this cache yet")

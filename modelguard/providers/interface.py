@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelguard.errors import AccessDeniedError
+from modelguard.errors import AccessDeniedError, UsageError
+from modelguard.ids import secret_problem
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,14 @@ class Endpoint:
     def key(self, provider: str) -> str:
         for name in self.key_env:
             value = os.environ.get(name, "").strip()
-            if value:
-                return value
+            if not value:
+                continue
+            problem = secret_problem(value)
+            if problem:
+                # Said without the value: a pasted secret must not reach the terminal or a CI log.
+                raise UsageError(f"{provider}: {name} {problem}, so it is not an API key; set it to the key alone "
+                                 "(printable ASCII, no spaces or line breaks)")
+            return value
         if not self.key_required:
             return ""
         names = " or ".join(self.key_env)

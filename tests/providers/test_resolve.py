@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from datetime import date
+from pathlib import Path
 
 import pytest
 
+from modelguard.cli import run
 from modelguard.errors import AccessDeniedError, ConfigError, ExitCode, HubUnreachableError, NotFoundError, PolicyError
 from modelguard.providers import lock_provider_models
 from modelguard.providers.resolve import spec_sha256
@@ -248,3 +250,23 @@ def test_unknown_dateless_anthropic_id_is_not_assumed_pinned_offline() -> None:
     with pytest.raises(PolicyError, match="not in the catalog") as err:
         lock_provider_models([spec("claude-sonnet-9-9", "anthropic")], DENY, today=TODAY)
     assert "lock --online may resolve it" in err.value.message
+
+
+@pytest.mark.parametrize(("key", "problem"), [("sk-test\nsecond-line", "a line break"),
+                                            ("sk-test\u2014dash", "a non-ASCII character"),
+                                            ("sk-test\x7f", "a control character")])
+def test_a_key_that_cannot_be_sent_is_a_usage_error_naming_the_variable(
+    fake: FakeProvider, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    key: str, problem: str,
+) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    monkeypatch.setenv("MODELGUARD_OPENAI_BASE_URL", fake.url + "/v1")
+    fake.route("/v1/models/gpt-4o-2024-08-06", (200, {"id": "gpt-4o-2024-08-06", "object": "model"}))
+    manifest = tmp_path / "modelguard.toml"
+    manifest.write_text('[[provider-model]]\nname = "chat"\nprovider = "openai"\nmodel = "gpt-4o-2024-08-06"\n')
+    assert run(["lock", "--online", "--manifest", str(manifest)]) == ExitCode.USAGE
+    out = capsys.readouterr()
+    assert out.err.splitlines() == [f"modelguard: error: openai: OPENAI_API_KEY holds {problem}, so it is not an API "
+                                    "key; set it to the key alone (printable ASCII, no spaces or line breaks)"]
+    assert "sk-test" not in out.out + out.err
+    assert fake.seen == [] and not (tmp_path / "modelguard.lock").exists()
