@@ -30,7 +30,7 @@ MAX_SERVER_WAIT = 30.0
 """seconds of Retry-After / RateLimit modelguard honours; a server asking for more gets no verdict"""
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
 """the Hub's X-Error-Message for a token it does not know (a fixed string, never echoed)"""
-LOGIN_HINT = "log in with `huggingface-cli login` or set HF_TOKEN (or pass --token)"
+LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
 
 
 @dataclass(frozen=True)

@@ -136,7 +136,7 @@ def test_private_repo_without_token_is_access_denied(fake_hub: FakeHub) -> None:
     fake_hub.add_repo(REPO, FILES, private=True, tokens=["hf_goodtoken"])
     with pytest.raises(AccessDeniedError) as err:
         hub.resolve(client(fake_hub), REPO, "main")
-    assert "huggingface-cli login" in err.value.message
+    assert "hf auth login" in err.value.message
     assert hub.resolve(client(fake_hub, "hf_goodtoken"), REPO, "main").files
 
 

@@ -69,7 +69,7 @@ def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool
     if token is not None and not _is_header_safe(token):
         # Said without the value: a pasted secret must not reach the terminal or a CI log.
         raise UsageError("--token is not a Hub token (it must be printable ASCII with no spaces or line breaks); "
-                         "paste it again, or use HF_TOKEN or `huggingface-cli login`")
+                         "paste it again, or use HF_TOKEN or `hf auth login`")
     ctx.obj = {"endpoint": endpoint, "token": token, "quiet": quiet, "verbose": verbose}
     if not verbose:
         _quiet_hub_logging()
