@@ -3,7 +3,7 @@
 Target (issue 7): modelguard's download with verification <= 1.10x the bare download of the same
 file (hash while writing: no second read pass).
 
-The fake Hub (tests/fakehub, the real HTTP server the tests use; LFS file -> 302 to its CDN
+The fake Hub (modelguard/demo/fakehub, the real HTTP server the tests use; LFS file -> 302 to its CDN
 port) runs in its own process, so the client is not slowed by the server's GIL. Three clients,
 each in a fresh child process, alternating, ``--repeat`` rounds, medians:
 
@@ -11,7 +11,7 @@ each in a fresh child process, alternating, ``--repeat`` rounds, medians:
   GET through the redirect; no hash check, no fsync): what users run today;
 * ``plain GET``: one streaming GET of the resolve URL (redirect followed) into a file, 1 MiB
   chunks, nothing else: the floor of the loopback network and the write path;
-* ``modelguard``: ``modelguard.hub.download`` (HEAD, GET, SHA-256 and git-SHA-1 while writing,
+* ``modelguard``: ``modelguard.hub.download`` (HEAD, GET, SHA-256 while writing (plus the git blob SHA-1 for non-LFS files),
   size/ETag/lock-hash checks, fsync, atomic rename): the verified download fetch uses.
 
 Destinations live in ``--dir`` (default /dev/shm when present, a tmpfs: the write path is memory,
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVER = r"""
 import hashlib, json, os, sys
 sys.path.insert(0, sys.argv[1])
-from tests.fakehub import FakeHub, model
+from modelguard.demo.fakehub import FakeHub, model, server
 
 # The fake re-hashes a file's content on each HEAD and listing; for 2 GiB that is seconds per
 # request on the server side, which a real Hub does not spend. Memoise it (server side only).
@@ -52,7 +52,7 @@ def _sha256(data):
     if key not in _memo:
         _memo[key] = (data, _plain(data))
     return _memo[key][1]
-model.sha256 = _sha256
+model.sha256 = server.sha256 = _sha256
 
 size = int(sys.argv[2])
 block = os.urandom(1 << 20)
