@@ -10,11 +10,16 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
 
 CHUNK = 1 << 20  # 1 MiB: large enough that per-call overhead vanishes, small enough for the cache
+
+BACKLOG = 8
+"""chunks a background :class:`HashingWriter` lets wait for its thread (8 MiB with 1 MiB chunks)"""
 
 PROGRESS_MIN_BYTES = 256 << 20
 """Below this much hashing a progress bar is noise."""
@@ -101,9 +106,13 @@ class HashingWriter:
 
     The git blob SHA-1 needs the size up front; pass ``expected_size`` to compute it. If the
     final size differs, :meth:`digests` reports ``git_blob_sha1=None`` (it cannot be right).
+
+    ``background=True`` hashes in a second thread (hashlib releases the GIL), so a download's
+    receive loop and its hashing run on two cores; at most :data:`BACKLOG` chunks wait to be
+    hashed. Call :meth:`close` (or :meth:`digests`) to stop the thread.
     """
 
-    def __init__(self, raw: BinaryIO, *, expected_size: int | None = None) -> None:
+    def __init__(self, raw: BinaryIO, *, expected_size: int | None = None, background: bool = False) -> None:
         self._raw = raw
         self._sha256 = hashlib.sha256()
         self._expected = expected_size
@@ -113,16 +122,35 @@ class HashingWriter:
             else None
         )
         self.size = 0
+        self._queue: queue.Queue[bytes | None] | None = None
+        self._thread: threading.Thread | None = None
+        if background:
+            self._queue = queue.Queue(maxsize=BACKLOG)
+            self._thread = threading.Thread(target=self._hash_queued, name="modelguard-hash", daemon=True)
+            self._thread.start()
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         n = self._raw.write(data)
         # Hash what was written, not what was offered: a short write must not be counted.
-        written = memoryview(data)[:n] if n is not None else memoryview(data)
-        self._sha256.update(written)
+        size = len(memoryview(data)) if n is None else n
+        if self._queue is not None:
+            # The hashing thread gets immutable bytes: the caller may reuse a buffer it passed.
+            chunk = data if isinstance(data, bytes) and size == len(data) else bytes(memoryview(data)[:size])
+            self._queue.put(chunk)
+        else:
+            self._update(memoryview(data)[:size])
+        self.size += size
+        return size
+
+    def _update(self, chunk: bytes | memoryview) -> None:
+        self._sha256.update(chunk)
         if self._sha1 is not None:
-            self._sha1.update(written)
-        self.size += len(written)
-        return len(written)
+            self._sha1.update(chunk)
+
+    def _hash_queued(self) -> None:
+        assert self._queue is not None
+        while (chunk := self._queue.get()) is not None:
+            self._update(chunk)
 
     def flush(self) -> None:
         self._raw.flush()
@@ -130,7 +158,15 @@ class HashingWriter:
     def tell(self) -> int:
         return self.size
 
+    def close(self) -> None:
+        """Wait for the hashing thread to hash what was written, and stop it (idempotent)."""
+        if self._thread is not None and self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def digests(self) -> Digests:
+        self.close()
         sha1 = None
         if self._sha1 is not None and self.size == self._expected:
             sha1 = self._sha1.hexdigest()

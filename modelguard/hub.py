@@ -340,9 +340,12 @@ def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: P
         with os.fdopen(fd, "wb") as raw:
             # An LFS file (SHA-256 ETag) has no published git blob SHA-1 to check: skip computing it.
             sink = CappedSink(raw, size, what, git_sha1=len(etag) != 64)
-            _stream(client, location, commit, sink, size, path, progress, what)
-            raw.flush()
-            os.fsync(raw.fileno())
+            try:
+                _stream(client, location, commit, sink, size, path, progress, what)
+                raw.flush()
+                os.fsync(raw.fileno())  # while the hashing thread finishes the last chunks
+            finally:
+                sink.close()
         got = sink.digests()
         if got.size != size:
             raise IntegrityError(f"{what}: the body ended after {got.size} of the {size} bytes announced",

@@ -397,7 +397,7 @@ class CappedSink:
         SHA-256 only, and the SHA-1 is a third of the hashing CPU of a download)."""
         self._size = size
         self._what = what
-        self._writer = HashingWriter(raw, expected_size=size if git_sha1 else None)
+        self._writer = HashingWriter(raw, expected_size=size if git_sha1 else None, background=True)
 
     def write(self, data: bytes) -> None:
         if self._writer.size + len(data) > self._size:
@@ -407,3 +407,7 @@ class CappedSink:
 
     def digests(self) -> Digests:
         return self._writer.digests()
+
+    def close(self) -> None:
+        """Stop the hashing thread (a download that failed half way never asks for digests)."""
+        self._writer.close()

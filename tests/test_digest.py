@@ -84,3 +84,19 @@ def test_no_progress_bar_when_disabled_or_small(tmp_path: Path) -> None:
         assert digest._progress is None
     with digest.hashing_progress(1 << 20, enabled=True):
         assert digest._progress is None
+
+
+def test_background_hashing_writer_matches_inline_and_stops_its_thread() -> None:
+    import threading
+
+    data = [bytes([i]) * (1 << 20) for i in range(20)] + [bytearray(b"tail")]  # more chunks than BACKLOG
+    inline, background = HashingWriter(io.BytesIO(), expected_size=20 * (1 << 20) + 4), None
+    background = HashingWriter(io.BytesIO(), expected_size=20 * (1 << 20) + 4, background=True)
+    for chunk in data:
+        inline.write(chunk)
+        background.write(chunk)
+    data[-1][:] = b"XXXX"  # a caller reusing its buffer after write() must not change what is hashed
+    assert background.digests() == inline.digests()
+    assert inline.digests().git_blob_sha1 == git_blob_sha1(b"".join(bytes(c) for c in data[:-1]) + b"tail")
+    background.close()  # idempotent
+    assert not [t for t in threading.enumerate() if t.name == "modelguard-hash"]

@@ -245,6 +245,9 @@ def test_big_lfs_file_cut_mid_body_is_truncated(fake_hub: FakeHub, tmp_path: Pat
         hub.download(client(fake_hub), REPO, commit, "model.safetensors", tmp_path / "m", expected_size=len(big))
     assert err.value.rule == "MG-H008"
     assert list(tmp_path.iterdir()) == []
+    # each attempt's background hashing thread was stopped, not left waiting for more chunks
+    import threading
+    assert not [t for t in threading.enumerate() if t.name == "modelguard-hash"]
 
 
 def test_hub_without_the_tree_route_falls_back_to_the_model_info(fake_hub: FakeHub) -> None:
