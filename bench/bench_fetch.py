@@ -11,8 +11,9 @@ each in a fresh child process, alternating, ``--repeat`` rounds, medians:
   GET through the redirect; no hash check, no fsync): what users run today;
 * ``plain GET``: one streaming GET of the resolve URL (redirect followed) into a file, 1 MiB
   chunks, nothing else: the floor of the loopback network and the write path;
-* ``modelguard``: ``modelguard.hub.download`` (HEAD, GET, SHA-256 while writing (plus the git blob SHA-1 for non-LFS files),
-  size/ETag/lock-hash checks, fsync, atomic rename): the verified download fetch uses.
+* ``modelguard``: ``modelguard.hub.download`` (HEAD, GET, SHA-256 in a second thread while
+  writing (plus the git blob SHA-1 for non-LFS files), size/ETag/lock-hash checks, fsync, atomic
+  rename): the verified download fetch uses.
 
 Destinations live in ``--dir`` (default /dev/shm when present, a tmpfs: the write path is memory,
 so the figure is network + hashing). With ``--dir`` on disk, modelguard's fsync waits for the disk
