@@ -59,3 +59,33 @@ def make_file(path: str, size: int) -> None:
 
 def emit(results: dict[str, object]) -> None:
     print(json.dumps(results, indent=2))
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MG_CLI = "import sys; from modelguard.cli import main; sys.exit(main())"
+"""what the ``modelguard`` console script runs"""
+DEFAULT_MG_VENV = "/work/venvs/wheel"
+
+
+def mg_python(venv: str | os.PathLike[str]) -> tuple[str, bool]:
+    """(interpreter to run modelguard with, whether that is this editable venv's).
+
+    Start-up is measured from a venv with modelguard installed normally (``pip install .``):
+    setuptools' editable finder is imported by every interpreter of an editable venv (~20 ms of
+    pathlib and more) and is not what users of the wheel run. The working tree goes first on
+    that interpreter's PYTHONPATH (:func:`bench_env`), so this checkout's code is measured."""
+    python = os.path.join(venv, "bin", "python")
+    if os.path.exists(python):
+        return python, False
+    return sys.executable, True
+
+
+def bench_env(pycache: str | os.PathLike[str], *, modelguard: bool) -> dict[str, str]:
+    """Environment for a timed child: bytecode cached (as installed packages have it; some
+    sandboxes set PYTHONDONTWRITEBYTECODE, which would recompile modelguard on every run), and
+    for modelguard the working tree first on PYTHONPATH."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
+    env["PYTHONPYCACHEPREFIX"] = os.fspath(pycache)
+    if modelguard:
+        env["PYTHONPATH"] = ROOT
+    return env

@@ -39,13 +39,12 @@ import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import scan_data
-from _util import emit
+from _util import DEFAULT_MG_VENV, MG_CLI, bench_env, emit, mg_python
 
 CHILD = r"""
 import json, os, sys, time
@@ -89,11 +88,6 @@ print(json.dumps({"scan_s": elapsed, "warm_s": sorted(again)[2], "read_bytes": r
 """
 
 
-ROOT = Path(__file__).resolve().parents[1]
-MG_CLI = "import sys; from modelguard.cli import main; sys.exit(main())"
-"""what the ``modelguard`` console script runs"""
-
-
 def child(python: str, tool: str, path: Path, env: dict[str, str]) -> dict[str, object]:
     proc = subprocess.run([python, "-c", CHILD, tool, str(path)], capture_output=True, text=True, check=True,
                           env=env)
@@ -116,20 +110,7 @@ def warm(path: Path) -> None:
 
 
 def cli_env(pycache: Path) -> dict[str, dict[str, str]]:
-    """Per tool. Both CLIs start from cached bytecode, as installed packages do: with
-    PYTHONDONTWRITEBYTECODE set (as in some sandboxes) modelguard's source tree would be compiled
-    on every run while picklescan's wheel brought its .pyc files."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONDONTWRITEBYTECODE", "PYTHONPATH")}
-    env["PYTHONPYCACHEPREFIX"] = str(pycache)
-    return {"modelguard": {**env, "PYTHONPATH": str(ROOT)}, "picklescan": env}
-
-
-def mg_python(venv: Path) -> tuple[str, bool]:
-    """(interpreter for modelguard, whether it is an editable install)."""
-    python = venv / "bin" / "python"
-    if python.exists():
-        return str(python), False
-    return sys.executable, True
+    return {"modelguard": bench_env(pycache, modelguard=True), "picklescan": bench_env(pycache, modelguard=False)}
 
 
 def bench_case(path: Path, peers: Path, repeat: int, env: dict[str, dict[str, str]], mg_py: str) -> dict[str, object]:
@@ -187,7 +168,7 @@ def main() -> None:
     ap.add_argument("--modelaudit-venv", type=Path, default=Path("/work/venvs/modelaudit"))
     ap.add_argument("--modelaudit-pickles", type=int, default=50,
                     help="pickles in modelaudit's folder sample (it takes seconds per file); 0 skips it")
-    ap.add_argument("--mg-venv", type=Path, default=Path("/work/venvs/wheel"),
+    ap.add_argument("--mg-venv", type=Path, default=Path(DEFAULT_MG_VENV),
                     help="venv with modelguard installed normally (not editable); the working tree is imported")
     ap.add_argument("--keep", type=Path, help="write the data here and keep it (reused when present)")
     args = ap.parse_args()
