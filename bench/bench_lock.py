@@ -1,13 +1,14 @@
 """Lock: a repo of 5,000 files on the loopback fake Hub locked in < 5 s (issue 7: paginated tree
 listing, no request per file).
 
-The fake Hub (tests/fakehub, 1,000 entries per tree page like the real Hub) runs in its own
+The fake Hub (modelguard/demo/fakehub, 1,000 entries per tree page like the real Hub) runs in its own
 process with one repo of ``--files`` LFS files (the Hub publishes their SHA-256, so nothing is
 downloaded) plus ``--small`` small git files (config, tokenizer: the Hub publishes only a git
 SHA-1 for those, so modelguard downloads each once to record its SHA-256). Timed, alternating,
 medians of ``--repeat`` runs:
 
-* ``modelguard lock``: the CLI, start-up included, into a fresh lockfile each time;
+* ``modelguard lock``: the CLI, start-up included (run as in bench_import.py: from ``--mg-venv``,
+  bytecode cached), into a fresh lockfile each time;
   its CPU time (user + system of the child) shows how much of the wall time is modelguard's own
   work and how much is waiting for the fake server, which builds each listing in Python;
 * ``list_repo_tree``: huggingface_hub's recursive listing of the same commit, the floor for
@@ -24,6 +25,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -31,7 +33,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _util import emit
+from _util import DEFAULT_MG_VENV, MG_CLI, bench_env, emit, mg_python
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +70,7 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=5000)
     ap.add_argument("--small", type=int, default=8)
     ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--mg-venv", type=Path, default=Path(DEFAULT_MG_VENV))
     args = ap.parse_args()
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(args.files), str(args.small)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
@@ -79,8 +82,11 @@ def main() -> None:
         server.stdin.flush()  # type: ignore[union-attr]
         return int(server.stdout.readline())  # type: ignore[union-attr]
 
-    script = str(Path(sys.executable).with_name("modelguard"))
-    env = {**os.environ, "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1"}
+    python, editable = mg_python(args.mg_venv)
+    pycache = tempfile.mkdtemp(prefix="mg-bench-pycache-")
+    hf_env = {"HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_DISABLE_XET": "1"}
+    env = {**bench_env(pycache, modelguard=True), **hf_env}
+    subprocess.run([python, "-c", MG_CLI, "--help"], capture_output=True, env=env, check=False)  # bytecode cache
     lock_s: list[float] = []
     lock_cpu: list[float] = []
     list_s: list[float] = []
@@ -97,8 +103,9 @@ def main() -> None:
                 lockfile.unlink(missing_ok=True)
                 cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 t0 = time.perf_counter()
-                proc = subprocess.run([script, "--endpoint", info["endpoint"], "-q", "lock", "--manifest",
-                                       str(manifest)], capture_output=True, text=True, env=env, check=False)
+                proc = subprocess.run([python, "-c", MG_CLI, "--endpoint", info["endpoint"], "-q", "lock",
+                                       "--manifest", str(manifest)], capture_output=True, text=True, env=env,
+                                      check=False)
                 lock_s.append(time.perf_counter() - t0)
                 cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 lock_cpu.append(cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime)
@@ -107,15 +114,19 @@ def main() -> None:
                 lock_requests = requests_since_last()
                 pinned = lockfile.read_text().count("path = ")
                 out = subprocess.run([sys.executable, "-c", LISTING, info["endpoint"], info["commit"]],
-                                     capture_output=True, text=True, env=env, check=True).stdout.split()
+                                     capture_output=True, text=True, env={**os.environ, **hf_env},
+                                     check=True).stdout.split()
                 list_s.append(float(out[0]))
                 list_requests = requests_since_last()
     finally:
         server.stdin.close()
         server.wait(timeout=30)
+        shutil.rmtree(pycache, ignore_errors=True)
     emit({
         "cpus": os.cpu_count(),
         "loadavg": os.getloadavg(),
+        "modelguard_python": python,
+        "modelguard_editable": editable,
         "repo_files": args.files + args.small,
         "lfs_files": args.files,
         "git_files_downloaded_for_sha256": args.small,
