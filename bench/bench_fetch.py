@@ -103,7 +103,10 @@ def run_client(how: str, info: dict[str, object], base: Path) -> dict[str, float
         if proc.returncode != 0:
             raise SystemExit(f"{how} failed:\n{proc.stderr[-2000:]}")
         result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return result
+    # Untimed: flush what this client left dirty (the file is deleted, but writeback already
+    # started), so the next client does not share the disk with the previous one's writeback.
+    os.sync()
+    return result
 
 
 def bench(info: dict[str, object], base: Path, repeat: int) -> dict[str, object]:
