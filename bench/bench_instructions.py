@@ -61,8 +61,9 @@ def main() -> None:
     results: dict[str, object] = {"loadavg": os.getloadavg(), "modelguard_editable": editable}
     with tempfile.TemporaryDirectory(prefix="mg-bench-instr-") as tmp:
         out = Path(tmp) / "callgrind.out"
-        envs = {"modelguard": bench_env(Path(tmp) / "pycache", modelguard=True),
-                "picklescan": bench_env(Path(tmp) / "pycache", modelguard=False)}
+        # A fixed hash seed: set and dict layouts (and so instruction counts) vary with it run to run.
+        envs = {"modelguard": {**bench_env(Path(tmp) / "pycache", modelguard=True), "PYTHONHASHSEED": "0"},
+                "picklescan": {**bench_env(Path(tmp) / "pycache", modelguard=False), "PYTHONHASHSEED": "0"}}
         for tool, python in pythons.items():  # fills the bytecode cache
             subprocess.run([python, "-c", CHILD[tool], "0", "."], env=envs[tool], capture_output=True, check=True)
         for case in CASES:

@@ -125,7 +125,9 @@ def run(m: StackMachine) -> object:
                     k = marks.pop()
                     items = tuple(stack[k:])
                     del stack[k:]
-                    col.count(len(items), base + at)
+                    col.items += len(items)  # Collector.count, inline
+                    if col.items > max_items:
+                        col.count(0, base + at)  # raises the limit error
                     stack.append(items)
                     if len(stack) > max_items:
                         raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
@@ -147,7 +149,9 @@ def run(m: StackMachine) -> object:
                 if len(stack) - (marks[-1] if marks else 0) >= n:  # else the handler reports the underflow
                     items = tuple(stack[-n:])
                     del stack[-n:]
-                    col.count(n, base + at)
+                    col.items += n
+                    if col.items > max_items:
+                        col.count(0, base + at)
                     stack.append(items)
                     continue
             elif code in _CONSTANTS:

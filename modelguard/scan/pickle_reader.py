@@ -39,8 +39,7 @@ class Reader:
         self.size = f.seek(0, os.SEEK_END)
         if end is not None:
             self.size = min(self.size, end)
-        f.seek(start)
-        self.base = start
+        self.base = start  # every read names its offset (read_at): no seek to start needed
         self.buf = b""
         self.i = 0
         self.budget = budget

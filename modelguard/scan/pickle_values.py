@@ -124,9 +124,11 @@ def to_static(value: object, *, globals_ok: bool, depth: int = 0) -> object:
             return value
         raise NotStatic("import")
     if isinstance(value, tuple):
-        return tuple(to_static(v, globals_ok=globals_ok, depth=depth + 1) for v in value)
+        return tuple([v if isinstance(v, _PLAIN) else to_static(v, globals_ok=globals_ok, depth=depth + 1)
+                      for v in value])
     if isinstance(value, ListVal) and not value.dropped:
-        return [to_static(v, globals_ok=globals_ok, depth=depth + 1) for v in value.items]
+        return [v if isinstance(v, _PLAIN) else to_static(v, globals_ok=globals_ok, depth=depth + 1)
+                for v in value.items]
     if isinstance(value, DictVal) and not value.dropped:
         out: dict[object, object] = {}
         for k, v in value.pairs:

@@ -191,8 +191,11 @@ class Machine(StackMachine):
         return None
 
     def op_reduce(self) -> None:
-        args = self.pop()
-        func = self.pop()
+        stack = self.stack
+        if len(stack) - (self.marks[-1] if self.marks else 0) >= 2:  # both operands above the mark
+            args, func = stack.pop(), stack.pop()
+        else:
+            args, func = self.pop(), self.pop()  # raises the underflow error
         self._call(func, args, "call", "REDUCE")
 
     def op_newobj(self) -> None:
