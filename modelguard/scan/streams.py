@@ -3,7 +3,9 @@
 Container scanners hand members to ``ctx.nested(...)`` as :class:`Source` objects. A stored
 member is a :class:`WindowSource` (an offset window over the outer file, nothing copied); a
 compressed member is decompressed once by :func:`spool` into a SpooledTemporaryFile under the
-context's expansion budget and ratio limit, then exposed as a :class:`SpoolSource`.
+context's expansion budget and ratio limit, then exposed as a :class:`SpoolSource`. Small
+structure scattered between tensors is read with :func:`read_at`: on a file, one ``pread`` of
+exactly those bytes, so no buffer reads ahead into tensor data.
 
 Must not: read a whole member into memory unless it is small, or decompress without charging
 every produced byte to ``ctx.charge_expansion``.
