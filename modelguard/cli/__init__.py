@@ -15,6 +15,7 @@ from typing import Any
 import click
 
 from modelguard.errors import ExitCode, ModelguardError, UsageError
+from modelguard.ids import secret_problem
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attr, one-line help shown by --help without importing the module)
@@ -66,17 +67,13 @@ def cli(ctx: click.Context, endpoint: str | None, token: str | None, quiet: bool
 
     Exit codes: 0 verified/clean, 1 rejected, 2 usage or config error, 3 no verdict, 70 internal bug.
     """
-    if token is not None and not _is_header_safe(token):
+    if token is not None and (not token or secret_problem(token)):
         # Said without the value: a pasted secret must not reach the terminal or a CI log.
         raise UsageError("--token is not a Hub token (it must be printable ASCII with no spaces or line breaks); "
                          "paste it again, or use HF_TOKEN or `hf auth login`")
     ctx.obj = {"endpoint": endpoint, "token": token, "quiet": quiet, "verbose": verbose}
     if not verbose:
         _quiet_hub_logging()
-
-
-def _is_header_safe(token: str) -> bool:
-    return bool(token) and all("!" <= c <= "~" for c in token)
 
 
 def _quiet_hub_logging() -> None:
