@@ -205,8 +205,8 @@ def _tidy(path: str) -> str:
     return lead + "/".join(part for part in path.split("/") if part not in ("", ".")) or "."
 
 
-def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[str, str]]:
-    """(real path, display path) of every regular file under ``paths``, sorted, no symlinked dirs.
+def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[str]:
+    """Every regular file under ``paths``, sorted, no symlinked dirs, as it is shown and opened.
 
     Plain ``os.path`` strings: importing pathlib costs ``modelguard scan`` ~6 ms of start-up."""
     for given in paths:
@@ -220,10 +220,9 @@ def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[tuple[str, s
                 linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
                 dirs[:] = sorted(d for d in dirs if d != ".git" and d not in linked)
                 for name in sorted([*files, *linked]):
-                    full = _tidy(os.path.join(root, name))
-                    yield full, full
+                    yield _tidy(os.path.join(root, name))
         else:
-            yield p, p
+            yield p
 
 
 def scan_paths(
@@ -236,10 +235,7 @@ def scan_paths(
     """Scan files and folders. Raises UsageError for a missing path and
     NothingToCheckError when there is no file at all (a verdict of clean would be a lie)."""
     safe = tuple(extra_safe_globals)
-    results = [
-        scan_file(real, limits=limits, extra_safe_globals=safe, display_path=shown)
-        for real, shown in iter_files(paths)
-    ]
+    results = [scan_file(path, limits=limits, extra_safe_globals=safe) for path in iter_files(paths)]
     if not results:
         raise NothingToCheckError(
             "nothing to scan: the given folders contain no files; point modelguard at a model file or folder"
