@@ -57,5 +57,9 @@ class Collector:
     def count(self, n: int, offset: int) -> None:
         self.items += n
         if self.items > self.ctx.limits.max_pickle_container_items:
-            raise ScanLimitError(f"pickle builds more than {self.ctx.limits.max_pickle_container_items} items",
-                                 self.where(offset))
+            raise self.too_many_items(offset)
+
+    def too_many_items(self, offset: int) -> ScanLimitError:
+        """The error for :attr:`items` over the limit (the opcode loop counts inline, then raises this)."""
+        return ScanLimitError(f"pickle builds more than {self.ctx.limits.max_pickle_container_items} items",
+                              self.where(offset))

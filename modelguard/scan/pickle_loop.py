@@ -127,7 +127,7 @@ def run(m: StackMachine) -> object:
                     del stack[k:]
                     col.items += len(items)  # Collector.count, inline
                     if col.items > max_items:
-                        col.count(0, base + at)  # raises the limit error
+                        raise col.too_many_items(base + at)
                     stack.append(items)
                     if len(stack) > max_items:
                         raise ScanLimitError("pickle stack grows beyond the item limit", col.where(base + at))
@@ -151,7 +151,7 @@ def run(m: StackMachine) -> object:
                     del stack[-n:]
                     col.items += n
                     if col.items > max_items:
-                        col.count(0, base + at)
+                        raise col.too_many_items(base + at)
                     stack.append(items)
                     continue
             elif code in _CONSTANTS:
