@@ -29,6 +29,7 @@ from modelguard.scan.streams import (
     bounded,
     budget_spent,
     chunks,
+    read_at,
     scan_nested,
     spool,
     unsafe_member_name,
@@ -170,8 +171,7 @@ def _scan_member(ctx: ScanContext, source: Source, f: BinaryIO, m: ZipMember, fm
         member: Source
         if m.compressed_size <= _READ_ONCE_MAX:
             # Read once through the archive's open file: the CRC and every check after it share it.
-            f.seek(m.data_offset)
-            member = BytesSource(f.read(m.compressed_size), where)
+            member = BytesSource(read_at(f, m.data_offset, m.compressed_size), where)
         else:
             member = WindowSource(source, m.data_offset, m.compressed_size, where)
         # torch.serialization.set_crc32_options(False) writes 0 for every CRC-32; that is a
