@@ -222,10 +222,9 @@ class _Fetcher:
         self._evict_if_admitted(group)
         digests = {f.sha256 for m in group.models for f in m.files}
         for entry in self.policy.revoked:
-            digest = entry.target.removeprefix("sha256:")
-            if digest == entry.target or digest not in digests:
+            if not entry.sha256 or entry.sha256 not in digests:
                 continue
-            for hit in evict_locked(self.layout, Target(sha256=digest)):
+            for hit in evict_locked(self.layout, Target(sha256=entry.sha256)):
                 audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
                                                 "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
 
@@ -399,8 +398,8 @@ def fetch(
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
     # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
     # every cached snapshot holding a revoked file of it; the other models still proceed and the
-    # report says why. The policy does not make the
-    # lock stale (manifest-sha256 covers model entries only), so no early exit is needed here.
+    # report says why. The policy does not make the lock stale (manifest-sha256 covers model
+    # entries only), so no early exit is needed here.
     if lockfile.manifest_sha256 != manifest.sha256:
         # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
         raise StaleLockError(

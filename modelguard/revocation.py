@@ -75,11 +75,7 @@ def is_revoked(policy: Policy, repo: str, commit: str, sha256s: Iterable[str] = 
     """The first revocation that applies to ``repo@commit`` or to any of the files' SHA-256s."""
     digests = {d.lower() for d in sha256s}
     for entry in policy.revoked:
-        target = entry.target
-        if target.startswith("sha256:"):
-            if target[len("sha256:"):].lower() in digests:
-                return entry
-        elif target == f"{repo}@{commit}":
+        if (entry.sha256 and entry.sha256 in digests) or entry.target == f"{repo}@{commit}":
             return entry
     return None
 
@@ -94,8 +90,8 @@ def revocation_findings(
         if entry.target == f"{repo}@{commit}":
             out.append(finding("MG-P501", f"{repo}@{commit[:12]} was revoked on {entry.date}: {entry.reason}",
                                location=where, model=model))
-        elif entry.target.startswith("sha256:"):
-            digest = entry.target[len("sha256:"):].lower()
+        elif entry.sha256:
+            digest = entry.sha256
             for path, sha256 in sorted(files.items()):
                 if sha256.lower() == digest:
                     out.append(finding("MG-P502", f"{path} (sha256 {digest[:16]}…) was revoked on {entry.date}: "

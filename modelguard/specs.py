@@ -101,6 +101,11 @@ class Revocation:
     date: str
     line: int = 0
 
+    @property
+    def sha256(self) -> str:
+        """The file digest a ``sha256:`` target revokes; "" for an ``org/repo@commit`` target."""
+        return self.target.removeprefix("sha256:").lower() if self.target.startswith("sha256:") else ""
+
 
 @dataclass(frozen=True)
 class Policy:
