@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from modelguard import clock
 from modelguard.models import FileResult, Finding
 from modelguard.rules import finding
 from modelguard.specs import HFModelSpec, LockedHFModel, Policy
@@ -206,11 +207,10 @@ def with_suppressions(policy: Policy, result: FileResult, *, repo: str, model: s
     """
     if not policy.suppressions:
         return result
-    import datetime as dt
 
     from modelguard.suppress import apply_suppressions
 
-    findings = apply_suppressions(result.findings, policy, today=dt.date.today(), model=model, repo=repo,
+    findings = apply_suppressions(result.findings, policy, today=clock.today(), model=model, repo=repo,
                                   path=result.path.split(":", 1)[-1])
     return replace(result, findings=tuple(findings))
 
@@ -222,11 +222,10 @@ def suppressed_findings(
     found = list(findings)
     if not policy.suppressions:
         return found
-    import datetime as dt
 
     from modelguard.suppress import apply_suppressions
 
-    return apply_suppressions(found, policy, today=dt.date.today(), model=model, repo=repo)
+    return apply_suppressions(found, policy, today=clock.today(), model=model, repo=repo)
 
 
 def scanner_fingerprint() -> str:

@@ -25,6 +25,7 @@ import tomlkit
 import tomlkit.exceptions
 from tomlkit.items import AoT, Table
 
+from modelguard import clock
 from modelguard.atomic import replace_file
 from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
 from modelguard.models import Finding
@@ -144,7 +145,7 @@ def add_revocation(path: str | os.PathLike[str], target: Target, reason: str, *,
         if existing.get("target") == str(target):
             return Revocation(target=str(target), reason=str(existing.get("reason", "")),
                               date=str(existing.get("date", "")))
-    day = date or _dt.datetime.now(_dt.timezone.utc).date().isoformat()
+    day = date or clock.today().isoformat()
     entry = tomlkit.table()
     entry.append("target", str(target))
     entry.append("reason", reason.strip())

@@ -8,6 +8,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from modelguard.cli import run
 from tests.cache_helpers import publish, write_project
 from tests.fakehub import FakeHub
@@ -16,6 +18,15 @@ from tests.scan import picklegen
 # A pickle importing a class that is on no allowlist: MG-S102, suspicious (high) - a finding a
 # team can review and accept for one repo, unlike code execution.
 UNKNOWN_CLASS = picklegen.reduce_call("acme_training.checkpoint", "RunState", "epoch-3")
+# Expiry is decided against "today": pinned, so the verdicts hold whatever day the suite runs.
+TODAY = dt.date(2026, 11, 26)
+
+
+@pytest.fixture(autouse=True)
+def _pinned_day(today) -> None:
+    today(TODAY.isoformat())
+
+
 FILES = {"config.json": b'{"model_type": "x"}', "state.pkl": UNKNOWN_CLASS}
 
 
@@ -47,7 +58,7 @@ def test_without_suppression_unknown_import_is_refused(fake_hub: FakeHub, tmp_pa
 
 
 def test_suppressed_finding_is_admitted_and_reported(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    tomorrow = TODAY + dt.timedelta(days=1)
     code, doc = _fetch(fake_hub, tmp_path, _policy(tomorrow), capsys)
     assert code == 0, doc
     assert _rules(doc).get("MG-S102") is True
@@ -60,11 +71,11 @@ def test_suppressed_finding_is_admitted_and_reported(fake_hub: FakeHub, tmp_path
 
 
 def test_expired_suppression_fails_verify_with_mg_p900(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    tomorrow = TODAY + dt.timedelta(days=1)
     assert _fetch(fake_hub, tmp_path, _policy(tomorrow), capsys)[0] == 0
     # The suppression expires: the same manifest edited to yesterday (policy edits do not stale the lock).
     manifest = tmp_path / "modelguard.toml"
-    yesterday = dt.date.today() - dt.timedelta(days=1)
+    yesterday = TODAY - dt.timedelta(days=1)
     manifest.write_text(manifest.read_text().replace(tomorrow.isoformat(), yesterday.isoformat()))
     lock = str(tmp_path / "modelguard.lock")
     assert run(["verify", "--lockfile", lock, "--cache-dir", str(tmp_path / "cache"), "--format", "json"]) == 1
@@ -73,7 +84,7 @@ def test_expired_suppression_fails_verify_with_mg_p900(fake_hub: FakeHub, tmp_pa
 
 
 def test_integrity_findings_are_never_suppressed(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
-    tomorrow = dt.date.today() + dt.timedelta(days=1)
+    tomorrow = TODAY + dt.timedelta(days=1)
     policy = _policy(tomorrow) + _policy(tomorrow, rule="MG-H001").split("\n\n", 1)[1]
     assert _fetch(fake_hub, tmp_path, policy, capsys)[0] == 0
     blob = next((tmp_path / "cache" / "hub" / "models--acme--tiny" / "snapshots").rglob("config.json"))

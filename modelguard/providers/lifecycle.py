@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date, timedelta
 
+from modelguard import clock
 from modelguard.errors import LockfileError
 from modelguard.models import Finding, Severity
 from modelguard.providers.catalog import Catalog, Lifecycle, load_catalog
@@ -103,7 +104,7 @@ def check_locked_provider_models(
 ) -> list[Finding]:
     """Findings for the locked provider models; remote=True asks the providers (keys from env)."""
     catalog = load_catalog()
-    day = today or date.today()
+    day = today or clock.today()
     findings: list[Finding] = []
     clients: dict[str, ModelsAPI | None] = {}
     for entry in locked:

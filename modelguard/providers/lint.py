@@ -17,6 +17,7 @@ from datetime import date
 
 import tomlkit
 
+from modelguard import clock
 from modelguard.errors import LockfileError
 from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.providers.catalog import Catalog, load_catalog
@@ -168,7 +169,7 @@ def lint_paths(
     """Lint files and folders; ``lockfile`` (else ./modelguard.lock when present) adds MG-P206."""
     catalog = load_catalog()
     pol = policy or Policy()
-    day = today or date.today()
+    day = today or clock.today()
     if lockfile is None and os.path.isfile(DEFAULT_LOCKFILE):
         lockfile = DEFAULT_LOCKFILE
     locked = read_locked_ids(lockfile) if lockfile else None

@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
+from modelguard import clock
 from modelguard.errors import ConfigError, NotFoundError, PolicyError
 from modelguard.providers.catalog import PLATFORMS, Catalog, Lifecycle, load_catalog, normalise_provider
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
@@ -111,7 +112,7 @@ def lock_provider_models(
 ) -> list[LockedProviderModel]:
     """Resolve each provider model to a pinned snapshot, keeping unchanged existing pins."""
     catalog = load_catalog()
-    day = today or date.today()
+    day = today or clock.today()
     kept = {e.name: e for e in existing}
     clients: dict[str, ModelsAPI | None] = {}
     locked: list[LockedProviderModel] = []

@@ -114,7 +114,8 @@ def test_cli_exit_codes(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     capsys.readouterr()
 
 
-def test_cli_json_report(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_json_report(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], today) -> None:
+    today("2026-11-26")  # one model deprecated (retires later), one retired: the catalog's dates on that day
     out = tmp_path / "report.json"
     assert run(["lint", "--format", "json", "--output", str(out), str(app)]) == 1
     doc = json.loads(out.read_text())
