@@ -11,7 +11,7 @@ each in a fresh child process, alternating, ``--repeat`` rounds, medians:
   GET through the redirect; no hash check, no fsync): what users run today;
 * ``plain GET``: one streaming GET of the resolve URL (redirect followed) into a file, 1 MiB
   chunks, nothing else: the floor of the loopback network and the write path;
-* ``modelguard``: ``modelguard.hub.download`` (HEAD, GET, SHA-256 in a second thread while
+* ``modelguard``: ``modelguard.hub.client.download`` (HEAD, GET, SHA-256 in a second thread while
   writing (plus the git blob SHA-1 for non-LFS files), size/ETag/lock-hash checks, fsync, atomic
   rename): the verified download fetch uses.
 
@@ -76,7 +76,7 @@ url = f"{info['endpoint']}/bench/big/resolve/{info['commit']}/model.bin"
 # imports happen before the clock starts: this measures the transfer, not interpreter start-up
 import httpx2
 from huggingface_hub import hf_hub_download
-from modelguard.hub import download, make_client
+from modelguard.hub.client import download, make_client
 t0 = time.perf_counter()
 if how == "modelguard":
     got = download(make_client(info["endpoint"], token=""), "bench/big", info["commit"], "model.bin",

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from _util import child_peak_rss_mb, emit, make_file, median_times
 
-from modelguard.digest import hash_file, hash_files
+from modelguard.store.digest import hash_file, hash_files
 
 
 def parallel_ceiling(repeat: int) -> float:
@@ -72,7 +72,7 @@ def main() -> None:
         )
         ceiling = parallel_ceiling(args.repeat)
         rss, _ = child_peak_rss_mb(
-            "from modelguard.digest import hash_files\nimport sys\nhash_files(sys.argv[1:])", paths
+            "from modelguard.store.digest import hash_files\nimport sys\nhash_files(sys.argv[1:])", paths
         )
         gib = size / (1 << 30)
         emit(

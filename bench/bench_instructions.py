@@ -26,7 +26,7 @@ CHILD = {
     "modelguard": """
 import sys
 from modelguard.scan import scan_paths
-import modelguard.scan.pickle, modelguard.scan.zipscan, modelguard.scan.torch_legacy
+import modelguard.scan.pickle.scanner, modelguard.scan.zipscan, modelguard.scan.torch_legacy
 if sys.argv[1] == "1":
     scan_paths([sys.argv[2]])
 """,

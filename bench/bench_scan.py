@@ -62,7 +62,7 @@ tool, path = sys.argv[1], sys.argv[2]
 if tool == "modelguard":
     from modelguard.scan import scan_paths
     # picklescan imports all its scanners up front; import modelguard's for the formats here too
-    import modelguard.scan.pickle, modelguard.scan.zipscan, modelguard.scan.torch_legacy
+    import modelguard.scan.pickle.scanner, modelguard.scan.zipscan, modelguard.scan.torch_legacy
     def scan():
         return scan_paths([path]).files[0].verdict.value
 else:

@@ -1,11 +1,11 @@
 """The public library surface: what Python code (model loaders, CI scripts, notebooks) calls.
 
 * :func:`lock`, :func:`fetch`, :func:`verify`: the three CLI commands as library calls returning
-  typed results (:class:`~modelguard.locker.LockResult`, :class:`~modelguard.models.Report`).
-  They are thin: the work lives in :mod:`modelguard.locker`, :mod:`modelguard.fetcher` and
-  :mod:`modelguard.verifier`, which the CLI calls too.
+  typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`).
+  They are thin: the work lives in :mod:`modelguard.flows.lock`, :mod:`modelguard.flows.fetch` and
+  :mod:`modelguard.flows.verify`, which the CLI calls too.
 * :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
-* :func:`hf_offline` / :func:`offline_env` and :func:`load_torch`, from :mod:`modelguard.loaders`.
+* :func:`hf_offline` / :func:`offline_env` and :func:`load_torch`, from :mod:`modelguard.flows.load`.
 
 Fail closed: :func:`snapshot` and :func:`load_torch` never return something doubtful; they raise
 a :class:`~modelguard.errors.ModelguardError` subclass naming the reason. Must not render
@@ -34,12 +34,12 @@ from modelguard.errors import (
     UnsafeContentError,
     UsageError,
 )
-from modelguard.loaders import TorchNotInstalledError, hf_offline, load_torch, offline_env
+from modelguard.flows.load import TorchNotInstalledError, hf_offline, load_torch, offline_env
 from modelguard.models import Finding, Report, Severity
-from modelguard.specs import LockedHFModel, Lockfile, Manifest
+from modelguard.spec.types import LockedHFModel, Lockfile, Manifest
 
 if TYPE_CHECKING:
-    from modelguard.locker import LockResult
+    from modelguard.flows.lock import LockResult
 
 __all__ = [
     "TorchNotInstalledError",
@@ -74,7 +74,7 @@ def lock(
     Raises :class:`PolicyError` before any request when an org is not allowed; writes the lockfile
     atomically, and only when its content changed. Same as ``modelguard lock``.
     """
-    from modelguard import locker
+    from modelguard.flows import lock as locker
 
     return locker.lock(os.fspath(manifest), os.fspath(lockfile) if lockfile is not None else None,
                        endpoint=endpoint, token=token, upgrade=upgrade, online=online)
@@ -94,7 +94,7 @@ def fetch(
     Per-model outcomes are in ``report.extra["models"]``; ``report.ok`` is False when a model was
     refused. Raises for what stops the whole run (stale lock, unreadable lockfile or manifest).
     """
-    from modelguard.fetcher import fetch as run_fetch
+    from modelguard.flows.fetch import fetch as run_fetch
 
     return run_fetch(lockfile, cache_dir=cache_dir, endpoint=endpoint, token=token, manifest_path=manifest,
                      fail_on=_severity(fail_on))
@@ -114,7 +114,7 @@ def verify(
 ) -> Report:
     """The CI gate as a call (same as ``modelguard verify``): ``report.ok`` is True only when every
     locked model is admitted, byte-identical and passes the policy and scans now."""
-    from modelguard.verifier import verify as run_verify
+    from modelguard.flows.verify import verify as run_verify
 
     return run_verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
                       endpoint=endpoint, token=token, fail_on=_severity(fail_on),
@@ -161,8 +161,8 @@ def snapshot(
     be re-applied: the admission record must show the snapshot passed the policy in force when it
     was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
     """
-    from modelguard.cache import admitted_snapshot, existing_cache_root
-    from modelguard.lockfile import read_lockfile
+    from modelguard.spec.lockfile import read_lockfile
+    from modelguard.store.cache import admitted_snapshot, existing_cache_root
 
     lock_path = Path(lockfile if lockfile is not None else DEFAULT_LOCKFILE)
     locked = read_lockfile(os.fspath(lock_path))
@@ -175,7 +175,7 @@ def snapshot(
                      provider_models=())
     policy_manifest = _manifest_for(lock_path, manifest)
     if policy_manifest is not None:
-        from modelguard import trust
+        from modelguard.trust import checks as trust
 
         # First: a revocation is the decision that cannot be overridden, whatever else is true.
         trust.refuse_if_revoked(policy_manifest.policy, entry)
@@ -185,8 +185,8 @@ def snapshot(
                               f"{lock_path}; pass manifest=")
         _fetch_entry(subset, policy_manifest, entry, cache_dir=cache_dir, endpoint=endpoint, token=token)
     if policy_manifest is not None:
-        from modelguard import trust
-        from modelguard.verifier import verify_locked
+        from modelguard.flows.verify import verify_locked
+        from modelguard.trust import checks as trust
 
         report = verify_locked(subset, policy_manifest, cache_dir=cache_dir, fast=not verify)
         signature = trust.lockfile_findings(lock_path, policy_manifest.policy)  # as `modelguard verify` does
@@ -216,7 +216,7 @@ def find_entry(locked: Lockfile, name_or_repo: str, where: PathLike = DEFAULT_LO
 
 
 def _manifest_for(lock_path: Path, manifest: PathLike | None) -> Manifest | None:
-    from modelguard.manifest import load_manifest
+    from modelguard.spec.manifest import load_manifest
 
     if manifest is not None:
         return load_manifest(os.fspath(manifest))
@@ -226,8 +226,8 @@ def _manifest_for(lock_path: Path, manifest: PathLike | None) -> Manifest | None
 
 def _fetch_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, *, cache_dir: PathLike | None,
                  endpoint: str | None, token: str | None) -> None:
-    from modelguard import hub
-    from modelguard.fetcher import fetch_locked
+    from modelguard.flows.fetch import fetch_locked
+    from modelguard.hub import client as hub
 
     if subset.manifest_sha256 != manifest.sha256:
         raise StaleLockError(f"the lockfile is stale for {manifest.path}; run `modelguard lock`, then fetch",
@@ -287,7 +287,7 @@ def _check_record(entry: LockedHFModel, cache_dir: PathLike | None) -> None:
     snapshot passed the policy in force when it was admitted, and the integrity check that follows
     proves the files are still the ones admitted.
     """
-    from modelguard.cache import Layout, cache_root, read_record
+    from modelguard.store.cache import Layout, cache_root, read_record
 
     record = read_record(Layout(cache_root(cache_dir)), entry.repo, entry.commit)
     if record is None:

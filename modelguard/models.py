@@ -1,7 +1,7 @@
 """Frozen data shared by every layer: severities, verdicts, findings, per-file results, reports.
 
 Pure: no I/O, no imports of hub, cache or scanner implementations. What the manifest, policy
-and lockfile say lives in :mod:`modelguard.specs`, which ``modelguard scan`` never imports
+and lockfile say lives in :mod:`modelguard.spec.types`, which ``modelguard scan`` never imports
 (each frozen dataclass costs about a millisecond to build at import).
 """
 
@@ -10,6 +10,46 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import Enum
+
+
+class Format(str, Enum):
+    """What a file is, decided by content (magic bytes and structure), never by its name."""
+
+    PICKLE = "pickle"
+    JOBLIB = "joblib"
+    PYTORCH_ZIP = "pytorch-zip"
+    PYTORCH_LEGACY = "pytorch-legacy"
+    PYTORCH_TAR = "pytorch-tar"
+    TORCHSCRIPT = "torchscript"
+    PYTORCH_EXPORT = "pytorch-export"
+    NUMPY = "numpy"
+    NPZ = "npz"
+    ZIP = "zip"
+    TAR = "tar"
+    SEVENZ = "7z"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    LZ4 = "lz4"
+    ZLIB = "zlib"
+    SAFETENSORS = "safetensors"
+    PYTHON = "python"
+    JSON = "json"
+    KERAS = "keras"
+    HDF5 = "hdf5"
+    GGUF = "gguf"
+    ONNX = "onnx"
+    JINJA = "jinja"
+    ONNX_DATA = "onnx-external-data"
+    IMAGE = "image"
+    SENTENCEPIECE = "sentencepiece"
+    MSGPACK = "msgpack"
+    TFLITE = "tflite"
+    AUDIO = "audio"
+    PDF = "pdf"
+    TEXT = "text"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
 
 
 class Severity(Enum):
@@ -65,7 +105,7 @@ _VERDICT_RANK = {v: i for i, v in enumerate(Verdict)}
 
 @dataclass(frozen=True)
 class Finding:
-    """One thing modelguard found. ``rule`` is an ``MG-…`` id from :mod:`modelguard.rules`."""
+    """One thing modelguard found. ``rule`` is an ``MG-…`` id from :mod:`modelguard.report.rules`."""
 
     rule: str
     severity: Severity
@@ -121,7 +161,7 @@ def worst_verdict(findings: Iterable[Finding]) -> Verdict:
 
 @dataclass(frozen=True)
 class Report:
-    """What a command found. Rendered by :mod:`modelguard.report`; decides the exit code."""
+    """What a command found. Rendered by :mod:`modelguard.report.text`; decides the exit code."""
 
     command: str
     fail_on: Severity

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelguard.cli import run
-from modelguard.lockfile import read_lockfile
-from modelguard.specs import LockedHFModel
+from modelguard.spec.lockfile import read_lockfile
+from modelguard.spec.types import LockedHFModel
 from tests.althub import AltHub
 
 

@@ -1,7 +1,7 @@
 """Builders for tests of the verified cache: tiny locked models and a local admission path.
 
 ``admit_local`` runs the same admission the fetcher runs after a download (quarantine copy ->
-scan + policy -> :func:`modelguard.cache.admit`), so verify and cache tests need no Hub.
+scan + policy -> :func:`modelguard.store.cache.admit`), so verify and cache tests need no Hub.
 """
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ import hashlib
 from pathlib import Path
 from typing import Any
 
-from modelguard.admission import blob_name, build_record
-from modelguard.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
-from modelguard.cache_check import Group
-from modelguard.digest import git_blob_sha1
 from modelguard.models import Severity
-from modelguard.policy import DEFAULT_POLICY
-from modelguard.policy_eval import scan_and_evaluate, scanner_fingerprint
-from modelguard.specs import LockedFile, LockedHFModel, Lockfile, Manifest, Policy
+from modelguard.spec.policy import DEFAULT_POLICY
+from modelguard.spec.types import LockedFile, LockedHFModel, Lockfile, Manifest, Policy
+from modelguard.store.admission import blob_name, build_record
+from modelguard.store.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
+from modelguard.store.digest import git_blob_sha1
+from modelguard.store.integrity import Group
+from modelguard.trust.evaluate import scan_and_evaluate, scanner_fingerprint
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 OTHER_COMMIT = "fedcba9876543210fedcba9876543210fedcba98"
@@ -42,7 +42,7 @@ def locked_model(name: str, repo: str, files: dict[str, bytes], *, commit: str =
 def allow_all(**kw: object) -> Policy:
     from dataclasses import replace
 
-    from modelguard.policy import policy_sha256
+    from modelguard.spec.policy import policy_sha256
 
     p = replace(DEFAULT_POLICY, **{"allowed_orgs": ("*",), **kw})  # type: ignore[arg-type]
     return replace(p, sha256=policy_sha256(p))
@@ -74,8 +74,8 @@ def write_project(folder: Path, models: list[LockedHFModel], policy_body: str = 
     """Write modelguard.toml for ``models`` and a lockfile pinning them; returns (lockfile path, manifest)."""
     from dataclasses import replace
 
-    from modelguard.lockfile import write_lockfile
-    from modelguard.manifest import parse_manifest, spec_sha256
+    from modelguard.spec.lockfile import write_lockfile
+    from modelguard.spec.manifest import parse_manifest, spec_sha256
 
     entries = "".join(
         f'\n[[hf-model]]\nname = "{m.name}"\nrepo = "{m.repo}"\nrevision = "{m.requested_revision}"\n'
@@ -112,6 +112,6 @@ def publish(hub: Any, name: str, repo: str, files: dict[str, bytes], *, revision
 
 def quick_client(endpoint: str) -> Any:
     """The real Hub client with few, short retries (5xx tests would otherwise wait seconds)."""
-    from modelguard.hub import HubClient
+    from modelguard.hub.client import HubClient
 
     return HubClient(endpoint=endpoint, token=None, timeout=10.0, retries=1, retry_wait=0.01)

@@ -36,9 +36,9 @@ from modelguard.errors import (
     UnsafeContentError,
     UsageError,
 )
-from modelguard.locker import LockResult
+from modelguard.flows.lock import LockResult
 from modelguard.models import Report, Severity
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from tests.api_helpers import CLEAN, LFS, Project, make_project, manifest_text
 from tests.fakehub import FakeHub, Fault
 

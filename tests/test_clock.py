@@ -21,8 +21,8 @@ from modelguard.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 DATE_SENSITIVE = [
-    "tests/providers", "tests/test_suppress.py", "tests/test_suppress_integration.py", "tests/test_revocation.py",
-    "tests/test_verify.py", "tests/test_clock.py",
+    "tests/providers", "tests/trust/test_suppress.py", "tests/trust/test_suppress_integration.py",
+    "tests/trust/test_revocation.py", "tests/flows/test_verify.py", "tests/test_clock.py",
 ]
 
 

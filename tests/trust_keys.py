@@ -7,8 +7,8 @@ from pathlib import Path
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from modelguard import signing
-from modelguard.specs import Signer
+from modelguard.spec.types import Signer
+from modelguard.trust import lock_signature as signing
 
 
 def new_key(algorithm: str) -> signing.PrivateKey:

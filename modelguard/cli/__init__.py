@@ -15,7 +15,7 @@ from typing import Any
 import click
 
 from modelguard.errors import ExitCode, ModelguardError, UsageError
-from modelguard.ids import secret_problem
+from modelguard.spec.ids import secret_problem
 
 _COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attr, one-line help shown by --help without importing the module)

@@ -12,7 +12,7 @@ from modelguard.errors import ExitCode, UsageError
 from modelguard.models import Report, Severity
 
 if TYPE_CHECKING:
-    from modelguard.sarif import SarifAnchors
+    from modelguard.report.sarif import SarifAnchors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -44,8 +44,8 @@ def parse_fail_on(value: str | None, default: Severity = Severity.MEDIUM) -> Sev
 
 
 def write_atomic(path: str, text: str) -> None:
-    """Write a report to ``path`` atomically (see :mod:`modelguard.atomic`)."""
-    from modelguard.atomic import replace_file
+    """Write a report to ``path`` atomically (see :mod:`modelguard.store.atomic`)."""
+    from modelguard.store.atomic import replace_file
 
     replace_file(path, text)
 
@@ -53,14 +53,14 @@ def write_atomic(path: str, text: str) -> None:
 def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
            anchors: SarifAnchors | None = None, verdict: str | None = None) -> str:
     if fmt == "json":
-        from modelguard.report import to_json
+        from modelguard.report.text import to_json
 
         return to_json(report)
     if fmt == "sarif":
-        from modelguard.sarif import to_sarif
+        from modelguard.report.sarif import to_sarif
 
         return to_sarif(report, anchors=anchors)
-    from modelguard.report import to_text
+    from modelguard.report.text import to_text
 
     return to_text(report, verbose=verbose, quiet=quiet, verdict=verdict)
 
@@ -80,7 +80,7 @@ def emit(
     if output:
         write_atomic(output, text)
         if fmt != "text":
-            from modelguard.report import to_text
+            from modelguard.report.text import to_text
 
             sys.stderr.write(to_text(report, verdict=verdict).splitlines()[-1] + "\n")
     else:

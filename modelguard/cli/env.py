@@ -1,6 +1,6 @@
 """``modelguard env [--cache-dir D] [--shell sh|fish|powershell]``: exports for offline HF loaders.
 
-Prints what :func:`modelguard.loaders.offline_env` says, in the syntax of one shell, for
+Prints what :func:`modelguard.flows.load.offline_env` says, in the syntax of one shell, for
 ``eval "$(modelguard env)"``. Values are quoted for that shell; nothing else is printed to stdout.
 """
 
@@ -43,7 +43,7 @@ def env(cache_dir: str | None, shell: str) -> int:
     Use: eval "$(modelguard env)". Sets HF_HUB_CACHE to the verified cache and HF_HUB_OFFLINE=1, and
     unsets legacy cache variables that would point a loader elsewhere.
     """
-    from modelguard.loaders import offline_env
+    from modelguard.flows.load import offline_env
 
     click.echo(render_env(offline_env(cache_dir), shell), nl=False)
     return 0

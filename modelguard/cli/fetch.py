@@ -1,4 +1,4 @@
-"""``modelguard fetch``: parses flags, calls :func:`modelguard.fetcher.fetch`, renders the report."""
+"""``modelguard fetch``: parses flags, calls :func:`modelguard.flows.fetch.fetch`, renders the report."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ from modelguard.cli._common import emit, parse_fail_on
 def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fmt: str,
           output: str | None, fail_on: str | None) -> int:
     """Download, verify, scan and admit every locked model; refuse what fails, per file."""
-    from modelguard.fetcher import fetch as run_fetch
-    from modelguard.fetcher import fetch_exit_code
+    from modelguard.flows.fetch import fetch as run_fetch
+    from modelguard.flows.fetch import fetch_exit_code
 
     obj = ctx.obj or {}
     report = run_fetch(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelguard.locker import DEFAULT_MANIFEST
+from modelguard.flows.lock import DEFAULT_MANIFEST
 
 
 @click.command()
@@ -30,7 +30,7 @@ def lock(
 
     Entries that did not change keep their pins (no request); an unchanged lockfile is not rewritten.
     """
-    from modelguard import locker
+    from modelguard.flows import lock as locker
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     if check:

@@ -23,9 +23,9 @@ def log(since: str | None, model: str | None, fmt: str, cache_dir: str | None) -
 
     Exit 1 when a line of the log is malformed (reported, never skipped silently).
     """
-    from modelguard import audit
-    from modelguard.cache import existing_cache_root
     from modelguard.errors import NothingToCheckError
+    from modelguard.store import audit
+    from modelguard.store.cache import existing_cache_root
 
     root = existing_cache_root(cache_dir)
     path = audit.log_path(root)
@@ -48,7 +48,7 @@ def log(since: str | None, model: str | None, fmt: str, cache_dir: str | None) -
 def _since(text: str | None) -> _dt.datetime | None:
     if text is None:
         return None
-    from modelguard.audit import parse_time
+    from modelguard.store.audit import parse_time
 
     moment = parse_time(text)
     if moment is None:

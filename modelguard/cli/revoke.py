@@ -17,7 +17,8 @@ import click
                    "else ~/.cache/modelguard).")
 def revoke(target: str, reason: str, policy_path: str | None, manifest: str, cache_dir: str | None) -> int:
     """Revoke REPO@COMMIT or sha256:HASH: fetch, verify and snapshot() refuse it from now on."""
-    from modelguard import audit, revocation
+    from modelguard.store import audit
+    from modelguard.trust import revocation
 
     parsed = revocation.parse_target(target)
     root = audit.cache_root(cache_dir)

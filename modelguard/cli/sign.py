@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 if TYPE_CHECKING:
-    from modelguard import signing
+    from modelguard.trust import lock_signature as signing
 
 
 @click.command()
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
               help="Scope written in the --show-public entry: lockfile, *, an org or org/name.")
 def sign(key_path: str | None, lockfile: str, show_public: bool, scope: str) -> int:
     """Sign modelguard.lock with a private key (never printed); writes modelguard.lock.sig atomically."""
-    from modelguard import signing
+    from modelguard.trust import lock_signature as signing
 
     if show_public:
         _check_scope(scope)
@@ -38,8 +38,8 @@ def sign(key_path: str | None, lockfile: str, show_public: bool, scope: str) -> 
 
 
 def _check_scope(scope: str) -> None:
-    from modelguard import ids
     from modelguard.errors import UsageError
+    from modelguard.spec import ids
 
     if scope in ("lockfile", "*"):
         return
@@ -50,8 +50,8 @@ def _check_scope(scope: str) -> None:
 
 def _public_key(key_path: str | None) -> signing.PublicKey:
     """The public half of --key, which may also be a public PEM (a teammate's key)."""
-    from modelguard import signing
     from modelguard.errors import UsageError
+    from modelguard.trust import lock_signature as signing
 
     if key_path is not None:
         try:
@@ -68,7 +68,7 @@ def _public_key(key_path: str | None) -> signing.PublicKey:
 
 def signer_entry(public: signing.PublicKey, *, scope: str = "lockfile") -> str:
     """The TOML a reviewer pastes into the policy to trust this key."""
-    from modelguard import signing
+    from modelguard.trust import lock_signature as signing
 
     pem = signing.public_pem(public).strip()
     return (

@@ -1,4 +1,4 @@
-"""``modelguard verify``: the CI gate. Parses flags, calls :func:`modelguard.verifier.verify`, renders."""
+"""``modelguard verify``: the CI gate. Parses flags, calls :func:`modelguard.flows.verify.verify`, renders."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
            remote: bool, require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
     """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows."""
-    from modelguard.verifier import verify as run_verify
+    from modelguard.flows.verify import verify as run_verify
 
     obj = ctx.obj or {}
     report = run_verify(
@@ -44,8 +44,8 @@ def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: s
 
 def _sarif_anchors(lockfile: str, manifest: str | None) -> Any:
     """SARIF results anchored to the lockfile line of each model entry (when the SARIF writer can)."""
-    from modelguard import sarif
-    from modelguard.verifier import load_inputs
+    from modelguard.flows.verify import load_inputs
+    from modelguard.report import sarif
 
     anchors_type = getattr(sarif, "SarifAnchors", None)
     if anchors_type is None:

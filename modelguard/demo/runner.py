@@ -29,7 +29,7 @@ from modelguard.demo import scenario
 from modelguard.demo.fakehub import FakeHub, Fault
 from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
-from modelguard.fetcher import fetch_exit_code
+from modelguard.flows.fetch import fetch_exit_code
 from modelguard.models import Report
 
 Echo = Callable[[str], None]
@@ -128,7 +128,7 @@ def _step_lock(run: Run) -> None:
 
 
 def _lock_line(result: object) -> str:
-    from modelguard.locker import LockResult
+    from modelguard.flows.lock import LockResult
 
     assert isinstance(result, LockResult)
     parts = [f"{len(result.resolved)} resolved", f"{len(result.kept)} kept"]

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelguard.errors import AccessDeniedError, UsageError
-from modelguard.ids import secret_problem
+from modelguard.spec.ids import secret_problem
 
 
 @dataclass(frozen=True)

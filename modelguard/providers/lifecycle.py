@@ -3,7 +3,7 @@
 Offline by default: the lockfile's lifecycle fields merged with the built-in catalog (the later
 of the two wins, so a newer modelguard reports a retirement announced after the lock). With
 ``remote=True`` the provider APIs refresh lifecycle and say whether an alias moved since lock.
-Makes findings only through :func:`modelguard.rules.finding`; raises nothing for a finding.
+Makes findings only through :func:`modelguard.report.rules.finding`; raises nothing for a finding.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from modelguard.errors import LockfileError
 from modelguard.models import Finding, Severity
 from modelguard.providers.catalog import Catalog, Lifecycle, load_catalog
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
-from modelguard.rules import finding
-from modelguard.specs import LockedProviderModel, Policy
+from modelguard.report.rules import finding
+from modelguard.spec.types import LockedProviderModel, Policy
 
 
 def lifecycle_findings(

@@ -22,8 +22,8 @@ from modelguard.errors import LockfileError
 from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.providers.catalog import Catalog, load_catalog
 from modelguard.providers.lifecycle import alias_finding, lifecycle_findings
-from modelguard.rules import finding
-from modelguard.specs import Policy
+from modelguard.report.rules import finding
+from modelguard.spec.types import Policy
 
 DEFAULT_LOCKFILE = "modelguard.lock"
 _FORMATS = {

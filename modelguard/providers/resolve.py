@@ -20,7 +20,7 @@ from modelguard import clock
 from modelguard.errors import ConfigError, NotFoundError, PolicyError
 from modelguard.providers.catalog import PLATFORMS, Catalog, Lifecycle, load_catalog, normalise_provider
 from modelguard.providers.interface import ModelsAPI, RemoteModel, client_for
-from modelguard.specs import LockedProviderModel, Policy, ProviderModelSpec
+from modelguard.spec.types import LockedProviderModel, Policy, ProviderModelSpec
 
 
 def spec_sha256(spec: ProviderModelSpec) -> str:

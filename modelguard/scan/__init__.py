@@ -16,8 +16,8 @@ import stat
 from collections.abc import Iterable, Iterator, Sequence
 
 from modelguard.errors import NothingToCheckError, UsageError
-from modelguard.models import FileResult, Report, Severity
-from modelguard.rules import finding
+from modelguard.models import FileResult, Format, Report, Severity
+from modelguard.report.rules import finding
 from modelguard.scan.base import (
     BytesSource,
     FileSource,
@@ -29,14 +29,14 @@ from modelguard.scan.base import (
     Scanner,
     Source,
 )
-from modelguard.scan.detect import HEAD_BYTES, TAIL_BYTES, Format, detect
+from modelguard.scan.detect import HEAD_BYTES, TAIL_BYTES, detect
 from modelguard.scan.streams import read_at
 
 __all__ = ["Limits", "scan_bytes", "scan_file", "scan_paths", "scan_source"]
 
 # format -> "module:function"; imported lazily.
 _SCANNERS: dict[Format, str] = {
-    Format.PICKLE: "modelguard.scan.pickle:scan",
+    Format.PICKLE: "modelguard.scan.pickle.scanner:scan",
     Format.PYTORCH_LEGACY: "modelguard.scan.torch_legacy:scan",
     Format.ZIP: "modelguard.scan.zipscan:scan",
     Format.NUMPY: "modelguard.scan.npy:scan",
@@ -84,7 +84,7 @@ def _read_head_tail(source: Source) -> tuple[bytes, bytes]:
 
 
 def _probe_pickle(source: Source) -> bool:
-    from modelguard.scan.pickle import probe
+    from modelguard.scan.pickle.scanner import probe
 
     return probe(source)
 
@@ -111,7 +111,7 @@ def scan_source(ctx: ScanContext, source: Source) -> Outcome:
         ctx.nested_scanner = scan_source
     outcome, fmt, source = _scan_format(ctx, source)
     if fmt not in _PICKLE_FROM_FIRST_BYTE:
-        from modelguard.scan.pickle import prefix_findings
+        from modelguard.scan.pickle.scanner import prefix_findings
 
         try:
             extra = [] if fmt is Format.ZIP and source.read_head(2) == b"PK" else prefix_findings(ctx, source)

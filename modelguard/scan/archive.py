@@ -22,10 +22,9 @@ from typing import IO
 import py7zr
 import py7zr.io
 
-from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.models import Finding, Format
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
-from modelguard.scan.detect import Format
 from modelguard.scan.streams import (
     SPOOL_IN_MEMORY,
     SpoolSource,
@@ -49,7 +48,7 @@ def _scan_tar(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     findings: list[Finding] = []
     if head[:1] == b"\x80":
         # The first header is also a pickle: torch.load reads the tar, pickle.load the pickle.
-        from modelguard.scan import pickle as pickle_scanner
+        from modelguard.scan.pickle import scanner as pickle_scanner
 
         findings.append(finding("MG-S202", "the tar header is also a pickle (polyglot)", location=source.name))
         findings += pickle_scanner.scan(ctx, source, head).findings

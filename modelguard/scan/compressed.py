@@ -15,10 +15,9 @@ import lzma
 import zlib
 from collections.abc import Callable
 
-from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.models import Finding, Format
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
-from modelguard.scan.detect import Format
 from modelguard.scan.streams import Decompressor, WindowSource, bounded, chunks, scan_nested, spool, zlib_decompressor
 
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -10,46 +10,8 @@ Pure: looks only at the bytes it is given.
 from __future__ import annotations
 
 import struct
-from enum import Enum
 
-
-class Format(str, Enum):
-    PICKLE = "pickle"
-    JOBLIB = "joblib"
-    PYTORCH_ZIP = "pytorch-zip"
-    PYTORCH_LEGACY = "pytorch-legacy"
-    PYTORCH_TAR = "pytorch-tar"
-    TORCHSCRIPT = "torchscript"
-    PYTORCH_EXPORT = "pytorch-export"
-    NUMPY = "numpy"
-    NPZ = "npz"
-    ZIP = "zip"
-    TAR = "tar"
-    SEVENZ = "7z"
-    GZIP = "gzip"
-    BZIP2 = "bzip2"
-    XZ = "xz"
-    LZ4 = "lz4"
-    ZLIB = "zlib"
-    SAFETENSORS = "safetensors"
-    PYTHON = "python"
-    JSON = "json"
-    KERAS = "keras"
-    HDF5 = "hdf5"
-    GGUF = "gguf"
-    ONNX = "onnx"
-    JINJA = "jinja"
-    ONNX_DATA = "onnx-external-data"
-    IMAGE = "image"
-    SENTENCEPIECE = "sentencepiece"
-    MSGPACK = "msgpack"
-    TFLITE = "tflite"
-    AUDIO = "audio"
-    PDF = "pdf"
-    TEXT = "text"
-    EMPTY = "empty"
-    UNKNOWN = "unknown"
-
+from modelguard.models import Format
 
 HEAD_BYTES = 4096
 """How much of the start of a file detection looks at."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from modelguard.models import Finding, Severity
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.keras import analyse_config, is_keras_config
 from modelguard.scan.templates import check_template

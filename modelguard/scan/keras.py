@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, ScanLimitError, Source
 
 # Keras itself and the official Keras model libraries (KerasHub presets on the Hub name these).
@@ -111,7 +111,7 @@ def _check(node: dict[str, Any], loc: str) -> list[Finding]:
 def _pickle_denylisted(module: str, name: str) -> bool:
     """Whether the pickle denylist knows ``module.name`` runs code or touches files: Keras imports a
     config's ``module`` the way pickle imports a global, so the same gadgets apply."""
-    from modelguard.scan.allowlist import Safety, classify
+    from modelguard.scan.pickle.allowlist import Safety, classify
 
     return classify(module, name) is Safety.DANGEROUS
 

@@ -15,7 +15,7 @@ import struct
 from typing import BinaryIO
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.dataformats import MAX_WALK, read_exact
 from modelguard.scan.streams import WindowSource, bounded, scan_nested

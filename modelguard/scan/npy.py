@@ -16,10 +16,9 @@ import ast
 import re
 import struct
 
-from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.models import Finding, Format
+from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
-from modelguard.scan.detect import Format
 from modelguard.scan.streams import WindowSource, bounded, scan_nested
 
 MAGIC = b"\x93NUMPY"

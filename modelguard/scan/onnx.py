@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
 
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",

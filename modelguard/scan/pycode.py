@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
 
 # (qualified name, rule, what it does). An entry matches the name itself and, for modules,

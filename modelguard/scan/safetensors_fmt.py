@@ -19,7 +19,7 @@ import struct
 from typing import Any
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
 
 MAX_HEADER_BYTES = 100_000_000

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from typing import IO, BinaryIO
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import FileSource, Outcome, ScanContext, ScanLimitError, Source
 
 CHUNK = 1 << 20

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
 
 # Where code blocks ({{ }}, {% %}) and comments ({# #}) open; each block is then read like

@@ -21,10 +21,9 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.models import Finding, Format
+from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
-from modelguard.scan.detect import Format
 from modelguard.scan.streams import WindowSource, bounded, read_at, scan_nested
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -52,7 +51,7 @@ class _Pickles:
     """Runs the pickle analyser one pickle at a time, collecting its findings."""
 
     def __init__(self, ctx: ScanContext, findings: list[Finding]) -> None:
-        from modelguard.scan import pickle as pickle_scanner
+        from modelguard.scan.pickle import scanner as pickle_scanner
 
         self._analyze = pickle_scanner.analyze_stream
         self.ctx = ctx

@@ -18,7 +18,7 @@ from __future__ import annotations
 import ast
 
 from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.report.rules import finding
 from modelguard.scan import pycode
 from modelguard.scan.base import ScanContext, Source
 

@@ -19,10 +19,9 @@ import zlib
 from collections import Counter
 from typing import BinaryIO
 
-from modelguard.models import Finding
-from modelguard.rules import finding
+from modelguard.models import Finding, Format
+from modelguard.report.rules import finding
 from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanContext, ScanLimitError, Source
-from modelguard.scan.detect import Format
 from modelguard.scan.streams import (
     Decompressor,
     WindowSource,
@@ -100,7 +99,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
                 directory = walk_local_headers(f, source.size, start=0, max_members=limit)
             elif _looks_like_pickle(head):
                 # Routed here only because an end-record signature sits in its tail: a pickle.
-                from modelguard.scan import pickle as pickle_scanner
+                from modelguard.scan.pickle import scanner as pickle_scanner
 
                 return pickle_scanner.scan(ctx, source, head)
             else:

@@ -9,7 +9,7 @@ import pytest
 from modelguard.models import Severity
 from modelguard.providers import check_locked_provider_models
 from modelguard.providers.catalog import load_catalog
-from modelguard.specs import LockedProviderModel, Policy
+from modelguard.spec.types import LockedProviderModel, Policy
 from tests.providers.conftest import FakeProvider
 
 TODAY = date(2026, 11, 25)

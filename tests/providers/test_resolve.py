@@ -12,7 +12,7 @@ from modelguard.cli import run
 from modelguard.errors import AccessDeniedError, ConfigError, ExitCode, HubUnreachableError, NotFoundError, PolicyError
 from modelguard.providers import lock_provider_models
 from modelguard.providers.resolve import spec_sha256
-from modelguard.specs import Policy, ProviderModelSpec
+from modelguard.spec.types import Policy, ProviderModelSpec
 from tests.providers.conftest import FakeProvider
 
 TODAY = date(2026, 11, 25)

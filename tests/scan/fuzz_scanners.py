@@ -43,7 +43,7 @@ from pathlib import Path
 from types import FrameType
 
 from modelguard.models import Report, Severity, Verdict
-from modelguard.report import to_json, to_text
+from modelguard.report.text import to_json, to_text
 from modelguard.scan import scan_bytes
 from tests.scan import picklegen as g
 from tests.scan.containers_build import MALICIOUS_PICKLE, legacy_torch, torch_zip

@@ -11,7 +11,7 @@ import pytest
 
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
-from modelguard.scan.allowlist import SAFE_GLOBALS, Safety, classify
+from modelguard.scan.pickle.allowlist import SAFE_GLOBALS, Safety, classify
 from tests.scan import picklegen as g
 
 

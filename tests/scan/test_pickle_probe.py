@@ -10,7 +10,7 @@ import pytest
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
 from modelguard.scan.base import BytesSource
-from modelguard.scan.pickle import probe
+from modelguard.scan.pickle.scanner import probe
 from tests.scan import picklegen as g
 
 NOT_PICKLES = {

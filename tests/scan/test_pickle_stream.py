@@ -9,7 +9,7 @@ import struct
 from modelguard.models import Verdict
 from modelguard.scan import Limits, scan_bytes
 from modelguard.scan.base import ScanContext
-from modelguard.scan.pickle import GlobalRef, analyze_stream
+from modelguard.scan.pickle.scanner import GlobalRef, analyze_stream
 from tests.scan import picklegen as g
 
 
@@ -136,7 +136,7 @@ def test_policy_additions_extend_the_allowlist() -> None:
 def test_trailing_data_scan_at_the_depth_limit_is_a_limit_finding() -> None:
     from modelguard.scan import scan_source
     from modelguard.scan.base import BytesSource
-    from modelguard.scan.pickle import scan
+    from modelguard.scan.pickle.scanner import scan
 
     ctx = ScanContext(depth=Limits().max_depth, nested_scanner=scan_source)
     data = g.benign_ordered_dict() + b"junk after the pickle"

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from modelguard.scan import scan_bytes
-from modelguard.scan.allowlist import Safety, classify
+from modelguard.scan.pickle.allowlist import Safety, classify
 from tests.scan.containers_build import Entry, build_zip, torch_zip
 from tests.scan.picklegen import PAYLOAD, reduce_call
 

@@ -1,0 +1,223 @@
+"""The GitHub Action's logic (``action.yml`` runs ``python -m modelguard.cli.action``).
+
+Owns: reading the action's inputs from the environment, running ``modelguard verify`` as a
+subprocess (so the action behaves exactly like the CLI a developer runs), writing the step
+outputs (``$GITHUB_OUTPUT``) and a Markdown step summary (``$GITHUB_STEP_SUMMARY``), and
+exiting with verify's own exit code.
+
+Must not: decide a verdict itself, swallow an exit code, or print a secret. Inputs arrive as
+environment variables, never interpolated into a shell line, so an input cannot inject code.
+
+Environment read: ``MODELGUARD_MANIFEST``, ``MODELGUARD_LOCKFILE``, ``MODELGUARD_FAIL_ON``,
+``MODELGUARD_SARIF_FILE``, ``MODELGUARD_CACHE_DIR``, ``MODELGUARD_REMOTE`` (the action's
+inputs), and GitHub's ``GITHUB_WORKSPACE``, ``GITHUB_OUTPUT``, ``GITHUB_STEP_SUMMARY``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from modelguard.errors import ExitCode, UsageError
+
+__all__ = ["ActionInputs", "ActionResult", "main", "render_summary", "run_action", "verify_args"]
+
+_EXIT_MEANING: Mapping[int, str] = {
+    ExitCode.OK: "verified",
+    ExitCode.REJECTED: "rejected: findings at or above fail-on",
+    ExitCode.USAGE: "usage or configuration error",
+    ExitCode.NO_VERDICT: "no verdict reached (nothing was checked, or the Hub was unreachable)",
+    ExitCode.INTERNAL: "internal error in modelguard (a bug)",
+}
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off", ""})
+_MAX_ROWS = 50
+"""Findings listed in the step summary; the SARIF upload has all of them."""
+
+
+@dataclass(frozen=True)
+class ActionInputs:
+    """The action's inputs; empty strings mean "let modelguard use its default"."""
+
+    manifest: str = ""
+    lockfile: str = ""
+    fail_on: str = ""
+    sarif_file: str = "modelguard.sarif"
+    cache_dir: str = ""
+    remote: bool = False
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> ActionInputs:
+        remote = env.get("MODELGUARD_REMOTE", "").strip().lower()
+        if remote not in _TRUE | _FALSE:
+            raise UsageError(f"input remote must be true or false, not {remote!r}")
+        return cls(
+            manifest=env.get("MODELGUARD_MANIFEST", "").strip(),
+            lockfile=env.get("MODELGUARD_LOCKFILE", "").strip(),
+            fail_on=env.get("MODELGUARD_FAIL_ON", "").strip(),
+            sarif_file=env.get("MODELGUARD_SARIF_FILE", "").strip() or "modelguard.sarif",
+            cache_dir=env.get("MODELGUARD_CACHE_DIR", "").strip(),
+            remote=remote in _TRUE,
+        )
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    exit_code: int
+    sarif_path: str
+    """absolute path of the SARIF log, or "" when modelguard wrote none"""
+    findings: int | None
+    """None when no report was written: no report must never read as no findings"""
+    failing: int | None
+    suppressed: int
+    stderr: str
+
+
+def verify_args(inputs: ActionInputs, sarif_path: str) -> list[str]:
+    """The ``modelguard`` arguments the action runs: verify, SARIF to ``sarif_path``."""
+    args = ["verify", "--format", "sarif", "--output", sarif_path]
+    if inputs.manifest:
+        args += ["--manifest", inputs.manifest]
+    if inputs.lockfile:
+        args += ["--lockfile", inputs.lockfile]
+    if inputs.cache_dir:
+        args += ["--cache-dir", inputs.cache_dir]
+    if inputs.fail_on:
+        args += ["--fail-on", inputs.fail_on]
+    if inputs.remote:
+        args.append("--remote")
+    return args
+
+
+def run_action(args: Sequence[str], *, sarif_path: str, workspace: str) -> ActionResult:
+    """Run ``python -m modelguard ARGS`` in ``workspace`` and read the SARIF it wrote."""
+    if os.path.exists(sarif_path):
+        os.unlink(sarif_path)  # a stale log from an earlier step must not be reported as this run's
+    proc = subprocess.run(  # noqa: S603 - fixed interpreter and module, arguments as a list
+        [sys.executable, "-m", "modelguard", *args],
+        cwd=workspace,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    sys.stdout.write(proc.stdout)
+    sys.stderr.write(proc.stderr)
+    doc = _read_sarif(sarif_path)
+    results = doc["runs"][0].get("results", []) if doc else []
+    props = doc["runs"][0].get("properties", {}).get("modelguard", {}) if doc else {}
+    suppressed = sum(1 for r in results if r.get("suppressions"))
+    return ActionResult(
+        exit_code=proc.returncode,
+        sarif_path=sarif_path if doc else "",
+        findings=len(results) if doc else None,
+        failing=int(props.get("summary", {}).get("failing", 0)) if doc else None,
+        suppressed=suppressed,
+        stderr=proc.stderr,
+    )
+
+
+def _read_sarif(path: str) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            doc: dict[str, Any] = json.load(f)
+    except FileNotFoundError:
+        return None
+    return doc
+
+
+def write_outputs(path: str, result: ActionResult) -> None:
+    """Append the step outputs to ``$GITHUB_OUTPUT`` (multi-line-safe delimiter syntax)."""
+    values = {
+        "sarif-file": result.sarif_path,
+        "findings": "" if result.findings is None else str(result.findings),
+        "failing": "" if result.failing is None else str(result.failing),
+        "exit-code": str(result.exit_code),
+    }
+    with open(path, "a", encoding="utf-8") as f:
+        for name, value in values.items():
+            delimiter = f"ghadelimiter_{secrets.token_hex(8)}"
+            f.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+
+def render_summary(result: ActionResult, command: str = "verify") -> str:
+    """The Markdown step summary: verdict, counts, and a table of findings."""
+    meaning = _EXIT_MEANING.get(result.exit_code, "unexpected exit code")
+    icon = "✅" if result.exit_code == ExitCode.OK else "❌"
+    lines = [f"## {icon} modelguard {command}: {meaning} (exit {result.exit_code})", ""]
+    doc = _read_sarif(result.sarif_path) if result.sarif_path else None
+    if doc is None:
+        last = [ln for ln in result.stderr.splitlines() if ln.strip()]
+        lines.append("No report was written.")
+        if last:
+            lines += ["", "```", _md_code(last[-1]), "```"]
+        return "\n".join(lines) + "\n"
+    run = doc["runs"][0]
+    summary = run.get("properties", {}).get("modelguard", {}).get("summary", {})
+    lines.append(
+        f"{summary.get('files', 0)} file(s): {summary.get('clean', 0)} clean, "
+        f"{summary.get('suspicious', 0)} suspicious, {summary.get('malicious', 0)} malicious, "
+        f"{summary.get('unscannable', 0)} unscannable. {result.findings} finding(s), "
+        f"{result.failing} failing, {result.suppressed} suppressed."
+    )
+    results = run.get("results", [])
+    if results:
+        lines += ["", "| rule | severity | where | finding |", "| --- | --- | --- | --- |"]
+        for r in results[:_MAX_ROWS]:
+            loc = r["locations"][0]["physicalLocation"]
+            where = f"{loc['artifactLocation']['uri']}:{loc['region']['startLine']}"
+            severity = r.get("properties", {}).get("severity", r.get("level", ""))
+            if r.get("suppressions"):
+                severity += " (suppressed)"
+            text = r["message"]["text"].split("\n", 1)[0]
+            lines.append(f"| {r['ruleId']} | {severity} | `{_md_cell(where)}` | {_md_cell(text)} |")
+        if len(results) > _MAX_ROWS:
+            lines.append(f"\n…and {len(results) - _MAX_ROWS} more in the SARIF report.")
+    notes = run.get("invocations", [{}])[0].get("toolExecutionNotifications", [])
+    if notes:
+        lines += ["", "**Not scanned:**", ""]
+        lines += [f"- {_md_cell(n['message']['text'])}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _md_cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ").replace("`", "'")
+
+
+def _md_code(text: str) -> str:
+    return text.replace("```", "'''")
+
+
+def main(env: Mapping[str, str] | None = None) -> int:
+    """Entry point of the action; returns verify's exit code."""
+    env = os.environ if env is None else env
+    workspace = env.get("GITHUB_WORKSPACE") or os.getcwd()
+    try:
+        inputs = ActionInputs.from_env(env)
+    except UsageError as e:
+        sys.stderr.write(f"modelguard action: error: {e.message}\n")
+        return int(ExitCode.USAGE)
+    sarif_path = os.path.join(workspace, inputs.sarif_file)
+    result = run_action(verify_args(inputs, sarif_path), sarif_path=sarif_path, workspace=workspace)
+    publish(result, env)
+    return result.exit_code
+
+
+def publish(result: ActionResult, env: Mapping[str, str], command: str = "verify") -> None:
+    """Write the outputs and the step summary where GitHub asks for them (when it does)."""
+    output = env.get("GITHUB_OUTPUT")
+    if output:
+        write_outputs(output, result)
+    summary_path = env.get("GITHUB_STEP_SUMMARY")
+    if summary_path:
+        with open(summary_path, "a", encoding="utf-8") as f:
+            f.write(render_summary(result, command))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

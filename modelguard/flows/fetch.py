@@ -1,0 +1,416 @@
+"""``fetch``: the one door into the verified cache.
+
+For every locked ``repo@commit`` that is not admitted and intact: check the org policy (before any
+network), ask the Hub what it publishes at the locked commit, download each missing file into a
+private quarantine folder (hashing while writing), require size + SHA-256 to equal the lock and the
+published value to agree, scan every file and apply the policy, and admit the snapshot only when
+every file passed. A refused model leaves nothing in the verified cache, its report names every
+file that failed (each downloaded once), and the other models proceed.
+
+The whole run holds the cache's writer lock, so a crashed run's quarantine is swept safely at the
+start of the next one and two fetches on one cache serialise instead of interleaving.
+
+Never passes a branch name to the Hub (only the locked commit), never writes outside the cache
+root, never loads what it scans. Talks to the Hub only through :mod:`modelguard.hub.client`.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from modelguard.errors import (
+    IntegrityError,
+    ModelguardError,
+    NotFoundError,
+    NothingToCheckError,
+    NoVerdictError,
+    RejectedError,
+    StaleLockError,
+    UnreadableError,
+)
+from modelguard.models import FileResult, Finding, Report, Severity
+from modelguard.report.rules import finding
+from modelguard.spec.types import LockedFile, Lockfile, Policy
+from modelguard.store import audit
+from modelguard.store.admission import blob_name, build_record, results_from_record
+from modelguard.store.cache import (
+    Layout,
+    StagedFile,
+    admit,
+    cache_root,
+    discard,
+    evict,
+    new_quarantine,
+    sweep_quarantine,
+    writer_lock,
+)
+from modelguard.store.digest import hash_file
+from modelguard.store.integrity import Group, check_snapshot, group_models
+from modelguard.trust import checks as trust
+from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
+from modelguard.trust.revocation import Target, evict_locked
+
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+
+
+@dataclass
+class GroupOutcome:
+    """What happened to one ``repo@commit`` in this run."""
+
+    group: Group
+    status: str = "refused"
+    """``admitted`` | ``already-admitted`` | ``refused`` | ``no-verdict`` | ``error``"""
+    results: dict[str, FileResult] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+    exit_code: int = 0
+    reason: str = ""
+
+
+def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
+    return [f for f in findings if not f.suppressed and fail_on <= f.severity]
+
+
+def _default_rule(e: ModelguardError) -> str:
+    if e.rule:
+        return e.rule
+    if isinstance(e, UnreadableError):
+        return "MG-H106"
+    if isinstance(e, NotFoundError):
+        return "MG-H006"
+    if isinstance(e, RejectedError):
+        return "MG-H001"
+    return "MG-H107"
+
+
+def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
+    if isinstance(e, NotFoundError):
+        # The lock names a commit or file the Hub does not serve (any more): refuse, never guess.
+        out.status, out.exit_code = "refused", 1
+    elif isinstance(e, RejectedError):
+        out.status, out.exit_code = "refused", 1
+    elif isinstance(e, NoVerdictError):
+        out.status, out.exit_code = "no-verdict", int(e.exit_code)
+    else:
+        out.status, out.exit_code = "error", int(e.exit_code)
+    out.reason = e.message
+
+
+class _Fetcher:
+    def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
+                 client_factory: Callable[[], Any], progress: bool = False) -> None:
+        self.progress = progress
+        self.layout = layout
+        self.policy = policy
+        self.fail_on = fail_on
+        self._client_factory = client_factory
+        self._client: Any = None
+        self.scanner = scanner_fingerprint()
+
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = self._client_factory()
+        return self._client
+
+    def run(self, group: Group) -> GroupOutcome:
+        out = GroupOutcome(group)
+        try:
+            self._run(group, out)
+        except (RejectedError, NoVerdictError, NotFoundError) as e:
+            _set_status(out, e)
+            out.findings.append(finding(_default_rule(e), e.message))
+        return out
+
+    def _run(self, group: Group, out: GroupOutcome) -> None:
+        org_findings = [f for m in group.models for f in model_findings(self.policy, m)]
+        out.findings.extend(org_findings)
+        revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
+        if revoked:
+            out.findings.extend(revoked)
+            out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
+            self._evict_revoked(group)
+            return
+        # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
+        if org_findings:
+            out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
+            self._evict_if_admitted(group)
+            return
+
+        # Re-hashed, not trusted from mtime and inode: fetch is the door, and reading local bytes is
+        # far cheaper than the download it saves.
+        existing = check_snapshot(self.layout, group)
+        rec = existing.record
+        if existing.intact and rec is not None and (
+            rec.get("scanner"), rec.get("policy-sha256"), rec.get("fail-on")
+        ) == (self.scanner, self.policy.sha256, self.fail_on.value):
+            stored = results_from_record(rec)
+            if stored is not None:
+                out.results = stored
+                out.status = "already-admitted"
+                return
+
+        quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
+        try:
+            self._check_and_admit(group, quarantine, out)
+        finally:
+            # A refused model's downloads go now, not at the end of the run (large models, small disks).
+            discard(quarantine)
+
+    def _check_and_admit(self, group: Group, quarantine: Path, out: GroupOutcome) -> None:
+        staged, failures = self._stage(group, quarantine, out)
+        files = group.files
+        results = {
+            item.path: scan_and_evaluate(
+                item.staged or self.layout.blob(group.repo, item.etag), policy=self.policy, repo=group.repo,
+                rel_path=item.path, display=item.path, size=files[item.path].size, sha256=files[item.path].sha256,
+            )
+            for item in staged
+        }
+        # Suppressions apply to the decision and the report; the admission record keeps raw findings.
+        shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
+        out.results.update(shown)  # beside the files that failed staging, whose results say why
+        if failures:
+            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if _failing(r.findings, self.fail_on)))
+            return
+        if any(_failing(r.findings, self.fail_on) for r in shown.values()):
+            out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
+            self._evict_if_admitted(group)
+            return
+        # trust hook: the model's signature, checked on the verified quarantine bytes before admission
+        bundle = next((item for item in staged if item.path == trust.BUNDLE_FILE), None)
+        bundle_path = (bundle.staged or self.layout.blob(group.repo, bundle.etag)) if bundle else None
+        signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
+        out.findings.extend(signature)
+        if _failing(signature, self.fail_on):
+            out.status, out.exit_code, out.reason = "refused", 1, "the model signature does not pass the policy"
+            self._evict_if_admitted(group)
+            return
+        admit(self.layout, group.repo, group.commit, staged, group.refs,
+              build_record(group, results, self.policy, self.fail_on, self.scanner))
+        out.status = "admitted"
+
+    @staticmethod
+    def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:
+        """A model some of whose files failed staging: refused when one was rejected or failed the scan,
+        else no verdict; the reason is the first failure's, with how many more files failed."""
+        rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
+        _set_status(out, rejected[0] if rejected else failures[0])
+        if not rejected and scan_failures:
+            out.status, out.exit_code = "refused", 1
+        more = len(failures) + scan_failures - 1
+        if more:
+            out.reason += f" (and {more} more failing file{'s' if more > 1 else ''})"
+
+    def _evict_if_admitted(self, group: Group) -> None:
+        """A model refused now must not stay usable from an earlier admission."""
+        if self.layout.record(group.repo, group.commit).exists() or self.layout.snapshot(
+            group.repo, group.commit
+        ).exists():
+            evict(self.layout, group.repo, group.commit)
+            audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
+                                            "commit": group.commit})  # trust hook
+
+    def _evict_revoked(self, group: Group) -> None:
+        """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
+
+        A revocation pushed in a shared policy is thus applied here as `modelguard revoke` applies it
+        on the machine where it runs: the same bytes under another repo are no longer served either.
+        """
+        self._evict_if_admitted(group)
+        digests = {f.sha256 for m in group.models for f in m.files}
+        for entry in self.policy.revoked:
+            if not entry.sha256 or entry.sha256 not in digests:
+                continue
+            for hit in evict_locked(self.layout, Target(sha256=entry.sha256)):
+                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
+                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
+
+    def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
+        blob = self.layout.blob(group.repo, blob_name(lf))
+        if not blob.is_file() or blob.is_symlink():
+            return False
+        d = hash_file(blob)
+        return d.size == lf.size and d.sha256 == lf.sha256
+
+    def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
+        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
+                                          lf.size, lf.sha256)
+
+    def _stage(
+        self, group: Group, quarantine: Path, out: GroupOutcome
+    ) -> tuple[list[StagedFile], list[ModelguardError]]:
+        """Reuse intact blobs, download the rest into quarantine and check every byte.
+
+        A file that fails is recorded on its result and the next one is still checked, so a refused
+        model's report names every bad file; each file is downloaded once. A failure that gives no
+        verdict (Hub down, disk full) stops the downloads: the rest would fail alike.
+        """
+        staged: list[StagedFile] = []
+        missing = []
+        for path, lf in sorted(group.files.items()):
+            if self._reusable_blob(group, lf):
+                staged.append(StagedFile(path, blob_name(lf), None))
+            else:
+                missing.append(lf)
+        if not missing:
+            return staged, []
+
+        from modelguard.hub import client as hub
+
+        remote = hub.resolve(self.client(), group.repo, group.commit)
+        if remote.commit != group.commit:
+            raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
+        published = {rf.path: rf for rf in remote.files}
+        failures: list[ModelguardError] = []
+        for index, lf in enumerate(missing):
+            dest = quarantine / f"{index:05d}.download"
+            try:
+                staged.append(self._stage_file(group, lf, published.get(lf.path), dest))
+            except (RejectedError, NoVerdictError, NotFoundError) as e:
+                dest.unlink(missing_ok=True)  # refused bytes need no disk while the other files download
+                self._fail_file(out, lf, e)
+                failures.append(e)
+                if isinstance(e, NoVerdictError):
+                    break
+        return staged, failures
+
+    def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
+        """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
+        from modelguard.hub import client as hub
+
+        if rf is None:
+            raise NotFoundError(f"{lf.path} is not published at {group.repo}@{group.commit[:12]}")
+        problem = _published_disagrees(lf, rf)
+        if problem:
+            raise IntegrityError(problem[1], rule=problem[0])
+        try:
+            digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
+                                   expected_size=lf.size, progress=self.progress)
+        except OSError as e:
+            what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
+            raise NoVerdictError(f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch "
+                                 "again", rule="MG-H106") from None
+        # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
+        hub.check_locked(lf, digests, what=lf.path)
+        hub.check_published(rf, digests, what=lf.path)
+        return StagedFile(lf.path, blob_name(lf), dest)
+
+
+def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
+    """(rule, message) when what the Hub publishes now is not what was locked."""
+    if rf.size != lf.size:
+        return "MG-H002", f"{lf.path}: the Hub publishes {rf.size} bytes, the lock pins {lf.size}"
+    if lf.published == "lfs-sha256" or rf.lfs_sha256 is not None:
+        if rf.lfs_sha256 != lf.sha256:
+            return "MG-H003", f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
+    elif rf.blob_id != lf.git_blob_sha1:
+        return "MG-H003", f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
+    return None
+
+
+def fetch_locked(
+    lockfile: Lockfile,
+    policy: Policy,
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    client_factory: Callable[[], Any],
+    fail_on: Severity | None = None,
+    progress: bool = False,
+) -> Report:
+    """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
+    if not lockfile.hf_models:
+        raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to fetch; add one to the "
+                                  "manifest and run `modelguard lock`")
+    threshold = fail_on or policy.fail_on
+    layout = Layout(cache_root(cache_dir))
+    groups = group_models(lockfile.hf_models)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress)
+    outcomes: list[GroupOutcome] = []
+    audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
+    with writer_lock(layout):
+        sweep_quarantine(layout)
+        try:
+            for group in groups:
+                outcomes.append(fetcher.run(group))
+        finally:
+            # Quarantine is per run: whatever happened, nothing staged outlives it.
+            sweep_quarantine(layout)
+    report = _report(outcomes, threshold, lockfile)
+    audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
+    return report
+
+
+def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile) -> Report:
+    files: list[FileResult] = []
+    loose: list[Finding] = []
+    models: list[dict[str, Any]] = []
+    checked = 0
+    for o in outcomes:
+        if o.status == "refused" and not o.results:
+            checked += 1  # refused on the model as a whole (org policy, commit): a verdict was reached
+        for m in o.group.models:
+            for lf in m.files:
+                r = o.results.get(lf.path)
+                if r is None:
+                    continue
+                checked += 1
+                files.append(FileResult(f"{m.name}:{lf.path}", r.format,
+                                        tuple(f.at(model=m.name) for f in r.findings), r.size, r.sha256))
+            line = lockfile.line_of(m.name)
+            anchor = f"modelguard.lock:{line}" if line else ""
+            loose.extend(f.at(model=m.name, path=f.path or anchor) for f in o.findings)
+            models.append({"name": m.name, "repo": m.repo, "commit": m.commit, "status": o.status,
+                           "exit-code": o.exit_code, "reason": o.reason})
+    return Report(command="fetch", fail_on=fail_on, files=tuple(files), findings=tuple(loose),
+                  checked=checked, extra={"models": models})
+
+
+def fetch_exit_code(report: Report) -> int:
+    """1 when a model was refused; else 2/3 when one got no verdict; else 3 when nothing was checked."""
+    models = report.extra.get("models", [])
+    codes = [int(m["exit-code"]) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+    if 1 in codes:
+        return 1
+    errors = [c for c in codes if c > 1]
+    if errors:
+        return max(errors)
+    if report.checked == 0:
+        return 3
+    return 1 if report.failing() else 0
+
+
+def fetch(
+    lockfile_path: str | os.PathLike[str],
+    *,
+    cache_dir: str | os.PathLike[str] | None = None,
+    endpoint: str | None = None,
+    token: str | None = None,
+    manifest_path: str | os.PathLike[str] | None = None,
+    fail_on: Severity | None = None,
+    progress: bool = False,
+) -> Report:
+    """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`."""
+    from modelguard.flows.verify import load_inputs
+
+    lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
+    # every cached snapshot holding a revoked file of it; the other models still proceed and the
+    # report says why. The policy does not make the lock stale (manifest-sha256 covers model
+    # entries only), so no early exit is needed here.
+    if lockfile.manifest_sha256 != manifest.sha256:
+        # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
+        raise StaleLockError(
+            f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
+        )
+
+    def factory() -> Any:
+        from modelguard.hub import client as hub
+
+        return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
+
+    return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on,
+                        progress=progress)

@@ -1,0 +1,11 @@
+"""The only door to the network for models: the Hugging Face Hub.
+
+* :mod:`~modelguard.hub.client` — the only module that imports ``huggingface_hub``: resolve a
+  revision, list files, download into a staging folder modelguard owns.
+* :mod:`~modelguard.hub.metadata` — what the Hub says, validated and compared (pure).
+* :mod:`~modelguard.hub.transport` — how modelguard talks to it: timeouts, retries, waits the
+  server asks for, which HTTP status becomes which error (pure).
+
+This package's ``__init__`` imports nothing: importing the pure modules must not pull in
+``huggingface_hub`` (start-up time of every command that needs no network).
+"""

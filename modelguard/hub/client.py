@@ -1,0 +1,458 @@
+"""The network layer: the only module that imports huggingface_hub.
+
+Owns three operations and the mapping of every Hub failure onto :mod:`modelguard.errors`:
+
+* :func:`resolve` turns a branch, tag or commit into a commit the Hub confirms, and lists every
+  file at that commit (one paginated tree listing, cross-checked with the model info).
+* :func:`download` fetches one file at one commit into a folder the caller owns, hashing every
+  byte while it is written, and checks the bytes against what the server announced.
+* :func:`check_published`, :func:`check_locked` and :func:`remote_file_status` compare digests
+  and listings with what the Hub publishes or the lock pins.
+
+Everything a server says is validated before use (commit, paths, hashes, sizes, ETags, links);
+a malformed answer is an :class:`~modelguard.errors.IntegrityError` with rule ``MG-H004``.
+
+Must not: write outside the destination's folder, touch the user's Hugging Face cache, trust a
+40-hex revision without asking the server, send the token anywhere but the endpoint, put the
+token in a message or repr, or import huggingface_hub at module import (CLI start-up time).
+Validation of server data lives in :mod:`modelguard.hub.metadata`; client settings, retries, the waits
+a server may ask for and the error each status becomes in :mod:`modelguard.hub.transport` (both pure).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, urljoin
+
+from modelguard.errors import (
+    AccessDeniedError,
+    HubUnreachableError,
+    IntegrityError,
+    NotFoundError,
+    UnreadableError,
+    UsageError,
+)
+from modelguard.hub.metadata import (
+    CappedSink,
+    RemoteFile,
+    RemoteSnapshot,
+    check_commit,
+    check_etag,
+    check_etag_matches,
+    check_layout,
+    check_locked,
+    check_path,
+    check_published,
+    check_redirect,
+    compare_with_lock,
+    cross_check,
+    is_commit,
+    moved_to,
+    next_page,
+    parse_model_info,
+    parse_tree_page,
+    same_origin,
+    validate_endpoint,
+    validate_repo_id,
+    validate_revision,
+)
+from modelguard.hub.transport import (
+    INVALID_CREDENTIALS,
+    LOGIN_HINT,
+    MAX_SERVER_WAIT,
+    RETRY_STATUSES,
+    HubClient,
+    pause,
+    retrying,
+    server_wait,
+    status_error,
+)
+from modelguard.models import Finding
+from modelguard.report.rules import finding
+from modelguard.spec.ids import secret_problem
+from modelguard.spec.types import LockedHFModel
+from modelguard.store.digest import Digests
+
+if TYPE_CHECKING:  # pragma: no cover
+    import httpx2
+
+__all__ = [
+    "DEFAULT_ENDPOINT",
+    "HubClient",
+    "RemoteFile",
+    "RemoteSnapshot",
+    "check_locked",
+    "check_published",
+    "download",
+    "make_client",
+    "remote_file_status",
+    "resolve",
+]
+
+DEFAULT_ENDPOINT = "https://huggingface.co"
+_MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
+
+
+def make_client(endpoint: str | None = None, token: str | None = None) -> HubClient:
+    """A client for ``endpoint`` (else ``$HF_ENDPOINT`` read now, else huggingface.co).
+
+    The token is ``token``, else huggingface_hub's standard sources (``HF_TOKEN``, the login file).
+    A token that cannot be sent as written is a :class:`UsageError` naming where it came from.
+    """
+    chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
+    if token is None:
+        token, source, fix = _stored_token()
+    else:
+        source, fix = "the token passed to modelguard (--token or token=)", "pass the token alone"
+    problem = secret_problem(token) if token else None
+    if problem:
+        # Said without the value: a pasted secret must not reach the terminal or a CI log.
+        raise UsageError(f"{source} {problem}, so it is not a Hub token; {fix}")
+    return HubClient(endpoint=validate_endpoint(chosen), token=token or None)
+
+
+def _stored_token() -> tuple[str | None, str, str]:
+    """huggingface_hub's token (``HF_TOKEN``, else its login), where it came from and how to fix it."""
+    token = _hf().get_token()
+    name = next((n for n in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(n)), "")
+    raw = os.environ.get(name, "").strip() if name else ""
+    if token and raw.replace("\r", "").replace("\n", "") == token:
+        # huggingface_hub deletes every line break in the variable; one inside the value is a paste
+        # gone wrong (two lines, or the token and more), so the value is checked as it was set.
+        return raw, name, f"set {name} to the token alone (printable ASCII, no spaces or line breaks)"
+    from huggingface_hub import constants
+
+    return token, f"the token saved by `hf auth login` in {constants.HF_TOKEN_PATH}", "run `hf auth login` again"
+
+
+# --- huggingface_hub, imported lazily --------------------------------------------------------
+
+
+def _hf() -> ModuleType:
+    """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
+    import huggingface_hub
+
+    return huggingface_hub
+
+
+def _headers(client: HubClient, *, authorized: bool = True) -> dict[str, str]:
+    from huggingface_hub.utils._headers import build_hf_headers
+
+    # token=False, never None: None would make huggingface_hub look for a token on its own.
+    token: str | bool = client.token if (authorized and client.token) else False
+    return build_hf_headers(token=token)
+
+
+@contextlib.contextmanager
+def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
+    """Translate huggingface_hub/httpx2 failures while doing ``what`` into modelguard errors.
+
+    Messages are built here from the status and the error code only: never from the server's text
+    or the exception's (which hold URLs and could, with a careless proxy, hold headers). ``from None``
+    keeps the huggingface_hub exception, and anything in it, out of tracebacks.
+    """
+    import httpx2
+    from huggingface_hub import errors as hf_errors
+
+    try:
+        yield
+    except hf_errors.OfflineModeIsEnabled:
+        raise HubUnreachableError(f"{what}: HF_HUB_OFFLINE is set; unset it to let modelguard reach the Hub") from None
+    except hf_errors.GatedRepoError:
+        raise AccessDeniedError(
+            f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
+            f"page, then {LOGIN_HINT}"
+        ) from None
+    except hf_errors.RevisionNotFoundError:
+        raise NotFoundError(f"{what}: the revision does not exist on {client.endpoint}") from None
+    except hf_errors.RemoteEntryNotFoundError:
+        raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}") from None
+    except hf_errors.HfHubHTTPError as exc:
+        response = exc.response
+        if response is not None and response.headers.get("X-Error-Message") == INVALID_CREDENTIALS:
+            raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
+                                    "then pass it with --token or HF_TOKEN") from None
+        if response is None:
+            raise status_error(client, what, 0) from None
+        raise status_error(client, what, response.status_code, server_wait(response.headers)) from None
+    except httpx2.TooManyRedirects:
+        raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
+    except httpx2.DecodingError:
+        raise IntegrityError(f"{what}: the answer does not decode as its Content-Encoding says", rule="MG-H004") \
+            from None
+    except httpx2.TransportError as exc:
+        raise HubUnreachableError(
+            f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
+        ) from None
+
+
+def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
+    """GET a Hub API URL with retries; return the decoded JSON and the absolute next-page link."""
+    from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
+
+    wait = client.retry_wait
+    for attempt in range(client.retries + 1):
+        # Statuses are retried here, not by http_backoff: it sleeps for as long as Retry-After or
+        # RateLimit asks (an hour, if the server says so). Network errors are still its to retry.
+        with _hub_errors(client, what):
+            response: httpx2.Response = http_backoff(
+                "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
+                max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
+                retry_on_status_codes=(),
+            )
+        if response.status_code not in RETRY_STATUSES or attempt == client.retries:
+            break
+        asked = server_wait(response.headers)
+        if asked is not None and asked > MAX_SERVER_WAIT:
+            raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
+                                      f"wait {asked:.0f} s; try again later")
+        pause(max(wait, asked or 0.0), f"{what}: HTTP {response.status_code}")
+        wait = min(8.0, wait * 2)
+    with _hub_errors(client, what):
+        hf_raise_for_status(response)
+    final = str(response.url)
+    if not same_origin(final, client.endpoint):
+        raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
+                             rule="MG-H009")
+    if (moved := moved_to(url, final)) is not None:
+        # A renamed or transferred repo: the Hub redirects its old name. Pinning the new owner's
+        # files under the old name would slip them past the org policy.
+        raise NotFoundError(f"{what}: the Hub redirects this repo to {moved} (renamed or transferred); "
+                            "put the new name in the manifest so the policy checks its org")
+    try:
+        data = response.json()
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
+    link = response.links.get("next", {}).get("url")
+    return data, (urljoin(final, link) if link else None)
+
+
+# --- resolve ---------------------------------------------------------------------------------
+
+
+def resolve(client: HubClient, repo: str, revision: str) -> RemoteSnapshot:
+    """The commit ``revision`` points to, as confirmed by the Hub, and every file at that commit.
+
+    A 40-hex revision is asked for too: the Hub must know the commit. Raises NotFoundError (the repo
+    or revision does not exist), AccessDeniedError, HubUnreachableError, or IntegrityError (MG-H004 for
+    malformed metadata, MG-H005 when the Hub answers for another commit than the one asked for).
+    """
+    validate_repo_id(repo)
+    validate_revision(revision)
+    what = f"{repo}@{revision}"
+    info, _ = _get_json(
+        client, f"{client.endpoint}/api/models/{repo}/revision/{quote(revision, safe='')}", what,
+        params={"blobs": "true"},
+    )
+    commit, siblings = parse_model_info(info, what)
+    if is_commit(revision) and commit != revision:
+        raise IntegrityError(f"{what}: the Hub answered for commit {commit} instead", rule="MG-H005")
+    try:
+        files = _list_tree(client, repo, commit, what)
+    except NotFoundError:
+        # A Hub (or mirror) without the tree route: the model info at the same commit lists every
+        # file too (not paginated), validated the same way. Only when it gave full metadata for all.
+        complete = [f for f in (siblings or {}).values() if f is not None]
+        if not siblings or len(complete) != len(siblings):
+            raise
+        files = {f.path: f for f in complete}
+        check_layout(files, set(), what)
+    snapshot = RemoteSnapshot(repo=repo, commit=commit, files=tuple(sorted(files.values(), key=lambda f: f.path)))
+    if siblings is not None:
+        cross_check(snapshot, siblings, what)
+    return snapshot
+
+
+def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str, RemoteFile]:
+    url: str | None = f"{client.endpoint}/api/models/{repo}/tree/{commit}"
+    params: dict[str, str] | None = {"recursive": "true", "expand": "false"}
+    files: dict[str, RemoteFile] = {}
+    folders: set[str] = set()
+    seen: set[str] = set()
+    for _ in range(_MAX_PAGES):
+        if url is None:
+            check_layout(files, folders, what)
+            return files
+        if url in seen:
+            raise IntegrityError(f"{what}: the tree listing loops back to a page it already sent", rule="MG-H004")
+        seen.add(url)
+        page, url = _get_json(client, url, f"{what} (file list)", params)
+        params = None  # the next link already carries the query
+        if url is not None:
+            url = next_page(client.endpoint, url, what)
+        parse_tree_page(page, files, folders, what)
+    raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
+
+
+# --- download --------------------------------------------------------------------------------
+
+
+def download(
+    client: HubClient,
+    repo: str,
+    commit: str,
+    path: str,
+    dest: Path,
+    *,
+    expected_size: int | None = None,
+    expected_sha256: str | None = None,
+    progress: bool = False,
+) -> Digests:
+    """Download ``path`` at ``commit`` into ``dest`` (a path in a folder the caller owns).
+
+    Writes a temporary file next to ``dest`` and renames it only when the bytes match the size
+    and the hash (ETag) the server announced; on any failure nothing is left behind. Returns the
+    size, SHA-256 and git blob SHA-1 of what was written. 5xx and network errors are retried.
+
+    ``expected_size`` / ``expected_sha256`` (from the lock) are checked too: a size the Hub announces
+    differently fails before any byte is fetched (MG-H002), other bytes fail with MG-H001 before the
+    ETag check (MG-H003), so a fetch reports "differs from the lock" first.
+    """
+    validate_repo_id(repo)
+    check_commit(commit, f"{repo}: requested commit")
+    check_path(path, f"{repo}: requested file")
+    what = f"{repo}@{commit[:12]}:{path}"
+    return retrying(client, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
+                                                    expected_sha256, progress, what))
+
+
+def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
+                   expected_sha256: str | None, progress: bool, what: str) -> Digests:
+    # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
+    etag, location, size = _head(client, repo, commit, path, expected_size, what)
+
+    # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
+    try:
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+    except OSError as exc:
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror}") from None
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw:
+            # An LFS file (SHA-256 ETag) has no published git blob SHA-1 to check: skip computing it.
+            sink = CappedSink(raw, size, what, git_sha1=len(etag) != 64)
+            try:
+                _stream(client, location, commit, sink, size, path, progress, what)
+                raw.flush()
+                os.fsync(raw.fileno())  # while the hashing thread finishes the last chunks
+            finally:
+                sink.close()
+        got = sink.digests()
+        if got.size != size:
+            raise IntegrityError(f"{what}: the body ended after {got.size} of the {size} bytes announced",
+                                 rule="MG-H008")
+        if expected_sha256 is not None and got.sha256 != expected_sha256:
+            raise IntegrityError(f"{what}: SHA-256 {got.sha256} differs from the locked {expected_sha256}",
+                                 rule="MG-H001")
+        check_etag_matches(etag, got, what)
+        os.replace(tmp, dest)
+    except OSError as exc:  # disk full, quota, permissions: no verdict, and nothing left behind
+        tmp.unlink(missing_ok=True)
+        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror or type(exc).__name__}") \
+            from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return got
+
+
+def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None,
+          what: str) -> tuple[str, str, int]:
+    """HEAD on ``resolve``: the ETag, where the bytes are and their size, each checked."""
+    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
+    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
+    with _hub_errors(client, what):
+        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
+                                    endpoint=client.endpoint, retry_on_errors=False)
+    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
+    if served_commit != commit:
+        raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
+                             rule="MG-H005")
+    etag = check_etag(meta.etag, what)
+    location = check_redirect(client.endpoint, url, meta.location, etag, what)
+    size = meta.size if meta.size is not None else expected_size
+    if size is None or size < 0:
+        raise IntegrityError(f"{what}: the Hub announced no valid size", rule="MG-H004")
+    if expected_size is not None and size != expected_size:
+        raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
+    return etag, location, size
+
+
+def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,
+            what: str) -> None:
+    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink``.
+
+    Not ``http_get``: it retries a cut body for as long as bytes keep coming and sleeps between
+    tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
+    """
+    import httpx2
+    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
+    from huggingface_hub.utils.tqdm import tqdm
+
+    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
+    # (httpx2 also drops it on any redirect that leaves the origin).
+    headers = _headers(client, authorized=same_origin(location, client.endpoint))
+    with _hub_errors(client, what), http_stream_backoff(
+        "GET", location, headers=headers, timeout=client.timeout, max_retries=0,
+        retry_on_exceptions=(), retry_on_status_codes=(),
+    ) as response:
+        hf_raise_for_status(response)
+        if response.status_code != 200:
+            raise IntegrityError(f"{what}: the download answered HTTP {response.status_code}, not 200",
+                                 rule="MG-H004")
+        served = response.headers.get("X-Repo-Commit")
+        if served is not None and served != commit:
+            raise IntegrityError(f"{what}: the download came from another commit", rule="MG-H005")
+        length = response.headers.get("Content-Length")
+        if length is not None and response.headers.get("Content-Encoding", "identity") == "identity" \
+                and length.strip() != str(size):
+            raise IntegrityError(f"{what}: the download is {length.strip()[:20]} bytes, the Hub announced {size}",
+                                 rule="MG-H002")
+        bar = tqdm(total=size, unit="B", unit_scale=True, desc=path[-40:], disable=not progress)  # type: ignore[no-untyped-call]
+        with bar:
+            try:
+                for chunk in response.iter_bytes(chunk_size=1 << 20):
+                    sink.write(chunk)
+                    bar.update(len(chunk))
+            except httpx2.RemoteProtocolError:
+                # Headers arrived and then the body broke off: the server cut it short.
+                raise IntegrityError(f"{what}: the connection closed before the {size} bytes announced",
+                                     rule="MG-H008") from None
+
+
+# --- verify --remote --------------------------------------------------------------------------
+
+
+def remote_file_status(
+    client: HubClient,
+    model: LockedHFModel,
+    *,
+    selected: Callable[[str], bool] | None = None,
+) -> list[Finding]:
+    """For ``verify --remote``: does the Hub still have the locked commit and publish the locked hashes?
+
+    Returns one finding per difference (MG-H005 commit gone, MG-H006 file gone, MG-H002 size,
+    MG-H003 published hash, MG-H007 a file at the commit the lock lacks, when ``selected`` says
+    which paths the manifest's include/exclude keep). Access and network failures still raise.
+    """
+    where = f"{model.repo}@{model.commit}"
+    try:
+        snapshot = resolve(client, model.repo, model.commit)
+    except NotFoundError as exc:
+        return [finding("MG-H005", f"{where}: the Hub no longer has the locked commit ({exc.message})",
+                        model=model.name)]
+    except IntegrityError as exc:
+        if exc.rule != "MG-H005":
+            raise
+        return [finding("MG-H005", exc.message, model=model.name)]
+    return compare_with_lock(snapshot, model, selected)

@@ -1,0 +1,8 @@
+"""Findings for people and machines: the rule table and the renderers.
+
+* :mod:`~modelguard.report.rules` — every rule: id, severity, verdict, title, help.
+* :mod:`~modelguard.report.text` — text (for people) and JSON (schema ``modelguard/report/v1``).
+* :mod:`~modelguard.report.sarif` — SARIF 2.1.0 for code-scanning services.
+
+Pure: imports no I/O module and no scanner.
+"""

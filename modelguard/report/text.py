@@ -1,0 +1,124 @@
+"""Render a :class:`~modelguard.models.Report` as text (for people) or JSON (schema v1).
+
+Pure: returns strings; the CLI decides where they go. SARIF lives in :mod:`modelguard.report.sarif`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelguard.models import FileResult, Finding, Report, Verdict
+
+SCHEMA = "modelguard/report/v1"
+
+
+def _finding_json(f: Finding, *, flat: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "rule": f.rule,
+        "severity": f.severity.value,
+        "message": f.message,
+        "location": f.location,
+    }
+    if f.detail:
+        out["detail"] = f.detail
+    if f.suppressed:
+        out["suppressed"] = True
+        out["suppression-reason"] = f.suppression_reason
+    if flat:
+        out["path"] = f.path
+        if f.model:
+            out["model"] = f.model
+    return out
+
+
+def _file_json(r: FileResult) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": r.path,
+        "format": r.format,
+        "verdict": r.verdict.value,
+        "findings": [_finding_json(f, flat=False) for f in r.findings],
+    }
+    if r.size is not None:
+        out["size"] = r.size
+    if r.sha256 is not None:
+        out["sha256"] = r.sha256
+    return out
+
+
+def summary(report: Report) -> dict[str, int]:
+    counts = {v.value: 0 for v in Verdict}
+    for r in report.files:
+        counts[r.verdict.value] += 1
+    return {
+        "files": len(report.files),
+        **counts,
+        "findings": len(report.all_findings()),
+        "failing": len(report.failing()),
+    }
+
+
+def to_json(report: Report) -> str:
+    doc: dict[str, Any] = {
+        "schema": SCHEMA,
+        "command": report.command,
+        "ok": report.ok,
+        "fail-on": report.fail_on.value,
+        "summary": summary(report),
+        "files": [_file_json(r) for r in report.files],
+        "findings": [_finding_json(f, flat=True) for f in report.all_findings()],
+    }
+    for key, value in report.extra.items():
+        doc.setdefault(key, value)
+    import json  # only JSON output needs it (~3 ms of start-up for the text report)
+
+    return json.dumps(doc, indent=2, sort_keys=False) + "\n"
+
+
+def _finding_line(f: Finding) -> str:
+    where = f" [{f.location}]" if f.location else ""
+    mark = " (suppressed: " + f.suppression_reason + ")" if f.suppressed else ""
+    return f"    {f.rule} {f.severity.value}: {f.message}{where}{mark}"
+
+
+def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdict: str | None = None) -> str:
+    """One line per file, its findings, the findings tied to no file, then one summary line.
+
+    ``quiet`` keeps only what makes the run fail (findings at or above ``fail-on``, unsuppressed,
+    under their file's line) and the summary: what ``-q`` promises. ``verdict`` overrides the
+    summary's first word when the command knows better (fetch: no verdict for a model).
+    """
+    lines: list[str] = []
+    for r in report.files:
+        shown = [f for f in r.findings if not quiet or _fails(report, f)]
+        if quiet and not shown:
+            continue
+        n = len(r.findings)
+        count = f"  {n} finding{'s' if n != 1 else ''}" if n else ""
+        lines.append(f"{r.verdict.value.upper():<11} {r.path}  ({r.format}){count}")
+        for f in shown:
+            lines.append(_finding_line(f))
+            if verbose and f.detail:
+                lines.extend("        " + d for d in f.detail.splitlines())
+    loose = [f for f in report.findings if not quiet or _fails(report, f)]
+    if loose:
+        lines.append("")
+        for f in loose:
+            subject = f.model or f.path
+            lines.append(f"{f.severity.value.upper():<11} {subject}: {f.rule} {f.message}"
+                         + (f" [{f.location}]" if f.location else ""))
+            if verbose and f.detail:
+                lines.extend("        " + d for d in f.detail.splitlines())
+    s = summary(report)
+    verdict = verdict or ("OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED"))
+    if lines or not quiet:
+        lines.append("")
+    lines.append(
+        f"{verdict}: {s['files']} file(s) — {s['clean']} clean, {s['suspicious']} suspicious, "
+        f"{s['malicious']} malicious, {s['unscannable']} unscannable; {s['findings']} finding(s), "
+        f"{s['failing']} at or above {report.fail_on.value}"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _fails(report: Report, f: Finding) -> bool:
+    return not f.suppressed and report.fail_on <= f.severity

@@ -1,0 +1,288 @@
+"""Revocation: ``[[policy.revoked]]`` entries, the check every command makes, and ``modelguard revoke``.
+
+Owns the revocation target syntax (``org/name@<40-hex commit>`` or ``sha256:<64-hex>``), the
+lookup :func:`is_revoked` that fetch, verify and ``snapshot()`` call before using a model, the
+edit that appends an entry to the policy (``[policy]`` in the manifest, or the ``policy-file``
+it names) with tomlkit so comments and layout survive, and eviction of revoked snapshots from
+the local verified cache.
+
+Must not: change any policy key besides appending to ``revoked``; write the policy in place
+(temp file + ``os.replace``); evict outside the cache writer lock. A revocation in an org-wide
+policy file stops every machine that verifies against that file, on its next fetch or verify.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tomlkit
+import tomlkit.exceptions
+from tomlkit.items import AoT, Table
+
+from modelguard import clock
+from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
+from modelguard.models import Finding
+from modelguard.report.rules import finding
+from modelguard.spec.types import Policy, Revocation
+from modelguard.store.atomic import replace_file
+
+if TYPE_CHECKING:
+    from modelguard.store.cache import Layout
+
+_COMMIT = re.compile(r"[0-9a-f]{40}")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed revocation target: a whole snapshot, or one file content wherever it appears."""
+
+    repo: str = ""
+    commit: str = ""
+    sha256: str = ""
+
+    def __str__(self) -> str:
+        return f"sha256:{self.sha256}" if self.sha256 else f"{self.repo}@{self.commit}"
+
+
+def parse_target(text: str) -> Target:
+    """Validate ``org/name@<commit>`` or ``sha256:<hex>``; raise :class:`UsageError` otherwise."""
+    value = text.strip()
+    if value.startswith("sha256:"):
+        digest = value[len("sha256:"):]
+        if _SHA256.fullmatch(digest):
+            return Target(sha256=digest)
+        raise UsageError(f"revocation target {text!r}: sha256: must be followed by 64 lowercase hex digits")
+    repo, at, commit = value.partition("@")
+    parts = repo.split("/")
+    repo_ok = len(parts) == 2 and all(_REPO_PART.fullmatch(p) for p in parts) and "--" not in repo and ".." not in repo
+    if not at or not repo_ok or not _COMMIT.fullmatch(commit):
+        raise UsageError(f"revocation target {text!r} must be org/name@<40-hex commit> or sha256:<64-hex digest> "
+                         "(a branch or tag can move; revoke the commit it pointed to)")
+    return Target(repo=repo, commit=commit)
+
+
+# --- the check ----------------------------------------------------------------------------------
+
+
+def is_revoked(policy: Policy, repo: str, commit: str, sha256s: Iterable[str] = ()) -> Revocation | None:
+    """The first revocation that applies to ``repo@commit`` or to any of the files' SHA-256s."""
+    digests = {d.lower() for d in sha256s}
+    for entry in policy.revoked:
+        if (entry.sha256 and entry.sha256 in digests) or entry.target == f"{repo}@{commit}":
+            return entry
+    return None
+
+
+def revocation_findings(
+    policy: Policy, repo: str, commit: str, files: Mapping[str, str], *, model: str = ""
+) -> list[Finding]:
+    """MG-P501 for a revoked snapshot, MG-P502 per revoked file (``files``: path -> sha256)."""
+    out: list[Finding] = []
+    for entry in policy.revoked:
+        where = f"{policy.source}:{entry.line}" if policy.source and entry.line else policy.source
+        if entry.target == f"{repo}@{commit}":
+            out.append(finding("MG-P501", f"{repo}@{commit[:12]} was revoked on {entry.date}: {entry.reason}",
+                               location=where, model=model))
+        elif entry.sha256:
+            digest = entry.sha256
+            for path, sha256 in sorted(files.items()):
+                if sha256.lower() == digest:
+                    out.append(finding("MG-P502", f"{path} (sha256 {digest[:16]}…) was revoked on {entry.date}: "
+                                       f"{entry.reason}", location=where, path=path, model=model))
+    return out
+
+
+def check_not_revoked(policy: Policy, repo: str, commit: str, files: Mapping[str, str], *, model: str = "") -> None:
+    """Raise :class:`RevokedError` naming the reason when anything of ``repo@commit`` is revoked."""
+    found = revocation_findings(policy, repo, commit, files, model=model)
+    if found:
+        raise RevokedError(found[0].message, rule=found[0].rule)
+
+
+# --- modelguard revoke: the policy edit -----------------------------------------------------------
+
+
+def policy_file_to_edit(manifest_path: str | os.PathLike[str], policy_path: str | os.PathLike[str] | None) -> Path:
+    """``--policy`` if given; else the manifest's ``policy-file``; else the manifest (its ``[policy]``)."""
+    if policy_path is not None:
+        return Path(policy_path)
+    manifest = Path(manifest_path)
+    doc = _load(manifest)
+    shared = doc.get("policy-file")
+    if shared is None:
+        return manifest
+    if not isinstance(shared, str) or not shared:
+        raise ConfigError(f"{manifest}: policy-file must be a path")
+    return (manifest.parent / shared) if not os.path.isabs(shared) else Path(shared)
+
+
+def add_revocation(path: str | os.PathLike[str], target: Target, reason: str, *, date: str | None = None) -> Revocation:
+    """Append ``[[policy.revoked]]`` (or top-level ``[[revoked]]`` in a bare policy file), atomically.
+
+    Returns the entry in force for ``target``; an existing entry for the same target is kept
+    unchanged (revoking twice is not an error, and the first reason and date stay on record).
+    """
+    if not reason.strip():
+        raise UsageError("--reason is required: say why, so every machine that refuses the model can tell its user")
+    file = Path(path)
+    doc = _load(file)
+    table = _revoked_parent(doc, file)
+    revoked = table.get("revoked")
+    if revoked is None:
+        revoked = tomlkit.aot()
+        table.append("revoked", revoked)
+    if not isinstance(revoked, AoT):
+        raise ConfigError(f"{file}: revoked must be an array of tables ([[policy.revoked]])")
+    for existing in revoked:
+        if existing.get("target") == str(target):
+            return Revocation(target=str(target), reason=str(existing.get("reason", "")),
+                              date=str(existing.get("date", "")))
+    day = date or clock.today().isoformat()
+    entry = tomlkit.table()
+    entry.append("target", str(target))
+    entry.append("reason", reason.strip())
+    entry.append("date", _dt.date.fromisoformat(day))
+    revoked.append(entry)
+    replace_file(file, tomlkit.dumps(doc))
+    return Revocation(target=str(target), reason=reason.strip(), date=day)
+
+
+def _revoked_parent(doc: tomlkit.TOMLDocument, file: Path) -> Any:
+    """Where ``revoked`` lives: ``[policy]`` in a manifest or a wrapped policy file, else the top level."""
+    is_manifest = any(k in doc for k in ("hf-model", "provider-model", "policy-file"))
+    if "policy" in doc:
+        policy = doc["policy"]
+        if not isinstance(policy, Table):
+            raise ConfigError(f"{file}: [policy] must be a table")
+        return policy
+    if "policy-file" in doc:
+        raise ConfigError(f"{file} uses policy-file; revoke in that file (pass --policy FILE)")
+    if is_manifest:
+        policy = tomlkit.table()
+        doc.append("policy", policy)
+        return policy
+    return doc
+
+
+def _load(file: Path) -> tomlkit.TOMLDocument:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"no policy at {file}; pass --policy FILE or run where modelguard.toml is") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise UnreadableError(f"cannot read {file}: {getattr(e, 'strerror', None) or e}") from None
+    try:
+        return tomlkit.parse(text)
+    except tomlkit.exceptions.ParseError as e:
+        raise ConfigError(f"{file}: not valid TOML ({e})") from None
+
+
+# --- eviction from the local verified cache ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evicted:
+    repo: str
+    commit: str
+
+
+def evict_revoked(cache_root: str | os.PathLike[str], target: Target) -> list[Evicted]:
+    """Remove every admitted snapshot ``target`` covers, with its refs, record and unused blobs.
+
+    Runs under the cache's writer lock, so no fetch admits the model while it is being removed.
+    A sha256 target is found through admission records (every admitted file's SHA-256), LFS blob
+    names (the SHA-256 itself) and, for small files stored under their git blob SHA-1, by hashing.
+    """
+    from modelguard.store.cache import Layout, writer_lock
+
+    root = Path(cache_root)
+    if not (root / "hub").is_dir() and not (root / "admissions").is_dir():
+        return []
+    layout = Layout(root)
+    with writer_lock(layout):
+        return evict_locked(layout, target)
+
+
+def evict_locked(layout: Layout, target: Target) -> list[Evicted]:
+    """:func:`evict_revoked` for a caller that already holds the writer lock (fetch)."""
+    from modelguard.store.cache import evict
+
+    hits = _snapshots_holding(layout.root, target)
+    for hit in hits:
+        evict(layout, hit.repo, hit.commit)
+    return hits
+
+
+def _repo_of(folder: str) -> str | None:
+    if not folder.startswith("models--"):
+        return None
+    org, sep, name = folder[len("models--"):].partition("--")
+    return f"{org}/{name}" if sep and org and name else None
+
+
+def _snapshots_holding(root: Path, target: Target) -> list[Evicted]:
+    hits: set[Evicted] = set()
+    hub, admissions = root / "hub", root / "admissions"
+    if target.repo:
+        folder = "models--" + target.repo.replace("/", "--")
+        record = admissions / folder / f"{target.commit}.json"
+        if (hub / folder / "snapshots" / target.commit).exists() or record.exists():
+            hits.add(Evicted(target.repo, target.commit))
+        return sorted(hits, key=lambda e: (e.repo, e.commit))
+    for record in sorted(admissions.glob("models--*/*.json")) if admissions.is_dir() else []:
+        repo = _repo_of(record.parent.name)
+        doc = _json(record)
+        files = doc.get("files") if isinstance(doc, dict) else None
+        holds = isinstance(files, list) and any(isinstance(f, dict) and f.get("sha256") == target.sha256 for f in files)
+        if repo and holds:
+            hits.add(Evicted(repo, record.stem))
+    for repo_dir in sorted(hub.glob("models--*")) if hub.is_dir() else []:
+        repo = _repo_of(repo_dir.name)
+        bad_blobs = {b.name for b in (repo_dir / "blobs").glob("*") if _blob_is(b, target.sha256)}
+        if not repo or not bad_blobs:
+            continue
+        for snapshot in (repo_dir / "snapshots").glob("*"):
+            if any(os.path.basename(os.readlink(link)) in bad_blobs for link in _links(snapshot)):
+                hits.add(Evicted(repo, snapshot.name))
+    return sorted(hits, key=lambda e: (e.repo, e.commit))
+
+
+def _blob_is(blob: Path, sha256: str) -> bool:
+    if blob.name == sha256:
+        return True
+    if len(blob.name) != 40 or not blob.is_file():
+        return False
+    import hashlib
+
+    digest = hashlib.sha256()
+    try:
+        with blob.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
+    except OSError as e:
+        raise UnreadableError(f"cannot read cached blob {blob}: {e.strerror or e}") from None
+    return digest.hexdigest() == sha256
+
+
+def _links(snapshot: Path) -> list[str]:
+    out: list[str] = []
+    for dirpath, _, names in os.walk(snapshot):
+        out.extend(os.path.join(dirpath, n) for n in names if os.path.islink(os.path.join(dirpath, n)))
+    return out
+
+
+def _json(path: Path) -> Any:
+    import json
+
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
