@@ -117,6 +117,9 @@ class ScanContext:
     depth: int = 0
     expanded_bytes: int = 0
     nested_scanner: Callable[[ScanContext, Source], Outcome] | None = None
+    plain_pickle_loop: bool = False
+    """walk pickles through the per-opcode handlers alone, without the opcode loop's fast paths
+    (the reference the fast paths are tested against; same results, slower)"""
 
     def charge_expansion(self, n: int, location: str) -> None:
         """Count decompressed bytes against the per-file budget."""
@@ -139,6 +142,7 @@ class ScanContext:
             depth=self.depth + 1,
             expanded_bytes=self.expanded_bytes,
             nested_scanner=self.nested_scanner,
+            plain_pickle_loop=self.plain_pickle_loop,
         )
         try:
             return self.nested_scanner(child, source)

@@ -26,6 +26,7 @@ class Collector:
         self.is_joblib = False
         self.ops = 0
         self.items = 0
+        self.max_items = ctx.limits.max_pickle_container_items
         self.calls = 0
         """REDUCE/NEWOBJ/OBJ/INST/BUILD calls walked: a stream that breaks after one has already run it"""
         self._seen: set[tuple[str, str]] = set()

@@ -115,6 +115,8 @@ class PickleAnalysis:
     """absolute offset just after each STOP"""
     calls: int = 0
     """calls (REDUCE, NEWOBJ, OBJ, INST, BUILD) walked, including any before a parse error"""
+    ops: int = 0
+    """opcodes walked (counted against the op limit), nested and shadow walks included"""
 
 
 class Machine(StackMachine):
@@ -287,7 +289,7 @@ class Machine(StackMachine):
         """
         ctx = self.col.ctx
         shadow_ctx = ScanContext(limits=replace(ctx.limits, max_pickle_ops=_SHADOW_OPS),
-                                 extra_safe_globals=ctx.extra_safe_globals)
+                                 extra_safe_globals=ctx.extra_safe_globals, plain_pickle_loop=ctx.plain_pickle_loop)
         shadow_col = Collector(shadow_ctx, self.col.location)
         reader = Reader(self.r.f, self.r.pos, _SHADOW_BYTES, self.col.location, end=self.r.pos + region)
         shadow = Machine(shadow_col, reader, joblib=False)
@@ -365,4 +367,5 @@ def analyze_stream(
     analysis.persistent_ids = col.pids
     analysis.is_joblib = col.is_joblib
     analysis.calls = col.calls
+    analysis.ops = col.ops
     return analysis
