@@ -43,8 +43,10 @@ _ALL: list[Rule] = [
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
     Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
-         "Loading this pickle imports something that runs commands, evaluates code, reads or writes "
-         "files, opens connections or unpickles more data. Do not load it; report it to the publisher."),
+         "Loading this pickle imports something that runs commands, evaluates code, imports by name, writes "
+         "files, opens connections, loads native code or unpickles more data: a primitive that does so, or a "
+         "standard-library callable whose source can reach one (derived, see modelguard.scan.pickle.reach). "
+         "Do not load it; report it to the publisher."),
     Rule("MG-S102", _H, _SUS, "Pickle imports a callable that is not on the allowlist",
          "Loading this pickle imports and may call code modelguard does not know to be safe. Review the "
          "named import; if it is harmless, allow it with [[policy.safe-global]], or convert to safetensors."),
@@ -66,6 +68,13 @@ _ALL: list[Rule] = [
     Rule("MG-S108", _H, _SUS, "joblib array wrapper reads a file outside the model folder",
          "An old-format joblib array points to a side file by an absolute path or one that climbs out of "
          "the folder; joblib would load that file (with pickles allowed). Do not load it."),
+    Rule("MG-S109", _C, _MAL, "Pickled graph code does more than generated graph code",
+         "A torch.fx GraphModule pickle stores Python source that torch executes and re-traces on load. "
+         "This code runs module-level statements, unusual builtins, file, process, network or dynamic-code "
+         "constructs that torch's code generator never writes. Do not load it."),
+    Rule("MG-S110", _H, _UNS, "Pickled graph code cannot be reviewed",
+         "A torch.fx GraphModule pickle stores Python source that does not parse for this interpreter, so "
+         "what it runs on load cannot be checked. Re-export the graph module, or save its state_dict."),
 
     # ---- MG-S2xx: containers (zip, torch, numpy, joblib, archives, compression) -----------
     # (container rules go here)
@@ -91,9 +100,10 @@ _ALL: list[Rule] = [
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)
-    Rule("MG-S301", _M, _SUS, "Custom Python code present",
-         "A loader with trust_remote_code runs this file. Review it, then allow it by file hash in the "
-         "policy ([[policy.remote-code]]), or use a model that needs no custom code."),
+    Rule("MG-S301", _I, _SUS, "Custom Python code present",
+         "A loader with trust_remote_code runs this file. Its presence is information: whether custom code "
+         "may run is the policy's decision at fetch and verify (trust-remote-code, MG-P011/P012), and only "
+         "dangerous constructs in it raise a verdict. Review it and pin it by hash ([[policy.remote-code]])."),
     Rule("MG-S302", _H, _SUS, "Python code runs processes",
          "The code calls subprocess, os.system/popen/exec/spawn or pty. A few real models compile kernels "
          "this way; check every command before allowing the file."),
@@ -135,6 +145,12 @@ _ALL: list[Rule] = [
     Rule("MG-S315", _C, _MAL, "Python code runs a process or connects out when imported",
          "Module-level code starts a process or a network connection the moment a loader imports the "
          "file, before any model is built. Do not load it; report the repository."),
+    Rule("MG-S316", _C, _MAL, "TorchScript writes or maps files when loaded",
+         "The archive's __setstate__ (or code it calls) uses aten::save or aten::from_file, which torch.jit.load "
+         "runs while it restores the module: loading the file writes or maps files. Do not load it."),
+    Rule("MG-S317", _H, _SUS, "TorchScript writes or maps files when run",
+         "The archive's code calls aten::save or aten::from_file, so running the model reads, maps or writes "
+         "files. Models never need this; check the paths before using it."),
     Rule("MG-S401", _H, _UNS, "safetensors header length invalid",
          "The 8-byte header length is larger than the file or the 100 MB limit safetensors itself "
          "enforces. The file is truncated or crafted; re-download it."),

@@ -85,7 +85,20 @@ def test_real_torchscript_code_that_writes_files(scan_cli: Scan) -> None:
     code = _rezip(src, replace={name: zipfile.ZipFile(BytesIO(src)).read(name) + (
         b"\ndef _hook(self) -> None:\n    ops.aten.save(torch.zeros([1]), \"/etc/cron.d/x\")\n")})
     r = scan_cli(code, "model.pt")
-    assert r.verdict == "suspicious" and r.rules == {"MG-S307"}
+    assert r.verdict == "suspicious" and r.rules == {"MG-S317"}
+
+
+def test_real_torchscript_setstate_that_writes_files_is_malicious(scan_cli: Scan) -> None:
+    # __setstate__ runs inside torch.jit.load, so the file is written by loading alone (MG-S316);
+    # a call from __setstate__ to another method counts the same.
+    src = _real("torch/torchscript.pt")
+    name = _member(src, "modules/activation.py")
+    code = _rezip(src, replace={name: zipfile.ZipFile(BytesIO(src)).read(name) + (
+        b"\ndef __setstate__(self, state: Tuple[bool]) -> None:\n    self.training = state[0]\n"
+        b"    self._restore()\n"
+        b"def _restore(self) -> None:\n    _0 = torch.from_file(\"/etc/passwd\", True, 8)\n")})
+    r = scan_cli(code, "model.pt")
+    assert r.verdict == "malicious" and r.rules == {"MG-S316"}
 
 
 def test_real_torchscript_code_with_python_process_calls(scan_cli: Scan) -> None:

@@ -121,9 +121,10 @@ def _global(code: int, buf: bytes, i: int, end: int, stack: list[object], memo: 
     nl = buf.find(b"\n", i)
     nl2 = buf.find(b"\n", nl + 1) if nl >= 0 else -1
     ref = DECODED_IMPORTS.get((buf[i:nl], buf[nl + 1:nl2])) if nl2 >= 0 else None
-    if ref is None or (ref.module, ref.name) not in col.globals:
+    pushed = col.globals.get((ref.module, ref.name)) if ref is not None else None
+    if pushed is None:
         return -1
-    stack.append(ref)
+    stack.append(pushed)
     return nl2 + 1
 
 
