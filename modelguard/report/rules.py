@@ -97,6 +97,11 @@ _ALL: list[Rule] = [
     Rule("MG-S206", _M, _SUS, "Data after the end of the content a loader reads",
          "Trailing bytes after the last storage, array or compressed stream are ignored by the loader "
          "but can hide a second payload. Re-export the file."),
+    Rule("MG-S207", _M, _SUS, "Compressed stream padded past the decompression limit",
+         "The stream expands to more than the ratio limit allows, and everything past the part that was "
+         "scanned is one repeated byte: padding that makes a size- or ratio-based scanner give up while a "
+         "loader reads the pickle in front of it. The content was scanned; real writers do not pad. "
+         "Re-export the file."),
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)
@@ -178,6 +183,24 @@ _ALL: list[Rule] = [
     Rule("MG-S505", _H, _UNS, "Keras HDF5 model config not found or not parseable",
          "The legacy .h5 file names a model_config but modelguard could not read it, so Lambda "
          "layers cannot be ruled out. Convert the model to .keras or safetensors."),
+    Rule("MG-S510", _H, _UNS, "HDF5 structure does not parse",
+         "The file claims to be HDF5 but its superblock, object headers, heaps or B-trees are truncated or "
+         "inconsistent, so what its attributes and links make a loader do cannot be checked. Re-export it."),
+    Rule("MG-S511", _H, _MAL, "HDF5 dataset reads its data from an external file",
+         "The dataset's bytes come from files outside this one (HDF5 external storage), which the library "
+         "opens on the loading machine, relative to the working directory: a model file that reads arbitrary "
+         "local files into its weights. Real model writers never use it; do not load the file."),
+    Rule("MG-S512", _H, _SUS, "HDF5 external or user-defined link",
+         "A link points into another HDF5 file (opened when the link is followed) or is resolved by a plugin "
+         "the loading process registers. The target was not scanned; model files are self-contained. "
+         "Re-export the file with the data copied in."),
+    Rule("MG-S513", _H, _SUS, "HDF5 virtual dataset maps data from another file",
+         "A virtual dataset reads its values from datasets in other files when it is read, files that were "
+         "not scanned and may not be what the publisher had. Re-export the file with the data copied in."),
+    Rule("MG-S514", _H, _UNS, "HDF5 feature modelguard does not read",
+         "The file keeps attributes or pickled data in a structure modelguard does not decode (compressed "
+         "dense storage, the shared message heap, an unsupported filter or chunk index), so what a loader "
+         "would unpickle from it cannot be checked. Re-export it with default settings."),
     Rule("MG-S601", _C, _MAL, "Jinja template escapes the sandbox",
          "The chat template reaches Python internals (__class__, __globals__, |attr tricks, format "
          "methods, os/popen) as server-side template injection does. Do not serve this model."),

@@ -48,7 +48,9 @@ class Limits:
     max_expanded_bytes: int = 8 << 30
     """total bytes decompressed while scanning one top-level file"""
     max_ratio: int = 1_000
-    """decompressed / compressed size of one member, above which it is a bomb"""
+    """decompressed / compressed size of one member, above which output is no longer stored or scanned"""
+    max_discard_bytes: int = 1 << 30
+    """output past the ratio limit decompressed (never stored) to tell padding from more content"""
     max_pickle_bytes: int = 2 << 30
     """a single pickle stream longer than this is not analysed (tensor data is never pickled)"""
     max_pickle_ops: int = 50_000_000

@@ -102,10 +102,12 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SEVENZ
     if head.startswith(b"\x04\x22\x4d\x18"):
         return Format.LZ4
+    if head.startswith(b"\x28\xb5\x2f\xfd") or (head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50):
+        return Format.ZSTD  # a zstd frame, or a skippable frame in front of one
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return Format.HDF5
+    if any(head[at:at + 8] == b"\x89HDF\r\n\x1a\n" for at in (0, 512, 1024, 2048)):
+        return Format.HDF5  # the library also finds the superblock behind a user block
     if _is_safetensors(head, size):
         return Format.SAFETENSORS
     if _is_tar(head):

@@ -29,7 +29,7 @@ from modelguard.spec.types import HFModelSpec, LockedHFModel, Policy
 PICKLE_FAMILY = frozenset(
     {
         "pickle", "joblib", "pytorch-zip", "pytorch-legacy", "pytorch-tar", "torchscript",
-        "gzip", "bzip2", "xz", "lz4", "zlib",
+        "gzip", "bzip2", "xz", "lz4", "zlib", "zstd", "pytorch-dcp-shard",
     }
 )
 

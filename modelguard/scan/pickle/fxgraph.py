@@ -80,10 +80,18 @@ def review(source: str) -> Review | None:
             out.problems.append(f"calls .{node.func.attr}() (line {node.lineno}), which reads or writes files")
     from modelguard.scan import pycode
 
-    for found in pycode.review(source.encode("utf-8", "surrogatepass")):
+    # fx writes "from builtins import getattr as getattr" for the attribute reads it generates: the pure
+    # builtins are judged above, so the custom-code review sees the code without those lines.
+    tree.body = [stmt for stmt in tree.body if not _imports_pure_builtins(stmt)]
+    for found in pycode.review(ast.unparse(tree).encode("utf-8", "surrogatepass")):
         if found.rule in _CUSTOM_CODE_RULES:
-            out.problems.append(f"{found.message} ({found.location})")
+            out.problems.append(f"{found.message} ({found.location} of the code as parsed)")
     return out
+
+
+def _imports_pure_builtins(stmt: ast.stmt) -> bool:
+    return (isinstance(stmt, ast.ImportFrom) and stmt.module == "builtins" and not stmt.level
+            and all(a.name in _PURE_BUILTINS and a.asname in (None, a.name) for a in stmt.names))
 
 
 def _module_statement(stmt: ast.stmt, aliases: dict[str, str], out: Review) -> None:
@@ -93,6 +101,8 @@ def _module_statement(stmt: ast.stmt, aliases: dict[str, str], out: Review) -> N
             aliases[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
             if a.name not in _MODULES:
                 out.modules.append(a.name)
+        return
+    if _imports_pure_builtins(stmt):
         return
     if isinstance(stmt, ast.ImportFrom) and not stmt.level and stmt.module:
         for a in stmt.names:
