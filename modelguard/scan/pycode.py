@@ -66,6 +66,12 @@ from modelguard.scan.pycode_tables import (
 from modelguard.scan.pycode_tables import (
     lookup as _lookup,
 )
+from modelguard.scan.pycode_tables import (
+    module_aliases as _module_aliases,
+)
+from modelguard.scan.pycode_tables import (
+    relative as _relative,
+)
 
 _MIN_BLOB = 256
 _MAX_PER_RULE = 25
@@ -380,32 +386,6 @@ class _Reviewer:
 
 
 _DECODER_LEAVES = frozenset({d.rsplit(".", 1)[-1] for d in _DECODERS} | {"decode"})
-
-
-def _relative(name: ast.expr | None) -> bool:
-    """A module name that starts with "." (a literal or an f-string whose first part is one)."""
-    if isinstance(name, ast.Constant):
-        return isinstance(name.value, str) and name.value.startswith(".")
-    if isinstance(name, ast.JoinedStr) and name.values:
-        first = name.values[0]
-        return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith(".")
-    return False
-
-
-def _module_aliases(tree: ast.Module) -> set[str]:
-    """Names assigned only from ``sys.modules[...]`` subscripts anywhere in the file."""
-    from_modules: set[str] = set()
-    other: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign):
-            alias = isinstance(node.value, ast.Subscript) and ast.unparse(node.value.value) == "sys.modules"
-            for target in node.targets:
-                if isinstance(target, ast.Name):
-                    (from_modules if alias else other).add(target.id)
-        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For)) and \
-                isinstance(node.target, ast.Name):
-            other.add(node.target.id)
-    return from_modules - other
 
 
 def _deferred_nodes(tree: ast.Module) -> set[int]:

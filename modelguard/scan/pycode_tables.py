@@ -1,12 +1,14 @@
-"""The tables of the custom-code review: which qualified names do what, by rule.
+"""The tables of the custom-code review, and the small AST predicates its checks share.
 
 Owns the name tables :mod:`modelguard.scan.pycode` resolves every reference against (process,
-native code, dynamic code, interpreter tampering, network, file writes, unsafe deserializers) and
-the smaller sets its checks use. Pure data and one lookup; no parsing here.
+native code, dynamic code, interpreter tampering, network, file writes, unsafe deserializers),
+the smaller sets its checks use, and two pure predicates over parsed code (a relative module
+name; names that only ever hold an already-imported module). No parsing or reading here.
 """
 
 from __future__ import annotations
 
+import ast
 import re
 
 # (qualified name, rule, what it does). An entry matches the name itself and, for modules,
@@ -76,3 +78,29 @@ def lookup(name: str) -> tuple[str, str] | None:
         if hit is not None:
             return hit
     return None
+
+
+def relative(name: ast.expr | None) -> bool:
+    """A module name that starts with "." (a literal or an f-string whose first part is one)."""
+    if isinstance(name, ast.Constant):
+        return isinstance(name.value, str) and name.value.startswith(".")
+    if isinstance(name, ast.JoinedStr) and name.values:
+        first = name.values[0]
+        return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith(".")
+    return False
+
+
+def module_aliases(tree: ast.Module) -> set[str]:
+    """Names assigned only from ``sys.modules[...]`` subscripts anywhere in the file."""
+    from_modules: set[str] = set()
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            alias = isinstance(node.value, ast.Subscript) and ast.unparse(node.value.value) == "sys.modules"
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    (from_modules if alias else other).add(target.id)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For)) and \
+                isinstance(node.target, ast.Name):
+            other.add(node.target.id)
+    return from_modules - other

@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from modelguard.scan.pickle import reach, reach_table
+from modelguard.scan.pickle import reach, reach_source, reach_table
 from modelguard.scan.pickle.allowlist import SAFE_GLOBALS, Safety, classify
 
 
@@ -53,7 +53,7 @@ def test_reading_a_file_is_not_writing_one() -> None:
     def reads(src: str) -> bool:
         call = ast.parse(src).body[0]
         assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
-        return reach._reads_only(call.value)
+        return reach_source.reads_only(call.value)
 
     assert reads("open(p)") and reads("open(p, 'rb')") and reads("open(p, mode='r')")
     assert not reads("open(p, 'w')") and not reads("open(p, 'a+')") and not reads("open(p, m)")
