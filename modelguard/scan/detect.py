@@ -22,6 +22,7 @@ TAIL_BYTES = 65_536 + 22
 # torch.save legacy format: pickle of the magic number 0x1950a86a20f9469cfc6c (protocol 2, LONG1)
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
 
+_HDF5 = b"\x89HDF\r\n\x1a\n"
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 _ZIP_EOCD = b"PK\x05\x06"
@@ -106,7 +107,7 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.ZSTD  # a zstd frame, or a skippable frame in front of one
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if any(head[at:at + 8] == b"\x89HDF\r\n\x1a\n" for at in (0, 512, 1024, 2048)):
+    if head[:8] == _HDF5 or (len(head) > 512 and _HDF5 in (head[512:520], head[1024:1032], head[2048:2056])):
         return Format.HDF5  # the library also finds the superblock behind a user block
     if _is_safetensors(head, size):
         return Format.SAFETENSORS

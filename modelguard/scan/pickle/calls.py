@@ -153,7 +153,11 @@ class CallModel(StackMachine):
 
     def call(self, func: object, args: object, kind: str, opcode: str) -> None:
         """Model ``func(*args)`` and push what it returns."""
-        self.col.calls += 1
+        col = self.col
+        col.calls += 1
+        if type(func) is GlobalRef and func not in SPECIAL_CALLS and not col.guarded_seen:
+            self.stack.append(Obj(kind, func, args))  # most calls (tensor rebuilds, containers): nothing to model
+            return
         self.stack.append(self.call_value(func, args, kind, opcode, 0))
 
     def call_value(self, func: object, args: object, kind: str, opcode: str, depth: int) -> object:
