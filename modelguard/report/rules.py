@@ -32,14 +32,25 @@ _ALL: list[Rule] = [
     Rule("MG-S001", _H, _UNS, "File could not be parsed",
          "The file is truncated or malformed for the format its content claims; a loader may still "
          "read part of it, so it cannot be called clean. Re-download it or get it from the publisher."),
-    Rule("MG-S002", _M, _UNS, "Unrecognised binary format",
-         "modelguard cannot tell whether a loader would run code from this file. Remove it, convert "
-         "the model to safetensors, or allow the file type explicitly in the policy."),
+    # Unknown formats (decided in modelguard.scan.unknown). Fail by default: MG-S001 (a file that
+    # claims a format and breaks it, e.g. a truncated pickle) and MG-S002 (no known format, but it
+    # holds a pickle, an archive or a Python-calling TensorFlow op). Informational by default:
+    # MG-S005 (no known format and nothing a loader could run); `unknown-formats = "fail"` in the
+    # policy, or `--fail-on info`, makes it fail.
+    Rule("MG-S002", _M, _UNS, "Unrecognised binary format that hides loadable content",
+         "No recogniser claims the file, and it holds a complete pickle, an archive header or a TensorFlow "
+         "op that calls Python: something may read that part as code. Remove the file, or convert the model "
+         "to safetensors."),
     Rule("MG-S003", _H, _UNS, "Scan limit exceeded",
          "The file exceeds a safety limit (decompression ratio, nesting depth, member count, structure "
          "size). Archive and pickle bombs look like this; inspect the file by hand."),
     Rule("MG-S004", _H, _UNS, "File unreadable",
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
+    Rule("MG-S005", _I, _UNS, "Unrecognised binary format, nothing loadable inside",
+         "No recogniser claims the file, but it holds no pickle, archive or Python-calling op, so no loader "
+         "modelguard knows runs code from it (dictionaries, scientific data, raw tensors). Informational by "
+         "default; set unknown-formats = \"fail\" in the policy (or scan --fail-on info) to refuse every "
+         "file modelguard cannot read."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
     Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",

@@ -5,7 +5,9 @@ Public entry points: :func:`scan_paths` (files and folders, recursively), :func:
 their format is met, so ``modelguard --help`` stays fast.
 
 Fail closed: a parse error, a limit hit, an unreadable file or an unknown binary format is a
-finding, never a silent pass. An exception escaping a scanner is a bug and propagates (exit 70).
+finding, never a silent pass (an unknown binary that hides nothing a loader could run is an
+informational one: :mod:`modelguard.scan.unknown`). An exception escaping a scanner is a bug
+and propagates (exit 70).
 """
 
 from __future__ import annotations
@@ -61,6 +63,7 @@ _SCANNERS: dict[Format, str] = {
     Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
     Format.AUDIO: "modelguard.scan.media:scan_audio",
     Format.PDF: "modelguard.scan.media:scan_pdf",
+    Format.UNKNOWN: "modelguard.scan.unknown:scan",
 }
 
 
@@ -139,11 +142,6 @@ def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format, Sou
             return Outcome(fmt.value), fmt, source
         if fmt is Format.TEXT:
             return Outcome(fmt.value), fmt, source
-        if fmt is Format.UNKNOWN:
-            return Outcome(
-                fmt.value,
-                [finding("MG-S002", "format not recognised from its content", location=source.name)],
-            ), fmt, source
         return _scanner(fmt)(ctx, source, head), fmt, source
     except ScanLimitError as e:
         return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt, source

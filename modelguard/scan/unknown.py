@@ -1,0 +1,196 @@
+"""Binary files no recogniser claims: tell an inert unknown from one that hides something.
+
+Owns the verdict on bytes of no known format (the engine sends every such file and archive
+member here). Real repositories ship many formats no model loader runs code from (MeCab
+dictionaries, CRFsuite models, DICOM images, IDL save files, raw tensor dumps); failing on each
+would train users to ignore the scanner. So an unknown binary is split by what it holds:
+
+* it parses as a pickle from its first byte: the engine already scanned it as one;
+* it holds a *complete* pickle at some offset that imports or calls something, a zip/7z/xz
+  archive header, or the name of a TensorFlow op that calls back into Python: something may
+  read that part as code, so the file fails closed (MG-S002), with the embedded pickle's own
+  findings (an ``os.system`` import stays malicious wherever it sits);
+* otherwise no loader modelguard knows reads it as code: MG-S005, informational, listed in
+  every report but not failing it. ``[policy] unknown-formats = "fail"`` (or ``--fail-on info``)
+  makes it fail (:func:`escalate`).
+
+Must not: guess a format from the file name, load or unpickle anything. The search reads the
+whole file once through a memory map (or the bytes already in memory).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import mmap
+import pickletools
+import re
+import struct
+import warnings
+from collections.abc import Iterable, Iterator
+
+from modelguard.models import Finding, Severity
+from modelguard.report.rules import finding
+from modelguard.scan.base import BytesSource, FileSource, Outcome, ScanContext, Source
+
+INERT_RULE = "MG-S005"
+"""the informational finding an inert unknown binary gets; :func:`escalate` makes it fail"""
+
+_PROBE_OPS = 12
+"""opcodes a candidate must walk cleanly before the full analyser looks at it"""
+_MAX_EMBEDDED = 16
+_PICKLE_LIMIT = 4 << 20
+"""bytes of one embedded pickle analysed (a pickle that imports does so in its first bytes)"""
+
+# A pickle starts with PROTO 2..5, or (protocols 0/1) with a GLOBAL line "cmodule\nname\n".
+_CANDIDATE = re.compile(rb"\x80[\x02-\x05]|c[A-Za-z_][A-Za-z0-9_.]{0,127}\n[A-Za-z_][A-Za-z0-9_.]{0,127}\n")
+# Archives a loader (or a person) could unpack: zip local header, 7z and xz signatures.
+_ARCHIVE = re.compile(rb"PK\x03\x04[\x0a-\x3f]\x00|7z\xbc\xaf\x27\x1c|\xfd7zXZ\x00")
+# TensorFlow ops that run a Python function registered in the loading process, as a NodeDef
+# writes them (field 2, length, name): a graph our protobuf recognisers did not claim.
+_TF_PYTHON_OPS = re.compile(rb"\x12(?:\x06PyFunc|\x0ePyFuncStateless|\x0bEagerPyFunc)")
+
+
+def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """Findings for an unrecognised binary: MG-S001 for a broken pickle, MG-S002 with what it
+    hides, else informational MG-S005."""
+    broken = _broken_pickle(ctx, source)
+    if broken is not None:
+        return Outcome("unknown", [broken])
+    with _buffer(source) as buf:
+        hidden = _hidden(ctx, source, buf)
+    if hidden:
+        return Outcome("unknown", hidden)
+    return Outcome("unknown", [finding(
+        INERT_RULE, "format not recognised from its content; it holds no pickle, archive or Python-calling "
+        "TensorFlow op, so no loader modelguard knows runs code from it", location=source.name)])
+
+
+def escalate(findings: Iterable[Finding]) -> list[Finding]:
+    """``findings`` with every inert-unknown finding raised to medium: for teams whose policy
+    says every file must be understood (``unknown-formats = "fail"``)."""
+    return [dataclasses.replace(f, severity=Severity.MEDIUM) if f.rule == INERT_RULE and f.severity is Severity.INFO
+            else f for f in findings]
+
+
+class _buffer:
+    """The source's bytes as a buffer: a read-only map of a file, or the bytes in memory."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self._file: io.BufferedReader | None = None
+        self._map: mmap.mmap | None = None
+
+    def __enter__(self) -> bytes | mmap.mmap:
+        src = self.source
+        if isinstance(src, BytesSource):
+            return src.data
+        if isinstance(src, FileSource) and src.size:
+            self._file = open(src.path, "rb")  # closed in __exit__
+            try:
+                self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
+                return self._map
+            except (OSError, ValueError):
+                pass
+        with src.open() as f:  # windows and spools: bounded by the container that made them
+            return f.read()
+
+    def __exit__(self, *exc: object) -> None:
+        if self._map is not None:
+            self._map.close()
+        if self._file is not None:
+            self._file.close()
+
+
+def _broken_pickle(ctx: ScanContext, source: Source) -> Finding | None:
+    """MG-S001 when the file starts as a pickle and breaks: a PROTO opcode of a protocol this
+    Python does not read, or valid opcodes up to the end of the data (a truncated pickle). The
+    engine's probe has already shown that ``pickle.load`` would not get through it."""
+    from modelguard.scan.base import MalformedError, ScanLimitError
+    from modelguard.scan.pickle.collector import Collector
+    from modelguard.scan.pickle.reader import Reader, Truncated
+    from modelguard.scan.pickle.scanner import PROBE_BYTES
+    from modelguard.scan.pickle.vm import Machine
+
+    with source.open() as f:
+        reader = Reader(f, 0, PROBE_BYTES, source.name)
+        try:
+            Machine(Collector(ScanContext(limits=ctx.limits), source.name), reader, joblib=False).run()
+        except Truncated as e:
+            return finding("MG-S001", f"a pickle that ends before its STOP: {e}", location=source.name)
+        except MalformedError as e:
+            if head_is_proto(source):
+                return finding("MG-S001", f"starts as a pickle but does not parse: {e}", location=source.name)
+        except ScanLimitError:  # pragma: no cover - the engine's probe calls such a stream a pickle
+            return None
+    return None
+
+
+def head_is_proto(source: Source) -> bool:
+    """The first opcode is PROTO: a pickle, of a protocol this Python does not read."""
+    return source.read_head(1) == b"\x80"
+
+
+def _hidden(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Finding]:
+    out: list[Finding] = []
+    for offset, analysis_findings, imports in _embedded_pickles(ctx, source, buf):
+        what = ", ".join(imports[:3]) + (" ..." if len(imports) > 3 else "") if imports else "calls only"
+        out.append(finding("MG-S002", f"format not recognised from its content, and it holds a pickle at offset "
+                                      f"{offset} ({what}) that a loader could unpickle",
+                           location=f"{source.name}@offset {offset}"))
+        out.extend(analysis_findings)
+    m = _ARCHIVE.search(buf)
+    if m is not None:
+        out.append(finding("MG-S002", f"format not recognised from its content, and it holds an archive header at "
+                                      f"offset {m.start()} that was not scanned",
+                           location=f"{source.name}@offset {m.start()}"))
+    m = _TF_PYTHON_OPS.search(buf)
+    if m is not None:
+        op = bytes(m.group()[2:]).decode()
+        out.append(finding("MG-S002", f"format not recognised from its content, and it names the TensorFlow op {op} "
+                                      f"(calls Python) at offset {m.start()}",
+                           location=f"{source.name}@offset {m.start()}"))
+    return out
+
+
+def _embedded_pickles(ctx: ScanContext, source: Source,
+                      buf: bytes | mmap.mmap) -> Iterator[tuple[int, list[Finding], list[str]]]:
+    """(offset, findings, imports) of each complete pickle inside ``buf`` that imports or calls."""
+    with warnings.catch_warnings():
+        # pickletools decodes STRING arguments with codecs.escape_decode, which warns on odd escapes
+        warnings.simplefilter("ignore", DeprecationWarning)
+        yield from _walk_candidates(ctx, source, buf)
+
+
+def _walk_candidates(ctx: ScanContext, source: Source,
+                     buf: bytes | mmap.mmap) -> Iterator[tuple[int, list[Finding], list[str]]]:
+    from modelguard.scan.pickle.vm import analyze_stream
+
+    found = 0
+    for m in _CANDIDATE.finditer(buf):
+        start = m.start()
+        if start == 0 or not _walks(buf, start):
+            continue  # offset 0: the engine's pickle probe has already read it as pickle.load would
+        with io.BytesIO(buf[start:start + _PICKLE_LIMIT]) as f:
+            analysis = analyze_stream(ctx, f, location=f"{source.name}@offset {start}", single=True,
+                                      limit=_PICKLE_LIMIT)
+        if not (analysis.complete and analysis.stops and (analysis.globals or analysis.calls)):
+            continue
+        imports = [f"{mod}.{name}" for mod, name in analysis.globals]
+        yield start, [x for x in analysis.findings if x.rule not in ("MG-S001", "MG-S003")], imports
+        found += 1
+        if found >= _MAX_EMBEDDED:
+            return
+
+
+def _walks(buf: bytes | mmap.mmap, start: int) -> bool:
+    """Whether the bytes at ``start`` read as pickle opcodes for a while (cheap pre-filter:
+    random data fails within an opcode or two, a real pickle walks on or stops)."""
+    try:
+        for n, (op, _, _) in enumerate(pickletools.genops(io.BytesIO(buf[start:start + 65_536]))):
+            if op.name == "STOP" or n >= _PROBE_OPS:
+                return True
+    except (ValueError, EOFError, UnicodeDecodeError, OverflowError, struct.error):
+        return False
+    return False
+
