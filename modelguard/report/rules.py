@@ -187,6 +187,21 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
+    # MG-S710..S739: TensorFlow, CoreML, TFLite and other data formats (modelguard.scan.tensorflow,
+    # coreml, protovalues, recognise). Tensors, vocabularies and matrices are data, never a finding.
+    Rule("MG-S710", _H, _SUS, "TensorFlow graph calls Python",
+         "A node runs PyFunc, PyFuncStateless or EagerPyFunc, which call a Python function registered in the "
+         "process that loads the graph. Portable models never need one; find out what the publisher expects to "
+         "be registered before loading it."),
+    Rule("MG-S711", _H, _SUS, "TensorFlow graph reads, writes or lists files",
+         "A node runs ReadFile, WriteFile or MatchingFiles, so running the graph touches files named by a "
+         "tensor. Check which paths reach those ops before serving the model."),
+    Rule("MG-S712", _L, _SUS, "CoreML model needs native code outside the file",
+         "A custom model, custom layer or serialized model names a class or framework the app must link; that "
+         "code runs natively. Check where it comes from."),
+    Rule("MG-S713", _H, _SUS, "CoreML linked model path leaves the package",
+         "A linked model's file name or search path is absolute, uses '..', or names a drive, home folder or "
+         "URL, so Core ML would load a model from outside the package. Do not load it."),
 
     # ---- MG-H: integrity -------------------------------------------------------------------
     # (hash, size, missing/extra file, commit rules go here)

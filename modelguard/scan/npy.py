@@ -13,8 +13,10 @@ array data. (``.npz`` archives are zips and go through :mod:`modelguard.scan.zip
 from __future__ import annotations
 
 import ast
+import io
 import re
 import struct
+import tokenize
 
 from modelguard.models import Finding, Format
 from modelguard.report.rules import finding
@@ -82,6 +84,23 @@ def _count(shape: object) -> int:
     return n
 
 
+def _without_py2_longs(text: str) -> str:
+    """A version 1.0 header as numpy reads it: Python 2 wrote shapes with longs (``(10L,)``), and
+    ``numpy.lib.format`` drops the ``L`` after a number token before evaluating the literal."""
+    if "L" not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text  # literal_eval reports the header as it is
+    kept: list[tuple[int, str]] = []
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.string == "L" and kept and kept[-1][0] == tokenize.NUMBER:
+            continue
+        kept.append((tok.type, tok.string))
+    return str(tokenize.untokenize(kept))
+
+
 def read_header(source: Source) -> tuple[dict[str, object], int]:
     """The header dict and the offset where array data starts."""
     with bounded(source) as f:
@@ -105,8 +124,9 @@ def read_header(source: Source) -> tuple[dict[str, object], int]:
         raw = f.read(hlen)
     if len(raw) < hlen:
         raise MalformedError(".npy header is truncated")
+    text = raw.decode("utf-8" if major == 3 else "latin-1")
     try:
-        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+        header = ast.literal_eval(_without_py2_longs(text) if major == 1 else text)
     except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as e:
         # literal_eval names the offending node by its memory address: say what it is instead
         why = re.sub(r"<ast\.(\w+) object at 0x[0-9a-f]+>", r"a \1 node", str(e))

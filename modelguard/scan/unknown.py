@@ -7,7 +7,8 @@ would train users to ignore the scanner. So an unknown binary is split by what i
 
 * it parses as a pickle from its first byte: the engine already scanned it as one;
 * it holds a *complete* pickle at some offset that imports or calls something, a zip/7z/xz
-  archive header, or the name of a TensorFlow op that calls back into Python: something may
+  archive header, or the name of a TensorFlow op that calls back into Python or touches files
+  (as a NodeDef writes it: a graph no recogniser claimed): something may
   read that part as code, so the file fails closed (MG-S002), with the embedded pickle's own
   findings (an ``os.system`` import stays malicious wherever it sits);
 * otherwise no loader modelguard knows reads it as code: MG-S005, informational, listed in
@@ -32,6 +33,7 @@ from collections.abc import Iterable, Iterator
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
 from modelguard.scan.base import BytesSource, FileSource, Outcome, ScanContext, Source
+from modelguard.scan.protobuf import Buffer
 
 INERT_RULE = "MG-S005"
 """the informational finding an inert unknown binary gets; :func:`escalate` makes it fail"""
@@ -39,6 +41,8 @@ INERT_RULE = "MG-S005"
 _PROBE_OPS = 12
 """opcodes a candidate must walk cleanly before the full analyser looks at it"""
 _MAX_EMBEDDED = 16
+_TRUNCATED_OPS = 8
+"""opcodes walked before the data ran out, for a file to count as a truncated pickle"""
 _PICKLE_LIMIT = 4 << 20
 """bytes of one embedded pickle analysed (a pickle that imports does so in its first bytes)"""
 
@@ -49,6 +53,8 @@ _ARCHIVE = re.compile(rb"PK\x03\x04[\x0a-\x3f]\x00|7z\xbc\xaf\x27\x1c|\xfd7zXZ\x
 # TensorFlow ops that run a Python function registered in the loading process, as a NodeDef
 # writes them (field 2, length, name): a graph our protobuf recognisers did not claim.
 _TF_PYTHON_OPS = re.compile(rb"\x12(?:\x06PyFunc|\x0ePyFuncStateless|\x0bEagerPyFunc)")
+# ... and the ones that read, write or list files (tensorflow.FILE_OPS).
+_TF_FILE_OPS = re.compile(rb"\x12(?:\x08ReadFile|\x09WriteFile|\x0dMatchingFiles)")
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
@@ -62,8 +68,8 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     if hidden:
         return Outcome("unknown", hidden)
     return Outcome("unknown", [finding(
-        INERT_RULE, "format not recognised from its content; it holds no pickle, archive or Python-calling "
-        "TensorFlow op, so no loader modelguard knows runs code from it", location=source.name)])
+        INERT_RULE, "format not recognised from its content; it holds no pickle, archive or TensorFlow "
+        "code/file op, so no loader modelguard knows runs code from it", location=source.name)])
 
 
 def escalate(findings: Iterable[Finding]) -> list[Finding]:
@@ -114,10 +120,14 @@ def _broken_pickle(ctx: ScanContext, source: Source) -> Finding | None:
 
     with source.open() as f:
         reader = Reader(f, 0, PROBE_BYTES, source.name)
+        col = Collector(ScanContext(limits=ctx.limits), source.name)
         try:
-            Machine(Collector(ScanContext(limits=ctx.limits), source.name), reader, joblib=False).run()
+            Machine(col, reader, joblib=False).run()
         except Truncated as e:
-            return finding("MG-S001", f"a pickle that ends before its STOP: {e}", location=source.name)
+            # Only after a run of opcodes: one opcode whose argument runs off the end ("TRACK" reads
+            # as a BINSTRING of a billion bytes) says nothing about a file being a pickle.
+            if col.ops >= _TRUNCATED_OPS:
+                return finding("MG-S001", f"a pickle that ends before its STOP: {e}", location=source.name)
         except MalformedError as e:
             if head_is_proto(source):
                 return finding("MG-S001", f"starts as a pickle but does not parse: {e}", location=source.name)
@@ -144,13 +154,24 @@ def _hidden(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Fi
         out.append(finding("MG-S002", f"format not recognised from its content, and it holds an archive header at "
                                       f"offset {m.start()} that was not scanned",
                            location=f"{source.name}@offset {m.start()}"))
-    m = _TF_PYTHON_OPS.search(buf)
-    if m is not None:
-        op = bytes(m.group()[2:]).decode()
-        out.append(finding("MG-S002", f"format not recognised from its content, and it names the TensorFlow op {op} "
-                                      f"(calls Python) at offset {m.start()}",
-                           location=f"{source.name}@offset {m.start()}"))
+    for op, what in ((tf_python_op(buf), "calls Python"), (tf_file_op(buf), "reads or writes files")):
+        if op is not None:
+            out.append(finding("MG-S002", f"format not recognised from its content, and it names the TensorFlow op "
+                                          f"{op[0]} ({what}) at offset {op[1]}",
+                               location=f"{source.name}@offset {op[1]}"))
     return out
+
+
+def tf_python_op(buf: Buffer) -> tuple[str, int] | None:
+    """(op name, offset) of the first TensorFlow op that calls Python, written as a NodeDef's op field."""
+    m = _TF_PYTHON_OPS.search(buf)
+    return None if m is None else (bytes(m.group()[2:]).decode(), m.start())
+
+
+def tf_file_op(buf: Buffer) -> tuple[str, int] | None:
+    """(op name, offset) of the first TensorFlow file I/O op written as a NodeDef's op field."""
+    m = _TF_FILE_OPS.search(buf)
+    return None if m is None else (bytes(m.group()[2:]).decode(), m.start())
 
 
 def _embedded_pickles(ctx: ScanContext, source: Source,
