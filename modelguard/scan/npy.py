@@ -138,6 +138,15 @@ def read_header(source: Source) -> tuple[dict[str, object], int]:
     return header, start + hlen
 
 
+def _trailing_newlines(source: Source, end: int) -> int:
+    """How many newlines end the data right after a STOP opcode (at most 16)."""
+    with bounded(source) as f:
+        f.seek(max(0, end - 17))
+        tail = f.read(17)
+    kept = tail.rstrip(b"\n")
+    return len(tail) - len(kept) if kept.endswith(b".") else 0
+
+
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     header, data_start = read_header(source)
     findings: list[Finding] = []
@@ -148,6 +157,9 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         # numpy.load(allow_pickle=True) unpickles everything after the header.
         if rest <= 0:
             raise MalformedError("object array has no pickle data") from None
+        # numpy.load unpickles once and reads no further; NumPy 1.x under Python 2 ended the
+        # pickle with a newline, which is not a second payload.
+        rest -= _trailing_newlines(source, data_start + rest)
         scan_nested(ctx, WindowSource(source, data_start, rest, f"{source.name}!<object array pickle>"), findings)
         return Outcome(Format.NUMPY.value, findings)
     except MalformedError as e:
