@@ -115,10 +115,16 @@ PYANNOTE = Pack("pyannote", "pyannote.audio 2.1 (as in whisperx assets) and 4.0.
        "__init__ stores fields; cached properties compute on access, never on load"),
 ))
 
-NUMPY_LEGACY = Pack("numpy-legacy", "numpy 1.x and 2.4", True, (
+NUMPY_LEGACY = Pack("numpy-legacy", "numpy 1.26 and 2.4", True, (
     _e("numpy.core._internal", "_reconstruct",
        "ndarray.__new__(subtype, shape, dtype) for pickles written by NumPy before 1.0; the same call as "
        "numpy.core.multiarray._reconstruct, whose subtype argument the analyser requires to be an import"),
+    _e("numpy.core.records", "recarray record",
+       "record arrays (np.rec / np.savez of structured results): recarray is an ndarray subclass rebuilt by "
+       "_reconstruct and ndarray's C __setstate__; its __array_finalize__ and __new__ only set the dtype view; "
+       "record is a numpy.void scalar subclass"),
+    _e("numpy._core.records", "recarray record", "the same classes under NumPy 2's module name"),
+    _e("numpy", "recarray record", "the same classes as exported at the top level"),
 ))
 
 SKLEARN_BUNCH = Pack("sklearn-bunch", "scikit-learn 0.16 to 1.9", True, (
