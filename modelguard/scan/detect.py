@@ -26,6 +26,7 @@ TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 _ZIP_EOCD = b"PK\x05\x06"
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def _is_zlib(head: bytes) -> bool:
@@ -121,6 +122,11 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.TAR
     if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
+    if head.startswith(_OLE2):
+        # An Office compound file (.xls, .doc, .msg): no model loader reads one. Excel keeps a
+        # zip (its theme) inside the workbook, sometimes near the end; the unknown-binary scanner
+        # scans it as a zip instead of calling the file a zip polyglot.
+        return Format.UNKNOWN
     if head[4:8] == b"TFL3" and _ZIP_EOCD in tail:
         # TFLite with its metadata's associated files appended as a zip (tflite-support's writer):
         # the TFLite scanner checks the flatbuffer and scans the zip's members.

@@ -7,7 +7,8 @@ would train users to ignore the scanner. So an unknown binary is split by what i
 
 * it parses as a pickle from its first byte: the engine already scanned it as one;
 * it holds a *complete* pickle at some offset that imports or calls something, a zip/7z/xz
-  archive header, or the name of a TensorFlow op that calls back into Python or touches files
+  archive header that cannot be delimited (a zip from local header to end record is scanned as
+  a zip, and its findings count), or the name of a TensorFlow op that calls back into Python or touches files
   (as a NodeDef writes it: a graph no recogniser claimed): something may
   read that part as code, so the file fails closed (MG-S002), with the embedded pickle's own
   findings (an ``os.system`` import stays malicious wherever it sits);
@@ -149,11 +150,7 @@ def _hidden(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Fi
                                       f"{offset} ({what}) that a loader could unpickle",
                            location=f"{source.name}@offset {offset}"))
         out.extend(analysis_findings)
-    m = _ARCHIVE.search(buf)
-    if m is not None:
-        out.append(finding("MG-S002", f"format not recognised from its content, and it holds an archive header at "
-                                      f"offset {m.start()} that was not scanned",
-                           location=f"{source.name}@offset {m.start()}"))
+    out.extend(_embedded_archives(ctx, source, buf))
     for op, what in ((tf_python_op(buf), "calls Python"), (tf_file_op(buf), "reads or writes files")):
         if op is not None:
             out.append(finding("MG-S002", f"format not recognised from its content, and it names the TensorFlow op "
@@ -172,6 +169,40 @@ def tf_file_op(buf: Buffer) -> tuple[str, int] | None:
     """(op name, offset) of the first TensorFlow file I/O op written as a NodeDef's op field."""
     m = _TF_FILE_OPS.search(buf)
     return None if m is None else (bytes(m.group()[2:]).decode(), m.start())
+
+
+def _embedded_archives(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Finding]:
+    """A zip that runs from a local header to its end record is scanned like any zip (Excel keeps
+    its theme as one inside a workbook); an archive header that cannot be delimited that way, or
+    a 7z/xz signature, is MG-S002: something may unpack it, and modelguard did not."""
+    from modelguard.scan.streams import WindowSource, scan_nested
+
+    out: list[Finding] = []
+    pos, scanned = 0, 0
+    while (m := _ARCHIVE.search(buf, pos)) is not None:
+        start = m.start()
+        end = _zip_end(buf, start) if m.group().startswith(b"PK") else None
+        if end is None or scanned >= _MAX_EMBEDDED:
+            out.append(finding("MG-S002", f"format not recognised from its content, and it holds an archive header "
+                                          f"at offset {start} that was not scanned",
+                               location=f"{source.name}@offset {start}"))
+            return out
+        scanned += 1
+        inner = WindowSource(source, start, end - start, f"{source.name}!<zip at offset {start}>")
+        scan_nested(ctx, inner, out)
+        pos = end
+    return out
+
+
+def _zip_end(buf: bytes | mmap.mmap, start: int) -> int | None:
+    """End of the zip whose first local header is at ``start``: just after the first end record
+    (signature, fixed part and comment) that follows it and lies inside the buffer."""
+    eocd = buf.find(b"PK\x05\x06", start)
+    if eocd < 0 or eocd + 22 > len(buf):
+        return None
+    comment = int.from_bytes(buf[eocd + 20:eocd + 22], "little")
+    end = eocd + 22 + comment
+    return end if end <= len(buf) else None
 
 
 def _embedded_pickles(ctx: ScanContext, source: Source,

@@ -147,3 +147,36 @@ def test_large_unknown_file_is_searched_to_the_end(tmp_path: Path) -> None:
         f.write(os.urandom(1 << 20))
     r = scan_file(path)
     assert r.verdict is Verdict.MALICIOUS and {"MG-S002", "MG-S101"} <= {f.rule for f in r.findings}
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 504  # an Office compound-file header sector
+
+
+def test_zip_inside_an_unknown_binary_is_scanned_as_a_zip() -> None:
+    """Excel keeps its theme as a complete zip inside the workbook: scanned, and inert if its members are."""
+    theme = _zip({"[Content_Types].xml": b"<Types/>", "theme/theme1.xml": b"<a:theme/>"})
+    assert _rules(OLE2 + INERT[:3000] + theme + INERT[3000:], "book.xls") == (
+        "unknown", Verdict.CLEAN, {"MG-S005": Severity.INFO})
+    evil = _zip({"theme/theme1.xml": b"<a:theme/>", "payload.pkl": g.reduce_call("os", "system")})
+    _, verdict, rules = _rules(OLE2 + INERT[:3000] + evil + INERT[3000:], "book.xls")
+    assert verdict is Verdict.MALICIOUS and "MG-S101" in rules
+
+
+def test_office_file_ending_in_a_zip_is_not_a_zip_polyglot() -> None:
+    """The zip's end record in the tail would make it a zip with 'bytes before the archive' (MG-S202)."""
+    theme = _zip({"theme/theme1.xml": b"<a:theme/>"})
+    assert _rules(OLE2 + INERT[:2000] + theme + b"\0" * 512, "book.xls") == (
+        "unknown", Verdict.CLEAN, {"MG-S005": Severity.INFO})
+    evil = _zip({"x.pkl": g.reduce_call("os", "system")})
+    assert _rules(OLE2 + INERT[:2000] + evil, "book.xls")[1] is Verdict.MALICIOUS
