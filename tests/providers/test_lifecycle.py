@@ -47,7 +47,7 @@ def test_deprecated_inside_window_is_medium_outside_is_low() -> None:
 
 def test_retired_is_high() -> None:
     found = check_locked_provider_models([locked("claude-3-5-sonnet-20241022")], Policy(), today=TODAY)
-    assert rules(found) == [("MG-P204", Severity.HIGH)] and "2025-10-22" in found[0].message
+    assert rules(found) == [("MG-P204", Severity.HIGH)] and "2025-10-28" in found[0].message
 
 
 def test_lock_lifecycle_fields_are_used_when_the_catalog_has_none() -> None:
@@ -89,7 +89,7 @@ def test_remote_offline_by_default(fake: FakeProvider) -> None:
 
 def test_remote_model_no_longer_listed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    found = check_locked_provider_models([locked("gpt-4o-2024-05-13", "openai", requested="gpt-4o")], Policy(),
+    found = check_locked_provider_models([locked("gpt-4o-2024-11-20", "openai", requested="gpt-4o")], Policy(),
                                          today=TODAY, remote=True, base_urls={"openai": fake.url + "/v1"})
     assert rules(found) == [("MG-P208", Severity.HIGH)]
 
