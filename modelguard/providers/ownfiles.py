@@ -36,8 +36,8 @@ MANIFEST = "modelguard-manifest"
 LOCKFILE = "modelguard-lockfile"
 POLICY_FILE = "modelguard-policy"
 
-# per entry, the keys that hold a model ID: the manifest's request, the lock's request and its pin
-_ID_KEYS = {MANIFEST: ("model",), LOCKFILE: ("requested", "resolved")}
+# per entry, the key holding the model ID the application calls: the manifest's request, the lock's pin
+_ID_KEYS = {MANIFEST: "model", LOCKFILE: "resolved"}
 
 
 @dataclass(frozen=True)
@@ -58,10 +58,11 @@ def recognise(text: str) -> OwnFile | None:
         return None
     if "lock-version" in data and "manifest-sha256" in data:
         return OwnFile(LOCKFILE, data)
-    if _is_manifest(data):
-        return OwnFile(MANIFEST, data)
+    # nothing but policy (a shared policy-file, or a manifest with no models yet): it names no model
     if set(data) <= POLICY_KEYS or (set(data) == {"policy"} and _is_policy(data["policy"])):
         return OwnFile(POLICY_FILE, data)
+    if _is_manifest(data):
+        return OwnFile(MANIFEST, data)
     return None
 
 
@@ -84,23 +85,18 @@ def _is_manifest(data: dict[str, Any]) -> bool:
 def own_findings(own: OwnFile, text: str, path: str, catalog: Catalog, policy: Policy,
                  today: date) -> list[Finding]:
     """MG-P203 / MG-P204 for the model IDs of a manifest's or lockfile's ``[[provider-model]]``."""
-    keys = _ID_KEYS.get(own.kind)
+    key = _ID_KEYS.get(own.kind)
     entries = own.data.get("provider-model")
-    if keys is None or not isinstance(entries, list):
+    if key is None or not isinstance(entries, list):
         return []
     lines = key_lines(text)
     out: list[Finding] = []
     for index, entry in enumerate(entries):
-        if not isinstance(entry, dict):
+        model = entry.get(key) if isinstance(entry, dict) else None
+        if not isinstance(model, str):
             continue
-        seen: set[str] = set()
-        for key in keys:
-            model = entry.get(key)
-            if not isinstance(model, str) or model in seen:
-                continue
-            seen.add(model)
-            where = lines.get(f"provider-model[{index}].{key}", 0)
-            out.extend(_lifecycle(entry, model, catalog, policy, today, f"line {where}" if where else "", path))
+        where = lines.get(f"provider-model[{index}].{key}", 0)
+        out.extend(_lifecycle(entry, model, catalog, policy, today, f"line {where}" if where else "", path))
     return out
 
 
