@@ -30,7 +30,29 @@ def test_every_fact_names_an_https_source_and_says_whether_it_was_confirmed() ->
             for fact in scope.get(group, {}).values():
                 assert fact["source"].startswith("https://") and isinstance(fact["confirmed"], bool)
                 facts += 1
-    assert facts > 50
+        for model, fact in scope.get("models", {}).items():
+            # the date each lifecycle fact was seen: the copy's date, or "undated" when it carries none
+            assert fact["seen"] == "undated" or date.fromisoformat(fact["seen"]), model
+            assert fact["seen-in"], model
+    assert facts > 250
+
+
+@pytest.mark.parametrize(
+    ("fact", "message"),
+    [({"retires-on": "soon", "source": "https://x"}, "'soon' is not an ISO date"),
+     ({"deprecated-on": "2026/01/01", "source": "https://x"}, "is not an ISO date"),
+     ({"retires-on": "2026-01-01", "kind": "alias", "source": "https://x"}, "has kind 'alias'")],
+)
+def test_a_broken_lifecycle_fact_is_refused_at_load(fact: dict[str, str], message: str) -> None:
+    scope = {"source": "https://x", "dateless": "floating", "models": {"m-1": fact}}
+    with pytest.raises(ConfigError, match=message):
+        parse_catalog(json.dumps({"catalog-version": 1, "as-of": "2026-01-01", "stale-after-days": 90,
+                                  "scopes": {"openai/api": scope}}))
+
+
+def test_an_undated_deprecation_is_never_active_and_never_retired() -> None:
+    life = Lifecycle(deprecated_on="", retires_on="", undated=True)
+    assert {life.status(date(1999, 1, 1)), life.status(date(2199, 1, 1))} == {"deprecated"}
 
 
 @pytest.mark.parametrize(

@@ -55,6 +55,13 @@ def test_lock_lifecycle_fields_are_used_when_the_catalog_has_none() -> None:
     assert rules(check_locked_provider_models([entry], Policy(), today=TODAY)) == [("MG-P203", Severity.MEDIUM)]
 
 
+def test_lock_saying_deprecated_without_a_date_stays_deprecated() -> None:
+    """A lock written when the provider gave no day keeps saying so; it is never read as active."""
+    found = check_locked_provider_models([locked("claude-opus-9-20270101", status="deprecated")], Policy(),
+                                         today=TODAY)
+    assert rules(found) == [("MG-P203", Severity.LOW)] and "retirement date not yet published" in found[0].message
+
+
 def test_stale_catalog_is_info() -> None:
     later = load_catalog().as_of + timedelta(days=load_catalog().stale_after_days + 1)
     found = check_locked_provider_models([locked("gpt-4o-2024-08-06", "openai")], Policy(), today=later)
