@@ -41,6 +41,8 @@ def _is_lzma_alone(head: bytes) -> bool:
     it: the usual properties byte (lc=3, lp=0, pb=2), a dictionary size of 2^n or 2^n + 2^(n-1),
     and the uncompressed size: "unknown" (eight 0xff bytes) or a value below 2^48 (joblib 0.10
     and older wrote the size)."""
+    if head[:2] == b"\x5d\x00":
+        return True  # joblib's own test for its "lzma" compressor: it decompresses whatever follows
     if head[:1] != b"\x5d" or len(head) < 13:
         return False
     (dict_size,) = struct.unpack("<I", head[1:5])
@@ -50,8 +52,9 @@ def _is_lzma_alone(head: bytes) -> bool:
 
 
 def _is_joblib_zfile(head: bytes) -> bool:
-    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
-    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data
+    (joblib <= 0.8.4 under Python 2 padded to 20: joblib skips one space there too)."""
+    return head.startswith(b"ZF0x") and (_is_zlib(head[21:23]) or (head[21:22] == b" " and _is_zlib(head[22:24])))
 
 
 def _is_tar(head: bytes) -> bool:

@@ -12,6 +12,8 @@ would train users to ignore the scanner. So an unknown binary is split by what i
   (as a NodeDef writes it: a graph no recogniser claimed): something may
   read that part as code, so the file fails closed (MG-S002), with the embedded pickle's own
   findings (an ``os.system`` import stays malicious wherever it sits);
+* an HDF5 superblock after a user block (at 512, 1024, ... bytes, where h5py looks): an HDF5
+  file, scanned for a Keras model config like any;
 * otherwise no loader modelguard knows reads it as code: MG-S005, informational, listed in
   every report but not failing it. ``[policy] unknown-formats = "fail"`` (or ``--fail-on info``)
   makes it fail (:func:`escalate`).
@@ -64,6 +66,12 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     broken = _broken_pickle(ctx, source)
     if broken is not None:
         return Outcome("unknown", [broken])
+    if _hdf5_after_user_block(source):
+        # h5py finds a superblock at 512, 1024, 2048 ... bytes (a user block before it), and Keras'
+        # load_model opens what h5py opens: the HDF5 scanner looks for the model config.
+        from modelguard.scan.keras import scan_hdf5
+
+        return scan_hdf5(ctx, source, head)
     with _buffer(source) as buf:
         hidden = _hidden(ctx, source, buf)
     if hidden:
@@ -107,6 +115,20 @@ class _buffer:
             self._map.close()
         if self._file is not None:
             self._file.close()
+
+
+_HDF5 = b"\x89HDF\r\n\x1a\n"
+
+
+def _hdf5_after_user_block(source: Source) -> bool:
+    offset = 512
+    with source.open() as f:
+        while offset + 8 <= source.size:
+            f.seek(offset)
+            if f.read(8) == _HDF5:
+                return True
+            offset *= 2
+    return False
 
 
 def _broken_pickle(ctx: ScanContext, source: Source) -> Finding | None:

@@ -184,3 +184,22 @@ def test_unreviewed_library_classes_stay_suspicious() -> None:
 # ---- templates --------------------------------------------------------------------------------
 def test_published_template_using_str_format_is_clean() -> None:
     assert check_template(_published("templates/tencent-Hy3.jinja").decode(), "t") == []
+
+
+def test_lzma_that_joblib_would_open_is_never_an_inert_unknown() -> None:
+    """joblib decompresses any file starting 5d 00 as LZMA-alone, whatever its dictionary size."""
+    odd = lzma.compress(EVIL, format=lzma.FORMAT_ALONE,
+                        filters=[{"id": lzma.FILTER_LZMA1, "dict_size": (1 << 16) + 256}])
+    assert odd[:2] == b"\x5d\x00"
+    fmt, verdict, rules = _scan(odd, "model.pkl.lzma")
+    assert fmt == "xz" and verdict == "malicious" and "MG-S101" in rules
+
+
+@pytest.mark.parametrize("pad", [19, 20])
+def test_joblib_zfile_with_either_header_width_is_decompressed(pad: int) -> None:
+    """joblib <= 0.8.4 under Python 2 wrote the hex length one character wider; joblib skips it."""
+    import zlib
+
+    data = b"ZF" + hex(len(EVIL)).encode().ljust(pad) + zlib.compress(EVIL)
+    fmt, verdict, rules = _scan(data, "model.pkl.gz")
+    assert fmt == "zlib" and verdict == "malicious" and "MG-S101" in rules

@@ -180,3 +180,16 @@ def test_office_file_ending_in_a_zip_is_not_a_zip_polyglot() -> None:
         "unknown", Verdict.CLEAN, {"MG-S005": Severity.INFO})
     evil = _zip({"x.pkl": g.reduce_call("os", "system")})
     assert _rules(OLE2 + INERT[:2000] + evil, "book.xls")[1] is Verdict.MALICIOUS
+
+
+@pytest.mark.parametrize("offset", [512, 2048, 8192])
+def test_hdf5_after_a_user_block_goes_to_the_hdf5_scanner(offset: int) -> None:
+    """h5py (and so Keras' load_model) opens an HDF5 file whose superblock follows a user block."""
+    config = (b'{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": '
+              b'{"name": "l", "function": ["4wEAAAAAAAAAAAAA", null, null], "function_type": "lambda"}}]}}')
+    body = b"\x89HDF\r\n\x1a\n" + b"\0" * 88 + b"\x0c\x00\x14\x00model_config\0\0\0\0" + config + b"\0" * 64
+    data = b"\x01user block\x00" + b"\xee" * (offset - 12) + body
+    r = scan_bytes(data, "weights.bin")
+    assert r.verdict is Verdict.MALICIOUS and "MG-S501" in {f.rule for f in r.findings}
+    plain = b"\x01user block\x00" + b"\xee" * (offset - 12) + b"\x89HDF\r\n\x1a\n" + b"\0" * 256
+    assert scan_bytes(plain, "data.bin").verdict is Verdict.CLEAN
