@@ -25,6 +25,7 @@ whole file once through a memory map (or the bytes already in memory).
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import io
 import mmap
 import pickletools
@@ -32,6 +33,7 @@ import re
 import struct
 import warnings
 from collections.abc import Iterable, Iterator
+from typing import IO, cast
 
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
@@ -50,9 +52,12 @@ _PICKLE_LIMIT = 4 << 20
 """bytes of one embedded pickle analysed (a pickle that imports does so in its first bytes)"""
 
 # A pickle starts with PROTO 2..5, or (protocols 0/1) with a GLOBAL line "cmodule\nname\n".
-_CANDIDATE = re.compile(rb"\x80[\x02-\x05]|c[A-Za-z_][A-Za-z0-9_.]{0,127}\n[A-Za-z_][A-Za-z0-9_.]{0,127}\n")
-# Archives a loader (or a person) could unpack: zip local header, 7z and xz signatures.
-_ARCHIVE = re.compile(rb"PK\x03\x04[\x0a-\x3f]\x00|7z\xbc\xaf\x27\x1c|\xfd7zXZ\x00")
+# (Two patterns searched separately: one regex with both alternatives runs ten times slower.)
+_PROTO = re.compile(rb"\x80[\x02-\x05]")
+_GLOBAL_LINES = re.compile(rb"c[A-Za-z_][A-Za-z0-9_.]{0,127}\n[A-Za-z_][A-Za-z0-9_.]{0,127}\n")
+# Archives a loader (or a person) could unpack: zip local header (then a plausible "version
+# needed" byte), 7z and xz signatures; found with bytes.find, which runs at memory speed.
+_ARCHIVES = (b"PK\x03\x04", b"7z\xbc\xaf\x27\x1c", b"\xfd7zXZ\x00")
 # TensorFlow ops that run a Python function registered in the loading process, as a NodeDef
 # writes them (field 2, length, name): a graph our protobuf recognisers did not claim.
 _TF_PYTHON_OPS = re.compile(rb"\x12(?:\x06PyFunc|\x0ePyFuncStateless|\x0bEagerPyFunc)")
@@ -201,9 +206,8 @@ def _embedded_archives(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap)
 
     out: list[Finding] = []
     pos, scanned = 0, 0
-    while (m := _ARCHIVE.search(buf, pos)) is not None:
-        start = m.start()
-        end = _zip_end(buf, start) if m.group().startswith(b"PK") else None
+    while (start := _next_archive(buf, pos)) >= 0:
+        end = _zip_end(buf, start) if buf[start:start + 2] == b"PK" else None
         if end is None or scanned >= _MAX_EMBEDDED:
             out.append(finding("MG-S002", f"format not recognised from its content, and it holds an archive header "
                                           f"at offset {start} that was not scanned",
@@ -214,6 +218,23 @@ def _embedded_archives(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap)
         scan_nested(ctx, inner, out)
         pos = end
     return out
+
+
+def _next_archive(buf: bytes | mmap.mmap, pos: int) -> int:
+    """Offset of the first archive signature at or after ``pos``, or -1."""
+    hits: list[int] = []
+    for sig in _ARCHIVES:
+        at = buf.find(sig, pos)
+        while sig == _ARCHIVES[0] and at >= 0 and not _plausible_local_header(buf, at):
+            at = buf.find(sig, at + 1)
+        if at >= 0:
+            hits.append(at)
+    return min(hits, default=-1)
+
+
+def _plausible_local_header(buf: bytes | mmap.mmap, at: int) -> bool:
+    """A zip local header's "version needed" is 1.0 to 6.3 (its high byte 0)."""
+    return at + 6 <= len(buf) and 0x0A <= buf[at + 4] <= 0x3F and buf[at + 5] == 0
 
 
 def _zip_end(buf: bytes | mmap.mmap, start: int) -> int | None:
@@ -241,8 +262,8 @@ def _walk_candidates(ctx: ScanContext, source: Source,
     from modelguard.scan.pickle.vm import analyze_stream
 
     found = 0
-    for m in _CANDIDATE.finditer(buf):
-        start = m.start()
+    starts = heapq.merge((m.start() for m in _PROTO.finditer(buf)), (m.start() for m in _GLOBAL_LINES.finditer(buf)))
+    for start in starts:
         if start == 0 or not _walks(buf, start):
             continue  # offset 0: the engine's pickle probe has already read it as pickle.load would
         with io.BytesIO(buf[start:start + _PICKLE_LIMIT]) as f:
@@ -257,11 +278,34 @@ def _walk_candidates(ctx: ScanContext, source: Source,
             return
 
 
+class _View:
+    """A read-only file over ``buf`` from ``start``, for pickletools: reads copy only what is asked."""
+
+    def __init__(self, buf: bytes | mmap.mmap, start: int) -> None:
+        self.buf = buf
+        self.pos = start
+        self.end = min(len(buf), start + 65_536)
+
+    def read(self, n: int = -1) -> bytes:
+        stop = self.end if n < 0 else min(self.end, self.pos + n)
+        data = bytes(self.buf[self.pos:stop])
+        self.pos = stop
+        return data
+
+    def readline(self) -> bytes:
+        nl = self.buf.find(b"\n", self.pos, self.end)
+        return self.read(-1 if nl < 0 else nl + 1 - self.pos)
+
+    def tell(self) -> int:
+        return self.pos
+
+
 def _walks(buf: bytes | mmap.mmap, start: int) -> bool:
     """Whether the bytes at ``start`` read as pickle opcodes for a while (cheap pre-filter:
     random data fails within an opcode or two, a real pickle walks on or stops)."""
     try:
-        for n, (op, _, _) in enumerate(pickletools.genops(io.BytesIO(buf[start:start + 65_536]))):
+        view = cast(IO[bytes], _View(buf, start))  # read, readline and tell are all genops uses
+        for n, (op, _, _) in enumerate(pickletools.genops(view)):
             if op.name == "STOP" or n >= _PROBE_OPS:
                 return True
     except (ValueError, EOFError, UnicodeDecodeError, OverflowError, struct.error):
