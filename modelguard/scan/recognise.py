@@ -74,8 +74,19 @@ def looks_like_spm_normalizer(head: bytes, tail: bytes, size: int) -> bool:
     if len(head) < 8:
         return False
     (trie,) = struct.unpack("<I", head[:4])
-    return (1024 <= trie and trie % 4 == 0 and 4 + trie < size and size - 4 - trie < trie
-            and head[4:8] != b"\0" * 4 and tail.endswith(b"\0"))
+    if not (1024 <= trie and trie % 4 == 0 and 4 + trie < size and size - 4 - trie < trie
+            and head[4:8] != b"\0" * 4 and tail.endswith(b"\0")):
+        return False
+    # The replacement strings (all of them, or as many as the tail holds): short NUL-ended UTF-8.
+    strings = tail[-min(len(tail), size - 4 - trie):]
+    cut = 0
+    while cut < 3 and cut < len(strings) and strings[cut] & 0xC0 == 0x80:
+        cut += 1  # the tail may begin inside a character
+    try:
+        strings[cut:].decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return max((len(piece) for piece in strings.split(b"\0")), default=0) <= 256
 
 
 # MATLAB v4: each matrix starts with a 20-byte header: type MOPT (M machine 0..4, O 0, P

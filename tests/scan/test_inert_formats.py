@@ -79,9 +79,15 @@ def test_fasttext_with_trailing_bytes_is_unscannable() -> None:
     assert _scan(_published("gensim/toy-model.bin") + b"\0" * 9, "m.bin")[1:] == ("unscannable", {"MG-S001"})
 
 
-def test_normaliser_whose_strings_are_not_utf8_is_unscannable() -> None:
+def test_normaliser_whose_strings_are_not_utf8_is_not_one() -> None:
+    """Detection reads the strings the tail holds; the scanner checks all of them."""
+    from modelguard.scan.base import BytesSource, MalformedError, ScanContext
+    from modelguard.scan.dataformats import scan_spm_normalizer
+
     data = _published("sentencepiece/nfkc.bin")[:-2] + b"\xff\x00"
-    assert _scan(data, "nfkc.bin") == ("sentencepiece-normalizer", "unscannable", {"MG-S001"})
+    assert _scan(data, "nfkc.bin") == ("unknown", "clean", {"MG-S005"})
+    with pytest.raises(MalformedError, match="not UTF-8"):
+        scan_spm_normalizer(ScanContext(), BytesSource(data, "nfkc.bin"), data[:4096])
 
 
 # ---- MATLAB v7.3 ------------------------------------------------------------------------------
