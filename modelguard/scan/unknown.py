@@ -94,32 +94,64 @@ def escalate(findings: Iterable[Finding]) -> list[Finding]:
 
 
 class _buffer:
-    """The source's bytes as a buffer: a read-only map of a file, or the bytes in memory."""
+    """The source's bytes as a buffer, never read whole into memory when they live in a file: a
+    read-only map of the file (a window of it for archive members and gaps; the temp file of a
+    decompressed stream once it spilled to disk), else the bytes already in memory."""
 
     def __init__(self, source: Source) -> None:
         self.source = source
         self._file: io.BufferedReader | None = None
         self._map: mmap.mmap | None = None
+        self._view: memoryview | None = None
 
-    def __enter__(self) -> bytes | mmap.mmap:
+    def __enter__(self) -> Buffer:
         src = self.source
         if isinstance(src, BytesSource):
             return src.data
-        if isinstance(src, FileSource) and src.size:
-            self._file = open(src.path, "rb")  # closed in __exit__
+        located = _backing_file(src)
+        if located is not None and src.size:
+            where, offset = located
             try:
-                self._map = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ)
-                return self._map
+                if isinstance(where, str):
+                    self._file = open(where, "rb")  # closed in __exit__
+                    where = self._file.fileno()
+                self._map = mmap.mmap(where, 0, access=mmap.ACCESS_READ)
             except (OSError, ValueError):
-                pass
-        with src.open() as f:  # windows and spools: bounded by the container that made them
+                self._map = None
+            else:
+                if offset == 0 and src.size == len(self._map):
+                    return self._map
+                self._view = memoryview(self._map)[offset:offset + src.size]
+                return self._view
+        with src.open() as f:  # small in-memory spools
             return f.read()
 
     def __exit__(self, *exc: object) -> None:
+        if self._view is not None:
+            self._view.release()
         if self._map is not None:
-            self._map.close()
+            try:
+                self._map.close()
+            except BufferError:  # a match object still refers to it: the collector closes it
+                pass
         if self._file is not None:
             self._file.close()
+
+
+def _backing_file(src: Source) -> tuple[str | int, int] | None:
+    """(path or open descriptor, offset) of the file that holds ``src``'s bytes, when one does."""
+    from modelguard.scan.streams import SpoolSource, WindowSource
+
+    offset = 0
+    while isinstance(src, WindowSource):
+        offset += src.offset
+        src = src.parent
+    if isinstance(src, FileSource):
+        return src.path, offset
+    if isinstance(src, SpoolSource):
+        fd = src.fileno()
+        return None if fd is None else (fd, offset)
+    return None
 
 
 _HDF5 = b"\x89HDF\r\n\x1a\n"
@@ -169,7 +201,7 @@ def head_is_proto(source: Source) -> bool:
     return source.read_head(1) == b"\x80"
 
 
-def _hidden(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Finding]:
+def _hidden(ctx: ScanContext, source: Source, buf: Buffer) -> list[Finding]:
     out: list[Finding] = []
     for offset, analysis_findings, imports in _embedded_pickles(ctx, source, buf):
         what = ", ".join(imports[:3]) + (" ..." if len(imports) > 3 else "") if imports else "calls only"
@@ -198,7 +230,7 @@ def tf_file_op(buf: Buffer) -> tuple[str, int] | None:
     return None if m is None else (bytes(m.group()[2:]).decode(), m.start())
 
 
-def _embedded_archives(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap) -> list[Finding]:
+def _embedded_archives(ctx: ScanContext, source: Source, buf: Buffer) -> list[Finding]:
     """A zip that runs from a local header to its end record is scanned like any zip (Excel keeps
     its theme as one inside a workbook); an archive header that cannot be delimited that way, or
     a 7z/xz signature, is MG-S002: something may unpack it, and modelguard did not."""
@@ -220,27 +252,41 @@ def _embedded_archives(ctx: ScanContext, source: Source, buf: bytes | mmap.mmap)
     return out
 
 
-def _next_archive(buf: bytes | mmap.mmap, pos: int) -> int:
+_NEEDLES: dict[bytes, re.Pattern[bytes]] = {}
+
+
+def _find(buf: Buffer, needle: bytes, pos: int, end: int | None = None) -> int:
+    """``buf.find(needle, pos, end)`` for every buffer, memoryviews of a mapped file included."""
+    if not isinstance(buf, memoryview | bytearray):
+        return buf.find(needle, pos, len(buf) if end is None else end)
+    rx = _NEEDLES.get(needle)
+    if rx is None:
+        rx = _NEEDLES[needle] = re.compile(re.escape(needle))
+    m = rx.search(buf, pos, len(buf) if end is None else end)
+    return -1 if m is None else m.start()
+
+
+def _next_archive(buf: Buffer, pos: int) -> int:
     """Offset of the first archive signature at or after ``pos``, or -1."""
     hits: list[int] = []
     for sig in _ARCHIVES:
-        at = buf.find(sig, pos)
+        at = _find(buf, sig, pos)
         while sig == _ARCHIVES[0] and at >= 0 and not _plausible_local_header(buf, at):
-            at = buf.find(sig, at + 1)
+            at = _find(buf, sig, at + 1)
         if at >= 0:
             hits.append(at)
     return min(hits, default=-1)
 
 
-def _plausible_local_header(buf: bytes | mmap.mmap, at: int) -> bool:
+def _plausible_local_header(buf: Buffer, at: int) -> bool:
     """A zip local header's "version needed" is 1.0 to 6.3 (its high byte 0)."""
     return at + 6 <= len(buf) and 0x0A <= buf[at + 4] <= 0x3F and buf[at + 5] == 0
 
 
-def _zip_end(buf: bytes | mmap.mmap, start: int) -> int | None:
+def _zip_end(buf: Buffer, start: int) -> int | None:
     """End of the zip whose first local header is at ``start``: just after the first end record
     (signature, fixed part and comment) that follows it and lies inside the buffer."""
-    eocd = buf.find(b"PK\x05\x06", start)
+    eocd = _find(buf, b"PK\x05\x06", start)
     if eocd < 0 or eocd + 22 > len(buf):
         return None
     comment = int.from_bytes(buf[eocd + 20:eocd + 22], "little")
@@ -249,7 +295,7 @@ def _zip_end(buf: bytes | mmap.mmap, start: int) -> int | None:
 
 
 def _embedded_pickles(ctx: ScanContext, source: Source,
-                      buf: bytes | mmap.mmap) -> Iterator[tuple[int, list[Finding], list[str]]]:
+                      buf: Buffer) -> Iterator[tuple[int, list[Finding], list[str]]]:
     """(offset, findings, imports) of each complete pickle inside ``buf`` that imports or calls."""
     with warnings.catch_warnings():
         # pickletools decodes STRING arguments with codecs.escape_decode, which warns on odd escapes
@@ -258,7 +304,7 @@ def _embedded_pickles(ctx: ScanContext, source: Source,
 
 
 def _walk_candidates(ctx: ScanContext, source: Source,
-                     buf: bytes | mmap.mmap) -> Iterator[tuple[int, list[Finding], list[str]]]:
+                     buf: Buffer) -> Iterator[tuple[int, list[Finding], list[str]]]:
     from modelguard.scan.pickle.vm import analyze_stream
 
     found = 0
@@ -281,7 +327,7 @@ def _walk_candidates(ctx: ScanContext, source: Source,
 class _View:
     """A read-only file over ``buf`` from ``start``, for pickletools: reads copy only what is asked."""
 
-    def __init__(self, buf: bytes | mmap.mmap, start: int) -> None:
+    def __init__(self, buf: Buffer, start: int) -> None:
         self.buf = buf
         self.pos = start
         self.end = min(len(buf), start + 65_536)
@@ -293,14 +339,14 @@ class _View:
         return data
 
     def readline(self) -> bytes:
-        nl = self.buf.find(b"\n", self.pos, self.end)
+        nl = _find(self.buf, b"\n", self.pos, self.end)
         return self.read(-1 if nl < 0 else nl + 1 - self.pos)
 
     def tell(self) -> int:
         return self.pos
 
 
-def _walks(buf: bytes | mmap.mmap, start: int) -> bool:
+def _walks(buf: Buffer, start: int) -> bool:
     """Whether the bytes at ``start`` read as pickle opcodes for a while (cheap pre-filter:
     random data fails within an opcode or two, a real pickle walks on or stops)."""
     try:

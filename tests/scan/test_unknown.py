@@ -193,3 +193,27 @@ def test_hdf5_after_a_user_block_goes_to_the_hdf5_scanner(offset: int) -> None:
     assert r.verdict is Verdict.MALICIOUS and "MG-S501" in {f.rule for f in r.findings}
     plain = b"\x01user block\x00" + b"\xee" * (offset - 12) + b"\x89HDF\r\n\x1a\n" + b"\0" * 256
     assert scan_bytes(plain, "data.bin").verdict is Verdict.CLEAN
+
+
+def test_large_unknown_archive_member_is_searched_through_a_map(tmp_path: Path) -> None:
+    """A stored member over 1 MiB is a window of the archive file: mapped, never read whole."""
+    import zipfile
+
+    blob = b"\xc4\x38" + os.urandom(3 << 20) + g.reduce_call("os", "system") + os.urandom(1 << 16)
+    path = tmp_path / "bundle.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
+        z.writestr("weights/blob.dat", blob)
+        z.writestr("README.txt", b"data\n")
+    r = scan_file(path)
+    assert r.verdict is Verdict.MALICIOUS and {"MG-S002", "MG-S101"} <= {f.rule for f in r.findings}
+
+
+def test_large_decompressed_unknown_is_searched(tmp_path: Path) -> None:
+    """A decompressed stream that spilled to a temp file is mapped too."""
+    import gzip
+
+    blob = b"\xc4\x38" + os.urandom(40 << 20) + g.reduce_call("os", "system")
+    path = tmp_path / "blob.gz"
+    path.write_bytes(gzip.compress(blob, compresslevel=1))
+    r = scan_file(path)
+    assert r.verdict is Verdict.MALICIOUS and {"MG-S002", "MG-S101"} <= {f.rule for f in r.findings}
