@@ -41,11 +41,11 @@ def _check_scope(scope: str) -> None:
     from modelguard.errors import UsageError
     from modelguard.spec import ids
 
-    if scope in ("lockfile", "*"):
+    if scope == "lockfile":
         return
-    problem = ids.repo_id_problem(scope) if "/" in scope else ids.org_problem(scope)
+    problem = ids.scope_problem(scope)
     if problem:
-        raise UsageError(f'--scope {scope!r} {problem}; use lockfile, "*", an org or org/name')
+        raise UsageError(f"--scope {scope!r} {problem} (or lockfile)")
 
 
 def _public_key(key_path: str | None) -> signing.PublicKey:

@@ -35,17 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
+from modelguard.spec import ids
 from modelguard.spec.types import LockedHFModel
 from modelguard.store.admission import RECORD_VERSION
 from modelguard.store.atomic import replace_file
 
 _log = logging.getLogger("modelguard")
 
-_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_ETAG_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_SEGMENT_RE = re.compile(r"[^\x00-\x1f/\\]+")
 
 
 # --- where the cache lives ------------------------------------------------------------------
@@ -83,33 +79,28 @@ def existing_cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path
 
 
 def check_repo_id(repo: str) -> str:
-    if not _REPO_RE.fullmatch(repo) or ".." in repo:
-        raise LockfileError(f"invalid repo id {repo!r} in the lockfile; expected 'org/name'")
+    problem = ids.repo_id_problem(repo)
+    if problem:
+        raise LockfileError(f"invalid repo id {repo!r} in the lockfile: it {problem}")
     return repo
 
 
 def check_commit(commit: str) -> str:
-    if not _COMMIT_RE.fullmatch(commit):
+    if not ids.is_commit(commit):
         raise LockfileError(f"invalid commit {commit!r} in the lockfile; expected 40 lowercase hex digits")
     return commit
 
 
 def check_relpath(path: str, what: str = "file path") -> str:
-    """A relative POSIX path with no empty, ``.`` or ``..`` segment and no control characters."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(
-        p in ("", ".", "..") or not _SEGMENT_RE.fullmatch(p) for p in parts
-    ):
-        raise LockfileError(f"invalid {what} {path!r} in the lockfile; it must stay inside the repo")
+    """A repo-relative POSIX path (:func:`modelguard.spec.ids.repo_path_problem`)."""
+    problem = ids.repo_path_problem(path)
+    if problem:
+        raise LockfileError(f"invalid {what} {path!r} in the lockfile: it {problem}; it must stay inside the repo")
     return path
 
 
-def is_sha256(value: str) -> bool:
-    return bool(_SHA256_RE.fullmatch(value))
-
-
 def check_etag(etag: str) -> str:
-    if not _ETAG_RE.fullmatch(etag):
+    if not ids.is_blob_name(etag):
         raise LockfileError(f"invalid blob name {etag!r}; expected a hex sha1 or sha256")
     return etag
 
