@@ -65,7 +65,15 @@ _LAZY = {
     "verify": "modelguard.api",
     "snapshot": "modelguard.api",
     "hf_offline": "modelguard.api",
+    "offline_env": "modelguard.api",
     "load_torch": "modelguard.api",
+    "load_safetensors": "modelguard.api",
+    "revoke": "modelguard.api",
+    "sign": "modelguard.api",
+    "signer_entry": "modelguard.api",
+    "audit_log": "modelguard.api",
+    "sarif_anchors": "modelguard.api",
+    "render": "modelguard.api",
 }
 
 __all__ = [

@@ -37,6 +37,7 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.flows.lock import LockResult
+from modelguard.flows.snapshot import refusal
 from modelguard.models import Report, Severity
 from modelguard.report.rules import finding
 from tests.api_helpers import CLEAN, LFS, Project, make_project, manifest_text
@@ -96,7 +97,7 @@ def test_lock_fetch_verify_return_typed_reports(project: Project) -> None:
 
     fetched = api.fetch(project.lockfile, cache_dir=project.cache, endpoint=project.hub.endpoint, token="")
     assert isinstance(fetched, Report) and not fetched.ok
-    status = {m["name"]: m["status"] for m in fetched.extra["models"]}  # type: ignore[union-attr]
+    status = {m.name: m.status.value for m in fetched.models or ()}
     assert status == {"tiny": "admitted", "tiny-v1": "admitted", "other": "admitted", "evil": "refused"}
     assert "MG-S101" in {f.rule for f in fetched.failing()}
 
@@ -427,12 +428,26 @@ def test_snapshot_fetch_true_without_access_is_no_verdict(project: Project) -> N
 ])
 def test_refusal_names_the_decision_that_matters(rules: tuple[str, ...], expected: type[Exception]) -> None:
     found = tuple(finding(rule, f"{rule} happened").at(model="m", path="m:model.bin") for rule in rules)
-    error = api.refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
+    error = refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
     assert type(error) is expected
     assert error.rule == rules[0] and str(error).startswith(f"m: {rules[0]} in model.bin: {rules[0]} happened")
 
 
+def test_the_refusal_class_comes_from_the_rule_table() -> None:
+    """Not from a rule id's prefix: each rule names its class, and only classes refusal() ranks."""
+    from modelguard.report.rules import REFUSAL_ORDER, RULES
+
+    assert {r.error for r in RULES.values()} == set(REFUSAL_ORDER)
+    assert RULES["MG-H101"].error is NotAdmittedError and RULES["MG-H102"].error is IntegrityError
+    assert RULES["MG-P502"].error is RevokedError and RULES["MG-P510"].error is SignatureError
+    assert RULES["MG-P900"].error is PolicyError and RULES["MG-L106"].error is SignatureError
+    for rule_id, rule in RULES.items():
+        found = (finding(rule_id, "x", severity=Severity.CRITICAL).at(model="m"),)
+        error = refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
+        assert type(error) is rule.error and error.rule == rule_id
+
+
 def test_refusal_without_a_failing_finding_is_no_verdict() -> None:
-    error = api.refusal(Report(command="fetch", fail_on=Severity.MEDIUM, checked=0), "m", reason="Hub unreachable",
+    error = refusal(Report(command="fetch", fail_on=Severity.MEDIUM, checked=0), "m", reason="Hub unreachable",
                         no_verdict=True)
     assert type(error) is NoVerdictError and str(error) == "m: Hub unreachable"

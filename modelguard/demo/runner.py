@@ -3,8 +3,9 @@
 Everything happens in one working folder (a temporary one unless ``keep`` names one): the
 manifest, the lockfile, the verified cache and a private ``HF_HOME``. The Hugging Face and
 modelguard environment variables are set for the run only and restored afterwards; the user's
-Hub token is never read or sent. The library calls are those the CLI makes and the output is
-rendered by the CLI's own renderers, so what is printed is what a user sees against the real Hub.
+Hub token is never read or sent. The library calls are those the CLI makes (:mod:`modelguard.api`)
+and the output is rendered by the same renderers (:func:`modelguard.api.render`), so what is
+printed is what a user sees against the real Hub.
 
 The demo passes (returns 0) when each model got the designed verdict for the designed reason; it
 returns 1 when an expected refusal did not happen (a bug in modelguard) and says which.
@@ -18,19 +19,17 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelguard import api
-from modelguard.cli._common import exit_code, render
-from modelguard.cli.fetch import model_lines
 from modelguard.demo import scenario
 from modelguard.demo.fakehub import FakeHub, Fault
 from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
-from modelguard.flows.fetch import fetch_exit_code
 from modelguard.models import Report
+from modelguard.report.text import model_lines
 
 Echo = Callable[[str], None]
 
@@ -150,16 +149,16 @@ def _step_fetch(run: Run, hub: FakeHub) -> None:
     if report is None:
         run.expect(False, "fetch produced no report")
         return
-    for line in render(report, "text").rstrip("\n").splitlines():
+    for line in api.render(report, "text").rstrip("\n").splitlines():
         run.echo(line)
-    for line in model_lines(report.extra.get("models")):
+    for line in model_lines(report.models):
         run.echo(line)
-    code = fetch_exit_code(report)
+    code = int(report.exit_code)
     run.echo(f"(exit code {code}" + (": models were refused, as this demo intends)" if code == 1 else ")"))
-    for model in _models(report):
-        verdict = run.verdicts.get(str(model.get("name")))
+    for model in report.models or ():
+        verdict = run.verdicts.get(model.name)
         if verdict is not None:
-            verdict.got = ADMITTED if model.get("status") in ("admitted", "already-admitted") else REFUSED
+            verdict.got = ADMITTED if model.status.usable else REFUSED
             verdict.rules = {f.rule for f in report.failing() if f.model == verdict.model.name}
     run.expect(code == 1, f"fetch exited {code}; expected 1 (refusals)")
 
@@ -171,9 +170,9 @@ def _step_verify(run: Run, *, expect_ok: bool) -> None:
     if report is None:
         run.expect(False, "verify produced no report")
         return
-    for line in render(report, "text").rstrip("\n").splitlines():
+    for line in api.render(report, "text").rstrip("\n").splitlines():
         run.echo(line)
-    code = int(exit_code(report))
+    code = int(report.exit_code)
     wanted = 0 if expect_ok else 1
     run.echo(f"(exit code {code}: " + ("verified" if code == 0 else "a locked model is not admitted; the gate holds")
              + ")")
@@ -277,11 +276,6 @@ def _report(run: Run, action: Callable[[], Report]) -> Report | None:
     except ModelguardError as e:
         run.echo(f"modelguard: error: {e.message}")
         return None
-
-
-def _models(report: Report) -> Sequence[dict[str, object]]:
-    models = report.extra.get("models")
-    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
 
 @contextlib.contextmanager

@@ -28,12 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelguard.errors import UnreadableError
+from modelguard.errors import NothingToCheckError, UnreadableError
 from modelguard.models import Report
+from modelguard.spec import filenames
 from modelguard.spec.types import Lockfile
 from modelguard.store.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 
-LOG_NAME = "audit.log"
+LOG_NAME = filenames.AUDIT_LOG
 RECORD_VERSION = 1
 
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|private|api[-_]?key|authorization|credential|signing[-_]?key",
@@ -215,6 +216,26 @@ def select(
     return entries, malformed
 
 
+@dataclass(frozen=True)
+class AuditLog:
+    """What ``modelguard log`` shows: the selected records of one log, and every malformed line."""
+
+    path: Path
+    entries: tuple[Entry, ...]
+    malformed: tuple[Malformed, ...]
+
+
+def read_log(cache_root: str | os.PathLike[str], *, since: _dt.datetime | None = None,
+             model: str | None = None) -> AuditLog:
+    """The log of ``cache_root`` (entries at or after ``since`` about ``model``); raises
+    :class:`NothingToCheckError` when there is no log yet (nothing was ever recorded)."""
+    path = log_path(cache_root)
+    if not path.exists():
+        raise NothingToCheckError(f"no audit log at {path}; nothing has been recorded in this cache yet")
+    entries, malformed = select(read(cache_root), since=since, model=model)
+    return AuditLog(path, tuple(entries), tuple(malformed))
+
+
 def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     """Raise :class:`UnreadableError` now if the log cannot be appended to, before any change is made."""
     path = log_path(cache_root)
@@ -232,25 +253,18 @@ def report_events(report: Report, *, policy_sha256: str = "", **common: Any) -> 
     Each carries the model's file hashes, per-file verdicts, the ids of the rules that failed it,
     and its outcome (fetch: the model's status; verify: ``ok`` or ``rejected``).
     """
-    models = report.extra.get("models")
     failing = report.failing()
     base = {"command": report.command, "policy-sha256": policy_sha256, **common}
-    if not isinstance(models, list) or not models:
+    if not report.models:
         return [{**base, "outcome": "ok" if report.ok else "rejected", "rules": sorted({f.rule for f in failing})}]
     events = []
-    for m in models:
-        if not isinstance(m, dict):
-            continue
-        name = str(m.get("name", ""))
-        prefix = f"{name}:"
-        files = {r.path[len(prefix):]: r.sha256 or "" for r in report.files if r.path.startswith(prefix)}
-        verdicts = {r.path[len(prefix):]: r.verdict.value for r in report.files if r.path.startswith(prefix)}
-        rules = sorted({f.rule for f in failing if f.model == name})
-        outcome = str(m.get("status") or ("rejected" if rules else "ok"))
-        event = {**base, "model": name, "repo": m.get("repo", ""), "commit": m.get("commit", ""), "files": files,
-                 "verdicts": verdicts, "rules": rules, "outcome": outcome}
-        if m.get("reason"):
-            event["reason"] = m["reason"]
+    for m in report.models:
+        event = {**base, "model": m.name, "repo": m.repo, "commit": m.commit,
+                 "files": {r.path: r.sha256 or "" for r in m.files},
+                 "verdicts": {r.path: r.verdict.value for r in m.files},
+                 "rules": sorted({f.rule for f in failing if f.model == m.name}), "outcome": m.status.value}
+        if m.reason:
+            event["reason"] = m.reason
         events.append(event)
     return events
 

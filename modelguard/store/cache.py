@@ -37,7 +37,7 @@ from typing import Any
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
 from modelguard.spec import ids
 from modelguard.spec.types import LockedHFModel
-from modelguard.store.admission import RECORD_VERSION
+from modelguard.store.admission import AdmissionRecord, stamped
 from modelguard.store.atomic import replace_file
 
 _log = logging.getLogger("modelguard")
@@ -260,7 +260,7 @@ def admit(
     commit: str,
     files: Sequence[StagedFile],
     refs: Sequence[str],
-    record: Mapping[str, Any],
+    record: AdmissionRecord,
 ) -> Path:
     """Admit one snapshot whose every file passed. Call only under :func:`writer_lock`.
 
@@ -271,12 +271,11 @@ def admit(
     for item in files:
         place_blob(layout, repo, item)
     # The identity each blob was admitted with: what `verify --fast` and snapshot() compare.
-    stamped = dict(record)
-    stamped_files = []
-    for entry in record.get("files", []):
-        st = os.stat(layout.blob(repo, entry["blob"]), follow_symlinks=False)
-        stamped_files.append({**entry, "mtime-ns": st.st_mtime_ns, "inode": st.st_ino})
-    stamped["files"] = stamped_files
+    identity = {}
+    for entry in record.files:
+        st = os.stat(layout.blob(repo, entry.blob or ""), follow_symlinks=False)
+        identity[entry.path] = (st.st_mtime_ns, st.st_ino)
+    final_record = stamped(record, identity)
     final = layout.snapshot(repo, commit)
     final.parent.mkdir(parents=True, exist_ok=True)
     for leftover in final.parent.glob(".*-*"):  # a crashed admission's half-built or old folders
@@ -303,7 +302,7 @@ def admit(
         if revision != commit:
             # huggingface_hub reads the ref with f.read(): no trailing newline.
             _write_text_atomic(layout.ref(repo, revision), commit)
-    write_json_atomic(layout.record(repo, commit), stamped)
+    write_json_atomic(layout.record(repo, commit), final_record.to_json())
     return final
 
 
@@ -343,7 +342,7 @@ def _remove_unused_blobs(repo_dir: Path) -> None:
             blob.unlink(missing_ok=True)
 
 
-def read_record(layout: Layout, repo: str, commit: str) -> dict[str, Any] | None:
+def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
     """The admission record of ``repo@commit``, or None when there is none (not admitted).
 
     A record that does not parse is treated as absent: the snapshot is then not admitted.
@@ -357,11 +356,9 @@ def read_record(layout: Layout, repo: str, commit: str) -> dict[str, Any] | None
         raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
-    if not isinstance(doc, dict) or doc.get("record-version") != RECORD_VERSION:
-        return None
-    return doc
+    return AdmissionRecord.from_json(doc)
 
 
 def admitted_snapshot(
