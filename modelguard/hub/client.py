@@ -65,10 +65,8 @@ from modelguard.hub.metadata import (
 from modelguard.hub.transport import (
     INVALID_CREDENTIALS,
     LOGIN_HINT,
-    MAX_SERVER_WAIT,
-    RETRY_STATUSES,
     HubClient,
-    pause,
+    Transient,
     retrying,
     server_wait,
     status_error,
@@ -144,7 +142,7 @@ def _hf() -> ModuleType:
 
 
 def _headers(client: HubClient, *, authorized: bool = True) -> dict[str, str]:
-    from huggingface_hub.utils._headers import build_hf_headers
+    from huggingface_hub.utils import build_hf_headers
 
     # token=False, never None: None would make huggingface_hub look for a token on its own.
     token: str | bool = client.token if (authorized and client.token) else False
@@ -181,7 +179,7 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
             raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
                                     "then pass it with --token or HF_TOKEN") from None
         if response is None:
-            raise status_error(client, what, 0) from None
+            raise Transient(f"{what}: {client.endpoint} sent no answer; try again later") from None
         raise status_error(client, what, response.status_code, server_wait(response.headers)) from None
     except httpx2.TooManyRedirects:
         raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
@@ -189,35 +187,15 @@ def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
         raise IntegrityError(f"{what}: the answer does not decode as its Content-Encoding says", rule="MG-H004") \
             from None
     except httpx2.TransportError as exc:
-        raise HubUnreachableError(
+        raise Transient(
             f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
         ) from None
 
 
 def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
-    """GET a Hub API URL with retries; return the decoded JSON and the absolute next-page link."""
-    from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
-
-    wait = client.retry_wait
-    for attempt in range(client.retries + 1):
-        # Statuses are retried here, not by http_backoff: it sleeps for as long as Retry-After or
-        # RateLimit asks (an hour, if the server says so). Network errors are still its to retry.
-        with _hub_errors(client, what):
-            response: httpx2.Response = http_backoff(
-                "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
-                max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
-                retry_on_status_codes=(),
-            )
-        if response.status_code not in RETRY_STATUSES or attempt == client.retries:
-            break
-        asked = server_wait(response.headers)
-        if asked is not None and asked > MAX_SERVER_WAIT:
-            raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
-                                      f"wait {asked:.0f} s; try again later")
-        pause(max(wait, asked or 0.0), f"{what}: HTTP {response.status_code}")
-        wait = min(8.0, wait * 2)
-    with _hub_errors(client, what):
-        hf_raise_for_status(response)
+    """GET a Hub API URL (retried by :func:`~modelguard.hub.transport.retrying`); return the decoded JSON
+    and the absolute next-page link."""
+    response = retrying(client.retry, lambda: _get_once(client, url, what, params))
     final = str(response.url)
     if not same_origin(final, client.endpoint):
         raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
@@ -233,6 +211,22 @@ def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | N
         raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
     link = response.links.get("next", {}).get("url")
     return data, (urljoin(final, link) if link else None)
+
+
+def _get_once(client: HubClient, url: str, what: str, params: dict[str, str] | None) -> httpx2.Response:
+    """One GET: a non-2xx answer raises (a :class:`Transient` one is worth another try)."""
+    from huggingface_hub.utils import hf_raise_for_status, http_backoff
+
+    with _hub_errors(client, what):
+        # One attempt: modelguard's retrying() decides about the next (http_backoff would sleep for as
+        # long as Retry-After asks, an hour if the server says so). Kept for its session hygiene: it
+        # closes huggingface_hub's shared client after a connection error.
+        response: httpx2.Response = http_backoff(
+            "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
+            max_retries=0, retry_on_status_codes=(),
+        )
+        hf_raise_for_status(response)
+    return response
 
 
 # --- resolve ---------------------------------------------------------------------------------
@@ -320,7 +314,7 @@ def download(
     check_commit(commit, f"{repo}: requested commit")
     check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
-    return retrying(client, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
+    return retrying(client.retry, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
                                                     expected_sha256, progress, what))
 
 
@@ -396,8 +390,7 @@ def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, siz
     tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
     """
     import httpx2
-    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
-    from huggingface_hub.utils.tqdm import tqdm
+    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff, tqdm
 
     # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
     # (httpx2 also drops it on any redirect that leaves the origin).
