@@ -1,22 +1,23 @@
 """The audit log: one JSON line per action in ``<cache root>/audit.log``, and reading it back.
 
 Owns the record shape (timestamp, command, model, commit, file hashes, verdicts, policy hash,
-modelguard version, user, host, plus what the caller adds), the append (``O_APPEND``, an
-exclusive ``flock`` on the log itself, one ``write``, ``fsync``), secret scrubbing, and the
-reader behind ``modelguard log``.
+modelguard version, user, host, plus what the caller adds), the append (``O_APPEND`` under the
+log's own cross-process lock, one ``write``, ``fsync``), secret scrubbing, and the reader behind
+``modelguard log``.
 
 Must not: record a token, password or key — keys that name one are dropped, values that look
 like one (or equal a secret in the environment) are replaced, before anything is written;
 let an action pass when its record cannot be written (fail closed: :class:`UnreadableError`,
 exit 3); crash on a malformed line when reading (it is reported, with its line number).
 
-The lock is taken on the log file, not on the cache's writer lock, so a fetch that holds the
-writer lock can still append.
+The lock is :mod:`filelock` on ``audit.log.lock`` beside the log (the one cross-process lock
+mechanism modelguard uses, as for the cache's writer lock), not the cache's writer lock itself,
+so a fetch that holds the writer lock can still append. A sidecar file, because filelock opens
+its lock file for writing and must not be handed the log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import getpass
 import json
@@ -91,19 +92,17 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
 
 
 def _locked_write(fd: int, line: bytes, path: Path) -> None:
-    import fcntl
+    """One record, whole, while no other process appends (records never interleave)."""
+    from filelock import FileLock
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        written = 0
-        while written < len(line):
-            written += os.write(fd, line[written:])
-        os.fsync(fd)
+        with FileLock(f"{path}.lock"):
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
     except OSError as e:
         raise _unwritable(path, e) from None
-    finally:
-        with contextlib.suppress(OSError):  # closing the file releases the lock anyway
-            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _user() -> str:
