@@ -122,9 +122,12 @@ DESELECTED: set[str] = set()
 def _record_finding(event: str, args: tuple[Any, ...]) -> None:
     if event != "modelguard.finding":
         return
-    # This hook <- rules.finding() <- the code that made the finding: count modelguard's own only.
-    maker = sys._getframe(2).f_code.co_filename
-    if maker.startswith(_PACKAGE):
+    # This hook <- rules.finding() or an error's __init__ chain <- the code that made the finding or
+    # raised the error: count modelguard's own only, never a finding or error a test builds by hand.
+    frame = sys._getframe(2)
+    while frame.f_code.co_name == "__init__" and frame.f_back is not None:
+        frame = frame.f_back
+    if frame.f_code.co_filename.startswith(_PACKAGE):
         with _made_lock:
             _made.add(str(args[0]))
 

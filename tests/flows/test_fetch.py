@@ -409,6 +409,29 @@ def test_disk_full_during_download_is_no_verdict(fake_hub: FakeHub, tmp_path: Pa
     assert admitted_repos(cache) == set() and quarantine_empty(cache)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux-specific")
+def test_disk_full_during_download_in_process_is_h106(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """The in-process twin of the test above, so the rule registry (tests/report/rule_triggers.py) sees
+    MG-H106 made: the file-size limit is lowered for this process around the fetch only."""
+    files = dict(CLEAN, **{"model.txt": b"weights\n" * 32_768})  # 256 KiB, over the limit
+    model = publish(fake_hub, "big", "acme/big", files)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    cache = tmp_path / "cache"
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, limit[1]))
+    try:
+        report = fetch_locked(lock, allow_all(), cache_dir=cache,
+                              client_factory=lambda: quick_client(fake_hub.endpoint))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert report.exit_code == 3 and report.models is not None
+    assert [m.status.value for m in report.models] == ["no-verdict"]
+    assert "MG-H106" in {f.rule for r in report.files for f in r.findings}
+    assert admitted_repos(cache) == set() and quarantine_empty(cache)
+
+
 # --- real formats: the scan and the policy decide admission -------------------------------------
 
 EVIL_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."  # never loaded
