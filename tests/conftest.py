@@ -151,7 +151,10 @@ def _rule_triggers(request: pytest.FixtureRequest) -> Iterator[None]:
     if trace and made:
         with open(trace, "a", encoding="utf-8") as f:
             f.write(json.dumps({"test": request.node.nodeid, "rules": sorted(made)}) + "\n")
-    missing = sorted(_RULES_OF_TRIGGER.get(request.node.nodeid, set()) - made)
+    # The far-future run (tests/test_clock.py) moves the calendar on purpose: a trigger of a dated rule
+    # (deprecated, expired) then rightly makes another finding. The registry holds on the pinned day.
+    expected = set() if os.environ.get("MODELGUARD_TEST_TODAY") else _RULES_OF_TRIGGER.get(request.node.nodeid, set())
+    missing = sorted(expected - made)
     if missing:
         pytest.fail(f"{request.node.nodeid} is the registered trigger of {', '.join(missing)} "
                     "(tests/report/rule_triggers.py), but running it produced no such finding")

@@ -8,10 +8,11 @@ import click
 
 from modelguard.cli._common import emit, report_options
 from modelguard.models import parse_fail_on
+from modelguard.spec import filenames
 
 
 @click.command()
-@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
               help="The lockfile to verify.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="The manifest (default: modelguard.toml next to the lockfile).")

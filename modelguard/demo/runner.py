@@ -30,6 +30,7 @@ from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
 from modelguard.models import Report
 from modelguard.report.text import model_lines
+from modelguard.spec import filenames
 
 Echo = Callable[[str], None]
 
@@ -104,10 +105,10 @@ def _intro(run: Run, work: Path) -> None:
     echo(f"The Hub serves {len(run.models)} small generated models:")
     for m in run.models:
         echo(f"  {m.repo:<36} {m.story}")
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED, REFUSED)), encoding="utf-8")
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.expecting(ADMITTED, REFUSED)), encoding="utf-8")
     echo("")
     echo("modelguard.toml (what this project wants, and the policy every model must pass):")
-    for line in Path("modelguard.toml").read_text(encoding="utf-8").splitlines():
+    for line in Path(filenames.MANIFEST).read_text(encoding="utf-8").splitlines():
         echo(f"  | {line}")
 
 
@@ -123,7 +124,7 @@ def _step_lock(run: Run) -> None:
     _header(run, "1. lock: pin each model to a commit and each file to a SHA-256 (metadata only)",
             f"modelguard --endpoint {run.endpoint} lock")
     code, _ = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))
-    run.expect(code == 0 and Path("modelguard.lock").is_file(), f"lock exited {code}; expected 0 and a lockfile")
+    run.expect(code == 0 and Path(filenames.LOCKFILE).is_file(), f"lock exited {code}; expected 0 and a lockfile")
 
 
 def _lock_line(result: object) -> str:
@@ -201,15 +202,15 @@ def _step_loaders(run: Run) -> None:
 
 
 def _step_new_org(run: Run, hub: FakeHub) -> None:
-    before = Path("modelguard.lock").read_bytes()
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.models), encoding="utf-8")
+    before = Path(filenames.LOCKFILE).read_bytes()
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.models), encoding="utf-8")
     hub.clear_requests()
     names = ", ".join(m.repo for m in run.expecting(LOCK_REFUSED))
     _header(run, "5. a teammate adds a model from an org nobody vetted", f"modelguard --endpoint {run.endpoint} lock",
             f"(modelguard.toml now also asks for {names})")
     code, rule = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))
     asked = [r.path for r in hub.requests if any(m.repo in r.path for m in run.expecting(LOCK_REFUSED))]
-    unchanged = Path("modelguard.lock").read_bytes() == before
+    unchanged = Path(filenames.LOCKFILE).read_bytes() == before
     run.echo(f"(exit code {code}; the lockfile is {'unchanged' if unchanged else 'CHANGED'}; the Hub received "
              f"{len(asked)} request(s) about {names})")
     for m in run.expecting(LOCK_REFUSED):
@@ -219,7 +220,7 @@ def _step_new_org(run: Run, hub: FakeHub) -> None:
 
 
 def _step_ship(run: Run, hub: FakeHub) -> None:
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED)), encoding="utf-8")
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.expecting(ADMITTED)), encoding="utf-8")
     hub.clear_requests()
     keep = ", ".join(m.name for m in run.expecting(ADMITTED))
     _header(run, "6. ship what passed: keep only the admitted model, re-lock, verify",

@@ -36,6 +36,7 @@ from modelguard.errors import (
 )
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
 from modelguard.store.admission import blob_name, build_record
@@ -357,7 +358,7 @@ def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockf
             mine = [replace(r, findings=tuple(f.at(model=m.name) for f in r.findings)) for r in own]
             files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
             line = lockfile.line_of(m.name)
-            anchor = f"modelguard.lock:{line}" if line else ""
+            anchor = f"{filenames.LOCKFILE}:{line}" if line else ""
             about = [f.at(model=m.name, path=f.path or anchor) for f in o.findings]
             loose.extend(about)
             models.append(FetchOutcome(name=m.name, repo=m.repo, commit=m.commit, status=o.status,
