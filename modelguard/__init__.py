@@ -85,6 +85,7 @@ _LAZY = {
     "scan_bytes": "modelguard.scan",
     "scan_paths": "modelguard.scan",
     "lock": "modelguard.api",
+    "check_lock": "modelguard.api",
     "fetch": "modelguard.api",
     "verify": "modelguard.api",
     "snapshot": "modelguard.api",

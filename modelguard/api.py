@@ -3,9 +3,9 @@
 Every CLI command is one call here, and the CLI does nothing else but parse flags and render what
 the call returns; Python users get exactly what the command line gets.
 
-* :func:`lock`, :func:`fetch`, :func:`verify`: the three commands of the flow, returning typed results
-  (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report` whose ``models``
-  are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
+* :func:`lock` (and :func:`check_lock`), :func:`fetch`, :func:`verify`: the three commands of the flow,
+  returning typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`
+  whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
 * :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
@@ -35,12 +35,14 @@ if TYPE_CHECKING:
     from modelguard.flows.lock import LockResult
     from modelguard.flows.revoke import Revoked
     from modelguard.report.sarif import SarifAnchors
+    from modelguard.spec.types import Lockfile
     from modelguard.store.audit import AuditLog
 
 __all__ = [
     "Signed",
     "TorchNotInstalledError",
     "audit_log",
+    "check_lock",
     "fetch",
     "hf_offline",
     "load_safetensors",
@@ -82,6 +84,14 @@ def lock(
 
     return locker.lock(os.fspath(manifest), os.fspath(lockfile) if lockfile is not None else None,
                        endpoint=endpoint, token=token, upgrade=upgrade, online=online)
+
+
+def check_lock(manifest: PathLike = DEFAULT_MANIFEST, lockfile: PathLike | None = None) -> Lockfile:
+    """Offline, writes nothing (same as ``modelguard lock --check``): the lockfile when it is fresh for
+    ``manifest``; :class:`~modelguard.errors.StaleLockError` (exit 1) when it is stale or missing."""
+    from modelguard.flows import lock as locker
+
+    return locker.check(os.fspath(manifest), os.fspath(lockfile) if lockfile is not None else None)
 
 
 def fetch(
