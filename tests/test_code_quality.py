@@ -85,3 +85,12 @@ def test_no_private_module_of_a_dependency_is_imported() -> None:
     found = {p.relative_to(PACKAGE).as_posix(): m for p in _sources()
              if (m := private.findall(p.read_text(encoding="utf-8")))}
     assert not found, found
+
+
+def test_ci_runs_the_readme_test_command_exactly() -> None:
+    import re
+
+    readme = re.search(r"^python -m pip install -e '\.\[test\]'.*$", (ROOT / "README.md").read_text(encoding="utf-8"),
+                       re.MULTILINE)
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert readme is not None and readme.group(0) in ci, "README's test command and .ci/run differ"
