@@ -29,6 +29,7 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.format_rules import FORMAT_RULES
 
 
 @dataclass(frozen=True)
@@ -65,25 +66,16 @@ _ALL: list[Rule] = [
     Rule("MG-S001", _H, _UNS, "File could not be parsed",
          "The file is truncated or malformed for the format its content claims; a loader may still "
          "read part of it, so it cannot be called clean. Re-download it or get it from the publisher."),
-    # Unknown formats (decided in modelguard.scan.unknown). Fail by default: MG-S001 (a file that
-    # claims a format and breaks it, e.g. a truncated pickle) and MG-S002 (no known format, but it
-    # holds a pickle, an archive or a Python-calling TensorFlow op). Informational by default:
-    # MG-S005 (no known format and nothing a loader could run); `unknown-formats = "fail"` in the
-    # policy, or `--fail-on info`, makes it fail.
+    # Unknown binaries (modelguard.scan.unknown): MG-S002 fails, MG-S005 (format_rules) informs.
     Rule("MG-S002", _M, _UNS, "Unrecognised binary format that hides loadable content",
          "No recogniser claims the file, and it holds a complete pickle, an archive header or a TensorFlow "
-         "op that calls Python: something may read that part as code. Remove the file, or convert the model "
+         "code or file op: something may read that part as code. Remove the file, or convert the model "
          "to safetensors."),
     Rule("MG-S003", _H, _UNS, "Scan limit exceeded",
          "The file exceeds a safety limit (decompression ratio, nesting depth, member count, structure "
          "size). Archive and pickle bombs look like this; inspect the file by hand."),
     Rule("MG-S004", _H, _UNS, "File unreadable",
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
-    Rule("MG-S005", _I, _UNS, "Unrecognised binary format, nothing loadable inside",
-         "No recogniser claims the file, but it holds no pickle, archive or Python-calling op, so no loader "
-         "modelguard knows runs code from it (dictionaries, scientific data, raw tensors). Informational by "
-         "default; set unknown-formats = \"fail\" in the policy (or scan --fail-on info) to refuse every "
-         "file modelguard cannot read."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
     Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
@@ -220,21 +212,7 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
-    # MG-S710..S739: TensorFlow, CoreML, TFLite and other data formats (modelguard.scan.tensorflow,
-    # coreml, protovalues, recognise). Tensors, vocabularies and matrices are data, never a finding.
-    Rule("MG-S710", _H, _SUS, "TensorFlow graph calls Python",
-         "A node runs PyFunc, PyFuncStateless or EagerPyFunc, which call a Python function registered in the "
-         "process that loads the graph. Portable models never need one; find out what the publisher expects to "
-         "be registered before loading it."),
-    Rule("MG-S711", _H, _SUS, "TensorFlow graph reads, writes or lists files",
-         "A node runs ReadFile, WriteFile or MatchingFiles, so running the graph touches files named by a "
-         "tensor. Check which paths reach those ops before serving the model."),
-    Rule("MG-S712", _L, _SUS, "CoreML model needs native code outside the file",
-         "A custom model, custom layer or serialized model names a class or framework the app must link; that "
-         "code runs natively. Check where it comes from."),
-    Rule("MG-S713", _H, _SUS, "CoreML linked model path leaves the package",
-         "A linked model's file name or search path is absolute, uses '..', or names a drive, home folder or "
-         "URL, so Core ML would load a model from outside the package. Do not load it."),
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
     ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------

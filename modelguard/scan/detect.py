@@ -41,8 +41,11 @@ def _is_lzma_alone(head: bytes) -> bool:
     it: the usual properties byte (lc=3, lp=0, pb=2), a dictionary size of 2^n or 2^n + 2^(n-1),
     and the uncompressed size: "unknown" (eight 0xff bytes) or a value below 2^48 (joblib 0.10
     and older wrote the size)."""
-    if head[:2] == b"\x5d\x00":
-        return True  # joblib's own test for its "lzma" compressor: it decompresses whatever follows
+    if head[:2] == b"\x5d\x00" and head[13:14] == b"\0":
+        # joblib's own test for its "lzma" compressor (it decompresses whatever follows, any
+        # dictionary size), plus the zero byte every LZMA range-coded stream starts with, which
+        # a safetensors file whose 93-byte header starts "5d 00" never has there (JSON text).
+        return True
     if head[:1] != b"\x5d" or len(head) < 13:
         return False
     (dict_size,) = struct.unpack("<I", head[1:5])

@@ -209,3 +209,15 @@ def test_joblib_zfile_with_either_header_width_is_decompressed(pad: int) -> None
     data = b"ZF" + hex(len(EVIL)).encode().ljust(pad) + zlib.compress(EVIL)
     fmt, verdict, rules = _scan(data, "model.pkl.gz")
     assert fmt == "zlib" and verdict == "malicious" and "MG-S101" in rules
+
+
+def test_safetensors_whose_header_length_starts_like_lzma_stays_safetensors() -> None:
+    """A 93-byte header makes the file start 5d 00, joblib's LZMA prefix; LZMA data starts with a
+    zero byte at offset 13, where a safetensors header has JSON text."""
+    import json
+
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    header = header.ljust(93, b" ")
+    data = struct.pack("<Q", len(header)) + header + b"\0\0\x80\x3f"
+    assert data[:2] == b"\x5d\x00"
+    assert _scan(data, "model.safetensors") == ("safetensors", "clean", set())
