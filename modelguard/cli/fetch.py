@@ -21,9 +21,13 @@ from modelguard.cli._common import emit, parse_fail_on
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
 @click.option("--fail-on", "fail_on", default=None, metavar="SEVERITY",
               help="Lowest severity that refuses a file (default: the policy's fail-on).")
+@click.option("--mirror", "mirror_url", default=None, metavar="oci://HOST[:PORT]/NAMESPACE",
+              help="Fetch from this OCI mirror first (default: the manifest's [mirror] url).")
+@click.option("--no-hub", is_flag=True, help="Never contact the Hub: every byte comes from the mirror.")
+@click.option("--plain-http", is_flag=True, help="Talk HTTP to the mirror (loopback and dev registries).")
 @click.pass_context
 def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fmt: str,
-          output: str | None, fail_on: str | None) -> int:
+          output: str | None, fail_on: str | None, mirror_url: str | None, no_hub: bool, plain_http: bool) -> int:
     """Download, verify, scan and admit every locked model; refuse what fails, per file."""
     from modelguard.flows.fetch import fetch as run_fetch
     from modelguard.flows.fetch import fetch_exit_code
@@ -32,7 +36,8 @@ def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: st
     report = run_fetch(
         lockfile, cache_dir=cache_dir, endpoint=obj.get("endpoint"), token=obj.get("token"),
         manifest_path=manifest, fail_on=parse_fail_on(fail_on) if fail_on is not None else None,
-        progress=sys.stderr.isatty() and not obj.get("quiet"),
+        progress=sys.stderr.isatty() and not obj.get("quiet"), mirror_url=mirror_url, no_hub=no_hub,
+        plain_http=plain_http,
     )
     code = fetch_exit_code(report)
     # A model that got no verdict (Hub down, gated) must not read as "FAILED" (refused on its merits).

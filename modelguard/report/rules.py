@@ -227,6 +227,22 @@ _ALL: list[Rule] = [
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H16x: OCI mirrors -- modelguard.mirror (the registry is untrusted exactly like the Hub)
+    Rule("MG-H160", _H, _UNS, "Blob not in the mirror",
+         "The mirror's repository for this model holds no blob with the locked digest, and the mirror's "
+         "fallback is \"none\". Publish the model with `modelguard push`, or allow fallback = \"hub\"."),
+    Rule("MG-H161", _H, _UNS, "Mirror gave no usable answer",
+         "The OCI registry could not be reached, refused the credentials (or asked for some none were found), "
+         "or failed while serving; nothing was admitted from it. Check the URL, `docker login`, and try again."),
+    Rule("MG-H162", _H, _SUS, "Invalid or hostile registry answer",
+         "The registry answered with a manifest whose bytes are not the digest it names, malformed JSON, an "
+         "oversized document or an encoded blob. Nothing from the answer was used; check the mirror."),
+    Rule("MG-H163", _H, _SUS, "Unsafe registry redirect or token service",
+         "The registry redirected a download to a non-http location or from HTTPS to HTTP, redirected in a "
+         "loop, or named a token service over plain HTTP. Credentials were not sent; check the mirror."),
+    Rule("MG-H164", _I, _SUS, "File fetched from the Hub instead of the mirror",
+         "The mirror lacked the file or did not answer, and its fallback is \"hub\": the bytes came from the Hub "
+         "and passed the same checks. Push the model to the mirror so the fleet stops depending on the Hub."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     # (org, file type, remote code, size rules go here)

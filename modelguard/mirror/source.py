@@ -1,0 +1,168 @@
+"""A byte source for ``fetch``: a locked file's bytes, by its locked digest, from a mirror.
+
+:meth:`MirrorSource.download` streams ``NAMESPACE/org--name@sha256:<locked sha256>`` into a file the
+caller owns in quarantine, hashing every byte as it lands (a second thread), and resumes a cut
+transfer with ``Range: bytes=N-`` into the same hash state, so no byte is read twice. It returns
+only when size and SHA-256 (and the git blob SHA-1 when the lock pins one) are the locked ones:
+the mirror is untrusted, and a blob that is not the locked bytes is refused with MG-H001 exactly
+as a tampered Hub file is. Scanning, policy and admission stay the fetcher's.
+
+One call per file, no shared mutable state but the client's token cache: files can be fetched
+side by side (the parallel download work for the Hub path applies here unchanged), and each
+resume starts where its own file stopped.
+
+Must not: write anywhere but ``dest`` and a temporary file beside it, or leave either behind on
+failure; accept a 200 to a ``Range`` request as a continuation (it restarts from byte 0).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from modelguard.errors import IntegrityError, NoVerdictError
+from modelguard.hub.metadata import CappedSink, check_locked
+from modelguard.mirror.oci import RegistryClient, RegistryUnreachable
+from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
+from modelguard.spec.types import LockedFile, MirrorSpec
+from modelguard.store.digest import CHUNK, Digests
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+RESUMES = 4
+"""cut transfers resumed per file before giving up"""
+
+
+@dataclass(frozen=True)
+class MirrorSettings:
+    """The mirror a fetch reads from, after ``--mirror`` / ``--no-hub`` / ``--plain-http`` override ``[mirror]``."""
+
+    location: MirrorLocation
+    hub_fallback: bool
+
+
+def settings(spec: MirrorSpec | None, url: str | None = None, *, no_hub: bool = False,
+             plain_http: bool = False) -> MirrorSettings | None:
+    """The effective mirror, or None (Hub only). ``--no-hub`` without a mirror is a usage error."""
+    from modelguard.errors import UsageError
+
+    chosen = url or (spec.url if spec else None)
+    if chosen is None:
+        if no_hub:
+            raise UsageError("--no-hub needs a mirror: pass --mirror oci://HOST/NAMESPACE or add [mirror] url "
+                             "to the manifest")
+        return None
+    from_manifest = spec is not None and (url is None or url == spec.url)
+    plain = plain_http or (from_manifest and spec is not None and spec.plain_http)
+    fallback = "none" if no_hub else (spec.fallback if spec is not None else "hub")
+    return MirrorSettings(parse_location(chosen, plain_http=plain), hub_fallback=fallback == "hub")
+
+
+class MirrorSource:
+    """Locked files' bytes from one mirror; see the module docstring."""
+
+    def __init__(self, client: RegistryClient, *, hub_fallback: bool) -> None:
+        self.client = client
+        self.hub_fallback = hub_fallback
+
+    @classmethod
+    def open(cls, mirror: MirrorSettings) -> MirrorSource:
+        from modelguard.mirror.auth import find_credentials
+
+        return cls(RegistryClient(mirror.location, find_credentials(mirror.location.host)),
+                   hub_fallback=mirror.hub_fallback)
+
+    def close(self) -> None:
+        self.client.close()
+
+    def download(self, hub_repo: str, lf: LockedFile, dest: Path) -> Digests:
+        """Download the locked file ``lf`` of ``hub_repo`` to ``dest``, checked; see the module docstring.
+
+        Raises :class:`~modelguard.mirror.oci.BlobMissing` (the mirror lacks it), IntegrityError
+        (MG-H001/H002/H008: other bytes) or another NoVerdictError (mirror down, disk full).
+        """
+        repository = self.client.location.repository(hub_repo)
+        digest = digest_of(lf.sha256)
+        what = f"{self.client.location.url}: {hub_repo}:{lf.path}"
+        try:
+            fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        except OSError as e:
+            raise _store_error(what, e) from None
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as raw:
+                sink = CappedSink(raw, lf.size, what, git_sha1=lf.git_blob_sha1 is not None)
+                try:
+                    self._transfer(repository, digest, lf.size, sink, what)
+                    raw.flush()
+                    os.fsync(raw.fileno())  # while the hashing thread finishes the last chunks
+                finally:
+                    sink.close()
+            got = sink.digests()
+            if got.size != lf.size:
+                raise IntegrityError(f"{what}: the mirror sent {got.size} of the {lf.size} locked bytes",
+                                     rule="MG-H008")
+            check_locked(lf, got, what=what)
+            os.replace(tmp, dest)
+            return got
+        except OSError as e:
+            tmp.unlink(missing_ok=True)
+            raise _store_error(what, e) from None
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+
+    def _transfer(self, repository: str, digest: str, size: int, sink: CappedSink, what: str) -> None:
+        """Stream the blob into ``sink``; after a cut, ask for the rest with ``Range`` (progress required)."""
+        written = 0
+        for _ in range(RESUMES + 1):
+            response = self.client.open_blob(repository, digest, start=written)
+            with response:
+                _check_answer(response, written, size, what)
+                try:
+                    for chunk in response.iter_content(chunk_size=CHUNK):
+                        sink.write(chunk)
+                        written += len(chunk)
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
+                    if written == size:
+                        return
+                    cut = e
+                    continue
+            return
+        raise IntegrityError(f"{what}: the mirror cut the transfer {RESUMES + 1} times ({type(cut).__name__}); "
+                             "fetch again", rule="MG-H008")
+
+
+def _check_answer(response: requests.Response, start: int, size: int, what: str) -> None:
+    """A resumed request must continue at ``start``; every answer must announce the locked length."""
+    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+        raise IntegrityError(f"{what}: the mirror sent an encoded body; a blob is served as stored",
+                             rule="MG-H162")
+    if start:
+        found = _CONTENT_RANGE.fullmatch(response.headers.get("Content-Range", "").strip())
+        if response.status_code != 206 or found is None or int(found.group(1)) != start:
+            raise RegistryUnreachable(f"{what}: the mirror cannot resume the transfer at byte {start} (no "
+                                      "matching 206 answer); fetch again")
+        if found.group(3) != "*" and int(found.group(3)) != size:
+            raise IntegrityError(f"{what}: the mirror's blob is {found.group(3)} bytes, the lock pins {size}",
+                                 rule="MG-H002")
+        return
+    if response.status_code != 200:
+        raise RegistryUnreachable(f"{what}: the mirror answered HTTP {response.status_code} to a whole-blob GET")
+    length = response.headers.get("Content-Length", "").strip()
+    if length and length != str(size):
+        # Refused before a byte is stored: the mirror serves another blob than the locked one.
+        raise IntegrityError(f"{what}: the mirror's blob is {length[:20]} bytes, the lock pins {size}",
+                             rule="MG-H002")
+
+
+def _store_error(what: str, e: OSError) -> NoVerdictError:
+    reason = "no space left" if e.errno in _NO_SPACE else (e.strerror or type(e).__name__)
+    return NoVerdictError(f"{what}: cannot write into quarantine: {reason}; free space and fetch again",
+                          rule="MG-H106")
