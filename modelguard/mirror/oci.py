@@ -93,6 +93,9 @@ class RegistryClient:
 
     def __init__(self, location: MirrorLocation, credentials: Credentials | None = None, *, timeout: float = 30.0,
                  retries: int = 4, retry_wait: float = 0.5) -> None:
+        if credentials is not None and location.plain_http and not location.loopback:
+            raise UsageError(f"refusing to send the registry credentials from {credentials.source} over plain HTTP "
+                             f"to {location.host}; serve the registry over HTTPS (plain-http is for loopback)")
         self.location = location
         self.credentials = credentials
         self.timeout = timeout
@@ -176,9 +179,6 @@ class RegistryClient:
             raise RegistryAccessDenied(f"{what}: {self.location.host} asks for an authentication scheme modelguard "
                                        "does not speak (neither Basic nor Bearer)")
         creds = self.credentials
-        if creds is not None and self.location.plain_http and not self.location.loopback:
-            raise UsageError(f"{what}: refusing to send registry credentials over plain HTTP to "
-                             f"{self.location.host}; serve the registry over HTTPS (plain-http is for loopback)")
         if challenge.scheme == "basic":
             if creds is None:
                 raise self._login_needed(what)
