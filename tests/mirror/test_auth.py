@@ -57,7 +57,8 @@ def test_env_wins_and_needs_both(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 
 
 def test_credential_helpers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _helper(tmp_path, monkeypatch, "fake", 'read server; echo "{\\"Username\\":\\"u-$server\\",\\"Secret\\":\\"tok\\"}"\n')
+    answer = 'echo "{\\"Username\\":\\"u-$server\\",\\"Secret\\":\\"tok\\"}"'
+    _helper(tmp_path, monkeypatch, "fake", f"read server; {answer}\n")
     _config(tmp_path, monkeypatch, {"credHelpers": {HOST: "fake"}, "auths": {HOST: {"auth": "!!"}}})
     found = find_credentials(HOST)
     assert found is not None and (found.username, found.secret) == (f"u-{HOST}", "tok")

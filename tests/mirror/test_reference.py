@@ -13,7 +13,8 @@ def test_location_parses_host_port_and_namespace() -> None:
     assert (loc.host, loc.namespace, loc.base) == ("registry.example.com:5000", "team/models",
                                                    "https://registry.example.com:5000")
     assert loc.repository("acme/Tiny-BERT") == "team/models/acme--tiny-bert"
-    assert loc.reference("acme/tiny-bert", "0" * 40) == f"oci://registry.example.com:5000/team/models/acme--tiny-bert:{'0' * 40}"
+    expected = f"oci://registry.example.com:5000/team/models/acme--tiny-bert:{'0' * 40}"
+    assert loc.reference("acme/tiny-bert", "0" * 40) == expected
     assert parse_location("oci://127.0.0.1:5000", plain_http=True).base == "http://127.0.0.1:5000"
     assert parse_location("oci://127.0.0.1:5000").repository("a/b") == "a--b"
 

@@ -247,3 +247,32 @@ def test_push_refuses_what_is_not_admitted_or_not_intact(fake_hub: FakeHub, regi
     assert code == 1 and "no longer matches the lock" in doc["models"][0]["reason"]
     with RegistryClient(parse_location(registry.url(), plain_http=True)) as client:
         assert client.manifest_digest("models/acme--tiny-bert", doc["models"][0]["commit"], OCI_MANIFEST) is None
+
+
+def test_lock_signature_is_attached_and_referrers_api_is_used_when_present(
+        fake_hub: FakeHub, registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pub, _ = publisher(fake_hub, tmp_path / "publisher", {"tiny": ("acme/tiny-bert", FILES)})
+    assert pub.fetch(capsys, endpoint=fake_hub.endpoint)[0] == 0
+    envelope = b'{"payloadType":"application/vnd.modelguard.lockfile+toml","payload":"","signatures":[]}'
+    (pub.folder / "modelguard.lock.sig").write_bytes(envelope)
+    code, doc, err = pub.push(capsys, registry.url())
+    assert code == 0, (doc, err)
+    repository = "models/acme--tiny-bert"
+    with RegistryClient(parse_location(registry.url(), plain_http=True)) as client:
+        digest = client.manifest_digest(repository, doc["models"][0]["commit"], OCI_MANIFEST)
+        assert digest is not None
+        found = {r["artifactType"]: r for r in client.referrers(repository, digest)}
+        assert set(found) == {"application/vnd.modelguard.admission.v1+json",
+                              "application/vnd.modelguard.lock-signature.v1+json"}
+        signed = json.loads(client.get_manifest(repository, found["application/vnd.modelguard.lock-signature.v1+json"]
+                                                ["digest"], OCI_MANIFEST)[0])  # type: ignore[index]
+        assert [la["digest"] for la in signed["layers"]] == [
+            "sha256:" + hashlib.sha256(pub.lock.read_bytes()).hexdigest(),
+            "sha256:" + hashlib.sha256(envelope).hexdigest()]
+    api_answer = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                  "manifests": [{"mediaType": OCI_MANIFEST, "digest": "sha256:" + "c" * 64, "size": 10,
+                                 "artifactType": "application/example"}]}
+    with RedirectingFront(registry.host, referrers_api={digest: json.dumps(api_answer).encode()}) as front, \
+            RegistryClient(parse_location(f"oci://{front.host}/models", plain_http=True)) as client:
+        assert client.referrers(repository, digest) == api_answer["manifests"]
+        assert not any("sha256-" in s.path for s in front.of("front"))  # the tag schema was not needed
