@@ -44,6 +44,8 @@ class PushOutcome:
     status: str = "refused"
     """``pushed`` | ``up-to-date`` | ``refused`` | ``no-verdict``"""
     reference: str = ""
+    digest: str = ""
+    """the model manifest's digest: ``reference@digest`` pins the artifact immutably"""
     uploaded: int = 0
     mounted: int = 0
     present: int = 0
@@ -53,7 +55,7 @@ class PushOutcome:
 
     def as_dict(self) -> dict[str, Any]:
         return {"repo": self.repo, "commit": self.commit, "names": self.names, "status": self.status,
-                "reference": self.reference, "uploaded": self.uploaded, "mounted": self.mounted,
+                "reference": self.reference, "digest": self.digest, "uploaded": self.uploaded, "mounted": self.mounted,
                 "present": self.present, "referrers": self.referrers, "exit-code": self.exit_code,
                 "reason": self.reason}
 
@@ -190,6 +192,7 @@ class _Publisher:
         first = group.models[0].name
         formats = {p: rechecked.results[f"{first}:{p}"].format for p in files if f"{first}:{p}" in rechecked.results}
         art = modelpack.model_artifact(group.repo, group.commit, group.models, files, formats)
+        out.digest = art.digest
         sources = {"sha256:" + lf.sha256: self.layout.blob(group.repo, blob_name(lf)) for lf in files.values()}
         changed = self._blobs(repository, [art.config, *art.layers], sources, out)
         for tag in [group.commit, *sorted(group.names)]:
@@ -276,7 +279,8 @@ def describe(outcome: PushOutcome) -> str:
     label = ",".join(outcome.names)
     if outcome.status in ("pushed", "up-to-date"):
         return (f"{outcome.status.upper():<11} {label}  {outcome.repo}@{outcome.commit[:12]} -> {outcome.reference}"
-                f"  ({outcome.uploaded} uploaded, {outcome.mounted} mounted, {outcome.present} already there)")
+                f"  {outcome.digest}  ({outcome.uploaded} uploaded, {outcome.mounted} mounted, {outcome.present} "
+                "already there)")
     return f"{outcome.status.upper():<11} {label}  {outcome.repo}@{outcome.commit[:12]}  ({outcome.reason})"
 
 
