@@ -88,16 +88,19 @@ def fetch(
     endpoint: str | None = None,
     token: str | None = None,
     fail_on: Severity | str | None = None,
+    mirror: str | None = None,
+    no_hub: bool = False,
 ) -> Report:
     """Download, check, scan and admit every locked model (same as ``modelguard fetch``).
 
     Per-model outcomes are in ``report.extra["models"]``; ``report.ok`` is False when a model was
     refused. Raises for what stops the whole run (stale lock, unreadable lockfile or manifest).
+    ``mirror`` (``oci://HOST/NAMESPACE``) and ``no_hub`` override the manifest's ``[mirror]`` table.
     """
     from modelguard.flows.fetch import fetch as run_fetch
 
     return run_fetch(lockfile, cache_dir=cache_dir, endpoint=endpoint, token=token, manifest_path=manifest,
-                     fail_on=_severity(fail_on))
+                     fail_on=_severity(fail_on), mirror_url=mirror, no_hub=no_hub)
 
 
 def verify(

@@ -256,7 +256,7 @@ class RegistryClient:
     # --- blobs --------------------------------------------------------------------------------
 
     def blob_size(self, repository: str, digest: str, *, push: bool = False) -> int | None:
-        """The size of a blob the repository holds, or None when it holds none (HEAD, 404)."""
+        """The size of a blob the repository holds (-1: held elsewhere, size unsaid), or None (HEAD, 404)."""
         what = f"{repository}@{digest[:19]}"
         scope = self.push_scope(repository) if push else self.pull_scope(repository)
         with self._request("HEAD", self._url(f"/v2/{repository}/blobs/{digest}"), scope=scope, what=what) as r:

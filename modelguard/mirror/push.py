@@ -27,7 +27,7 @@ from modelguard.mirror import modelpack
 from modelguard.mirror.oci import OCI_INDEX, OCI_MANIFEST, RegistryClient
 from modelguard.mirror.reference import MirrorLocation, parse_location, referrers_tag
 from modelguard.models import FileResult, Report, Severity
-from modelguard.spec.types import Lockfile, Manifest
+from modelguard.spec.types import LockedHFModel, Lockfile, Manifest
 from modelguard.store import audit
 from modelguard.store.admission import blob_name
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
@@ -83,7 +83,7 @@ def push(
     root = existing_cache_root(cache_dir)
     layout = Layout(cache_root(root))
     audit.ensure_writable(layout.root)  # trust hook: an action that cannot be recorded does not happen
-    rechecked = _recheck(replace(lockfile, hf_models=tuple(selected)), manifest, root, fail_on)
+    rechecked = _recheck(replace(lockfile, hf_models=tuple(selected), provider_models=()), manifest, root, fail_on)
     signature = Path(f"{os.fspath(lockfile_path)}.sig")
     signed = (Path(lockfile_path).read_bytes(), signature.read_bytes()) if signature.is_file() else None
     if client is None:
@@ -120,7 +120,7 @@ def target_location(manifest: Manifest, to: str | None, plain_http: bool | None)
     return parse_location(url, plain_http=plain_http)
 
 
-def _select(lockfile: Lockfile, names: Sequence[str]) -> list[Any]:
+def _select(lockfile: Lockfile, names: Sequence[str]) -> list[LockedHFModel]:
     if not names:
         if not lockfile.hf_models:
             raise UsageError("the lockfile locks no [[hf-model]], so there is nothing to push")

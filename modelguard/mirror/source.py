@@ -26,7 +26,7 @@ from pathlib import Path
 
 import requests
 
-from modelguard.errors import IntegrityError, NoVerdictError
+from modelguard.errors import IntegrityError, NoVerdictError, UsageError
 from modelguard.hub.metadata import CappedSink, check_locked
 from modelguard.mirror.oci import RegistryClient, RegistryUnreachable
 from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
@@ -50,8 +50,6 @@ class MirrorSettings:
 def settings(spec: MirrorSpec | None, url: str | None = None, *, no_hub: bool = False,
              plain_http: bool = False) -> MirrorSettings | None:
     """The effective mirror, or None (Hub only). ``--no-hub`` without a mirror is a usage error."""
-    from modelguard.errors import UsageError
-
     chosen = url or (spec.url if spec else None)
     if chosen is None:
         if no_hub:
