@@ -32,6 +32,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +90,7 @@ class PutManifest:
 
 
 class RegistryClient:
-    """A client for one registry. Thread-safe for concurrent blob downloads (one session each)."""
+    """A client for one registry; blob downloads may run in several threads (a session per thread)."""
 
     def __init__(self, location: MirrorLocation, credentials: Credentials | None = None, *, timeout: float = 30.0,
                  retries: int = 4, retry_wait: float = 0.5) -> None:
@@ -101,16 +102,29 @@ class RegistryClient:
         self.timeout = timeout
         self.retries = retries
         self.retry_wait = retry_wait
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = f"modelguard/{__version__}"
+        self._local = threading.local()
+        self._sessions: list[requests.Session] = []
         self._authorization: dict[str, str] = {}
         """scope (or ``*`` for basic) -> Authorization value; never logged"""
 
     def __repr__(self) -> str:
         return f"RegistryClient({self.location.url!r}, credentials={'<set>' if self.credentials else None})"
 
+    @property
+    def _session(self) -> requests.Session:
+        """One connection pool per thread: files can be downloaded side by side (requests' Session is
+        not documented thread-safe); tokens are shared, so a worker does not log in again."""
+        session: requests.Session | None = getattr(self._local, "session", None)
+        if session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = f"modelguard/{__version__}"
+            self._local.session = session
+            self._sessions.append(session)
+        return session
+
     def close(self) -> None:
-        self._session.close()
+        for session in self._sessions:
+            session.close()
 
     def __enter__(self) -> RegistryClient:
         return self

@@ -2,7 +2,8 @@
 
 :meth:`MirrorSource.download` streams ``NAMESPACE/org--name@sha256:<locked sha256>`` into a file the
 caller owns in quarantine, hashing every byte as it lands (a second thread), and resumes a cut
-transfer with ``Range: bytes=N-`` into the same hash state, so no byte is read twice. It returns
+transfer with ``Range: bytes=N-`` into the same hash state, so no byte is read twice
+(:mod:`modelguard.mirror.receive` does the receiving and hashing, with no copy in between). It returns
 only when size and SHA-256 (and the git blob SHA-1 when the lock pins one) are the locked ones:
 the mirror is untrusted, and a blob that is not the locked bytes is refused with MG-H001 exactly
 as a tampered Hub file is. Scanning, policy and admission stay the fetcher's.
@@ -18,6 +19,7 @@ failure; accept a 200 to a ``Range`` request as a continuation (it restarts from
 from __future__ import annotations
 
 import errno
+import http.client
 import os
 import re
 import tempfile
@@ -27,11 +29,12 @@ from pathlib import Path
 import requests
 
 from modelguard.errors import IntegrityError, NoVerdictError, UsageError
-from modelguard.hub.metadata import CappedSink, check_locked
+from modelguard.hub.metadata import check_locked
 from modelguard.mirror.oci import RegistryClient, RegistryUnreachable
+from modelguard.mirror.receive import Receiver, pump
 from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
 from modelguard.spec.types import LockedFile, MirrorSpec
-from modelguard.store.digest import CHUNK, Digests
+from modelguard.store.digest import Digests
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
@@ -95,14 +98,13 @@ class MirrorSource:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as raw:
-                sink = CappedSink(raw, lf.size, what, git_sha1=lf.git_blob_sha1 is not None)
+                receiver = Receiver(raw.fileno(), lf.size, what, git_sha1=lf.git_blob_sha1 is not None)
                 try:
-                    self._transfer(repository, digest, lf.size, sink, what)
-                    raw.flush()
-                    os.fsync(raw.fileno())  # while the hashing thread finishes the last chunks
+                    self._transfer(repository, digest, lf.size, receiver, what)
+                    os.fsync(raw.fileno())  # while the hashing thread finishes the last buffers
                 finally:
-                    sink.close()
-            got = sink.digests()
+                    receiver.close()
+            got = receiver.digests()
             if got.size != lf.size:
                 raise IntegrityError(f"{what}: the mirror sent {got.size} of the {lf.size} locked bytes",
                                      rule="MG-H008")
@@ -116,25 +118,26 @@ class MirrorSource:
             tmp.unlink(missing_ok=True)
             raise
 
-    def _transfer(self, repository: str, digest: str, size: int, sink: CappedSink, what: str) -> None:
-        """Stream the blob into ``sink``; after a cut, ask for the rest with ``Range`` (progress required)."""
-        written = 0
+    def _transfer(self, repository: str, digest: str, size: int, receiver: Receiver, what: str) -> None:
+        """Stream the blob into ``receiver``; after a cut, ask for the rest with ``Range: bytes=N-``."""
+        cut = "no answer"
         for _ in range(RESUMES + 1):
-            response = self.client.open_blob(repository, digest, start=written)
+            start = receiver.written
+            response = self.client.open_blob(repository, digest, start=start)
             with response:
-                _check_answer(response, written, size, what)
+                _check_answer(response, start, size, what)
                 try:
-                    for chunk in response.iter_content(chunk_size=CHUNK):
-                        sink.write(chunk)
-                        written += len(chunk)
-                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError) as e:
-                    if written == size:
-                        return
-                    cut = e
+                    pump(response, receiver)
+                except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
+                        http.client.HTTPException, ConnectionError, TimeoutError) as e:
+                    cut = type(e).__name__
                     continue
-            return
-        raise IntegrityError(f"{what}: the mirror cut the transfer {RESUMES + 1} times ({type(cut).__name__}); "
-                             "fetch again", rule="MG-H008")
+            if receiver.written >= size:
+                return
+            # http.client ends a body cut short with a plain 0-byte read, not an error: resume too.
+            cut = f"the connection closed after {receiver.written} bytes"
+        raise IntegrityError(f"{what}: the mirror cut the transfer {RESUMES + 1} times ({cut}); fetch again",
+                             rule="MG-H008")
 
 
 def _check_answer(response: requests.Response, start: int, size: int, what: str) -> None:

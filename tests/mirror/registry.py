@@ -18,6 +18,7 @@ transfer part way (to test resume with ``Range``).
 from __future__ import annotations
 
 import http.client
+import json
 import os
 import re
 import secrets
@@ -129,6 +130,8 @@ class RedirectingFront:
     """the store closes the next full (non-Range) answer of a longer blob after this many bytes, once"""
     referrers_api: dict[str, bytes] | None = None
     """when set, ``GET /v2/<repo>/referrers/<digest>`` is answered from it (a registry with the API)"""
+    subject_header: bool = False
+    """answer a manifest PUT with a subject with ``OCI-Subject``, as OCI 1.1 registries do"""
     _objects: dict[str, bytes] = field(default_factory=dict)
     _servers: list[ThreadingHTTPServer] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -197,6 +200,9 @@ def _front_handler(front: RedirectingFront) -> type[BaseHTTPRequestHandler]:
             out = {k: v for k, v in answer.getheaders() if k.lower() not in _HOP}
             if "Location" in out:  # upload locations name the upstream: keep them on the front
                 out["Location"] = out["Location"].replace(f"http://{front.upstream}", f"http://{front.host}")
+            if front.subject_header and self.command == "PUT" and body and b'"subject"' in body \
+                    and answer.status == 201:
+                out["OCI-Subject"] = json.loads(body)["subject"]["digest"]
             if blob_get and answer.status == 200:
                 key = secrets.token_hex(8)
                 with front.lock:

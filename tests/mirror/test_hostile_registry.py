@@ -65,6 +65,21 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
                 self._send(302, {"Location": self.path})
             elif hostile.mode == "gzip":
                 self._send(200, {"Content-Encoding": "gzip"}, gzip.compress(data))
+            elif hostile.mode == "trickle":  # honours Range, but sends one byte per answer, then hangs up
+                start = int(self.headers.get("Range", "bytes=0-")[6:-1])
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                self.wfile.write(data[start:start + 1])
+                self.close_connection = True
+            elif hostile.mode == "too-long":  # chunked, so no length to refuse early: more bytes than locked
+                self.send_response(200)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+                extra = data + b"more bytes"
+                self.wfile.write(f"{len(extra):x}\r\n".encode() + extra + b"\r\n0\r\n\r\n")
             elif hostile.mode == "bearer-over-http":
                 self._send(401, {"WWW-Authenticate": 'Bearer realm="http://auth.example.com/token",service="r"'})
             else:  # an error the registry does not explain (no retry: 5xx would be retried with backoff)
@@ -84,6 +99,8 @@ def project(tmp_path: Path) -> Machine:
     ("file-redirect", "MG-H163", 1),
     ("loop", "MG-H163", 1),
     ("gzip", "MG-H162", 1),
+    ("trickle", "MG-H008", 1),
+    ("too-long", "MG-H002", 1),
     ("bearer-over-http", "MG-H163", 1),
     ("error", "MG-H161", 3),
 ])

@@ -164,7 +164,7 @@ def test_blob_downloads_redirect_to_a_store_that_never_sees_credentials(
 
 def test_cut_transfer_resumes_with_range(fake_hub: FakeHub, registry: Registry, tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str]) -> None:
-    big = {"model.safetensors": safetensors(400_000), "config.json": b"{}"}  # 1.6 MB: more than one 1 MiB read
+    big = {"model.safetensors": safetensors(400_000), "config.json": b"{}"}  # 1.6 MB: cut past the first 1 MiB read
     with RedirectingFront(registry.host) as front:
         url = f"oci://{front.host}/models"
         pub, _ = publisher(fake_hub, tmp_path / "publisher", {"big": ("acme/big", big)})
@@ -175,8 +175,8 @@ def test_cut_transfer_resumes_with_range(fake_hub: FakeHub, registry: Registry, 
         front.cut_after = 1_200_000
         code, doc, err = node.fetch(capsys, "--mirror", url, "--plain-http", "--no-hub", endpoint=fake_hub.endpoint)
         assert code == 0, (doc, err)
-        # The first MiB was kept (and hashed); only the rest was asked for again.
-        assert "bytes=1048576-" in [s.range for s in front.of("store")]
+        # Every byte before the cut was kept (and hashed); only the rest was asked for again.
+        assert "bytes=1200000-" in [s.range for s in front.of("store")]
         assert node.verify(capsys) == 0
 
 
@@ -276,3 +276,20 @@ def test_lock_signature_is_attached_and_referrers_api_is_used_when_present(
             RegistryClient(parse_location(f"oci://{front.host}/models", plain_http=True)) as client:
         assert client.referrers(repository, digest) == api_answer["manifests"]
         assert not any("sha256-" in s.path for s in front.of("front"))  # the tag schema was not needed
+
+
+def test_shared_blobs_are_mounted_and_oci_subject_skips_the_tag_schema(
+        fake_hub: FakeHub, registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    shared = {"model.safetensors": FILES["model.safetensors"], "config.json": b'{"shared": true}\n'}
+    twin = {"model.safetensors": OTHER["model.safetensors"], "config.json": b'{"shared": true}\n'}
+    pub, _ = publisher(fake_hub, tmp_path / "publisher", {"a": ("acme/one", shared), "b": ("acme/two", twin)})
+    assert pub.fetch(capsys, endpoint=fake_hub.endpoint)[0] == 0
+    with RedirectingFront(registry.host, subject_header=True) as front:
+        code, doc, err = pub.push(capsys, f"oci://{front.host}/models")
+        assert code == 0, (doc, err)
+        pushed = {m["repo"]: m for m in doc["models"]}
+        # The second repository links the config blob the first one holds: no bytes move.
+        assert pushed["acme/two"]["mounted"] >= 1
+        assert any(s.method == "POST" and "mount=" in s.path for s in front.of("front"))
+        # A registry that indexes referrers itself (OCI-Subject) needs no sha256-<hex> tag.
+        assert not any(s.method == "PUT" and "/manifests/sha256-" in s.path for s in front.of("front"))
