@@ -24,7 +24,7 @@ Each client runs in a fresh process, alternating, ``--repeat`` rounds, medians:
   start-up and imports included.
 
 Then ``--caches`` (4) ``modelguard fetch`` processes start at once, each into its own cache, and
-the same number of plain GETs at once: wall time and aggregate GiB/s of each.
+the same number of plain GETs, then of GET + sha256, at once: wall time and aggregate GiB/s.
 
     python bench/bench_mirror.py [--size-mib 2048] [--repeat 3] [--caches 4] [--dir /dev/shm]
 """
@@ -251,7 +251,8 @@ def main() -> None:
         med = {how: statistics.median(v) for how, v in runs.items()}
         load_single = [round(x, 2) for x in os.getloadavg()]
         gib = size / (1 << 30)
-        together = {how: concurrent(how, info, base, args.caches) for how in ("plain GET", "modelguard fetch")}
+        together = {how: concurrent(how, info, base, args.caches)
+                    for how in ("plain GET", "GET + sha256", "modelguard fetch")}
         emit({
             "size_mib": args.size_mib, "dir": str(args.dir), "repeat": args.repeat,
             "load_avg_before": load_before, "load_avg_after_single_runs": load_single,
@@ -270,6 +271,8 @@ def main() -> None:
                 for how, s in together.items()},
             "ratio_concurrent_modelguard_over_plain_get": round(together["modelguard fetch"] / together["plain GET"],
                                                                 3),
+            "ratio_concurrent_modelguard_over_get_sha256": round(
+                together["modelguard fetch"] / together["GET + sha256"], 3),
         })
     finally:
         if proc is not None:

@@ -42,7 +42,7 @@ def test_bench_mirror_runs(tmp_path: Path) -> None:
     registry_binary()  # the bench runs the real registry: fails under CI when missing, skips elsewhere
     out = _json("bench_mirror.py", "--size-mib", "4", "--repeat", "1", "--caches", "2", "--dir", str(tmp_path))
     assert out["ratio_modelguard_fetch_over_plain_get"] > 0
-    assert set(out["concurrent_2"]) == {"plain GET", "modelguard fetch"}
+    assert set(out["concurrent_2"]) == {"plain GET", "GET + sha256", "modelguard fetch"}
 
 
 def test_bench_lock_runs() -> None:

@@ -68,19 +68,32 @@ def settings(spec: MirrorSpec | None, url: str | None = None, *, no_hub: bool = 
 class MirrorSource:
     """Locked files' bytes from one mirror; see the module docstring."""
 
-    def __init__(self, client: RegistryClient, *, hub_fallback: bool) -> None:
-        self.client = client
+    def __init__(self, client: RegistryClient | None = None, *, hub_fallback: bool,
+                 location: MirrorLocation | None = None) -> None:
+        """``client``, or a ``location`` whose client (and credentials) is made on the first download:
+        a fetch whose models are all admitted never runs a credential helper."""
+        if client is None and location is None:
+            raise ValueError("MirrorSource needs a client or a location")
+        self._client = client
+        self._location = location
         self.hub_fallback = hub_fallback
 
     @classmethod
     def open(cls, mirror: MirrorSettings) -> MirrorSource:
-        from modelguard.mirror.auth import find_credentials
+        return cls(hub_fallback=mirror.hub_fallback, location=mirror.location)
 
-        return cls(RegistryClient(mirror.location, find_credentials(mirror.location.host)),
-                   hub_fallback=mirror.hub_fallback)
+    @property
+    def client(self) -> RegistryClient:
+        if self._client is None:
+            from modelguard.mirror.auth import find_credentials
+
+            assert self._location is not None
+            self._client = RegistryClient(self._location, find_credentials(self._location.host))
+        return self._client
 
     def close(self) -> None:
-        self.client.close()
+        if self._client is not None:
+            self._client.close()
 
     def download(self, hub_repo: str, lf: LockedFile, dest: Path) -> Digests:
         """Download the locked file ``lf`` of ``hub_repo`` to ``dest``, checked; see the module docstring.
