@@ -174,26 +174,31 @@ def publish(url: str, weights: Path, config: bytes, info: dict[str, object]) -> 
 
 
 def run_client(how: str, info: dict[str, object], base: Path) -> dict[str, float]:
+    """One timed run; ``cpu_s`` is the client process's user+system CPU (whole process, start-up included)."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     with tempfile.TemporaryDirectory(prefix="mg-bench-mirror-", dir=base) as dest:
+        t0 = time.perf_counter()
         if how == "curl":
-            t0 = time.perf_counter()
             subprocess.run(["curl", "-sSf", "-o", f"{dest}/model.safetensors", str(info["blob_url"])], check=True)
-            return {"s": time.perf_counter() - t0, "peak_rss_mb": 0.0}
-        if how == "modelguard fetch":
-            lock = Path(str(info["lock"]))
-            t0 = time.perf_counter()
-            proc = subprocess.run([sys.executable, "-m", "modelguard", "-q", "fetch", "--lockfile", str(lock),
+            result = {"s": time.perf_counter() - t0}
+        elif how == "modelguard fetch":
+            proc = subprocess.run([sys.executable, "-m", "modelguard", "-q", "fetch", "--lockfile", str(info["lock"]),
                                    "--cache-dir", f"{dest}/cache", "--mirror", str(info["url"]), "--plain-http",
                                    "--no-hub"], capture_output=True, text=True, check=False)
             if proc.returncode != 0:
                 raise SystemExit(f"modelguard fetch failed:\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
-            return {"s": time.perf_counter() - t0, "peak_rss_mb": 0.0}
-        proc = subprocess.run([sys.executable, "-c", CLIENT, how, json.dumps(info), dest], capture_output=True,
-                              text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
-        if proc.returncode != 0:
-            raise SystemExit(f"{how} failed:\n{proc.stderr[-2000:]}")
-        result: dict[str, float] = json.loads(proc.stdout.strip().splitlines()[-1])
-        return result
+            result = {"s": time.perf_counter() - t0}
+        else:
+            proc = subprocess.run([sys.executable, "-c", CLIENT, how, json.dumps(info), dest], capture_output=True,
+                                  text=True, check=False, env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if proc.returncode != 0:
+                raise SystemExit(f"{how} failed:\n{proc.stderr[-2000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return result
 
 
 def concurrent(how: str, info: dict[str, object], base: Path, n: int) -> float:
@@ -244,11 +249,13 @@ def main() -> None:
         info["lock"] = str(project(base, info, config))
         hows = ["plain GET", "GET + sha256", "modelguard source", "modelguard fetch()", "modelguard fetch"] + (
             ["curl"] if shutil.which("curl") else [])
-        runs: dict[str, list[float]] = {how: [] for how in hows}
+        runs: dict[str, list[dict[str, float]]] = {how: [] for how in hows}
         for _ in range(args.repeat):
             for how in hows:
-                runs[how].append(run_client(how, info, base)["s"])
-        med = {how: statistics.median(v) for how, v in runs.items()}
+                runs[how].append(run_client(how, info, base))
+        med = {how: statistics.median(r["s"] for r in v) for how, v in runs.items()}
+        best = {how: min(r["s"] for r in v) for how, v in runs.items()}
+        cpu = {how: statistics.median(r["cpu_s"] for r in v) for how, v in runs.items()}
         load_single = [round(x, 2) for x in os.getloadavg()]
         gib = size / (1 << 30)
         together = {how: concurrent(how, info, base, args.caches)
@@ -258,6 +265,11 @@ def main() -> None:
             "load_avg_before": load_before, "load_avg_after_single_runs": load_single,
             "median_s": {how: round(s, 2) for how, s in med.items()},
             "gib_per_s": {how: round(gib / s, 2) for how, s in med.items()},
+            "min_s": {how: round(s, 2) for how, s in best.items()},
+            "client_cpu_s": {how: round(s, 2) for how, s in cpu.items()},
+            "ratio_min_modelguard_fetch_call_over_plain_get": round(best["modelguard fetch()"] / best["plain GET"], 3),
+            "ratio_min_modelguard_fetch_call_over_get_sha256": round(
+                best["modelguard fetch()"] / best["GET + sha256"], 3),
             "ratio_modelguard_fetch_over_plain_get": round(med["modelguard fetch"] / med["plain GET"], 3),
             "ratio_modelguard_source_over_plain_get": round(med["modelguard source"] / med["plain GET"], 3),
             "ratio_modelguard_fetch_over_get_sha256": round(med["modelguard fetch"] / med["GET + sha256"], 3),
