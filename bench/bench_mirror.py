@@ -173,11 +173,19 @@ def publish(url: str, weights: Path, config: bytes, info: dict[str, object]) -> 
         client.put_manifest(repo, str(info["commit"]), art.manifest, OCI_MANIFEST)
 
 
+def _cpu_of(pid: int) -> float:
+    """User + system CPU seconds a live process has used (from /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_client(how: str, info: dict[str, object], base: Path) -> dict[str, float]:
-    """One timed run; ``cpu_s`` is the client process's user+system CPU (whole process, start-up included)."""
+    """One timed run; ``cpu_s`` is the client process's user+system CPU (whole process, start-up included),
+    ``registry_cpu_s`` the registry's during the run."""
     import resource
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    registry_before = _cpu_of(int(str(info["registry_pid"])))
     with tempfile.TemporaryDirectory(prefix="mg-bench-mirror-", dir=base) as dest:
         t0 = time.perf_counter()
         if how == "curl":
@@ -198,6 +206,7 @@ def run_client(how: str, info: dict[str, object], base: Path) -> dict[str, float
             result = json.loads(proc.stdout.strip().splitlines()[-1])
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result["cpu_s"] = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    result["registry_cpu_s"] = _cpu_of(int(str(info["registry_pid"]))) - registry_before
     return result
 
 
@@ -240,7 +249,8 @@ def main() -> None:
         sha = safetensors_file(weights, size)
         proc, host = start_registry(base)
         url = f"oci://{host}/bench"
-        info: dict[str, object] = {"url": url, "repo": "bench/big", "repo_path": "bench/bench--big", "size": size,
+        info: dict[str, object] = {"registry_pid": proc.pid, "url": url, "repo": "bench/big",
+                                   "repo_path": "bench/bench--big", "size": size,
                                    "sha256": sha, "commit": "b" * 40,
                                    "blob_url": f"http://{host}/v2/bench/bench--big/blobs/sha256:{sha}"}
         config = b'{"model_type": "bench"}\n'
@@ -256,6 +266,8 @@ def main() -> None:
         med = {how: statistics.median(r["s"] for r in v) for how, v in runs.items()}
         best = {how: min(r["s"] for r in v) for how, v in runs.items()}
         cpu = {how: statistics.median(r["cpu_s"] for r in v) for how, v in runs.items()}
+        server_cpu = {how: statistics.median(r["registry_cpu_s"] for r in v) for how, v in runs.items()}
+        cores = os.cpu_count() or 1
         load_single = [round(x, 2) for x in os.getloadavg()]
         gib = size / (1 << 30)
         together = {how: concurrent(how, info, base, args.caches)
@@ -267,6 +279,9 @@ def main() -> None:
             "gib_per_s": {how: round(gib / s, 2) for how, s in med.items()},
             "min_s": {how: round(s, 2) for how, s in best.items()},
             "client_cpu_s": {how: round(s, 2) for how, s in cpu.items()},
+            "registry_cpu_s": {how: round(s, 2) for how, s in server_cpu.items()},
+            # The floor on this machine: client + registry CPU spread over every core, if nothing else ran.
+            "cpu_floor_s": {how: round((cpu[how] + server_cpu[how]) / cores, 2) for how in cpu},
             "ratio_min_modelguard_fetch_call_over_plain_get": round(best["modelguard fetch()"] / best["plain GET"], 3),
             "ratio_min_modelguard_fetch_call_over_get_sha256": round(
                 best["modelguard fetch()"] / best["GET + sha256"], 3),
