@@ -293,9 +293,17 @@ _ALL: list[Rule] = [
     Rule("MG-P207", _M, _SUS, "Alias resolution changed since lock",
          "The alias now points to a different snapshot than the one locked; code that calls the alias changed "
          "behaviour. Review the new snapshot and lock again."),
-    Rule("MG-P208", _H, _SUS, "Unknown provider model ID",
-         "Neither the catalog nor the provider knows this model ID (typo, retired, or not yet catalogued); "
-         "check the ID against the provider's model list."),
+    Rule("MG-P208", _H, _SUS, "Provider no longer lists the locked model",
+         "`verify --remote` asked the provider and it does not list the locked model ID any more: calls to it "
+         "fail or will soon. Move to the replacement, update modelguard.toml and lock again."),
+    Rule("MG-P209", _L, _SUS, "Model ID not in the provider catalog",
+         "`lint` found an ID with a provider's shape (claude-..., gpt-..., gemini-...) that modelguard's catalog "
+         "does not list, so it cannot say whether it floats, is deprecated or is retired. Check it against the "
+         "provider's model list, or add it to modelguard.toml and run `modelguard lock --online`."),
+    Rule("MG-P210", _I, _SUS, "Model value of no known provider",
+         "`lint` found a value given to a model key (model=, \"model\":, OPENAI_MODEL=) that has no known "
+         "provider's ID shape: a self-hosted or fine-tuned model, a typo, or a provider modelguard does not "
+         "cover. Shown for review; it fails nothing unless --fail-on info."),
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
     # (stale, missing, version, signature rules go here)

@@ -65,7 +65,7 @@ MISTRAL_LIST = {"object": "list", "data": [
      "deprecation_replacement_model": "mistral-small-2506", "capabilities": {"completion_chat": True}},
     {"id": "mistral-small-latest", "object": "model", "created": 1726000000, "owned_by": "mistralai",
      "aliases": ["mistral-small-2409"], "deprecation": "2026-12-01T00:00:00Z", "capabilities": {}},
-    {"id": "open-mistral-nemo", "object": "model", "owned_by": "mistralai", "aliases": [], "deprecation": None},
+    {"id": "mistral-tiny", "object": "model", "owned_by": "mistralai", "aliases": [], "deprecation": None},
 ]}
 
 
@@ -84,7 +84,7 @@ def test_mistral_alias_without_dated_card_is_unresolvable(fake: FakeProvider, mo
     monkeypatch.setenv("MISTRAL_API_KEY", SECRET)
     fake.route("/v1/models", (200, MISTRAL_LIST))
     with pytest.raises(PolicyError) as err:
-        lock_provider_models([spec("open-mistral-nemo", "mistral")], DENY, online=True, today=TODAY,
+        lock_provider_models([spec("mistral-tiny", "mistral")], DENY, online=True, today=TODAY,
                              base_urls={"mistral": fake.url + "/v1"})
     assert err.value.rule == "MG-P202"
 
@@ -161,7 +161,7 @@ def test_deprecated_and_retired_snapshots_carry_lifecycle() -> None:
     retired, deprecated = lock_provider_models(
         [spec("claude-3-5-sonnet-20241022", "anthropic"),
          ProviderModelSpec("writer", "anthropic", "claude-sonnet-4-5", line=9)], DENY, today=TODAY)
-    assert (retired.status, retired.retires_on, retired.pin_kind) == ("retired", "2025-10-22", "dated")
+    assert (retired.status, retired.retires_on, retired.pin_kind) == ("retired", "2025-10-28", "dated")
     assert (deprecated.resolved, deprecated.status, deprecated.retires_on) == (
         "claude-sonnet-4-5-20250929", "deprecated", "2026-11-30")
 
