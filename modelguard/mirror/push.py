@@ -84,6 +84,7 @@ def push(
     layout = Layout(cache_root(root))
     audit.ensure_writable(layout.root)  # trust hook: an action that cannot be recorded does not happen
     rechecked = _recheck(replace(lockfile, hf_models=tuple(selected), provider_models=()), manifest, root, fail_on)
+    _check_lock_signature(lockfile_path, manifest, rechecked)
     signature = Path(f"{os.fspath(lockfile_path)}.sig")
     signed = (Path(lockfile_path).read_bytes(), signature.read_bytes()) if signature.is_file() else None
     if client is None:
@@ -158,6 +159,20 @@ def _recheck(lockfile: Lockfile, manifest: Manifest, root: Path, fail_on: Severi
         if not f.suppressed and threshold <= f.severity and f.model and f.model not in failing:
             failing[f.model] = f"{f.rule}: {f.message}"
     return _Rechecked(failing, {r.path: r for r in report.files}, report)
+
+
+def _check_lock_signature(lockfile_path: str | os.PathLike[str], manifest: Manifest, rechecked: _Rechecked) -> None:
+    """As ``verify`` does: a lockfile signature the policy requires, or one that does not verify, refuses
+    every snapshot (a bad ``.sig`` is never attached for fleets to find)."""
+    from modelguard.trust import checks as trust
+
+    threshold = rechecked.report.fail_on
+    for f in trust.lockfile_findings(lockfile_path, manifest.policy):
+        if not f.suppressed and threshold <= f.severity:
+            models = rechecked.report.extra.get("models")
+            for m in models if isinstance(models, list) else []:
+                rechecked.failing.setdefault(m["name"], f"{f.rule}: {f.message}")
+            return
 
 
 class _Publisher:
