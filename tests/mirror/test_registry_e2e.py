@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -293,3 +295,45 @@ def test_shared_blobs_are_mounted_and_oci_subject_skips_the_tag_schema(
         assert any(s.method == "POST" and "mount=" in s.path for s in front.of("front"))
         # A registry that indexes referrers itself (OCI-Subject) needs no sha256-<hex> tag.
         assert not any(s.method == "PUT" and "/manifests/sha256-" in s.path for s in front.of("front"))
+
+
+def test_ci_env_credentials_and_credential_helpers_reach_an_auth_registry(
+        fake_hub: FakeHub, auth_registry: Registry, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "empty-docker-config"))
+    monkeypatch.setenv("MODELGUARD_REGISTRY_USERNAME", "alice")
+    monkeypatch.setenv("MODELGUARD_REGISTRY_PASSWORD", "correct horse battery")
+    pub = _published(fake_hub, tmp_path, capsys, auth_registry.url())  # CI: the env pair
+    monkeypatch.delenv("MODELGUARD_REGISTRY_USERNAME")
+    monkeypatch.delenv("MODELGUARD_REGISTRY_PASSWORD")
+    # A workstation: `docker login` through a credential helper (a real program on PATH).
+    helper = tmp_path / "bin" / "docker-credential-vault"
+    helper.parent.mkdir()
+    helper.write_text('#!/bin/sh\nread server\necho "{\\"ServerURL\\":\\"$server\\",\\"Username\\":\\"alice\\",'
+                      '\\"Secret\\":\\"correct horse battery\\"}"\n')
+    helper.chmod(helper.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{helper.parent}{os.pathsep}{os.environ['PATH']}")
+    config = tmp_path / "helper-docker-config"
+    config.mkdir()
+    (config / "config.json").write_text(json.dumps({"credHelpers": {auth_registry.host: "vault"}}))
+    monkeypatch.setenv("DOCKER_CONFIG", str(config))
+    node = pub.copy_to(tmp_path / "node")
+    node.add_mirror(auth_registry.url())
+    code, doc, err = node.fetch(capsys, endpoint=fake_hub.endpoint)
+    assert code == 0, (doc, err)
+    assert "correct horse" not in json.dumps(doc) + err
+
+
+def test_an_admitted_model_needs_no_registry(fake_hub: FakeHub, registry: Registry, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    with RedirectingFront(registry.host) as front:
+        url = f"oci://{front.host}/models"
+        pub = _published(fake_hub, tmp_path, capsys, url)
+        node = pub.copy_to(tmp_path / "node")
+        node.add_mirror(url)
+        assert node.fetch(capsys, endpoint=fake_hub.endpoint)[0] == 0
+        front.seen.clear()
+        fake_hub.clear_requests()
+        code, doc, err = node.fetch(capsys, endpoint=fake_hub.endpoint)
+        assert code == 0 and doc["models"][0]["status"] == "already-admitted", (doc, err)
+        assert front.seen == [] and fake_hub.requests == []
