@@ -42,7 +42,7 @@ class PushOutcome:
     commit: str
     names: list[str]
     status: str = "refused"
-    """``pushed`` | ``up-to-date`` | ``refused`` | ``no-verdict``"""
+    """``pushed`` | ``up-to-date`` | ``refused`` | ``no-verdict`` | ``error`` (usage, exit 2)"""
     reference: str = ""
     digest: str = ""
     """the model manifest's digest: ``reference@digest`` pins the artifact immutably"""
@@ -95,15 +95,15 @@ def push(
     outcomes = []
     with client:
         for group in group_models(selected):
-            outcomes.append(publisher.run(group, rechecked))
-    for o in outcomes:
-        audit.append(layout.root, {"command": "push", "action": o.status, "repo": o.repo, "commit": o.commit,
-                                   "to": o.reference, "uploaded": o.uploaded})
+            o = publisher.run(group, rechecked)
+            outcomes.append(o)
+            audit.append(layout.root, {"command": "push", "action": o.status, "repo": o.repo, "commit": o.commit,
+                                       "to": o.reference, "digest": o.digest, "uploaded": o.uploaded})
     return outcomes
 
 
 def push_exit_code(outcomes: Sequence[PushOutcome]) -> int:
-    """1 when a snapshot was refused, else the worst no-verdict code, else 0 (3 when nothing was pushed)."""
+    """1 when a snapshot was refused, else the highest other code (2 usage, 3 no verdict), else 0."""
     codes = [o.exit_code for o in outcomes]
     if 1 in codes:
         return 1
@@ -195,9 +195,11 @@ class _Publisher:
         try:
             out.reference = self.location.reference(group.repo, group.commit)
             self._publish(group, rechecked, out)
-        except (NoVerdictError, RejectedError) as e:
-            out.status, out.exit_code = ("refused", 1) if isinstance(e, RejectedError) else ("no-verdict",
-                                                                                           int(e.exit_code))
+        except (NoVerdictError, RejectedError, UsageError) as e:
+            # One snapshot's failure (registry down, a repo name with no OCI form) does not stop the others.
+            out.status = ("refused" if isinstance(e, RejectedError) else
+                          "no-verdict" if isinstance(e, NoVerdictError) else "error")
+            out.exit_code = int(e.exit_code)
             out.reason = f"{e.rule} {e.message}" if e.rule else e.message
         return out
 

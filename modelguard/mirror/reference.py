@@ -25,6 +25,12 @@ _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _HOST = re.compile(rf"(?:{_LABEL}(?:\.{_LABEL})*|\[[0-9A-Fa-f:.]+\])(?::[0-9]{{1,5}})?")
 _MAX_REPOSITORY = 255
+_SEPARATORS = re.compile(r"[._-]+")
+
+
+def _separator(run: re.Match[str]) -> str:
+    text = run.group(0)
+    return text if text in (".", "_", "__") or set(text) == {"-"} else "-"
 
 
 @dataclass(frozen=True)
@@ -58,7 +64,9 @@ class MirrorLocation:
         and every byte is checked against the lock, never against the name.
         """
         org, _, name = hub_repo.partition("/")
-        component = f"{org}--{name}".lower()
+        # Hub names allow separator runs OCI does not ("a_-b", "a._b", "a___b"): each becomes "-". Two Hub
+        # repos may then share a repository; harmless, as above.
+        component = _SEPARATORS.sub(_separator, f"{org}--{name}".lower())
         if not _COMPONENT.fullmatch(component):
             raise UsageError(f"{hub_repo} has no valid OCI repository name ({component!r}: lowercase letters, "
                              "digits and single '.', '_' or '-' runs between them); it cannot be mirrored")

@@ -51,3 +51,15 @@ def test_a_lockfile_signature_the_policy_requires_refuses_the_push(tmp_path: Pat
     assert code == 1 and doc["models"][0]["status"] == "refused"
     assert doc["models"][0]["reason"].startswith("tiny: MG-L107")
     assert not (tmp_path / "cache" / "audit.log").read_text().count('"pushed"')
+
+
+def test_a_repository_name_too_long_is_an_error_for_that_snapshot(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    model = locked_model("odd", "acme/odd", FILES)
+    _, manifest = write_project(tmp_path, [model])
+    admit_local(tmp_path / "cache", model, FILES, manifest.policy)
+    deep = "oci://127.0.0.1:9/" + "/".join(["n" * 60] * 5)  # the OCI name limit is 255 characters
+    code, out, _ = _push(tmp_path, capsys, "--to", deep, "--format", "json")
+    doc = json.loads(out)
+    assert code == 2 and doc["models"][0]["status"] == "error" and "longer than 255" in out
+    assert '"action": "error"' in (tmp_path / "cache" / "audit.log").read_text().replace('":"', '": "')

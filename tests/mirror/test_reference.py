@@ -30,9 +30,12 @@ def test_bad_locations_are_usage_errors(url: str) -> None:
         parse_location(url)
 
 
-def test_hub_names_without_an_oci_form_are_refused() -> None:
+def test_hub_names_map_onto_oci_names_or_are_refused() -> None:
+    loc = parse_location("oci://r/ns")
+    assert loc.repository("Acme/odd_-name.v2") == "ns/acme--odd-name.v2"
+    assert loc.repository("acme/a___b._c") == "ns/acme--a-b-c"
     with pytest.raises(UsageError, match="no valid OCI repository name"):
-        parse_location("oci://r/ns").repository("acme/model.")
+        loc.repository("acme/model.")
     with pytest.raises(UsageError, match="longer than"):
         parse_location("oci://r/" + "/".join(["n" * 60] * 5)).repository("acme/model")
 
