@@ -19,7 +19,8 @@ import pytest
 
 from modelguard.mirror.oci import OCI_MANIFEST, RegistryClient
 from modelguard.mirror.reference import parse_location
-from tests.cache_helpers import locked_model, write_project
+from tests.cache_helpers import locked_model, publish, write_project
+from tests.fakehub import FakeHub
 from tests.mirror.project import Machine, cache_files
 
 FILES = {"config.json": b'{"hidden": 4}\n'}
@@ -63,6 +64,8 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
                 self._send(307, {"Location": "file:///etc/passwd"})
             elif hostile.mode == "loop":
                 self._send(302, {"Location": self.path})
+            elif hostile.mode == "wrong-length":  # announces another size than the lock's: refused unread
+                self._send(200, {"Content-Length": "99"}, data + b"x" * (99 - len(data)))
             elif hostile.mode == "gzip":
                 self._send(200, {"Content-Encoding": "gzip"}, gzip.compress(data))
             elif hostile.mode == "trickle":  # honours Range, but sends one byte per answer, then hangs up
@@ -99,6 +102,7 @@ def project(tmp_path: Path) -> Machine:
     ("file-redirect", "MG-H163", 1),
     ("loop", "MG-H163", 1),
     ("gzip", "MG-H162", 1),
+    ("wrong-length", "MG-H002", 1),
     ("trickle", "MG-H008", 1),
     ("too-long", "MG-H002", 1),
     ("bearer-over-http", "MG-H163", 1),
@@ -135,3 +139,19 @@ def test_manifest_with_other_bytes_than_its_digest_is_refused(hostile: Hostile) 
             pytest.raises(IntegrityError) as info:
         client.get_manifest("m/acme--tiny", asked, OCI_MANIFEST)
     assert info.value.rule == "MG-H162"
+
+
+def test_a_mirror_that_cannot_serve_falls_back_to_the_hub(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                          fake_hub: FakeHub) -> None:
+    model = publish(fake_hub, "tiny", "acme/tiny", FILES)
+    write_project(tmp_path, [model])
+    node = Machine(tmp_path)
+    hostile = Hostile("error")
+    try:
+        node.add_mirror(f"oci://{hostile.host}/m", fallback="hub")
+        code, doc, err = node.fetch(capsys, endpoint=fake_hub.endpoint)
+    finally:
+        hostile.close()
+    assert code == 0, (doc, err)
+    assert doc["models"][0]["status"] == "admitted"
+    assert "MG-H164" in {f["rule"] for f in doc["findings"]}

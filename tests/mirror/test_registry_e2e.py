@@ -103,17 +103,19 @@ def test_second_push_uploads_nothing(fake_hub: FakeHub, registry: Registry, tmp_
         assert [s for s in front.of("front") if s.method not in ("HEAD", "GET")] == []
 
 
+@pytest.mark.parametrize("fallback", ["none", "hub"])
 def test_blob_altered_in_registry_storage_is_refused(fake_hub: FakeHub, registry: Registry, tmp_path: Path,
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+                                                      capsys: pytest.CaptureFixture[str], fallback: str) -> None:
     pub = _published(fake_hub, tmp_path, capsys, registry.url())
     blob = registry.blob_file("sha256:" + hashlib.sha256(FILES["model.safetensors"]).hexdigest())
     data = bytearray(blob.read_bytes())
     data[100] ^= 0x01  # same size, one bit: only the hash can tell
     blob.write_bytes(bytes(data))
     node = pub.copy_to(tmp_path / "node")
-    node.add_mirror(registry.url())
+    node.add_mirror(registry.url(), fallback=fallback)
     code, doc, err = node.fetch(capsys, endpoint=fake_hub.endpoint)
     assert code == 1, (doc, err)
+    # Refused, never quietly replaced by the Hub's copy: a mirror serving other bytes is an incident.
     assert doc["models"][0]["status"] == "refused"
     rules = {f["rule"] for r in doc["files"] for f in r["findings"]}
     assert "MG-H001" in rules
