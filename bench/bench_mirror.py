@@ -15,6 +15,8 @@ Each client runs in a fresh process, alternating, ``--repeat`` rounds, medians:
   the end: what ``oras pull`` does (oras-go verifies every blob's digest while copying; the oras CLI
   is a Go binary that no package registry this project uses ships, so this is its stand-in);
 * ``curl``: ``curl -o`` of the same URL (C, no hash), when curl is installed;
+* ``oras-py pull`` (with ``--oras-python``): oras-py's ``Registry.pull`` of the same artifact (both
+  files, named by their title annotation; 8 KiB writes, no digest check), timed after its imports;
 * ``modelguard source``: :meth:`modelguard.mirror.source.MirrorSource.download` of the weights: the
   verified download fetch uses (SHA-256 in a second thread while writing, size/lock checks, fsync,
   atomic rename);
@@ -47,6 +49,19 @@ from _util import emit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+ORAS_CLIENT = r"""
+import json, sys, time
+info, dest = json.loads(sys.argv[1]), sys.argv[2]
+import oras.provider  # oras-py (PyPI "oras"), in its own venv: imports before the clock
+host = info["url"].removeprefix("oci://").split("/", 1)[0]
+client = oras.provider.Registry(hostname=host, insecure=True)
+t0 = time.perf_counter()
+files = client.pull(target=f"{host}/{info['repo_path']}:{info['commit']}", outdir=dest)
+elapsed = time.perf_counter() - t0
+assert len(files) == 2, files
+print(json.dumps({"s": elapsed}))
+"""
 
 CLIENT = r"""
 import json, sys, time
@@ -191,6 +206,12 @@ def run_client(how: str, info: dict[str, object], base: Path) -> dict[str, float
         if how == "curl":
             subprocess.run(["curl", "-sSf", "-o", f"{dest}/model.safetensors", str(info["blob_url"])], check=True)
             result = {"s": time.perf_counter() - t0}
+        elif how == "oras-py pull":
+            proc = subprocess.run([str(info["oras_python"]), "-c", ORAS_CLIENT, json.dumps(info), dest],
+                                  capture_output=True, text=True, check=False)
+            if proc.returncode != 0:
+                raise SystemExit(f"oras-py pull failed:\n{proc.stderr[-2000:]}")
+            result = json.loads(proc.stdout.strip().splitlines()[-1])
         elif how == "modelguard fetch":
             proc = subprocess.run([sys.executable, "-m", "modelguard", "-q", "fetch", "--lockfile", str(info["lock"]),
                                    "--cache-dir", f"{dest}/cache", "--mirror", str(info["url"]), "--plain-http",
@@ -239,6 +260,9 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--caches", type=int, default=4)
     ap.add_argument("--dir", type=Path, default=Path("/dev/shm") if Path("/dev/shm").is_dir() else None)
+    ap.add_argument("--oras-python", type=Path, default=None,
+                    help="a Python with oras-py installed (python -m venv V && V/bin/pip install oras): adds "
+                         "its pull of the same artifact as a column")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="mg-bench-mirror-", dir=args.dir))
     proc = None
@@ -258,7 +282,8 @@ def main() -> None:
         weights.unlink()  # the registry holds its own copy; do not keep two in memory
         info["lock"] = str(project(base, info, config))
         hows = ["plain GET", "GET + sha256", "modelguard source", "modelguard fetch()", "modelguard fetch"] + (
-            ["curl"] if shutil.which("curl") else [])
+            ["curl"] if shutil.which("curl") else []) + (["oras-py pull"] if args.oras_python else [])
+        info["oras_python"] = str(args.oras_python or "")
         runs: dict[str, list[dict[str, float]]] = {how: [] for how in hows}
         for _ in range(args.repeat):
             for how in hows:
