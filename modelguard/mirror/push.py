@@ -22,7 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from modelguard import __version__
-from modelguard.errors import NotLockedError, NoVerdictError, RejectedError, StaleLockError, UsageError
+from modelguard.errors import (
+    NothingToCheckError,
+    NotLockedError,
+    NoVerdictError,
+    RejectedError,
+    StaleLockError,
+    UsageError,
+)
 from modelguard.mirror import modelpack
 from modelguard.mirror.oci import OCI_INDEX, OCI_MANIFEST, RegistryClient
 from modelguard.mirror.reference import MirrorLocation, parse_location, referrers_tag
@@ -124,12 +131,14 @@ def target_location(manifest: Manifest, to: str | None, plain_http: bool | None)
 def _select(lockfile: Lockfile, names: Sequence[str]) -> list[LockedHFModel]:
     if not names:
         if not lockfile.hf_models:
-            raise UsageError("the lockfile locks no [[hf-model]], so there is nothing to push")
+            raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to push; add one to "
+                                      "the manifest and run `modelguard lock`")
         return list(lockfile.hf_models)
     by_name = {m.name: m for m in lockfile.hf_models}
     unknown = [n for n in names if n not in by_name]
     if unknown:
-        raise NotLockedError(f"{unknown[0]} is not a locked [[hf-model]]; `modelguard list` shows the names")
+        names_list = ", ".join(sorted(by_name)) or "none"
+        raise NotLockedError(f"{unknown[0]} is not the name of a locked [[hf-model]] (locked: {names_list[:300]})")
     return [by_name[n] for n in dict.fromkeys(names)]
 
 

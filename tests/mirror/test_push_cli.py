@@ -63,3 +63,10 @@ def test_a_repository_name_too_long_is_an_error_for_that_snapshot(tmp_path: Path
     doc = json.loads(out)
     assert code == 2 and doc["models"][0]["status"] == "error" and "longer than 255" in out
     assert '"action": "error"' in (tmp_path / "cache" / "audit.log").read_text().replace('":"', '": "')
+
+
+def test_nothing_locked_is_no_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_project(tmp_path, [])
+    (tmp_path / "cache").mkdir()
+    code, _, err = _push(tmp_path, capsys, "--to", NOWHERE)
+    assert code == 3 and "nothing to push" in err
