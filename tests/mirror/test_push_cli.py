@@ -31,7 +31,7 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
     code, _, err = _push(tmp_path, capsys, "--to", "https://registry/models")
     assert code == 2 and "oci://" in err
     code, _, err = _push(tmp_path, capsys, "--to", NOWHERE, "ghost")
-    assert code == 2 and "ghost is not a locked" in err
+    assert code == 2 and "ghost is not the name of a locked [[hf-model]] (locked: tiny)" in err
 
 
 def test_stale_lock_refuses_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
