@@ -293,34 +293,16 @@ class _Fetcher:
 
     def _stage_from_mirror(self, group: Group, quarantine: Path, out: GroupOutcome, missing: list[LockedFile],
                            staged: list[StagedFile], failures: list[ModelguardError]) -> list[LockedFile]:
-        """Stage what the mirror holds (checked against the lock as it lands); return what the Hub must
-        serve: the files the mirror lacks or could not serve, when the fallback is the Hub, else none."""
-        from modelguard.mirror.oci import BlobMissing
-
+        """Stage what the mirror serves (checked against the lock as it lands); return what the Hub must
+        serve (see :meth:`modelguard.mirror.source.MirrorSource.stage`)."""
         assert self.mirror is not None
-        for_hub: list[LockedFile] = []
-        for index, lf in enumerate(missing):
-            dest = quarantine / f"{index:05d}.mirror"
-            try:
-                self.mirror.download(group.repo, lf, dest)
-                staged.append(StagedFile(lf.path, blob_name(lf), dest))
-                continue
-            except (RejectedError, NoVerdictError, NotFoundError) as e:
-                dest.unlink(missing_ok=True)
-                # Other bytes than the lock's are refused, never replaced from the Hub: the mirror is
-                # untrusted exactly like the Hub. Only an absent or silent mirror may fall back.
-                if self.mirror.hub_fallback and isinstance(e, NoVerdictError) and e.rule != "MG-H106":
-                    out.findings.append(finding("MG-H164", f"{lf.path}: fetched from the Hub ({e.message})"))
-                    if isinstance(e, BlobMissing):
-                        for_hub.append(lf)
-                        continue
-                    for_hub.extend(missing[index:])  # the mirror is down: the rest from the Hub as well
-                    break
-                self._fail_file(out, lf, e)
-                failures.append(e)
-                if isinstance(e, NoVerdictError):
-                    return []  # no verdict (disk full, mirror down): the rest would fail alike
-        return for_hub
+        got = self.mirror.stage(group.repo, missing, quarantine)
+        staged.extend(StagedFile(lf.path, blob_name(lf), path) for lf, path in got.staged)
+        out.findings.extend(got.notes)
+        for lf, error in got.failed:
+            self._fail_file(out, lf, error)
+            failures.append(error)
+        return got.for_hub
 
     def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
         """Download one locked file to ``dest`` and check it; raises what is wrong with it."""

@@ -23,16 +23,26 @@ import http.client
 import os
 import re
 import tempfile
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 
-from modelguard.errors import IntegrityError, NoVerdictError, UsageError
+from modelguard.errors import (
+    IntegrityError,
+    ModelguardError,
+    NotFoundError,
+    NoVerdictError,
+    RejectedError,
+    UsageError,
+)
 from modelguard.hub.metadata import check_locked
-from modelguard.mirror.oci import RegistryClient, RegistryUnreachable
+from modelguard.mirror.oci import BlobMissing, RegistryClient, RegistryUnreachable
 from modelguard.mirror.receive import Receiver, pump
 from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
+from modelguard.models import Finding
+from modelguard.report.rules import finding
 from modelguard.spec.types import LockedFile, MirrorSpec
 from modelguard.store.digest import Digests
 
@@ -65,6 +75,18 @@ def settings(spec: MirrorSpec | None, url: str | None = None, *, no_hub: bool = 
     return MirrorSettings(parse_location(chosen, plain_http=plain), hub_fallback=fallback == "hub")
 
 
+@dataclass
+class Staging:
+    """What :meth:`MirrorSource.stage` did with the files it was asked for."""
+
+    staged: list[tuple[LockedFile, Path]] = field(default_factory=list)
+    """verified quarantine copies"""
+    for_hub: list[LockedFile] = field(default_factory=list)
+    """what the Hub must serve (fallback ``hub`` only)"""
+    failed: list[tuple[LockedFile, ModelguardError]] = field(default_factory=list)
+    notes: list[Finding] = field(default_factory=list)
+
+
 class MirrorSource:
     """Locked files' bytes from one mirror; see the module docstring."""
 
@@ -94,6 +116,36 @@ class MirrorSource:
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
+
+    def stage(self, hub_repo: str, missing: Sequence[LockedFile], quarantine: Path) -> Staging:
+        """Download each of ``missing`` into ``quarantine``, checked against the lock, in order.
+
+        Other bytes than the lock's are failures, never replaced from the Hub: the mirror is untrusted
+        exactly like the Hub. Only an absent blob, or a mirror that gives no answer, goes to the Hub,
+        and only with ``fallback = "hub"`` (noted as MG-H164). A failure with no verdict (disk full,
+        mirror down without fallback) stops the downloads: the rest would fail alike.
+        """
+        out = Staging()
+        for index, lf in enumerate(missing):
+            dest = quarantine / f"{index:05d}.mirror"
+            try:
+                self.download(hub_repo, lf, dest)
+                out.staged.append((lf, dest))
+                continue
+            except (RejectedError, NoVerdictError, NotFoundError) as e:
+                dest.unlink(missing_ok=True)
+                if self.hub_fallback and isinstance(e, NoVerdictError) and e.rule != "MG-H106":
+                    out.notes.append(finding("MG-H164", f"{lf.path}: fetched from the Hub ({e.message})"))
+                    if isinstance(e, BlobMissing):
+                        out.for_hub.append(lf)
+                        continue
+                    out.for_hub.extend(missing[index:])  # the mirror is down: the rest from the Hub as well
+                    return out
+                out.failed.append((lf, e))
+                if isinstance(e, NoVerdictError):
+                    out.for_hub.clear()
+                    return out
+        return out
 
     def download(self, hub_repo: str, lf: LockedFile, dest: Path) -> Digests:
         """Download the locked file ``lf`` of ``hub_repo`` to ``dest``, checked; see the module docstring.
