@@ -72,11 +72,11 @@ from modelguard.mirror.oci import RegistryClient
 from modelguard.mirror.reference import parse_location
 from modelguard.mirror.source import MirrorSource
 from modelguard.spec.types import LockedFile
-from modelguard.flows.fetch import fetch, fetch_exit_code
+from modelguard.flows.fetch import fetch
 t0 = time.perf_counter()
 if how == "modelguard fetch()":
     report = fetch(info["lock"], cache_dir=dest / "cache", mirror_url=info["url"], plain_http=True, no_hub=True)
-    assert fetch_exit_code(report) == 0, report.extra
+    assert report.exit_code == 0, report.models
 elif how == "modelguard source":
     lf = LockedFile("model.safetensors", info["size"], info["sha256"], "lfs-sha256")
     source = MirrorSource(RegistryClient(parse_location(info["url"], plain_http=True)), hub_fallback=False)

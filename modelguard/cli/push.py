@@ -1,4 +1,4 @@
-"""``modelguard push``: parses flags, calls :func:`modelguard.mirror.push.push`, prints one line per snapshot."""
+"""``modelguard push``: parses flags, calls :func:`modelguard.api.push`, prints one line per snapshot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from modelguard.cli._common import parse_fail_on
+from modelguard.spec import filenames
 
 
 @click.command()
@@ -16,7 +16,7 @@ from modelguard.cli._common import parse_fail_on
               help="Registry and namespace to publish to (default: the manifest's [mirror] url).")
 @click.option("--plain-http", is_flag=True, default=None,
               help="Talk HTTP, not HTTPS (loopback and dev registries; default: the manifest's [mirror] plain-http).")
-@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
               help="The lockfile whose models to push.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile).")
@@ -28,11 +28,11 @@ from modelguard.cli._common import parse_fail_on
 def push(names: tuple[str, ...], to: str | None, plain_http: bool | None, lockfile: str, manifest: str | None,
          cache_dir: str | None, fail_on: str | None, fmt: str) -> int:
     """Publish admitted snapshots (re-checked first) to an OCI registry as ModelPack artifacts."""
+    from modelguard import api
     from modelguard.mirror.push import describe, push_exit_code
-    from modelguard.mirror.push import push as run_push
 
-    outcomes = run_push(lockfile, names, to=to, plain_http=plain_http, cache_dir=cache_dir, manifest_path=manifest,
-                        fail_on=parse_fail_on(fail_on) if fail_on is not None else None)
+    outcomes = api.push(lockfile, names, to=to, plain_http=plain_http, cache_dir=cache_dir, manifest=manifest,
+                        fail_on=fail_on)
     code = push_exit_code(outcomes)
     if fmt == "json":
         sys.stdout.write(json.dumps({"schema": "modelguard/push/v1", "command": "push", "ok": code == 0,

@@ -33,7 +33,7 @@ from modelguard.errors import (
 from modelguard.mirror import modelpack
 from modelguard.mirror.oci import OCI_INDEX, OCI_MANIFEST, RegistryClient
 from modelguard.mirror.reference import MirrorLocation, parse_location, referrers_tag
-from modelguard.models import FileResult, Report, Severity
+from modelguard.models import FileResult, Report, Severity, VerifyOutcome, failing
 from modelguard.spec.types import LockedHFModel, Lockfile, Manifest
 from modelguard.store import audit
 from modelguard.store.admission import blob_name
@@ -156,16 +156,16 @@ def _recheck(lockfile: Lockfile, manifest: Manifest, root: Path, fail_on: Severi
     from modelguard.flows.verify import verify_locked
 
     report = verify_locked(lockfile, manifest, cache_dir=root, fail_on=fail_on)
-    threshold = report.fail_on
     failing: dict[str, str] = {}
-    models = report.extra.get("models")
-    for m in models if isinstance(models, list) else []:
-        if not m.get("admitted"):
-            failing[m["name"]] = "not admitted; run `modelguard fetch` first"
-        elif not m.get("intact"):
-            failing[m["name"]] = "the verified cache no longer matches the lock; run `modelguard verify`"
-    for f in report.all_findings():
-        if not f.suppressed and threshold <= f.severity and f.model and f.model not in failing:
+    for m in report.models or ():
+        if not isinstance(m, VerifyOutcome):
+            continue
+        if not m.admitted:
+            failing[m.name] = "not admitted; run `modelguard fetch` first"
+        elif not m.intact:
+            failing[m.name] = "the verified cache no longer matches the lock; run `modelguard verify`"
+    for f in report.failing():
+        if f.model and f.model not in failing:
             failing[f.model] = f"{f.rule}: {f.message}"
     return _Rechecked(failing, {r.path: r for r in report.files}, report)
 
@@ -175,13 +175,10 @@ def _check_lock_signature(lockfile_path: str | os.PathLike[str], manifest: Manif
     every snapshot (a bad ``.sig`` is never attached for fleets to find)."""
     from modelguard.trust import checks as trust
 
-    threshold = rechecked.report.fail_on
-    for f in trust.lockfile_findings(lockfile_path, manifest.policy):
-        if not f.suppressed and threshold <= f.severity:
-            models = rechecked.report.extra.get("models")
-            for m in models if isinstance(models, list) else []:
-                rechecked.failing.setdefault(m["name"], f"{f.rule}: {f.message}")
-            return
+    found = failing(trust.lockfile_findings(lockfile_path, manifest.policy), rechecked.report.fail_on)
+    if found:
+        for m in rechecked.report.models or ():
+            rechecked.failing.setdefault(m.name, f"{found[0].rule}: {found[0].message}")
 
 
 class _Publisher:

@@ -64,6 +64,8 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
                 self._send(307, {"Location": "file:///etc/passwd"})
             elif hostile.mode == "loop":
                 self._send(302, {"Location": self.path})
+            elif hostile.mode == "missing":  # the mirror was never given this model
+                self._send(404, {"Content-Type": "application/json"}, b'{"errors":[{"code":"BLOB_UNKNOWN"}]}')
             elif hostile.mode == "wrong-length":  # announces another size than the lock's: refused unread
                 self._send(200, {"Content-Length": "99"}, data + b"x" * (99 - len(data)))
             elif hostile.mode == "gzip":
@@ -107,6 +109,7 @@ def project(tmp_path: Path) -> Machine:
     ("too-long", "MG-H002", 1),
     ("bearer-over-http", "MG-H163", 1),
     ("error", "MG-H161", 3),
+    ("missing", "MG-H160", 3),
 ])
 def test_hostile_answers_are_refused_in_the_report(project: Machine, capsys: pytest.CaptureFixture[str],
                                                    monkeypatch: pytest.MonkeyPatch, mode: str, rule: str,
