@@ -12,6 +12,8 @@ per test, the rules it produced.
 
 from __future__ import annotations
 
+_HOSTILE = "tests/mirror/test_hostile_registry.py::test_hostile_answers_are_refused_in_the_report"
+
 TRIGGERS: dict[str, str] = {
     "MG-S001": "tests/scan/test_onnx.py::test_custom_domains",
     "MG-S002": "tests/scan/test_unknown.py::test_tensorflow_python_op_name_fails_closed",
@@ -82,6 +84,11 @@ TRIGGERS: dict[str, str] = {
     "MG-H105": "tests/store/test_cache.py::test_fast_mode_sees_a_replaced_file",
     "MG-H106": "tests/flows/test_fetch.py::test_disk_full_during_download_in_process_is_h106",
     "MG-H107": "tests/flows/test_fetch.py::test_gated_repo_is_no_verdict",
+    "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
+    "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
+    "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
+    "MG-H163": f"{_HOSTILE}[file-redirect-MG-H163-1]",
+    "MG-H164": "tests/mirror/test_hostile_registry.py::test_a_mirror_that_cannot_serve_falls_back_to_the_hub",
     "MG-P001": "tests/trust/test_evaluate.py::test_org_checks_use_the_locked_repo",
     "MG-P002": "tests/flows/test_verify.py::test_org_no_longer_allowed_fails",
     "MG-P010": "tests/flows/test_fetch.py::test_require_safetensors_refuses_even_a_harmless_pickle",
