@@ -12,6 +12,11 @@ start of the next one and two fetches on one cache serialise instead of interlea
 
 Never passes a branch name to the Hub (only the locked commit), never writes outside the cache
 root, never loads what it scans. Talks to the Hub only through :mod:`modelguard.hub.client`.
+
+Mirrors (issue 16): with a :class:`~modelguard.mirror.source.MirrorSource`, files are asked of the
+mirror first, by locked digest, into the same quarantine; they then meet exactly the checks Hub
+bytes meet. A file the mirror lacks (or a mirror that does not answer) comes from the Hub only
+when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 """
 
 from __future__ import annotations
@@ -19,11 +24,12 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelguard.errors import (
+    ExitCode,
     IntegrityError,
     ModelguardError,
     NotFoundError,
@@ -33,11 +39,12 @@ from modelguard.errors import (
     StaleLockError,
     UnreadableError,
 )
-from modelguard.models import FileResult, Finding, Report, Severity
+from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
-from modelguard.store.admission import blob_name, build_record, results_from_record
+from modelguard.store.admission import blob_name, build_record
 from modelguard.store.cache import (
     Layout,
     StagedFile,
@@ -55,24 +62,26 @@ from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.trust.revocation import Target, evict_locked
 
+if TYPE_CHECKING:  # pragma: no cover
+    from modelguard.mirror.source import MirrorSource
+
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 
 @dataclass
 class GroupOutcome:
-    """What happened to one ``repo@commit`` in this run."""
+    """What happened to one ``repo@commit`` in this run, while it happens (each model of the group
+    then gets a frozen :class:`~modelguard.models.FetchOutcome`)."""
 
     group: Group
-    status: str = "refused"
-    """``admitted`` | ``already-admitted`` | ``refused`` | ``no-verdict`` | ``error``"""
+    status: ModelStatus = ModelStatus.REFUSED
     results: dict[str, FileResult] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    exit_code: int = 0
+    exit_code: ExitCode = ExitCode.OK
     reason: str = ""
 
-
-def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
-    return [f for f in findings if not f.suppressed and fail_on <= f.severity]
+    def refuse(self, reason: str) -> None:
+        self.status, self.exit_code, self.reason = ModelStatus.REFUSED, ExitCode.REJECTED, reason
 
 
 def _default_rule(e: ModelguardError) -> str:
@@ -90,20 +99,21 @@ def _default_rule(e: ModelguardError) -> str:
 def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
     if isinstance(e, NotFoundError):
         # The lock names a commit or file the Hub does not serve (any more): refuse, never guess.
-        out.status, out.exit_code = "refused", 1
+        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
     elif isinstance(e, RejectedError):
-        out.status, out.exit_code = "refused", 1
+        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
     elif isinstance(e, NoVerdictError):
-        out.status, out.exit_code = "no-verdict", int(e.exit_code)
+        out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
     else:
-        out.status, out.exit_code = "error", int(e.exit_code)
+        out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
     out.reason = e.message
 
 
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
-                 client_factory: Callable[[], Any], progress: bool = False) -> None:
+                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None) -> None:
         self.progress = progress
+        self.mirror = mirror
         self.layout = layout
         self.policy = policy
         self.fail_on = fail_on
@@ -131,12 +141,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
+            out.refuse(revoked[0].message)
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
+            out.refuse("refused by the org policy")
             self._evict_if_admitted(group)
             return
 
@@ -144,13 +154,11 @@ class _Fetcher:
         # far cheaper than the download it saves.
         existing = check_snapshot(self.layout, group)
         rec = existing.record
-        if existing.intact and rec is not None and (
-            rec.get("scanner"), rec.get("policy-sha256"), rec.get("fail-on")
-        ) == (self.scanner, self.policy.sha256, self.fail_on.value):
-            stored = results_from_record(rec)
+        if existing.intact and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
+            stored = rec.results()
             if stored is not None:
                 out.results = stored
-                out.status = "already-admitted"
+                out.status = ModelStatus.ALREADY_ADMITTED
                 return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
@@ -174,10 +182,10 @@ class _Fetcher:
         shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
         out.results.update(shown)  # beside the files that failed staging, whose results say why
         if failures:
-            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if _failing(r.findings, self.fail_on)))
+            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(_failing(r.findings, self.fail_on) for r in shown.values()):
-            out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
+        if any(failing(r.findings, self.fail_on) for r in shown.values()):
+            out.refuse("a file failed the scan or the policy")
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -185,13 +193,13 @@ class _Fetcher:
         bundle_path = (bundle.staged or self.layout.blob(group.repo, bundle.etag)) if bundle else None
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
-        if _failing(signature, self.fail_on):
-            out.status, out.exit_code, out.reason = "refused", 1, "the model signature does not pass the policy"
+        if failing(signature, self.fail_on):
+            out.refuse("the model signature does not pass the policy")
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
               build_record(group, results, self.policy, self.fail_on, self.scanner))
-        out.status = "admitted"
+        out.status = ModelStatus.ADMITTED
 
     @staticmethod
     def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:
@@ -200,7 +208,7 @@ class _Fetcher:
         rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
         _set_status(out, rejected[0] if rejected else failures[0])
         if not rejected and scan_failures:
-            out.status, out.exit_code = "refused", 1
+            out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
         more = len(failures) + scan_failures - 1
         if more:
             out.reason += f" (and {more} more failing file{'s' if more > 1 else ''})"
@@ -258,6 +266,11 @@ class _Fetcher:
                 missing.append(lf)
         if not missing:
             return staged, []
+        failures: list[ModelguardError] = []
+        if self.mirror is not None:
+            missing = self._stage_from_mirror(group, quarantine, out, missing, staged, failures)
+            if not missing:
+                return staged, failures
 
         from modelguard.hub import client as hub
 
@@ -265,7 +278,6 @@ class _Fetcher:
         if remote.commit != group.commit:
             raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
         published = {rf.path: rf for rf in remote.files}
-        failures: list[ModelguardError] = []
         for index, lf in enumerate(missing):
             dest = quarantine / f"{index:05d}.download"
             try:
@@ -277,6 +289,19 @@ class _Fetcher:
                 if isinstance(e, NoVerdictError):
                     break
         return staged, failures
+
+    def _stage_from_mirror(self, group: Group, quarantine: Path, out: GroupOutcome, missing: list[LockedFile],
+                           staged: list[StagedFile], failures: list[ModelguardError]) -> list[LockedFile]:
+        """Stage what the mirror serves (checked against the lock as it lands); return what the Hub must
+        serve (see :meth:`modelguard.mirror.source.MirrorSource.stage`)."""
+        assert self.mirror is not None
+        got = self.mirror.stage(group.repo, missing, quarantine)
+        staged.extend(StagedFile(lf.path, blob_name(lf), path) for lf, path in got.staged)
+        out.findings.extend(got.notes)
+        for lf, error in got.failed:
+            self._fail_file(out, lf, error)
+            failures.append(error)
+        return got.for_hub
 
     def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
         """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
@@ -320,6 +345,7 @@ def fetch_locked(
     client_factory: Callable[[], Any],
     fail_on: Severity | None = None,
     progress: bool = False,
+    mirror: MirrorSource | None = None,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -328,7 +354,7 @@ def fetch_locked(
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
-    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror)
     outcomes: list[GroupOutcome] = []
     audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
     with writer_lock(layout):
@@ -339,48 +365,34 @@ def fetch_locked(
         finally:
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
-    report = _report(outcomes, threshold, lockfile)
+    report = _report(outcomes, threshold, lockfile, layout)
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
 
 
-def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile) -> Report:
+def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile, layout: Layout) -> Report:
     files: list[FileResult] = []
     loose: list[Finding] = []
-    models: list[dict[str, Any]] = []
+    models: list[FetchOutcome] = []
     checked = 0
     for o in outcomes:
-        if o.status == "refused" and not o.results:
+        if o.status is ModelStatus.REFUSED and not o.results:
             checked += 1  # refused on the model as a whole (org policy, commit): a verdict was reached
+        snapshot = layout.snapshot(o.group.repo, o.group.commit) if o.status.usable else None
         for m in o.group.models:
-            for lf in m.files:
-                r = o.results.get(lf.path)
-                if r is None:
-                    continue
-                checked += 1
-                files.append(FileResult(f"{m.name}:{lf.path}", r.format,
-                                        tuple(f.at(model=m.name) for f in r.findings), r.size, r.sha256))
+            own = [r for lf in m.files if (r := o.results.get(lf.path)) is not None]
+            checked += len(own)
+            mine = [replace(r, findings=tuple(f.at(model=m.name) for f in r.findings)) for r in own]
+            files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
             line = lockfile.line_of(m.name)
-            anchor = f"modelguard.lock:{line}" if line else ""
-            loose.extend(f.at(model=m.name, path=f.path or anchor) for f in o.findings)
-            models.append({"name": m.name, "repo": m.repo, "commit": m.commit, "status": o.status,
-                           "exit-code": o.exit_code, "reason": o.reason})
+            anchor = f"{filenames.LOCKFILE}:{line}" if line else ""
+            about = [f.at(model=m.name, path=f.path or anchor) for f in o.findings]
+            loose.extend(about)
+            models.append(FetchOutcome(name=m.name, repo=m.repo, commit=m.commit, status=o.status,
+                                       exit_code=o.exit_code, reason=o.reason, files=tuple(mine),
+                                       findings=tuple(about), snapshot=snapshot))
     return Report(command="fetch", fail_on=fail_on, files=tuple(files), findings=tuple(loose),
-                  checked=checked, extra={"models": models})
-
-
-def fetch_exit_code(report: Report) -> int:
-    """1 when a model was refused; else 2/3 when one got no verdict; else 3 when nothing was checked."""
-    models = report.extra.get("models", [])
-    codes = [int(m["exit-code"]) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
-    if 1 in codes:
-        return 1
-    errors = [c for c in codes if c > 1]
-    if errors:
-        return max(errors)
-    if report.checked == 0:
-        return 3
-    return 1 if report.failing() else 0
+                  checked=checked, models=tuple(models))
 
 
 def fetch(
@@ -392,9 +404,16 @@ def fetch(
     manifest_path: str | os.PathLike[str] | None = None,
     fail_on: Severity | None = None,
     progress: bool = False,
+    mirror_url: str | None = None,
+    no_hub: bool = False,
+    plain_http: bool = False,
 ) -> Report:
-    """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`."""
+    """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`.
+
+    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table.
+    """
     from modelguard.flows.verify import load_inputs
+    from modelguard.mirror.source import MirrorSource, settings
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
     # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
@@ -407,10 +426,19 @@ def fetch(
             f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
         )
 
+    mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
+
     def factory() -> Any:
         from modelguard.hub import client as hub
 
+        if mirror is not None and not mirror.hub_fallback:  # pragma: no cover - _stage never asks then
+            raise AssertionError("the Hub was asked for although the mirror's fallback is none")
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on,
-                        progress=progress)
+    source = MirrorSource.open(mirror) if mirror is not None else None
+    try:
+        return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
+                            fail_on=fail_on, progress=progress, mirror=source)
+    finally:
+        if source is not None:
+            source.close()

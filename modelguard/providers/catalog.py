@@ -36,18 +36,24 @@ PLATFORMS = ("api", "azure", "bedrock", "vertex")
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """Published lifecycle dates of one model ID (ISO dates, empty when not published)."""
+    """Published lifecycle dates of one model ID (ISO dates, empty when not published).
+
+    ``undated`` marks a model the provider lists as deprecated or retiring without giving a date
+    (or giving only "not before" one): it is ``deprecated`` from the start, never ``retired`` and
+    never ``active``, because guessing a day either way would be inventing a fact.
+    """
 
     deprecated_on: str = ""
     retires_on: str = ""
     replacement: str = ""
     source: str = ""
+    undated: bool = False
 
     def status(self, today: date) -> str:
         """``retired`` on or after the retirement date, ``deprecated`` once announced, else ``active``."""
         if self.retires_on and date.fromisoformat(self.retires_on) <= today:
             return "retired"
-        if self.retires_on or (self.deprecated_on and date.fromisoformat(self.deprecated_on) <= today):
+        if self.retires_on or self.undated or (self.deprecated_on and date.fromisoformat(self.deprecated_on) <= today):
             return "deprecated"
         return "active"
 
@@ -132,12 +138,28 @@ class Catalog:
         return None
 
     def guess(self, model: str) -> tuple[str, str] | None:
-        """(provider, platform) whose ID shape ``model`` has, for lint; None if no shape matches."""
+        """(provider, platform) for lint: the scope that names ``model`` exactly, else the first scope
+        whose ID shape it has; None when neither. Exact names come first because retired IDs
+        (``text-davinci-003``, ``claude-instant-1.2``) predate the shapes providers use today."""
+        bare = model.removeprefix("models/")
+        for key, scope in self.scopes.items():
+            if bare in scope.models or bare in scope.aliases or bare in scope.pinned_ids:
+                provider, _, platform = key.partition("/")
+                return provider, platform
+        return self.shaped(model)
+
+    def shaped(self, model: str) -> tuple[str, str] | None:
+        """(provider, platform) of the first scope whose ID shape ``model`` has; None if none."""
         for key, scope in self.scopes.items():
             if scope.shape is not None and scope.shape.search(model):
                 provider, _, platform = key.partition("/")
                 return provider, platform
         return None
+
+    def names(self, model: str) -> bool:
+        """Whether some scope lists ``model`` by its exact name (alias, pinned ID or lifecycle entry)."""
+        bare = model.removeprefix("models/")
+        return any(bare in s.models or bare in s.aliases or bare in s.pinned_ids for s in self.scopes.values())
 
     def is_stale(self, today: date) -> bool:
         return (today - self.as_of).days > self.stale_after_days
@@ -156,6 +178,43 @@ def _compile(entries: list[dict[str, Any]], default_kind: str) -> tuple[_Pattern
     return tuple(_Pattern(e.get("kind", default_kind), re.compile(e["regex"]), e["source"]) for e in entries)
 
 
+_PINNED_KINDS = ("dated", "versioned")
+
+
+def _day(value: Any, where: str) -> str:
+    """An ISO date or "" (not published); anything else is a broken catalog, refused at load."""
+    if value in ("", None):
+        return ""
+    try:
+        return date.fromisoformat(value).isoformat()
+    except (TypeError, ValueError):
+        raise ConfigError(f"provider catalog: {where} = {value!r} is not an ISO date") from None
+
+
+def _lifecycle(key: str, model: str, raw: dict[str, Any]) -> Lifecycle:
+    where = f"{key} {model}"
+    return Lifecycle(
+        deprecated_on=_day(raw.get("deprecated-on"), f"{where} deprecated-on"),
+        retires_on=_day(raw.get("retires-on"), f"{where} retires-on"),
+        replacement=raw.get("replacement", ""),
+        source=raw["source"],
+        undated=bool(raw.get("undated", False)),
+    )
+
+
+def _pinned_ids(raw: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """``pinned-ids``, plus lifecycle entries that say which kind of fixed ID they are (``kind``)."""
+    ids = {k: (v["kind"], v["source"]) for k, v in raw.get("pinned-ids", {}).items()}
+    for model, entry in raw.get("models", {}).items():
+        kind = entry.get("kind")
+        if kind is None:
+            continue
+        if kind not in _PINNED_KINDS:
+            raise ConfigError(f"provider catalog: {model} has kind {kind!r}; use one of {_PINNED_KINDS}")
+        ids.setdefault(model, (kind, entry["source"]))
+    return ids
+
+
 def _scope(key: str, raw: dict[str, Any]) -> _Scope:
     return _Scope(
         key=key,
@@ -164,12 +223,9 @@ def _scope(key: str, raw: dict[str, Any]) -> _Scope:
         shape=re.compile(raw["shape"]) if "shape" in raw else None,
         pinned_patterns=_compile(raw.get("pinned-patterns", []), "dated"),
         floating_patterns=_compile(raw.get("floating-patterns", []), "alias"),
-        pinned_ids={k: (v["kind"], v["source"]) for k, v in raw.get("pinned-ids", {}).items()},
+        pinned_ids=_pinned_ids(raw),
         aliases={k: (v["resolves-to"] or "", v["source"]) for k, v in raw.get("aliases", {}).items()},
-        models={
-            k: Lifecycle(v.get("deprecated-on", ""), v.get("retires-on", ""), v.get("replacement", ""), v["source"])
-            for k, v in raw.get("models", {}).items()
-        },
+        models={k: _lifecycle(key, k, v) for k, v in raw.get("models", {}).items()},
     )
 
 

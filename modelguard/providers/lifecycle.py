@@ -59,11 +59,14 @@ def _check_dates(entry: LockedProviderModel) -> None:
 
 def _merged(catalog: Catalog, entry: LockedProviderModel) -> Lifecycle:
     """The fresher of the lock's lifecycle fields and the catalog's (a catalog newer than the lock wins)."""
-    locked = Lifecycle(entry.deprecated_on, entry.retires_on, entry.replacement, entry.source)
+    dated = bool(entry.retires_on or entry.deprecated_on)
+    # a lock written when the provider had announced no date still says status = "deprecated"
+    locked = Lifecycle(entry.deprecated_on, entry.retires_on, entry.replacement, entry.source,
+                       undated=entry.status == "deprecated" and not dated)
     current = catalog.lifecycle(entry.provider, entry.platform, entry.resolved)
     if current is None:
         return locked
-    if not (locked.retires_on or locked.deprecated_on):
+    if not dated:
         return current
     try:
         lock_day = date.fromisoformat(entry.resolved_at[:10])

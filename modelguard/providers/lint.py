@@ -2,9 +2,12 @@
 
 Reads Python, JS/TS, YAML, JSON, TOML and ``.env`` files as text (never imports or runs them)
 and finds model IDs two ways: a value given to a ``model`` key (``model=``, ``"model":``,
-``model:``, ``OPENAI_MODEL=``) and any string literal with a known provider ID shape. Reports
-floating aliases (MG-P201), deprecated/retired IDs (MG-P203/P204), IDs the lockfile does not pin
-(MG-P206) and keyed values nobody knows (MG-P208, low). Does no network and writes nothing.
+``model:``, ``OPENAI_MODEL=``) and any string literal with a known provider ID shape or the exact
+name of a model a provider retired. Reports floating aliases (MG-P201), deprecated/retired IDs
+(MG-P203/P204), IDs the lockfile does not pin (MG-P206), provider-shaped IDs the catalog does not
+list (MG-P209, low) and keyed values of no known provider (MG-P210, info). modelguard's own
+manifest, lockfile and policy files are recognised by content and checked by
+:mod:`modelguard.providers.ownfiles` instead. Does no network and writes nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from modelguard.errors import LockfileError
 from modelguard.models import FileResult, Finding, Report, Severity
 from modelguard.providers.catalog import Catalog, load_catalog
 from modelguard.providers.lifecycle import alias_finding, lifecycle_findings
+from modelguard.providers.ownfiles import own_findings, recognise
 from modelguard.report.rules import finding
 from modelguard.spec.types import Policy
 
@@ -32,7 +36,7 @@ _FORMATS = {
     ".yml": "yaml", ".json": "json", ".toml": "toml", ".env": "dotenv",
 }
 _SKIP_DIRS = {".git", "node_modules", ".venv", "venv", "__pycache__", ".mypy_cache", ".ruff_cache", "dist", "build"}
-_SKIP_FILES = {"modelguard.toml", DEFAULT_LOCKFILE, "package-lock.json"}
+_SKIP_FILES = {"package-lock.json"}  # modelguard's own files are recognised by content, not skipped by name
 _MAX_BYTES = 2 * 1024 * 1024
 
 _KEY = r"""["']?\b[A-Za-z0-9_]*(?i:model)(?:_?(?i:name|id))?\b["']?"""
@@ -105,20 +109,36 @@ def _ids_on_line(line: str, fmt: str) -> list[tuple[str, bool]]:
     return list(found.items())
 
 
+def _worth_checking(model_id: str, keyed: bool, catalog: Catalog) -> bool:
+    """A keyed value always is; a bare string literal only with a provider's ID shape, or when it is
+    the exact name of a catalogued model and carries a digit (``text-davinci-003``, not ``"ada"``)."""
+    if keyed or catalog.shaped(model_id) is not None:
+        return True
+    return catalog.names(model_id) and any(c.isdigit() for c in model_id)
+
+
+def _unknown(model_id: str, keyed: bool, locked: LockedIds | None, location: str, path: str) -> list[Finding]:
+    if not keyed or (locked is not None and (model_id in locked.resolved or model_id in locked.pins)):
+        return []
+    if locked is not None:
+        return [finding("MG-P206", f"{model_id} is not pinned by the lockfile", location=location, path=path)]
+    return [finding("MG-P210", f"{model_id} is not the model ID of any provider modelguard knows",
+                    location=location, path=path)]
+
+
 def _check_id(model_id: str, keyed: bool, catalog: Catalog, locked: LockedIds | None, policy: Policy,
               today: date, location: str, path: str) -> list[Finding]:
-    scope = catalog.guess(model_id)
+    scope = catalog.guess(model_id) if _worth_checking(model_id, keyed, catalog) else None
     if scope is None:
-        if not keyed or (locked is not None and (model_id in locked.resolved or model_id in locked.pins)):
-            return []
-        if locked is not None:
-            return [finding("MG-P206", f"{model_id} is not pinned by the lockfile", location=location, path=path)]
-        return [finding("MG-P208", f"{model_id} is not a provider model ID modelguard knows",
-                        severity=Severity.LOW, location=location, path=path)]
+        return _unknown(model_id, keyed, locked, location, path)
     provider, platform = scope
     known = catalog.classify(provider, platform, model_id)
+    life = catalog.lifecycle(provider, platform, model_id)
+    if life is None and known.resolves_to:
+        life = catalog.lifecycle(provider, platform, known.resolves_to)
     out: list[Finding] = []
-    if known.kind == "alias":
+    # a retired ID gets the retirement, not advice to pin a snapshot of a model that no longer answers
+    if known.kind == "alias" and not (life is not None and life.status(today) == "retired"):
         if locked is not None and model_id in locked.pins:
             hint = f"; the lockfile pins it to {locked.pins[model_id]}: use that ID"
         elif known.resolves_to:
@@ -126,12 +146,9 @@ def _check_id(model_id: str, keyed: bool, catalog: Catalog, locked: LockedIds | 
         else:
             hint = "; pin a dated snapshot"
         out.append(alias_finding(model_id, policy, hint=hint, location=location, path=path))
-    elif known.kind == "unknown" and locked is None:
-        out.append(finding("MG-P208", f"{model_id} is not in the provider catalog; cannot tell whether it is "
-                           "pinned", severity=Severity.LOW, location=location, path=path))
-    life = catalog.lifecycle(provider, platform, model_id)
-    if life is None and known.resolves_to:
-        life = catalog.lifecycle(provider, platform, known.resolves_to)
+    elif known.kind == "unknown" and life is None and locked is None:
+        out.append(finding("MG-P209", f"{model_id} is not in the provider catalog; cannot tell whether it is "
+                           "pinned, deprecated or retired", location=location, path=path))
     if life is not None:
         out.extend(lifecycle_findings(model_id, life, policy, today, location=location, path=path))
     if locked is not None and model_id not in locked.resolved and model_id not in locked.pins:
@@ -152,6 +169,10 @@ def _lint_file(path: str, catalog: Catalog, locked: LockedIds | None, policy: Po
                                 path=path))
         data = data[:_MAX_BYTES]
     text = data.decode("utf-8", errors="replace")
+    own = recognise(text) if fmt in ("toml", "text") else None
+    if own is not None:
+        findings.extend(own_findings(own, text, path, catalog, policy, today))
+        return FileResult(path, own.kind, tuple(findings), size=len(data))
     for number, line in enumerate(text.splitlines(), start=1):
         for model_id, keyed in _ids_on_line(line, fmt):
             findings.extend(_check_id(model_id, keyed, catalog, locked, policy, today, f"line {number}", path))

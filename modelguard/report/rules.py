@@ -1,40 +1,52 @@
-"""Every rule modelguard can report: id, default severity, verdict, one-line title and help.
+"""Every rule modelguard can report: id, default severity, verdict, one-line title, help, and the
+exception a failing finding of it becomes when a library call refuses a model.
 
-Families: ``MG-S`` scan, ``MG-H`` integrity, ``MG-P`` policy, ``MG-L`` lockfile.
-Each rule has a test that triggers it (tests/test_rules.py checks that every id here is
-exercised somewhere in tests/). Pure data; no I/O.
+Families: ``MG-S`` scan, ``MG-H`` integrity, ``MG-P`` policy, ``MG-L`` lockfile. Each section of the
+table names the :class:`~modelguard.errors.RejectedError` subclass its rules raise (a rule may name
+its own); :data:`REFUSAL_ORDER` (with :class:`Rule`, in :mod:`modelguard.report.rule`) says which wins
+when a model fails several. Each rule has a test that triggers it: tests/report/rule_triggers.py names
+one per rule, and that test fails unless running it produces a finding of the rule. Pure data; no I/O.
 
 Findings are made with :func:`finding`, never by hand, so severity and verdict always
-come from this one table.
+come from this one table. :func:`finding` raises the ``modelguard.finding`` audit event
+(:func:`sys.audit`, PEP 578) with the rule id, so an embedding application (or the test suite)
+can observe every finding made, wherever it is made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
 
+from modelguard.errors import (
+    IntegrityError,
+    NotAdmittedError,
+    PolicyError,
+    RevokedError,
+    SignatureError,
+    StaleLockError,
+    UnsafeContentError,
+)
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.format_rules import FORMAT_RULES
+from modelguard.report.rule import REFUSAL_ORDER, Rule
+from modelguard.report.rule import raises as _raises
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: Severity
-    verdict: Verdict
-    title: str
-    help: str
-
+__all__ = ["REFUSAL_ORDER", "RULES", "Rule", "finding"]
 
 _C, _H, _M, _L, _I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
 _MAL, _SUS, _UNS = Verdict.MALICIOUS, Verdict.SUSPICIOUS, Verdict.UNSCANNABLE
 
 _ALL: list[Rule] = [
     # ---- MG-S0xx: scanning in general ------------------------------------------------------
+    *_raises(UnsafeContentError, [
     Rule("MG-S001", _H, _UNS, "File could not be parsed",
          "The file is truncated or malformed for the format its content claims; a loader may still "
          "read part of it, so it cannot be called clean. Re-download it or get it from the publisher."),
-    Rule("MG-S002", _M, _UNS, "Unrecognised binary format",
-         "modelguard cannot tell whether a loader would run code from this file. Remove it, convert "
-         "the model to safetensors, or allow the file type explicitly in the policy."),
+    # Unknown binaries (modelguard.scan.unknown): MG-S002 fails, MG-S005 (format_rules) informs.
+    Rule("MG-S002", _M, _UNS, "Unrecognised binary format that hides loadable content",
+         "No recogniser claims the file, and it holds a complete pickle, an archive header or a TensorFlow "
+         "code or file op: something may read that part as code. Remove the file, or convert the model "
+         "to safetensors."),
     Rule("MG-S003", _H, _UNS, "Scan limit exceeded",
          "The file exceeds a safety limit (decompression ratio, nesting depth, member count, structure "
          "size). Archive and pickle bombs look like this; inspect the file by hand."),
@@ -215,8 +227,11 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
+    ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------
+    *_raises(IntegrityError, [
     # (hash, size, missing/extra file, commit rules go here)
     # Raised by modelguard.hub.client (lock, fetch, verify --remote) and by the cache checks (fetch, verify).
     Rule("MG-H001", _C, _MAL, "Content differs from the lockfile",
@@ -248,7 +263,7 @@ _ALL: list[Rule] = [
     # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.store.cache / fetcher / verifier
     Rule("MG-H101", _C, _UNS, "Locked model not admitted",
          "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
-         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
+         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit.", error=NotAdmittedError),
     Rule("MG-H102", _C, _SUS, "Snapshot entry does not point into the cache",
          "A snapshot entry is not a relative link to a blob of this cache (a symlink outside it, a plain file, "
          "a folder link). A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
@@ -266,8 +281,26 @@ _ALL: list[Rule] = [
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H16x: OCI mirrors -- modelguard.mirror (the registry is untrusted exactly like the Hub)
+    Rule("MG-H160", _H, _UNS, "Blob not in the mirror",
+         "The mirror's repository for this model holds no blob with the locked digest, and the mirror's "
+         "fallback is \"none\". Publish the model with `modelguard push`, or allow fallback = \"hub\"."),
+    Rule("MG-H161", _H, _UNS, "Mirror gave no usable answer",
+         "The OCI registry could not be reached, refused the credentials (or asked for some none were found), "
+         "or failed while serving; nothing was admitted from it. Check the URL, `docker login`, and try again."),
+    Rule("MG-H162", _H, _SUS, "Invalid or hostile registry answer",
+         "The registry answered with a manifest whose bytes are not the digest it names, malformed JSON, an "
+         "oversized document or an encoded blob. Nothing from the answer was used; check the mirror."),
+    Rule("MG-H163", _H, _SUS, "Unsafe registry redirect or token service",
+         "The registry redirected a download to a non-http location or from HTTPS to HTTP, redirected in a "
+         "loop, or named a token service over plain HTTP. Credentials were not sent; check the mirror."),
+    Rule("MG-H164", _I, _SUS, "File fetched from the Hub instead of the mirror",
+         "The mirror lacked the file or did not answer, and its fallback is \"hub\": the bytes came from the Hub "
+         "and passed the same checks. Push the model to the mirror so the fleet stops depending on the Hub."),
+    ]),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
+    *_raises(PolicyError, [
     # (org, file type, remote code, size rules go here)
     Rule("MG-P001", _H, _SUS, "Org not allowed by policy",
          "The repo's org is not in allowed-orgs (exact, case-sensitive; none is allowed until listed). "
@@ -316,11 +349,21 @@ _ALL: list[Rule] = [
     Rule("MG-P207", _M, _SUS, "Alias resolution changed since lock",
          "The alias now points to a different snapshot than the one locked; code that calls the alias changed "
          "behaviour. Review the new snapshot and lock again."),
-    Rule("MG-P208", _H, _SUS, "Unknown provider model ID",
-         "Neither the catalog nor the provider knows this model ID (typo, retired, or not yet catalogued); "
-         "check the ID against the provider's model list."),
+    Rule("MG-P208", _H, _SUS, "Provider no longer lists the locked model",
+         "`verify --remote` asked the provider and it does not list the locked model ID any more: calls to it "
+         "fail or will soon. Move to the replacement, update modelguard.toml and lock again."),
+    Rule("MG-P209", _L, _SUS, "Model ID not in the provider catalog",
+         "`lint` found an ID with a provider's shape (claude-..., gpt-..., gemini-...) that modelguard's catalog "
+         "does not list, so it cannot say whether it floats, is deprecated or is retired. Check it against the "
+         "provider's model list, or add it to modelguard.toml and run `modelguard lock --online`."),
+    Rule("MG-P210", _I, _SUS, "Model value of no known provider",
+         "`lint` found a value given to a model key (model=, \"model\":, OPENAI_MODEL=) that has no known "
+         "provider's ID shape: a self-hosted or fine-tuned model, a typo, or a provider modelguard does not "
+         "cover. Shown for review; it fails nothing unless --fail-on info."),
+    ]),
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
+    *_raises(StaleLockError, [
     # (stale, missing, version, signature rules go here)
     Rule("MG-L001", _H, _SUS, "Lockfile is stale",
          "The manifest (models or policy) changed since the lockfile was written. Run `modelguard lock` "
@@ -336,15 +379,19 @@ _ALL: list[Rule] = [
     Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
+    ]),
 
     # ---- MG-P9xx: suppressions
+    *_raises(PolicyError, [
     Rule("MG-P900", _M, _SUS, "Suppression expired",
          "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
          "Fix the underlying finding, or review it and renew the entry with a new expires date."),
     Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
          "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
          "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
+    ]),
     # ---- MG-L1xx / MG-P5xx: signatures, revocation
+    *_raises(SignatureError, [
     Rule("MG-L101", _H, _SUS, "Lockfile signature missing",
          "The policy lists lockfile signers but modelguard.lock.sig is absent. Run `modelguard sign --key KEY.pem` "
          "after reviewing the lock; a finding (not info) when require-signature = true."),
@@ -367,10 +414,11 @@ _ALL: list[Rule] = [
          "Add the team's public key to the policy."),
     Rule("MG-P501", _C, _SUS, "Model revoked",
          "The policy's [[policy.revoked]] list names this repo@commit; it is refused everywhere the policy "
-         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason."),
+         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason.",
+         error=RevokedError),
     Rule("MG-P502", _C, _SUS, "File revoked",
          "The policy's [[policy.revoked]] list names this file's sha256; any model holding it is refused. "
-         "Move to a commit without the file after reading the revocation reason."),
+         "Move to a commit without the file after reading the revocation reason.", error=RevokedError),
     Rule("MG-P510", _H, _SUS, "Model signature required but not verified",
          "The policy lists signers for this org or repo, but the model ships no model signature (model.sig) "
          "that verifies offline. Ask the publisher to sign it with a key you list, or change the policy."),
@@ -398,11 +446,14 @@ _ALL: list[Rule] = [
     Rule("MG-P518", _I, _SUS, "Keyless signature present, not verified offline",
          "model.sig is a keyless Sigstore signature (Fulcio certificate, Rekor log); checking it needs the "
          "network and Sigstore's trust root, so modelguard does not count it as verified."),
+    ]),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}
 if len(RULES) != len(_ALL):  # pragma: no cover - caught at import in every test run
     raise RuntimeError("duplicate rule id in modelguard.report.rules")
+if any(r.error not in REFUSAL_ORDER for r in _ALL):  # pragma: no cover - caught at import in every test run
+    raise RuntimeError("a rule in modelguard.report.rules raises no class of REFUSAL_ORDER")
 
 
 def finding(
@@ -417,6 +468,7 @@ def finding(
 ) -> Finding:
     """Make a finding of ``rule_id``; severity defaults to the rule's, verdict is the rule's."""
     rule = RULES[rule_id]
+    sys.audit("modelguard.finding", rule.id)
     return Finding(
         rule=rule.id,
         severity=rule.severity if severity is None else severity,

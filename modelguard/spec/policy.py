@@ -28,9 +28,10 @@ from modelguard.spec.types import HFModelSpec, Policy, RemoteCodePin, Revocation
 POLICY_KEYS = frozenset({
     "allowed-orgs", "denied-orgs", "require-safetensors", "trust-remote-code", "remote-code",
     "allowed-file-types", "max-file-size", "fail-on", "safe-globals", "allow-floating-aliases",
-    "deprecation-window-days", "suppress", "signers", "require-signature", "revoked",
+    "deprecation-window-days", "suppress", "signers", "require-signature", "revoked", "unknown-formats",
 })
 TRUST_REMOTE_CODE = ("deny", "allow-pinned")
+UNKNOWN_FORMATS = ("inform", "fail")
 SIGNER_ALGORITHMS = ("ed25519", "ecdsa-p256")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
@@ -61,6 +62,9 @@ def parse_policy(table: Table) -> Policy:
     trust = table.string("trust-remote-code", "deny")
     if trust not in TRUST_REMOTE_CODE:
         raise table.error("trust-remote-code", f"must be one of {', '.join(map(repr, TRUST_REMOTE_CODE))}")
+    unknown = table.string("unknown-formats", "inform")
+    if unknown not in UNKNOWN_FORMATS:
+        raise table.error("unknown-formats", f"must be one of {', '.join(map(repr, UNKNOWN_FORMATS))}")
     fail_on_text = table.string("fail-on", "medium")
     try:
         fail_on = Severity.parse(fail_on_text)
@@ -82,6 +86,7 @@ def parse_policy(table: Table) -> Policy:
         signers=tuple(_signer(t) for t in table.tables("signers")),
         require_signature=table.boolean("require-signature", False),
         revoked=tuple(_revocation(t) for t in table.tables("revoked")),
+        unknown_formats=unknown,
         source=table.source,
         lines=tuple(sorted((key, table.line(key)) for key in table.data)),
     )
@@ -93,6 +98,8 @@ def policy_sha256(policy: Policy) -> str:
     content: dict[str, Any] = asdict(policy)
     for key in ("source", "lines", "sha256"):
         del content[key]
+    if policy.unknown_formats == "inform":  # the default: policies written before the key hash as they did
+        del content["unknown_formats"]
     content["fail_on"] = policy.fail_on.value
     for key in ("allowed_orgs", "denied_orgs", "allowed_file_types"):
         content[key] = sorted(set(content[key]))
@@ -255,12 +262,7 @@ def _signer(t: Table) -> Signer:
 def _revocation(t: Table) -> Revocation:
     t.check_keys({"target", "reason", "date"})
     target = t.string("target", required=True)
-    repo, at, commit = target.partition("@")
-    if target.startswith("sha256:"):
-        ok = ids.is_sha256(target[len("sha256:"):])
-    else:
-        ok = bool(at) and ids.repo_id_problem(repo) is None and ids.is_commit(commit)
-    if not ok:
+    if ids.revocation_target_problem(target):
         raise t.error("target", "must be org/name@<40-hex commit> or sha256:<64-hex digest>")
     return Revocation(target=target, reason=t.string("reason", required=True), date=_date(t, "date"), line=t.line())
 
@@ -276,11 +278,9 @@ def _repo(t: Table, key: str) -> str:
 def _scope(t: Table, key: str) -> str:
     """``"*"``, an org or an ``org/name`` repo; required, so a reviewer sees how wide it is."""
     scope = t.string(key, required=True)
-    if scope == "*":
-        return scope
-    problem = ids.repo_id_problem(scope) if "/" in scope else ids.org_problem(scope)
+    problem = ids.scope_problem(scope)
     if problem:
-        raise t.error(key, f'{scope!r} {problem}; use "*", an org or org/name')
+        raise t.error(key, f"{scope!r} {problem}")
     return scope
 
 

@@ -43,6 +43,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from modelguard.errors import UnreadableError
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import Policy, Signer
 from modelguard.trust.lock_signature import (
     PublicKey,
@@ -56,7 +57,7 @@ from modelguard.trust.lock_signature import (
     verify_pae,
 )
 
-BUNDLE_FILE = "model.sig"
+BUNDLE_FILE = filenames.MODEL_SIGNATURE
 BUNDLE_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle.v0.3+json",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",

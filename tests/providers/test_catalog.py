@@ -30,7 +30,29 @@ def test_every_fact_names_an_https_source_and_says_whether_it_was_confirmed() ->
             for fact in scope.get(group, {}).values():
                 assert fact["source"].startswith("https://") and isinstance(fact["confirmed"], bool)
                 facts += 1
-    assert facts > 50
+        for model, fact in scope.get("models", {}).items():
+            # the date each lifecycle fact was seen: the copy's date, or "undated" when it carries none
+            assert fact["seen"] == "undated" or date.fromisoformat(fact["seen"]), model
+            assert fact["seen-in"], model
+    assert facts > 250
+
+
+@pytest.mark.parametrize(
+    ("fact", "message"),
+    [({"retires-on": "soon", "source": "https://x"}, "'soon' is not an ISO date"),
+     ({"deprecated-on": "2026/01/01", "source": "https://x"}, "is not an ISO date"),
+     ({"retires-on": "2026-01-01", "kind": "alias", "source": "https://x"}, "has kind 'alias'")],
+)
+def test_a_broken_lifecycle_fact_is_refused_at_load(fact: dict[str, str], message: str) -> None:
+    scope = {"source": "https://x", "dateless": "floating", "models": {"m-1": fact}}
+    with pytest.raises(ConfigError, match=message):
+        parse_catalog(json.dumps({"catalog-version": 1, "as-of": "2026-01-01", "stale-after-days": 90,
+                                  "scopes": {"openai/api": scope}}))
+
+
+def test_an_undated_deprecation_is_never_active_and_never_retired() -> None:
+    life = Lifecycle(deprecated_on="", retires_on="", undated=True)
+    assert {life.status(date(1999, 1, 1)), life.status(date(2199, 1, 1))} == {"deprecated"}
 
 
 @pytest.mark.parametrize(
@@ -85,7 +107,7 @@ def test_guess_provider_from_id_shape() -> None:
     assert cat.guess("hello-world") is None
 
 
-def test_alias_targets_and_lifecycle_entries_are_pinned_ids() -> None:
+def test_alias_targets_are_pinned_and_every_lifecycle_entry_is_classified() -> None:
     cat = load_catalog()
     for key, scope in cat.scopes.items():
         provider, _, platform = key.partition("/")
@@ -94,4 +116,5 @@ def test_alias_targets_and_lifecycle_entries_are_pinned_ids() -> None:
             if target:
                 assert cat.classify(provider, platform, target).pinned, (key, target)
         for model in scope.models:
-            assert cat.classify(provider, platform, model).pinned, (key, model)
+            # a retired name is either a fixed ID or a floating one; "cannot tell" would hide it from lock
+            assert cat.classify(provider, platform, model).kind != "unknown", (key, model)

@@ -47,12 +47,19 @@ def test_deprecated_inside_window_is_medium_outside_is_low() -> None:
 
 def test_retired_is_high() -> None:
     found = check_locked_provider_models([locked("claude-3-5-sonnet-20241022")], Policy(), today=TODAY)
-    assert rules(found) == [("MG-P204", Severity.HIGH)] and "2025-10-22" in found[0].message
+    assert rules(found) == [("MG-P204", Severity.HIGH)] and "2025-10-28" in found[0].message
 
 
 def test_lock_lifecycle_fields_are_used_when_the_catalog_has_none() -> None:
     entry = locked("claude-opus-9-20270101", status="deprecated", retires_on="2026-12-01")
     assert rules(check_locked_provider_models([entry], Policy(), today=TODAY)) == [("MG-P203", Severity.MEDIUM)]
+
+
+def test_lock_saying_deprecated_without_a_date_stays_deprecated() -> None:
+    """A lock written when the provider gave no day keeps saying so; it is never read as active."""
+    found = check_locked_provider_models([locked("claude-opus-9-20270101", status="deprecated")], Policy(),
+                                         today=TODAY)
+    assert rules(found) == [("MG-P203", Severity.LOW)] and "retirement date not yet published" in found[0].message
 
 
 def test_stale_catalog_is_info() -> None:
@@ -89,7 +96,7 @@ def test_remote_offline_by_default(fake: FakeProvider) -> None:
 
 def test_remote_model_no_longer_listed(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", SECRET)
-    found = check_locked_provider_models([locked("gpt-4o-2024-05-13", "openai", requested="gpt-4o")], Policy(),
+    found = check_locked_provider_models([locked("gpt-4o-2024-11-20", "openai", requested="gpt-4o")], Policy(),
                                          today=TODAY, remote=True, base_urls={"openai": fake.url + "/v1"})
     assert rules(found) == [("MG-P208", Severity.HIGH)]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def test_each_kind_of_finding_with_exact_lines(app: Path) -> None:
         ("main.py", "line 4", "MG-P201", "medium"),   # floating alias
         ("main.py", "line 5", "MG-P204", "high"),     # retired
         ("main.py", "line 6", "MG-P203", "medium"),   # deprecated, retires within the window
-        ("web.ts", "line 3", "MG-P201", "medium"),
+        ("web.ts", "line 3", "MG-P204", "high"),      # an alias of a retired snapshot: the retirement, no pin advice
         ("config.yaml", "line 2", "MG-P204", "high"),
         ("config.yaml", "line 3", "MG-P204", "high"),  # Gemini 1.5 was retired on the Gemini API
         (".env", "line 2", "MG-P201", "medium"),
@@ -92,14 +93,23 @@ def test_lockfile_adds_ids_not_pinned(app: Path, tmp_path: Path) -> None:
     assert "lockfile pins it to gpt-4o-2024-08-06" in alias.message
 
 
-def test_unknown_keyed_value_is_low(tmp_path: Path) -> None:
+def test_keyed_value_of_no_known_provider_is_info(tmp_path: Path) -> None:
     (tmp_path / "cfg.json").write_text('{\n  "model": "acme-7b"\n}\n')
     report = lint_paths([str(tmp_path)], today=TODAY)
-    assert _found(report) == {("cfg.json", "line 2", "MG-P208", "low")}
+    assert _found(report) == {("cfg.json", "line 2", "MG-P210", "info")}
     assert report.ok
 
 
-def test_cli_exit_codes(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_provider_shaped_id_missing_from_the_catalog_is_low(tmp_path: Path) -> None:
+    (tmp_path / "app.py").write_text('reply = client.messages.create(model="claude-sonnet-9-9")\n')
+    report = lint_paths([str(tmp_path)], today=TODAY)
+    assert _found(report) == {("app.py", "line 1", "MG-P209", "low")}
+    assert report.ok
+
+
+def test_cli_exit_codes(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                        today: Callable[[str], None]) -> None:
+    today("2026-11-26")  # gpt-4o-2024-08-06 has no announced retirement on that day; the app's IDs do
     clean = tmp_path / "clean"
     clean.mkdir()
     (clean / "settings.toml").write_text('model = "gpt-4o-2024-08-06"\n')
@@ -114,7 +124,8 @@ def test_cli_exit_codes(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture
     capsys.readouterr()
 
 
-def test_cli_json_report(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], today) -> None:
+def test_cli_json_report(app: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                         today: Callable[[str], None]) -> None:
     today("2026-11-26")  # one model deprecated (retires later), one retired: the catalog's dates on that day
     out = tmp_path / "report.json"
     assert run(["lint", "--format", "json", "--output", str(out), str(app)]) == 1

@@ -65,7 +65,7 @@ MISTRAL_LIST = {"object": "list", "data": [
      "deprecation_replacement_model": "mistral-small-2506", "capabilities": {"completion_chat": True}},
     {"id": "mistral-small-latest", "object": "model", "created": 1726000000, "owned_by": "mistralai",
      "aliases": ["mistral-small-2409"], "deprecation": "2026-12-01T00:00:00Z", "capabilities": {}},
-    {"id": "open-mistral-nemo", "object": "model", "owned_by": "mistralai", "aliases": [], "deprecation": None},
+    {"id": "mistral-tiny", "object": "model", "owned_by": "mistralai", "aliases": [], "deprecation": None},
 ]}
 
 
@@ -84,7 +84,7 @@ def test_mistral_alias_without_dated_card_is_unresolvable(fake: FakeProvider, mo
     monkeypatch.setenv("MISTRAL_API_KEY", SECRET)
     fake.route("/v1/models", (200, MISTRAL_LIST))
     with pytest.raises(PolicyError) as err:
-        lock_provider_models([spec("open-mistral-nemo", "mistral")], DENY, online=True, today=TODAY,
+        lock_provider_models([spec("mistral-tiny", "mistral")], DENY, online=True, today=TODAY,
                              base_urls={"mistral": fake.url + "/v1"})
     assert err.value.rule == "MG-P202"
 
@@ -161,7 +161,7 @@ def test_deprecated_and_retired_snapshots_carry_lifecycle() -> None:
     retired, deprecated = lock_provider_models(
         [spec("claude-3-5-sonnet-20241022", "anthropic"),
          ProviderModelSpec("writer", "anthropic", "claude-sonnet-4-5", line=9)], DENY, today=TODAY)
-    assert (retired.status, retired.retires_on, retired.pin_kind) == ("retired", "2025-10-22", "dated")
+    assert (retired.status, retired.retires_on, retired.pin_kind) == ("retired", "2025-10-28", "dated")
     assert (deprecated.resolved, deprecated.status, deprecated.retires_on) == (
         "claude-sonnet-4-5-20250929", "deprecated", "2026-11-30")
 
@@ -205,6 +205,26 @@ def test_rate_limit_and_server_errors_retry_then_give_no_verdict(fake: FakeProvi
     with pytest.raises(HubUnreachableError, match=f"HTTP {status}") as err:
         lock_provider_models([spec("gpt-4o")], DENY, online=True, base_urls={"openai": fake.url + "/v1"})
     assert fake.hits("/v1/models/gpt-4o") == 3 and err.value.exit_code == ExitCode.NO_VERDICT
+
+
+def test_a_provider_asking_to_wait_an_hour_gets_no_verdict_at_once(fake: FakeProvider,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one retry policy honours Retry-After for providers as for the Hub: not three blind tries."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    fake.route("/v1/models/gpt-4o", (429, {"error": {"message": "slow down"}}, {"Retry-After": "3600"}))
+    with pytest.raises(HubUnreachableError, match="asks to wait 3600 s"):
+        lock_provider_models([spec("gpt-4o")], DENY, online=True, base_urls={"openai": fake.url + "/v1"})
+    assert fake.hits("/v1/models/gpt-4o") == 1
+
+
+def test_a_short_retry_after_is_waited_out(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6",
+          "created_at": "2026-02-04T00:00:00Z"}
+    fake.route("/v1/models/claude-opus-4-6", (503, {}, {"Retry-After": "1"}), (200, ok))
+    [got] = lock_provider_models([spec("claude-opus-4-6", "anthropic")], DENY, online=True,
+                                 base_urls={"anthropic": fake.url + "/v1"})
+    assert got.resolved == "claude-opus-4-6" and fake.hits("/v1/models/claude-opus-4-6") >= 2
 
 
 def test_transient_error_then_success(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -1,7 +1,8 @@
 """Which pickle imports are safe, which are dangerous, which are safe only in checked calls, and which are unknown.
 
-Owns the tables that classify a pickle global ``(module, name)``. The allowlist decides the
-verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
+Owns the tables that classify a pickle global ``(module, name)``; library classes reviewed one
+by one live in :mod:`modelguard.scan.pickle.packs`, which :func:`classify` consults. The allowlist
+decides the verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
 import to *malicious*; it is never the reason something passes (deny-lists are bypassed every
 few months, an allowlist fails closed).
 
@@ -28,6 +29,8 @@ import _compat_pickle
 import functools
 from collections.abc import Iterable
 from enum import Enum
+
+from modelguard.scan.pickle import packs
 
 
 class Safety(Enum):
@@ -345,9 +348,10 @@ def reaches(module: str, name: str) -> str | None:
 
 
 def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
-    if (module, name) in SAFE_GLOBALS or (module, name) in extra or _is_torch_op(module, name):
-        return True
-    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
+    if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
+        return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
+    if _is_torch_op(module, name):
+        return True    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):

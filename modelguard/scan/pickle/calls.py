@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from modelguard.scan.base import BytesSource, ScanLimitError
+from modelguard.scan.pickle import packs
 from modelguard.scan.pickle.stack import StackMachine
 from modelguard.scan.pickle.values import DictVal, GlobalRef, Guarded, ListVal, Obj, SetVal, describe
 
@@ -60,6 +61,7 @@ _CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
     GlobalRef("copyreg", "__newobj_ex__"): (0,),
     GlobalRef("numpy.core.multiarray", "_reconstruct"): (0,),
     GlobalRef("numpy._core.multiarray", "_reconstruct"): (0,),
+    GlobalRef("numpy.core._internal", "_reconstruct"): (0,),  # pre-1.0 name (packs.NUMPY_LEGACY)
     GlobalRef("numpy.random._pickle", "__bit_generator_ctor"): (0,),
     GlobalRef("numpy.random._pickle", "__generator_ctor"): (1,),
     GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
@@ -76,8 +78,11 @@ _STATE_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
     GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
 }
+# Library classes an allowlist pack admits to be rebuilt (copyreg/NEWOBJ, then BUILD) but not
+# called with arguments, which runs __init__ (gensim's can read files or connect out): packs.py.
+_REBUILD_ONLY = frozenset(GlobalRef(m, n) for m, n in packs.REBUILD_ONLY)
 SPECIAL_CALLS = frozenset({_LATIN1_ENCODE, *GETATTR, *_IMPORTERS, *_CALLS_ARGUMENTS, *_STATE_ARGUMENT,
-                           *NESTED_LOADERS, *_EXTENSIONS})
+                           *NESTED_LOADERS, *_EXTENSIONS, *_REBUILD_ONLY})
 """imports :meth:`CallModel.call_value` looks at more closely; every other import is just called"""
 _PARTIAL_DEPTH = 16
 _ESCAPE_DEPTH = 4
@@ -167,7 +172,7 @@ class CallModel(StackMachine):
         if isinstance(func, GlobalRef):
             if func not in SPECIAL_CALLS:  # most calls (tensor rebuilds, containers): one lookup
                 return Obj(kind, func, args)
-            return self._special(func, args, kind)
+            return self._special(func, args, kind, opcode)
         if isinstance(func, Guarded):
             return self._guarded(func, args, kind)
         if isinstance(func, Obj) and func.kind == "ext":
@@ -179,10 +184,13 @@ class CallModel(StackMachine):
         self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
         return Obj(kind, func, args)
 
-    def _special(self, func: GlobalRef, args: object, kind: str) -> object:
+    def _special(self, func: GlobalRef, args: object, kind: str, opcode: str) -> object:
         if func == _LATIN1_ENCODE and _is_latin1_encode(args):
             assert isinstance(args, tuple)
             return args[0].encode("latin-1")  # how Python 3 pickles bytes for protocols < 3
+        if func in _REBUILD_ONLY and kind == "call" and args != ():
+            self.col.add("MG-S106", f"{opcode} calls {func} with arguments, which runs its __init__; its "
+                         "allowlist pack admits it only to be rebuilt from saved state", self.op_at)
         if func in _IMPORTERS and isinstance(args, tuple) and len(args) >= 2 and isinstance(args[0], str) \
                 and isinstance(args[1], str):
             return self.col.imported(GlobalRef(args[0], args[1]), self.op_at, f"resolved from {func}")
