@@ -27,6 +27,7 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.detection_rules import DETECTION_RULES
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
@@ -80,13 +81,6 @@ _ALL: list[Rule] = [
     Rule("MG-S108", _H, _SUS, "joblib array wrapper reads a file outside the model folder",
          "An old-format joblib array points to a side file by an absolute path or one that climbs out of "
          "the folder; joblib would load that file (with pickles allowed). Do not load it."),
-    Rule("MG-S109", _C, _MAL, "Pickled graph code does more than generated graph code",
-         "A torch.fx GraphModule pickle stores Python source that torch executes and re-traces on load. "
-         "This code runs module-level statements, unusual builtins, file, process, network or dynamic-code "
-         "constructs that torch's code generator never writes. Do not load it."),
-    Rule("MG-S110", _H, _UNS, "Pickled graph code cannot be reviewed",
-         "A torch.fx GraphModule pickle stores Python source that does not parse for this interpreter, so "
-         "what it runs on load cannot be checked. Re-export the graph module, or save its state_dict."),
 
     # ---- MG-S2xx: containers (zip, torch, numpy, joblib, archives, compression) -----------
     # (container rules go here)
@@ -109,11 +103,6 @@ _ALL: list[Rule] = [
     Rule("MG-S206", _M, _SUS, "Data after the end of the content a loader reads",
          "Trailing bytes after the last storage, array or compressed stream are ignored by the loader "
          "but can hide a second payload. Re-export the file."),
-    Rule("MG-S207", _M, _SUS, "Compressed stream padded past the decompression limit",
-         "The stream expands to more than the ratio limit allows, and everything past the part that was "
-         "scanned is one repeated byte: padding that makes a size- or ratio-based scanner give up while a "
-         "loader reads the pickle in front of it. The content was scanned; real writers do not pad. "
-         "Re-export the file."),
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)
@@ -162,12 +151,6 @@ _ALL: list[Rule] = [
     Rule("MG-S315", _C, _MAL, "Python code runs a process or connects out when imported",
          "Module-level code starts a process or a network connection the moment a loader imports the "
          "file, before any model is built. Do not load it; report the repository."),
-    Rule("MG-S316", _C, _MAL, "TorchScript writes or maps files when loaded",
-         "The archive's __setstate__ (or code it calls) uses aten::save or aten::from_file, which torch.jit.load "
-         "runs while it restores the module: loading the file writes or maps files. Do not load it."),
-    Rule("MG-S317", _H, _SUS, "TorchScript writes or maps files when run",
-         "The archive's code calls aten::save or aten::from_file, so running the model reads, maps or writes "
-         "files. Models never need this; check the paths before using it."),
     Rule("MG-S401", _H, _UNS, "safetensors header length invalid",
          "The 8-byte header length is larger than the file or the 100 MB limit safetensors itself "
          "enforces. The file is truncated or crafted; re-download it."),
@@ -195,24 +178,6 @@ _ALL: list[Rule] = [
     Rule("MG-S505", _H, _UNS, "Keras HDF5 model config not found or not parseable",
          "The legacy .h5 file names a model_config but modelguard could not read it, so Lambda "
          "layers cannot be ruled out. Convert the model to .keras or safetensors."),
-    Rule("MG-S510", _H, _UNS, "HDF5 structure does not parse",
-         "The file claims to be HDF5 but its superblock, object headers, heaps or B-trees are truncated or "
-         "inconsistent, so what its attributes and links make a loader do cannot be checked. Re-export it."),
-    Rule("MG-S511", _H, _MAL, "HDF5 dataset reads its data from an external file",
-         "The dataset's bytes come from files outside this one (HDF5 external storage), which the library "
-         "opens on the loading machine, relative to the working directory: a model file that reads arbitrary "
-         "local files into its weights. Real model writers never use it; do not load the file."),
-    Rule("MG-S512", _H, _SUS, "HDF5 external or user-defined link",
-         "A link points into another HDF5 file (opened when the link is followed) or is resolved by a plugin "
-         "the loading process registers. The target was not scanned; model files are self-contained. "
-         "Re-export the file with the data copied in."),
-    Rule("MG-S513", _H, _SUS, "HDF5 virtual dataset maps data from another file",
-         "A virtual dataset reads its values from datasets in other files when it is read, files that were "
-         "not scanned and may not be what the publisher had. Re-export the file with the data copied in."),
-    Rule("MG-S514", _H, _UNS, "HDF5 feature modelguard does not read",
-         "The file keeps attributes or pickled data in a structure modelguard does not decode (compressed "
-         "dense storage, the shared message heap, an unsupported filter or chunk index), so what a loader "
-         "would unpickle from it cannot be checked. Re-export it with default settings."),
     Rule("MG-S601", _C, _MAL, "Jinja template escapes the sandbox",
          "The chat template reaches Python internals (__class__, __globals__, |attr tricks, format "
          "methods, os/popen) as server-side template injection does. Do not serve this model."),
@@ -228,6 +193,7 @@ _ALL: list[Rule] = [
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
     *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in DETECTION_RULES),
     ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------

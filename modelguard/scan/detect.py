@@ -123,8 +123,8 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.ZSTD  # a zstd frame, or a skippable frame in front of one
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if head[:8] == _HDF5 or (len(head) > 512 and _HDF5 in (head[512:520], head[1024:1032], head[2048:2056])):
-        return Format.HDF5  # the library also finds the superblock behind a user block
+    if head.startswith(_HDF5):
+        return Format.HDF5  # behind a user block: MATLAB v7.3 (recognise.py) or unknown.py finds it
     if _is_safetensors(head, size):
         return Format.SAFETENSORS
     if _is_tar(head):

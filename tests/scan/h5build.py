@@ -17,17 +17,25 @@ import numpy as np
 Writer = Callable[[h5py.File], None]
 
 
-def h5(write: Writer, *, libver: str = "earliest") -> bytes:
+def h5(write: Writer, *, libver: str = "earliest", user_block: bytes = b"", block_size: int = 0) -> bytes:
     """The bytes of an HDF5 file that ``write`` fills (``libver="latest"``: object header v2,
-    link messages, dense storage and the newer chunk indexes)."""
+    link messages, dense storage and the newer chunk indexes). ``user_block`` is written into the
+    first ``block_size`` bytes, before the superblock (as MATLAB v7.3 files carry their header)."""
     buf = io.BytesIO()
-    with h5py.File(buf, "w", libver=libver) as f:
+    with h5py.File(buf, "w", libver=libver, userblock_size=block_size or None) as f:
         write(f)
-    return buf.getvalue()
+    data = bytearray(buf.getvalue())
+    data[:len(user_block)] = user_block
+    return bytes(data)
 
 
-def keras_h5(config: dict[str, Any] | bytes | None, *, libver: str = "earliest") -> bytes:
+def keras_h5(config: dict[str, Any] | bytes | None, *, libver: str = "earliest", user_block: bytes = b"",
+             block_size: int = 0) -> bytes:
     """A legacy Keras ``model.save("x.h5")`` layout: model_config JSON, training_config, weights."""
+    return h5(keras_writer(config), libver=libver, user_block=user_block, block_size=block_size)
+
+
+def keras_writer(config: dict[str, Any] | bytes | None) -> Writer:
     def write(f: h5py.File) -> None:
         if config is not None:
             text = config if isinstance(config, bytes) else json.dumps(config).encode()
@@ -38,7 +46,7 @@ def keras_h5(config: dict[str, Any] | bytes | None, *, libver: str = "earliest")
         g.attrs["weight_names"] = np.array([b"dense/kernel:0", b"dense/bias:0"])
         g.create_dataset("dense/kernel:0", data=np.ones((4, 4), "f4"))
         g.create_dataset("dense/bias:0", data=np.zeros(4, "f4"))
-    return h5(write, libver=libver)
+    return write
 
 
 def pickled_attribute(value: bytes, *, libver: str = "earliest", many: int = 0) -> bytes:

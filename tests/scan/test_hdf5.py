@@ -222,3 +222,12 @@ def test_real_pandas_and_keras_files_are_read_fully() -> None:
         if name in files:
             view = _our_view(files[name])
             assert any("PSEUDOATOM" in a or "non_index_axes" in a for a in view.values()), name
+
+
+def test_pickled_rows_behind_a_filter_modelguard_does_not_decode_are_unscannable() -> None:
+    # lzf (filter 32000, shipped with h5py): the rows cannot be inflated, so they cannot be checked.
+    # (64 rows in one chunk, so the filter shrinks it and is applied: a chunk it cannot shrink is stored
+    # raw with the filter masked out, and then the rows are read.)
+    data = hb.object_rows([MALICIOUS_PICKLE] * 64, chunks=(64,), compression="lzf")
+    _fmt, verdict, rules, _ = _scan(data, "frame.h5")
+    assert verdict == "unscannable" and "MG-S514" in rules

@@ -8,6 +8,7 @@ from __future__ import annotations
 import lzma
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +17,7 @@ from modelguard.scan.pickle.allowlist import Safety, classify
 from modelguard.scan.pickle.packs import DEFAULT_GLOBALS, PACKS, REBUILD_ONLY, review
 from modelguard.scan.templates import check_template
 from tests.scan import picklegen as g
+from tests.scan.h5build import keras_h5
 
 PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "real" / "published"
 EVIL = g.reduce_call("os", "system")
@@ -91,17 +93,21 @@ def test_normaliser_whose_strings_are_not_utf8_is_not_one() -> None:
 
 
 # ---- MATLAB v7.3 ------------------------------------------------------------------------------
-def _mat73(body: bytes) -> bytes:
+def _mat73(body: bytes | dict[str, Any] | None) -> bytes:
+    """A MAT-file v7.3: MATLAB's 512-byte header as the user block of an HDF5 file (written by h5py);
+    ``body`` a Keras model config to hide in it, or raw bytes after the signature (a broken file)."""
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
-    header = header.ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0200) + b"IM"
-    return header.ljust(512, b"\0") + b"\x89HDF\r\n\x1a\n" + body
+    header = (header.ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0200) + b"IM").ljust(512, b"\0")
+    if isinstance(body, bytes):
+        return header + b"\x89HDF\r\n\x1a\n" + body
+    return keras_h5(body, user_block=header, block_size=512)
 
 
 def test_mat_v73_is_matlab_and_its_hdf5_part_is_scanned() -> None:
-    assert _scan(_mat73(b"\0" * 2048), "data.mat") == ("matlab", "clean", set())
-    config = (b'{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": '
-              b'{"name": "l", "function": ["4wEAAAAAAAAAAAAA", null, null], "function_type": "lambda"}}]}}')
-    twin = _mat73(b"\0" * 88 + b"\x0c\x00\x14\x00model_config\0\0\0\0" + config + b"\0" * 64)
+    assert _scan(_mat73(None), "data.mat") == ("matlab", "clean", set())
+    lambda_layer = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAA", None, None],
+                                                       "function_type": "lambda"}}
+    twin = _mat73({"class_name": "Sequential", "config": {"layers": [lambda_layer]}})
     fmt, verdict, rules = _scan(twin, "data.mat")
     assert fmt == "matlab" and verdict == "malicious" and "MG-S501" in rules
 

@@ -18,6 +18,7 @@ from modelguard.spec.manifest import parse_manifest
 from modelguard.spec.types import Policy
 from modelguard.trust.evaluate import scan_and_evaluate
 from tests.scan import picklegen as g
+from tests.scan.h5build import keras_h5
 
 # A MeCab-style dictionary header and random payload: no format modelguard knows.
 INERT = b"\xc4\x38\x9f\xed" + random.Random(7).randbytes(8192)
@@ -185,13 +186,15 @@ def test_office_file_ending_in_a_zip_is_not_a_zip_polyglot() -> None:
 @pytest.mark.parametrize("offset", [512, 2048, 8192])
 def test_hdf5_after_a_user_block_goes_to_the_hdf5_scanner(offset: int) -> None:
     """h5py (and so Keras' load_model) opens an HDF5 file whose superblock follows a user block."""
-    config = (b'{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": '
-              b'{"name": "l", "function": ["4wEAAAAAAAAAAAAA", null, null], "function_type": "lambda"}}]}}')
-    body = b"\x89HDF\r\n\x1a\n" + b"\0" * 88 + b"\x0c\x00\x14\x00model_config\0\0\0\0" + config + b"\0" * 64
-    data = b"\x01user block\x00" + b"\xee" * (offset - 12) + body
+    # Real HDF5 files (h5py) with a user block: the structural HDF5 reader finds the superblock there.
+    lambda_layer = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAA", None, None],
+                                                       "function_type": "lambda"}}
+    block = b"\x01user block\x00" + b"\xee" * (offset - 12)
+    data = keras_h5({"class_name": "Sequential", "config": {"layers": [lambda_layer]}}, user_block=block,
+                    block_size=offset)
     r = scan_bytes(data, "weights.bin")
     assert r.verdict is Verdict.MALICIOUS and "MG-S501" in {f.rule for f in r.findings}
-    plain = b"\x01user block\x00" + b"\xee" * (offset - 12) + b"\x89HDF\r\n\x1a\n" + b"\0" * 256
+    plain = keras_h5(None, user_block=block, block_size=offset)
     assert scan_bytes(plain, "data.bin").verdict is Verdict.CLEAN
 
 

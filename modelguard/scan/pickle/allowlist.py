@@ -351,7 +351,8 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
         return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
     if _is_torch_op(module, name):
-        return True    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
+        return True
+    # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
     if any(module == p or module.startswith(p + ".") for p in UNSAFE_SUBPACKAGES):
