@@ -231,3 +231,12 @@ def test_pickled_rows_behind_a_filter_modelguard_does_not_decode_are_unscannable
     data = hb.object_rows([MALICIOUS_PICKLE] * 64, chunks=(64,), compression="lzf")
     _fmt, verdict, rules, _ = _scan(data, "frame.h5")
     assert verdict == "unscannable" and "MG-S514" in rules
+
+
+def test_a_pickled_row_larger_than_the_pickle_limit_is_not_passed_silently() -> None:
+    from modelguard.scan.base import Limits
+
+    row = b"\x80\x04\x8c\xff" + b"x" * 255 + b"\x94."  # a pickled 255-character str
+    r = scan_bytes(hb.object_rows([row]), "frame.h5", limits=Limits(max_pickle_bytes=64))
+    assert r.verdict.value == "unscannable" and "MG-S003" in {f.rule for f in r.findings}
+    assert scan_bytes(hb.object_rows([row]), "frame.h5").verdict.value == "clean"

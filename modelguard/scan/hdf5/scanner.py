@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from modelguard.models import Finding
@@ -101,7 +101,8 @@ class _Scan:
         """What pickle.loads of ``value`` runs (PyTables unpickles such attributes and rows)."""
         from modelguard.scan.pickle.scanner import loads_findings
 
-        self.findings += loads_findings(self.ctx, BytesSource(value, where))
+        self.findings += loads_findings(self.ctx, BytesSource(value, where), limit=self.ctx.limits.max_pickle_bytes,
+                                        report_limits=True)
 
     def _keras(self, name: str, value: bytes, where: str) -> None:
         if len(value) > self.ctx.limits.max_text_bytes:
@@ -147,20 +148,27 @@ class _Scan:
         dtype, layout = obj.datatype, obj.layout
         if dtype is None or layout is None or not dtype.is_byte_sequence:
             return
-        raw = self._raw_data(obj, layout, dtype)
-        count = len(raw) // (8 + self.h5.offset_size)
-        for i, row in enumerate(self.walker.variable_length(raw, count)):
-            self._unpickled(row, f"{self.prefix}{obj.path}[{i}]")
+        index = 0
+        for raw in self._raw_data(obj, layout, dtype):  # chunk by chunk: rows are never all in memory
+            count = len(raw) // (8 + self.h5.offset_size)
+            for row in self.walker.variable_length(raw, count):
+                self._unpickled(row, f"{self.prefix}{obj.path}[{index}]")
+                index += 1
+            self.walker.global_heaps.clear()  # the rows' heap collections are done with
 
-    def _raw_data(self, obj: H5Object, layout: m.Layout, dtype: m.Datatype) -> bytes:
+    def _raw_data(self, obj: H5Object, layout: m.Layout, dtype: m.Datatype) -> Iterator[bytes]:
+        """The dataset's raw elements (here: heap references), one chunk at a time."""
         if layout.kind == 0:
-            return layout.compact
+            yield layout.compact
+            return
         if layout.kind == 1:
-            return b"" if self.h5.undefined(layout.address) else self.h5.read(layout.address, layout.size)
+            if not self.h5.undefined(layout.address):
+                yield self.h5.read(layout.address, layout.size)
+            return
         if layout.kind != 2:
             raise Unsupported(f"pickled rows in a dataset with layout class {layout.kind}")
         if self.h5.undefined(layout.address):
-            return b""  # no chunk written yet
+            return  # no chunk written yet
         expected = 1
         for d in layout.chunk:
             expected *= d
@@ -177,11 +185,9 @@ class _Scan:
             chunks = chunks_fixed_array(self.h5, layout.address, bool(obj.filters), self.walker.budget)
         else:
             raise Unsupported(f"pickled rows in chunks indexed by index type {layout.index}")
-        out = []
         for chunk in chunks:
             data = self.h5.read(chunk.address, expected if chunk.size < 0 else chunk.size)
-            out.append(_unfilter(data, obj.filters, chunk.filter_mask, expected, dtype.size))
-        return b"".join(out)
+            yield _unfilter(data, obj.filters, chunk.filter_mask, expected, dtype.size)
 
 
 def _unfilter(data: bytes, filters: list[int], mask: int, expected: int, element: int) -> bytes:

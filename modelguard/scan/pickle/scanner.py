@@ -82,20 +82,23 @@ _PREFIX_RULES = frozenset({"MG-S101", "MG-S102", "MG-S103", "MG-S104", "MG-S106"
 _PREFIX_RULES_BROKEN = frozenset({"MG-S101", "MG-S103", "MG-S107"})
 
 
-def loads_findings(ctx: ScanContext, source: Source) -> list[Finding]:
+def loads_findings(ctx: ScanContext, source: Source, *, limit: int = PROBE_BYTES,
+                   report_limits: bool = False) -> list[Finding]:
     """What ``pickle.loads(<the bytes of source>)`` would do, for bytes a loader unpickles when they
     look pickled (a PyTables attribute ending in ``.``): a complete pickle counts fully; a broken
     one only through the calls it made before breaking; bytes that are not a pickle count nothing.
-    Bounded by :data:`PROBE_BYTES`."""
+    Bounded by ``limit`` bytes; with ``report_limits`` a pickle too large for it is MG-S003 (a
+    PyTables row is unpickled whatever its size, so what was not analysed must not pass)."""
     with source.open() as f:
-        analysis = analyze_stream(ctx, f, location=source.name, single=True, limit=PROBE_BYTES)
+        analysis = analyze_stream(ctx, f, location=source.name, single=True, limit=limit)
+    limited = [x for x in analysis.findings if x.rule == "MG-S003"] if report_limits else []
     if analysis.complete and analysis.stops:
         keep = _PREFIX_RULES
     elif analysis.calls:
         keep = _PREFIX_RULES_BROKEN
     else:
-        return []
-    return [x for x in analysis.findings if x.rule in keep]
+        return limited
+    return [x for x in analysis.findings if x.rule in keep] + limited
 
 
 def prefix_findings(ctx: ScanContext, source: Source) -> list[Finding]:
