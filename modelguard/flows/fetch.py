@@ -37,6 +37,7 @@ from modelguard.errors import (
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
 from modelguard.store.admission import blob_name, build_record
@@ -98,7 +99,7 @@ def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
         out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
     else:
         out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
-    out.reason = e.message
+    out.reason = f"{_default_rule(e)} {e.message}"
 
 
 class _Fetcher:
@@ -132,12 +133,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.refuse(revoked[0].message)
+            out.refuse(_why(revoked))
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.refuse("refused by the org policy")
+            out.refuse(_why(org_findings))
             self._evict_if_admitted(group)
             return
 
@@ -175,8 +176,9 @@ class _Fetcher:
         if failures:
             self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(failing(r.findings, self.fail_on) for r in shown.values()):
-            out.refuse("a file failed the scan or the policy")
+        bad = [(path, f) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
+        if bad:
+            out.refuse(_why([f for _, f in bad], bad[0][0]))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -185,7 +187,7 @@ class _Fetcher:
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
         if failing(signature, self.fail_on):
-            out.refuse("the model signature does not pass the policy")
+            out.refuse(_why(failing(signature, self.fail_on)))
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
@@ -236,8 +238,9 @@ class _Fetcher:
         return d.size == lf.size and d.sha256 == lf.sha256
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
-                                          lf.size, lf.sha256)
+        # Bytes that are not the locked ones were never scanned: an integrity (or download) failure of
+        # the model, about this file, not a file verdict of a format nobody detected.
+        out.findings.append(finding(_default_rule(error), error.message, path=lf.path))
 
     def _stage(
         self, group: Group, quarantine: Path, out: GroupOutcome
@@ -299,6 +302,14 @@ class _Fetcher:
         return StagedFile(lf.path, blob_name(lf), dest)
 
 
+def _why(found: Sequence[Finding], path: str = "") -> str:
+    """A refusal's reason: the file (when one), rule and message of the first failing finding, and how many more."""
+    first = found[0]
+    where = path or first.path
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{where + ': ' if where else ''}{first.rule} {first.message}{more}"
+
+
 def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
     """(rule, message) when what the Hub publishes now is not what was locked."""
     if rf.size != lf.size:
@@ -319,6 +330,7 @@ def fetch_locked(
     client_factory: Callable[[], Any],
     fail_on: Severity | None = None,
     progress: bool = False,
+    manifest_path: str = filenames.MANIFEST,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -339,6 +351,8 @@ def fetch_locked(
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
     report = _report(outcomes, threshold, lockfile, layout)
+    report = replace(report, findings=(*policy_findings(policy), *report.findings),
+                     extra={"cache": str(layout.root), "policy": describe(policy, manifest_path)})
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
 
@@ -398,4 +412,4 @@ def fetch(
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
     return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on,
-                        progress=progress)
+                        progress=progress, manifest_path=manifest.path)

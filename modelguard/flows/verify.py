@@ -24,6 +24,7 @@ from modelguard.errors import ConfigError, ExitCode, NothingToCheckError
 from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, VerifyOutcome, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store import audit
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
@@ -110,7 +111,7 @@ def verify_locked(
     policy = manifest.policy
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
-    loose: list[Finding] = []
+    loose: list[Finding] = policy_findings(policy)
     files: list[FileResult] = []
     models: list[VerifyOutcome] = []
     checked = 1  # the lockfile itself
@@ -166,7 +167,8 @@ def verify_locked(
     return Report(
         command="verify", fail_on=threshold, files=tuple(files), findings=tuple(loose), checked=checked,
         models=tuple(models),
-        extra={"hashing": "size+mtime+inode trusted from admission (--fast)" if fast else "full sha256"},
+        extra={"hashing": "size+mtime+inode trusted from admission (--fast)" if fast else "full sha256",
+               "cache": str(layout.root), "policy": describe(policy, manifest.path)},
     )
 
 
