@@ -4,7 +4,7 @@ Every CLI command is one call here, and the CLI does nothing else but parse flag
 the call returns; Python users get exactly what the command line gets.
 
 * :func:`lock` (and :func:`check_lock`), :func:`fetch`, :func:`verify`: the three commands of the flow,
-  and :func:`scan` for loose files under the project's policy,
+  and :func:`scan_with_policy` for loose files under the project's policy,
   returning typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
 * :func:`init`, :func:`add`, :func:`remove`: start and edit the manifest (then lock), like ``uv add``.
@@ -60,7 +60,7 @@ __all__ = [
     "revoke",
     "sarif_anchors",
     "sbom",
-    "scan",
+    "scan_with_policy",
     "sign",
     "signer_entry",
     "snapshot",
@@ -148,8 +148,8 @@ def verify(
                       require_signature=require_signature, progress=progress)
 
 
-def scan(paths: Iterable[PathLike], *, manifest: PathLike | None = None, fail_on: Severity | str | None = None,
-         policy: bool = True) -> Report:
+def scan_with_policy(paths: Iterable[PathLike], *, manifest: PathLike | None = None,
+                     fail_on: Severity | str | None = None, policy: bool = True) -> Report:
     """Scan files and folders under the project's policy (same as ``modelguard scan``).
 
     The policy is the one of ``manifest``, else of ``modelguard.toml`` in the working directory
@@ -318,7 +318,8 @@ def audit_log(cache_dir: PathLike | None = None, *, since: _dt.datetime | None =
 
 
 def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None) -> SarifAnchors:
-    """Where SARIF results of a ``verify`` point: each model's lockfile line (and manifest line)."""
+    """Where the findings of a ``verify`` or ``fetch`` point, in text and SARIF: each model's lockfile
+    line (and manifest line)."""
     from modelguard.flows.verify import load_inputs
     from modelguard.report.sarif import SarifAnchors
 
@@ -327,8 +328,12 @@ def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike |
 
 
 def render(report: Report, fmt: str = "text", *, verbose: bool = False, quiet: bool = False,
-           anchors: SarifAnchors | None = None) -> str:
-    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0)."""
+           anchors: SarifAnchors | None = None, category: str = "") -> str:
+    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0).
+
+    ``anchors`` (:func:`sarif_anchors`) say where findings point in text and SARIF alike: each model's
+    lockfile line. ``category`` is the SARIF run's ``automationDetails`` category (default
+    ``modelguard/<command>``)."""
     from modelguard.report.text import render as run_render
 
-    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors)
+    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, category=category)

@@ -44,6 +44,9 @@ def report_options(func: F) -> F:
         help="Lowest severity that fails: info|low|medium|high|critical (default: the policy's fail-on, "
         "else medium).",
     )(func)
+    func = click.option("--sarif-category", "sarif_category", default="", metavar="NAME",
+                        help="SARIF run category (automationDetails.id; default: modelguard/<command>). "
+                        "upload-sarif keeps it, so two runs of one command in a workflow need two names.")(func)
     func = output_option(func)
     return format_option()(func)
 
@@ -62,7 +65,8 @@ def progress(ctx: click.Context | None = None) -> bool:
     return progress_enabled(globals_of(ctx))
 
 
-def emit(report: Report, fmt: str, output: str | None, *, anchors: Anchors | None = None) -> int:
+def emit(report: Report, fmt: str, output: str | None, *, anchors: Anchors | None = None,
+         category: str = "") -> int:
     """Render the report to --output (atomically) or stdout; return its exit code.
 
     The global ``-q`` trims the text report to what fails and the summary and ``-v`` lists every
@@ -70,7 +74,8 @@ def emit(report: Report, fmt: str, output: str | None, *, anchors: Anchors | Non
     line still goes to standard error, so a CI log says what happened.
     """
     opts = globals_of()
-    text = render(report, fmt, verbose=bool(opts.get("verbose")), quiet=bool(opts.get("quiet")), anchors=anchors)
+    text = render(report, fmt, verbose=bool(opts.get("verbose")), quiet=bool(opts.get("quiet")), anchors=anchors,
+                  category=category)
     if output and output != STDOUT:
         from modelguard.store.atomic import replace_file
 

@@ -18,7 +18,7 @@ from modelguard.spec import filenames
                    "else ~/.cache/modelguard).")
 @report_options
 def fetch(lockfile: str, manifest: str | None, cache_dir: str | None, fmt: str, output: str | None,
-          fail_on: str | None) -> int:
+          fail_on: str | None, sarif_category: str) -> int:
     """Download, verify, scan and admit every locked model; refuse what fails, per file.
 
     The text report lists the findings, then one line per model (admitted, or refused with the
@@ -29,4 +29,4 @@ def fetch(lockfile: str, manifest: str | None, cache_dir: str | None, fmt: str, 
     opts = globals_of()
     report = api.fetch(lockfile, cache_dir=cache_dir, endpoint=opts.get("endpoint"), token=opts.get("token"),
                        manifest=manifest, fail_on=fail_on, progress=progress())
-    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest))
+    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest), category=sarif_category)

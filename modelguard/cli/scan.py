@@ -12,7 +12,8 @@ from modelguard.cli._common import emit, report_options
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False), metavar="FILE",
               help="The manifest whose policy applies (default: ./modelguard.toml when there is one).")
 @report_options
-def scan(paths: tuple[str, ...], manifest: str | None, fmt: str, output: str | None, fail_on: str | None) -> int:
+def scan(paths: tuple[str, ...], manifest: str | None, fmt: str, output: str | None, fail_on: str | None,
+         sarif_category: str) -> int:
     """Scan model files or folders (recursively). Format is decided by content, never by name.
 
     The policy of ./modelguard.toml (or --manifest) applies as fetch and verify apply it: pickle
@@ -21,4 +22,5 @@ def scan(paths: tuple[str, ...], manifest: str | None, fmt: str, output: str | N
     """
     from modelguard import api
 
-    return emit(api.scan(list(paths), manifest=manifest, fail_on=fail_on), fmt, output)
+    return emit(api.scan_with_policy(list(paths), manifest=manifest, fail_on=fail_on), fmt, output,
+                category=sarif_category)

@@ -24,7 +24,7 @@ from modelguard.spec import filenames
               help="Fail when modelguard.lock.sig is missing or invalid, as require-signature = true does.")
 @report_options
 def verify(lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool, remote: bool,
-           require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
+           require_signature: bool, fmt: str, output: str | None, fail_on: str | None, sarif_category: str) -> int:
     """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows.
 
     Prints the findings and a summary naming the policy and the cache checked (-v: every file and model).
@@ -35,4 +35,4 @@ def verify(lockfile: str, manifest: str | None, cache_dir: str | None, fast: boo
     report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
                         endpoint=opts.get("endpoint"), token=opts.get("token"), fail_on=fail_on,
                         require_signature=require_signature, progress=progress())
-    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest))
+    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest), category=sarif_category)

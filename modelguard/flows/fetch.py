@@ -176,9 +176,9 @@ class _Fetcher:
         if failures:
             self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        bad = [(path, f) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
+        bad = [f.at(path=path) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
         if bad:
-            out.refuse(_why([f for _, f in bad], bad[0][0]))
+            out.refuse(_why(bad))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -302,10 +302,11 @@ class _Fetcher:
         return StagedFile(lf.path, blob_name(lf), dest)
 
 
-def _why(found: Sequence[Finding], path: str = "") -> str:
-    """A refusal's reason: the file (when one), rule and message of the first failing finding, and how many more."""
-    first = found[0]
-    where = path or first.path
+def _why(found: Sequence[Finding]) -> str:
+    """A refusal's reason: the file (when one), rule and message of the most severe failing finding (the
+    first of those), and how many more."""
+    first = max(found, key=lambda f: f.severity.rank)
+    where = first.path
     more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
     return f"{where + ': ' if where else ''}{first.rule} {first.message}{more}"
 

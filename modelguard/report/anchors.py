@@ -140,8 +140,9 @@ def detail_location(f: Finding, pos: Position) -> str:
         return ""
     if _LINE_WORD.fullmatch(loc) and pos.own_file:
         return ""
-    if f.path and loc.startswith(f.path) and len(loc) > len(f.path):
-        rest = loc[len(f.path):]
-        if rest[0] in "!@":
-            loc = rest[1:]
+    # Scanners name members after the file as they saw it: the path given, or (verify, fetch) the
+    # repo-relative path inside ``model:path``.
+    for prefix in (f.path, f.path.split(":", 1)[1] if f.model and f.path.startswith(f.model + ":") else ""):
+        if prefix and loc.startswith(prefix) and len(loc) > len(prefix) and loc[len(prefix)] in "!@":
+            return loc[len(prefix) + 1:]
     return loc

@@ -290,7 +290,6 @@ _ALL: list[Rule] = [
     Rule("MG-P015", _M, _SUS, "File type not allowed",
          "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
          "manifest or add the format to the policy."),
-    # MG-P016..P029: the policy's own consistency -- modelguard.spec.policy.policy_findings
     Rule("MG-P016", _L, _SUS, "Remote-code pins have no effect",
          "[[policy.remote-code]] pins apply only under trust-remote-code = \"allow-pinned\"; with \"deny\" every "
          "custom code file is refused, pinned or not. Set trust-remote-code = \"allow-pinned\" to allow the "

@@ -88,7 +88,7 @@ def to_sarif(report: Report, *, anchors: Anchors | None = None, category: str = 
         # The category (SARIF 3.17.4: a trailing "/" means no run id): code scanning keeps one analysis
         # per category, so verify's and scan's alerts do not close each other's. upload-sarif keeps an
         # id already in the log, so a workflow separates two lockfiles with --sarif-category.
-        "automationDetails": {"id": f"{category or 'modelguard/' + report.command}/"},
+        "automationDetails": {"id": f"{category.strip('/') or 'modelguard/' + report.command}/"},
         "properties": {"modelguard": _run_properties(report)},
     }
     artifacts = [_artifact(r.path, r.format, r.verdict, r.sha256, root) for r in report.files]

@@ -106,14 +106,15 @@ def finding_line(f: Finding, anchors: Anchors | None = None) -> str:
 
 
 def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
-           anchors: Anchors | None = None) -> str:
-    """``report`` as ``text``, ``json`` or ``sarif`` (``anchors``: where findings point)."""
+           anchors: Anchors | None = None, category: str = "") -> str:
+    """``report`` as ``text``, ``json`` or ``sarif`` (``anchors``: where findings point; ``category``: the
+    SARIF run's category, default ``modelguard/<command>``)."""
     if fmt == "json":
         return to_json(report)
     if fmt == "sarif":
         from modelguard.report.sarif import to_sarif
 
-        return to_sarif(report, anchors=anchors)
+        return to_sarif(report, anchors=anchors, category=category)
     if fmt != "text":
         raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
     return to_text(report, verbose=verbose, quiet=quiet, anchors=anchors)
@@ -149,7 +150,8 @@ def summary_line(report: Report) -> str:
     s = summary(report)
     code = report.exit_code
     verdict = "OK" if code is ExitCode.OK else ("FAILED" if code is ExitCode.REJECTED else "NO VERDICT")
-    integrity = sum(1 for f in report.failing() if f.rule.startswith("MG-H"))
+    # Integrity failures: bytes or Hub metadata that differ from what was locked (not "no answer" ones).
+    integrity = sum(1 for f in report.failing() if f.rule.startswith("MG-H") and f.verdict is not Verdict.UNSCANNABLE)
     broken = f", {_n(integrity, 'integrity failure')}" if integrity else ""
     return (f"{verdict}: {_n(s['files'], 'file')} — {s['clean']} clean, {s['suspicious']} suspicious, "
             f"{s['malicious']} malicious, {s['unscannable']} unscannable; {_n(s['findings'], 'finding')}, "
