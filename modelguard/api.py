@@ -30,12 +30,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard.flows.load import TorchNotInstalledError, hf_offline, load_safetensors, load_torch, offline_env
 from modelguard.models import Report, Severity, parse_fail_on
 from modelguard.spec import filenames
 
 if TYPE_CHECKING:
     from modelguard.flows.edit import Edited
+    from modelguard.flows.load import (
+        TorchNotInstalledError,
+        hf_offline,
+        load_safetensors,
+        load_torch,
+        offline_env,
+    )
     from modelguard.flows.lock import LockResult
     from modelguard.flows.revoke import Revoked
     from modelguard.report.sarif import SarifAnchors
@@ -66,6 +72,18 @@ __all__ = [
     "snapshot",
     "verify",
 ]
+
+_FROM_LOAD = frozenset({"TorchNotInstalledError", "hf_offline", "load_safetensors", "load_torch", "offline_env"})
+
+
+def __getattr__(name: str) -> object:
+    """The loaders, from :mod:`modelguard.flows.load` on first use: ``modelguard scan`` starts without them."""
+    if name in _FROM_LOAD:
+        from modelguard.flows import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_MANIFEST = filenames.MANIFEST
 DEFAULT_LOCKFILE = filenames.LOCKFILE

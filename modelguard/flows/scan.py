@@ -17,11 +17,14 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from modelguard.errors import ConfigError
 from modelguard.models import FileResult, Report, Severity
 from modelguard.spec import filenames
-from modelguard.spec.types import Policy
+
+if TYPE_CHECKING:  # spec.types costs start-up time a scan without a manifest does not need
+    from modelguard.spec.types import Policy
 
 PathLike = str | os.PathLike[str]
 
@@ -32,13 +35,13 @@ _REPO_SCOPED = frozenset({"MG-P012", "MG-P013"})
 def find_policy(manifest: PathLike | None) -> tuple[Policy | None, dict[str, str]]:
     """(policy, where it came from) for a scan: the named manifest (which must exist), else
     ``modelguard.toml`` in the working directory, else (None, no source)."""
-    from modelguard.spec.manifest import load_manifest
-    from modelguard.spec.policy import describe
-
     if manifest is None:
         if not os.path.isfile(filenames.MANIFEST):
             return None, {"source": "", "sha256": ""}
         manifest = filenames.MANIFEST
+    from modelguard.spec.manifest import load_manifest
+    from modelguard.spec.policy import describe
+
     path = os.fspath(manifest)
     if not os.path.isfile(path):
         raise ConfigError(f"no manifest at {path}; check --manifest, or run where modelguard.toml is")
