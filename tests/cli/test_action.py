@@ -331,6 +331,7 @@ def test_fetch_then_verify_with_the_token_in_the_environment(tmp_path: Path) -> 
                                 text=True, env=base)
         assert denied.returncode == 1, denied.stdout + denied.stderr  # no token: nothing admitted, verify fails
         (tmp_path / "github_output").unlink()
+        (tmp_path / "step_summary.md").unlink()
         proc = subprocess.run([sys.executable, "-m", "modelguard.cli.action"], cwd=ws, capture_output=True,
                               text=True, env={**base, "MODELGUARD_TOKEN": "hf_actionSecret"})
     assert proc.returncode == 0, proc.stdout + proc.stderr
