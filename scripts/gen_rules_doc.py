@@ -17,7 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from modelguard.report.links import RULES_DOC, rule_anchor  # noqa: E402
-from modelguard.report.rules import RULES, Rule  # noqa: E402
+from modelguard.report.rule import Rule  # noqa: E402
+from modelguard.report.rules import RULES  # noqa: E402
 
 FAMILIES = (
     ("MG-S", "Scan: what a file would do when loaded", "modelguard.scan"),
