@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import os
+import re
 import sys
 from typing import Any
 
@@ -180,6 +181,22 @@ def _quiet_hub_logging() -> None:
         logging.getLogger("huggingface_hub").setLevel(logging.ERROR)
 
 
+_AT_LINE = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>[1-9][0-9]*)(?::(?P<col>[1-9][0-9]*))?: (?P<rest>.+)$",
+                      re.DOTALL)
+
+
+def error_line(e: ModelguardError) -> str:
+    """The one line an expected failure prints. An error about a line of a file (a manifest or policy
+    key) reads like a compiler's, ``file:line:col: error: ...``, as findings do, so editors and CI
+    problem matchers link it; any other starts ``modelguard: error:``. The rule id comes first when
+    the error has one, as reports print it, so a failure can be looked up and grepped."""
+    rule = f"{e.rule} " if e.rule and e.rule not in e.message else ""
+    m = _AT_LINE.match(e.message)
+    if m:
+        return f"{m['file']}:{m['line']}:{m['col'] or 1}: error: {rule}{m['rest']}"
+    return f"modelguard: error: {rule}{e.message}"
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console entry point."""
     code = run(argv)
@@ -190,9 +207,7 @@ def run(argv: list[str] | None = None) -> int:
     try:
         rv: Any = cli.main(args=argv, prog_name="modelguard", standalone_mode=False)
     except ModelguardError as e:
-        # The rule id, as reports print it, so a failure of lock (or any command) can be looked up and grepped.
-        rule = f"{e.rule} " if e.rule and e.rule not in e.message else ""
-        click.echo(f"modelguard: error: {rule}{e.message}", err=True)
+        click.echo(error_line(e), err=True)
         return int(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         # click turns Ctrl-C into Abort. Admission is atomic per model, so an interrupted run leaves

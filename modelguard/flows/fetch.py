@@ -41,6 +41,7 @@ from modelguard.errors import (
 )
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.report.text import refusal_reason
 from modelguard.spec import filenames
 from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import LockedFile, Lockfile, Policy
@@ -142,12 +143,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.refuse(_why(revoked))
+            out.refuse(refusal_reason(revoked))
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.refuse(_why(org_findings))
+            out.refuse(refusal_reason(org_findings))
             self._evict_if_admitted(group)
             return
 
@@ -187,7 +188,7 @@ class _Fetcher:
             return
         bad = [f.at(path=path) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
         if bad:
-            out.refuse(_why(bad))
+            out.refuse(refusal_reason(bad))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -196,7 +197,7 @@ class _Fetcher:
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
         if failing(signature, self.fail_on):
-            out.refuse(_why(failing(signature, self.fail_on)))
+            out.refuse(refusal_reason(failing(signature, self.fail_on)))
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
@@ -247,8 +248,7 @@ class _Fetcher:
         return d.size == lf.size and d.sha256 == lf.sha256
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        # Bytes that are not the locked ones were never scanned: an integrity (or download) failure of
-        # the model, about this file, not a file verdict of a format nobody detected.
+        # Never scanned: a failure of the model about this file, not a verdict of an undetected format.
         out.findings.append(finding(_default_rule(error), error.message, path=lf.path))
 
     def _stage(
@@ -326,15 +326,6 @@ class _Fetcher:
         hub.check_locked(lf, digests, what=lf.path)
         hub.check_published(rf, digests, what=lf.path)
         return StagedFile(lf.path, blob_name(lf), dest)
-
-
-def _why(found: Sequence[Finding]) -> str:
-    """A refusal's reason: the file (when one), rule and message of the most severe failing finding (the
-    first of those), and how many more."""
-    first = max(found, key=lambda f: f.severity.rank)
-    where = first.path
-    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-    return f"{where + ': ' if where else ''}{first.rule} {first.message}{more}"
 
 
 def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:

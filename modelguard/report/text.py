@@ -129,6 +129,14 @@ def model_lines(models: Sequence[ModelOutcome] | None, fail_on: Severity = Sever
     return lines
 
 
+def refusal_reason(found: Sequence[Finding]) -> str:
+    """Why a model was refused, in one line: the file (when one), rule and message of the most severe
+    of ``found`` (the first of those), and how many more there are."""
+    first = max(found, key=lambda f: f.severity.rank)
+    more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+    return f"{first.path + ': ' if first.path else ''}{first.rule} {first.message}{more}"
+
+
 def _first_failure(m: ModelOutcome, fail_on: Severity) -> str:
     """``file: RULE message`` of the first finding that fails the model (and how many more), or ""."""
     found = [(r.path, f) for r in m.files for f in r.findings if fails(f, fail_on)]

@@ -65,7 +65,7 @@ def _assert_links(found: list[re.Match[str]]) -> None:
 def test_scan_lint_fetch_verify_share_one_clickable_format(project: Project, capsys) -> None:
     Path("models").mkdir()
     Path("models/evil.pkl").write_bytes(EVIL)
-    Path("models/weights.bin").write_bytes(bytes(range(256)) * 4)
+    Path("models/weights.bin").write_bytes(b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4)
     Path("models/modeling_x.py").write_text("import os\n\n\ndef go():\n    os.system('x')\n", encoding="utf-8")
     Path("app.py").write_text('import openai\n\nclient.create(model="gpt-4o")\n', encoding="utf-8")
     lines = {}

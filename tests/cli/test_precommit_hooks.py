@@ -117,6 +117,18 @@ SCAN_HOOK_NAMES: dict[Format, list[str]] = {
     Format.IMAGE: ["sample.png", "x.jpg", "x.jpeg", "x.gif", "x.bmp", "x.webp", "x.tiff"],
     Format.AUDIO: ["sample.wav", "x.flac", "x.ogg", "x.mp3"],
     Format.PDF: ["paper.pdf"],
+    Format.ONNX_TENSOR: ["test_data_set_0/input_0.pb"],
+    Format.TF_SAVED_MODEL: ["saved_model/saved_model.pb"],
+    Format.TF_GRAPHDEF: ["frozen_graph.pb"],
+    Format.TF_CHECKPOINT_INDEX: ["variables/variables.index", "model.ckpt.index"],
+    Format.TF_CHECKPOINT_DATA: ["variables/variables.data-00000-of-00001"],
+    Format.COREML: ["Model.mlmodel"],
+    Format.COREML_WEIGHTS: ["Model.mlpackage/Data/com.apple.CoreML/weights/weight.bin"],
+    Format.MEDIAPIPE_GRAPH: ["hand_landmark.binarypb", "face.task"],
+    Format.WORD2VEC: ["GoogleNews-vectors-negative300.bin", "vectors.w2v", "wiki.en.vec"],
+    Format.FASTTEXT: ["cc.en.300.bin", "lid.176.ftz"],
+    Format.SPM_NORMALIZER: ["normalizer.bin", "spm.model"],
+    Format.MATLAB: ["weights.mat"],
 }
 NOT_HANDED_TO_THE_SCAN_HOOK = {
     Format.PYTHON: "the project's own code; custom model code is reviewed when the model is fetched and verified",

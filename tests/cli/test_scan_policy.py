@@ -14,6 +14,7 @@ EVIL = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x
 CUSTOM_GLOBAL = b"\x80\x02cmylib\nThing\nq\x00)Rq\x01."  # imports mylib.Thing: not on the allowlist
 PLAIN = b"\x80\x02}q\x00X\x01\x00\x00\x00aK\x01s."  # a dict: a clean pickle
 SAFETENSORS = artifacts.safetensors({"w": (4, 4)})
+UNKNOWN = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4  # no known format, hides an archive header
 
 
 @pytest.fixture
@@ -87,7 +88,7 @@ def test_pickle_allowlist_additions_apply_only_when_scoped_to_everything(project
 
 
 def test_suppressions_and_fail_on_come_from_the_policy(project: Path, capsys, today) -> None:
-    (project / "models" / "weights.bin").write_bytes(bytes(range(256)) * 4)  # MG-S002 medium
+    (project / "models" / "weights.bin").write_bytes(UNKNOWN)  # MG-S002 medium
     _manifest(project, 'fail-on = "high"\n')
     assert run(["scan", "models"]) == 0  # medium is below the policy's fail-on
     capsys.readouterr()
