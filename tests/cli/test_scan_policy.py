@@ -119,3 +119,12 @@ def test_a_broken_manifest_fails_the_scan_closed(project: Path, capsys) -> None:
     (project / "modelguard.toml").write_text("[policy]\nallowed-org = []\n", encoding="utf-8")
     assert run(["scan", "models"]) == 2
     assert "modelguard.toml:2" in capsys.readouterr().err
+
+
+def test_lint_of_the_manifest_says_the_pins_do_nothing(project: Path, capsys) -> None:
+    pin = '\n[[policy.remote-code]]\nrepo = "acme/m"\nfiles = {{ "modeling_x.py" = "{}" }}\n'.format("b" * 64)
+    _manifest(project, 'trust-remote-code = "deny"\n' + pin)
+    assert run(["lint", "modelguard.toml", "--fail-on", "low"]) == 1  # the pre-commit lint hook sees it too
+    assert "modelguard.toml:5:1: MG-P016 low: " in capsys.readouterr().out
+    _manifest(project, 'trust-remote-code = "allow-pinned"\n' + pin)
+    assert run(["lint", "modelguard.toml", "--fail-on", "low"]) == 0
