@@ -224,3 +224,25 @@ def test_no_progress_and_hf_hub_disable_progress_bars_silence_the_bars(project: 
     silenced = _on_a_terminal([a.format(3) for a in base], project.root, {**env, "HF_HUB_DISABLE_PROGRESS_BARS": "1"})
     for out in (quiet, silenced):
         assert "B/s" not in out and "%|" not in out, out
+
+
+def test_the_documented_problem_matcher_reads_every_finding_line(project: Project, capsys) -> None:
+    from tests._schemas import ROOT
+
+    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    [matcher] = [json.loads(b) for b in re.findall(r"```json\n(.*?)```", text, re.DOTALL) if "problemMatcher" in b]
+    pattern = matcher["problemMatcher"][0]["pattern"][0]
+    regexp = re.compile(pattern["regexp"])
+    Path("models").mkdir()
+    Path("models/evil.pkl").write_bytes(EVIL)
+    assert run(["scan", "models"]) == 1
+    assert run(["--endpoint", project.hub.endpoint, "fetch", "--cache-dir", "cache"]) == 1
+    lines = [m.group(0) for m in _finding_lines(capsys.readouterr().out)]
+    assert lines
+    for line in lines:
+        got = regexp.match(line)
+        assert got, line
+        mine = LINE.match(line)
+        assert mine is not None
+        assert got.group(pattern["file"]) == mine["path"] and got.group(pattern["line"]) == mine["line"]
+        assert got.group(pattern["code"]) == mine["rule"] and got.group(pattern["message"]) == mine["message"]

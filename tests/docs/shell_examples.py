@@ -187,6 +187,25 @@ def _downloads(box: Sandbox) -> None:
     (folder / "modeling_tiny.py").write_text(code, encoding="utf-8")
 
 
+def _providers_app(box: Sandbox) -> None:
+    """docs/providers.md's sample app (the same as tests/providers/test_lint.py's)."""
+    from tests.providers.test_lint import APP_PY, CONFIG_YAML, DOT_ENV, WEB_TS
+
+    app = box.project / "app"
+    (app / "node_modules").mkdir(parents=True, exist_ok=True)
+    for name, text in (("main.py", APP_PY), ("web.ts", WEB_TS), ("config.yaml", CONFIG_YAML), (".env", DOT_ENV),
+                       ("node_modules/dep.js", 'x = {model: "gpt-4o"}\n')):
+        (app / name).write_text(text, encoding="utf-8")
+
+
+def _retired_manifest(box: Sandbox) -> None:
+    (box.project / "config").mkdir(exist_ok=True)
+    (box.project / "config" / "models.toml").write_text(
+        '[policy]\nallowed-orgs = ["google"]\nfail-on = "medium"\n\n[[provider-model]]\nname = "chat"\n'
+        'provider = "openai"\nmodel = "gpt-4o"\n\n[[provider-model]]\nname = "summariser"\nprovider = "anthropic"\n'
+        'model = "claude-3-7-sonnet-latest"\n', encoding="utf-8")
+
+
 def _legacy_checkpoint(box: Sandbox) -> None:
     heads = box.project / "heads"
     heads.mkdir(exist_ok=True)
@@ -205,6 +224,8 @@ SETUPS: dict[str, Callable[[Sandbox], None]] = {
     "downloads": _downloads,
     "signing-key": _signing_key,
     "legacy-checkpoint": _legacy_checkpoint,
+    "providers-app": _providers_app,
+    "retired-manifest": _retired_manifest,
 }
 
 
