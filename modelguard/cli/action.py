@@ -246,6 +246,9 @@ def main(env: Mapping[str, str] | None = None) -> int:
         sys.stderr.write(message + "\n")
         publish(ActionResult(int(ExitCode.USAGE), "", None, None, 0, message), env)
         return int(ExitCode.USAGE)
+    if inputs.cache_dir:
+        # A cold cache is an empty one: verify then says what is not admitted (exit 1), not "no such folder".
+        os.makedirs(os.path.join(workspace, inputs.cache_dir), exist_ok=True)
     if inputs.fetch:
         fetched = _modelguard(fetch_args(inputs), workspace, inputs.token)
         sys.stdout.write(fetched.stdout)

@@ -284,10 +284,14 @@ def _invocation(report: Report, root: str) -> dict[str, Any]:
 def _run_properties(report: Report) -> dict[str, Any]:
     from modelguard.report.text import SCHEMA, summary
 
-    return {
+    props: dict[str, Any] = {
         "report-schema": SCHEMA,
         "command": report.command,
         "ok": report.ok,
         "fail-on": report.fail_on.value,
         "summary": summary(report),
     }
+    for key in ("policy", "cache"):  # what the run was checked against, as the JSON report says it
+        if key in report.extra:
+            props[key] = report.extra[key]
+    return props

@@ -152,7 +152,8 @@ def test_caches_are_pinned_by_commit_and_keyed_on_what_they_hold() -> None:
     venv, models = caches
     assert venv["with"]["key"] == "${{ steps.keys.outputs.venv }}"
     [keys] = [s for s in steps if s.get("id") == "keys"]
-    assert "action-requirements.txt pyproject.toml modelguard" in keys["run"] and "sha256sum" in keys["run"]
+    assert '"action-requirements.txt"' in keys["run"] and '"pyproject.toml"' in keys["run"]
+    assert '(root / "modelguard").rglob' in keys["run"] and "hashlib.sha256" in keys["run"]
     assert "hashFiles(" in models["with"]["key"]
     [install] = [s for s in steps if s.get("name") == "Install modelguard"]
     assert install["if"] == "steps.venv-cache.outputs.cache-hit != 'true'"
@@ -342,3 +343,33 @@ def test_fetch_then_verify_with_the_token_in_the_environment(tmp_path: Path) -> 
     everything = proc.stdout + proc.stderr + summary + (tmp_path / "github_output").read_text("utf-8")
     assert "hf_actionSecret" not in everything
     assert (tmp_path / "models" / "hub" / "models--acme--gated").is_dir()
+
+
+def test_the_venv_key_is_the_hash_of_the_code_it_runs(tmp_path: Path) -> None:
+    """The key step, run by bash as the runner runs it: same code, same key; one changed byte, a new key."""
+    import shutil
+
+    [keys] = [s for s in _action()["runs"]["steps"] if s.get("id") == "keys"]
+    copy = tmp_path / "action"
+    shutil.copytree(ROOT / "modelguard", copy / "modelguard", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "action-requirements.txt"):
+        shutil.copy2(ROOT / name, copy / name)
+
+    def key() -> str:
+        out = tmp_path / "out"
+        out.write_text("")
+        env = {**os.environ, "MODELGUARD_ACTION_PATH": str(copy), "RUNNER_OS": "Linux", "RUNNER_ARCH": "X64",
+               "GITHUB_OUTPUT": str(out)}
+        proc = subprocess.run(["bash", "-c", keys["run"]], env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, proc.stderr
+        [line] = out.read_text().splitlines()
+        assert re.fullmatch(r"venv=modelguard-venv-Linux-X64-py[\d.]+-[0-9a-f]{64}", line), line
+        return line
+
+    first = key()
+    (copy / "modelguard" / "__pycache__").mkdir(exist_ok=True)
+    (copy / "modelguard" / "__pycache__" / "x.pyc").write_bytes(b"compiled")  # not code that was reviewed
+    assert key() == first
+    with (copy / "modelguard" / "cli" / "action.py").open("a") as f:
+        f.write("\n")
+    assert key() != first

@@ -51,6 +51,9 @@ def test_require_safetensors_makes_scan_agree_with_verify(project: Path, capsys)
     assert run(["scan", "-f", "json", "models"]) == 1
     doc = _json(capsys)
     assert doc["policy"]["source"] == "modelguard.toml" and len(doc["policy"]["sha256"]) == 64
+    assert run(["scan", "-f", "sarif", "models"]) == 1
+    sarif = json.loads(capsys.readouterr().out)
+    assert sarif["runs"][0]["properties"]["modelguard"]["policy"] == doc["policy"]
 
 
 def test_manifest_option_names_another_policy(project: Path, capsys) -> None:
