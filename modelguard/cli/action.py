@@ -202,9 +202,9 @@ def render_summary(result: ActionResult, command: str = "verify") -> str:
     run = doc["runs"][0]
     summary = run.get("properties", {}).get("modelguard", {}).get("summary", {})
     lines.append(
-        f"{summary.get('files', 0)} file(s): {summary.get('clean', 0)} clean, "
+        f"{_n(int(summary.get('files', 0)), 'file')}: {summary.get('clean', 0)} clean, "
         f"{summary.get('suspicious', 0)} suspicious, {summary.get('malicious', 0)} malicious, "
-        f"{summary.get('unscannable', 0)} unscannable. {result.findings} finding(s), "
+        f"{summary.get('unscannable', 0)} unscannable. {_n(result.findings or 0, 'finding')}, "
         f"{result.failing} failing, {result.suppressed} suppressed."
     )
     results = run.get("results", [])
@@ -225,6 +225,10 @@ def render_summary(result: ActionResult, command: str = "verify") -> str:
         lines += ["", "**Not scanned:**", ""]
         lines += [f"- {_md_cell(n['message']['text'])}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _md_cell(text: str) -> str:

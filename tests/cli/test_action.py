@@ -234,7 +234,7 @@ def test_findings_give_outputs_summary_and_the_exit_code(tmp_path: Path) -> None
     assert outputs == {"sarif-file": str(ws / "modelguard.sarif"), "findings": "1", "failing": "1", "exit-code": "1"}
     assert_valid_sarif(json.loads((ws / "modelguard.sarif").read_text()))
     assert summary.startswith("## ❌ modelguard scan: rejected: findings at or above fail-on (exit 1)")
-    assert "2 file(s): 1 clean" in summary and "1 unscannable" in summary
+    assert "2 files: 1 clean" in summary and "1 unscannable" in summary
     assert "| MG-S002 | medium | `models/weights.bin:1` |" in summary
     assert "**Not scanned:**" in summary and "models/weights.bin: not scanned (unknown): MG-S002" in summary
 
@@ -281,7 +281,7 @@ def test_summary_marks_suppressed_findings_and_escapes_markdown(tmp_path: Path) 
     sarif.write_text(to_sarif(Report(command="verify", fail_on=Severity.MEDIUM, findings=(f,), checked=1),
                               anchors=None))
     summary = render_summary(ActionResult(0, str(sarif), 1, 0, 1, ""))
-    assert "1 finding(s), 0 failing, 1 suppressed." in summary
+    assert "1 finding, 0 failing, 1 suppressed." in summary
     [row] = [ln for ln in summary.splitlines() if ln.startswith("| MG-S002")]
     assert "high (suppressed)" in row and "a \\| b 'c'" in row
     assert len(re.findall(r"(?<!\\)\|", row)) == 5  # the message did not add a column
