@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from modelguard.models import Finding
 from modelguard.spec import filenames
 
-__all__ = ["Anchors", "Position", "position", "subject"]
+__all__ = ["Anchors", "Position", "detail_location", "is_file_line", "position", "subject"]
 
 _FILE_LINE = re.compile(r"^(?P<file>.+?):(?P<line>[1-9][0-9]*)(?::(?P<col>[1-9][0-9]*))?$")
 _LINE_WORD = re.compile(r"\bline (?P<line>[1-9][0-9]*)(?:,? col(?:umn)? (?P<col>[1-9][0-9]*))?\b")
@@ -117,6 +117,11 @@ def _in_file(f: Finding) -> Position:
     inside = f.location[len(f.path):] if f.location.startswith(f.path) else f.location
     offset = _OFFSET.match(inside)
     return Position(f.path, byte_offset=int(offset.group("offset")) if offset else None, own_file=True)
+
+
+def is_file_line(text: str) -> bool:
+    """Whether ``text`` is ``FILE:LINE[:COL]`` (a position), not a file path."""
+    return bool(_FILE_LINE.match(text))
 
 
 def subject(f: Finding, pos: Position) -> str:

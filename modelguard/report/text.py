@@ -15,8 +15,7 @@ from typing import Any
 
 from modelguard.errors import ExitCode
 from modelguard.models import FileResult, Finding, ModelOutcome, Report, Severity, Verdict, fails
-from modelguard.report.anchors import Anchors, detail_location, position, subject
-from modelguard.spec import filenames
+from modelguard.report.anchors import Anchors, detail_location, is_file_line, position, subject
 
 FORMATS = ("text", "json", "sarif")
 
@@ -138,15 +137,11 @@ def refusal_reason(found: Sequence[Finding]) -> str:
 
 
 def _first_failure(m: ModelOutcome, fail_on: Severity) -> str:
-    """``file: RULE message`` of the first finding that fails the model (and how many more), or ""."""
-    found = [(r.path, f) for r in m.files for f in r.findings if fails(f, fail_on)]
-    found += [(f.path if f.path and not f.path.startswith(filenames.LOCKFILE) else "", f)
-              for f in m.findings if fails(f, fail_on)]
-    if not found:
-        return ""
-    path, f = found[0]
-    more = f" (and {_n(len(found) - 1, 'more finding')})" if len(found) > 1 else ""
-    return f"{path + ': ' if path else ''}{f.rule} {f.message}{more}"
+    """:func:`refusal_reason` of the findings that fail the model (its files' and its own), or ""."""
+    found = [f.at(path=r.path) for r in m.files for f in r.findings if fails(f, fail_on)]
+    # a model's own findings may carry its lockfile anchor ("modelguard.lock:8") as path: not a file of it
+    found += [f.at(path="" if is_file_line(f.path) else f.path) for f in m.findings if fails(f, fail_on)]
+    return refusal_reason(found) if found else ""
 
 
 def _n(count: int, noun: str) -> str:
