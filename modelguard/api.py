@@ -9,7 +9,7 @@ the call returns; Python users get exactly what the command line gets.
 * :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
-* :func:`revoke`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
+* :func:`revoke`, :func:`prune`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
 * :func:`sarif_anchors` and :func:`render`: a report as text, JSON or SARIF anchored to the lockfile.
 
 Fail closed: :func:`snapshot` and the loaders never return something doubtful; they raise a
@@ -27,12 +27,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard.flows.load import TorchNotInstalledError, hf_offline, load_safetensors, load_torch, offline_env
+from modelguard.flows.load import (
+    TorchNotInstalledError,
+    closed_env,
+    hf_offline,
+    load_safetensors,
+    load_torch,
+    offline_env,
+)
 from modelguard.models import Report, Severity, parse_fail_on
 from modelguard.spec import filenames
 
 if TYPE_CHECKING:
     from modelguard.flows.lock import LockResult
+    from modelguard.flows.prune import Pruned
     from modelguard.flows.revoke import Revoked
     from modelguard.report.sarif import SarifAnchors
     from modelguard.spec.types import Lockfile
@@ -43,12 +51,14 @@ __all__ = [
     "TorchNotInstalledError",
     "audit_log",
     "check_lock",
+    "closed_env",
     "fetch",
     "hf_offline",
     "load_safetensors",
     "load_torch",
     "lock",
     "offline_env",
+    "prune",
     "render",
     "revoke",
     "sarif_anchors",
@@ -193,6 +203,16 @@ def revoke(target: str, reason: str, *, manifest: PathLike = DEFAULT_MANIFEST, p
     from modelguard.flows.revoke import revoke as run_revoke
 
     return run_revoke(target, reason, manifest=manifest, policy=policy, cache_dir=cache_dir)
+
+
+def prune(cache_dir: PathLike | None = None, *, dry_run: bool = False) -> Pruned:
+    """Remove from the verified cache everything no admitted snapshot accounts for (same as ``modelguard
+    prune``): what ``verify`` reports as MG-H110 / MG-H109, and quarantine leftovers. ``dry_run``: list
+    it, change nothing. Under the writer lock; the audit line is written before anything is removed."""
+    from modelguard.flows.prune import prune as run_prune
+    from modelguard.store.cache import existing_cache_root
+
+    return run_prune(existing_cache_root(cache_dir), dry_run=dry_run)
 
 
 @dataclass(frozen=True)

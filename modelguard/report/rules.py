@@ -262,6 +262,19 @@ _ALL: list[Rule] = [
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H108..H129: the verified cache proves itself (issue 13) -- store.integrity, store.inventory
+    Rule("MG-H108", _C, _SUS, "Admission record disagrees with the bytes",
+         "The admission record lists other findings or hashes than a fresh scan of the bytes on disk gives "
+         "with the same scanner and policy: the record was edited or copied from another model. The bytes "
+         "decide; re-admit with `modelguard fetch` and find out who wrote the cache."),
+    Rule("MG-H109", _C, _SUS, "Symlink where the cache layout has none",
+         "A folder or file of the verified cache (hub/, a repo, blobs/, snapshots/, refs/, admissions/, a "
+         "blob) is a symbolic link, so what a loader reads is decided outside the cache. Replace the link "
+         "with the real folder (`modelguard prune`, then `modelguard fetch`)."),
+    Rule("MG-H110", _H, _SUS, "Content in the verified cache that modelguard did not admit",
+         "A repo, snapshot, ref, blob or file in the cache is not part of an admitted snapshot (another tool "
+         "wrote it, or it was planted). Loaders pointed at the cache could read it; remove it with "
+         "`modelguard prune` and fetch what you need."),
     ]),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
