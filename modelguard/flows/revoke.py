@@ -70,8 +70,11 @@ def revoke(target: str, reason: str, *, manifest: PathLike = filenames.MANIFEST,
             replace_file(file, edit.text)
         try:
             held = revocation.set_aside_locked(layout, parsed)
-        except BaseException:
+        except BaseException as e:
             _abort(root, file, edit.original if edit.text is not None else None, entry.target)
+            if isinstance(e, OSError):
+                raise UnreadableError(f"cannot evict {entry.target} from {root}: {e.strerror or e}; nothing was "
+                                      f"changed ({file} is as it was); fix the cache and revoke again") from None
             raise
         for _, aside in held:
             with contextlib.suppress(OSError):  # set aside already: a leftover is quarantine's, swept later

@@ -195,7 +195,11 @@ def check_snapshot(
     """Check one admitted snapshot against its lock entries; see the module docstring."""
     locked = group.files
     links = layout_links(layout, group.repo, group.commit)
+    snapshot = layout.snapshot(group.repo, group.commit)
     record = read_record(layout, group.repo, group.commit) if not links else None
+    incomplete = record is not None and not snapshot.is_dir()
+    if incomplete:
+        record = None  # the record is written first: without its folder, the admission never completed
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
     if links:
         # Nothing under a linked folder is this cache's: every file fails, none reads as clean.
@@ -205,7 +209,9 @@ def check_snapshot(
         return result
     if record is None:
         # Per file, so no file of a model that was never admitted reads as "clean" in a report.
-        message = f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache; run `modelguard fetch`"
+        message = (f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache"
+                   + (" (its admission did not complete: a record without its snapshot)" if incomplete else "")
+                   + "; run `modelguard fetch`")
         for path in locked:
             result.by_path[path].append(finding("MG-H101", message))
         if not locked:
@@ -217,8 +223,7 @@ def check_snapshot(
         if rec is None or (rec.size, rec.sha256) != (lf.size, lf.sha256):
             result.by_path[path].append(finding("MG-H104", f"{path}: admitted with other hashes than the lock"))
 
-    snapshot = layout.snapshot(group.repo, group.commit)
-    entries, linked = _snapshot_entries(snapshot) if snapshot.is_dir() else ({}, [])
+    entries, linked = _snapshot_entries(snapshot)
     for rel in linked:
         result.general.append(finding("MG-H109", f"{rel}: a folder of the snapshot is a symlink", location=rel))
     for rel in sorted(set(entries) - set(locked)):

@@ -206,12 +206,15 @@ def admit(layout: Layout, repo: str, commit: str, files: Sequence[StagedFile], r
             except BaseException:
                 undo.run()
                 # What was replaced is gone: no record and no folder may speak for this commit now.
-                record_path.unlink(missing_ok=True)
-                if final.exists() and not final.is_symlink() and read_record(layout, repo, commit) is None:
-                    remove_tree(final)
+                with contextlib.suppress(OSError):
+                    record_path.unlink(missing_ok=True)
+                    if final.exists() and not final.is_symlink():
+                        remove_tree(final)
+                    _drop_if_empty(layout, repo)
                 raise
     finally:
         _sweep_building(final.parent, commit)
+        _sweep_temporaries(layout, repo)
     return final
 
 
@@ -246,6 +249,31 @@ def _publish(layout: Layout, repo: str, commit: str, files: Sequence[StagedFile]
             undo.refs[ref] = None
         replace_file(ref, commit, mode=SEALED_FILE)
     undo.paths.remove(final)  # published: nothing of it is undone from here on
+
+
+def _sweep_temporaries(layout: Layout, repo: str) -> None:
+    """Remove the temporary files of atomic writes a crash cut short (``.{name}.*.tmp``) in the repo's
+    refs and records folders: only the writer holding the lock could have been writing them."""
+    refs = layout.repo_dir(repo) / "refs"
+    for folder in (refs, layout.record(repo, "0" * 40).parent):
+        if not folder.is_dir() or folder.is_symlink():
+            continue
+        leftovers = [p for p in folder.rglob(".*.tmp") if p.is_file() and not p.is_symlink()]
+        for leftover in leftovers:
+            with contextlib.suppress(OSError), opened(leftover.parent):
+                leftover.unlink()
+
+
+def _drop_if_empty(layout: Layout, repo: str) -> None:
+    """Remove the repo's folders when no snapshot is left in them (a first admission that failed)."""
+    repo_dir = layout.repo_dir(repo)
+    snapshots = repo_dir / "snapshots"
+    if snapshots.is_dir() and not any(snapshots.iterdir()):
+        remove_unused_blobs(repo_dir)
+        remove_tree(repo_dir)
+    record_dir = layout.record(repo, "0" * 40).parent
+    if record_dir.is_dir() and not any(record_dir.iterdir()):
+        record_dir.rmdir()
 
 
 def _sweep_building(snapshots: Path, commit: str) -> None:
