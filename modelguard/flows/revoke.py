@@ -66,9 +66,9 @@ def revoke(target: str, reason: str, *, manifest: PathLike = filenames.MANIFEST,
                             "reason": entry.reason, "date": entry.date, "policy-file": str(file),
                             "repo": parsed.repo, "commit": parsed.commit,
                             "evicts": [f"{h.repo}@{h.commit}" for h in hits]})
-        if edit.text is not None:
-            replace_file(file, edit.text)
         try:
+            if edit.text is not None:
+                replace_file(file, edit.text)
             held = revocation.set_aside_locked(layout, parsed)
         except BaseException as e:
             _abort(root, file, edit.original if edit.text is not None else None, entry.target)

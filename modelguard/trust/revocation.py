@@ -158,8 +158,8 @@ def revocation_edit(path: str | os.PathLike[str], target: Target, reason: str, *
     table = _revoked_parent(doc, file)
     revoked = table.get("revoked")
     if revoked is None:
-        revoked = tomlkit.aot()
-        table.append("revoked", revoked)
+        table["revoked"] = tomlkit.aot()  # item assignment: a Table, an out-of-order proxy and a document all take it
+        revoked = table["revoked"]
     if not isinstance(revoked, AoT):
         raise ConfigError(f"{file}: revoked must be an array of tables ([[policy.revoked]])")
     for existing in revoked:
@@ -181,10 +181,16 @@ def revocation_edit(path: str | os.PathLike[str], target: Target, reason: str, *
 def _spaced(text: str, original: str) -> str:
     """A blank line before a table header that the new entry now directly precedes (tomlkit inserts the
     entry without one when the policy's tables are out of order); the user's own lines are left as written."""
-    mine = set(original.split("\n"))
+    import difflib
+
+    old, new = original.split("\n"), text.split("\n")
+    inserted: set[int] = set()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag in ("insert", "replace"):
+            inserted.update(range(j1, j2))
     out: list[str] = []
-    for line in text.split("\n"):
-        if line.startswith("[") and out and out[-1].strip() and out[-1] not in mine:
+    for j, line in enumerate(new):
+        if line.startswith("[") and j - 1 in inserted and new[j - 1].strip() and j not in inserted:
             out.append("")
         out.append(line)
     return "\n".join(out)

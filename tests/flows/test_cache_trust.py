@@ -126,7 +126,7 @@ def test_an_edit_whose_mtime_was_put_back_is_rehashed_by_every_fast_path(fetched
         with pytest.raises(IntegrityError) as e:
             api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache, verify=verify)
         assert e.value.rule == "MG-H001"
-    with pytest.raises(IntegrityError, match="MG-H001|sha256"), api.hf_offline(fetched.cache):
+    with pytest.raises(IntegrityError, match=r"MG-H001|sha256"), api.hf_offline(fetched.cache):
         pass
 
 

@@ -22,8 +22,8 @@ from modelguard.store.cache import (
     sweep_quarantine,
     writer_lock,
 )
-from modelguard.store.publish import evict
 from modelguard.store.integrity import Group, check_snapshot, failing_integrity, group_models
+from modelguard.store.publish import evict
 from tests.cache_helpers import COMMIT, OTHER_COMMIT, admit_local, locked_model
 
 FILES = {"weights.bin": b"tensor bytes " * 100, "config.txt": b"hidden=4\n", "sub/vocab.txt": b"a\nb\n"}
