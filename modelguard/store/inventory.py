@@ -134,9 +134,12 @@ def _is_linked(path: Path) -> bool:
 
 def _snapshots(snapshots: Path, records: dict[str, AdmissionRecord]) -> Iterator[Stray]:
     for snap in _listing(snapshots):
-        if snap.name not in records:
-            yield _odd(snap, "a snapshot without an admission record") if not _is_linked(snap) else \
-                Stray("link", snap, f"is a symlink (to {os.readlink(snap)}); the cache layout has none")
+        if snap.name in records:
+            continue
+        if _is_linked(snap):
+            yield Stray("link", snap, f"is a symlink (to {os.readlink(snap)}); the cache layout has none")
+        else:
+            yield Stray("snapshot" if _is_dir(snap) else "file", snap, "a snapshot without an admission record")
 
 
 def _refs(refs: Path, records: dict[str, AdmissionRecord]) -> Iterator[Stray]:
@@ -181,7 +184,8 @@ def _records(layout: Layout, admitted: dict[str, dict[str, AdmissionRecord]]) ->
         for record in _listing(folder):
             commit = record.name.removesuffix(".json")
             if commit not in admitted.get(repo, {}) or record.name != f"{commit}.json":
-                yield _odd(record, "an admission record without its admitted snapshot")
+                yield Stray("record", record, "an admission record without its admitted snapshot") \
+                    if not _is_linked(record) else _odd(record, "not an admission record")
 
 
 def admitted_records(layout: Layout) -> list[AdmissionRecord]:

@@ -305,6 +305,8 @@ class SetAside:
             for original, held in reversed(self.moved):
                 original.parent.mkdir(parents=True, exist_ok=True)
                 os.rename(held, original)
+                if original.is_dir() and not original.is_symlink():
+                    os.chmod(original, SEALED_DIR)
         remove_tree(self.holding)
 
     def purge(self) -> None:
@@ -345,6 +347,8 @@ def set_aside(layout: Layout, repo: str, commit: str) -> SetAside:
                 if not (original.exists() or original.is_symlink()):
                     continue
                 held = aside.holding / f"{index:04d}"
+                if original.is_dir() and not original.is_symlink():
+                    os.chmod(original, _OPEN_DIR)  # moving a folder to another parent rewrites its '..'
                 os.rename(original, held)
                 aside.moved.append((original, held))
     except BaseException:
