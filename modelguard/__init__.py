@@ -93,6 +93,7 @@ _LAZY = {
     "offline_env": "modelguard.api",
     "closed_env": "modelguard.api",
     "prune": "modelguard.api",
+    "push": "modelguard.api",
     "load_torch": "modelguard.api",
     "load_safetensors": "modelguard.api",
     "revoke": "modelguard.api",
