@@ -38,7 +38,8 @@ from modelguard.errors import (
     RejectedError,
     UnreadableError,
 )
-from modelguard.flows.recheck import finish
+from modelguard.flows import on_record
+from modelguard.flows.recheck import changed_fingerprints, finish
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
@@ -157,8 +158,8 @@ class _Fetcher:
         if existing.sound and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
             out.results = existing.results
             out.status = ModelStatus.ALREADY_ADMITTED
-            changed = {p: fp for p, fp in existing.check.fresh.items() if (f := rec.file(p)) and f.fingerprint != fp}
-            publish.reattest(self.layout, rec, changed, held=True)  # a copied cache, made fast again
+            # A copied or restored cache, made fast again (fetch holds the writer lock already).
+            publish.reattest(self.layout, rec, changed_fingerprints(existing), held=True)
             return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
@@ -197,17 +198,8 @@ class _Fetcher:
             out.refuse("the model signature does not pass the policy")
             self._evict_if_admitted(group)
             return
-        # The audit line goes first: an admission that cannot be recorded does not happen (fail closed).
-        audit.append(self.layout.root, {"command": "fetch", "action": "admit", "outcome": "intent",
-                                        "repo": group.repo, "commit": group.commit, "model": ", ".join(group.names),
-                                        "files": {p: f.sha256 for p, f in sorted(files.items())}})
-        try:
-            publish.admit(self.layout, group.repo, group.commit, staged, group.refs,
-                          build_record(group, results, self.policy, self.fail_on, self.scanner))
-        except OSError as e:
-            what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
-            raise NoVerdictError(f"cannot admit {group.repo}@{group.commit[:12]} under {self.layout.root}: {what}; "
-                                 "nothing was admitted; free space and fetch again", rule="MG-H106") from None
+        on_record.admit(self.layout, group, staged, build_record(group, results, self.policy, self.fail_on,
+                                                                 self.scanner))
         out.status = ModelStatus.ADMITTED
 
     @staticmethod
@@ -224,13 +216,7 @@ class _Fetcher:
 
     def _evict_if_admitted(self, group: Group) -> None:
         """A model refused now must not stay usable from an earlier admission."""
-        if self.layout.record(group.repo, group.commit).exists() or self.layout.snapshot(
-            group.repo, group.commit
-        ).exists():
-            # Logged before it happens: an eviction that cannot be recorded does not happen.
-            audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
-                                            "commit": group.commit})  # trust hook
-            publish.evict(self.layout, group.repo, group.commit)
+        on_record.evict(self.layout, group.repo, group.commit, {"command": "fetch"})  # trust hook
 
     def _evict_revoked(self, group: Group) -> None:
         """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
@@ -241,13 +227,10 @@ class _Fetcher:
         self._evict_if_admitted(group)
         digests = {f.sha256 for m in group.models for f in m.files}
         for entry in self.policy.revoked:
-            if not entry.sha256 or entry.sha256 not in digests:
-                continue
-            for hit in snapshots_holding(self.layout.root, Target(sha256=entry.sha256)):
-                # Logged before it happens: an eviction that cannot be recorded does not happen.
-                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
-                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
-                publish.evict(self.layout, hit.repo, hit.commit)
+            if entry.sha256 and entry.sha256 in digests:
+                for hit in snapshots_holding(self.layout.root, Target(sha256=entry.sha256)):
+                    on_record.evict(self.layout, hit.repo, hit.commit, {"command": "fetch", "target": entry.target,
+                                                                        "reason": entry.reason})
 
     def _reusable_blob(self, group: Group, lf: LockedFile) -> StagedFile | None:
         """The blob already in the cache when its bytes are the locked ones (re-hashed), else None."""

@@ -58,7 +58,7 @@ def finish(layout: Layout, group: Group, check: SnapshotCheck, policy: Policy, *
     return attest(layout, [done])[0] if reattest else done
 
 
-def _changed(done: Recheck) -> dict[str, Fingerprint]:
+def changed_fingerprints(done: Recheck) -> dict[str, Fingerprint]:
     """Fingerprints to record: blobs just hashed and found locked, whose recorded fingerprint differs."""
     record = done.check.record
     if record is None or not done.sound:
@@ -69,7 +69,7 @@ def _changed(done: Recheck) -> dict[str, Fingerprint]:
 def attest(layout: Layout, rechecks: Sequence[Recheck]) -> list[Recheck]:
     """Re-attest every sound snapshot whose blobs were just hashed, under one hold of the writer lock
     (taken only if free: a running fetch wins, and the next full check tries again)."""
-    todo = [(done, changed) for done in rechecks if (changed := _changed(done))]
+    todo = [(done, changed) for done in rechecks if (changed := changed_fingerprints(done))]
     if not todo:
         return list(rechecks)
     attested: set[int] = set()
