@@ -194,19 +194,24 @@ def snapshot(
 
     ``name_or_repo`` is the entry's ``name`` or, when it is locked once, its repo id. Checks, in
     order: the entry is locked (:class:`~modelguard.errors.NotLockedError`); without ``fetch``, a
-    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); with
-    ``fetch=True`` it is fetched first; when the manifest is next to the lockfile (or given), the
-    lock is fresh for it (:class:`~modelguard.errors.StaleLockError`), nothing is revoked
-    (:class:`~modelguard.errors.RevokedError`) and the policy and scans in force pass
-    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`,
-    :class:`~modelguard.errors.SignatureError` when the policy requires signatures); the snapshot
-    was admitted (:class:`~modelguard.errors.NotAdmittedError`); and every file on disk is the
-    admitted one (:class:`~modelguard.errors.IntegrityError`): size, mtime and inode as recorded at
-    admission, or a full SHA-256 re-hash with ``verify=True``.
+    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); when the
+    manifest is next to the lockfile (or given), nothing is revoked
+    (:class:`~modelguard.errors.RevokedError`), the lock is fresh for it by content
+    (:class:`~modelguard.errors.StaleLockError`) and signed as the policy requires
+    (:class:`~modelguard.errors.SignatureError`), all before anything is fetched or handed out; with
+    ``fetch=True`` it is fetched; then the snapshot was admitted
+    (:class:`~modelguard.errors.NotAdmittedError`), its layout holds no symlink and every file on
+    disk is the locked bytes (:class:`~modelguard.errors.IntegrityError`: a file is re-hashed when
+    its size, mtime, ctime, device or inode changed since its bytes were last hashed, every file
+    with ``verify=True``), and a fresh scan under the policy in force passes
+    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`). The
+    admission record is compared with that scan, never trusted instead of it. A copied cache is
+    re-hashed once and re-attested, then served without re-hashing.
 
     Without a manifest (a deployed image that ships only the lockfile) the policy in force cannot
-    be re-applied: the admission record must show the snapshot passed the policy in force when it
-    was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
+    be re-applied: the files are judged by the scanner and the default file policy at the stricter
+    of the record's fail-on and ``medium`` (``modelguard fetch`` evicts revoked snapshots from the
+    cache it runs on).
     """
     from modelguard.flows.snapshot import snapshot as run_snapshot
 

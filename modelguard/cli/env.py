@@ -2,6 +2,10 @@
 
 Prints what :func:`modelguard.flows.load.offline_env` says, in the syntax of one shell, for
 ``eval "$(modelguard env)"``. Values are quoted for that shell; nothing else is printed to stdout.
+When the cache cannot be handed over (anything un-admitted in it, a snapshot that fails its
+recheck, or any other error), prints :func:`~modelguard.flows.load.closed_env` instead and exits
+with the error's code: an ``eval`` that ignores the status still leaves loaders offline with
+nothing to load.
 """
 
 from __future__ import annotations
@@ -49,11 +53,11 @@ def env(cache_dir: str | None, manifest: str | None, shell: str) -> int:
     cache variables that would point a loader elsewhere.
     """
     from modelguard import api
-    from modelguard.errors import RejectedError
+    from modelguard.errors import ModelguardError
 
     try:
         exports = api.offline_env(cache_dir, manifest=manifest)
-    except RejectedError as e:
+    except ModelguardError as e:
         # Fail closed even for `eval "$(modelguard env)"` that ignores the status: offline, nothing to load.
         click.echo(render_env(api.closed_env(cache_dir), shell), nl=False)
         raise e from None

@@ -234,9 +234,9 @@ _ALL: list[Rule] = [
          "for the branch would get another snapshot. Re-run `modelguard fetch`."),
     Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
          "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
-    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
-         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
-         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H105", _I, _SUS, "Unchanged files not re-hashed (fast check)",
+         "verify --fast (and snapshot()) skipped files whose size, mtime, ctime, device and inode equal those "
+         "recorded when their bytes were last hashed. Run verify without --fast for a byte-level proof."),
     Rule("MG-H106", _H, _UNS, "Download could not be stored",
          "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
          "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),

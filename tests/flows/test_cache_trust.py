@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -269,3 +271,16 @@ def test_snapshot_alone_re_attests_a_copied_cache(fetched: Project, tmp_path: Pa
     record = json.loads(record_path(copy, "acme/other", fetched.commits["acme/other"]).read_text())
     assert record["attested-at"] and all(f["fingerprint"]["inode"] == os.lstat(
         repo_dir(copy, "acme/other") / "blobs" / f["blob"]).st_ino for f in record["files"])
+
+
+def test_eval_of_a_refused_env_loads_nothing_even_when_its_status_is_ignored(fetched: Project) -> None:
+    plant(fetched.cache, "acme/planted", "ef" * 20, {"config.json": b"{}"})
+    script = (f'eval "$({sys.executable} -m modelguard env --cache-dir \'{fetched.cache}\')"\n'
+              f'exec {sys.executable} -c "$1"\n')
+    load = "from huggingface_hub import snapshot_download as s\nfor r in ('acme/planted', 'acme/tiny'):\n" \
+           "    try:\n        print(s(r))\n    except Exception as e:\n        print('refused', type(e).__name__)\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HF_", "HUGGINGFACE_"))}
+    env.update(HF_ENDPOINT=fetched.hub.endpoint, HF_HOME=str(fetched.root / "hf-home"), HF_HUB_DISABLE_XET="1")
+    proc = subprocess.run(["sh", "-c", script, "sh", load], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.stdout.split("\n")[:2] == ["refused LocalEntryNotFoundError"] * 2, proc.stdout + proc.stderr
+    assert "MG-H110" in proc.stderr and fetched.hub.requests == []
