@@ -80,10 +80,20 @@ def inventory(layout: Layout, *, hub_only: bool = False) -> list[Stray]:
     admitted: dict[str, dict[str, AdmissionRecord]] = {}
     if _is_dir(layout.hub):
         for entry in _listing(layout.hub):
-            out.extend(_repo(layout, entry, admitted))
+            if not _cache_version_marker(entry):
+                out.extend(_repo(layout, entry, admitted))
     if not hub_only and _is_dir(layout.admissions):
         out.extend(_records(layout, admitted))
     return sorted(out, key=lambda s: s.path)
+
+
+def _cache_version_marker(entry: Path) -> bool:
+    """``hub/version.txt``: the cache-format marker transformers writes into the cache it is given (a
+    number, no model content; refusing it would make every transformers import "tamper" with the cache)."""
+    mode = _mode(entry)
+    if entry.name != "version.txt" or mode is None or not stat.S_ISREG(mode) or entry.stat().st_size > 16:
+        return False
+    return entry.read_bytes().strip().isdigit()
 
 
 def _odd(entry: Path, why: str) -> Stray:

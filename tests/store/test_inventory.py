@@ -95,3 +95,11 @@ def test_prune_dry_run_changes_nothing_and_prune_keeps_the_admitted(cache: Path,
 def test_prune_of_a_cache_that_does_not_exist_is_a_usage_error(tmp_path: Path) -> None:
     assert run(["prune", "--cache-dir", str(tmp_path / "typo")]) == 2
     assert not (tmp_path / "typo").exists()
+
+
+def test_transformers_cache_version_marker_is_not_a_stray_but_anything_else_named_so_is(cache: Path) -> None:
+    os.chmod(cache / "hub", 0o755)
+    (cache / "hub" / "version.txt").write_text("1")
+    assert kinds(cache) == []
+    (cache / "hub" / "version.txt").write_text("#!/bin/sh\nrm -rf /\n")
+    assert kinds(cache) == [("file", "hub/version.txt")]
