@@ -35,6 +35,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "add": ("modelguard.cli.edit:add", "Add a Hub repo or provider model to modelguard.toml and lock it."),
     "remove": ("modelguard.cli.edit:remove", "Remove a model from modelguard.toml and the lock."),
     "sbom": ("modelguard.cli.sbom:sbom", "Write a CycloneDX 1.6 ML-BOM of the lockfile."),
+    "prune": ("modelguard.cli.prune:prune", "Remove what the verified cache holds that was not admitted."),
     "push": ("modelguard.cli.push:push", "Publish admitted models to an OCI registry (a fleet's mirror)."),
 }
 
