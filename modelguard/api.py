@@ -4,12 +4,15 @@ Every CLI command is one call here, and the CLI does nothing else but parse flag
 the call returns; Python users get exactly what the command line gets.
 
 * :func:`lock` (and :func:`check_lock`), :func:`fetch`, :func:`verify`: the three commands of the flow,
+  and :func:`scan_with_policy` for loose files under the project's policy,
   returning typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
+* :func:`init`, :func:`add`, :func:`remove`: start and edit the manifest (then lock), like ``uv add``.
+* :func:`sbom`: a CycloneDX ML-BOM of the lockfile.
 * :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
-* :func:`revoke`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
+* :func:`revoke`, :func:`prune`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
 * :func:`sarif_anchors` and :func:`render`: a report as text, JSON or SARIF anchored to the lockfile.
 
 Fail closed: :func:`snapshot` and the loaders never return something doubtful; they raise a
@@ -27,12 +30,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard.flows.load import TorchNotInstalledError, hf_offline, load_safetensors, load_torch, offline_env
 from modelguard.models import Report, Severity, parse_fail_on
 from modelguard.spec import filenames
 
 if TYPE_CHECKING:
+    from modelguard.flows.edit import Edited
+    from modelguard.flows.load import (
+        TorchNotInstalledError,
+        closed_env,
+        hf_offline,
+        load_safetensors,
+        load_torch,
+        offline_env,
+    )
     from modelguard.flows.lock import LockResult
+    from modelguard.flows.prune import Pruned
     from modelguard.flows.revoke import Revoked
     from modelguard.mirror.push import PushOutcome
     from modelguard.report.sarif import SarifAnchors
@@ -42,23 +54,43 @@ if TYPE_CHECKING:
 __all__ = [
     "Signed",
     "TorchNotInstalledError",
+    "add",
     "audit_log",
     "check_lock",
+    "closed_env",
     "fetch",
     "hf_offline",
+    "init",
     "load_safetensors",
     "load_torch",
     "lock",
     "offline_env",
+    "prune",
     "push",
+    "remove",
     "render",
     "revoke",
     "sarif_anchors",
+    "sbom",
+    "scan_with_policy",
     "sign",
     "signer_entry",
     "snapshot",
     "verify",
 ]
+
+_FROM_LOAD = frozenset({"TorchNotInstalledError", "closed_env", "hf_offline", "load_safetensors", "load_torch",
+                        "offline_env"})
+
+
+def __getattr__(name: str) -> object:
+    """The loaders, from :mod:`modelguard.flows.load` on first use: ``modelguard scan`` starts without them."""
+    if name in _FROM_LOAD:
+        from modelguard.flows import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_MANIFEST = filenames.MANIFEST
 DEFAULT_LOCKFILE = filenames.LOCKFILE
@@ -147,6 +179,70 @@ def verify(
                       require_signature=require_signature, progress=progress)
 
 
+def scan_with_policy(paths: Iterable[PathLike], *, manifest: PathLike | None = None,
+                     fail_on: Severity | str | None = None, policy: bool = True) -> Report:
+    """Scan files and folders under the project's policy (same as ``modelguard scan``).
+
+    The policy is the one of ``manifest``, else of ``modelguard.toml`` in the working directory
+    when there is one (``policy=False``: none); ``report.extra["policy"]`` says which was used.
+    Raises :class:`~modelguard.errors.UsageError` for a missing path and
+    :class:`~modelguard.errors.NothingToCheckError` when there is no file to scan.
+    """
+    from modelguard.flows.scan import scan as run_scan
+
+    return run_scan(list(paths), manifest=manifest, fail_on=parse_fail_on(fail_on, where="fail_on"),
+                    use_policy=policy)
+
+
+# --- the manifest: init, add, remove ----------------------------------------------------------
+
+
+def init(manifest: PathLike = DEFAULT_MANIFEST) -> Path:
+    """Write a commented starting ``modelguard.toml`` (same as ``modelguard init``); never overwrites:
+    :class:`~modelguard.errors.UsageError` when the file exists."""
+    from modelguard.flows.edit import init as run_init
+
+    return run_init(manifest)
+
+
+def add(target: str, *, manifest: PathLike = DEFAULT_MANIFEST, lockfile: PathLike | None = None,
+        name: str | None = None, provider: str | None = None, include: Iterable[str] = (),
+        exclude: Iterable[str] = (), lock: bool = True, online: bool = False, endpoint: str | None = None,
+        token: str | None = None) -> Edited:
+    """Append a model to the manifest and lock it (same as ``modelguard add``).
+
+    ``target`` is ``ORG/NAME[@REVISION]``, or with ``provider`` a provider's model ID. The entry is
+    named ``name`` (default: the repo's or model's last part); comments and layout of the file are
+    kept. When the lock fails the manifest is restored and the error raised.
+    """
+    from modelguard.flows.edit import add as run_add
+
+    return run_add(target, manifest=manifest, lockfile=lockfile, name=name, provider=provider,
+                   include=tuple(include), exclude=tuple(exclude), lock=lock, online=online, endpoint=endpoint,
+                   token=token)
+
+
+def remove(name: str, *, manifest: PathLike = DEFAULT_MANIFEST, lockfile: PathLike | None = None,
+           lock: bool = True) -> Edited:
+    """Drop the entry ``name`` from the manifest and lock (same as ``modelguard remove``); offline."""
+    from modelguard.flows.edit import remove as run_remove
+
+    return run_remove(name, manifest=manifest, lockfile=lockfile, lock=lock)
+
+
+def sbom(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None,
+         cache_dir: PathLike | None = None, verify: bool = True, fast: bool = False,
+         endpoint: str | None = None) -> str:
+    """The lockfile as a CycloneDX 1.6 ML-BOM, JSON text (same as ``modelguard sbom``).
+
+    With ``verify`` (and a verified cache), the locked models are verified offline now and the
+    verdicts, and the licence and base models of intact model cards, go into the BOM; nothing is written.
+    """
+    from modelguard.flows.sbom import sbom as run_sbom
+
+    return run_sbom(lockfile, manifest=manifest, cache_dir=cache_dir, verify=verify, fast=fast, hub_url=endpoint)
+
+
 def push(
     lockfile: PathLike = DEFAULT_LOCKFILE,
     names: Iterable[str] = (),
@@ -184,19 +280,24 @@ def snapshot(
 
     ``name_or_repo`` is the entry's ``name`` or, when it is locked once, its repo id. Checks, in
     order: the entry is locked (:class:`~modelguard.errors.NotLockedError`); without ``fetch``, a
-    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); with
-    ``fetch=True`` it is fetched first; when the manifest is next to the lockfile (or given), the
-    lock is fresh for it (:class:`~modelguard.errors.StaleLockError`), nothing is revoked
-    (:class:`~modelguard.errors.RevokedError`) and the policy and scans in force pass
-    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`,
-    :class:`~modelguard.errors.SignatureError` when the policy requires signatures); the snapshot
-    was admitted (:class:`~modelguard.errors.NotAdmittedError`); and every file on disk is the
-    admitted one (:class:`~modelguard.errors.IntegrityError`): size, mtime and inode as recorded at
-    admission, or a full SHA-256 re-hash with ``verify=True``.
+    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); when the
+    manifest is next to the lockfile (or given), nothing is revoked
+    (:class:`~modelguard.errors.RevokedError`), the lock is fresh for it by content
+    (:class:`~modelguard.errors.StaleLockError`) and signed as the policy requires
+    (:class:`~modelguard.errors.SignatureError`), all before anything is fetched or handed out; with
+    ``fetch=True`` it is fetched; then the snapshot was admitted
+    (:class:`~modelguard.errors.NotAdmittedError`), its layout holds no symlink and every file on
+    disk is the locked bytes (:class:`~modelguard.errors.IntegrityError`: a file is re-hashed when
+    its size, mtime, ctime, device or inode changed since its bytes were last hashed, every file
+    with ``verify=True``), and a fresh scan under the policy in force passes
+    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`). The
+    admission record is compared with that scan, never trusted instead of it. A copied cache is
+    re-hashed once and re-attested, then served without re-hashing.
 
     Without a manifest (a deployed image that ships only the lockfile) the policy in force cannot
-    be re-applied: the admission record must show the snapshot passed the policy in force when it
-    was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
+    be re-applied: the files are judged by the scanner and the default file policy at the stricter
+    of the record's fail-on and ``medium`` (``modelguard fetch`` evicts revoked snapshots from the
+    cache it runs on).
     """
     from modelguard.flows.snapshot import snapshot as run_snapshot
 
@@ -220,6 +321,16 @@ def revoke(target: str, reason: str, *, manifest: PathLike = DEFAULT_MANIFEST, p
     from modelguard.flows.revoke import revoke as run_revoke
 
     return run_revoke(target, reason, manifest=manifest, policy=policy, cache_dir=cache_dir)
+
+
+def prune(cache_dir: PathLike | None = None, *, dry_run: bool = False) -> Pruned:
+    """Remove from the verified cache everything no admitted snapshot accounts for (same as ``modelguard
+    prune``): what ``verify`` reports as MG-H110 / MG-H109, and quarantine leftovers. ``dry_run``: list
+    it, change nothing. Under the writer lock; the audit line is written before anything is removed."""
+    from modelguard.flows.prune import prune as run_prune
+    from modelguard.store.cache import existing_cache_root
+
+    return run_prune(existing_cache_root(cache_dir), dry_run=dry_run)
 
 
 @dataclass(frozen=True)
@@ -272,7 +383,8 @@ def audit_log(cache_dir: PathLike | None = None, *, since: _dt.datetime | None =
 
 
 def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None) -> SarifAnchors:
-    """Where SARIF results of a ``verify`` point: each model's lockfile line (and manifest line)."""
+    """Where the findings of a ``verify`` or ``fetch`` point, in text and SARIF: each model's lockfile
+    line (and manifest line)."""
     from modelguard.flows.verify import load_inputs
     from modelguard.report.sarif import SarifAnchors
 
@@ -281,8 +393,12 @@ def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike |
 
 
 def render(report: Report, fmt: str = "text", *, verbose: bool = False, quiet: bool = False,
-           anchors: SarifAnchors | None = None) -> str:
-    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0)."""
+           anchors: SarifAnchors | None = None, category: str = "") -> str:
+    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0).
+
+    ``anchors`` (:func:`sarif_anchors`) say where findings point in text and SARIF alike: each model's
+    lockfile line. ``category`` is the SARIF run's ``automationDetails`` category (default
+    ``modelguard/<command>``)."""
     from modelguard.report.text import render as run_render
 
-    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors)
+    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, category=category)

@@ -24,7 +24,7 @@ from modelguard.spec import filenames
               help="Verified cache root the snapshots are pushed from.")
 @click.option("--fail-on", "fail_on", default=None, metavar="SEVERITY",
               help="Lowest severity that keeps a snapshot from being pushed (default: the policy's fail-on).")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 def push(names: tuple[str, ...], to: str | None, plain_http: bool | None, lockfile: str, manifest: str | None,
          cache_dir: str | None, fail_on: str | None, fmt: str) -> int:
     """Publish admitted snapshots (re-checked first) to an OCI registry as ModelPack artifacts."""

@@ -36,22 +36,23 @@ from modelguard.errors import (
     NothingToCheckError,
     NoVerdictError,
     RejectedError,
-    StaleLockError,
     UnreadableError,
 )
+from modelguard.flows import on_record
+from modelguard.flows.recheck import changed_fingerprints, finish
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.report.text import refusal_reason
 from modelguard.spec import filenames
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import LockedFile, Lockfile, Policy
-from modelguard.store import audit
+from modelguard.store import audit, publish
 from modelguard.store.admission import blob_name, build_record
 from modelguard.store.cache import (
     Layout,
     StagedFile,
-    admit,
     cache_root,
     discard,
-    evict,
     new_quarantine,
     sweep_quarantine,
     writer_lock,
@@ -60,7 +61,7 @@ from modelguard.store.digest import hash_file
 from modelguard.store.integrity import Group, check_snapshot, group_models
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
-from modelguard.trust.revocation import Target, evict_locked
+from modelguard.trust.revocation import Target, snapshots_holding
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
@@ -106,7 +107,7 @@ def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
         out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
     else:
         out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
-    out.reason = e.message
+    out.reason = f"{_default_rule(e)} {e.message}"
 
 
 class _Fetcher:
@@ -141,25 +142,27 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.refuse(revoked[0].message)
+            out.refuse(refusal_reason(revoked))
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.refuse("refused by the org policy")
+            out.refuse(refusal_reason(org_findings))
             self._evict_if_admitted(group)
             return
 
-        # Re-hashed, not trusted from mtime and inode: fetch is the door, and reading local bytes is
-        # far cheaper than the download it saves.
-        existing = check_snapshot(self.layout, group)
-        rec = existing.record
-        if existing.intact and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
-            stored = rec.results()
-            if stored is not None:
-                out.results = stored
-                out.status = ModelStatus.ALREADY_ADMITTED
-                return
+        # Re-hashed, not trusted from fingerprints: fetch is the door, and reading local bytes is far
+        # cheaper than the download it saves. Re-scanned too: the verdict comes from the bytes, and a
+        # record that disagrees with them (MG-H108) is replaced by re-admitting the snapshot.
+        existing = finish(self.layout, group, check_snapshot(self.layout, group), self.policy, reattest=False,
+                          scanner=self.scanner)
+        rec = existing.check.record
+        if existing.sound and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
+            out.results = existing.results
+            out.status = ModelStatus.ALREADY_ADMITTED
+            # A copied or restored cache, made fast again (fetch holds the writer lock already).
+            publish.reattest(self.layout, rec, changed_fingerprints(existing), held=True)
+            return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
         try:
@@ -184,8 +187,9 @@ class _Fetcher:
         if failures:
             self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(failing(r.findings, self.fail_on) for r in shown.values()):
-            out.refuse("a file failed the scan or the policy")
+        bad = [f.at(path=path) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
+        if bad:
+            out.refuse(refusal_reason(bad))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -194,11 +198,11 @@ class _Fetcher:
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
         if failing(signature, self.fail_on):
-            out.refuse("the model signature does not pass the policy")
+            out.refuse(refusal_reason(failing(signature, self.fail_on)))
             self._evict_if_admitted(group)
             return
-        admit(self.layout, group.repo, group.commit, staged, group.refs,
-              build_record(group, results, self.policy, self.fail_on, self.scanner))
+        on_record.admit(self.layout, group, staged, build_record(group, results, self.policy, self.fail_on,
+                                                                 self.scanner))
         out.status = ModelStatus.ADMITTED
 
     @staticmethod
@@ -215,12 +219,7 @@ class _Fetcher:
 
     def _evict_if_admitted(self, group: Group) -> None:
         """A model refused now must not stay usable from an earlier admission."""
-        if self.layout.record(group.repo, group.commit).exists() or self.layout.snapshot(
-            group.repo, group.commit
-        ).exists():
-            evict(self.layout, group.repo, group.commit)
-            audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
-                                            "commit": group.commit})  # trust hook
+        on_record.evict(self.layout, group.repo, group.commit, {"command": "fetch"})  # trust hook
 
     def _evict_revoked(self, group: Group) -> None:
         """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
@@ -231,22 +230,25 @@ class _Fetcher:
         self._evict_if_admitted(group)
         digests = {f.sha256 for m in group.models for f in m.files}
         for entry in self.policy.revoked:
-            if not entry.sha256 or entry.sha256 not in digests:
-                continue
-            for hit in evict_locked(self.layout, Target(sha256=entry.sha256)):
-                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
-                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
+            if entry.sha256 and entry.sha256 in digests:
+                for hit in snapshots_holding(self.layout.root, Target(sha256=entry.sha256)):
+                    on_record.evict(self.layout, hit.repo, hit.commit, {"command": "fetch", "target": entry.target,
+                                                                        "reason": entry.reason})
 
-    def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
+    def _reusable_blob(self, group: Group, lf: LockedFile) -> StagedFile | None:
+        """The blob already in the cache when its bytes are the locked ones (re-hashed), else None."""
         blob = self.layout.blob(group.repo, blob_name(lf))
         if not blob.is_file() or blob.is_symlink():
-            return False
+            return None
+        before = publish.fingerprint_of(blob)
         d = hash_file(blob)
-        return d.size == lf.size and d.sha256 == lf.sha256
+        if d.size != lf.size or d.sha256 != lf.sha256:
+            return None
+        return StagedFile(lf.path, blob_name(lf), None, fingerprint=before)
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
-                                          lf.size, lf.sha256)
+        # Never scanned: a failure of the model about this file, not a verdict of an undetected format.
+        out.findings.append(finding(_default_rule(error), error.message, path=lf.path))
 
     def _stage(
         self, group: Group, quarantine: Path, out: GroupOutcome
@@ -259,9 +261,10 @@ class _Fetcher:
         """
         staged: list[StagedFile] = []
         missing = []
-        for path, lf in sorted(group.files.items()):
-            if self._reusable_blob(group, lf):
-                staged.append(StagedFile(path, blob_name(lf), None))
+        for _, lf in sorted(group.files.items()):
+            reused = self._reusable_blob(group, lf)
+            if reused is not None:
+                staged.append(reused)
             else:
                 missing.append(lf)
         if not missing:
@@ -346,6 +349,7 @@ def fetch_locked(
     fail_on: Severity | None = None,
     progress: bool = False,
     mirror: MirrorSource | None = None,
+    manifest_path: str = filenames.MANIFEST,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -366,6 +370,8 @@ def fetch_locked(
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
     report = _report(outcomes, threshold, lockfile, layout)
+    report = replace(report, findings=(*policy_findings(policy), *report.findings),
+                     extra={"cache": str(layout.root), "policy": describe(policy, manifest_path)})
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
 
@@ -412,19 +418,17 @@ def fetch(
 
     ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table.
     """
-    from modelguard.flows.verify import load_inputs
+    from modelguard.flows.verify import read_inputs
     from modelguard.mirror.source import MirrorSource, settings
+    from modelguard.trust.freshness import require_lock
 
-    lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-    # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
-    # every cached snapshot holding a revoked file of it; the other models still proceed and the
-    # report says why. The policy does not make the lock stale (manifest-sha256 covers model
-    # entries only), so no early exit is needed here.
-    if lockfile.manifest_sha256 != manifest.sha256:
-        # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
-        raise StaleLockError(
-            f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
-        )
+    inputs = read_inputs(lockfile_path, manifest_path)
+    lockfile, manifest = inputs.lockfile, inputs.manifest
+    # Before any request: the lock must be fresh for the manifest by content (lock --check's test) and
+    # signed as the policy requires; a stale or unsigned lock would admit what nobody reviewed. A
+    # revoked model is then refused per model in _Fetcher._run, before any request, and evicted with
+    # every cached snapshot holding a revoked file of it; the other models still proceed.
+    require_lock(lockfile_path, inputs.body, lockfile, manifest, fail_on)
 
     mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
 
@@ -438,7 +442,7 @@ def fetch(
     source = MirrorSource.open(mirror) if mirror is not None else None
     try:
         return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
-                            fail_on=fail_on, progress=progress, mirror=source)
+                            fail_on=fail_on, progress=progress, mirror=source, manifest_path=manifest.path)
     finally:
         if source is not None:
             source.close()

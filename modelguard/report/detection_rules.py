@@ -6,9 +6,21 @@ MG-S510..S514 (HDF5 read by structure), as plain data: :mod:`modelguard.report.r
 the scan section of its one table, so every rule still comes from there
 (:func:`modelguard.report.rules.finding`); they live here only to keep that module within the size
 limit. Plain tuples (id, severity, verdict, title, help), so this module imports nothing. Pure data.
+The help texts of MG-S101 (the derived denylist) and MG-S301 (custom code is information) are here
+for the same reason.
 """
 
 from __future__ import annotations
+
+S101_HELP = (
+    "Loading this pickle imports something that runs commands, evaluates code, imports by name, writes "
+    "files, opens connections, loads native code or unpickles more data: a primitive that does so, or a "
+    "standard-library callable whose source can reach one (derived, see modelguard.scan.pickle.reach). "
+    "Do not load it; report it to the publisher.")
+S301_HELP = (
+    "A loader with trust_remote_code runs this file. Its presence is information: whether custom code "
+    "may run is the policy's decision at fetch and verify (trust-remote-code, MG-P011/P012), and only "
+    "dangerous constructs in it raise a verdict. Review it and pin it by hash ([[policy.remote-code]]).")
 
 DETECTION_RULES: tuple[tuple[str, str, str, str, str], ...] = (
     ("MG-S109", "critical", "malicious", "Pickled graph code does more than generated graph code",

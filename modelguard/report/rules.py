@@ -27,7 +27,8 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
-from modelguard.report.detection_rules import DETECTION_RULES
+from modelguard.report.cache_rules import CACHE_RULES
+from modelguard.report.detection_rules import DETECTION_RULES, S101_HELP, S301_HELP
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
@@ -55,11 +56,7 @@ _ALL: list[Rule] = [
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
-    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
-         "Loading this pickle imports something that runs commands, evaluates code, imports by name, writes "
-         "files, opens connections, loads native code or unpickles more data: a primitive that does so, or a "
-         "standard-library callable whose source can reach one (derived, see modelguard.scan.pickle.reach). "
-         "Do not load it; report it to the publisher."),
+    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable", S101_HELP),
     Rule("MG-S102", _H, _SUS, "Pickle imports a callable that is not on the allowlist",
          "Loading this pickle imports and may call code modelguard does not know to be safe. Review the "
          "named import; if it is harmless, allow it with [[policy.safe-global]], or convert to safetensors."),
@@ -106,10 +103,7 @@ _ALL: list[Rule] = [
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)
-    Rule("MG-S301", _I, _SUS, "Custom Python code present",
-         "A loader with trust_remote_code runs this file. Its presence is information: whether custom code "
-         "may run is the policy's decision at fetch and verify (trust-remote-code, MG-P011/P012), and only "
-         "dangerous constructs in it raise a verdict. Review it and pin it by hash ([[policy.remote-code]])."),
+    Rule("MG-S301", _I, _SUS, "Custom Python code present", S301_HELP),
     Rule("MG-S302", _H, _SUS, "Python code runs processes",
          "The code calls subprocess, os.system/popen/exec/spawn or pty. A few real models compile kernels "
          "this way; check every command before allowing the file."),
@@ -192,8 +186,7 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
-    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
-    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in DETECTION_RULES),
+    *(Rule(i, Severity(sev), Verdict(v), t, x) for i, sev, v, t, x in (*FORMAT_RULES, *DETECTION_RULES)),
     ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------
@@ -238,15 +231,17 @@ _ALL: list[Rule] = [
          "for the branch would get another snapshot. Re-run `modelguard fetch`."),
     Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
          "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
-    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
-         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
-         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H105", _I, _SUS, "Unchanged files not re-hashed (fast check)",
+         "verify --fast (and snapshot()) skipped files whose size, mtime, ctime, device and inode equal those "
+         "recorded when their bytes were last hashed. Run verify without --fast for a byte-level proof."),
     Rule("MG-H106", _H, _UNS, "Download could not be stored",
          "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
          "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H108..H129: the verified cache proves itself (issue 13) -- data in report/cache_rules.py
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in CACHE_RULES),
     # MG-H16x: OCI mirrors -- modelguard.mirror (the registry is untrusted exactly like the Hub)
     Rule("MG-H160", _H, _UNS, "Blob not in the mirror",
          "The mirror's repository for this model holds no blob with the locked digest, and the mirror's "
@@ -291,6 +286,10 @@ _ALL: list[Rule] = [
     Rule("MG-P015", _M, _SUS, "File type not allowed",
          "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
          "manifest or add the format to the policy."),
+    Rule("MG-P016", _L, _SUS, "Remote-code pins have no effect",
+         "[[policy.remote-code]] pins apply only under trust-remote-code = \"allow-pinned\"; with \"deny\" every "
+         "custom code file is refused, pinned or not. Set trust-remote-code = \"allow-pinned\" to allow the "
+         "pinned files, or delete the pins."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)

@@ -95,6 +95,11 @@ TRIGGERS: dict[str, str] = {
     "MG-H105": "tests/store/test_cache.py::test_fast_mode_sees_a_replaced_file",
     "MG-H106": "tests/flows/test_fetch.py::test_disk_full_during_download_in_process_is_h106",
     "MG-H107": "tests/flows/test_fetch.py::test_gated_repo_is_no_verdict",
+    "MG-H108": "tests/flows/test_cache_trust.py::test_a_record_copied_from_a_good_model_does_not_pass_a_refused_pickle",
+    "MG-H109": "tests/flows/test_cache_trust.py::"
+               "test_blobs_replaced_by_a_link_to_another_folder_is_refused_before_anything_is_resolved",
+    "MG-H110": "tests/flows/test_cache_trust.py::"
+               "test_what_was_not_admitted_fails_verify_and_is_never_handed_to_loaders",
     "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
     "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
     "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
@@ -108,6 +113,7 @@ TRIGGERS: dict[str, str] = {
     "MG-P013": "tests/trust/test_evaluate.py::test_allow_pinned_needs_a_matching_pin",
     "MG-P014": "tests/trust/test_evaluate.py::test_size_and_file_type_limits",
     "MG-P015": "tests/trust/test_evaluate.py::test_size_and_file_type_limits",
+    "MG-P016": "tests/cli/test_scan_policy.py::test_custom_code_under_deny_and_pins_that_do_nothing",
     "MG-P201": "tests/providers/test_lint.py::test_cli_exit_codes",
     "MG-P202": "tests/providers/test_resolve.py::test_azure_deployment_is_an_alias",
     "MG-P203": "tests/providers/test_lint.py::test_cli_exit_codes",
