@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from modelguard.errors import ExitCode, ModelguardError, UsageError
@@ -52,57 +52,56 @@ class Budget:
         return f"raise {self.variable} only if you trust the source"
 
 
-def _b(name: str, default: float, unit: str, rule: str, about: str) -> Budget:
-    return Budget(name, default, unit, rule, about)
+_b = Budget
 
 
-@dataclass(frozen=True)
 class Budgets:
     """Every budget, by attribute; values may be overridden by the environment (see :func:`active`)."""
 
     # --- Hub and mirror metadata (modelguard.hub) -------------------------------------------
-    answer_bytes: Budget = _b("ANSWER_BYTES", 64 * MIB, "bytes", "MG-H130",
+    answer_bytes = _b("ANSWER_BYTES", 64 * MIB, "bytes", "MG-H130",
                               "one Hub or mirror API answer (a 100,000-file model info is about 25 MiB)")
-    pages: Budget = _b("PAGES", 1000, "pages", "MG-H131",
+    pages = _b("PAGES", 1000, "pages", "MG-H131",
                        "pages of one tree listing (the Hub sends 1,000 files a page: a million files)")
-    files: Budget = _b("FILES", 1_000_000, "entries", "MG-H132",
+    files = _b("FILES", 1_000_000, "entries", "MG-H132",
                        "files and folders of one repo, listed or locked (the Hub caps repos far lower)")
-    json_depth: Budget = _b("JSON_DEPTH", 64, "levels", "MG-H133",
+    json_depth = _b("JSON_DEPTH", 64, "levels", "MG-H133",
                             "nesting of any JSON modelguard reads (Hub answers are 4 deep, records 5)")
     # --- transfers (modelguard.hub.transport / client): per request, per file ----------------
-    connect_timeout: Budget = _b("CONNECT_TIMEOUT", 10, "seconds", "MG-H134", "to open a connection")
-    read_timeout: Budget = _b("READ_TIMEOUT", 60, "seconds", "MG-H134",
+    connect_timeout = _b("CONNECT_TIMEOUT", 10, "seconds", "MG-H134", "to open a connection")
+    read_timeout = _b("READ_TIMEOUT", 60, "seconds", "MG-H134",
                               "between two pieces of one answer while nothing arrives")
-    min_rate: Budget = _b("MIN_RATE", 4 * KIB, "bytes/s", "MG-H134",
+    min_rate = _b("MIN_RATE", 4 * KIB, "bytes/s", "MG-H134",
                           "average rate of one transfer over each window (a 1990s modem is faster)")
-    rate_window: Budget = _b("RATE_WINDOW", 60, "seconds", "MG-H134", "the window min-rate is averaged over")
-    answer_deadline: Budget = _b("ANSWER_DEADLINE", 300, "seconds", "MG-H135",
+    rate_window = _b("RATE_WINDOW", 60, "seconds", "MG-H134", "the window min-rate is averaged over")
+    answer_deadline = _b("ANSWER_DEADLINE", 300, "seconds", "MG-H135",
                                  "one metadata answer, from request to last byte")
-    file_deadline: Budget = _b("FILE_DEADLINE", 24 * 3600, "seconds", "MG-H135",
+    file_deadline = _b("FILE_DEADLINE", 24 * 3600, "seconds", "MG-H135",
                                "one file download, from request to last byte")
-    retries: Budget = _b("RETRIES", 4, "tries", "MG-H134", "tries after the first of a failed or stalled request")
+    retries = _b("RETRIES", 4, "tries", "MG-H134", "tries after the first of a failed or stalled request")
     # --- names the verified cache must hold (checked at lock, again at fetch) ----------------
-    path_bytes: Budget = _b("PATH_BYTES", 1024, "bytes", "MG-H137",
+    path_bytes = _b("PATH_BYTES", 1024, "bytes", "MG-H137",
                             "one repo-relative file path (UTF-8); the cache adds its own prefix")
     # --- files the user's repository holds (modelguard.spec) ---------------------------------
-    lock_bytes: Budget = _b("LOCK_BYTES", 64 * MIB, "bytes", "MG-L020",
+    lock_bytes = _b("LOCK_BYTES", 64 * MIB, "bytes", "MG-L020",
                             "modelguard.lock (a 100,000-file model locks in about 25 MiB)")
-    config_bytes: Budget = _b("CONFIG_BYTES", 4 * MIB, "bytes", "MG-L020",
+    config_bytes = _b("CONFIG_BYTES", 4 * MIB, "bytes", "MG-L020",
                               "modelguard.toml or a policy file")
-    line_bytes: Budget = _b("LINE_BYTES", 64 * KIB, "bytes", "MG-L020",
+    line_bytes = _b("LINE_BYTES", 64 * KIB, "bytes", "MG-L020",
                             "one line of a lockfile, manifest or policy (a locked file is one line)")
-    toml_depth: Budget = _b("TOML_DEPTH", 16, "levels", "MG-L021",
+    toml_depth = _b("TOML_DEPTH", 16, "levels", "MG-L021",
                             "nesting of arrays and inline tables in TOML (the lockfile needs 3)")
-    models: Budget = _b("MODELS", 10_000, "entries", "MG-L022", "models in one manifest or lockfile")
+    models = _b("MODELS", 10_000, "entries", "MG-L022", "models in one manifest or lockfile")
     # --- signatures, records and logs (modelguard.trust, modelguard.store) -------------------
-    signature_bytes: Budget = _b("SIGNATURE_BYTES", 64 * MIB, "bytes", "MG-L025",
+    signature_bytes = _b("SIGNATURE_BYTES", 64 * MIB, "bytes", "MG-L025",
                                  "model.sig (a bundle hashing 100,000 files is about 15 MiB)")
-    record_bytes: Budget = _b("RECORD_BYTES", 256 * MIB, "bytes", "MG-H140",
+    record_bytes = _b("RECORD_BYTES", 256 * MIB, "bytes", "MG-H140",
                               "one admission record (files, hashes and findings of one snapshot)")
-    audit_line_bytes: Budget = _b("AUDIT_LINE_BYTES", 4 * MIB, "bytes", "MG-H141", "one line of audit.log")
+    audit_line_bytes = _b("AUDIT_LINE_BYTES", 4 * MIB, "bytes", "MG-H141", "one line of audit.log")
 
 
 BUDGETS = Budgets()
+_ALL: dict[str, Budget] = {k: v for k, v in vars(Budgets).items() if isinstance(v, Budget)}
 
 
 @dataclass(frozen=True)
@@ -142,8 +141,7 @@ _INTEGER_UNITS = ("bytes", "pages", "entries", "levels", "tries")
 def limits_from(environ: Mapping[str, str]) -> Limits:
     """The :class:`Limits` ``environ`` sets (pure: the caller passes the environment)."""
     values: dict[str, float] = {}
-    for field in fields(Budgets):
-        budget: Budget = getattr(BUDGETS, field.name)
+    for field_name, budget in _ALL.items():
         raw = environ.get(budget.variable, "").strip()
         value = budget.default
         if raw:
@@ -155,7 +153,7 @@ def limits_from(environ: Mapping[str, str]) -> Limits:
             if not lowest_ok or value == float("inf"):
                 raise UsageError(f"{budget.variable}={raw[:20]!r} is not a positive number of {budget.unit}; "
                                  f"unset it for the default ({budget.default:g})")
-        values[field.name] = int(value) if budget.unit in _INTEGER_UNITS else value
+        values[field_name] = int(value) if budget.unit in _INTEGER_UNITS else value
     return Limits(**values)  # type: ignore[arg-type]
 
 
@@ -171,7 +169,7 @@ def active() -> Limits:
     return _cache[1]
 
 
-_FIELD = {getattr(BUDGETS, f.name).name: f.name for f in fields(Budgets)}
+_FIELD = {budget.name: field_name for field_name, budget in _ALL.items()}
 
 
 def value_of(budget: Budget) -> Any:

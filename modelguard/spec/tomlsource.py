@@ -147,7 +147,8 @@ class _Shape:
 
     def start_line(self, number: int, raw: str) -> None:
         self.number = number
-        if len(raw) > self.limits.line_bytes // 4 and len(raw.encode("utf-8", "surrogatepass")) > self.limits.line_bytes:
+        cap = self.limits.line_bytes
+        if len(raw) > cap // 4 and len(raw.encode("utf-8", "surrogatepass")) > cap:
             raise limits.OverBudget(limits.BUDGETS.line_bytes, f"{self.source}:{number}: this line")
         if not self.inside:
             self.in_key, self.dots = True, 0
