@@ -41,6 +41,11 @@ class ModelguardError(Exception):
     rule: str | None = None
 
     def __init__(self, message: str, *, rule: str | None = None) -> None:
+        from modelguard.report.redact import redact
+
+        # Messages quote what servers and files said; a server that echoes the token must not
+        # get it printed (module docstring: messages never contain a token or a key).
+        message = redact(message)
         super().__init__(message)
         self.message = message
         if rule is not None:

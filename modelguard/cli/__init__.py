@@ -127,7 +127,9 @@ def run(argv: list[str] | None = None) -> int:
     except Exception:
         import traceback
 
-        traceback.print_exc()
+        from modelguard.report.redact import redact
+
+        click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
         click.echo("modelguard: internal error (a bug); please report it with the traceback above", err=True)
         return int(ExitCode.INTERNAL)
     return int(rv or 0)

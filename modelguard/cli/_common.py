@@ -76,7 +76,10 @@ def emit(
     """
     ctx = click.get_current_context(silent=True)
     quiet = bool(ctx and isinstance(ctx.obj, dict) and ctx.obj.get("quiet"))
-    text = render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, verdict=verdict)
+    from modelguard.report.redact import redact
+
+    # Paths and messages quote lockfiles and servers; a token one of them holds is not printed.
+    text = redact(render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, verdict=verdict))
     if output:
         write_atomic(output, text)
         if fmt != "text":

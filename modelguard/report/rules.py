@@ -447,14 +447,16 @@ def finding(
     model: str = "",
 ) -> Finding:
     """Make a finding of ``rule_id``; severity defaults to the rule's, verdict is the rule's."""
+    from modelguard.report.redact import redact
+
     rule = RULES[rule_id]
     return Finding(
         rule=rule.id,
         severity=rule.severity if severity is None else severity,
-        message=message,
-        location=location,
-        detail=detail,
+        message=redact(message),
+        location=redact(location),
+        detail=redact(detail),
         verdict=rule.verdict,
-        path=path,
+        path=redact(path),
         model=model,
     )

@@ -29,7 +29,7 @@ from modelguard.errors import LockfileError, UnreadableError, UsageError
 from modelguard.spec import bounded, ids, limits
 from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
-from modelguard.store.atomic import replace_file
+from modelguard.store.atomic import replace_file, write_target
 
 LOCK_VERSION = 1
 HEADER = (
@@ -338,12 +338,12 @@ def read_lockfile_text(path: str) -> str:
 def write_lockfile(path: str, lock: Lockfile) -> bool:
     """Write ``lock`` to ``path`` atomically. Returns False (and touches nothing) if unchanged."""
     data = render_lockfile(lock).encode("utf-8")
+    target = write_target(path)  # a link out of the project is refused before anything is read or written
     try:
-        with open(path, "rb") as f:
-            if f.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
+        if bounded.read_capped(target, limits.BUDGETS.lock_bytes, len(data)) == data:
+            return False
+    except (FileNotFoundError, limits.OverBudget):
+        pass  # none yet, or not this one: written below
     write_atomic(path, data)
     return True
 

@@ -8,7 +8,8 @@ reader behind ``modelguard log``.
 Must not: record a token, password or key — keys that name one are dropped, values that look
 like one (or equal a secret in the environment) are replaced, before anything is written;
 let an action pass when its record cannot be written (fail closed: :class:`UnreadableError`,
-exit 3); crash on a malformed line when reading (it is reported, with its line number).
+exit 3); crash on a malformed line when reading (it is reported, with its line number), or hold
+more than the ``AUDIT_LINE_BYTES`` budget of one line in memory.
 
 The lock is taken on the log file, not on the cache's writer lock, so a fetch that holds the
 writer lock can still append.
@@ -30,6 +31,7 @@ from typing import Any
 
 from modelguard.errors import UnreadableError
 from modelguard.models import Report
+from modelguard.spec import bounded, limits
 from modelguard.spec.types import Lockfile
 from modelguard.store.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 
@@ -130,8 +132,11 @@ def scrub(value: Any, _env_secrets: tuple[str, ...] | None = None) -> Any:
 
 
 def _environment_secrets() -> tuple[str, ...]:
-    """Values of environment variables whose names say they are secrets (long enough to matter)."""
-    found = set()
+    """Values of environment variables whose names say they are secrets (long enough to matter), and
+    the secrets :mod:`modelguard.report.redact` knows (the Hub token passed with --token)."""
+    from modelguard.report.redact import secrets
+
+    found = set(secrets())
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= 8:
             found.add(value)
@@ -177,13 +182,24 @@ def read(cache_root: str | os.PathLike[str]) -> Iterator[Entry | Malformed]:
         return
     except OSError as e:
         raise UnreadableError(f"cannot read the audit log {path}: {e.strerror or e}") from None
+    cap = limits.active().audit_line_bytes
     with f:
-        for number, raw in enumerate(f, start=1):
+        number = 0
+        while raw := f.readline(cap + 1):  # never more than the budget in memory, however long the line
+            number += 1
+            if len(raw) > cap:
+                yield Malformed(number, f"MG-H141 {limits.over(limits.BUDGETS.audit_line_bytes, 'the line')}")
+                while raw and not raw.endswith(b"\n"):  # skip the rest of it, a budget at a time
+                    raw = f.readline(cap + 1)
+                continue
             if not raw.endswith(b"\n"):
                 yield Malformed(number, "incomplete last line (a write was cut short)")
                 continue
             try:
-                record = json.loads(raw)
+                record = bounded.load_json(raw, limits.BUDGETS.audit_line_bytes, what="the line")
+            except limits.OverBudget as e:
+                yield Malformed(number, f"{e.rule} {e.message}")
+                continue
             except (UnicodeDecodeError, json.JSONDecodeError):
                 yield Malformed(number, "not JSON")
                 continue
