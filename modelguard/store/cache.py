@@ -179,10 +179,14 @@ def writer_lock(layout: Layout) -> Iterator[None]:
         raise UnreadableError(f"cannot create the verified cache at {layout.root}: {e.strerror or e}") from None
     lock = FileLock(str(layout.lock_path))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
+            lock.acquire()
+    except OSError as e:  # a lock file that is a folder, or one nobody may open: no verdict, not a crash
+        raise UnreadableError(f"cannot take the writer lock {layout.lock_path}: {e.strerror or e}; remove it if it "
+                              "is not a file, or fix its permissions") from None
     try:
         yield
     finally:

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelguard.errors import LockfileError
+from modelguard.errors import LockfileError, UnreadableError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.spec.types import LockedFile, LockedHFModel
@@ -138,7 +138,11 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: 
         if (st.st_mtime_ns, st.st_ino) != (admitted.get("mtime-ns"), admitted.get("inode")):
             return [finding("MG-H001", f"{locked.path}: modified after admission (mtime or inode changed)")]
         return []
-    digests = hash_file(blob)
+    try:
+        digests = hash_file(blob)
+    except OSError as e:  # no verdict on bytes that cannot be read (permissions, I/O error): exit 3, named
+        raise UnreadableError(f"cannot read {blob} ({locked.path} of the verified cache): {e.strerror or e}; "
+                              "check its permissions") from None
     if digests.size != locked.size or digests.sha256 != locked.sha256:
         return [finding("MG-H001", f"{locked.path}: sha256 {digests.sha256} in the cache, {locked.sha256} locked")]
     return []
