@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     if opts.corpus is None:
         shutil.rmtree(root, ignore_errors=True)
     total = time.monotonic() - started
-    table = ["| target | executions | exec/s | corpus inputs | corpus bytes | crashes |", "|---|---:|---:|---:|---:|---:|"]
+    table = ["| target | executions | exec/s | corpus inputs | corpus bytes | crashes |",
+             "|---|---:|---:|---:|---:|---:|"]
     table += [f"| {o.target} | {o.executions} | {o.executions / max(o.seconds, 1e-9):.0f} | {o.corpus_inputs} | "
               f"{o.corpus_bytes} | {len(o.crashes)} |" for o in outcomes]
     if opts.results:

@@ -59,7 +59,6 @@ def _scanner(filename: str) -> Callable[[bytes], None]:
     def run(data: bytes) -> None:
         from modelguard.models import Report, Severity
         from modelguard.report.text import to_json
-
         from modelguard.scan import scan_bytes
 
         result = scan_bytes(data, filename)
@@ -162,7 +161,7 @@ max-file-size = "2GB"
 
 [[policy.remote-code]]
 repo = "acme/tiny"
-files = { "modeling_x.py" = "%s" }
+files = { "modeling_x.py" = "SHA" }
 
 [[policy.suppress]]
 rule = "MG-S102"
@@ -181,7 +180,7 @@ exclude = ["onnx/*"]
 name = "chat"
 provider = "openai"
 model = "gpt-4o"
-""" % SHA
+""".replace("SHA", SHA)
 
 
 def manifest(data: bytes) -> None:
