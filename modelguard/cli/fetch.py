@@ -10,15 +10,15 @@ from modelguard.cli._common import emit, parse_fail_on
 
 
 @click.command()
-@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False, readable=False),
               help="The lockfile whose models to fetch.")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")
 @click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the report to FILE.")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, readable=False), help="Write the report to FILE.")
 @click.option("--fail-on", "fail_on", default=None, metavar="SEVERITY",
               help="Lowest severity that refuses a file (default: the policy's fail-on).")
 @click.pass_context

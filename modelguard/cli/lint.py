@@ -9,7 +9,7 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--lockfile", type=click.Path(dir_okay=False), default=None,
+@click.option("--lockfile", type=click.Path(dir_okay=False, readable=False), default=None,
               help="Lockfile whose provider models the code must use (default: ./modelguard.lock if present).")
 @report_options
 @click.pass_context
