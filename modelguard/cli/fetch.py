@@ -10,7 +10,8 @@ from modelguard.cli._common import emit, parse_fail_on
 
 
 @click.command()
-@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False, readable=False),
+@click.option("--lockfile", default="modelguard.lock", show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile whose models to fetch.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile).")

@@ -11,7 +11,8 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 
 
 @click.command()
-@click.option("--lockfile", default="modelguard.lock", show_default=True, type=click.Path(dir_okay=False, readable=False),
+@click.option("--lockfile", default="modelguard.lock", show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to verify.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest (default: modelguard.toml next to the lockfile).")

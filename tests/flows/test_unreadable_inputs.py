@@ -39,7 +39,7 @@ def _one_line(err: str, *names: str) -> None:
 
 
 def test_verify_with_an_unreadable_lockfile(project: tuple[Path, Path, Path]) -> None:
-    folder, lock_path, cache = project
+    _, lock_path, cache = project
     deny(lock_path)
     ran = as_user(lambda: run(["verify", "--lockfile", str(lock_path), "--cache-dir", str(cache)]))
     assert ran.code == ExitCode.NO_VERDICT, ran
@@ -47,7 +47,7 @@ def test_verify_with_an_unreadable_lockfile(project: tuple[Path, Path, Path]) ->
 
 
 def test_verify_with_an_unreadable_blob(project: tuple[Path, Path, Path]) -> None:
-    folder, lock_path, cache = project
+    _, lock_path, cache = project
     blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / COMMIT / "weights.bin"))
     os.chmod(blob, 0o644)
     deny(blob)
@@ -57,7 +57,7 @@ def test_verify_with_an_unreadable_blob(project: tuple[Path, Path, Path]) -> Non
 
 
 def test_snapshot_verify_with_an_unreadable_blob_raises_a_modelguard_error(project: tuple[Path, Path, Path]) -> None:
-    folder, lock_path, cache = project
+    _, lock_path, cache = project
     blob = Path(os.path.realpath(cache / "hub" / "models--acme--tiny" / "snapshots" / COMMIT / "config.txt"))
     os.chmod(blob, 0o644)
     deny(blob)
@@ -78,7 +78,7 @@ def test_snapshot_verify_with_an_unreadable_blob_raises_a_modelguard_error(proje
 
 
 def test_fetch_with_a_writer_lock_that_is_a_folder(project: tuple[Path, Path, Path], capsys) -> None:
-    folder, lock_path, cache = project
+    _, lock_path, cache = project
     (cache / ".lock").unlink(missing_ok=True)
     (cache / ".lock").mkdir()
     code = run(["--endpoint", "http://127.0.0.1:9", "fetch", "--lockfile", str(lock_path), "--cache-dir", str(cache)])
