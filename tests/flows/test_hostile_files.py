@@ -89,7 +89,7 @@ def test_audit_line_nesting_bomb_is_reported_by_line(tmp_path: Path, capsys) -> 
     doc = json.loads(out.out)
     assert code == ExitCode.REJECTED and len(doc["entries"]) == 2
     assert [m["line"] for m in doc["malformed"]] == [2] and doc["malformed"][0]["problem"].startswith("MG-H141")
-    assert f"audit.log:2: malformed audit record: MG-H141" in out.err
+    assert "audit.log:2: malformed audit record: MG-H141" in out.err
 
 
 def test_audit_line_longer_than_its_budget_is_never_held_whole(tmp_path: Path, capsys, monkeypatch) -> None:
