@@ -11,11 +11,14 @@ exit code the CLI returns for it. Two branches matter to callers:
 :class:`UsageError` (exit 2) is for what the user wrote wrong: flags, manifest, lockfile.
 
 Messages are written for the user: one line saying what is wrong and what to do next.
-They must never contain a token or a key.
+They must never contain a token or a key. An error that names a rule raises the
+``modelguard.finding`` audit event with the rule id, as :func:`modelguard.report.rules.finding`
+does: the user sees the rule either way (an error line or a report).
 """
 
 from __future__ import annotations
 
+import sys
 from enum import IntEnum
 
 
@@ -50,6 +53,7 @@ class ModelguardError(Exception):
         self.message = message
         if rule is not None:
             self.rule = rule
+            sys.audit("modelguard.finding", rule)
 
     def __str__(self) -> str:
         return self.message

@@ -1,4 +1,7 @@
-"""Frozen data shared by every layer: severities, verdicts, findings, per-file results, reports.
+"""Frozen data shared by every layer: formats, severities, verdicts, findings, per-file results,
+per-model outcomes and reports, with the few rules that belong to the data itself: which findings
+fail at a threshold (:func:`fails`), how ``--fail-on`` is read (:func:`parse_fail_on`) and which exit
+code a report means (:attr:`Report.exit_code`).
 
 Pure: no I/O, no imports of hub, cache or scanner implementations. What the manifest, policy
 and lockfile say lives in :mod:`modelguard.spec.types`, which ``modelguard scan`` never imports
@@ -7,9 +10,13 @@ and lockfile say lives in :mod:`modelguard.spec.types`, which ``modelguard scan`
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
+from typing import Any
+
+from modelguard.errors import ExitCode, UsageError
 
 
 class Format(str, Enum):
@@ -75,6 +82,10 @@ class Severity(Enum):
             return NotImplemented
         return self.rank <= other.rank
 
+    def reaches(self, fail_on: Severity) -> bool:
+        """At or above the ``fail_on`` threshold (see :func:`fails` for a finding)."""
+        return fail_on.rank <= self.rank
+
     @classmethod
     def parse(cls, text: str) -> Severity:
         try:
@@ -85,6 +96,19 @@ class Severity(Enum):
 
 
 _SEVERITY_RANK = {s: i for i, s in enumerate(Severity)}
+
+
+def parse_fail_on(value: Severity | str | None, *, where: str = "--fail-on") -> Severity | None:
+    """The one reading of a fail-on threshold a user gave (``--fail-on``, ``fail_on=``); None when not given.
+
+    Raises :class:`~modelguard.errors.UsageError` naming ``where`` for a word that is not a severity.
+    """
+    if value is None or isinstance(value, Severity):
+        return value
+    try:
+        return Severity.parse(value)
+    except ValueError as e:
+        raise UsageError(f"{where}: {e}") from None
 
 
 class Verdict(Enum):
@@ -134,6 +158,16 @@ class Finding:
         )
 
 
+def fails(finding: Finding, fail_on: Severity) -> bool:
+    """The one rule for "this finding fails the run": not suppressed, and at or above ``fail_on``."""
+    return not finding.suppressed and finding.severity.reaches(fail_on)
+
+
+def failing(findings: Iterable[Finding], fail_on: Severity) -> list[Finding]:
+    """The findings of ``findings`` that :func:`fails` at ``fail_on``, in order."""
+    return [f for f in findings if fails(f, fail_on)]
+
+
 @dataclass(frozen=True)
 class FileResult:
     """The scan of one file (or one member reached from a top-level file)."""
@@ -159,6 +193,75 @@ def worst_verdict(findings: Iterable[Finding]) -> Verdict:
     return worst
 
 
+class ModelStatus(str, Enum):
+    """What happened to one locked model in a ``fetch`` or a ``verify``."""
+
+    ADMITTED = "admitted"
+    """fetch: every file passed and the snapshot was admitted now"""
+    ALREADY_ADMITTED = "already-admitted"
+    """fetch: the admitted snapshot was re-hashed and its verdicts still hold"""
+    REFUSED = "refused"
+    """fetch: a check failed; nothing of the model is in the verified cache"""
+    NO_VERDICT = "no-verdict"
+    """fetch: the Hub or the disk gave no answer; nothing was admitted"""
+    ERROR = "error"
+    """fetch: any other expected failure"""
+    OK = "ok"
+    """verify: admitted, intact, and no finding fails"""
+    REJECTED = "rejected"
+    """verify: a finding about the model fails"""
+
+    @property
+    def usable(self) -> bool:
+        """The model's admitted snapshot may be loaded."""
+        return self in (ModelStatus.ADMITTED, ModelStatus.ALREADY_ADMITTED, ModelStatus.OK)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOutcome:
+    """One locked model's outcome, shared by fetch (:class:`FetchOutcome`) and verify (:class:`VerifyOutcome`).
+
+    ``files`` are the model's per-file results with paths inside the repo (the report lists the same
+    results as ``name:path``); ``findings`` are those about the model as a whole.
+    """
+
+    name: str
+    repo: str
+    commit: str
+    status: ModelStatus
+    exit_code: ExitCode
+    reason: str = ""
+    files: tuple[FileResult, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    snapshot: Path | None = None
+    """the admitted snapshot folder, when the model may be loaded from it"""
+
+    def to_json(self) -> dict[str, Any]:
+        """The model's entry in the JSON report's ``models`` list."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, kw_only=True)
+class FetchOutcome(ModelOutcome):
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "repo": self.repo, "commit": self.commit, "status": self.status.value,
+                "exit-code": int(self.exit_code), "reason": self.reason}
+
+
+@dataclass(frozen=True, kw_only=True)
+class VerifyOutcome(ModelOutcome):
+    admitted: bool
+    """the snapshot has an admission record"""
+    intact: bool
+    """admitted, and every file is the admitted one"""
+    rescanned: bool
+    """the files were scanned again (the scanner or the policy changed since admission)"""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "repo": self.repo, "commit": self.commit, "admitted": self.admitted,
+                "intact": self.intact, "rescanned": self.rescanned}
+
+
 @dataclass(frozen=True)
 class Report:
     """What a command found. Rendered by :mod:`modelguard.report.text`; decides the exit code."""
@@ -170,8 +273,10 @@ class Report:
     """findings not tied to one scanned file (lockfile, policy, provider models)"""
     checked: int = 0
     """how many things were actually checked; 0 means no verdict was reached"""
+    models: tuple[ModelOutcome, ...] | None = None
+    """fetch, verify: one outcome per locked model (None: the command checks no locked models)"""
     extra: dict[str, object] = field(default_factory=dict)
-    """command-specific fields for the JSON report (e.g. models admitted)"""
+    """command-specific fields for the JSON report (verify's hashing mode, lint's lockfile)"""
 
     def all_findings(self) -> list[Finding]:
         flat = [f.at(path=f.path or r.path) for r in self.files for f in r.findings]
@@ -179,8 +284,26 @@ class Report:
 
     def failing(self) -> list[Finding]:
         """Findings at or above ``fail_on`` that are not suppressed."""
-        return [f for f in self.all_findings() if not f.suppressed and self.fail_on <= f.severity]
+        return failing(self.all_findings(), self.fail_on)
 
     @property
     def ok(self) -> bool:
         return self.checked > 0 and not self.failing()
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """The one report -> exit code rule: 1 when a model was refused or a finding fails; else the
+        worst no-verdict code of a model; else 3 when nothing was checked; else 0."""
+        codes: Sequence[ExitCode] = [m.exit_code for m in self.models or ()]
+        if ExitCode.REJECTED in codes:
+            return ExitCode.REJECTED
+        errors = [c for c in codes if c > ExitCode.REJECTED]
+        if errors:
+            return max(errors)
+        if self.checked == 0:
+            return ExitCode.NO_VERDICT
+        return ExitCode.REJECTED if self.failing() else ExitCode.OK
+
+    def model(self, name: str) -> ModelOutcome | None:
+        """The outcome of the locked model ``name``, if this report has one."""
+        return next((m for m in self.models or () if m.name == name), None)

@@ -13,20 +13,32 @@ Autouse, for every test:
   ``hf auth login`` token file and provider keys are removed, so a test sees only what it sets.
 * Only loopback network: a connection to any other address fails at once (in this process; the
   subprocesses tests start are given loopback endpoints explicitly).
+
+And the rule-trigger registry: every finding modelguard's own code makes raises the
+``modelguard.finding`` audit event (:func:`modelguard.report.rules.finding`); a hook records the
+rule ids made during each test. A test that ``tests/report/rule_triggers.py`` names as the trigger
+of a rule fails unless running it produced a finding of that rule (findings a test builds by hand do
+not count). ``MODELGUARD_RULE_TRACE=FILE`` appends every test's rules to FILE (JSON lines), to find
+triggers for the table.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+import modelguard
 from tests.fakehub.fixture import fake_hub
+from tests.report.rule_triggers import TRIGGERS
 
 __all__ = ["TEST_TODAY", "fake_hub"]
 
@@ -93,3 +105,56 @@ def _loopback_only() -> Iterator[None]:
     finally:
         socket.socket.connect = _real_connect  # type: ignore[method-assign]
         socket.socket.connect_ex = _real_connect_ex  # type: ignore[method-assign]
+
+
+# --- the rule-trigger registry --------------------------------------------------------------------
+
+_PACKAGE = os.path.dirname(os.path.abspath(modelguard.__file__)) + os.sep
+_made: set[str] = set()
+_made_lock = threading.Lock()
+_RULES_OF_TRIGGER: dict[str, set[str]] = {}
+for _rule, _test in TRIGGERS.items():
+    _RULES_OF_TRIGGER.setdefault(_test, set()).add(_rule)
+DESELECTED: set[str] = set()
+"""node ids deselected in this session (-k, -m): tests/report/test_rules.py counts them as existing"""
+
+
+def _record_finding(event: str, args: tuple[Any, ...]) -> None:
+    if event != "modelguard.finding":
+        return
+    # This hook <- rules.finding() or an error's __init__ chain <- the code that made the finding or
+    # raised the error: count modelguard's own only, never a finding or error a test builds by hand.
+    frame = sys._getframe(2)
+    while frame.f_code.co_name == "__init__" and frame.f_back is not None:
+        frame = frame.f_back
+    if frame.f_code.co_filename.startswith(_PACKAGE):
+        with _made_lock:
+            _made.add(str(args[0]))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    sys.addaudithook(_record_finding)  # once per process; audit hooks cannot be removed
+
+
+def pytest_deselected(items: list[pytest.Item]) -> None:
+    DESELECTED.update(item.nodeid for item in items)
+
+
+@pytest.fixture(autouse=True)
+def _rule_triggers(request: pytest.FixtureRequest) -> Iterator[None]:
+    with _made_lock:
+        _made.clear()
+    yield
+    with _made_lock:
+        made = set(_made)
+    trace = os.environ.get("MODELGUARD_RULE_TRACE")
+    if trace and made:
+        with open(trace, "a", encoding="utf-8") as f:
+            f.write(json.dumps({"test": request.node.nodeid, "rules": sorted(made)}) + "\n")
+    # The far-future run (tests/test_clock.py) moves the calendar on purpose: a trigger of a dated rule
+    # (deprecated, expired) then rightly makes another finding. The registry holds on the pinned day.
+    expected = set() if os.environ.get("MODELGUARD_TEST_TODAY") else _RULES_OF_TRIGGER.get(request.node.nodeid, set())
+    missing = sorted(expected - made)
+    if missing:
+        pytest.fail(f"{request.node.nodeid} is the registered trigger of {', '.join(missing)} "
+                    "(tests/report/rule_triggers.py), but running it produced no such finding")

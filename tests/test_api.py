@@ -26,6 +26,7 @@ from modelguard.errors import (
     IntegrityError,
     LockfileError,
     NotAdmittedError,
+    NothingToCheckError,
     NotLockedError,
     NoVerdictError,
     PolicyError,
@@ -37,6 +38,7 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.flows.lock import LockResult
+from modelguard.flows.snapshot import refusal
 from modelguard.models import Report, Severity
 from modelguard.report.rules import finding
 from tests.api_helpers import CLEAN, LFS, Project, make_project, manifest_text
@@ -96,7 +98,7 @@ def test_lock_fetch_verify_return_typed_reports(project: Project) -> None:
 
     fetched = api.fetch(project.lockfile, cache_dir=project.cache, endpoint=project.hub.endpoint, token="")
     assert isinstance(fetched, Report) and not fetched.ok
-    status = {m["name"]: m["status"] for m in fetched.extra["models"]}  # type: ignore[union-attr]
+    status = {m.name: m.status.value for m in fetched.models or ()}
     assert status == {"tiny": "admitted", "tiny-v1": "admitted", "other": "admitted", "evil": "refused"}
     assert "MG-S101" in {f.rule for f in fetched.failing()}
 
@@ -427,12 +429,94 @@ def test_snapshot_fetch_true_without_access_is_no_verdict(project: Project) -> N
 ])
 def test_refusal_names_the_decision_that_matters(rules: tuple[str, ...], expected: type[Exception]) -> None:
     found = tuple(finding(rule, f"{rule} happened").at(model="m", path="m:model.bin") for rule in rules)
-    error = api.refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
+    error = refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
     assert type(error) is expected
     assert error.rule == rules[0] and str(error).startswith(f"m: {rules[0]} in model.bin: {rules[0]} happened")
 
 
+def test_the_refusal_class_comes_from_the_rule_table() -> None:
+    """Not from a rule id's prefix: each rule names its class, and only classes refusal() ranks."""
+    from modelguard.report.rules import REFUSAL_ORDER, RULES
+
+    assert {r.error for r in RULES.values()} == set(REFUSAL_ORDER)
+    assert RULES["MG-H101"].error is NotAdmittedError and RULES["MG-H102"].error is IntegrityError
+    assert RULES["MG-P502"].error is RevokedError and RULES["MG-P510"].error is SignatureError
+    assert RULES["MG-P900"].error is PolicyError and RULES["MG-L106"].error is SignatureError
+    for rule_id, rule in RULES.items():
+        found = (finding(rule_id, "x", severity=Severity.CRITICAL).at(model="m"),)
+        error = refusal(Report(command="verify", fail_on=Severity.MEDIUM, findings=found, checked=1), "m")
+        assert type(error) is rule.error and error.rule == rule_id
+
+
 def test_refusal_without_a_failing_finding_is_no_verdict() -> None:
-    error = api.refusal(Report(command="fetch", fail_on=Severity.MEDIUM, checked=0), "m", reason="Hub unreachable",
+    error = refusal(Report(command="fetch", fail_on=Severity.MEDIUM, checked=0), "m", reason="Hub unreachable",
                         no_verdict=True)
     assert type(error) is NoVerdictError and str(error) == "m: Hub unreachable"
+
+
+def test_every_library_call_is_exported_from_the_package() -> None:
+    """revoke, sign, signer_entry, audit_log, sarif_anchors, render and the loaders: Python users get
+    every command the CLI has, importable from ``modelguard`` (lazily: the package import stays light)."""
+    calls = {name for name in api.__all__ if name[0].islower()}
+    assert calls <= set(modelguard.__all__), sorted(calls - set(modelguard.__all__))
+    for name in modelguard.__all__:
+        assert getattr(modelguard, name) is not None, name
+    assert {"revoke", "sign", "signer_entry", "audit_log", "sarif_anchors", "render", "load_safetensors"} <= calls
+
+
+# --- the trust chores as calls: revoke, sign, signer_entry, audit_log, sarif_anchors, render -------
+
+
+def test_revoke_as_a_call_edits_the_policy_evicts_and_logs(fetched: Project) -> None:
+    commit = fetched.commits["acme/tiny"]
+    done = api.revoke(f"acme/tiny@{commit}", "leaked credentials", manifest=fetched.manifest,
+                      cache_dir=fetched.cache)
+    assert done.entry.target == f"acme/tiny@{commit}" and done.policy_file == fetched.manifest
+    assert {(e.repo, e.commit) for e in done.evicted} == {("acme/tiny", commit)}
+    assert not fetched.snapshot_dir("acme/tiny").exists()
+    assert "[[policy.revoked]]" in fetched.manifest.read_text(encoding="utf-8")
+    log = api.audit_log(fetched.cache, model="acme/tiny")
+    actions = [e.record.get("action") for e in log.entries if e.record["command"] == "revoke"]
+    assert actions == ["revoke", "evict"] and log.malformed == ()
+    with pytest.raises(RevokedError):
+        api.snapshot("tiny", lockfile=fetched.lockfile, cache_dir=fetched.cache)
+    with pytest.raises(UsageError, match="revocation target"):
+        api.revoke("acme/tiny@main", "branches move", manifest=fetched.manifest, cache_dir=fetched.cache)
+
+
+def test_sign_and_signer_entry_as_calls(fetched: Project, tmp_path: Path) -> None:
+    from modelguard.spec.manifest import parse_manifest
+    from modelguard.trust import lock_signature as signing
+    from tests.trust_keys import new_key, write_key
+
+    key = write_key(tmp_path, new_key("ed25519"))
+    signed = api.sign(fetched.lockfile, key=key)
+    assert signed.signature == Path(f"{fetched.lockfile}.sig") and signed.signature.is_file()
+    assert signed.algorithm == "ed25519" and len(signed.keyid) == 64
+    entry = api.signer_entry(key, scope="acme")
+    (signer,) = parse_manifest(entry, source="policy.toml").policy.signers
+    assert (signer.keyid, signer.scope) == (signed.keyid, "acme")
+    assert signing.verify_lockfile_signature(fetched.lockfile, parse_manifest(
+        api.signer_entry(key), source="policy.toml").policy) == []
+    with pytest.raises(UsageError, match="--scope"):
+        api.signer_entry(key, scope="a/b/c")
+
+
+def test_audit_log_of_a_cache_with_no_log_is_no_verdict(tmp_path: Path) -> None:
+    (tmp_path / "cache").mkdir()
+    with pytest.raises(NothingToCheckError):
+        api.audit_log(tmp_path / "cache")
+
+
+def test_sarif_anchors_point_verify_findings_at_the_lockfile_lines(fetched: Project) -> None:
+    report = api.verify(fetched.lockfile, cache_dir=fetched.cache)
+    anchors = api.sarif_anchors(fetched.lockfile)
+    assert anchors.lockfile_path == str(fetched.lockfile) and set(anchors.lines) >= {"tiny", "evil"}
+    sarif = json.loads(api.render(report, "sarif", anchors=anchors))
+    evil = [r for r in sarif["runs"][0]["results"] if "'evil'" in r["message"]["text"]]
+    region = evil[0]["locations"][0]["physicalLocation"]["region"]["startLine"]
+    assert region == anchors.lines["evil"]
+    assert json.loads(api.render(report, "json"))["models"][0].keys() == {
+        "name", "repo", "commit", "admitted", "intact", "rescanned"}
+    with pytest.raises(ValueError, match="unknown report format"):
+        api.render(report, "xml")

@@ -1,4 +1,4 @@
-"""Shared CLI plumbing: report output and the report -> exit code rule."""
+"""Shared CLI plumbing: the report options, reading ``--fail-on``, and writing a rendered report."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from modelguard.errors import ExitCode, UsageError
-from modelguard.models import Report, Severity
+from modelguard.models import Report
+from modelguard.report.text import FORMATS, render
 
 if TYPE_CHECKING:
     from modelguard.report.sarif import SarifAnchors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-FORMATS = ("text", "json", "sarif")
+__all__ = ["FORMATS", "emit", "report_options"]
 
 
 def report_options(func: F) -> F:
@@ -34,42 +34,9 @@ def report_options(func: F) -> F:
     return func
 
 
-def parse_fail_on(value: str | None, default: Severity = Severity.MEDIUM) -> Severity:
-    if value is None:
-        return default
-    try:
-        return Severity.parse(value)
-    except ValueError as e:
-        raise UsageError(f"--fail-on: {e}") from None
-
-
-def write_atomic(path: str, text: str) -> None:
-    """Write a report to ``path`` atomically (see :mod:`modelguard.store.atomic`)."""
-    from modelguard.store.atomic import replace_file
-
-    replace_file(path, text)
-
-
-def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
-           anchors: SarifAnchors | None = None, verdict: str | None = None) -> str:
-    if fmt == "json":
-        from modelguard.report.text import to_json
-
-        return to_json(report)
-    if fmt == "sarif":
-        from modelguard.report.sarif import to_sarif
-
-        return to_sarif(report, anchors=anchors)
-    from modelguard.report.text import to_text
-
-    return to_text(report, verbose=verbose, quiet=quiet, verdict=verdict)
-
-
-def emit(
-    report: Report, fmt: str, output: str | None, *, verbose: bool = False, anchors: SarifAnchors | None = None,
-    verdict: str | None = None,
-) -> int:
-    """Render the report to --output (atomically) or stdout; return the exit code.
+def emit(report: Report, fmt: str, output: str | None, *, verbose: bool = False,
+         anchors: SarifAnchors | None = None) -> int:
+    """Render the report to --output (atomically) or stdout; return its exit code.
 
     The global ``-q`` (read from the click context, so every command gets it) trims the text
     report to what fails and the summary; JSON and SARIF always carry everything.
@@ -79,21 +46,13 @@ def emit(
     from modelguard.report.redact import redact
 
     # Paths and messages quote lockfiles and servers; a token one of them holds is not printed.
-    text = redact(render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, verdict=verdict))
+    text = redact(render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors))
     if output:
-        write_atomic(output, text)
-        if fmt != "text":
-            from modelguard.report.text import to_text
+        from modelguard.store.atomic import replace_file
 
-            sys.stderr.write(to_text(report, verdict=verdict).splitlines()[-1] + "\n")
+        replace_file(output, text)
+        if fmt != "text":
+            sys.stderr.write(render(report, "text").splitlines()[-1] + "\n")
     else:
         sys.stdout.write(text)
-    return int(exit_code(report))
-
-
-def exit_code(report: Report) -> ExitCode:
-    if report.checked == 0:
-        return ExitCode.NO_VERDICT
-    if report.failing():
-        return ExitCode.REJECTED
-    return ExitCode.OK
+    return int(report.exit_code)

@@ -43,7 +43,7 @@ def env(cache_dir: str | None, shell: str) -> int:
     Use: eval "$(modelguard env)". Sets HF_HUB_CACHE to the verified cache and HF_HUB_OFFLINE=1, and
     unsets legacy cache variables that would point a loader elsewhere.
     """
-    from modelguard.flows.load import offline_env
+    from modelguard import api
 
-    click.echo(render_env(offline_env(cache_dir), shell), nl=False)
+    click.echo(render_env(api.offline_env(cache_dir), shell), nl=False)
     return 0

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import click
 
-from modelguard.cli._common import emit, parse_fail_on, report_options
+from modelguard.cli._common import emit, report_options
+from modelguard.models import Severity, parse_fail_on
 
 
 @click.command()
@@ -18,5 +19,5 @@ def lint(ctx: click.Context, paths: tuple[str, ...], lockfile: str | None, fmt: 
     """Find provider model IDs in Python, JS/TS, YAML, JSON, TOML and .env files; no network."""
     from modelguard.providers.lint import lint_paths
 
-    report = lint_paths(list(paths), lockfile=lockfile, fail_on=parse_fail_on(fail_on))
+    report = lint_paths(list(paths), lockfile=lockfile, fail_on=parse_fail_on(fail_on) or Severity.MEDIUM)
     return emit(report, fmt, output, verbose=bool(ctx.obj and ctx.obj.get("verbose")))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from modelguard.flows.lock import DEFAULT_MANIFEST
+from modelguard.spec.filenames import MANIFEST as DEFAULT_MANIFEST
 
 
 @click.command()
@@ -31,19 +31,20 @@ def lock(
 
     Entries that did not change keep their pins (no request); an unchanged lockfile is not rewritten.
     """
-    from modelguard.flows import lock as locker
+    from modelguard import api
+    from modelguard.spec.filenames import lockfile_beside
 
     quiet = bool(ctx.obj and ctx.obj.get("quiet"))
     if check:
         if upgrade or online:
             raise click.UsageError("--check is offline and writes nothing; do not combine it with --upgrade/--online")
-        locked = locker.check(manifest_path, lockfile_path)
+        locked = api.check_lock(manifest_path, lockfile_path)
         if not quiet:
             count = len(locked.hf_models) + len(locked.provider_models)
-            click.echo(f"{lockfile_path or locker.default_lockfile(manifest_path)} is up to date ({count} entries)")
+            click.echo(f"{lockfile_path or lockfile_beside(manifest_path)} is up to date ({count} entries)")
         return 0
     obj = ctx.obj or {}
-    result = locker.lock(
+    result = api.lock(
         manifest_path,
         lockfile_path,
         endpoint=obj.get("endpoint"),

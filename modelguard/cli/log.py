@@ -23,26 +23,20 @@ def log(since: str | None, model: str | None, fmt: str, cache_dir: str | None) -
 
     Exit 1 when a line of the log is malformed (reported, never skipped silently).
     """
-    from modelguard.errors import NothingToCheckError
-    from modelguard.store import audit
-    from modelguard.store.cache import existing_cache_root
+    from modelguard import api
 
-    root = existing_cache_root(cache_dir)
-    path = audit.log_path(root)
-    if not path.exists():
-        raise NothingToCheckError(f"no audit log at {path}; nothing has been recorded in this cache yet")
-    entries, malformed = audit.select(audit.read(root), since=_since(since), model=model)
+    read = api.audit_log(cache_dir, since=_since(since), model=model)
     if fmt == "json":
-        doc = {"schema": "modelguard/audit-log/v1", "log": str(path),
-               "entries": [e.record for e in entries],
-               "malformed": [{"line": m.line, "problem": m.problem} for m in malformed]}
+        doc = {"schema": "modelguard/audit-log/v1", "log": str(read.path),
+               "entries": [e.record for e in read.entries],
+               "malformed": [{"line": m.line, "problem": m.problem} for m in read.malformed]}
         click.echo(json.dumps(doc, indent=2, sort_keys=True))
     else:
-        for e in entries:
+        for e in read.entries:
             click.echo(text_line(e.record))
-    for m in malformed:
-        click.echo(f"modelguard: {path}:{m.line}: malformed audit record: {m.problem}", err=True)
-    return int(ExitCode.REJECTED if malformed else ExitCode.OK)
+    for m in read.malformed:
+        click.echo(f"modelguard: {read.path}:{m.line}: malformed audit record: {m.problem}", err=True)
+    return int(ExitCode.REJECTED if read.malformed else ExitCode.OK)
 
 
 def _since(text: str | None) -> _dt.datetime | None:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import click
 
+from modelguard.spec import filenames
+
 
 @click.command()
 @click.argument("target")
 @click.option("--reason", required=True, help="Why (shown by every fetch and verify that refuses the model).")
 @click.option("--policy", "policy_path", type=click.Path(dir_okay=False, readable=False), default=None,
               help="Policy file to add the revocation to (default: the manifest's policy-file, else its [policy]).")
-@click.option("--manifest", default="modelguard.toml", show_default=True,
+@click.option("--manifest", default=filenames.MANIFEST, show_default=True,
               type=click.Path(dir_okay=False, readable=False),
               help="The manifest whose policy to edit when --policy is not given.")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
@@ -18,26 +20,14 @@ import click
                    "else ~/.cache/modelguard).")
 def revoke(target: str, reason: str, policy_path: str | None, manifest: str, cache_dir: str | None) -> int:
     """Revoke REPO@COMMIT or sha256:HASH: fetch, verify and snapshot() refuse it from now on."""
-    from modelguard.store import audit
-    from modelguard.trust import revocation
+    from modelguard import api
 
-    parsed = revocation.parse_target(target)
-    root = audit.cache_root(cache_dir)
-    audit.ensure_writable(root)  # fail closed before changing anything: every revocation is on record
-    file = revocation.policy_file_to_edit(manifest, policy_path)
-    entry = revocation.add_revocation(file, parsed, reason)
-    audit.append(root, {"command": "revoke", "action": "revoke", "target": entry.target,
-                        "reason": entry.reason, "date": entry.date, "policy-file": str(file),
-                        "repo": parsed.repo, "commit": parsed.commit})
-    evicted = revocation.evict_revoked(root, parsed)
-    for hit in evicted:
-        audit.append(root, {"command": "revoke", "action": "evict", "target": entry.target,
-                            "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
-    click.echo(f"revoked {entry.target} in {file} ({entry.date}: {entry.reason})")
-    if evicted:
-        for hit in evicted:
-            click.echo(f"evicted {hit.repo}@{hit.commit} from {root}")
-    else:
-        click.echo(f"nothing to evict from {root}")
+    done = api.revoke(target, reason, manifest=manifest, policy=policy_path, cache_dir=cache_dir)
+    entry = done.entry
+    click.echo(f"revoked {entry.target} in {done.policy_file} ({entry.date}: {entry.reason})")
+    for hit in done.evicted:
+        click.echo(f"evicted {hit.repo}@{hit.commit} from {done.cache_root}")
+    if not done.evicted:
+        click.echo(f"nothing to evict from {done.cache_root}")
     click.echo("commit the policy change so every machine that verifies against it refuses the model")
     return 0

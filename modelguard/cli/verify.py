@@ -1,17 +1,18 @@
-"""``modelguard verify``: the CI gate. Parses flags, calls :func:`modelguard.flows.verify.verify`, renders."""
+"""``modelguard verify``: the CI gate. Parses flags, calls :func:`modelguard.api.verify`, renders."""
 
 from __future__ import annotations
 
 import sys
-from typing import Any
 
 import click
 
-from modelguard.cli._common import emit, parse_fail_on, report_options
+from modelguard.cli._common import emit, report_options
+from modelguard.models import parse_fail_on
+from modelguard.spec import filenames
 
 
 @click.command()
-@click.option("--lockfile", default="modelguard.lock", show_default=True,
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
               type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to verify.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
@@ -30,26 +31,11 @@ from modelguard.cli._common import emit, parse_fail_on, report_options
 def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
            remote: bool, require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
     """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows."""
-    from modelguard.flows.verify import verify as run_verify
+    from modelguard import api
 
     obj = ctx.obj or {}
-    report = run_verify(
-        lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
-        endpoint=obj.get("endpoint"), token=obj.get("token"),
-        fail_on=parse_fail_on(fail_on) if fail_on is not None else None, require_signature=require_signature,
-        progress=sys.stderr.isatty() and not obj.get("quiet"),
-    )
-    anchors = _sarif_anchors(lockfile, manifest) if fmt == "sarif" else None
+    report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
+                        endpoint=obj.get("endpoint"), token=obj.get("token"), fail_on=parse_fail_on(fail_on),
+                        require_signature=require_signature, progress=sys.stderr.isatty() and not obj.get("quiet"))
+    anchors = api.sarif_anchors(lockfile, manifest=manifest) if fmt == "sarif" else None
     return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)
-
-
-def _sarif_anchors(lockfile: str, manifest: str | None) -> Any:
-    """SARIF results anchored to the lockfile line of each model entry (when the SARIF writer can)."""
-    from modelguard.flows.verify import load_inputs
-    from modelguard.report import sarif
-
-    anchors_type = getattr(sarif, "SarifAnchors", None)
-    if anchors_type is None:
-        return None
-    locked, parsed = load_inputs(lockfile, manifest)
-    return anchors_type.for_lock(locked, lockfile, manifest=parsed)

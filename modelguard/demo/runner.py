@@ -3,8 +3,9 @@
 Everything happens in one working folder (a temporary one unless ``keep`` names one): the
 manifest, the lockfile, the verified cache and a private ``HF_HOME``. The Hugging Face and
 modelguard environment variables are set for the run only and restored afterwards; the user's
-Hub token is never read or sent. The library calls are those the CLI makes and the output is
-rendered by the CLI's own renderers, so what is printed is what a user sees against the real Hub.
+Hub token is never read or sent. The library calls are those the CLI makes (:mod:`modelguard.api`)
+and the output is rendered by the same renderers (:func:`modelguard.api.render`), so what is
+printed is what a user sees against the real Hub.
 
 The demo passes (returns 0) when each model got the designed verdict for the designed reason; it
 returns 1 when an expected refusal did not happen (a bug in modelguard) and says which.
@@ -18,19 +19,18 @@ import shutil
 import stat
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelguard import api
-from modelguard.cli._common import exit_code, render
-from modelguard.cli.fetch import model_lines
 from modelguard.demo import scenario
 from modelguard.demo.fakehub import FakeHub, Fault
 from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
-from modelguard.flows.fetch import fetch_exit_code
 from modelguard.models import Report
+from modelguard.report.text import model_lines
+from modelguard.spec import filenames
 
 Echo = Callable[[str], None]
 
@@ -105,10 +105,10 @@ def _intro(run: Run, work: Path) -> None:
     echo(f"The Hub serves {len(run.models)} small generated models:")
     for m in run.models:
         echo(f"  {m.repo:<36} {m.story}")
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED, REFUSED)), encoding="utf-8")
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.expecting(ADMITTED, REFUSED)), encoding="utf-8")
     echo("")
     echo("modelguard.toml (what this project wants, and the policy every model must pass):")
-    for line in Path("modelguard.toml").read_text(encoding="utf-8").splitlines():
+    for line in Path(filenames.MANIFEST).read_text(encoding="utf-8").splitlines():
         echo(f"  | {line}")
 
 
@@ -124,7 +124,7 @@ def _step_lock(run: Run) -> None:
     _header(run, "1. lock: pin each model to a commit and each file to a SHA-256 (metadata only)",
             f"modelguard --endpoint {run.endpoint} lock")
     code, _ = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))
-    run.expect(code == 0 and Path("modelguard.lock").is_file(), f"lock exited {code}; expected 0 and a lockfile")
+    run.expect(code == 0 and Path(filenames.LOCKFILE).is_file(), f"lock exited {code}; expected 0 and a lockfile")
 
 
 def _lock_line(result: object) -> str:
@@ -150,16 +150,16 @@ def _step_fetch(run: Run, hub: FakeHub) -> None:
     if report is None:
         run.expect(False, "fetch produced no report")
         return
-    for line in render(report, "text").rstrip("\n").splitlines():
+    for line in api.render(report, "text").rstrip("\n").splitlines():
         run.echo(line)
-    for line in model_lines(report.extra.get("models")):
+    for line in model_lines(report.models):
         run.echo(line)
-    code = fetch_exit_code(report)
+    code = int(report.exit_code)
     run.echo(f"(exit code {code}" + (": models were refused, as this demo intends)" if code == 1 else ")"))
-    for model in _models(report):
-        verdict = run.verdicts.get(str(model.get("name")))
+    for model in report.models or ():
+        verdict = run.verdicts.get(model.name)
         if verdict is not None:
-            verdict.got = ADMITTED if model.get("status") in ("admitted", "already-admitted") else REFUSED
+            verdict.got = ADMITTED if model.status.usable else REFUSED
             verdict.rules = {f.rule for f in report.failing() if f.model == verdict.model.name}
     run.expect(code == 1, f"fetch exited {code}; expected 1 (refusals)")
 
@@ -171,9 +171,9 @@ def _step_verify(run: Run, *, expect_ok: bool) -> None:
     if report is None:
         run.expect(False, "verify produced no report")
         return
-    for line in render(report, "text").rstrip("\n").splitlines():
+    for line in api.render(report, "text").rstrip("\n").splitlines():
         run.echo(line)
-    code = int(exit_code(report))
+    code = int(report.exit_code)
     wanted = 0 if expect_ok else 1
     run.echo(f"(exit code {code}: " + ("verified" if code == 0 else "a locked model is not admitted; the gate holds")
              + ")")
@@ -202,15 +202,15 @@ def _step_loaders(run: Run) -> None:
 
 
 def _step_new_org(run: Run, hub: FakeHub) -> None:
-    before = Path("modelguard.lock").read_bytes()
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.models), encoding="utf-8")
+    before = Path(filenames.LOCKFILE).read_bytes()
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.models), encoding="utf-8")
     hub.clear_requests()
     names = ", ".join(m.repo for m in run.expecting(LOCK_REFUSED))
     _header(run, "5. a teammate adds a model from an org nobody vetted", f"modelguard --endpoint {run.endpoint} lock",
             f"(modelguard.toml now also asks for {names})")
     code, rule = _call(run, lambda: _lock_line(api.lock(token="", endpoint=run.endpoint)))
     asked = [r.path for r in hub.requests if any(m.repo in r.path for m in run.expecting(LOCK_REFUSED))]
-    unchanged = Path("modelguard.lock").read_bytes() == before
+    unchanged = Path(filenames.LOCKFILE).read_bytes() == before
     run.echo(f"(exit code {code}; the lockfile is {'unchanged' if unchanged else 'CHANGED'}; the Hub received "
              f"{len(asked)} request(s) about {names})")
     for m in run.expecting(LOCK_REFUSED):
@@ -220,7 +220,7 @@ def _step_new_org(run: Run, hub: FakeHub) -> None:
 
 
 def _step_ship(run: Run, hub: FakeHub) -> None:
-    Path("modelguard.toml").write_text(scenario.manifest_text(run.expecting(ADMITTED)), encoding="utf-8")
+    Path(filenames.MANIFEST).write_text(scenario.manifest_text(run.expecting(ADMITTED)), encoding="utf-8")
     hub.clear_requests()
     keep = ", ".join(m.name for m in run.expecting(ADMITTED))
     _header(run, "6. ship what passed: keep only the admitted model, re-lock, verify",
@@ -277,11 +277,6 @@ def _report(run: Run, action: Callable[[], Report]) -> Report | None:
     except ModelguardError as e:
         run.echo(f"modelguard: error: {e.message}")
         return None
-
-
-def _models(report: Report) -> Sequence[dict[str, object]]:
-    models = report.extra.get("models")
-    return [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
 
 
 @contextlib.contextmanager

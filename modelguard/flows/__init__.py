@@ -3,7 +3,10 @@
 * :mod:`~modelguard.flows.lock` — resolve the manifest into ``modelguard.lock`` (Hub metadata only).
 * :mod:`~modelguard.flows.fetch` — download into quarantine, hash, scan, apply policy, admit.
 * :mod:`~modelguard.flows.verify` — the CI gate: offline proof that the cache holds what was locked.
+* :mod:`~modelguard.flows.snapshot` — one admitted snapshot folder for a loader, or the exception
+  (from the rule table) that says why not.
 * :mod:`~modelguard.flows.load` — verified paths and byte-exact loading for Python loaders.
+* :mod:`~modelguard.flows.revoke` — a revocation: the policy entry, the eviction, the audit records.
 
 Each flow wires :mod:`modelguard.spec`, :mod:`modelguard.hub`, :mod:`modelguard.store`,
 :mod:`modelguard.scan` and :mod:`modelguard.trust`; none renders output or exits.

@@ -19,11 +19,12 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from modelguard.errors import (
+    ExitCode,
     IntegrityError,
     ModelguardError,
     NotFoundError,
@@ -33,11 +34,12 @@ from modelguard.errors import (
     StaleLockError,
     UnreadableError,
 )
-from modelguard.models import FileResult, Finding, Report, Severity
+from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
-from modelguard.store.admission import blob_name, build_record, results_from_record
+from modelguard.store.admission import blob_name, build_record
 from modelguard.store.cache import (
     Layout,
     StagedFile,
@@ -60,19 +62,18 @@ _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 
 @dataclass
 class GroupOutcome:
-    """What happened to one ``repo@commit`` in this run."""
+    """What happened to one ``repo@commit`` in this run, while it happens (each model of the group
+    then gets a frozen :class:`~modelguard.models.FetchOutcome`)."""
 
     group: Group
-    status: str = "refused"
-    """``admitted`` | ``already-admitted`` | ``refused`` | ``no-verdict`` | ``error``"""
+    status: ModelStatus = ModelStatus.REFUSED
     results: dict[str, FileResult] = field(default_factory=dict)
     findings: list[Finding] = field(default_factory=list)
-    exit_code: int = 0
+    exit_code: ExitCode = ExitCode.OK
     reason: str = ""
 
-
-def _failing(findings: Sequence[Finding], fail_on: Severity) -> list[Finding]:
-    return [f for f in findings if not f.suppressed and fail_on <= f.severity]
+    def refuse(self, reason: str) -> None:
+        self.status, self.exit_code, self.reason = ModelStatus.REFUSED, ExitCode.REJECTED, reason
 
 
 def _default_rule(e: ModelguardError) -> str:
@@ -90,13 +91,13 @@ def _default_rule(e: ModelguardError) -> str:
 def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
     if isinstance(e, NotFoundError):
         # The lock names a commit or file the Hub does not serve (any more): refuse, never guess.
-        out.status, out.exit_code = "refused", 1
+        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
     elif isinstance(e, RejectedError):
-        out.status, out.exit_code = "refused", 1
+        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
     elif isinstance(e, NoVerdictError):
-        out.status, out.exit_code = "no-verdict", int(e.exit_code)
+        out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
     else:
-        out.status, out.exit_code = "error", int(e.exit_code)
+        out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
     out.reason = e.message
 
 
@@ -131,12 +132,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.status, out.exit_code, out.reason = "refused", 1, revoked[0].message
+            out.refuse(revoked[0].message)
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.status, out.exit_code, out.reason = "refused", 1, "refused by the org policy"
+            out.refuse("refused by the org policy")
             self._evict_if_admitted(group)
             return
 
@@ -144,13 +145,11 @@ class _Fetcher:
         # far cheaper than the download it saves.
         existing = check_snapshot(self.layout, group)
         rec = existing.record
-        if existing.intact and rec is not None and (
-            rec.get("scanner"), rec.get("policy-sha256"), rec.get("fail-on")
-        ) == (self.scanner, self.policy.sha256, self.fail_on.value):
-            stored = results_from_record(rec)
+        if existing.intact and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
+            stored = rec.results()
             if stored is not None:
                 out.results = stored
-                out.status = "already-admitted"
+                out.status = ModelStatus.ALREADY_ADMITTED
                 return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
@@ -174,10 +173,10 @@ class _Fetcher:
         shown = {path: with_suppressions(self.policy, r, repo=group.repo) for path, r in results.items()}
         out.results.update(shown)  # beside the files that failed staging, whose results say why
         if failures:
-            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if _failing(r.findings, self.fail_on)))
+            self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(_failing(r.findings, self.fail_on) for r in shown.values()):
-            out.status, out.exit_code, out.reason = "refused", 1, "a file failed the scan or the policy"
+        if any(failing(r.findings, self.fail_on) for r in shown.values()):
+            out.refuse("a file failed the scan or the policy")
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -185,13 +184,13 @@ class _Fetcher:
         bundle_path = (bundle.staged or self.layout.blob(group.repo, bundle.etag)) if bundle else None
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
-        if _failing(signature, self.fail_on):
-            out.status, out.exit_code, out.reason = "refused", 1, "the model signature does not pass the policy"
+        if failing(signature, self.fail_on):
+            out.refuse("the model signature does not pass the policy")
             self._evict_if_admitted(group)
             return
         admit(self.layout, group.repo, group.commit, staged, group.refs,
               build_record(group, results, self.policy, self.fail_on, self.scanner))
-        out.status = "admitted"
+        out.status = ModelStatus.ADMITTED
 
     @staticmethod
     def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:
@@ -200,7 +199,7 @@ class _Fetcher:
         rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
         _set_status(out, rejected[0] if rejected else failures[0])
         if not rejected and scan_failures:
-            out.status, out.exit_code = "refused", 1
+            out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
         more = len(failures) + scan_failures - 1
         if more:
             out.reason += f" (and {more} more failing file{'s' if more > 1 else ''})"
@@ -339,48 +338,34 @@ def fetch_locked(
         finally:
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
-    report = _report(outcomes, threshold, lockfile)
+    report = _report(outcomes, threshold, lockfile, layout)
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
 
 
-def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile) -> Report:
+def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile, layout: Layout) -> Report:
     files: list[FileResult] = []
     loose: list[Finding] = []
-    models: list[dict[str, Any]] = []
+    models: list[FetchOutcome] = []
     checked = 0
     for o in outcomes:
-        if o.status == "refused" and not o.results:
+        if o.status is ModelStatus.REFUSED and not o.results:
             checked += 1  # refused on the model as a whole (org policy, commit): a verdict was reached
+        snapshot = layout.snapshot(o.group.repo, o.group.commit) if o.status.usable else None
         for m in o.group.models:
-            for lf in m.files:
-                r = o.results.get(lf.path)
-                if r is None:
-                    continue
-                checked += 1
-                files.append(FileResult(f"{m.name}:{lf.path}", r.format,
-                                        tuple(f.at(model=m.name) for f in r.findings), r.size, r.sha256))
+            own = [r for lf in m.files if (r := o.results.get(lf.path)) is not None]
+            checked += len(own)
+            mine = [replace(r, findings=tuple(f.at(model=m.name) for f in r.findings)) for r in own]
+            files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
             line = lockfile.line_of(m.name)
-            anchor = f"modelguard.lock:{line}" if line else ""
-            loose.extend(f.at(model=m.name, path=f.path or anchor) for f in o.findings)
-            models.append({"name": m.name, "repo": m.repo, "commit": m.commit, "status": o.status,
-                           "exit-code": o.exit_code, "reason": o.reason})
+            anchor = f"{filenames.LOCKFILE}:{line}" if line else ""
+            about = [f.at(model=m.name, path=f.path or anchor) for f in o.findings]
+            loose.extend(about)
+            models.append(FetchOutcome(name=m.name, repo=m.repo, commit=m.commit, status=o.status,
+                                       exit_code=o.exit_code, reason=o.reason, files=tuple(mine),
+                                       findings=tuple(about), snapshot=snapshot))
     return Report(command="fetch", fail_on=fail_on, files=tuple(files), findings=tuple(loose),
-                  checked=checked, extra={"models": models})
-
-
-def fetch_exit_code(report: Report) -> int:
-    """1 when a model was refused; else 2/3 when one got no verdict; else 3 when nothing was checked."""
-    models = report.extra.get("models", [])
-    codes = [int(m["exit-code"]) for m in models if isinstance(m, dict)] if isinstance(models, list) else []
-    if 1 in codes:
-        return 1
-    errors = [c for c in codes if c > 1]
-    if errors:
-        return max(errors)
-    if report.checked == 0:
-        return 3
-    return 1 if report.failing() else 0
+                  checked=checked, models=tuple(models))
 
 
 def fetch(

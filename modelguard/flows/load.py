@@ -3,9 +3,11 @@
 * :func:`hf_offline` / :func:`offline_env`: point Hugging Face loaders (transformers, diffusers,
   sentence-transformers) at the verified cache, offline, so they can load only admitted models.
 * :func:`load_torch`: scan a checkpoint's bytes, then ``torch.load`` those very bytes.
+* :func:`load_safetensors`: scan a safetensors file's bytes (modelguard's own header reader), then
+  hand those very bytes to the reference ``safetensors`` parser.
 
 Re-exported by :mod:`modelguard.api` and the package. Must not download, admit or write
-anything; PyTorch is optional and imported only inside :func:`load_torch`.
+anything; PyTorch is optional and imported only inside the loaders that need it.
 """
 
 from __future__ import annotations
@@ -21,18 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from modelguard.errors import NotAdmittedError, UnreadableError, UnsafeContentError, UsageError
-from modelguard.models import Severity
+from modelguard.models import Severity, failing, parse_fail_on
 
 PathLike = str | os.PathLike[str]
-
-
-def _severity(value: Severity | str) -> Severity:
-    if isinstance(value, Severity):
-        return value
-    try:
-        return Severity.parse(value)
-    except ValueError as e:
-        raise UsageError(f"fail_on: {e}") from None
 
 
 # Variables that older transformers, sentence-transformers and diffusers read *instead of*
@@ -101,6 +94,61 @@ class TorchNotInstalledError(UsageError, ModuleNotFoundError):
     """``load_torch`` needs PyTorch: ``pip install 'modelguard[torch]'``."""
 
 
+def _read_and_scan(path: PathLike, threshold: Severity, what: str) -> bytes:
+    """The file's bytes, read once and scanned; raises :class:`UnsafeContentError` when they fail."""
+    from modelguard.scan import scan_bytes
+
+    shown = os.fspath(path)
+    try:
+        data = Path(path).read_bytes()
+    except OSError as e:
+        raise UnreadableError(f"{shown}: cannot read ({e.strerror or e})") from None
+    result = scan_bytes(data, name=shown)
+    refused = failing(result.findings, threshold)
+    if refused:
+        first = refused[0]
+        more = f" (+{len(refused) - 1} more; run `modelguard scan {shown}`)" if len(refused) > 1 else ""
+        raise UnsafeContentError(f"{shown}: refused to load ({result.verdict.value}): {first.rule} {first.message}"
+                                 f"{more}", rule=first.rule)
+    if what and result.format != what:
+        raise UnsafeContentError(f"{shown}: is {result.format} by its content, not {what}; refused to load it as "
+                                 f"{what}")
+    return data
+
+
+_SAFETENSORS_FRAMEWORKS = {"numpy": "safetensors.numpy", "pt": "safetensors.torch"}
+
+
+def load_safetensors(path: PathLike, *, framework: str = "numpy", fail_on: Severity | str = Severity.MEDIUM) -> Any:
+    """The tensors of a safetensors file, parsed only after modelguard checked the very bytes parsed.
+
+    The file is read once; modelguard's header reader validates those bytes (framing, dtypes, shapes,
+    byte ranges) and, when nothing fails at ``fail_on``, the same bytes go to the reference parser:
+    ``safetensors.numpy.load`` (``framework="numpy"``, the default) or ``safetensors.torch.load``
+    (``"pt"``). Two independent parsers must agree before a tensor is handed out, and the file cannot
+    change between the check and the load. Raises :class:`UnsafeContentError` when either refuses or
+    the content is not safetensors, :class:`UnreadableError` when the file cannot be read, and
+    :class:`UsageError` for an unknown ``framework`` or one whose library is not installed.
+    """
+    module_name = _SAFETENSORS_FRAMEWORKS.get(framework)
+    if module_name is None:
+        raise UsageError(f"framework={framework!r}: use one of {', '.join(sorted(_SAFETENSORS_FRAMEWORKS))}")
+    data = _read_and_scan(path, parse_fail_on(fail_on, where="fail_on") or Severity.MEDIUM, "safetensors")
+    from safetensors import SafetensorError
+
+    try:
+        loader = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        missing = "torch" if framework == "pt" else (e.name or "numpy")
+        raise UsageError(f"load_safetensors(framework={framework!r}) needs {missing}; install it with: "
+                         f"python -m pip install {missing}") from None
+    try:
+        return loader.load(data)
+    except (SafetensorError, ValueError) as e:  # the reference parser's own refusal
+        raise UnsafeContentError(f"{os.fspath(path)}: the safetensors parser refused it "
+                                 f"({type(e).__name__})") from None
+
+
 def load_torch(path: PathLike, *, fail_on: Severity | str = Severity.MEDIUM, **kwargs: Any) -> Any:
     """``torch.load(path, weights_only=True)``, but only after a scan of the very bytes it loads.
 
@@ -111,23 +159,10 @@ def load_torch(path: PathLike, *, fail_on: Severity | str = Severity.MEDIUM, **k
     :class:`TorchNotInstalledError` when PyTorch is missing. ``kwargs`` go to ``torch.load``
     (e.g. ``map_location``); ``weights_only`` is always True.
     """
-    from modelguard.scan import scan_bytes
-
     if "weights_only" in kwargs:
         raise UsageError("load_torch always loads with weights_only=True; do not pass weights_only")
-    threshold = _severity(fail_on)
     shown = os.fspath(path)
-    try:
-        data = Path(path).read_bytes()
-    except OSError as e:
-        raise UnreadableError(f"{shown}: cannot read ({e.strerror or e})") from None
-    result = scan_bytes(data, name=shown)
-    failing = [f for f in result.findings if not f.suppressed and threshold <= f.severity]
-    if failing:
-        first = failing[0]
-        more = f" (+{len(failing) - 1} more; run `modelguard scan {shown}`)" if len(failing) > 1 else ""
-        raise UnsafeContentError(f"{shown}: refused to load ({result.verdict.value}): {first.rule} {first.message}"
-                                 f"{more}", rule=first.rule)
+    data = _read_and_scan(path, parse_fail_on(fail_on, where="fail_on") or Severity.MEDIUM, "")
     try:
         torch = importlib.import_module("torch")  # optional extra: typed as Any, imported only here
     except ModuleNotFoundError as e:

@@ -13,7 +13,6 @@ Talks to the Hub only through :mod:`modelguard.hub.client`; renders nothing (the
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
@@ -22,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from modelguard import __version__
 from modelguard.errors import ConfigError, IntegrityError, LockfileError, PolicyError, StaleLockError, UsageError
-from modelguard.spec import ids
+from modelguard.spec import filenames, ids
 from modelguard.spec.lockfile import LOCK_VERSION, read_lockfile, render_lockfile, write_lockfile
 from modelguard.spec.manifest import load_manifest, selects, spec_sha256
 from modelguard.spec.policy import check_org
@@ -33,8 +32,7 @@ from modelguard.trust import checks as trust
 if TYPE_CHECKING:
     from modelguard.hub.client import HubClient, RemoteSnapshot
 
-DEFAULT_MANIFEST = "modelguard.toml"
-LOCKFILE_NAME = "modelguard.lock"
+DEFAULT_MANIFEST = filenames.MANIFEST
 
 
 @dataclass(frozen=True)
@@ -55,7 +53,7 @@ class LockResult:
 
 def default_lockfile(manifest_path: str) -> str:
     """``modelguard.lock`` next to the manifest."""
-    return os.path.join(os.path.dirname(manifest_path), LOCKFILE_NAME)
+    return filenames.lockfile_beside(manifest_path)
 
 
 def lock(

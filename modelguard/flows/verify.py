@@ -20,12 +20,12 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from modelguard.errors import ConfigError, NothingToCheckError
-from modelguard.models import FileResult, Finding, Report, Severity
+from modelguard.errors import ConfigError, ExitCode, NothingToCheckError
+from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, VerifyOutcome, failing
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store import audit
-from modelguard.store.admission import results_from_record
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
 from modelguard.store.digest import hashing_progress
 from modelguard.store.integrity import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
@@ -38,8 +38,6 @@ from modelguard.trust.evaluate import (
     with_suppressions,
 )
 
-MANIFEST_NAME = "modelguard.toml"
-
 
 def load_inputs(
     lockfile_path: str | os.PathLike[str], manifest_path: str | os.PathLike[str] | None = None
@@ -50,7 +48,7 @@ def load_inputs(
 
     lock_path = Path(lockfile_path)
     lockfile = read_lockfile(str(lock_path))
-    found = Path(manifest_path) if manifest_path is not None else lock_path.with_name(MANIFEST_NAME)
+    found = Path(manifest_path) if manifest_path is not None else filenames.manifest_beside(lock_path)
     if not found.is_file():
         raise ConfigError(
             f"no manifest at {found}: the policy and the freshness check need it; pass --manifest"
@@ -68,9 +66,9 @@ def _scan_results(
     if not check.admitted:
         return {}, False
     sound = [path for path, found in check.by_path.items() if not found]
-    record = check.record or {}
-    if record.get("scanner") == scanner_fingerprint() and record.get("policy-sha256") == policy.sha256:
-        stored = results_from_record(record)
+    record = check.record
+    if record is not None and record.judged_by(scanner_fingerprint(), policy.sha256):
+        stored = record.results()
         if stored is not None and all(path in stored for path in sound):
             return {path: stored[path] for path in sound}, False
     snapshot = layout.snapshot(group.repo, group.commit)
@@ -102,7 +100,7 @@ def verify_locked(
     remote: bool = False,
     client_factory: Callable[[], Any] | None = None,
     fail_on: Severity | None = None,
-    lockfile_name: str = "modelguard.lock",
+    lockfile_name: str = filenames.LOCKFILE,
     progress: bool = False,
 ) -> Report:
     """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
@@ -114,7 +112,7 @@ def verify_locked(
     layout = Layout(cache_root(cache_dir))
     loose: list[Finding] = []
     files: list[FileResult] = []
-    models: list[dict[str, Any]] = []
+    models: list[VerifyOutcome] = []
     checked = 1  # the lockfile itself
 
     if manifest.sha256 and lockfile.manifest_sha256 != manifest.sha256:
@@ -150,24 +148,39 @@ def verify_locked(
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
             found = suppressed_findings(policy, found, repo=m.repo, model=m.name)
-            for f in [*group_findings, *found]:
-                loose.append(f.at(model=m.name, path=f.path or anchor))
+            about = [f.at(model=m.name, path=f.path or anchor) for f in [*group_findings, *found]]
+            loose.extend(about)
+            mine = []
             for lf in m.files:
                 r = results.get(lf.path)
                 per_file = (*check.by_path.get(lf.path, []), *(r.findings if r else ()))
-                files.append(FileResult(f"{m.name}:{lf.path}", r.format if r else "unknown",
-                                        tuple(f.at(model=m.name) for f in per_file), lf.size, lf.sha256))
-                checked += 1
-            models.append({"name": m.name, "repo": m.repo, "commit": m.commit, "admitted": check.admitted,
-                           "intact": check.intact, "rescanned": rescanned})
+                mine.append(FileResult(lf.path, r.format if r else "unknown",
+                                       tuple(f.at(model=m.name) for f in per_file), lf.size, lf.sha256))
+            files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
+            checked += len(mine)
+            models.append(_outcome(m, check, rescanned, mine, about, threshold,
+                                   layout.snapshot(group.repo, group.commit)))
 
     loose.extend(_provider_findings(lockfile, policy, remote))
     checked += len(lockfile.provider_models)
     return Report(
         command="verify", fail_on=threshold, files=tuple(files), findings=tuple(loose), checked=checked,
-        extra={"models": models,
-               "hashing": "size+mtime+inode trusted from admission (--fast)" if fast else "full sha256"},
+        models=tuple(models),
+        extra={"hashing": "size+mtime+inode trusted from admission (--fast)" if fast else "full sha256"},
     )
+
+
+def _outcome(model: LockedHFModel, check: SnapshotCheck, rescanned: bool, files: Sequence[FileResult],
+             about: Sequence[Finding], threshold: Severity, snapshot: Path) -> VerifyOutcome:
+    """The model passes when no finding about it (its files' or its own) fails at ``threshold``; the
+    findings say why it did not (no ``reason``: the audit log's verify records carry the rule ids)."""
+    failed = failing([*(f for r in files for f in r.findings), *about], threshold)
+    return VerifyOutcome(
+        name=model.name, repo=model.repo, commit=model.commit,
+        status=ModelStatus.REJECTED if failed else ModelStatus.OK,
+        exit_code=ExitCode.REJECTED if failed else ExitCode.OK,
+        files=tuple(files), findings=tuple(about), snapshot=None if failed or not check.intact else snapshot,
+        admitted=check.admitted, intact=check.intact, rescanned=rescanned)
 
 
 def _anchor(lockfile_name: str, lockfile: Lockfile, name: str) -> str:

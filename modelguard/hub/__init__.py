@@ -1,7 +1,10 @@
 """The only door to the network for models: the Hugging Face Hub.
 
-* :mod:`~modelguard.hub.client` — the only module that imports ``huggingface_hub``: resolve a
-  revision, list files, download into a staging folder modelguard owns.
+* :mod:`~modelguard.hub.client` — resolve a revision, list files, download into a staging folder
+  modelguard owns, compare with the lock (``verify --remote``).
+* :mod:`~modelguard.hub.session` — making a client, the headers sent, one retried JSON GET, and the
+  mapping of every huggingface_hub failure onto :mod:`modelguard.errors`. With ``client``, the only
+  modules that import ``huggingface_hub`` (its public API only).
 * :mod:`~modelguard.hub.metadata` — what the Hub says, validated and compared (pure).
 * :mod:`~modelguard.hub.transport` — how modelguard talks to it: timeouts, retries, waits the
   server asks for, which HTTP status becomes which error (pure).

@@ -1,6 +1,7 @@
-"""The network layer: the only module that imports huggingface_hub.
+"""The network layer's operations (with :mod:`modelguard.hub.session`, the only modules that import
+huggingface_hub, and only its public API).
 
-Owns three operations and the mapping of every Hub failure onto :mod:`modelguard.errors`:
+Owns three operations:
 
 * :func:`resolve` turns a branch, tag or commit into a commit the Hub confirms, and lists every
   file at that commit (one paginated tree listing, cross-checked with the model info).
@@ -16,27 +17,25 @@ Must not: write outside the destination's folder, touch the user's Hugging Face 
 40-hex revision without asking the server, send the token anywhere but the endpoint, put the
 token in a message or repr, or import huggingface_hub at module import (CLI start-up time).
 Validation of server data lives in :mod:`modelguard.hub.metadata`; client settings, retries, the waits
-a server may ask for and the error each status becomes in :mod:`modelguard.hub.transport` (both pure).
+a server may ask for and the error each status becomes in :mod:`modelguard.hub.transport` (both pure);
+making a client, the headers sent and the mapping of every huggingface_hub failure onto
+:mod:`modelguard.errors` in :mod:`modelguard.hub.session`. ``make_client`` and ``DEFAULT_ENDPOINT``
+are re-exported here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urljoin
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from modelguard.errors import (
-    AccessDeniedError,
-    HubUnreachableError,
     IntegrityError,
     NotFoundError,
     UnreadableError,
-    UsageError,
 )
 from modelguard.hub.metadata import (
     CappedSink,
@@ -53,34 +52,22 @@ from modelguard.hub.metadata import (
     compare_with_lock,
     cross_check,
     is_commit,
-    moved_to,
     next_page,
     parse_model_info,
     parse_tree_page,
     same_origin,
-    validate_endpoint,
     validate_repo_id,
     validate_revision,
 )
-from modelguard.hub.transport import (
-    INVALID_CREDENTIALS,
-    LOGIN_HINT,
-    MAX_SERVER_WAIT,
-    RETRY_STATUSES,
-    HubClient,
-    pause,
-    retrying,
-    server_wait,
-    status_error,
-)
+from modelguard.hub.session import DEFAULT_ENDPOINT, get_json, headers, hub_errors, make_client
+from modelguard.hub.transport import HubClient, retrying
 from modelguard.models import Finding
 from modelguard.report.rules import finding
-from modelguard.spec.ids import secret_problem
 from modelguard.spec.types import LockedHFModel
 from modelguard.store.digest import Digests
 
 if TYPE_CHECKING:  # pragma: no cover
-    import httpx2
+    pass
 
 __all__ = [
     "DEFAULT_ENDPOINT",
@@ -95,144 +82,7 @@ __all__ = [
     "resolve",
 ]
 
-DEFAULT_ENDPOINT = "https://huggingface.co"
 _MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-
-
-def make_client(endpoint: str | None = None, token: str | None = None) -> HubClient:
-    """A client for ``endpoint`` (else ``$HF_ENDPOINT`` read now, else huggingface.co).
-
-    The token is ``token``, else huggingface_hub's standard sources (``HF_TOKEN``, the login file).
-    A token that cannot be sent as written is a :class:`UsageError` naming where it came from.
-    """
-    chosen = endpoint or os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT
-    if token is None:
-        token, source, fix = _stored_token()
-    else:
-        source, fix = "the token passed to modelguard (--token or token=)", "pass the token alone"
-    problem = secret_problem(token) if token else None
-    if problem:
-        # Said without the value: a pasted secret must not reach the terminal or a CI log.
-        raise UsageError(f"{source} {problem}, so it is not a Hub token; {fix}")
-    return HubClient(endpoint=validate_endpoint(chosen), token=token or None)
-
-
-def _stored_token() -> tuple[str | None, str, str]:
-    """huggingface_hub's token (``HF_TOKEN``, else its login), where it came from and how to fix it."""
-    token = _hf().get_token()
-    name = next((n for n in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN") if os.environ.get(n)), "")
-    raw = os.environ.get(name, "").strip() if name else ""
-    if token and raw.replace("\r", "").replace("\n", "") == token:
-        # huggingface_hub deletes every line break in the variable; one inside the value is a paste
-        # gone wrong (two lines, or the token and more), so the value is checked as it was set.
-        return raw, name, f"set {name} to the token alone (printable ASCII, no spaces or line breaks)"
-    from huggingface_hub import constants
-
-    return token, f"the token saved by `hf auth login` in {constants.HF_TOKEN_PATH}", "run `hf auth login` again"
-
-
-# --- huggingface_hub, imported lazily --------------------------------------------------------
-
-
-def _hf() -> ModuleType:
-    """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-    import huggingface_hub
-
-    return huggingface_hub
-
-
-def _headers(client: HubClient, *, authorized: bool = True) -> dict[str, str]:
-    from huggingface_hub.utils._headers import build_hf_headers
-
-    # token=False, never None: None would make huggingface_hub look for a token on its own.
-    token: str | bool = client.token if (authorized and client.token) else False
-    return build_hf_headers(token=token)
-
-
-@contextlib.contextmanager
-def _hub_errors(client: HubClient, what: str) -> Iterator[None]:
-    """Translate huggingface_hub/httpx2 failures while doing ``what`` into modelguard errors.
-
-    Messages are built here from the status and the error code only: never from the server's text
-    or the exception's (which hold URLs and could, with a careless proxy, hold headers). ``from None``
-    keeps the huggingface_hub exception, and anything in it, out of tracebacks.
-    """
-    import httpx2
-    from huggingface_hub import errors as hf_errors
-
-    try:
-        yield
-    except hf_errors.OfflineModeIsEnabled:
-        raise HubUnreachableError(f"{what}: HF_HUB_OFFLINE is set; unset it to let modelguard reach the Hub") from None
-    except hf_errors.GatedRepoError:
-        raise AccessDeniedError(
-            f"{what}: the repo is gated and this token has no access; request access on the repo's Hub "
-            f"page, then {LOGIN_HINT}"
-        ) from None
-    except hf_errors.RevisionNotFoundError:
-        raise NotFoundError(f"{what}: the revision does not exist on {client.endpoint}") from None
-    except hf_errors.RemoteEntryNotFoundError:
-        raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}") from None
-    except hf_errors.HfHubHTTPError as exc:
-        response = exc.response
-        if response is not None and response.headers.get("X-Error-Message") == INVALID_CREDENTIALS:
-            raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
-                                    "then pass it with --token or HF_TOKEN") from None
-        if response is None:
-            raise status_error(client, what, 0) from None
-        raise status_error(client, what, response.status_code, server_wait(response.headers)) from None
-    except httpx2.TooManyRedirects:
-        raise IntegrityError(f"{what}: the server redirected in a loop", rule="MG-H009") from None
-    except httpx2.DecodingError:
-        raise IntegrityError(f"{what}: the answer does not decode as its Content-Encoding says", rule="MG-H004") \
-            from None
-    except httpx2.TransportError as exc:
-        raise HubUnreachableError(
-            f"{what}: cannot reach {client.endpoint} ({type(exc).__name__}); check the network and --endpoint"
-        ) from None
-
-
-def _get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
-    """GET a Hub API URL with retries; return the decoded JSON and the absolute next-page link."""
-    from huggingface_hub.utils._http import hf_raise_for_status, http_backoff
-
-    wait = client.retry_wait
-    for attempt in range(client.retries + 1):
-        # Statuses are retried here, not by http_backoff: it sleeps for as long as Retry-After or
-        # RateLimit asks (an hour, if the server says so). Network errors are still its to retry.
-        with _hub_errors(client, what):
-            response: httpx2.Response = http_backoff(
-                "GET", url, params=params, headers=_headers(client), timeout=client.timeout,
-                max_retries=client.retries, base_wait_time=client.retry_wait, max_wait_time=8,
-                retry_on_status_codes=(),
-            )
-        if response.status_code not in RETRY_STATUSES or attempt == client.retries:
-            break
-        asked = server_wait(response.headers)
-        if asked is not None and asked > MAX_SERVER_WAIT:
-            raise HubUnreachableError(f"{what}: {client.endpoint} answered HTTP {response.status_code} and asks to "
-                                      f"wait {asked:.0f} s; try again later")
-        pause(max(wait, asked or 0.0), f"{what}: HTTP {response.status_code}")
-        wait = min(8.0, wait * 2)
-    with _hub_errors(client, what):
-        hf_raise_for_status(response)
-    final = str(response.url)
-    if not same_origin(final, client.endpoint):
-        raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
-                             rule="MG-H009")
-    if (moved := moved_to(url, final)) is not None:
-        # A renamed or transferred repo: the Hub redirects its old name. Pinning the new owner's
-        # files under the old name would slip them past the org policy.
-        raise NotFoundError(f"{what}: the Hub redirects this repo to {moved} (renamed or transferred); "
-                            "put the new name in the manifest so the policy checks its org")
-    try:
-        data = response.json()
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
-        raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
-    link = response.links.get("next", {}).get("url")
-    return data, (urljoin(final, link) if link else None)
 
 
 # --- resolve ---------------------------------------------------------------------------------
@@ -248,7 +98,7 @@ def resolve(client: HubClient, repo: str, revision: str) -> RemoteSnapshot:
     validate_repo_id(repo)
     validate_revision(revision)
     what = f"{repo}@{revision}"
-    info, _ = _get_json(
+    info, _ = get_json(
         client, f"{client.endpoint}/api/models/{repo}/revision/{quote(revision, safe='')}", what,
         params={"blobs": "true"},
     )
@@ -284,7 +134,7 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         if url in seen:
             raise IntegrityError(f"{what}: the tree listing loops back to a page it already sent", rule="MG-H004")
         seen.add(url)
-        page, url = _get_json(client, url, f"{what} (file list)", params)
+        page, url = get_json(client, url, f"{what} (file list)", params)
         params = None  # the next link already carries the query
         if url is not None:
             url = next_page(client.endpoint, url, what)
@@ -320,7 +170,7 @@ def download(
     check_commit(commit, f"{repo}: requested commit")
     check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
-    return retrying(client, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
+    return retrying(client.retry, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
                                                     expected_sha256, progress, what))
 
 
@@ -371,7 +221,7 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
 
     url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
-    with _hub_errors(client, what):
+    with hub_errors(client, what):
         meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
                                     endpoint=client.endpoint, retry_on_errors=False)
     served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
@@ -396,14 +246,13 @@ def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, siz
     tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
     """
     import httpx2
-    from huggingface_hub.utils._http import hf_raise_for_status, http_stream_backoff
-    from huggingface_hub.utils.tqdm import tqdm
+    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff, tqdm
 
     # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
     # (httpx2 also drops it on any redirect that leaves the origin).
-    headers = _headers(client, authorized=same_origin(location, client.endpoint))
-    with _hub_errors(client, what), http_stream_backoff(
-        "GET", location, headers=headers, timeout=client.timeout, max_retries=0,
+    sent = headers(client, authorized=same_origin(location, client.endpoint))
+    with hub_errors(client, what), http_stream_backoff(
+        "GET", location, headers=sent, timeout=client.timeout, max_retries=0,
         retry_on_exceptions=(), retry_on_status_codes=(),
     ) as response:
         hf_raise_for_status(response)

@@ -13,7 +13,6 @@ Must not import huggingface_hub or do I/O: :mod:`modelguard.hub.client` does the
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,14 +22,11 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from modelguard.errors import IntegrityError, UsageError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec import ids
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.digest import Digests, HashingWriter
 
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_REPO_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
 _MAX_SIZE = 1 << 53  # 8 PiB: past this a "size" is a lie, and JSON numbers stop being exact
-_MAX_PATH = 1024
 
 
 @dataclass(frozen=True)
@@ -57,12 +53,6 @@ def _hostile(what: str, text: str) -> IntegrityError:
     return IntegrityError(f"{what}: {text}", rule="MG-H004")
 
 
-def _has_control(text: str) -> bool:
-    """NUL, C0/C1 controls, and invisible format characters (bidi overrides, zero-width) that make a
-    name display as another."""
-    return any(unicodedata.category(c) in ("Cc", "Cf") for c in text)
-
-
 def _show(value: object) -> str:
     """A short, printable rendering of a hostile value (no control characters reach the terminal)."""
     text = repr(value)
@@ -87,14 +77,14 @@ def validate_endpoint(endpoint: str) -> str:
 
 
 def validate_repo_id(repo: str) -> str:
-    parts = repo.split("/")
-    if not (1 <= len(parts) <= 2 and all(_REPO_PART.fullmatch(p) for p in parts)) or ".." in repo or "--" in repo:
-        raise UsageError(f"invalid repo id {_show(repo)}: use 'org/name' (letters, digits, '.', '_', '-')")
+    problem = ids.repo_id_problem(repo)
+    if problem:
+        raise UsageError(f"invalid repo id {_show(repo)}: it {problem}")
     return repo
 
 
 def validate_revision(revision: str) -> str:
-    if not revision or len(revision) > 255 or _has_control(revision):
+    if ids.revision_problem(revision):
         raise UsageError(f"invalid revision {_show(revision)}: use a branch, a tag or a 40-hex commit")
     return revision
 
@@ -114,12 +104,11 @@ def same_origin(url: str, other: str) -> bool:
 # --- single fields ---------------------------------------------------------------------------
 
 
-def is_commit(value: object) -> bool:
-    return isinstance(value, str) and _COMMIT.fullmatch(value) is not None
+is_commit = ids.is_commit
 
 
 def check_commit(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _COMMIT.fullmatch(value):
+    if not isinstance(value, str) or not ids.is_commit(value):
         raise _hostile(what, f"commit {_show(value)} is not 40 lowercase hex")
     return value
 
@@ -129,13 +118,13 @@ def check_etag(value: object, what: str) -> str:
 
     huggingface_hub names cache files after it: anything else could be a path (``../../x``).
     """
-    if not isinstance(value, str) or not (_COMMIT.fullmatch(value) or _SHA256.fullmatch(value)):
+    if not isinstance(value, str) or not ids.is_blob_name(value):
         raise _hostile(what, f"ETag {_show(value)} is not a 40- or 64-hex hash")
     return value
 
 
 def _sha256(value: object, what: str) -> str:
-    if not isinstance(value, str) or not _SHA256.fullmatch(value):
+    if not isinstance(value, str) or not ids.is_sha256(value):
         raise _hostile(what, f"SHA-256 {_show(value)} is not 64 lowercase hex")
     return value
 
@@ -148,19 +137,12 @@ def _size(value: object, what: str) -> int:
 
 
 def check_path(value: object, what: str) -> str:
-    """A repo path: relative POSIX, no '..', '.', empty segment, backslash, NUL or control character."""
-    if not isinstance(value, str) or not value:
-        raise _hostile(what, f"path {_show(value)} is not a non-empty string")
-    if len(value) > _MAX_PATH:
-        raise _hostile(what, f"path {_show(value)} is longer than {_MAX_PATH} characters")
-    if value.startswith("/"):
-        raise _hostile(what, f"path {_show(value)} is absolute")
-    if "\\" in value:
-        raise _hostile(what, f"path {_show(value)} contains a backslash")
-    if _has_control(value):
-        raise _hostile(what, f"path {_show(value)} contains NUL, a control or an invisible formatting character")
-    if any(part in ("", ".", "..") for part in value.split("/")):
-        raise _hostile(what, f"path {_show(value)} has an empty, '.' or '..' segment")
+    """A repo path as :func:`modelguard.spec.ids.repo_path_problem` accepts it."""
+    if not isinstance(value, str):
+        raise _hostile(what, f"path {_show(value)} is not a string")
+    problem = ids.repo_path_problem(value)
+    if problem:
+        raise _hostile(what, f"path {_show(value)} {problem}")
     return value
 
 
@@ -251,7 +233,7 @@ def check_layout(files: dict[str, RemoteFile], folders: set[str], what: str) -> 
 def _remote_file(path: str, size: object, blob_id: object, lfs: object, sha_key: str, what: str) -> RemoteFile:
     where = f"{what}: {_show(path)}"
     checked_size = _size(size, where)
-    if not isinstance(blob_id, str) or not _COMMIT.fullmatch(blob_id):
+    if not isinstance(blob_id, str) or not ids.is_sha1(blob_id):
         raise _hostile(where, f"blob id {_show(blob_id)} is not 40 lowercase hex")
     lfs_sha256 = None
     if lfs is not None:

@@ -1,17 +1,33 @@
-"""Every rule modelguard can report: id, default severity, verdict, one-line title and help.
+"""Every rule modelguard can report: id, default severity, verdict, one-line title, help, and the
+exception a failing finding of it becomes when a library call refuses a model.
 
-Families: ``MG-S`` scan, ``MG-H`` integrity, ``MG-P`` policy, ``MG-L`` lockfile.
-Each rule has a test that triggers it (tests/test_rules.py checks that every id here is
-exercised somewhere in tests/). Pure data; no I/O.
+Families: ``MG-S`` scan, ``MG-H`` integrity, ``MG-P`` policy, ``MG-L`` lockfile. Each section of the
+table names the :class:`~modelguard.errors.RejectedError` subclass its rules raise (a rule may name
+its own); :data:`REFUSAL_ORDER` says which wins when a model fails several. Each rule has a test that
+triggers it: tests/report/rule_triggers.py names one per rule, and that test fails unless running it
+produces a finding of the rule. Pure data; no I/O.
 
 Findings are made with :func:`finding`, never by hand, so severity and verdict always
-come from this one table.
+come from this one table. :func:`finding` raises the ``modelguard.finding`` audit event
+(:func:`sys.audit`, PEP 578) with the rule id, so an embedding application (or the test suite)
+can observe every finding made, wherever it is made.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 
+from modelguard.errors import (
+    IntegrityError,
+    NotAdmittedError,
+    PolicyError,
+    RejectedError,
+    RevokedError,
+    SignatureError,
+    StaleLockError,
+    UnsafeContentError,
+)
 from modelguard.models import Finding, Severity, Verdict
 
 
@@ -22,6 +38,22 @@ class Rule:
     verdict: Verdict
     title: str
     help: str
+    error: type[RejectedError] = RejectedError
+    """what a failing finding of this rule makes ``snapshot()`` raise (set per section by :func:`_raises`)"""
+
+
+def _raises(error: type[RejectedError], rules: list[Rule]) -> list[Rule]:
+    """The rules of one section, each raising ``error`` unless it names its own class."""
+    return [r if r.error is not RejectedError else replace(r, error=error) for r in rules]
+
+
+# Which exception a model's failing findings become, most specific first: a revoked model is reported
+# as revoked even when it is also unsafe, and a refusal by the scan or the policy wins over the stale
+# lock it usually comes with (tightening the policy changes the manifest), so the reader learns the
+# decision that matters rather than its bookkeeping.
+REFUSAL_ORDER: tuple[type[RejectedError], ...] = (
+    RevokedError, SignatureError, UnsafeContentError, PolicyError, NotAdmittedError, IntegrityError, StaleLockError,
+)
 
 
 _C, _H, _M, _L, _I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
@@ -29,6 +61,7 @@ _MAL, _SUS, _UNS = Verdict.MALICIOUS, Verdict.SUSPICIOUS, Verdict.UNSCANNABLE
 
 _ALL: list[Rule] = [
     # ---- MG-S0xx: scanning in general ------------------------------------------------------
+    *_raises(UnsafeContentError, [
     Rule("MG-S001", _H, _UNS, "File could not be parsed",
          "The file is truncated or malformed for the format its content claims; a loader may still "
          "read part of it, so it cannot be called clean. Re-download it or get it from the publisher."),
@@ -176,8 +209,10 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
+    ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------
+    *_raises(IntegrityError, [
     # (hash, size, missing/extra file, commit rules go here)
     # Raised by modelguard.hub.client (lock, fetch, verify --remote) and by the cache checks (fetch, verify).
     Rule("MG-H001", _C, _MAL, "Content differs from the lockfile",
@@ -209,7 +244,7 @@ _ALL: list[Rule] = [
     # MG-H1xx: the verified cache (admission, snapshots, records) -- modelguard.store.cache / fetcher / verifier
     Rule("MG-H101", _C, _UNS, "Locked model not admitted",
          "The locked snapshot is not in the verified cache (or its admission record is missing or unreadable). "
-         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit."),
+         "Run `modelguard fetch`; loaders must not use a snapshot modelguard did not admit.", error=NotAdmittedError),
     Rule("MG-H102", _C, _SUS, "Snapshot entry does not point into the cache",
          "A snapshot entry is not a relative link to a blob of this cache (a symlink outside it, a plain file, "
          "a folder link). A loader would read bytes modelguard never checked; re-run `modelguard fetch`."),
@@ -227,6 +262,7 @@ _ALL: list[Rule] = [
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    ]),
 
     # MG-H130..H149: budgets -- every input bounded (modelguard.spec.limits; MODELGUARD_LIMIT_* raises one)
     Rule("MG-H130", _H, _SUS, "Hub answer larger than its budget",
@@ -271,6 +307,7 @@ _ALL: list[Rule] = [
          "were still fetched and reported. Nothing was admitted for it. Please report the traceback."),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
+    *_raises(PolicyError, [
     # (org, file type, remote code, size rules go here)
     Rule("MG-P001", _H, _SUS, "Org not allowed by policy",
          "The repo's org is not in allowed-orgs (exact, case-sensitive; none is allowed until listed). "
@@ -330,8 +367,10 @@ _ALL: list[Rule] = [
          "`lint` found a value given to a model key (model=, \"model\":, OPENAI_MODEL=) that has no known "
          "provider's ID shape: a self-hosted or fine-tuned model, a typo, or a provider modelguard does not "
          "cover. Shown for review; it fails nothing unless --fail-on info."),
+    ]),
 
     # ---- MG-L: lockfile --------------------------------------------------------------------
+    *_raises(StaleLockError, [
     # (stale, missing, version, signature rules go here)
     Rule("MG-L001", _H, _SUS, "Lockfile is stale",
          "The manifest (models or policy) changed since the lockfile was written. Run `modelguard lock` "
@@ -347,6 +386,7 @@ _ALL: list[Rule] = [
     Rule("MG-L005", _H, _UNS, "Lockfile holds an invalid value",
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
+    ]),
 
     # MG-L020..L029: budgets of the files in the user's repository (modelguard.spec.limits)
     Rule("MG-L020", _H, _UNS, "Lockfile, manifest or policy larger than its budget",
@@ -369,13 +409,16 @@ _ALL: list[Rule] = [
          "counts as malformed. Restore it, or re-sign."),
 
     # ---- MG-P9xx: suppressions
+    *_raises(PolicyError, [
     Rule("MG-P900", _M, _SUS, "Suppression expired",
          "A [[policy.suppress]] entry is past its expiry date, so the finding it covered counts again. "
          "Fix the underlying finding, or review it and renew the entry with a new expires date."),
     Rule("MG-P901", _M, _SUS, "Suppression cannot be applied",
          "A [[policy.suppress]] entry has no reason or no valid ISO expires date (YYYY-MM-DD), so it is "
          "ignored and the finding it covered counts. Give every suppression a reason and an expiry."),
+    ]),
     # ---- MG-L1xx / MG-P5xx: signatures, revocation
+    *_raises(SignatureError, [
     Rule("MG-L101", _H, _SUS, "Lockfile signature missing",
          "The policy lists lockfile signers but modelguard.lock.sig is absent. Run `modelguard sign --key KEY.pem` "
          "after reviewing the lock; a finding (not info) when require-signature = true."),
@@ -398,10 +441,11 @@ _ALL: list[Rule] = [
          "Add the team's public key to the policy."),
     Rule("MG-P501", _C, _SUS, "Model revoked",
          "The policy's [[policy.revoked]] list names this repo@commit; it is refused everywhere the policy "
-         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason."),
+         "applies. Move to a fixed commit (`modelguard lock --upgrade`) after reading the revocation reason.",
+         error=RevokedError),
     Rule("MG-P502", _C, _SUS, "File revoked",
          "The policy's [[policy.revoked]] list names this file's sha256; any model holding it is refused. "
-         "Move to a commit without the file after reading the revocation reason."),
+         "Move to a commit without the file after reading the revocation reason.", error=RevokedError),
     Rule("MG-P510", _H, _SUS, "Model signature required but not verified",
          "The policy lists signers for this org or repo, but the model ships no model signature (model.sig) "
          "that verifies offline. Ask the publisher to sign it with a key you list, or change the policy."),
@@ -429,11 +473,14 @@ _ALL: list[Rule] = [
     Rule("MG-P518", _I, _SUS, "Keyless signature present, not verified offline",
          "model.sig is a keyless Sigstore signature (Fulcio certificate, Rekor log); checking it needs the "
          "network and Sigstore's trust root, so modelguard does not count it as verified."),
+    ]),
 ]
 
 RULES: dict[str, Rule] = {r.id: r for r in _ALL}
 if len(RULES) != len(_ALL):  # pragma: no cover - caught at import in every test run
     raise RuntimeError("duplicate rule id in modelguard.report.rules")
+if any(r.error not in REFUSAL_ORDER for r in _ALL):  # pragma: no cover - caught at import in every test run
+    raise RuntimeError("a rule in modelguard.report.rules raises no class of REFUSAL_ORDER")
 
 
 def finding(
@@ -450,6 +497,7 @@ def finding(
     from modelguard.report.redact import redact
 
     rule = RULES[rule_id]
+    sys.audit("modelguard.finding", rule.id)
     return Finding(
         rule=rule.id,
         severity=rule.severity if severity is None else severity,

@@ -39,6 +39,7 @@ from urllib.parse import quote
 
 from modelguard.models import Finding, Report, Severity, Verdict
 from modelguard.report.rules import RULES, Rule
+from modelguard.spec import filenames
 from modelguard.spec.types import Lockfile, Manifest
 
 __all__ = ["SECURITY_SEVERITY", "SarifAnchors", "to_sarif"]
@@ -194,7 +195,7 @@ def _pascal(title: str) -> str:
 
 
 def _level(severity: Severity, fail_on: Severity) -> str:
-    if fail_on <= severity:
+    if severity.reaches(fail_on):  # suppressed findings are marked as such in the result, not by level
         return "error"
     if severity is Severity.INFO:
         return "note"
@@ -262,7 +263,7 @@ def _anchor(f: Finding, anchors: SarifAnchors, root: str) -> tuple[str, int]:
     for fallback in (anchors.lockfile_path, anchors.manifest_path):
         if fallback:
             return fallback, 1
-    for default in ("modelguard.lock", "modelguard.toml"):
+    for default in (filenames.LOCKFILE, filenames.MANIFEST):
         if os.path.isfile(os.path.join(root, default)):
             return os.path.join(root, default), 1
     return f.location or ".", 1

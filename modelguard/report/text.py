@@ -1,13 +1,22 @@
 """Render a :class:`~modelguard.models.Report` as text (for people) or JSON (schema v1).
 
-Pure: returns strings; the CLI decides where they go. SARIF lives in :mod:`modelguard.report.sarif`.
+:func:`render` picks the format (text, json or sarif); :func:`model_lines` is the per-model summary
+fetch prints. Pure: returns strings; the CLI decides where they go. SARIF lives in
+:mod:`modelguard.report.sarif`.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
-from modelguard.models import FileResult, Finding, Report, Verdict
+from modelguard.errors import ExitCode
+from modelguard.models import FileResult, Finding, ModelOutcome, Report, Verdict, fails
+
+if TYPE_CHECKING:
+    from modelguard.report.sarif import SarifAnchors
+
+FORMATS = ("text", "json", "sarif")
 
 SCHEMA = "modelguard/report/v1"
 
@@ -67,6 +76,8 @@ def to_json(report: Report) -> str:
         "files": [_file_json(r) for r in report.files],
         "findings": [_finding_json(f, flat=True) for f in report.all_findings()],
     }
+    if report.models is not None:
+        doc["models"] = [m.to_json() for m in report.models]
     for key, value in report.extra.items():
         doc.setdefault(key, value)
     import json  # only JSON output needs it (~3 ms of start-up for the text report)
@@ -80,12 +91,35 @@ def _finding_line(f: Finding) -> str:
     return f"    {f.rule} {f.severity.value}: {f.message}{where}{mark}"
 
 
-def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdict: str | None = None) -> str:
+def render(report: Report, fmt: str, *, verbose: bool = False, quiet: bool = False,
+           anchors: SarifAnchors | None = None) -> str:
+    """``report`` as ``text``, ``json`` or ``sarif`` (``anchors``: where SARIF results point)."""
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "sarif":
+        from modelguard.report.sarif import to_sarif
+
+        return to_sarif(report, anchors=anchors)
+    if fmt != "text":
+        raise ValueError(f"unknown report format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return to_text(report, verbose=verbose, quiet=quiet)
+
+
+def model_lines(models: Sequence[ModelOutcome] | None) -> list[str]:
+    """One line per locked model: what happened to it and why (fetch's closing summary)."""
+    lines = []
+    for m in models or ():
+        why = f"  ({m.reason})" if m.reason else ""
+        lines.append(f"{m.status.value.upper():<17} {m.name}  {m.repo}@{m.commit[:12]}{why}")
+    return lines
+
+
+def to_text(report: Report, *, verbose: bool = False, quiet: bool = False) -> str:
     """One line per file, its findings, the findings tied to no file, then one summary line.
 
     ``quiet`` keeps only what makes the run fail (findings at or above ``fail-on``, unsuppressed,
-    under their file's line) and the summary: what ``-q`` promises. ``verdict`` overrides the
-    summary's first word when the command knows better (fetch: no verdict for a model).
+    under their file's line) and the summary: what ``-q`` promises. The summary's first word is the
+    report's exit code in words: OK, FAILED, or NO VERDICT (nothing checked, or a model got none).
     """
     lines: list[str] = []
     for r in report.files:
@@ -109,7 +143,8 @@ def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdi
             if verbose and f.detail:
                 lines.extend("        " + d for d in f.detail.splitlines())
     s = summary(report)
-    verdict = verdict or ("OK" if report.ok else ("NO VERDICT" if report.checked == 0 else "FAILED"))
+    code = report.exit_code
+    verdict = "OK" if code is ExitCode.OK else ("FAILED" if code is ExitCode.REJECTED else "NO VERDICT")
     if lines or not quiet:
         lines.append("")
     lines.append(
@@ -121,4 +156,4 @@ def to_text(report: Report, *, verbose: bool = False, quiet: bool = False, verdi
 
 
 def _fails(report: Report, f: Finding) -> bool:
-    return not f.suppressed and report.fail_on <= f.severity
+    return fails(f, report.fail_on)

@@ -9,12 +9,16 @@ a ``.keras`` archive's ``config.json`` reaches this module by content through th
 
 Parses with the same ``json`` module transformers uses, so what is checked is what the loader
 reads; text is bounded by ``Limits.max_text_bytes``. Must not import any referenced code.
+
+The trust-remote-code policy reads a config's ``auto_map`` from this module's findings
+(:func:`auto_map_findings`), never by parsing the file again, so the policy and the scan cannot
+disagree on whether a config makes a loader import code.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from modelguard.models import Finding, Severity
@@ -24,6 +28,15 @@ from modelguard.scan.keras import analyse_config, is_keras_config
 from modelguard.scan.templates import check_template
 
 Locator = Callable[[str], str]
+
+AUTO_MAP = "auto_map"
+
+
+def auto_map_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """The findings :func:`scan` made about a top-level config's ``auto_map``: each entry that makes a
+    loader import code (MG-S311, MG-S312 from another repository) or that is not understood (MG-S311)."""
+    return [f for f in findings if f.rule in ("MG-S311", "MG-S312")
+            and (f.location == AUTO_MAP or f.location.startswith(AUTO_MAP + "."))]
 
 
 def location(ctx: ScanContext, source: Source, part: str) -> str:
@@ -100,9 +113,19 @@ def _auto_map(auto_map: Any, loc: Locator) -> list[Finding]:
                         location=loc("auto_map"))]
     out: list[Finding] = []
     for auto_class, value in auto_map.items():
-        for ref in _code_refs(value):
+        refs = _code_refs(value)
+        for ref in refs:
             out.append(_reference(ref, f"auto_map.{auto_class}", loc))
+        if not refs and not _no_code(value):
+            # Fail closed: a value that is neither a module reference nor empty is not understood.
+            out.append(finding("MG-S311", f"auto_map.{auto_class} is not a module reference modelguard can read; "
+                               "a loader may still import code from it", location=loc(f"auto_map.{auto_class}")))
     return out
+
+
+def _no_code(value: Any) -> bool:
+    """``null`` or a list of nulls (a tokenizer pair without a slow or fast class) names no code."""
+    return value is None or (isinstance(value, list) and all(v is None for v in value))
 
 
 def _reference(ref: str, where: str, loc: Locator) -> Finding:

@@ -6,6 +6,7 @@
 * :mod:`~modelguard.spec.policy` — ``[policy]`` / ``policy-file`` -> :class:`~modelguard.spec.types.Policy`.
 * :mod:`~modelguard.spec.lockfile` — ``modelguard.lock`` <-> :class:`~modelguard.spec.types.Lockfile`.
 * :mod:`~modelguard.spec.ids` — the one validator per identifier that crosses a trust boundary.
+* :mod:`~modelguard.spec.filenames` — the one table of default file names.
 
 Must not import :mod:`modelguard.hub`, :mod:`modelguard.store`, :mod:`modelguard.scan` or anything
 that touches the network: reading a manifest or a lockfile never talks to anyone.

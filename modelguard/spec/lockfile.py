@@ -26,7 +26,7 @@ import tomlkit
 import tomlkit.exceptions
 
 from modelguard.errors import LockfileError, UnreadableError, UsageError
-from modelguard.spec import bounded, ids, limits
+from modelguard.spec import bounded, filenames, ids, limits
 from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 from modelguard.store.atomic import replace_file, write_target
@@ -114,7 +114,7 @@ def toml_string(value: str) -> str:
 # --- parse ----------------------------------------------------------------------------------
 
 
-def parse_lockfile(text: str, *, source: str = "modelguard.lock") -> Lockfile:
+def parse_lockfile(text: str, *, source: str = filenames.LOCKFILE) -> Lockfile:
     """Parse and validate lockfile text; ``source`` names it in errors."""
     try:
         lines = key_lines(text, source=source)  # line lengths and nesting bounded before tomllib

@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from modelguard.errors import ConfigError
-from modelguard.spec import ids, limits
+from modelguard.spec import filenames, ids, limits
 from modelguard.spec.policy import DEFAULT_POLICY, load_policy_file, parse_policy
 from modelguard.spec.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
 from modelguard.spec.types import HFModelSpec, Manifest, Policy, ProviderModelSpec
@@ -34,7 +34,7 @@ def load_manifest(path: str) -> Manifest:
     return parse_manifest(read_text(path), source=path)
 
 
-def parse_manifest(text: str, *, source: str = "modelguard.toml") -> Manifest:
+def parse_manifest(text: str, *, source: str = filenames.MANIFEST) -> Manifest:
     """Validate manifest ``text``; ``source`` names it in errors and anchors relative policy files."""
     data, lines = parse_toml(text, source)
     root = Table(data, "", source, lines)

@@ -255,12 +255,7 @@ def _signer(t: Table) -> Signer:
 def _revocation(t: Table) -> Revocation:
     t.check_keys({"target", "reason", "date"})
     target = t.string("target", required=True)
-    repo, at, commit = target.partition("@")
-    if target.startswith("sha256:"):
-        ok = ids.is_sha256(target[len("sha256:"):])
-    else:
-        ok = bool(at) and ids.repo_id_problem(repo) is None and ids.is_commit(commit)
-    if not ok:
+    if ids.revocation_target_problem(target):
         raise t.error("target", "must be org/name@<40-hex commit> or sha256:<64-hex digest>")
     return Revocation(target=target, reason=t.string("reason", required=True), date=_date(t, "date"), line=t.line())
 
@@ -276,11 +271,9 @@ def _repo(t: Table, key: str) -> str:
 def _scope(t: Table, key: str) -> str:
     """``"*"``, an org or an ``org/name`` repo; required, so a reviewer sees how wide it is."""
     scope = t.string(key, required=True)
-    if scope == "*":
-        return scope
-    problem = ids.repo_id_problem(scope) if "/" in scope else ids.org_problem(scope)
+    problem = ids.scope_problem(scope)
     if problem:
-        raise t.error(key, f'{scope!r} {problem}; use "*", an org or org/name')
+        raise t.error(key, f"{scope!r} {problem}")
     return scope
 
 

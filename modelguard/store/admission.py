@@ -4,20 +4,29 @@ One JSON document per admitted ``repo@commit`` (written by :func:`modelguard.sto
 lock entries it serves, every file's size, SHA-256, published value and blob name, each file's
 format and findings, the scanner fingerprint, the policy hash, the fail-on threshold, the
 modelguard version and the time. ``fetch`` and ``verify`` read the findings back instead of
-re-scanning only when scanner and policy are unchanged.
+re-scanning only when scanner and policy are unchanged (:meth:`AdmissionRecord.judged_by`).
 
-Pure: builds and reads dictionaries; never touches the disk.
+:class:`AdmissionRecord` is the typed record; :meth:`~AdmissionRecord.to_json` and
+:meth:`~AdmissionRecord.from_json` are the only code that knows its JSON shape, versioned by
+``record-version``. The reader is forgiving where being forgiving is safe: a record of another
+version is no record (the snapshot is then not admitted), a file entry it cannot read is left out
+(the integrity check then reports that file), and findings it does not understand make
+:meth:`AdmissionRecord.results` None (the caller re-scans instead of trusting a partial list).
+
+Pure: builds and reads data; never touches the disk. The record is never the authority for a
+verdict (DESIGN.md §5): it only lets the common case skip work.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from modelguard import __version__
 from modelguard.errors import LockfileError
-from modelguard.models import FileResult, Severity
+from modelguard.models import FileResult, Finding, Severity
 from modelguard.report.rules import RULES, finding
 from modelguard.spec.types import LockedFile, Policy
 
@@ -38,61 +47,197 @@ def blob_name(f: LockedFile) -> str:
     )
 
 
+@dataclass(frozen=True)
+class AdmittedEntry:
+    """A lock entry the snapshot was admitted for."""
+
+    name: str
+    requested_revision: str
+    spec_sha256: str
+
+
+@dataclass(frozen=True)
+class AdmittedFile:
+    """One admitted file: what was locked, what the scan and the policy found, and its blob's identity."""
+
+    path: str
+    size: int | None
+    sha256: str | None
+    published: str
+    git_blob_sha1: str | None
+    blob: str | None
+    format: str
+    verdict: str
+    findings: tuple[Finding, ...] | None
+    """the scan and policy findings, raw (suppressions are applied at decision time); None when the
+    record holds a finding this modelguard does not understand"""
+    mtime_ns: int | None = None
+    inode: int | None = None
+    """the blob's stat identity at admission: what ``verify --fast`` and ``snapshot()`` compare"""
+
+    def result(self) -> FileResult | None:
+        if self.findings is None:
+            return None
+        return FileResult(self.path, self.format, self.findings, self.size, self.sha256)
+
+
+@dataclass(frozen=True)
+class AdmissionRecord:
+    repo: str
+    commit: str
+    entries: tuple[AdmittedEntry, ...]
+    files: tuple[AdmittedFile, ...]
+    scanner: str
+    policy_sha256: str
+    fail_on: Severity | None
+    """None when the stored value is not a severity (a damaged record)"""
+    modelguard_version: str
+    admitted_at: str
+
+    def file(self, path: str) -> AdmittedFile | None:
+        return self.by_path().get(path)
+
+    def by_path(self) -> dict[str, AdmittedFile]:
+        return {f.path: f for f in self.files}
+
+    def judged_by(self, scanner: str, policy_sha256: str, fail_on: Severity | None = None) -> bool:
+        """The stored verdicts were reached by this scanner and policy (and threshold, when given)."""
+        same = (self.scanner, self.policy_sha256) == (scanner, policy_sha256)
+        return same and (fail_on is None or self.fail_on is fail_on)
+
+    def results(self) -> dict[str, FileResult] | None:
+        """The stored scan + policy results by path, or None when any is not understood."""
+        out: dict[str, FileResult] = {}
+        for f in self.files:
+            r = f.result()
+            if r is None:
+                return None
+            out[f.path] = r
+        return out
+
+    # --- the JSON shape ---------------------------------------------------------------------------
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "record-version": RECORD_VERSION,
+            "repo": self.repo,
+            "commit": self.commit,
+            "entries": [{"name": e.name, "requested-revision": e.requested_revision, "spec-sha256": e.spec_sha256}
+                        for e in self.entries],
+            "files": [_file_json(f) for f in self.files],
+            "scanner": self.scanner,
+            "policy-sha256": self.policy_sha256,
+            "fail-on": self.fail_on.value if self.fail_on is not None else "",
+            "modelguard-version": self.modelguard_version,
+            "admitted-at": self.admitted_at,
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> AdmissionRecord | None:
+        """The record in ``doc``, or None when it is not a record of :data:`RECORD_VERSION`."""
+        if not isinstance(doc, Mapping) or doc.get("record-version") != RECORD_VERSION:
+            return None
+        entries = doc.get("entries")
+        files = doc.get("files")
+        return cls(
+            repo=_text(doc.get("repo")),
+            commit=_text(doc.get("commit")),
+            entries=tuple(AdmittedEntry(_text(e.get("name")), _text(e.get("requested-revision")),
+                                        _text(e.get("spec-sha256")))
+                          for e in (entries if isinstance(entries, list) else []) if isinstance(e, Mapping)),
+            files=tuple(_read_file(f) for f in (files if isinstance(files, list) else [])
+                        if isinstance(f, Mapping) and isinstance(f.get("path"), str)),
+            scanner=_text(doc.get("scanner")),
+            policy_sha256=_text(doc.get("policy-sha256")),
+            fail_on=_severity(doc.get("fail-on")),
+            modelguard_version=_text(doc.get("modelguard-version")),
+            admitted_at=_text(doc.get("admitted-at")),
+        )
+
+
+def _file_json(f: AdmittedFile) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "path": f.path, "size": f.size, "sha256": f.sha256, "published": f.published,
+        "git-blob-sha1": f.git_blob_sha1, "blob": f.blob, "format": f.format, "verdict": f.verdict,
+        "findings": [{"rule": x.rule, "severity": x.severity.value, "message": x.message, "location": x.location}
+                     for x in f.findings or ()],
+    }
+    if f.mtime_ns is not None:
+        out["mtime-ns"] = f.mtime_ns
+    if f.inode is not None:
+        out["inode"] = f.inode
+    return out
+
+
+def _read_file(doc: Mapping[str, Any]) -> AdmittedFile:
+    return AdmittedFile(
+        path=str(doc["path"]), size=_int(doc.get("size")), sha256=_optional_text(doc.get("sha256")),
+        published=_text(doc.get("published")), git_blob_sha1=_optional_text(doc.get("git-blob-sha1")),
+        blob=_optional_text(doc.get("blob")), format=str(doc.get("format", "unknown")),
+        verdict=_text(doc.get("verdict")), findings=_read_findings(doc.get("findings", [])),
+        mtime_ns=_int(doc.get("mtime-ns")), inode=_int(doc.get("inode")),
+    )
+
+
+def _read_findings(raw: object) -> tuple[Finding, ...] | None:
+    if not isinstance(raw, list):
+        return None
+    found = []
+    for f in raw:
+        if not isinstance(f, Mapping) or f.get("rule") not in RULES:
+            return None
+        severity = _severity(f.get("severity"))
+        if severity is None:
+            return None
+        found.append(finding(f["rule"], str(f.get("message", "")), location=str(f.get("location", "")),
+                             severity=severity))
+    return tuple(found)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _optional_text(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _int(value: object) -> int | None:
+    return value if type(value) is int else None  # bool is an int in Python; a JSON true is not a size
+
+
+def _severity(value: object) -> Severity | None:
+    try:
+        return Severity.parse(str(value))
+    except ValueError:
+        return None
+
+
 def build_record(
     group: Group, results: Mapping[str, FileResult], policy: Policy, fail_on: Severity, scanner: str
-) -> dict[str, Any]:
-    """The record for ``group`` whose every file passed with ``results``."""
+) -> AdmissionRecord:
+    """The record for ``group`` whose every file passed with ``results`` (stamped by ``admit``)."""
     files = []
     for path, lf in sorted(group.files.items()):
         r = results[path]
-        files.append({
-            "path": path, "size": lf.size, "sha256": lf.sha256, "published": lf.published,
-            "git-blob-sha1": lf.git_blob_sha1, "blob": blob_name(lf), "format": r.format,
-            "verdict": r.verdict.value,
-            "findings": [
-                {"rule": f.rule, "severity": f.severity.value, "message": f.message, "location": f.location}
-                for f in r.findings
-            ],
-        })
-    return {
-        "record-version": RECORD_VERSION,
-        "repo": group.repo,
-        "commit": group.commit,
-        "entries": [
-            {"name": m.name, "requested-revision": m.requested_revision, "spec-sha256": m.spec_sha256}
-            for m in group.models
-        ],
-        "files": files,
-        "scanner": scanner,
-        "policy-sha256": policy.sha256,
-        "fail-on": fail_on.value,
-        "modelguard-version": __version__,
-        "admitted-at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-    }
+        files.append(AdmittedFile(
+            path=path, size=lf.size, sha256=lf.sha256, published=lf.published, git_blob_sha1=lf.git_blob_sha1,
+            blob=blob_name(lf), format=r.format, verdict=r.verdict.value, findings=r.findings,
+        ))
+    return AdmissionRecord(
+        repo=group.repo,
+        commit=group.commit,
+        entries=tuple(AdmittedEntry(m.name, m.requested_revision, m.spec_sha256) for m in group.models),
+        files=tuple(files),
+        scanner=scanner,
+        policy_sha256=policy.sha256,
+        fail_on=fail_on,
+        modelguard_version=__version__,
+        admitted_at=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    )
 
 
-def record_files(record: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    files = record.get("files")
-    if not isinstance(files, list):
-        return {}
-    return {f["path"]: f for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)}
-
-
-def results_from_record(record: Mapping[str, Any]) -> dict[str, FileResult] | None:
-    """The stored scan + policy results, or None when anything in them is not understood
-    (an unknown rule or severity): the caller then re-scans instead of trusting a partial list."""
-    out: dict[str, FileResult] = {}
-    for path, rec in record_files(record).items():
-        found = []
-        for f in rec.get("findings", []):
-            if not isinstance(f, dict) or f.get("rule") not in RULES:
-                return None
-            try:
-                severity = Severity.parse(str(f.get("severity")))
-            except ValueError:
-                return None
-            found.append(finding(f["rule"], str(f.get("message", "")), location=str(f.get("location", "")),
-                                 severity=severity))
-        out[path] = FileResult(path, str(rec.get("format", "unknown")), tuple(found), rec.get("size"),
-                               rec.get("sha256"))
-    return out
+def stamped(record: AdmissionRecord, identity: Mapping[str, tuple[int, int]]) -> AdmissionRecord:
+    """``record`` with each file's blob (mtime_ns, inode) as found right after admission."""
+    return replace(record, files=tuple(replace(f, mtime_ns=identity[f.path][0], inode=identity[f.path][1])
+                                       for f in record.files))

@@ -1,9 +1,9 @@
 """The audit log: one JSON line per action in ``<cache root>/audit.log``, and reading it back.
 
 Owns the record shape (timestamp, command, model, commit, file hashes, verdicts, policy hash,
-modelguard version, user, host, plus what the caller adds), the append (``O_APPEND``, an
-exclusive ``flock`` on the log itself, one ``write``, ``fsync``), secret scrubbing, and the
-reader behind ``modelguard log``.
+modelguard version, user, host, plus what the caller adds), the append (``O_APPEND`` under the
+log's own cross-process lock, one ``write``, ``fsync``), secret scrubbing, and the reader behind
+``modelguard log``.
 
 Must not: record a token, password or key — keys that name one are dropped, values that look
 like one (or equal a secret in the environment) are replaced, before anything is written;
@@ -11,13 +11,14 @@ let an action pass when its record cannot be written (fail closed: :class:`Unrea
 exit 3); crash on a malformed line when reading (it is reported, with its line number), or hold
 more than the ``AUDIT_LINE_BYTES`` budget of one line in memory.
 
-The lock is taken on the log file, not on the cache's writer lock, so a fetch that holds the
-writer lock can still append.
+The lock is :mod:`filelock` on ``audit.log.lock`` beside the log (the one cross-process lock
+mechanism modelguard uses, as for the cache's writer lock), not the cache's writer lock itself,
+so a fetch that holds the writer lock can still append. A sidecar file, because filelock opens
+its lock file for writing and must not be handed the log.
 """
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 import getpass
 import json
@@ -29,13 +30,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelguard.errors import UnreadableError
+from modelguard.errors import NothingToCheckError, UnreadableError
 from modelguard.models import Report
-from modelguard.spec import bounded, limits
+from modelguard.spec import bounded, filenames, limits
 from modelguard.spec.types import Lockfile
 from modelguard.store.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 
-LOG_NAME = "audit.log"
+LOG_NAME = filenames.AUDIT_LOG
 RECORD_VERSION = 1
 
 _SECRET_KEY = re.compile(r"token|secret|password|passwd|private|api[-_]?key|authorization|credential|signing[-_]?key",
@@ -92,19 +93,17 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
 
 
 def _locked_write(fd: int, line: bytes, path: Path) -> None:
-    import fcntl
+    """One record, whole, while no other process appends (records never interleave)."""
+    from filelock import FileLock
 
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        written = 0
-        while written < len(line):
-            written += os.write(fd, line[written:])
-        os.fsync(fd)
+        with FileLock(f"{path}.lock"):
+            written = 0
+            while written < len(line):
+                written += os.write(fd, line[written:])
+            os.fsync(fd)
     except OSError as e:
         raise _unwritable(path, e) from None
-    finally:
-        with contextlib.suppress(OSError):  # closing the file releases the lock anyway
-            fcntl.flock(fd, fcntl.LOCK_UN)
 
 
 def _user() -> str:
@@ -231,6 +230,26 @@ def select(
     return entries, malformed
 
 
+@dataclass(frozen=True)
+class AuditLog:
+    """What ``modelguard log`` shows: the selected records of one log, and every malformed line."""
+
+    path: Path
+    entries: tuple[Entry, ...]
+    malformed: tuple[Malformed, ...]
+
+
+def read_log(cache_root: str | os.PathLike[str], *, since: _dt.datetime | None = None,
+             model: str | None = None) -> AuditLog:
+    """The log of ``cache_root`` (entries at or after ``since`` about ``model``); raises
+    :class:`NothingToCheckError` when there is no log yet (nothing was ever recorded)."""
+    path = log_path(cache_root)
+    if not path.exists():
+        raise NothingToCheckError(f"no audit log at {path}; nothing has been recorded in this cache yet")
+    entries, malformed = select(read(cache_root), since=since, model=model)
+    return AuditLog(path, tuple(entries), tuple(malformed))
+
+
 def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     """Raise :class:`UnreadableError` now if the log cannot be appended to, before any change is made."""
     path = log_path(cache_root)
@@ -248,25 +267,18 @@ def report_events(report: Report, *, policy_sha256: str = "", **common: Any) -> 
     Each carries the model's file hashes, per-file verdicts, the ids of the rules that failed it,
     and its outcome (fetch: the model's status; verify: ``ok`` or ``rejected``).
     """
-    models = report.extra.get("models")
     failing = report.failing()
     base = {"command": report.command, "policy-sha256": policy_sha256, **common}
-    if not isinstance(models, list) or not models:
+    if not report.models:
         return [{**base, "outcome": "ok" if report.ok else "rejected", "rules": sorted({f.rule for f in failing})}]
     events = []
-    for m in models:
-        if not isinstance(m, dict):
-            continue
-        name = str(m.get("name", ""))
-        prefix = f"{name}:"
-        files = {r.path[len(prefix):]: r.sha256 or "" for r in report.files if r.path.startswith(prefix)}
-        verdicts = {r.path[len(prefix):]: r.verdict.value for r in report.files if r.path.startswith(prefix)}
-        rules = sorted({f.rule for f in failing if f.model == name})
-        outcome = str(m.get("status") or ("rejected" if rules else "ok"))
-        event = {**base, "model": name, "repo": m.get("repo", ""), "commit": m.get("commit", ""), "files": files,
-                 "verdicts": verdicts, "rules": rules, "outcome": outcome}
-        if m.get("reason"):
-            event["reason"] = m["reason"]
+    for m in report.models:
+        event = {**base, "model": m.name, "repo": m.repo, "commit": m.commit,
+                 "files": {r.path: r.sha256 or "" for r in m.files},
+                 "verdicts": {r.path: r.verdict.value for r in m.files},
+                 "rules": sorted({f.rule for f in failing if f.model == m.name}), "outcome": m.status.value}
+        if m.reason:
+            event["reason"] = m.reason
         events.append(event)
     return events
 

@@ -35,17 +35,13 @@ from pathlib import Path
 from typing import Any
 
 from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
+from modelguard.spec import ids
 from modelguard.spec.types import LockedHFModel
-from modelguard.store.admission import RECORD_VERSION
+from modelguard.store.admission import AdmissionRecord, stamped
 from modelguard.store.atomic import replace_file
 
 _log = logging.getLogger("modelguard")
 
-_REPO_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}")
-_COMMIT_RE = re.compile(r"[0-9a-f]{40}")
-_SHA256_RE = re.compile(r"[0-9a-f]{64}")
-_ETAG_RE = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
-_SEGMENT_RE = re.compile(r"[^\x00-\x1f/\\]+")
 
 
 # --- where the cache lives ------------------------------------------------------------------
@@ -83,33 +79,28 @@ def existing_cache_root(cache_dir: str | os.PathLike[str] | None = None) -> Path
 
 
 def check_repo_id(repo: str) -> str:
-    if not _REPO_RE.fullmatch(repo) or ".." in repo:
-        raise LockfileError(f"invalid repo id {repo!r} in the lockfile; expected 'org/name'")
+    problem = ids.repo_id_problem(repo)
+    if problem:
+        raise LockfileError(f"invalid repo id {repo!r} in the lockfile: it {problem}")
     return repo
 
 
 def check_commit(commit: str) -> str:
-    if not _COMMIT_RE.fullmatch(commit):
+    if not ids.is_commit(commit):
         raise LockfileError(f"invalid commit {commit!r} in the lockfile; expected 40 lowercase hex digits")
     return commit
 
 
 def check_relpath(path: str, what: str = "file path") -> str:
-    """A relative POSIX path with no empty, ``.`` or ``..`` segment and no control characters."""
-    parts = path.split("/")
-    if not path or path.startswith("/") or any(
-        p in ("", ".", "..") or not _SEGMENT_RE.fullmatch(p) for p in parts
-    ):
-        raise LockfileError(f"invalid {what} {path!r} in the lockfile; it must stay inside the repo")
+    """A repo-relative POSIX path (:func:`modelguard.spec.ids.repo_path_problem`)."""
+    problem = ids.repo_path_problem(path)
+    if problem:
+        raise LockfileError(f"invalid {what} {path!r} in the lockfile: it {problem}; it must stay inside the repo")
     return path
 
 
-def is_sha256(value: str) -> bool:
-    return bool(_SHA256_RE.fullmatch(value))
-
-
 def check_etag(etag: str) -> str:
-    if not _ETAG_RE.fullmatch(etag):
+    if not ids.is_blob_name(etag):
         raise LockfileError(f"invalid blob name {etag!r}; expected a hex sha1 or sha256")
     return etag
 
@@ -273,7 +264,7 @@ def admit(
     commit: str,
     files: Sequence[StagedFile],
     refs: Sequence[str],
-    record: Mapping[str, Any],
+    record: AdmissionRecord,
 ) -> Path:
     """Admit one snapshot whose every file passed. Call only under :func:`writer_lock`.
 
@@ -284,12 +275,11 @@ def admit(
     for item in files:
         place_blob(layout, repo, item)
     # The identity each blob was admitted with: what `verify --fast` and snapshot() compare.
-    stamped = dict(record)
-    stamped_files = []
-    for entry in record.get("files", []):
-        st = os.stat(layout.blob(repo, entry["blob"]), follow_symlinks=False)
-        stamped_files.append({**entry, "mtime-ns": st.st_mtime_ns, "inode": st.st_ino})
-    stamped["files"] = stamped_files
+    identity = {}
+    for entry in record.files:
+        st = os.stat(layout.blob(repo, entry.blob or ""), follow_symlinks=False)
+        identity[entry.path] = (st.st_mtime_ns, st.st_ino)
+    final_record = stamped(record, identity)
     final = layout.snapshot(repo, commit)
     final.parent.mkdir(parents=True, exist_ok=True)
     for leftover in final.parent.glob(".*-*"):  # a crashed admission's half-built or old folders
@@ -316,7 +306,7 @@ def admit(
         if revision != commit:
             # huggingface_hub reads the ref with f.read(): no trailing newline.
             _write_text_atomic(layout.ref(repo, revision), commit)
-    write_json_atomic(layout.record(repo, commit), stamped)
+    write_json_atomic(layout.record(repo, commit), final_record.to_json())
     return final
 
 
@@ -356,7 +346,7 @@ def _remove_unused_blobs(repo_dir: Path) -> None:
             blob.unlink(missing_ok=True)
 
 
-def read_record(layout: Layout, repo: str, commit: str) -> dict[str, Any] | None:
+def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
     """The admission record of ``repo@commit``, or None when there is none (not admitted).
 
     A record that does not parse is treated as absent: the snapshot is then not admitted.
@@ -370,11 +360,9 @@ def read_record(layout: Layout, repo: str, commit: str) -> dict[str, Any] | None
         raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
     try:
         doc = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):
         return None
-    if not isinstance(doc, dict) or doc.get("record-version") != RECORD_VERSION:
-        return None
-    return doc
+    return AdmissionRecord.from_json(doc)
 
 
 def admitted_snapshot(

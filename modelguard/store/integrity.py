@@ -17,13 +17,12 @@ from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from modelguard.errors import LockfileError, UnreadableError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.spec.types import LockedFile, LockedHFModel
-from modelguard.store.admission import record_files
+from modelguard.store.admission import AdmissionRecord, AdmittedFile
 from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
 from modelguard.store.digest import hash_file
 
@@ -71,7 +70,7 @@ def group_models(models: Iterable[LockedHFModel]) -> list[Group]:
 class SnapshotCheck:
     """What :func:`check_snapshot` found, per locked path and for the snapshot as a whole."""
 
-    record: dict[str, Any] | None
+    record: AdmissionRecord | None
     by_path: dict[str, list[Finding]] = field(default_factory=dict)
     general: list[Finding] = field(default_factory=list)
 
@@ -125,7 +124,7 @@ def _blob_of(layout: Layout, repo: str, link: Path) -> Path | None:
     return Path(resolved)
 
 
-def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: bool) -> list[Finding]:
+def _check_blob(blob: Path, locked: LockedFile, admitted: AdmittedFile | None, fast: bool) -> list[Finding]:
     try:
         st = os.stat(blob, follow_symlinks=False)
     except FileNotFoundError:
@@ -135,7 +134,8 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: dict[str, Any], fast: 
     if st.st_size != locked.size:
         return [finding("MG-H002", f"{locked.path}: {st.st_size} bytes in the cache, {locked.size} locked")]
     if fast:
-        if (st.st_mtime_ns, st.st_ino) != (admitted.get("mtime-ns"), admitted.get("inode")):
+        recorded = (admitted.mtime_ns, admitted.inode) if admitted is not None else (None, None)
+        if (st.st_mtime_ns, st.st_ino) != recorded:
             return [finding("MG-H001", f"{locked.path}: modified after admission (mtime or inode changed)")]
         return []
     try:
@@ -163,10 +163,10 @@ def check_snapshot(
         if not locked:
             result.general.append(finding("MG-H101", message))
         return result
-    admitted = record_files(record)
+    admitted = record.by_path()
     for path, lf in locked.items():
         rec = admitted.get(path)
-        if rec is None or (rec.get("size"), rec.get("sha256")) != (lf.size, lf.sha256):
+        if rec is None or (rec.size, rec.sha256) != (lf.size, lf.sha256):
             result.by_path[path].append(finding("MG-H104", f"{path}: admitted with other hashes than the lock"))
 
     snapshot = layout.snapshot(group.repo, group.commit)
@@ -188,7 +188,7 @@ def check_snapshot(
                 "MG-H102", f"{path}: not a relative link to a blob of this cache ({_describe(entry)})",
             ))
             continue
-        expected_blob = admitted.get(path, {}).get("blob")
+        expected_blob = rec.blob if (rec := admitted.get(path)) is not None else None
         if expected_blob is not None and blob.name != expected_blob:
             result.by_path[path].append(
                 finding("MG-H102", f"{path}: links to blob {blob.name}, admitted {expected_blob}")
@@ -198,7 +198,7 @@ def check_snapshot(
 
     def run(item: tuple[str, Path]) -> tuple[str, list[Finding]]:
         path, blob = item
-        return path, _check_blob(blob, locked[path], admitted.get(path, {}), fast)
+        return path, _check_blob(blob, locked[path], admitted.get(path), fast)
 
     # hashlib releases the GIL on large buffers, so threads hash several files on several cores.
     # Callers checking many snapshots pass one pool so files of different models hash together.

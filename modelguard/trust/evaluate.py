@@ -8,14 +8,15 @@ the pickle scanner. Org allow/deny checks (``MG-P001``..``MG-P009``) belong to
 
 Every finding names the policy line it comes from (``modelguard.toml:7``). Pure apart from
 reading the file it is asked to scan; never downloads, never admits, never loads what it scans.
+A config's ``auto_map`` is read from the scanner's findings
+(:func:`modelguard.scan.jsonconfig.auto_map_findings`), never by parsing the file a second time.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -32,9 +33,6 @@ PICKLE_FAMILY = frozenset(
         "gzip", "bzip2", "xz", "lz4", "zlib",
     }
 )
-
-_MAX_CONFIG_BYTES = 4 << 20  # a config.json larger than this is not read for auto_map
-
 
 def where(policy: Policy, key: str) -> str:
     """``source:line`` of a policy key, for findings (just the source when the line is unknown)."""
@@ -71,33 +69,6 @@ def _is_custom_code(rel_path: str, fmt: str) -> bool:
     return fmt == "python" or rel_path.endswith(".py")
 
 
-def _auto_map_targets(path: Path, size: int) -> list[str] | None:
-    """The ``auto_map`` values of a JSON config, or None when it has none (or is not a JSON object)."""
-    if size > _MAX_CONFIG_BYTES:
-        return None
-    try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, ValueError, RecursionError):
-        # Unreadable or hostile JSON (a nesting bomb): the scanner reports it; there is no auto_map to read.
-        return None
-    if not isinstance(doc, dict) or "auto_map" not in doc:
-        return None
-    values: list[str] = []
-
-    def collect(value: object) -> None:
-        if isinstance(value, str):
-            values.append(value)
-        elif isinstance(value, (list, tuple)):
-            for v in value:
-                collect(v)
-        elif isinstance(value, dict):
-            for v in value.values():
-                collect(v)
-
-    collect(doc["auto_map"])
-    return values
-
-
 def _pin_for(policy: Policy, repo: str, rel_path: str) -> tuple[str, int] | None:
     for pin in policy.remote_code:
         if pin.repo != repo:
@@ -109,7 +80,7 @@ def _pin_for(policy: Policy, repo: str, rel_path: str) -> tuple[str, int] | None
 
 
 def _remote_code_findings(
-    policy: Policy, repo: str, rel_path: str, path: Path, fmt: str, size: int, sha256: str
+    policy: Policy, repo: str, rel_path: str, fmt: str, sha256: str, scanned: Sequence[Finding]
 ) -> list[Finding]:
     out: list[Finding] = []
     mode = policy.trust_remote_code
@@ -136,29 +107,30 @@ def _remote_code_findings(
                     location=f"{source}:{pin[1]}" if pin[1] else source,
                 ))
     elif fmt == "json" or rel_path.endswith(".json"):
-        targets = _auto_map_targets(path, size)
-        if targets is not None:
-            if mode != "allow-pinned":
-                out.append(finding(
-                    "MG-P011",
-                    f"{rel_path} has an auto_map (custom code on load): trust-remote-code = {mode!r}",
-                    location=where(policy, "trust-remote-code"),
-                ))
-            else:
-                foreign = sorted(t for t in targets if "--" in t)
-                if foreign:
-                    out.append(finding(
-                        "MG-P013",
-                        f"{rel_path} auto_map loads code from another repo: {', '.join(foreign)}",
-                        location=where(policy, "trust-remote-code"),
-                    ))
+        from modelguard.scan.jsonconfig import auto_map_findings
+
+        auto_map = auto_map_findings(scanned)
+        if auto_map and mode != "allow-pinned":
+            out.append(finding(
+                "MG-P011",
+                f"{rel_path} has an auto_map (custom code on load): trust-remote-code = {mode!r}",
+                location=where(policy, "trust-remote-code"),
+            ))
+        foreign = [f.message for f in auto_map if f.rule == "MG-S312"]
+        if foreign and mode == "allow-pinned":
+            out.append(finding(
+                "MG-P013",
+                f"{rel_path} auto_map loads code from another repo: {'; '.join(foreign)}",
+                location=where(policy, "trust-remote-code"),
+            ))
     return out
 
 
 def file_findings(
-    policy: Policy, repo: str, rel_path: str, path: Path, fmt: str, size: int, sha256: str
+    policy: Policy, repo: str, rel_path: str, fmt: str, size: int, sha256: str, scanned: Sequence[Finding] = ()
 ) -> list[Finding]:
-    """The policy's findings about one file whose format was detected by content."""
+    """The policy's findings about one file whose format was detected by content; ``scanned`` are the
+    scanner's findings about it (the policy reads a config's auto_map from them)."""
     out: list[Finding] = []
     if policy.max_file_size is not None and size > policy.max_file_size:
         out.append(finding(
@@ -178,7 +150,7 @@ def file_findings(
             f"{rel_path} is {fmt} (pickle family) and require-safetensors = true",
             location=where(policy, "require-safetensors"),
         ))
-    out.extend(_remote_code_findings(policy, repo, rel_path, path, fmt, size, sha256))
+    out.extend(_remote_code_findings(policy, repo, rel_path, fmt, sha256, scanned))
     return out
 
 
@@ -189,7 +161,7 @@ def scan_and_evaluate(
     from modelguard.scan import scan_file
 
     scanned = scan_file(path, extra_safe_globals=safe_globals_for(policy, repo), display_path=display)
-    extra = file_findings(policy, repo, rel_path, path, scanned.format, size, sha256)
+    extra = file_findings(policy, repo, rel_path, scanned.format, size, sha256, scanned.findings)
     return FileResult(
         path=display,
         format=scanned.format,

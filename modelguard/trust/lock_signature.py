@@ -31,9 +31,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from modelguard.errors import LockfileError, SignatureError, UnreadableError, UsageError
-from modelguard.models import Finding, Severity
+from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
-from modelguard.spec import limits
+from modelguard.spec import filenames, ids, limits
 from modelguard.spec.bounded import load_json, read_capped
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.lockfile import read_lockfile_bytes
@@ -41,7 +41,7 @@ from modelguard.spec.types import Policy, Signer
 from modelguard.store.atomic import replace_file
 
 LOCK_PAYLOAD_TYPE = "application/vnd.modelguard.lock+toml"
-SIGNATURE_SUFFIX = ".sig"
+SIGNATURE_SUFFIX = filenames.LOCK_SIGNATURE_SUFFIX
 KEY_ENV = "MODELGUARD_SIGNING_KEY"
 """Environment variable holding a PEM private key (CI secrets), used when no --key is given."""
 KEY_PASSWORD_ENV = "MODELGUARD_SIGNING_KEY_PASSWORD"  # noqa: S105 - a variable name, not a password
@@ -199,7 +199,7 @@ def trusted_key(signer: Signer) -> TrustedKey:
 
 
 def signature_path(lockfile_path: str | os.PathLike[str]) -> Path:
-    return Path(os.fspath(lockfile_path) + SIGNATURE_SUFFIX)
+    return filenames.lock_signature_of(lockfile_path)
 
 
 def sign_lockfile(
@@ -230,6 +230,42 @@ def sign_lockfile(
     out = signature_path(lockfile_path)
     replace_file(out, json.dumps(envelope, indent=2) + "\n")
     return out
+
+
+def public_key_for(key: str | os.PathLike[str] | None = None) -> PublicKey:
+    """The public half of ``key`` (a PEM file), which may also be a public PEM (a teammate's key);
+    None: ``$MODELGUARD_SIGNING_KEY``."""
+    if key is not None:
+        try:
+            data = Path(key).read_bytes()
+        except OSError as e:
+            raise UsageError(f"cannot read {os.fspath(key)}: {e.strerror or e}") from None
+        if b"-----BEGIN PUBLIC KEY-----" in data:
+            try:
+                return load_public_key(data)
+            except ValueError as e:
+                raise UsageError(f"{os.fspath(key)}: {e}") from None
+    return load_private_key(key).public_key()
+
+
+def signer_scope(scope: str) -> str:
+    """``scope`` when a signer may have it: ``lockfile``, ``"*"``, an org or ``org/name``; else :class:`UsageError`."""
+    problem = ids.scope_problem(scope) if scope != "lockfile" else None
+    if problem:
+        raise UsageError(f"--scope {scope!r} {problem} (or lockfile)")
+    return scope
+
+
+def signer_entry(public: PublicKey, *, scope: str = "lockfile") -> str:
+    """The ``[[policy.signers]]`` TOML a reviewer pastes into the policy to trust ``public``."""
+    signer_scope(scope)
+    return (
+        "[[policy.signers]]\n"
+        f'keyid = "{keyid(public)}"\n'
+        f'algorithm = "{algorithm_of(public)}"\n'
+        f'scope = "{scope}"\n'
+        f'public-key = """\n{public_pem(public).strip()}\n"""\n'
+    )
 
 
 def lockfile_signers(policy: Policy) -> list[Signer]:
@@ -277,9 +313,8 @@ def check_lockfile_signature(body: bytes, envelope: bytes | None, policy: Policy
 
 def require_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Policy) -> None:
     """Raise :class:`SignatureError` unless the lockfile signature passes at the policy's fail-on."""
-    for f in verify_lockfile_signature(lockfile_path, policy):
-        if policy.fail_on <= f.severity:
-            raise SignatureError(f"{f.path}: {f.message}", rule=f.rule)
+    for f in failing(verify_lockfile_signature(lockfile_path, policy), policy.fail_on):
+        raise SignatureError(f"{f.path}: {f.message}", rule=f.rule)
 
 
 def _check_envelope(raw: bytes, body: bytes, signers: Sequence[Signer], *, where: str, sig_name: str) -> list[Finding]:

@@ -42,7 +42,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from modelguard.errors import UnreadableError, UsageError
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
-from modelguard.spec import limits
+from modelguard.spec import filenames, limits
 from modelguard.spec.bounded import load_json, read_capped
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.types import Policy, Signer
@@ -58,7 +58,7 @@ from modelguard.trust.lock_signature import (
     verify_pae,
 )
 
-BUNDLE_FILE = "model.sig"
+BUNDLE_FILE = filenames.MODEL_SIGNATURE
 BUNDLE_MEDIA_TYPES = (
     "application/vnd.dev.sigstore.bundle.v0.3+json",
     "application/vnd.dev.sigstore.bundle+json;version=0.3",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from modelguard import clock
 from modelguard.errors import ConfigError, ModelguardError, RevokedError, UnreadableError, UsageError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec import ids
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.tomlsource import key_lines, read_text
 from modelguard.spec.types import Policy, Revocation
@@ -37,9 +37,6 @@ from modelguard.store.atomic import replace_file
 if TYPE_CHECKING:
     from modelguard.store.cache import Layout
 
-_COMMIT = re.compile(r"[0-9a-f]{40}")
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_REPO_PART = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?")
 
 
 @dataclass(frozen=True)
@@ -55,19 +52,15 @@ class Target:
 
 
 def parse_target(text: str) -> Target:
-    """Validate ``org/name@<commit>`` or ``sha256:<hex>``; raise :class:`UsageError` otherwise."""
+    """Validate ``org/name@<commit>`` or ``sha256:<hex>`` (:func:`modelguard.spec.ids.revocation_target_problem`);
+    raise :class:`UsageError` otherwise."""
     value = text.strip()
+    problem = ids.revocation_target_problem(value)
+    if problem:
+        raise UsageError(f"revocation target {text!r} {problem}")
     if value.startswith("sha256:"):
-        digest = value[len("sha256:"):]
-        if _SHA256.fullmatch(digest):
-            return Target(sha256=digest)
-        raise UsageError(f"revocation target {text!r}: sha256: must be followed by 64 lowercase hex digits")
-    repo, at, commit = value.partition("@")
-    parts = repo.split("/")
-    repo_ok = len(parts) == 2 and all(_REPO_PART.fullmatch(p) for p in parts) and "--" not in repo and ".." not in repo
-    if not at or not repo_ok or not _COMMIT.fullmatch(commit):
-        raise UsageError(f"revocation target {text!r} must be org/name@<40-hex commit> or sha256:<64-hex digest> "
-                         "(a branch or tag can move; revoke the commit it pointed to)")
+        return Target(sha256=value[len("sha256:"):])
+    repo, _, commit = value.partition("@")
     return Target(repo=repo, commit=commit)
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from modelguard.cli import run
 from modelguard.errors import NothingToCheckError, StaleLockError
-from modelguard.flows.fetch import fetch, fetch_exit_code, fetch_locked
+from modelguard.flows.fetch import fetch, fetch_locked
 from modelguard.models import Severity
 from modelguard.spec.types import Lockfile
 from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
@@ -54,8 +54,8 @@ def test_already_admitted_and_intact_needs_no_network(tmp_path: Path) -> None:
     before = cache_tree(tmp_path)
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network)
-    assert fetch_exit_code(report) == 0
-    assert report.extra["models"][0]["status"] == "already-admitted"
+    assert report.exit_code == 0
+    assert report.models[0].status.value == "already-admitted"
     assert {r.path for r in report.files} == {"tiny:weights.bin", "tiny:config.txt"}
     assert cache_tree(tmp_path) == before and quarantine_empty(tmp_path)
 
@@ -66,8 +66,8 @@ def test_policy_change_rescans_admitted_files_without_network(tmp_path: Path) ->
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     tighter = allow_all(max_file_size=100)
     report = fetch_locked(lock, tighter, cache_dir=tmp_path, client_factory=no_network)
-    assert fetch_exit_code(report) == 1
-    assert report.extra["models"][0]["status"] == "refused"
+    assert report.exit_code == 1
+    assert report.models[0].status.value == "refused"
     assert "MG-P014" in {f.rule for f in report.all_findings()}
     assert cache_tree(tmp_path) == []  # the earlier admission no longer stands: evicted
 
@@ -77,9 +77,9 @@ def test_denied_org_is_refused_before_any_network(tmp_path: Path) -> None:
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     policy = allow_all(denied_orgs=("evil",))
     report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network)
-    assert fetch_exit_code(report) == 1
+    assert report.exit_code == 1
     assert [f.rule for f in report.findings] == ["MG-P002"]
-    assert report.extra["models"][0]["status"] == "refused"
+    assert report.models[0].status.value == "refused"
     assert cache_tree(tmp_path) == [] and quarantine_empty(tmp_path)
 
 
@@ -197,8 +197,8 @@ def test_hub_faults_refuse_the_model_and_admit_nothing_bad(
     fake_hub.inject(fault, repo="acme/bad", path=path)
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(bad, good))
     report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(fake_hub.endpoint))
-    assert fetch_exit_code(report) == code
-    models = {m["name"]: m["status"] for m in report.extra["models"]}
+    assert report.exit_code == code
+    models = {m.name: m.status.value for m in report.models or ()}
     assert models == {"bad": "refused" if code == 1 else "no-verdict", "good": "admitted"}
     assert rule in {f.rule for f in report.all_findings() if f.model == "bad"}
     assert admitted_repos(tmp_path) == {"models--acme--good"}
@@ -279,7 +279,7 @@ def test_file_removed_from_the_hub_is_refused(fake_hub: FakeHub, tmp_path: Path)
     fake_hub.delete_commit("acme/tiny", model.commit)
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=lambda: quick_client(fake_hub.endpoint))
-    assert fetch_exit_code(report) == 1
+    assert report.exit_code == 1
     assert "MG-H006" in {f.rule for f in report.all_findings()}
     assert admitted_repos(tmp_path) == set()
 
@@ -409,6 +409,29 @@ def test_disk_full_during_download_is_no_verdict(fake_hub: FakeHub, tmp_path: Pa
     assert admitted_repos(cache) == set() and quarantine_empty(cache)
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_FSIZE semantics are Linux-specific")
+def test_disk_full_during_download_in_process_is_h106(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """The in-process twin of the test above, so the rule registry (tests/report/rule_triggers.py) sees
+    MG-H106 made: the file-size limit is lowered for this process around the fetch only."""
+    files = dict(CLEAN, **{"model.txt": b"weights\n" * 32_768})  # 256 KiB, over the limit
+    model = publish(fake_hub, "big", "acme/big", files)
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    cache = tmp_path / "cache"
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, limit[1]))
+    try:
+        report = fetch_locked(lock, allow_all(), cache_dir=cache,
+                              client_factory=lambda: quick_client(fake_hub.endpoint))
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limit)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert report.exit_code == 3 and report.models is not None
+    assert [m.status.value for m in report.models] == ["no-verdict"]
+    assert "MG-H106" in {f.rule for r in report.files for f in r.findings}
+    assert admitted_repos(cache) == set() and quarantine_empty(cache)
+
+
 # --- real formats: the scan and the policy decide admission -------------------------------------
 
 EVIL_PICKLE = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."  # never loaded
@@ -517,7 +540,7 @@ def test_crash_between_snapshot_and_record_is_completed_without_network(tmp_path
     record.unlink()  # as if the process died right before writing it
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     report = fetch_locked(lock, allow_all(), cache_dir=tmp_path, client_factory=no_network)
-    assert fetch_exit_code(report) == 0 and report.extra["models"][0]["status"] == "admitted"
+    assert report.exit_code == 0 and report.models[0].status.value == "admitted"
     assert record.is_file()
 
 
@@ -541,7 +564,7 @@ def test_org_not_allowed_is_refused_whatever_fail_on_says(tmp_path: Path) -> Non
     lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
     policy = allow_all(allowed_orgs=("acme",))
     report = fetch_locked(lock, policy, cache_dir=tmp_path, client_factory=no_network, fail_on=Severity.CRITICAL)
-    assert fetch_exit_code(report) == 1 and [f.rule for f in report.findings] == ["MG-P001"]
+    assert report.exit_code == 1 and [f.rule for f in report.findings] == ["MG-P001"]
     assert cache_tree(tmp_path) == []
 
 

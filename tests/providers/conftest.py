@@ -1,6 +1,6 @@
 """Loopback fakes of provider metadata endpoints: a real HTTP server on 127.0.0.1, random port.
 
-Routes map a path to a list of (status, JSON body) answers; the last answer repeats. Every
+Routes map a path to a list of (status, JSON body[, headers]) answers; the last answer repeats. Every
 request is recorded (path, query, headers) so tests can assert what the real client sent.
 """
 
@@ -30,10 +30,10 @@ class Seen:
 @dataclass
 class FakeProvider:
     url: str
-    routes: dict[str, list[tuple[int, Any]]] = field(default_factory=dict)
+    routes: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
     seen: list[Seen] = field(default_factory=list)
 
-    def route(self, path: str, *answers: tuple[int, Any]) -> None:
+    def route(self, path: str, *answers: tuple[Any, ...]) -> None:
         self.routes[path] = list(answers)
 
     def hits(self, path: str) -> int:
@@ -50,11 +50,14 @@ def fake() -> Iterator[FakeProvider]:
             state.seen.append(Seen(parts.path, parse_qs(parts.query), {k.lower(): v for k, v in self.headers.items()}))
             answers = state.routes.get(parts.path)
             if not answers:
-                status, body = 404, {"error": {"message": "not found"}}
+                status, body, headers = 404, {"error": {"message": "not found"}}, {}
             else:
-                status, body = answers.pop(0) if len(answers) > 1 else answers[0]
+                answer = answers.pop(0) if len(answers) > 1 else answers[0]
+                status, body, headers = answer[0], answer[1], (answer[2] if len(answer) > 2 else {})
             data = json.dumps(body).encode()
             self.send_response(status)
+            for name, value in headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()

@@ -207,6 +207,26 @@ def test_rate_limit_and_server_errors_retry_then_give_no_verdict(fake: FakeProvi
     assert fake.hits("/v1/models/gpt-4o") == 3 and err.value.exit_code == ExitCode.NO_VERDICT
 
 
+def test_a_provider_asking_to_wait_an_hour_gets_no_verdict_at_once(fake: FakeProvider,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one retry policy honours Retry-After for providers as for the Hub: not three blind tries."""
+    monkeypatch.setenv("OPENAI_API_KEY", SECRET)
+    fake.route("/v1/models/gpt-4o", (429, {"error": {"message": "slow down"}}, {"Retry-After": "3600"}))
+    with pytest.raises(HubUnreachableError, match="asks to wait 3600 s"):
+        lock_provider_models([spec("gpt-4o")], DENY, online=True, base_urls={"openai": fake.url + "/v1"})
+    assert fake.hits("/v1/models/gpt-4o") == 1
+
+
+def test_a_short_retry_after_is_waited_out(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
+    ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6",
+          "created_at": "2026-02-04T00:00:00Z"}
+    fake.route("/v1/models/claude-opus-4-6", (503, {}, {"Retry-After": "1"}), (200, ok))
+    [got] = lock_provider_models([spec("claude-opus-4-6", "anthropic")], DENY, online=True,
+                                 base_urls={"anthropic": fake.url + "/v1"})
+    assert got.resolved == "claude-opus-4-6" and fake.hits("/v1/models/claude-opus-4-6") >= 2
+
+
 def test_transient_error_then_success(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     ok = {"type": "model", "id": "claude-opus-4-6", "display_name": "Claude Opus 4.6",

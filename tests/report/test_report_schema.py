@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from modelguard.cli import run
-from modelguard.cli._common import exit_code
 from modelguard.errors import ExitCode
-from modelguard.models import FileResult, Finding, Report, Severity, Verdict
+from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, Verdict, VerifyOutcome
 from modelguard.report.rules import finding
 from modelguard.report.text import SCHEMA, to_json
 from tests._schemas import assert_valid_report, assert_valid_sarif
@@ -94,7 +93,9 @@ def _full_report() -> Report:
         ),
         findings=(finding("MG-P900", "suppression expired", location="policy.toml:4", model="embedder"),),
         checked=3,
-        extra={"models": [{"name": "embedder", "admitted": False}]},
+        models=(VerifyOutcome(name="embedder", repo="acme/embedder", commit="c" * 40, status=ModelStatus.REJECTED,
+                              exit_code=ExitCode.REJECTED, admitted=False, intact=False, rescanned=False),),
+        extra={"hashing": "full sha256"},
     )
 
 
@@ -104,7 +105,9 @@ def test_constructed_report_with_every_field_validates() -> None:
     assert doc["summary"] == {"files": 3, "clean": 2, "suspicious": 0, "unscannable": 0, "malicious": 1,
                               "findings": 3, "failing": 1}
     assert doc["findings"][2]["model"] == "embedder" and doc["findings"][2]["path"] == ""
-    assert doc["models"] == [{"name": "embedder", "admitted": False}]  # command-specific fields allowed
+    assert doc["models"] == [{"name": "embedder", "repo": "acme/embedder", "commit": "c" * 40, "admitted": False,
+                              "intact": False, "rescanned": False}]  # command-specific fields allowed
+    assert doc["hashing"] == "full sha256"
 
 
 @pytest.mark.parametrize(
@@ -146,12 +149,12 @@ def test_schema_rejects_a_broken_report(breakage: Any) -> None:
 def test_exit_code_follows_fail_on(fail_on: Severity, expected: ExitCode) -> None:
     report = Report(command="scan", fail_on=fail_on, files=(
         FileResult("w.bin", "unknown", (finding("MG-S002", "format not recognised"),)),), checked=1)
-    assert exit_code(report) is expected
+    assert report.exit_code is expected
     assert len(report.all_findings()) == 1  # listed either way
 
 
 def test_nothing_checked_is_no_verdict_whatever_fail_on() -> None:
-    assert exit_code(Report(command="verify", fail_on=Severity.CRITICAL)) is ExitCode.NO_VERDICT
+    assert Report(command="verify", fail_on=Severity.CRITICAL).exit_code is ExitCode.NO_VERDICT
 
 
 @pytest.mark.parametrize(("fail_on", "code"), [("critical", 0), ("high", 0), ("medium", 1), ("low", 1), ("info", 1)])

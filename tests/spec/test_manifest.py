@@ -75,7 +75,8 @@ def test_unknown_key_names_line_and_nearest_key(text: str, expected: list[str]) 
 
 @pytest.mark.parametrize(
     "repo",
-    ["noslash", "a/b/c", "a--b/c", "a/b..c", "-a/b", "a/b-", "a/b.git", "a b/c", "a/" + "x" * 95, "/b", "a/"],
+    ["noslash", "a/b/c", "a--b/c", "a/b..c", "-a/b", "a/b-", "a/b.git", "a b/c", "a/" + "x" * 97, "x" * 97 + "/a",
+     "/b", "a/", "a/b.", "a./b", "tiny/x\\n"],
 )
 def test_bad_repo_id_is_refused(repo: str) -> None:
     message = _error(f'[[hf-model]]\nname = "a"\nrepo = "{repo}"\n')

@@ -180,18 +180,22 @@ def test_cache_root_resolution(tmp_path: Path, monkeypatch) -> None:
 
 
 def test_report_events_one_per_model(tmp_path: Path) -> None:
-    from modelguard.models import FileResult, Report, Severity
+    from modelguard.errors import ExitCode
+    from modelguard.models import FetchOutcome, FileResult, ModelStatus, Report, Severity
     from modelguard.report.rules import finding
 
     bad = finding("MG-P501", "revoked", model="bert")
+    config = FileResult("config.json", "json", (), 2, "ab" * 32)
+    weights = FileResult("model.safetensors", "safetensors", (), 9, "cd" * 32)
     report = Report(
         command="fetch", fail_on=Severity.MEDIUM, checked=2,
         files=(FileResult("bert:config.json", "json", (), 2, "ab" * 32),
                FileResult("gpt:model.safetensors", "safetensors", (), 9, "cd" * 32)),
         findings=(bad,),
-        extra={"models": [{"name": "bert", "repo": "acme/bert", "commit": COMMIT, "status": "refused",
-                           "reason": "revoked"},
-                          {"name": "gpt", "repo": "acme/gpt", "commit": COMMIT, "status": "admitted"}]})
+        models=(FetchOutcome(name="bert", repo="acme/bert", commit=COMMIT, status=ModelStatus.REFUSED,
+                             exit_code=ExitCode.REJECTED, reason="revoked", files=(config,), findings=(bad,)),
+                FetchOutcome(name="gpt", repo="acme/gpt", commit=COMMIT, status=ModelStatus.ADMITTED,
+                             exit_code=ExitCode.OK, files=(weights,))))
     audit.append_report(tmp_path, report, policy_sha256="ee" * 32, lockfile="modelguard.lock")
     bert, gpt = lines(tmp_path)
     assert bert["model"] == "bert" and bert["outcome"] == "refused" and bert["rules"] == ["MG-P501"]

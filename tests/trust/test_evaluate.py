@@ -6,6 +6,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from modelguard.scan import scan_bytes
 from modelguard.spec.manifest import parse_manifest
 from modelguard.spec.types import Policy
 from modelguard.trust.evaluate import (
@@ -32,9 +33,9 @@ def rules(findings) -> list[str]:
 
 
 def check(p: Policy, tmp_path: Path, rel: str, data: bytes, fmt: str, repo: str = "acme/tiny"):
-    path = tmp_path / rel.replace("/", "_")
-    path.write_bytes(data)
-    return file_findings(p, repo, rel, path, fmt, len(data), hashlib.sha256(data).hexdigest())
+    """The policy's findings about ``data`` as the flows get them: after the scanner's (it reads auto_map)."""
+    scanned = scan_bytes(data, rel).findings
+    return file_findings(p, repo, rel, fmt, len(data), hashlib.sha256(data).hexdigest(), scanned)
 
 
 def test_require_safetensors_refuses_pickle_family_and_names_the_line(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_allow_pinned_needs_a_matching_pin(tmp_path: Path) -> None:
     assert other_repo.rule == "MG-P012"
     config = json.dumps({"auto_map": {"AutoModel": ["evil/repo--modeling.Model", None]}}).encode()
     (foreign,) = check(p, tmp_path, "config.json", config, "json")
-    assert foreign.rule == "MG-P013" and "evil/repo--modeling.Model" in foreign.message
+    assert foreign.rule == "MG-P013" and "modeling.Model from repository evil/repo" in foreign.message
     local = json.dumps({"auto_map": {"AutoModel": "modeling_x.Model"}}).encode()
     assert check(p, tmp_path, "config.json", local, "json") == []
 
@@ -122,6 +123,31 @@ def test_scanner_fingerprint_is_stable_and_versioned() -> None:
 
     assert scanner_fingerprint() == scanner_fingerprint()
     assert scanner_fingerprint().startswith(__version__ + "+")
+
+
+def test_auto_map_in_a_config_above_4_mib_is_still_refused(tmp_path: Path) -> None:
+    """The policy reads auto_map from the scan, so it sees every config the scanner reads (64 MiB), not
+    only those under a size of its own: a 5 MiB config.json used to pass trust-remote-code silently."""
+    doc = {"auto_map": {"AutoModel": "modeling_x.Model"}, "padding": "x" * (5 << 20)}
+    data = json.dumps(doc).encode()
+    (refused,) = check(policy('allowed-orgs = ["acme"]'), tmp_path, "config.json", data, "json")
+    assert refused.rule == "MG-P011" and "auto_map" in refused.message
+    path = tmp_path / "config.json"
+    path.write_bytes(data)
+    p = policy('allowed-orgs = ["acme"]\nfail-on = "high"')
+    result = scan_and_evaluate(path, policy=p, repo="acme/tiny", rel_path="config.json", display="config.json",
+                               size=len(data), sha256=hashlib.sha256(data).hexdigest())
+    assert {"MG-S311", "MG-P011"} <= {f.rule for f in result.findings}
+    assert [f.rule for f in result.findings if f.severity.reaches(p.fail_on)] == ["MG-P011"]
+
+
+def test_an_auto_map_value_that_is_not_a_reference_is_refused_too(tmp_path: Path) -> None:
+    p = policy('allowed-orgs = ["acme"]')
+    for auto_map in ({"AutoModel": {"class": "modeling_x.Model"}}, {"AutoModel": 7}, {"AutoModel": [["m.X"]]}):
+        data = json.dumps({"auto_map": auto_map}).encode()
+        assert [f.rule for f in check(p, tmp_path, "config.json", data, "json")] == ["MG-P011"], auto_map
+    for nothing in ({}, {"AutoTokenizer": None}, {"AutoTokenizer": [None, None]}):
+        assert check(p, tmp_path, "config.json", json.dumps({"auto_map": nothing}).encode(), "json") == []
 
 
 def test_hostile_json_does_not_crash_the_policy(tmp_path: Path) -> None:

@@ -256,8 +256,8 @@ def test_cli_sign_errors(lockfile: Path, tmp_path: Path, capsys, monkeypatch) ->
 
 
 def test_show_public_entry_is_read_back_by_the_policy_parser(lockfile: Path, tmp_path: Path) -> None:
-    from modelguard.cli.sign import signer_entry
     from modelguard.spec.manifest import load_manifest
+    from modelguard.trust.lock_signature import signer_entry
 
     key = new_key("ecdsa-p256")
     manifest = tmp_path / "modelguard.toml"

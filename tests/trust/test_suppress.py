@@ -7,7 +7,6 @@ import json
 
 import pytest
 
-from modelguard.cli._common import exit_code
 from modelguard.errors import ExitCode
 from modelguard.models import FileResult, Finding, Report, Severity, Verdict
 from modelguard.report.rules import finding
@@ -147,7 +146,7 @@ def _report(findings: list[Finding]) -> Report:
 
 def test_suppressed_finding_does_not_fail_but_stays_in_every_format() -> None:
     report = _report(apply_suppressions([_unknown()], _policy(_s()), today=TODAY))
-    assert exit_code(report) is ExitCode.OK
+    assert report.exit_code is ExitCode.OK
     assert report.files[0].verdict is Verdict.CLEAN
     doc = json.loads(to_json(report))
     assert_valid_report(doc)
@@ -158,6 +157,6 @@ def test_suppressed_finding_does_not_fail_but_stays_in_every_format() -> None:
 
 def test_expired_suppression_fails_the_gate() -> None:
     report = _report(apply_suppressions([_unknown()], _policy(_s(expires="2026-01-01")), today=TODAY))
-    assert exit_code(report) is ExitCode.REJECTED
+    assert report.exit_code is ExitCode.REJECTED
     assert [f.rule for f in report.failing()] == ["MG-S002", "MG-P900"]
     assert_valid_report(json.loads(to_json(report)))

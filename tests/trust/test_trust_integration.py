@@ -12,9 +12,9 @@ import pytest
 
 from modelguard.api import snapshot
 from modelguard.cli import run
-from modelguard.cli.sign import signer_entry
 from modelguard.errors import NotAdmittedError
 from modelguard.trust import lock_signature as signing
+from modelguard.trust.lock_signature import signer_entry
 from tests.cache_helpers import publish, write_project
 from tests.fakehub import FakeHub
 from tests.trust_keys import new_key, write_key
