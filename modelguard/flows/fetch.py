@@ -5,7 +5,9 @@ network), ask the Hub what it publishes at the locked commit, download each miss
 private quarantine folder (hashing while writing), require size + SHA-256 to equal the lock and the
 published value to agree, scan every file and apply the policy, and admit the snapshot only when
 every file passed. A refused model leaves nothing in the verified cache, its report names every
-file that failed (each downloaded once), and the other models proceed.
+file that failed (each downloaded once), and the other models proceed: whatever goes wrong inside
+one model's fetch (a hostile answer, a stalled transfer, a full disk, even a bug in modelguard) is
+that model's outcome, never the run's.
 
 The whole run holds the cache's writer lock, so a crashed run's quarantine is swept safely at the
 start of the next one and two fetches on one cache serialise instead of interleaving.
@@ -17,7 +19,9 @@ root, never loads what it scans. Talks to the Hub only through :mod:`modelguard.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -33,10 +37,12 @@ from modelguard.errors import (
     RejectedError,
     StaleLockError,
     UnreadableError,
+    UsageError,
 )
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
+from modelguard.spec.limits import PATH_MAX
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
 from modelguard.store.admission import blob_name, build_record
@@ -58,6 +64,7 @@ from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner
 from modelguard.trust.revocation import Target, evict_locked
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
+_log = logging.getLogger("modelguard")
 
 
 @dataclass
@@ -118,12 +125,36 @@ class _Fetcher:
         return self._client
 
     def run(self, group: Group) -> GroupOutcome:
+        """One ``repo@commit``, whatever happens: its failure is its outcome, never the run's.
+
+        A refusal or a missing answer is the model's verdict (exit 1 or 3); a usage error (the token,
+        a flag) is the run's, as every model would fail alike; an ``OSError`` the disk or
+        the OS raised (a full disk, a name it cannot hold) is no verdict for this model; any other
+        exception is a bug in modelguard: this model is reported as an internal error (MG-H142, exit
+        70, the traceback on stderr) and the other models still proceed. Quarantine is discarded in
+        every case (:meth:`_run`).
+        """
         out = GroupOutcome(group)
         try:
             self._run(group, out)
-        except (RejectedError, NoVerdictError, NotFoundError) as e:
+        except ModelguardError as e:
+            if isinstance(e, UsageError) and not isinstance(e, NotFoundError):
+                raise  # the user's input (a token that cannot be sent, a flag): every model would fail alike
             _set_status(out, e)
             out.findings.append(finding(_default_rule(e), e.message))
+        except OSError as e:
+            error = UnreadableError(f"{group.repo}@{group.commit[:12]}: the disk or the OS refused "
+                                    f"({e.strerror or type(e).__name__}); nothing was admitted", rule="MG-H106")
+            _set_status(out, error)
+            out.findings.append(finding("MG-H106", error.message))
+        except Exception:
+            from modelguard.report.redact import redact
+
+            _log.error("modelguard: internal error while fetching %s@%s (a bug; please report it):\n%s",
+                       group.repo, group.commit[:12], redact(traceback.format_exc()).rstrip())
+            out.status, out.exit_code = ModelStatus.ERROR, ExitCode.INTERNAL
+            out.reason = "internal error (a bug) while fetching this model; the traceback is on stderr"
+            out.findings.append(finding("MG-H142", f"{group.repo}@{group.commit[:12]}: {out.reason}"))
         return out
 
     def _run(self, group: Group, out: GroupOutcome) -> None:
@@ -152,6 +183,7 @@ class _Fetcher:
                 out.status = ModelStatus.ALREADY_ADMITTED
                 return
 
+        self._check_storable(group)
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
         try:
             self._check_and_admit(group, quarantine, out)
@@ -191,6 +223,15 @@ class _Fetcher:
         admit(self.layout, group.repo, group.commit, staged, group.refs,
               build_record(group, results, self.policy, self.fail_on, self.scanner))
         out.status = ModelStatus.ADMITTED
+
+    def _check_storable(self, group: Group) -> None:
+        """Every locked path must fit under this cache's snapshot folder (PATH_MAX), before any download."""
+        base = len(os.fsencode(self.layout.snapshot(group.repo, group.commit))) + 1
+        for path in group.files:
+            if base + len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:
+                raise NoVerdictError(f"{path}: its path under {self.layout.root} would be longer than {PATH_MAX} "
+                                     "bytes, which no filesystem path may be; use a shorter --cache-dir",
+                                     rule="MG-H137")
 
     @staticmethod
     def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:

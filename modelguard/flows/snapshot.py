@@ -158,9 +158,15 @@ def _check_record(entry: LockedHFModel, cache_dir: PathLike | None) -> None:
     snapshot passed the policy in force when it was admitted, and the integrity check that follows
     proves the files are still the ones admitted.
     """
+    from modelguard.errors import NotAdmittedError
+    from modelguard.spec.limits import OverBudget
     from modelguard.store.cache import Layout, cache_root, read_record
 
-    record = read_record(Layout(cache_root(cache_dir)), entry.repo, entry.commit)
+    try:
+        record = read_record(Layout(cache_root(cache_dir)), entry.repo, entry.commit)
+    except OverBudget as e:
+        raise NotAdmittedError(f"{entry.name}: {e.message}; run `modelguard fetch` to re-admit it", rule=e.rule) \
+            from None
     if record is None:
         return  # admitted_snapshot raises NotAdmittedError with the fetch hint
     damaged = IntegrityError(f"{entry.name}: the admission record lists a failing or unreadable finding; "

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from modelguard.errors import HubUnreachableError
+from modelguard.hub.transport import Transient
 from modelguard.spec import limits
 
 
-class Stalled(HubUnreachableError):
-    """A transfer slower than its budget allows (no verdict, retried first). ``wait`` as for any transient
-    failure: 0, the backoff decides."""
+class Stalled(Transient):
+    """A transfer slower than its budget allows: retried like any transient failure (the backoff decides the
+    wait), then no verdict with the rule of the budget it missed (MG-H134, MG-H135)."""
 
-    wait = 0.0
+    def __init__(self, message: str, *, rule: str) -> None:
+        super().__init__(message, rule=rule)
 
 
 @dataclass

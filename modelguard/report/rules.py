@@ -265,6 +265,7 @@ _ALL: list[Rule] = [
     ]),
 
     # MG-H130..H149: budgets -- every input bounded (modelguard.spec.limits; MODELGUARD_LIMIT_* raises one)
+    *_raises(IntegrityError, [
     Rule("MG-H130", _H, _SUS, "Hub answer larger than its budget",
          "An API answer of the Hub or a mirror ran past the metadata budget (an endless or padded body). "
          "Nothing from it was used; check --endpoint, or raise MODELGUARD_LIMIT_ANSWER_BYTES for a huge repo."),
@@ -305,6 +306,7 @@ _ALL: list[Rule] = [
     Rule("MG-H142", _H, _UNS, "Internal error while fetching this model",
          "modelguard failed on this model because of a bug (traceback on stderr); the other models of the run "
          "were still fetched and reported. Nothing was admitted for it. Please report the traceback."),
+    ]),
 
     # ---- MG-P0xx: trust policy -------------------------------------------------------------
     *_raises(PolicyError, [
@@ -389,6 +391,7 @@ _ALL: list[Rule] = [
     ]),
 
     # MG-L020..L029: budgets of the files in the user's repository (modelguard.spec.limits)
+    *_raises(IntegrityError, [
     Rule("MG-L020", _H, _UNS, "Lockfile, manifest or policy larger than its budget",
          "The file, or one of its lines, is larger than any modelguard writes or a person would. It was not "
          "parsed; restore it, or raise MODELGUARD_LIMIT_LOCK_BYTES / CONFIG_BYTES / LINE_BYTES."),
@@ -406,7 +409,8 @@ _ALL: list[Rule] = [
          "would land somewhere nobody reviewed. Remove the link, or write to the real path."),
     Rule("MG-L025", _H, _UNS, "Signature envelope over budget",
          "modelguard.lock.sig or model.sig is larger or nested deeper than any signature; it was not parsed and "
-         "counts as malformed. Restore it, or re-sign."),
+         "counts as malformed. Restore it, or re-sign.", error=SignatureError),
+    ]),
 
     # ---- MG-P9xx: suppressions
     *_raises(PolicyError, [

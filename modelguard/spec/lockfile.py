@@ -186,14 +186,14 @@ class _Reader:
         self.source = source
         self.lines = lines
 
-    def invalid(self, path: str, problem: str) -> LockfileError:
+    def invalid(self, path: str, problem: str, *, rule: str = "MG-L005") -> LockfileError:
         line = self.lines.get(path) or self.lines.get(path.rsplit(".", 1)[0], 0)
         where = f"{self.source}:{line}" if line else self.source
         label = f" {path}" if path else ""
         return LockfileError(
             f"{where}:{label} {problem}; the lockfile is generated, never edited by hand: "
             "restore it from version control, or delete it and run `modelguard lock`",
-            rule="MG-L005",
+            rule=rule,
         )
 
     def count(self, path: str, count: int, budget: limits.Budget, what: str) -> None:
@@ -248,11 +248,14 @@ class _Reader:
             raise self.invalid(_join(path, "files"), "must be an array of inline tables")
         self.count(_join(path, "files"), len(files), limits.BUDGETS.files, "files")
         locked = tuple(self.file(path, f) for f in files)
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for f in locked:
             if f.path in seen:
                 raise self.invalid(_join(path, "files"), f"lists {f.path!r} twice")
-            seen.add(f.path)
+            if ids.fold(f.path) in seen.values():
+                raise self.invalid(_join(path, "files"), f"lists {f.path!r} and a name that differs from it only "
+                                   "by case or Unicode normalisation (one file on macOS and Windows)", rule="MG-H138")
+            seen[f.path] = ids.fold(f.path)
         return LockedHFModel(
             name=name, repo=repo, requested_revision=revision, commit=commit, files=locked,
             spec_sha256=self.sha256(path, data, "spec-sha256"),
@@ -262,6 +265,9 @@ class _Reader:
         where = _join(path, "files")
         self.keys(where, data, _FILE_KEYS, required=_FILE_KEYS[:4])
         file_path = self.string(where, data, "path")
+        storable = ids.storable_path_problem(file_path)
+        if storable:
+            raise self.invalid(where, f"path {file_path[:80]!r} {storable[1]}", rule=storable[0])
         problem = ids.repo_path_problem(file_path)
         if problem:
             raise self.invalid(where, f"path {file_path!r} {problem}")

@@ -289,12 +289,16 @@ def admit(
     layout.record(repo, commit).unlink(missing_ok=True)
     building = final.parent / f".building-{commit}-{uuid.uuid4().hex[:8]}"
     building.mkdir()
-    for item in files:
-        link = building / check_relpath(item.path)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        target = layout.blob(repo, item.etag)
-        # Relative links, as huggingface_hub makes them, so the cache can be moved as a whole.
-        os.symlink(os.path.relpath(target, link.parent), link)
+    try:
+        for item in files:
+            link = building / check_relpath(item.path)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            target = layout.blob(repo, item.etag)
+            # Relative links, as huggingface_hub makes them, so the cache can be moved as a whole.
+            os.symlink(os.path.relpath(target, link.parent), link)
+    except BaseException:
+        _remove_tree(building)  # a name the filesystem refused: no half-built snapshot is left behind
+        raise
     if final.exists() or final.is_symlink():
         old = final.parent / f".old-{commit}-{uuid.uuid4().hex[:8]}"
         os.rename(final, old)
@@ -349,18 +353,18 @@ def _remove_unused_blobs(repo_dir: Path) -> None:
 def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
     """The admission record of ``repo@commit``, or None when there is none (not admitted).
 
-    A record that does not parse is treated as absent: the snapshot is then not admitted.
+    A record that does not parse, or is not a regular file, is treated as absent: the snapshot is then
+    not admitted. One larger or deeper than the ``RECORD_BYTES`` / ``JSON_DEPTH`` budgets is never
+    parsed: :class:`~modelguard.spec.limits.OverBudget` (MG-H140). Unreadable: :class:`UnreadableError`.
     """
+    from modelguard.spec import bounded, limits
+
     path = layout.record(repo, commit)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return None
-    except OSError as e:
-        raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
-    try:
-        doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+        raw = bounded.read_capped(path, limits.BUDGETS.record_bytes, limits.active().record_bytes,
+                                  what=f"admission record {path}")
+        doc = bounded.load_json(raw, limits.BUDGETS.record_bytes, what=f"admission record {path}")
+    except (FileNotFoundError, UsageError, json.JSONDecodeError, UnicodeDecodeError):
         return None
     return AdmissionRecord.from_json(doc)
 

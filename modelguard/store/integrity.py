@@ -21,6 +21,7 @@ from pathlib import Path
 from modelguard.errors import LockfileError, UnreadableError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec.limits import OverBudget
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.admission import AdmissionRecord, AdmittedFile
 from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
@@ -152,9 +153,15 @@ def check_snapshot(
     layout: Layout, group: Group, *, fast: bool = False, pool: ThreadPoolExecutor | None = None
 ) -> SnapshotCheck:
     """Check one admitted snapshot against its lock entries; see the module docstring."""
-    record = read_record(layout, group.repo, group.commit)
+    over: Finding | None = None
+    try:
+        record = read_record(layout, group.repo, group.commit)
+    except OverBudget as e:  # a record no fetch writes: not read, not admitted (MG-H140)
+        record, over = None, finding(e.rule or "MG-H140", e.message)
     locked = group.files
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
+    if over is not None:
+        result.general.append(over)
     if record is None:
         # Per file, so no file of a model that was never admitted reads as "clean" in a report.
         message = f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache; run `modelguard fetch`"

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from modelguard.cli import run
-from modelguard.cli.sign import signer_entry
 from modelguard.errors import ExitCode
+from modelguard.trust.lock_signature import signer_entry
 from tests.cache_helpers import publish, write_project
 from tests.fakehub import FakeHub
 from tests.trust_keys import new_key, write_key

@@ -268,13 +268,16 @@ def _oms_seeds() -> list[bytes]:
 
 def record(data: bytes) -> None:
     from modelguard.spec import bounded, limits
-    from modelguard.store.admission import record_files, results_from_record
+    from modelguard.store.admission import AdmissionRecord
 
     def read() -> None:
+        # As store.cache.read_record reads it, then as fetch and snapshot() use it.
         doc = bounded.load_json(data, limits.BUDGETS.record_bytes, what="record")
-        if isinstance(doc, dict):
-            record_files(doc)
-            results_from_record(doc)
+        record = AdmissionRecord.from_json(doc)
+        if record is not None:
+            record.results()
+            record.judged_by("x", SHA)
+            record.to_json()
 
     try:
         _expected(read)
