@@ -91,6 +91,7 @@ _LAZY = {
     "snapshot": "modelguard.api",
     "hf_offline": "modelguard.api",
     "offline_env": "modelguard.api",
+    "push": "modelguard.api",
     "load_torch": "modelguard.api",
     "load_safetensors": "modelguard.api",
     "revoke": "modelguard.api",

@@ -34,6 +34,7 @@ from modelguard.spec import filenames
 if TYPE_CHECKING:
     from modelguard.flows.lock import LockResult
     from modelguard.flows.revoke import Revoked
+    from modelguard.mirror.push import PushOutcome
     from modelguard.report.sarif import SarifAnchors
     from modelguard.spec.types import Lockfile
     from modelguard.store.audit import AuditLog
@@ -49,6 +50,7 @@ __all__ = [
     "load_torch",
     "lock",
     "offline_env",
+    "push",
     "render",
     "revoke",
     "sarif_anchors",
@@ -103,17 +105,23 @@ def fetch(
     token: str | None = None,
     fail_on: Severity | str | None = None,
     progress: bool = False,
+    mirror: str | None = None,
+    no_hub: bool = False,
+    plain_http: bool = False,
 ) -> Report:
     """Download, check, scan and admit every locked model (same as ``modelguard fetch``).
 
     ``report.models`` holds one :class:`~modelguard.models.FetchOutcome` per locked model (status,
     exit code, reason, per-file results, the snapshot folder when admitted); ``report.exit_code`` is
     the command's. Raises for what stops the whole run (stale lock, unreadable lockfile or manifest).
+    ``mirror`` (``oci://HOST/NAMESPACE``), ``no_hub`` and ``plain_http`` override the manifest's
+    ``[mirror]`` table.
     """
     from modelguard.flows.fetch import fetch as run_fetch
 
     return run_fetch(lockfile, cache_dir=cache_dir, endpoint=endpoint, token=token, manifest_path=manifest,
-                     fail_on=parse_fail_on(fail_on, where="fail_on"), progress=progress)
+                     fail_on=parse_fail_on(fail_on, where="fail_on"), progress=progress, mirror_url=mirror,
+                     no_hub=no_hub, plain_http=plain_http)
 
 
 def verify(
@@ -137,6 +145,25 @@ def verify(
     return run_verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
                       endpoint=endpoint, token=token, fail_on=parse_fail_on(fail_on, where="fail_on"),
                       require_signature=require_signature, progress=progress)
+
+
+def push(
+    lockfile: PathLike = DEFAULT_LOCKFILE,
+    names: Iterable[str] = (),
+    *,
+    to: str | None = None,
+    plain_http: bool | None = None,
+    manifest: PathLike | None = None,
+    cache_dir: PathLike | None = None,
+    fail_on: Severity | str | None = None,
+) -> list[PushOutcome]:
+    """Publish admitted snapshots to an OCI registry (same as ``modelguard push``): each is re-checked as
+    ``verify`` does, then pushed as a ModelPack artifact; one :class:`~modelguard.mirror.push.PushOutcome`
+    per ``repo@commit`` (:func:`~modelguard.mirror.push.push_exit_code` gives the command's exit code)."""
+    from modelguard.mirror.push import push as run_push
+
+    return run_push(lockfile, tuple(names), to=to, plain_http=plain_http, cache_dir=cache_dir,
+                    manifest_path=manifest, fail_on=parse_fail_on(fail_on, where="fail_on"))
 
 
 # --- snapshot ----------------------------------------------------------------------------------

@@ -36,6 +36,15 @@ def test_bench_fetch_runs(tmp_path: Path) -> None:
     assert run["ratio_modelguard_over_plain_get"] > 0
 
 
+def test_bench_mirror_runs(tmp_path: Path) -> None:
+    from tests.mirror.registry import registry_binary
+
+    registry_binary()  # the bench runs the real registry: fails under CI when missing, skips elsewhere
+    out = _json("bench_mirror.py", "--size-mib", "4", "--repeat", "1", "--caches", "2", "--dir", str(tmp_path))
+    assert out["ratio_modelguard_fetch_over_plain_get"] > 0
+    assert set(out["concurrent_2"]) == {"plain GET", "GET + sha256", "modelguard fetch"}
+
+
 def test_bench_lock_runs() -> None:
     out = _json("bench_lock.py", "--files", "40", "--small", "2", "--repeat", "1")
     assert out["files_pinned_in_lock"] == 42 and out["modelguard_lock_median_s"] > 0

@@ -24,9 +24,13 @@ from modelguard.spec import filenames
 @click.option("--output", "-o", type=click.Path(dir_okay=False, readable=False), help="Write the report to FILE.")
 @click.option("--fail-on", "fail_on", default=None, metavar="SEVERITY",
               help="Lowest severity that refuses a file (default: the policy's fail-on).")
+@click.option("--mirror", "mirror_url", default=None, metavar="oci://HOST[:PORT]/NAMESPACE",
+              help="Fetch from this OCI mirror first (default: the manifest's [mirror] url).")
+@click.option("--no-hub", is_flag=True, help="Never contact the Hub: every byte comes from the mirror.")
+@click.option("--plain-http", is_flag=True, help="Talk HTTP to the mirror (loopback and dev registries).")
 @click.pass_context
 def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fmt: str,
-          output: str | None, fail_on: str | None) -> int:
+          output: str | None, fail_on: str | None, mirror_url: str | None, no_hub: bool, plain_http: bool) -> int:
     """Download, verify, scan and admit every locked model; refuse what fails, per file."""
     from modelguard import api
     from modelguard.report.text import model_lines
@@ -34,7 +38,8 @@ def fetch(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: st
     obj = ctx.obj or {}
     report = api.fetch(lockfile, cache_dir=cache_dir, endpoint=obj.get("endpoint"), token=obj.get("token"),
                        manifest=manifest, fail_on=parse_fail_on(fail_on),
-                       progress=sys.stderr.isatty() and not obj.get("quiet"))
+                       progress=sys.stderr.isatty() and not obj.get("quiet"), mirror=mirror_url, no_hub=no_hub,
+                       plain_http=plain_http)
     code = emit(report, fmt, output, verbose=bool(obj.get("verbose")))
     if fmt == "text" and not obj.get("quiet"):
         for line in model_lines(report.models):

@@ -14,6 +14,11 @@ start of the next one and two fetches on one cache serialise instead of interlea
 
 Never passes a branch name to the Hub (only the locked commit), never writes outside the cache
 root, never loads what it scans. Talks to the Hub only through :mod:`modelguard.hub.client`.
+
+Mirrors (issue 16): with a :class:`~modelguard.mirror.source.MirrorSource`, files are asked of the
+mirror first, by locked digest, into the same quarantine; they then meet exactly the checks Hub
+bytes meet. A file the mirror lacks (or a mirror that does not answer) comes from the Hub only
+when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelguard.errors import (
     ExitCode,
@@ -62,6 +67,9 @@ from modelguard.store.integrity import Group, check_snapshot, group_models
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.trust.revocation import Target, evict_locked
+
+if TYPE_CHECKING:  # pragma: no cover
+    from modelguard.mirror.source import MirrorSource
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 _log = logging.getLogger("modelguard")
@@ -110,8 +118,9 @@ def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
 
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
-                 client_factory: Callable[[], Any], progress: bool = False) -> None:
+                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None) -> None:
         self.progress = progress
+        self.mirror = mirror
         self.layout = layout
         self.policy = policy
         self.fail_on = fail_on
@@ -298,6 +307,11 @@ class _Fetcher:
                 missing.append(lf)
         if not missing:
             return staged, []
+        failures: list[ModelguardError] = []
+        if self.mirror is not None:
+            missing = self._stage_from_mirror(group, quarantine, out, missing, staged, failures)
+            if not missing:
+                return staged, failures
 
         from modelguard.hub import client as hub
 
@@ -305,7 +319,6 @@ class _Fetcher:
         if remote.commit != group.commit:
             raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
         published = {rf.path: rf for rf in remote.files}
-        failures: list[ModelguardError] = []
         for index, lf in enumerate(missing):
             dest = quarantine / f"{index:05d}.download"
             try:
@@ -317,6 +330,19 @@ class _Fetcher:
                 if isinstance(e, NoVerdictError):
                     break
         return staged, failures
+
+    def _stage_from_mirror(self, group: Group, quarantine: Path, out: GroupOutcome, missing: list[LockedFile],
+                           staged: list[StagedFile], failures: list[ModelguardError]) -> list[LockedFile]:
+        """Stage what the mirror serves (checked against the lock as it lands); return what the Hub must
+        serve (see :meth:`modelguard.mirror.source.MirrorSource.stage`)."""
+        assert self.mirror is not None
+        got = self.mirror.stage(group.repo, missing, quarantine)
+        staged.extend(StagedFile(lf.path, blob_name(lf), path) for lf, path in got.staged)
+        out.findings.extend(got.notes)
+        for lf, error in got.failed:
+            self._fail_file(out, lf, error)
+            failures.append(error)
+        return got.for_hub
 
     def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
         """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
@@ -360,6 +386,7 @@ def fetch_locked(
     client_factory: Callable[[], Any],
     fail_on: Severity | None = None,
     progress: bool = False,
+    mirror: MirrorSource | None = None,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -368,7 +395,7 @@ def fetch_locked(
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
-    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror)
     outcomes: list[GroupOutcome] = []
     audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
     with writer_lock(layout):
@@ -418,9 +445,16 @@ def fetch(
     manifest_path: str | os.PathLike[str] | None = None,
     fail_on: Severity | None = None,
     progress: bool = False,
+    mirror_url: str | None = None,
+    no_hub: bool = False,
+    plain_http: bool = False,
 ) -> Report:
-    """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`."""
+    """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`.
+
+    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table.
+    """
     from modelguard.flows.verify import load_inputs
+    from modelguard.mirror.source import MirrorSource, settings
 
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
     # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
@@ -433,10 +467,19 @@ def fetch(
             f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
         )
 
+    mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
+
     def factory() -> Any:
         from modelguard.hub import client as hub
 
+        if mirror is not None and not mirror.hub_fallback:  # pragma: no cover - _stage never asks then
+            raise AssertionError("the Hub was asked for although the mirror's fallback is none")
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory, fail_on=fail_on,
-                        progress=progress)
+    source = MirrorSource.open(mirror) if mirror is not None else None
+    try:
+        return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
+                            fail_on=fail_on, progress=progress, mirror=source)
+    finally:
+        if source is not None:
+            source.close()

@@ -3,9 +3,9 @@ exception a failing finding of it becomes when a library call refuses a model.
 
 Families: ``MG-S`` scan, ``MG-H`` integrity, ``MG-P`` policy, ``MG-L`` lockfile. Each section of the
 table names the :class:`~modelguard.errors.RejectedError` subclass its rules raise (a rule may name
-its own); :data:`REFUSAL_ORDER` says which wins when a model fails several. Each rule has a test that
-triggers it: tests/report/rule_triggers.py names one per rule, and that test fails unless running it
-produces a finding of the rule. Pure data; no I/O.
+its own); :data:`REFUSAL_ORDER` (with :class:`Rule`, in :mod:`modelguard.report.rule`) says which wins
+when a model fails several. Each rule has a test that triggers it: tests/report/rule_triggers.py names
+one per rule, and that test fails unless running it produces a finding of the rule. Pure data; no I/O.
 
 Findings are made with :func:`finding`, never by hand, so severity and verdict always
 come from this one table. :func:`finding` raises the ``modelguard.finding`` audit event
@@ -16,45 +16,21 @@ can observe every finding made, wherever it is made.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, replace
 
 from modelguard.errors import (
     IntegrityError,
     NotAdmittedError,
     PolicyError,
-    RejectedError,
     RevokedError,
     SignatureError,
     StaleLockError,
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.rule import REFUSAL_ORDER, Rule
+from modelguard.report.rule import raises as _raises
 
-
-@dataclass(frozen=True)
-class Rule:
-    id: str
-    severity: Severity
-    verdict: Verdict
-    title: str
-    help: str
-    error: type[RejectedError] = RejectedError
-    """what a failing finding of this rule makes ``snapshot()`` raise (set per section by :func:`_raises`)"""
-
-
-def _raises(error: type[RejectedError], rules: list[Rule]) -> list[Rule]:
-    """The rules of one section, each raising ``error`` unless it names its own class."""
-    return [r if r.error is not RejectedError else replace(r, error=error) for r in rules]
-
-
-# Which exception a model's failing findings become, most specific first: a revoked model is reported
-# as revoked even when it is also unsafe, and a refusal by the scan or the policy wins over the stale
-# lock it usually comes with (tightening the policy changes the manifest), so the reader learns the
-# decision that matters rather than its bookkeeping.
-REFUSAL_ORDER: tuple[type[RejectedError], ...] = (
-    RevokedError, SignatureError, UnsafeContentError, PolicyError, NotAdmittedError, IntegrityError, StaleLockError,
-)
-
+__all__ = ["REFUSAL_ORDER", "RULES", "Rule", "finding"]
 
 _C, _H, _M, _L, _I = Severity.CRITICAL, Severity.HIGH, Severity.MEDIUM, Severity.LOW, Severity.INFO
 _MAL, _SUS, _UNS = Verdict.MALICIOUS, Verdict.SUSPICIOUS, Verdict.UNSCANNABLE
@@ -262,6 +238,22 @@ _ALL: list[Rule] = [
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H16x: OCI mirrors -- modelguard.mirror (the registry is untrusted exactly like the Hub)
+    Rule("MG-H160", _H, _UNS, "Blob not in the mirror",
+         "The mirror's repository for this model holds no blob with the locked digest, and the mirror's "
+         "fallback is \"none\". Publish the model with `modelguard push`, or allow fallback = \"hub\"."),
+    Rule("MG-H161", _H, _UNS, "Mirror gave no usable answer",
+         "The OCI registry could not be reached, refused the credentials (or asked for some none were found), "
+         "or failed while serving; nothing was admitted from it. Check the URL, `docker login`, and try again."),
+    Rule("MG-H162", _H, _SUS, "Invalid or hostile registry answer",
+         "The registry answered with a manifest whose bytes are not the digest it names, malformed JSON, an "
+         "oversized document or an encoded blob. Nothing from the answer was used; check the mirror."),
+    Rule("MG-H163", _H, _SUS, "Unsafe registry redirect or token service",
+         "The registry redirected a download to a non-http location or from HTTPS to HTTP, redirected in a "
+         "loop, or named a token service over plain HTTP. Credentials were not sent; check the mirror."),
+    Rule("MG-H164", _I, _SUS, "File fetched from the Hub instead of the mirror",
+         "The mirror lacked the file or did not answer, and its fallback is \"hub\": the bytes came from the Hub "
+         "and passed the same checks. Push the model to the mirror so the fleet stops depending on the Hub."),
     ]),
 
     # MG-H130..H149: budgets -- every input bounded (modelguard.spec.limits; MODELGUARD_LIMIT_* raises one)

@@ -19,12 +19,15 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from modelguard.errors import ConfigError
+from modelguard.mirror.reference import location_problem
 from modelguard.spec import filenames, ids, limits
 from modelguard.spec.policy import DEFAULT_POLICY, load_policy_file, parse_policy
 from modelguard.spec.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
-from modelguard.spec.types import HFModelSpec, Manifest, Policy, ProviderModelSpec
+from modelguard.spec.types import HFModelSpec, Manifest, MirrorSpec, Policy, ProviderModelSpec
 
-MANIFEST_KEYS = frozenset({"policy", "policy-file", "hf-model", "provider-model"})
+MANIFEST_KEYS = frozenset({"policy", "policy-file", "hf-model", "provider-model", "mirror"})
+MIRROR_KEYS = frozenset({"url", "plain-http", "fallback"})
+MIRROR_FALLBACKS = ("hub", "none")
 HF_MODEL_KEYS = frozenset({"name", "repo", "revision", "include", "exclude"})
 PROVIDER_MODEL_KEYS = frozenset({"name", "provider", "model", "platform", "deployment", "region"})
 
@@ -46,7 +49,8 @@ def parse_manifest(text: str, *, source: str = filenames.MANIFEST) -> Manifest:
     hf_models = tuple(_hf_model(t) for t in root.tables("hf-model"))
     provider_models = tuple(_provider_model(t) for t in root.tables("provider-model"))
     _check_unique_names(root, hf_models, provider_models)
-    manifest = Manifest(path=source, hf_models=hf_models, provider_models=provider_models, policy=policy)
+    manifest = Manifest(path=source, hf_models=hf_models, provider_models=provider_models, policy=policy,
+                        mirror=_mirror(root))
     return replace(manifest, sha256=manifest_sha256(manifest))
 
 
@@ -103,6 +107,22 @@ def _policy(root: Table) -> Policy:
     if inline is None:
         return DEFAULT_POLICY
     return parse_policy(inline)
+
+
+def _mirror(root: Table) -> MirrorSpec | None:
+    t = root.table("mirror")
+    if t is None:
+        return None
+    t.check_keys(MIRROR_KEYS)
+    url = t.string("url", required=True)
+    problem = location_problem(url)
+    if problem:
+        raise t.error("url", f"{url!r} {problem}; write oci://HOST[:PORT]/NAMESPACE")
+    fallback = t.string("fallback", "hub")
+    if fallback not in MIRROR_FALLBACKS:
+        raise t.error("fallback", f"{fallback!r} is not one of \"hub\" (fetch what the mirror lacks from the Hub) "
+                                  "or \"none\" (never contact the Hub)")
+    return MirrorSpec(url=url, plain_http=t.boolean("plain-http", False), fallback=fallback, line=t.line())
 
 
 def _hf_model(t: Table) -> HFModelSpec:

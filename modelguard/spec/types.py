@@ -141,6 +141,19 @@ class Policy:
 
 
 @dataclass(frozen=True)
+class MirrorSpec:
+    """``[mirror]``: an OCI registry that holds admitted snapshots (where bytes come from, not what they are)."""
+
+    url: str
+    """``oci://HOST[:PORT]/NAMESPACE``"""
+    plain_http: bool = False
+    """HTTP instead of HTTPS (loopback and dev registries)"""
+    fallback: str = "hub"
+    """``hub``: a blob the mirror lacks comes from the Hub; ``none``: the Hub is never contacted"""
+    line: int = 0
+
+
+@dataclass(frozen=True)
 class Manifest:
     """``modelguard.toml``: the models the user wants and the policy they are held to."""
 
@@ -150,6 +163,8 @@ class Manifest:
     policy: Policy = field(default_factory=Policy)
     sha256: str = ""
     """hash of the manifest's canonical content (the lock's staleness check)"""
+    mirror: MirrorSpec | None = None
+    """not part of ``sha256``: a mirror changes where bytes come from, never which bytes are pinned"""
 
 
 # --- the lockfile (what was resolved) -------------------------------------------------------

@@ -12,6 +12,8 @@ per test, the rules it produced.
 
 from __future__ import annotations
 
+_HOSTILE = "tests/mirror/test_hostile_registry.py::test_hostile_answers_are_refused_in_the_report"
+
 TRIGGERS: dict[str, str] = {
     "MG-S001": "tests/scan/test_onnx.py::test_custom_domains",
     "MG-S002": "tests/scan/test_zip_torch.py::test_junk_prefixed_zip",
@@ -92,6 +94,11 @@ TRIGGERS: dict[str, str] = {
     "MG-H141": "tests/flows/test_hostile_files.py::test_audit_line_nesting_bomb_is_reported_by_line",
     "MG-H142": "tests/flows/test_fetch_isolation.py::"
                "test_a_bug_for_one_model_is_exit_70_after_the_other_two_are_admitted",
+    "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
+    "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
+    "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
+    "MG-H163": f"{_HOSTILE}[file-redirect-MG-H163-1]",
+    "MG-H164": "tests/mirror/test_hostile_registry.py::test_a_mirror_that_cannot_serve_falls_back_to_the_hub",
     "MG-P001": "tests/trust/test_evaluate.py::test_org_checks_use_the_locked_repo",
     "MG-P002": "tests/flows/test_verify.py::test_org_no_longer_allowed_fails",
     "MG-P010": "tests/flows/test_fetch.py::test_require_safetensors_refuses_even_a_harmless_pickle",
