@@ -184,3 +184,32 @@ def test_unreadable_manifest_is_no_verdict(tmp_path: Path) -> None:
     with pytest.raises(UnreadableError) as e:
         load_manifest(str(loop))
     assert str(loop) in e.value.message and e.value.exit_code == 3
+
+
+@pytest.mark.parametrize(("path", "rule"), [
+    ("a" * 300 + ".safetensors", "MG-H136"),                  # a name no filesystem stores
+    ("/".join(["d" * 200] * 6) + "/x.json", "MG-H137"),      # a path over the PATH_BYTES budget
+])
+def test_a_hand_written_lockfile_with_a_name_no_disk_holds(path: str, rule: str) -> None:
+    from modelguard.spec.lockfile import render_lockfile
+    from modelguard.spec.types import LockedFile, LockedHFModel, Lockfile
+
+    sha = "a" * 64
+    model = LockedHFModel("m", "acme/m", "main", "b" * 40, (LockedFile(path, 1, sha, "lfs-sha256"),), sha)
+    text = render_lockfile(Lockfile(1, "x", sha, sha, (model,)), validate=False)
+    with pytest.raises(LockfileError) as e:
+        parse_lockfile(text)
+    assert e.value.rule == rule and e.value.exit_code == 2
+
+
+def test_a_hand_written_lockfile_with_names_one_disk_folds_together() -> None:
+    from modelguard.spec.lockfile import render_lockfile
+    from modelguard.spec.types import LockedFile, LockedHFModel, Lockfile
+
+    sha = "a" * 64
+    files = (LockedFile("Config.json", 1, sha, "lfs-sha256"), LockedFile("config.json", 1, sha, "lfs-sha256"))
+    text = render_lockfile(Lockfile(1, "x", sha, sha, (LockedHFModel("m", "acme/m", "main", "b" * 40, files, sha),)),
+                           validate=False)
+    with pytest.raises(LockfileError) as e:
+        parse_lockfile(text)
+    assert e.value.rule == "MG-H138"
