@@ -24,11 +24,8 @@ when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 from __future__ import annotations
 
 import errno
-import logging
 import os
-import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +38,10 @@ from modelguard.errors import (
     NoVerdictError,
     RejectedError,
     StaleLockError,
-    UnreadableError,
-    UsageError,
 )
-from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
+from modelguard.flows.fetch_outcome import GroupOutcome, default_rule, fetch_report, isolated, set_status
+from modelguard.models import FileResult, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
-from modelguard.spec import filenames
 from modelguard.spec.limits import PATH_MAX
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit
@@ -72,48 +67,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
 
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-_log = logging.getLogger("modelguard")
-
-
-@dataclass
-class GroupOutcome:
-    """What happened to one ``repo@commit`` in this run, while it happens (each model of the group
-    then gets a frozen :class:`~modelguard.models.FetchOutcome`)."""
-
-    group: Group
-    status: ModelStatus = ModelStatus.REFUSED
-    results: dict[str, FileResult] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    exit_code: ExitCode = ExitCode.OK
-    reason: str = ""
-
-    def refuse(self, reason: str) -> None:
-        self.status, self.exit_code, self.reason = ModelStatus.REFUSED, ExitCode.REJECTED, reason
-
-
-def _default_rule(e: ModelguardError) -> str:
-    if e.rule:
-        return e.rule
-    if isinstance(e, UnreadableError):
-        return "MG-H106"
-    if isinstance(e, NotFoundError):
-        return "MG-H006"
-    if isinstance(e, RejectedError):
-        return "MG-H001"
-    return "MG-H107"
-
-
-def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
-    if isinstance(e, NotFoundError):
-        # The lock names a commit or file the Hub does not serve (any more): refuse, never guess.
-        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
-    elif isinstance(e, RejectedError):
-        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
-    elif isinstance(e, NoVerdictError):
-        out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
-    else:
-        out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
-    out.reason = e.message
 
 
 class _Fetcher:
@@ -134,36 +87,10 @@ class _Fetcher:
         return self._client
 
     def run(self, group: Group) -> GroupOutcome:
-        """One ``repo@commit``, whatever happens: its failure is its outcome, never the run's.
-
-        A refusal or a missing answer is the model's verdict (exit 1 or 3); a usage error (the token,
-        a flag) is the run's, as every model would fail alike; an ``OSError`` the disk or
-        the OS raised (a full disk, a name it cannot hold) is no verdict for this model; any other
-        exception is a bug in modelguard: this model is reported as an internal error (MG-H142, exit
-        70, the traceback on stderr) and the other models still proceed. Quarantine is discarded in
-        every case (:meth:`_run`).
-        """
+        """One ``repo@commit``, whatever happens: its failure is its outcome, never the run's
+        (:func:`~modelguard.flows.fetch_outcome.isolated`); quarantine is discarded in every case."""
         out = GroupOutcome(group)
-        try:
-            self._run(group, out)
-        except ModelguardError as e:
-            if isinstance(e, UsageError) and not isinstance(e, NotFoundError):
-                raise  # the user's input (a token that cannot be sent, a flag): every model would fail alike
-            _set_status(out, e)
-            out.findings.append(finding(_default_rule(e), e.message))
-        except OSError as e:
-            error = UnreadableError(f"{group.repo}@{group.commit[:12]}: the disk or the OS refused "
-                                    f"({e.strerror or type(e).__name__}); nothing was admitted", rule="MG-H106")
-            _set_status(out, error)
-            out.findings.append(finding("MG-H106", error.message))
-        except Exception:
-            from modelguard.report.redact import redact
-
-            _log.error("modelguard: internal error while fetching %s@%s (a bug; please report it):\n%s",
-                       group.repo, group.commit[:12], redact(traceback.format_exc()).rstrip())
-            out.status, out.exit_code = ModelStatus.ERROR, ExitCode.INTERNAL
-            out.reason = "internal error (a bug) while fetching this model; the traceback is on stderr"
-            out.findings.append(finding("MG-H142", f"{group.repo}@{group.commit[:12]}: {out.reason}"))
+        isolated(out, lambda: self._run(group, out))
         return out
 
     def _run(self, group: Group, out: GroupOutcome) -> None:
@@ -247,7 +174,7 @@ class _Fetcher:
         """A model some of whose files failed staging: refused when one was rejected or failed the scan,
         else no verdict; the reason is the first failure's, with how many more files failed."""
         rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
-        _set_status(out, rejected[0] if rejected else failures[0])
+        set_status(out, rejected[0] if rejected else failures[0])
         if not rejected and scan_failures:
             out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
         more = len(failures) + scan_failures - 1
@@ -286,7 +213,7 @@ class _Fetcher:
         return d.size == lf.size and d.sha256 == lf.sha256
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
+        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(default_rule(error), error.message),),
                                           lf.size, lf.sha256)
 
     def _stage(
@@ -406,34 +333,9 @@ def fetch_locked(
         finally:
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
-    report = _report(outcomes, threshold, lockfile, layout)
+    report = fetch_report(outcomes, threshold, lockfile, layout)
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
-
-
-def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile, layout: Layout) -> Report:
-    files: list[FileResult] = []
-    loose: list[Finding] = []
-    models: list[FetchOutcome] = []
-    checked = 0
-    for o in outcomes:
-        if o.status is ModelStatus.REFUSED and not o.results:
-            checked += 1  # refused on the model as a whole (org policy, commit): a verdict was reached
-        snapshot = layout.snapshot(o.group.repo, o.group.commit) if o.status.usable else None
-        for m in o.group.models:
-            own = [r for lf in m.files if (r := o.results.get(lf.path)) is not None]
-            checked += len(own)
-            mine = [replace(r, findings=tuple(f.at(model=m.name) for f in r.findings)) for r in own]
-            files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
-            line = lockfile.line_of(m.name)
-            anchor = f"{filenames.LOCKFILE}:{line}" if line else ""
-            about = [f.at(model=m.name, path=f.path or anchor) for f in o.findings]
-            loose.extend(about)
-            models.append(FetchOutcome(name=m.name, repo=m.repo, commit=m.commit, status=o.status,
-                                       exit_code=o.exit_code, reason=o.reason, files=tuple(mine),
-                                       findings=tuple(about), snapshot=snapshot))
-    return Report(command="fetch", fail_on=fail_on, files=tuple(files), findings=tuple(loose),
-                  checked=checked, models=tuple(models))
 
 
 def fetch(

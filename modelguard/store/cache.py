@@ -322,7 +322,8 @@ def evict(layout: Layout, repo: str, commit: str) -> None:
     refs = repo_dir / "refs"
     if refs.is_dir():
         for ref in refs.rglob("*"):
-            if ref.is_file() and ref.read_text(encoding="utf-8", errors="replace").strip() == commit:
+            if ref.is_file() and ref.stat().st_size <= 4096 \
+                    and ref.read_text(encoding="utf-8", errors="replace").strip() == commit:
                 ref.unlink()
     _remove_tree(layout.snapshot(repo, commit))
     _remove_unused_blobs(repo_dir)

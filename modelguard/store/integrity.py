@@ -18,10 +18,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelguard.errors import LockfileError, UnreadableError
+from modelguard.errors import LockfileError, ModelguardError, UnreadableError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
-from modelguard.spec.limits import OverBudget
+from modelguard.spec.bounded import read_capped
+from modelguard.spec.limits import BUDGETS, OverBudget
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.admission import AdmissionRecord, AdmittedFile
 from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
@@ -149,15 +150,20 @@ def _check_blob(blob: Path, locked: LockedFile, admitted: AdmittedFile | None, f
     return []
 
 
+def _read_record(layout: Layout, group: Group) -> tuple[AdmissionRecord | None, Finding | None]:
+    """The admission record, or (None, MG-H140) for one over its budget: no fetch writes one, so it is
+    not read and the snapshot is not admitted."""
+    try:
+        return read_record(layout, group.repo, group.commit), None
+    except OverBudget as e:
+        return None, finding(e.rule or "MG-H140", e.message)
+
+
 def check_snapshot(
     layout: Layout, group: Group, *, fast: bool = False, pool: ThreadPoolExecutor | None = None
 ) -> SnapshotCheck:
     """Check one admitted snapshot against its lock entries; see the module docstring."""
-    over: Finding | None = None
-    try:
-        record = read_record(layout, group.repo, group.commit)
-    except OverBudget as e:  # a record no fetch writes: not read, not admitted (MG-H140)
-        record, over = None, finding(e.rule or "MG-H140", e.message)
+    record, over = _read_record(layout, group)
     locked = group.files
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
     if over is not None:
@@ -218,23 +224,29 @@ def check_snapshot(
         if own:
             executor.shutdown()
 
-    for revision in group.refs:
-        ref = layout.ref(group.repo, revision)
-        try:
-            pointed = ref.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            pointed = "(missing)"
-        except OSError as e:
-            pointed = f"(unreadable: {e.strerror})"
-        if pointed != group.commit:
-            result.general.append(finding(
-                "MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins {group.commit}",
-            ))
+    result.general.extend(_check_refs(layout, group))
     if fast:
         result.general.append(finding(
             "MG-H105", "size, mtime and inode trusted from the admission record; files were not re-hashed",
         ))
     return result
+
+
+def _check_refs(layout: Layout, group: Group) -> list[Finding]:
+    """MG-H103 for every ref of the group that does not name the locked commit (read within 4 KiB: a ref
+    is 40 bytes, and a ref someone made a 10 GB file, a FIFO or a link to /dev/zero is not read whole)."""
+    out = []
+    for revision in group.refs:
+        try:
+            pointed = read_capped(layout.ref(group.repo, revision), BUDGETS.record_bytes, 4096).decode("utf-8")
+        except FileNotFoundError:
+            pointed = "(missing)"
+        except (ModelguardError, UnicodeDecodeError):
+            pointed = "(not a commit id)"
+        if pointed != group.commit:
+            out.append(finding("MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins "
+                               f"{group.commit}"))
+    return out
 
 
 def _describe(entry: Path) -> str:
