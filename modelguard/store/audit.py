@@ -51,6 +51,8 @@ _SECRET_VALUE = re.compile(
 )
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|SIGNING_KEY|PRIVATE", re.IGNORECASE)
 REDACTED = "[redacted]"
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""O_NOFOLLOW: the cache is writable by others, and an audit.log made a link to ~/.bashrc must not be appended to"""
 
 
 def log_path(cache_root: str | os.PathLike[str]) -> Path:
@@ -82,7 +84,7 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
     path = log_path(cache_root)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         raise _unwritable(path, e) from None
     try:
@@ -255,7 +257,7 @@ def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     path = log_path(cache_root)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         raise _unwritable(path, e) from None
     os.close(fd)
