@@ -60,43 +60,43 @@ class Budgets:
 
     # --- Hub and mirror metadata (modelguard.hub) -------------------------------------------
     answer_bytes = _b("ANSWER_BYTES", 64 * MIB, "bytes", "MG-H130",
-                              "one Hub or mirror API answer (a 100,000-file model info is about 25 MiB)")
+                      "one Hub or mirror API answer (a 100,000-file model info is about 25 MiB)")
     pages = _b("PAGES", 1000, "pages", "MG-H131",
-                       "pages of one tree listing (the Hub sends 1,000 files a page: a million files)")
+               "pages of one tree listing (the Hub sends 1,000 files a page: a million files)")
     files = _b("FILES", 1_000_000, "entries", "MG-H132",
-                       "files and folders of one repo, listed or locked (the Hub caps repos far lower)")
+               "files and folders of one repo, listed or locked (the Hub caps repos far lower)")
     json_depth = _b("JSON_DEPTH", 64, "levels", "MG-H133",
-                            "nesting of any JSON modelguard reads (Hub answers are 4 deep, records 5)")
+                    "nesting of any JSON modelguard reads (Hub answers are 4 deep, records 5)")
     # --- transfers (modelguard.hub.transport / client): per request, per file ----------------
     connect_timeout = _b("CONNECT_TIMEOUT", 10, "seconds", "MG-H134", "to open a connection")
     read_timeout = _b("READ_TIMEOUT", 60, "seconds", "MG-H134",
-                              "between two pieces of one answer while nothing arrives")
+                      "between two pieces of one answer while nothing arrives")
     min_rate = _b("MIN_RATE", 4 * KIB, "bytes/s", "MG-H134",
-                          "average rate of one transfer over each window (a 1990s modem is faster)")
+                  "average rate of one transfer over each window (a 1990s modem is faster)")
     rate_window = _b("RATE_WINDOW", 60, "seconds", "MG-H134", "the window min-rate is averaged over")
     answer_deadline = _b("ANSWER_DEADLINE", 300, "seconds", "MG-H135",
-                                 "one metadata answer, from request to last byte")
+                         "one metadata answer, from request to last byte")
     file_deadline = _b("FILE_DEADLINE", 24 * 3600, "seconds", "MG-H135",
-                               "one file download, from request to last byte")
+                       "one file download, from request to last byte")
     retries = _b("RETRIES", 4, "tries", "MG-H134", "tries after the first of a failed or stalled request")
     # --- names the verified cache must hold (checked at lock, again at fetch) ----------------
     path_bytes = _b("PATH_BYTES", 1024, "bytes", "MG-H137",
-                            "one repo-relative file path (UTF-8); the cache adds its own prefix")
+                    "one repo-relative file path (UTF-8); the cache adds its own prefix")
     # --- files the user's repository holds (modelguard.spec) ---------------------------------
     lock_bytes = _b("LOCK_BYTES", 64 * MIB, "bytes", "MG-L020",
-                            "modelguard.lock (a 100,000-file model locks in about 25 MiB)")
+                    "modelguard.lock (a 100,000-file model locks in about 25 MiB)")
     config_bytes = _b("CONFIG_BYTES", 4 * MIB, "bytes", "MG-L020",
-                              "modelguard.toml or a policy file")
+                      "modelguard.toml or a policy file")
     line_bytes = _b("LINE_BYTES", 64 * KIB, "bytes", "MG-L020",
-                            "one line of a lockfile, manifest or policy (a locked file is one line)")
+                    "one line of a lockfile, manifest or policy (a locked file is one line)")
     toml_depth = _b("TOML_DEPTH", 16, "levels", "MG-L021",
-                            "nesting of arrays and inline tables in TOML (the lockfile needs 3)")
+                    "nesting of arrays and inline tables in TOML (the lockfile needs 3)")
     models = _b("MODELS", 10_000, "entries", "MG-L022", "models in one manifest or lockfile")
     # --- signatures, records and logs (modelguard.trust, modelguard.store) -------------------
     signature_bytes = _b("SIGNATURE_BYTES", 64 * MIB, "bytes", "MG-L025",
-                                 "model.sig (a bundle hashing 100,000 files is about 15 MiB)")
+                         "model.sig (a bundle hashing 100,000 files is about 15 MiB)")
     record_bytes = _b("RECORD_BYTES", 256 * MIB, "bytes", "MG-H140",
-                              "one admission record (files, hashes and findings of one snapshot)")
+                      "one admission record (files, hashes and findings of one snapshot)")
     audit_line_bytes = _b("AUDIT_LINE_BYTES", 4 * MIB, "bytes", "MG-H141", "one line of audit.log")
 
 
