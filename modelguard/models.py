@@ -57,6 +57,19 @@ class Format(str, Enum):
     TEXT = "text"
     EMPTY = "empty"
     UNKNOWN = "unknown"
+    # protobuf family, TensorFlow, CoreML and other inert data formats (issue 20)
+    ONNX_TENSOR = "onnx-tensor"
+    TF_SAVED_MODEL = "tf-savedmodel"
+    TF_GRAPHDEF = "tf-graphdef"
+    TF_CHECKPOINT_INDEX = "tf-checkpoint-index"
+    TF_CHECKPOINT_DATA = "tf-checkpoint-data"
+    COREML = "coreml"
+    COREML_WEIGHTS = "coreml-weights"
+    MEDIAPIPE_GRAPH = "mediapipe-graph"
+    WORD2VEC = "word2vec"
+    FASTTEXT = "fasttext"
+    SPM_NORMALIZER = "sentencepiece-normalizer"
+    MATLAB = "matlab"
 
 
 class Severity(Enum):

@@ -73,3 +73,35 @@ def test_diff_scan_runs() -> None:
     assert proc.returncode in (0, 1), proc.stderr[-3000:]
     summary = json.loads(proc.stdout.strip().splitlines()[-1])
     assert summary["base"] == "HEAD" and summary["files"] > 100
+
+
+def test_realworld_fp_table_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
+    """The corpus builder needs PyPI; the table script runs on any manifest (peers absent here)."""
+    files = tmp_path / "files" / "demo"
+    files.mkdir(parents=True)
+    (files / "sys.dic").write_bytes(b"\xc4\x38\x9f\xed" + bytes(range(256)) * 8)
+    (files / "model.pkl").write_bytes(b"\x80\x02cos\nsystem\nX\x04\x00\x00\x00echoq\x01\x85R.")
+    manifest = {"files": [{"package": "demo", "version": "1", "file": f"files/demo/{n}", "path": n}
+                          for n in ("sys.dic", "model.pkl")]}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "realworld" / "fp_table.py"), str(tmp_path),
+                           "--peers-venv", str(tmp_path / "no-venv")], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| modelguard | 1 | 1 | 0 | 0 | 1 (50.0 %) |" in proc.stdout
+    assert "files/demo/model.pkl: malicious" in proc.stdout
+
+
+def test_realworld_builder_keeps_model_like_files_by_content() -> None:
+    sys.path.insert(0, str(ROOT / "bench" / "realworld"))
+    try:
+        import build
+    finally:
+        sys.path.pop(0)
+    assert build.model_like("pkg/data/weights.bin", b"\x00\x01\x02")
+    assert build.model_like("pkg/templates/chat.jinja", b"{{ messages }}")
+    assert not build.model_like("pkg/module.py", b"\x00")  # source, whatever its bytes
+    assert not build.model_like("pkg/lib.so", b"\x7fELF\x02\x01")
+    assert not build.model_like("pkg/logo.png", b"\x89PNG\r\n\x1a\n\x00")
+    assert not build.model_like("pkg/README.md", b"# readme")
+    assert not build.model_like("pkg-1.0.dist-info/RECORD", b"\x00")

@@ -28,6 +28,7 @@ from modelguard.errors import (
 )
 from modelguard.models import Finding, Severity, Verdict
 from modelguard.report.budget_rules import BUDGET_RULES
+from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
 
@@ -42,9 +43,11 @@ _ALL: list[Rule] = [
     Rule("MG-S001", _H, _UNS, "File could not be parsed",
          "The file is truncated or malformed for the format its content claims; a loader may still "
          "read part of it, so it cannot be called clean. Re-download it or get it from the publisher."),
-    Rule("MG-S002", _M, _UNS, "Unrecognised binary format",
-         "modelguard cannot tell whether a loader would run code from this file. Remove it, convert "
-         "the model to safetensors, or allow the file type explicitly in the policy."),
+    # Unknown binaries (modelguard.scan.unknown): MG-S002 fails, MG-S005 (format_rules) informs.
+    Rule("MG-S002", _M, _UNS, "Unrecognised binary format that hides loadable content",
+         "No recogniser claims the file, and it holds a complete pickle, an archive header or a TensorFlow "
+         "code or file op: something may read that part as code. Remove the file, or convert the model "
+         "to safetensors."),
     Rule("MG-S003", _H, _UNS, "Scan limit exceeded",
          "The file exceeds a safety limit (decompression ratio, nesting depth, member count, structure "
          "size). Archive and pickle bombs look like this; inspect the file by hand."),
@@ -186,6 +189,7 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
     ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------

@@ -5,7 +5,9 @@ Public entry points: :func:`scan_paths` (files and folders, recursively), :func:
 their format is met, so ``modelguard --help`` stays fast.
 
 Fail closed: a parse error, a limit hit, an unreadable file or an unknown binary format is a
-finding, never a silent pass. An exception escaping a scanner is a bug and propagates (exit 70).
+finding, never a silent pass (an unknown binary that hides nothing a loader could run is an
+informational one: :mod:`modelguard.scan.unknown`). An exception escaping a scanner is a bug
+and propagates (exit 70).
 """
 
 from __future__ import annotations
@@ -61,6 +63,19 @@ _SCANNERS: dict[Format, str] = {
     Format.TFLITE: "modelguard.scan.dataformats:scan_tflite",
     Format.AUDIO: "modelguard.scan.media:scan_audio",
     Format.PDF: "modelguard.scan.media:scan_pdf",
+    Format.UNKNOWN: "modelguard.scan.unknown:scan",
+    Format.ONNX_TENSOR: "modelguard.scan.protovalues:scan_onnx_tensor",
+    Format.MEDIAPIPE_GRAPH: "modelguard.scan.protovalues:scan_mediapipe_graph",
+    Format.TF_SAVED_MODEL: "modelguard.scan.tensorflow:scan_saved_model",
+    Format.TF_GRAPHDEF: "modelguard.scan.tensorflow:scan_graphdef",
+    Format.TF_CHECKPOINT_INDEX: "modelguard.scan.tensorflow:scan_checkpoint_index",
+    Format.TF_CHECKPOINT_DATA: "modelguard.scan.tensorflow:scan_checkpoint_data",
+    Format.COREML: "modelguard.scan.coreml:scan_model",
+    Format.COREML_WEIGHTS: "modelguard.scan.coreml:scan_weights",
+    Format.WORD2VEC: "modelguard.scan.embeddings:scan_word2vec",
+    Format.FASTTEXT: "modelguard.scan.embeddings:scan_fasttext",
+    Format.SPM_NORMALIZER: "modelguard.scan.dataformats:scan_spm_normalizer",
+    Format.MATLAB: "modelguard.scan.matlab:scan",
 }
 
 
@@ -93,7 +108,12 @@ def _probe_pickle(source: Source) -> bool:
 # two-byte zlib header (a py2 pickle of a tuple of strings starts "(S", a valid zlib header).
 # Likewise the data formats known by a few magic bytes (dataformats, media).
 _PROBED = frozenset({Format.TEXT, Format.UNKNOWN, Format.JSON, Format.JINJA, Format.ONNX_DATA, Format.ZLIB,
-                     Format.IMAGE, Format.AUDIO, Format.PDF, Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE})
+                     Format.IMAGE, Format.AUDIO, Format.PDF, Format.SENTENCEPIECE, Format.MSGPACK, Format.TFLITE,
+                     # recognised by structure or name (modelguard.scan.recognise): a protocol 0/1
+                     # pickle can fit a protobuf head or carry a data-shard name
+                     Format.ONNX_TENSOR, Format.MEDIAPIPE_GRAPH, Format.TF_SAVED_MODEL, Format.TF_GRAPHDEF,
+                     Format.TF_CHECKPOINT_INDEX, Format.TF_CHECKPOINT_DATA, Format.COREML, Format.COREML_WEIGHTS,
+                     Format.WORD2VEC, Format.FASTTEXT, Format.SPM_NORMALIZER, Format.MATLAB})
 
 # Formats whose scanner already analyses what pickle.load reads from the first byte. A zip that
 # starts with "PK" starts with PERSID, which plain pickle.load refuses before running anything;
@@ -139,11 +159,6 @@ def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format, Sou
             return Outcome(fmt.value), fmt, source
         if fmt is Format.TEXT:
             return Outcome(fmt.value), fmt, source
-        if fmt is Format.UNKNOWN:
-            return Outcome(
-                fmt.value,
-                [finding("MG-S002", "format not recognised from its content", location=source.name)],
-            ), fmt, source
         return _scanner(fmt)(ctx, source, head), fmt, source
     except ScanLimitError as e:
         return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt, source

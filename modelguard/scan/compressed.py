@@ -98,7 +98,9 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     fmt = _format(head)
     findings: list[Finding] = []
     inner = f"{source.name}!<{fmt.value} content>"
-    start = JOBLIB_ZFILE_HEADER if head.startswith(b"ZF0x") else 0
+    start = 0
+    if head.startswith(b"ZF0x"):  # one more space under Python 2 with joblib <= 0.8.4, which joblib skips
+        start = JOBLIB_ZFILE_HEADER + (head[JOBLIB_ZFILE_HEADER:JOBLIB_ZFILE_HEADER + 1] == b" ")
     with bounded(source) as f:
         f.seek(start)
         # lz4 raises RuntimeError for corrupt frames; the others raise their own error types.

@@ -1,9 +1,11 @@
 """Structured data formats in model repositories that no loader runs code from.
 
 Owns the scanners for SentencePiece models (``tokenizer.model``, ``spiece.model``: a protobuf
-of pieces and normaliser rules), msgpack (``flax_model.msgpack``: flax restores it with
-``msgpack`` plus an ndarray ext hook; msgpack-numpy and srsly pickle object arrays, so a value
-that starts like a pickle is scanned as one) and TFLite FlatBuffers. Media files are in
+of pieces and normaliser rules) and compiled normaliser rule files (``nfkc.bin``), msgpack
+(``flax_model.msgpack``: flax restores it with ``msgpack`` plus an ndarray ext hook;
+msgpack-numpy and srsly pickle object arrays, so a value that starts like a pickle is scanned
+as one) and TFLite FlatBuffers (with the zip of "associated files" that tflite-support's
+metadata writer appends: its members are scanned like any zip's). Media files are in
 :mod:`modelguard.scan.media`. A file whose framing is sound is clean; a file whose framing is
 broken is unscannable (MG-S001), since something that claims a format and does not follow it
 is not understood.
@@ -107,6 +109,22 @@ def scan_sentencepiece(ctx: ScanContext, source: Source, head: bytes) -> Outcome
     if not pieces:
         raise MalformedError("SentencePiece model without pieces", where)
     return Outcome("sentencepiece")
+
+
+def scan_spm_normalizer(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+    """SentencePiece's compiled normalisation rules (``nfkc.bin``, the ``precompiled_charsmap`` of a
+    model): a uint32 trie size, the Darts double-array trie, then the replacement strings, each
+    UTF-8 ending in NUL. SentencePiece only looks strings up in it."""
+    data = source.read_all(ctx.limits.max_text_bytes)
+    (trie,) = struct.unpack("<I", data[:4])
+    strings = data[4 + trie:]
+    if not strings.endswith(b"\0"):
+        raise MalformedError("normaliser strings do not end with NUL", source.name)
+    try:
+        strings.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise MalformedError(f"normaliser string at offset {4 + trie + e.start} is not UTF-8", source.name) from None
+    return Outcome("sentencepiece-normalizer")
 
 
 # ---- msgpack (flax) ----------------------------------------------------------------------------
@@ -216,7 +234,22 @@ class _MsgpackWalker:
 
 # ---- TFLite ------------------------------------------------------------------------------------
 def scan_tflite(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """A TFLite FlatBuffer: the root table and its vtable must lie inside the file."""
+    """A TFLite FlatBuffer: the root table and its vtable must lie inside the file. An appended
+    zip (associated files: labels, vocabularies) is a real zip over the whole file, so any zip
+    reader (Keras' ``load_model`` among them) opens it: its members are scanned."""
+    _check_flatbuffer(source, head)
+    with source.open() as f:
+        f.seek(max(0, source.size - (65_536 + 22)))
+        has_zip = b"PK\x05\x06" in f.read()
+    if not has_zip:
+        return Outcome("tflite")
+    from modelguard.scan import zipscan
+
+    inner = zipscan.scan(ctx, source, head, prefix="the TFLite model")
+    return Outcome("tflite", inner.findings)
+
+
+def _check_flatbuffer(source: Source, head: bytes) -> None:
     if len(head) < 12:
         raise MalformedError("TFLite file shorter than its header", source.name)
     (root,) = struct.unpack("<I", head[:4])
@@ -228,4 +261,3 @@ def scan_tflite(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         vtable = root - vt_rel
         if not 0 <= vtable <= source.size - 4:
             raise MalformedError(f"TFLite vtable offset {vtable} outside the file", source.name)
-    return Outcome("tflite")

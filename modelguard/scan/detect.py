@@ -12,6 +12,7 @@ from __future__ import annotations
 import struct
 
 from modelguard.models import Format
+from modelguard.scan.recognise import structured_format
 
 HEAD_BYTES = 4096
 """How much of the start of a file detection looks at."""
@@ -25,6 +26,7 @@ TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 _ZIP_EOCD = b"PK\x05\x06"
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def _is_zlib(head: bytes) -> bool:
@@ -35,14 +37,27 @@ def _is_zlib(head: bytes) -> bool:
 
 
 def _is_lzma_alone(head: bytes) -> bool:
-    """A raw .lzma stream as joblib's "lzma" compressor writes it: the usual properties byte,
-    a dictionary size, and "size unknown" (eight 0xff bytes)."""
-    return head[:1] == b"\x5d" and head[5:13] == b"\xff" * 8
+    """A raw .lzma ("LZMA alone") stream as joblib's "lzma" compressor and xz --format=lzma write
+    it: the usual properties byte (lc=3, lp=0, pb=2), a dictionary size of 2^n or 2^n + 2^(n-1),
+    and the uncompressed size: "unknown" (eight 0xff bytes) or a value below 2^48 (joblib 0.10
+    and older wrote the size)."""
+    if head[:2] == b"\x5d\x00" and head[13:14] == b"\0":
+        # joblib's own test for its "lzma" compressor (it decompresses whatever follows, any
+        # dictionary size), plus the zero byte every LZMA range-coded stream starts with, which
+        # a safetensors file whose 93-byte header starts "5d 00" never has there (JSON text).
+        return True
+    if head[:1] != b"\x5d" or len(head) < 13:
+        return False
+    (dict_size,) = struct.unpack("<I", head[1:5])
+    low = dict_size & -dict_size if dict_size else 0
+    canonical = dict_size >= 4096 and dict_size in (low, low * 3)
+    return canonical and (head[5:13] == b"\xff" * 8 or head[11:13] == b"\0\0")
 
 
 def _is_joblib_zfile(head: bytes) -> bool:
-    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data."""
-    return head.startswith(b"ZF0x") and _is_zlib(head[21:23])
+    """joblib < 0.10 compressed files: ``ZF``, the hex length padded to 19 bytes, zlib data
+    (joblib <= 0.8.4 under Python 2 padded to 20: joblib skips one space there too)."""
+    return head.startswith(b"ZF0x") and (_is_zlib(head[21:23]) or (head[21:22] == b" " and _is_zlib(head[22:24])))
 
 
 def _is_tar(head: bytes) -> bool:
@@ -65,7 +80,8 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     (n,) = struct.unpack("<Q", head[:8])
     # A claimed header longer than the file is still "safetensors that is broken", so the
     # safetensors scanner reports it rather than "unknown format".
-    return n >= 2 and head[8:9] == b"{" and (n <= size - 8 or n > 0)
+    # (JSON text whose ninth byte is "{", e.g. '{"data":{', is not a length: its bytes are text.)
+    return n >= 2 and head[8:9] == b"{" and (n <= size - 8 or not _looks_like_text(head[:8]))
 
 
 def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
@@ -112,6 +128,15 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.TAR
     if _is_zlib(head) or _is_joblib_zfile(head):
         return Format.ZLIB
+    if head.startswith(_OLE2):
+        # An Office compound file (.xls, .doc, .msg): no model loader reads one. Excel keeps a
+        # zip (its theme) inside the workbook, sometimes near the end; the unknown-binary scanner
+        # scans it as a zip instead of calling the file a zip polyglot.
+        return Format.UNKNOWN
+    if head[4:8] == b"TFL3" and _ZIP_EOCD in tail:
+        # TFLite with its metadata's associated files appended as a zip (tflite-support's writer):
+        # the TFLite scanner checks the flatbuffer and scans the zip's members.
+        return Format.TFLITE
     # A zip with something in front of it (a polyglot: torch.load runs the prefix pickle,
     # the zip reader finds the archive from the end).
     if _ZIP_EOCD in tail:
@@ -122,6 +147,9 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         # transformers and vLLM render chat_template.jinja by name, like code.
         return Format.JINJA
     # After the names a loader runs as code: a GIF/Python polyglot named modeling_x.py is Python.
+    structured = structured_format(head, tail, size, name, text=_looks_like_text(head))
+    if structured is not None:
+        return structured
     data_format = _data_format(head)
     if data_format is not None:
         return data_format

@@ -13,8 +13,10 @@ array data. (``.npz`` archives are zips and go through :mod:`modelguard.scan.zip
 from __future__ import annotations
 
 import ast
+import io
 import re
 import struct
+import tokenize
 
 from modelguard.models import Finding, Format
 from modelguard.report.rules import finding
@@ -82,6 +84,23 @@ def _count(shape: object) -> int:
     return n
 
 
+def _without_py2_longs(text: str) -> str:
+    """A version 1.0 header as numpy reads it: Python 2 wrote shapes with longs (``(10L,)``), and
+    ``numpy.lib.format`` drops the ``L`` after a number token before evaluating the literal."""
+    if "L" not in text:
+        return text
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(text).readline))
+    except (tokenize.TokenError, SyntaxError):
+        return text  # literal_eval reports the header as it is
+    kept: list[tuple[int, str]] = []
+    for tok in tokens:
+        if tok.type == tokenize.NAME and tok.string == "L" and kept and kept[-1][0] == tokenize.NUMBER:
+            continue
+        kept.append((tok.type, tok.string))
+    return str(tokenize.untokenize(kept))
+
+
 def read_header(source: Source) -> tuple[dict[str, object], int]:
     """The header dict and the offset where array data starts."""
     with bounded(source) as f:
@@ -105,8 +124,9 @@ def read_header(source: Source) -> tuple[dict[str, object], int]:
         raw = f.read(hlen)
     if len(raw) < hlen:
         raise MalformedError(".npy header is truncated")
+    text = raw.decode("utf-8" if major == 3 else "latin-1")
     try:
-        header = ast.literal_eval(raw.decode("utf-8" if major == 3 else "latin-1"))
+        header = ast.literal_eval(_without_py2_longs(text) if major == 1 else text)
     except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as e:
         # literal_eval names the offending node by its memory address: say what it is instead
         why = re.sub(r"<ast\.(\w+) object at 0x[0-9a-f]+>", r"a \1 node", str(e))
@@ -116,6 +136,15 @@ def read_header(source: Source) -> tuple[dict[str, object], int]:
     if not isinstance(header["fortran_order"], bool):
         raise MalformedError(".npy fortran_order is not a bool")
     return header, start + hlen
+
+
+def _trailing_newlines(source: Source, end: int) -> int:
+    """How many newlines end the data right after a STOP opcode (at most 16)."""
+    with bounded(source) as f:
+        f.seek(max(0, end - 17))
+        tail = f.read(17)
+    kept = tail.rstrip(b"\n")
+    return len(tail) - len(kept) if kept.endswith(b".") else 0
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
@@ -128,6 +157,9 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         # numpy.load(allow_pickle=True) unpickles everything after the header.
         if rest <= 0:
             raise MalformedError("object array has no pickle data") from None
+        # numpy.load unpickles once and reads no further; NumPy 1.x under Python 2 ended the
+        # pickle with a newline, which is not a second payload.
+        rest -= _trailing_newlines(source, data_start + rest)
         scan_nested(ctx, WindowSource(source, data_start, rest, f"{source.name}!<object array pickle>"), findings)
         return Outcome(Format.NUMPY.value, findings)
     except MalformedError as e:

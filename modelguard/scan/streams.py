@@ -141,6 +141,16 @@ class SpoolSource(Source):
     def close(self) -> None:
         self._spooled.close()
 
+    def fileno(self) -> int | None:
+        """The temp file's descriptor once the spool has spilled to disk (to map it), else None
+        (asking an in-memory spool for one would write it to disk)."""
+        if not getattr(self._spooled, "_rolled", True):
+            return None
+        try:
+            return self._spooled.fileno()
+        except (AttributeError, io.UnsupportedOperation, OSError, ValueError):
+            return None
+
 
 class Decompressor:
     """The subset of zlib/bz2/lzma/lz4 decompressor objects :func:`spool` needs."""

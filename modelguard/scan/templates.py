@@ -4,7 +4,9 @@ Owns the static review of template text that transformers, vLLM, llama-cpp-pytho
 Ollama render for every request. jinja2 is not a dependency, so the template is split into
 its code blocks (``{{ }}``, ``{% %}``) by a small lexer and the code is checked without
 rendering: Python internals (``__class__``, ``__globals__`` ...), escaped or computed
-underscores, ``str.format`` tricks, ``attr()`` indirection and os/popen/import names.
+underscores, ``str.format`` tricks (a literal format string whose fields only name or number
+their arguments is ordinary: real chat templates build special tokens that way), ``attr()``
+indirection and os/popen/import names.
 Literal text outside code blocks is ignored, so a system prompt that *talks about* Python
 does not trip it. Must never render or compile the template.
 """
@@ -12,6 +14,7 @@ does not trip it. Must never render or compile the template.
 from __future__ import annotations
 
 import re
+import string
 
 from modelguard.models import Finding
 from modelguard.report.rules import finding
@@ -132,13 +135,34 @@ def _check_code(code: str, escapes: list[str], unusual: list[str]) -> None:
     if re.search(r"\|\s*string\s*(?:\|\s*list\s*)?\)\s*\[\s*-?\d", bare):
         # (lipsum|string|list)[18] is '_': characters cut from an object's text build dunder names
         escapes.append("characters cut from the text of an object")
-    if re.search(r"\.\s*format\b", bare):
+    if len(re.findall(r"\.\s*format\b", bare)) > len(_plain_formats(code)):
+        # str.format on a computed string, or with attribute/index lookups in its fields: the
+        # lookups run outside the sandbox's attribute checks in Jinja releases before 3.1.5.
         unusual.append("str.format")
     if re.search(r"\battr\s*\(", bare):
         unusual.append("attr()")
     words = bare.split()
     if words and words[0] in _UNUSUAL_TAGS:
         unusual.append(f"the {words[0]!r} tag (loads other templates)")
+
+
+_LITERAL_FORMAT = re.compile(r"('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\")\s*\.\s*format\s*\(", re.DOTALL)
+
+
+def _plain_formats(code: str) -> list[str]:
+    """The ``'literal'.format(...)`` calls whose replacement fields only name or number an
+    argument (``'<|eos{}|>'.format(tag)``): they look nothing up, so the sandbox has nothing to
+    check. A field such as ``{0.attr}`` or ``{x[k]}`` traverses its argument and does not count."""
+    plain: list[str] = []
+    for m in _LITERAL_FORMAT.finditer(code):
+        literal = m.group(1)[1:-1]
+        try:
+            fields = [(name, spec) for _, name, spec, _ in string.Formatter().parse(literal) if name is not None]
+        except ValueError:
+            continue
+        if all(re.fullmatch(r"\w*", name) and "{" not in (spec or "") for name, spec in fields):
+            plain.append(literal)
+    return plain
 
 
 def _hides_name_char(s: str) -> bool:

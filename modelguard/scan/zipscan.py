@@ -90,7 +90,10 @@ def _looks_like_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
 
 
-def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
+def scan(ctx: ScanContext, source: Source, head: bytes, *, prefix: str = "") -> Outcome:
+    """``prefix``: what the bytes before the archive are, when a format puts them there on purpose
+    (a TFLite model before its associated files): the caller's scanner has checked them, and the
+    engine has read them as ``pickle.load`` would, so they are neither reported nor rescanned."""
     limit = ctx.limits.max_members
     with bounded(source) as f:
         directory = read_directory(f, source.size, max_members=limit)
@@ -111,7 +114,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
                 location=source.name))
         findings += [finding("MG-S001", p, location=source.name) for p in directory.problems]
         fmt = classify([m.name for m in directory.members])
-        _scan_outside(ctx, source, directory, findings)
+        _scan_outside(ctx, source, directory, findings, prefix)
         names = Counter(m.name for m in directory.members if not m.alias)
         for dup in sorted(n for n, c in names.items() if c > 1):
             findings.append(finding("MG-S201", f"member name {dup!r} appears {names[dup]} times; "
@@ -123,8 +126,10 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     return Outcome(fmt.value, findings)
 
 
-def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, findings: list[Finding]) -> None:
-    """Report and scan by content every byte range no member accounts for."""
+def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, findings: list[Finding],
+                  prefix: str = "") -> None:
+    """Report and scan by content every byte range no member accounts for (except a prefix the
+    caller has checked as its own format)."""
     gaps: list[tuple[int, int, str]] = []
     if directory.archive_start > 0:
         gaps.append((0, directory.archive_start, "before the archive"))
@@ -139,6 +144,8 @@ def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, fin
     if directory.from_central_directory and directory.eocd_end < source.size:
         gaps.append((directory.eocd_end, source.size, "after the end of the archive"))
     for start, end, where in gaps:
+        if prefix and start == 0:
+            continue  # the caller's own format, already checked by its scanner
         name = f"{source.name}!<{end - start} bytes at offset {start}>"
         findings.append(finding("MG-S202", f"{end - start} bytes {where} (offset {start})", location=source.name))
         scan_nested(ctx, WindowSource(source, start, end - start, name), findings)

@@ -28,9 +28,10 @@ from modelguard.spec.types import HFModelSpec, Policy, RemoteCodePin, Revocation
 POLICY_KEYS = frozenset({
     "allowed-orgs", "denied-orgs", "require-safetensors", "trust-remote-code", "remote-code",
     "allowed-file-types", "max-file-size", "fail-on", "safe-globals", "allow-floating-aliases",
-    "deprecation-window-days", "suppress", "signers", "require-signature", "revoked",
+    "deprecation-window-days", "suppress", "signers", "require-signature", "revoked", "unknown-formats",
 })
 TRUST_REMOTE_CODE = ("deny", "allow-pinned")
+UNKNOWN_FORMATS = ("inform", "fail")
 SIGNER_ALGORITHMS = ("ed25519", "ecdsa-p256")
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?\s*$", re.IGNORECASE)
@@ -61,6 +62,9 @@ def parse_policy(table: Table) -> Policy:
     trust = table.string("trust-remote-code", "deny")
     if trust not in TRUST_REMOTE_CODE:
         raise table.error("trust-remote-code", f"must be one of {', '.join(map(repr, TRUST_REMOTE_CODE))}")
+    unknown = table.string("unknown-formats", "inform")
+    if unknown not in UNKNOWN_FORMATS:
+        raise table.error("unknown-formats", f"must be one of {', '.join(map(repr, UNKNOWN_FORMATS))}")
     fail_on_text = table.string("fail-on", "medium")
     try:
         fail_on = Severity.parse(fail_on_text)
@@ -82,6 +86,7 @@ def parse_policy(table: Table) -> Policy:
         signers=tuple(_signer(t) for t in table.tables("signers")),
         require_signature=table.boolean("require-signature", False),
         revoked=tuple(_revocation(t) for t in table.tables("revoked")),
+        unknown_formats=unknown,
         source=table.source,
         lines=tuple(sorted((key, table.line(key)) for key in table.data)),
     )
@@ -93,6 +98,8 @@ def policy_sha256(policy: Policy) -> str:
     content: dict[str, Any] = asdict(policy)
     for key in ("source", "lines", "sha256"):
         del content[key]
+    if policy.unknown_formats == "inform":  # the default: policies written before the key hash as they did
+        del content["unknown_formats"]
     content["fail_on"] = policy.fail_on.value
     for key in ("allowed_orgs", "denied_orgs", "allowed_file_types"):
         content[key] = sorted(set(content[key]))

@@ -129,6 +129,8 @@ class Policy:
     signers: tuple[Signer, ...] = ()
     require_signature: bool = False
     revoked: tuple[Revocation, ...] = ()
+    unknown_formats: str = "inform"
+    """``inform``: an unknown binary that hides nothing loadable is an info finding; ``fail``: it fails"""
     source: str = ""
     """the file the policy came from"""
     lines: tuple[tuple[str, int], ...] = ()

@@ -1,6 +1,7 @@
 """Evaluate the trust policy over one model's files: scan each file, then apply the policy to it.
 
 Owns the policy rules about file content (``MG-P010``..``MG-P099``): require-safetensors,
+unknown-formats (raises informational unknown-binary findings, MG-S005, to failing ones),
 trust-remote-code (deny / allow-pinned with per-file SHA-256 pins), allowed-file-types,
 max-file-size, and the scoping of ``[[policy.safe-globals]]`` to an org or repo before they reach
 the pickle scanner. Org allow/deny checks (``MG-P001``..``MG-P009``) belong to
@@ -161,11 +162,16 @@ def scan_and_evaluate(
     from modelguard.scan import scan_file
 
     scanned = scan_file(path, extra_safe_globals=safe_globals_for(policy, repo), display_path=display)
+    found = list(scanned.findings)
+    if policy.unknown_formats == "fail":
+        from modelguard.scan.unknown import escalate
+
+        found = escalate(found)
     extra = file_findings(policy, repo, rel_path, scanned.format, size, sha256, scanned.findings)
     return FileResult(
         path=display,
         format=scanned.format,
-        findings=(*scanned.findings, *extra),
+        findings=(*found, *extra),
         size=size,
         sha256=sha256,
     )

@@ -24,7 +24,7 @@ from modelguard.models import Finding, Report, Severity, Verdict
 from modelguard.report.sarif import to_sarif
 from tests._schemas import ROOT, assert_valid_sarif
 
-UNKNOWN_BYTES = bytes(range(256)) * 4
+UNKNOWN_BYTES = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4  # unknown, hides an archive header: MG-S002
 
 
 def _outputs(path: Path) -> dict[str, str]:

@@ -34,7 +34,7 @@ def test_plain_text_is_clean(tmp_path: Path, capsys) -> None:
 
 def test_unknown_binary_fails_closed(tmp_path: Path, capsys) -> None:
     p = tmp_path / "weights.bin"
-    p.write_bytes(bytes(range(256)) * 4)
+    p.write_bytes(b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4)  # hides an archive header
     assert run(["scan", "--format", "json", str(p)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["files"][0]["verdict"] == "unscannable"

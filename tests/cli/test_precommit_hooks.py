@@ -17,7 +17,7 @@ import yaml
 
 from tests._schemas import ROOT
 
-UNKNOWN_BYTES = bytes(range(256)) * 4
+UNKNOWN_BYTES = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4  # unknown, hides an archive header: MG-S002
 
 
 def _hooks() -> dict[str, dict[str, Any]]:

@@ -255,7 +255,8 @@ def test_gated_repo_is_no_verdict(fake_hub: FakeHub, tmp_path: Path, capsys, mon
 
 
 def test_unsafe_content_is_refused_per_file(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
-    files = dict(CLEAN, **{"weights.bin": bytes(range(256)) * 4})  # unrecognised binary: fails closed
+    hidden_zip = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4  # unknown, hides a zip header
+    files = dict(CLEAN, **{"weights.bin": hidden_zip})
     bad = publish(fake_hub, "bad", "acme/bad", files)
     good = publish(fake_hub, "good", "acme/good", CLEAN)
     code, doc = hub_fetch(fake_hub, tmp_path, [bad, good], capsys)

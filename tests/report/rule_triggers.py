@@ -16,9 +16,10 @@ _HOSTILE = "tests/mirror/test_hostile_registry.py::test_hostile_answers_are_refu
 
 TRIGGERS: dict[str, str] = {
     "MG-S001": "tests/scan/test_onnx.py::test_custom_domains",
-    "MG-S002": "tests/scan/test_zip_torch.py::test_junk_prefixed_zip",
+    "MG-S002": "tests/scan/test_unknown.py::test_tensorflow_python_op_name_fails_closed",
     "MG-S003": "tests/scan/test_zip_torch.py::test_zip_bomb",
     "MG-S004": "tests/cli/test_basics.py::test_device_given_directly_is_unscannable_and_never_read",
+    "MG-S005": "tests/scan/test_unknown.py::test_inert_unknown_binary_is_informational",
     "MG-S101": "tests/scan/test_containers_torch_numpy.py::test_npz",
     "MG-S102": "tests/scan/test_pycode.py::test_detail_quotes_the_source_line",
     "MG-S103": "tests/scan/test_pickle_attacks.py::test_dynamic_stack_global_is_malicious",
@@ -63,6 +64,10 @@ TRIGGERS: dict[str, str] = {
     "MG-S701": "tests/scan/test_onnx.py::test_sparse_initializer_values",
     "MG-S702": "tests/scan/test_onnx.py::test_external_data_beside_the_model_is_info",
     "MG-S703": "tests/scan/test_onnx.py::test_custom_domains",
+    "MG-S710": "tests/scan/test_protobuf_family.py::test_python_op_inside_the_function_library_is_found",
+    "MG-S711": "tests/scan/test_protobuf_family.py::test_graph_with_file_op_is_a_finding[ReadFile]",
+    "MG-S712": "tests/scan/test_protobuf_family.py::test_coreml_custom_model_inside_a_pipeline_is_found",
+    "MG-S713": "tests/scan/test_protobuf_family.py::test_coreml_linked_model_outside_the_package_is_a_finding",
     "MG-H001": "tests/hub/test_client.py::test_check_locked_rules",
     "MG-H002": "tests/hub/test_client.py::test_check_locked_rules",
     "MG-H003": "tests/flows/test_verify.py::test_remote_finds_a_changed_published_hash",

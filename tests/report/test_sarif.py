@@ -18,8 +18,9 @@ from modelguard.report.sarif import SECURITY_SEVERITY, SarifAnchors, to_sarif
 from modelguard.spec.types import HFModelSpec, Lockfile, Manifest, ProviderModelSpec
 from tests._schemas import SARIF_SCHEMA_SHA256, assert_valid_sarif, sarif_schema_sha256, sarif_validator
 
-UNKNOWN_BYTES = bytes(range(256)) * 4
-"""Not any format modelguard knows: fails closed with MG-S002 (medium, unscannable)."""
+UNKNOWN_BYTES = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4
+"""Not any format modelguard knows, holding an archive header: fails closed with MG-S002 (medium,
+unscannable)."""
 
 
 def _sarif(report: Report, anchors: SarifAnchors | None = None) -> dict[str, Any]:

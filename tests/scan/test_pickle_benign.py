@@ -85,7 +85,9 @@ def test_class_families_are_allowed_but_not_their_functions_or_risky_subpackages
     assert classify("sklearn.linear_model._logistic", "LogisticRegression") is Safety.SAFE
     assert classify("torch.nn.modules.linear", "Linear") is Safety.SAFE
     assert classify("sklearn.utils", "some_function") is Safety.UNKNOWN
-    assert classify("sklearn.datasets._base", "Bunch") is Safety.UNKNOWN
+    assert classify("sklearn.datasets._openml", "OpenMLCache") is Safety.UNKNOWN
+    # ...except an exact pair an allowlist pack reviewed: Bunch is a dict whose __setstate__ does nothing
+    assert classify("sklearn.datasets._base", "Bunch") is Safety.SAFE
     assert classify("sklearn.linear_model", "LogisticRegression.__init__") is Safety.UNKNOWN
     assert classify("__builtin__", "set") is Safety.SAFE
     assert classify("copy_reg", "_reconstructor") is Safety.SAFE

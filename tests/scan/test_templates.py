@@ -62,10 +62,23 @@ def test_escape_shapes_are_malicious(template: str) -> None:
     "{% include 'other.jinja' %}",
     "{{ x|attr('content') }}",
     "{% set c = cycler('a', 'b') %}{{ c.next() }}",
-    "{{ 'hi {}'.format(name) }}",
+    "{{ '{0.content}'.format(m) }}",
+    "{{ '{x[role]}'.format(x=m) }}",
+    "{{ fmt.format(name) }}",
+    "{{ ('{' ~ n ~ '}').format(name) }}",
 ])
 def test_unusual_constructs_are_suspicious(template: str) -> None:
     assert [f.rule for f in check_template(template, "t")] == ["MG-S602"]
+
+
+@pytest.mark.parametrize("template", [
+    "{{ 'hi {}'.format(name) }}",
+    "{%- set eos_token = '<｜hy_eos{}｜>'.format(HYTK) %}{{ eos_token }}",  # llama.cpp models/templates/tencent-Hy3
+    "{{ '{0}: {1:>8}'.format(role, n) }}{{ \"{name}\".format(name=m.role) }}",
+])
+def test_literal_str_format_with_plain_fields_is_clean(template: str) -> None:
+    """Only lookups inside format fields reach past the sandbox; naming an argument does not."""
+    assert check_template(template, "t") == []
 
 
 def test_chat_template_jinja_file_is_reviewed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,7 +1,8 @@
 """Which pickle imports are safe, which are known dangerous, and which are merely unknown.
 
-Owns the tables that classify a pickle global ``(module, name)``. The allowlist decides the
-verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
+Owns the tables that classify a pickle global ``(module, name)``; library classes reviewed one
+by one live in :mod:`modelguard.scan.pickle.packs`, which :func:`classify` consults. The allowlist
+decides the verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
 import to *malicious*; it is never the reason something passes (deny-lists are bypassed every
 few months, an allowlist fails closed).
 
@@ -14,6 +15,8 @@ import _compat_pickle
 import functools
 from collections.abc import Iterable
 from enum import Enum
+
+from modelguard.scan.pickle import packs
 
 
 class Safety(Enum):
@@ -261,8 +264,8 @@ def _is_dangerous(module: str, name: str) -> bool:
 
 
 def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
-    if (module, name) in SAFE_GLOBALS or (module, name) in extra:
-        return True
+    if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
+        return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
     # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False

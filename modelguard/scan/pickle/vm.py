@@ -21,7 +21,7 @@ from typing import BinaryIO
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
-from modelguard.scan.pickle import joblib_arrays
+from modelguard.scan.pickle import joblib_arrays, packs
 from modelguard.scan.pickle.collector import Collector
 from modelguard.scan.pickle.reader import Reader
 from modelguard.scan.pickle.stack import MemoMiss, StackMachine
@@ -47,6 +47,7 @@ _CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
     GlobalRef("copyreg", "__newobj_ex__"): (0,),
     GlobalRef("numpy.core.multiarray", "_reconstruct"): (0,),
     GlobalRef("numpy._core.multiarray", "_reconstruct"): (0,),
+    GlobalRef("numpy.core._internal", "_reconstruct"): (0,),  # pre-1.0 name (packs.NUMPY_LEGACY)
     GlobalRef("numpy.random._pickle", "__bit_generator_ctor"): (0,),
     GlobalRef("numpy.random._pickle", "__generator_ctor"): (1,),
     GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
@@ -63,7 +64,11 @@ _STATE_ARGUMENT: dict[GlobalRef, int] = {
     GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
     GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
 }
-_SPECIAL_CALLS = frozenset({_LATIN1_ENCODE, *_GETATTR, *_IMPORTERS, *_CALLS_ARGUMENTS, *_STATE_ARGUMENT})
+# Library classes an allowlist pack admits to be rebuilt (copyreg/NEWOBJ, then BUILD) but not
+# called with arguments, which runs __init__ (gensim's can read files or connect out): packs.py.
+_REBUILD_ONLY = frozenset(GlobalRef(m, n) for m, n in packs.REBUILD_ONLY)
+_SPECIAL_CALLS = frozenset({_LATIN1_ENCODE, *_GETATTR, *_IMPORTERS, *_CALLS_ARGUMENTS, *_STATE_ARGUMENT,
+                            *_REBUILD_ONLY})
 """callables :meth:`Machine._call` looks at more closely; every other import is just called"""
 _SHADOW_BYTES = 1 << 20
 _SHADOW_RULES = frozenset({"MG-S101", "MG-S107"})
@@ -162,6 +167,9 @@ class Machine(StackMachine):
                 assert isinstance(args, tuple)
                 self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
                 return
+            if func in _REBUILD_ONLY and kind == "call" and args != ():
+                self.col.add("MG-S106", f"{opcode} calls {func} with arguments, which runs its __init__; its "
+                             "allowlist pack admits it only to be rebuilt from saved state", self.op_at)
             result_ref = self._resolved_import(func, args)
             if result_ref is not None:
                 self.col.imported(result_ref, self.op_at, f"resolved from {func}")
