@@ -33,17 +33,37 @@ def register(secret: str | None) -> None:
         _registered.add(secret.strip())
 
 
+_cache: tuple[object, tuple[str, ...]] | None = None
+_names: tuple[str, ...] = ()
+"""the secret-named variables of the last full look at the environment"""
+
+
 def secrets() -> tuple[str, ...]:
-    """Every secret known now, longest first (so a token containing another is replaced whole)."""
+    """Every secret known now, longest first (so a token containing another is replaced whole).
+
+    Called for every finding and error made, so the environment is looked at in full only when it
+    may have changed: a variable added or removed, or a secret-named one set to another value.
+    """
+    global _cache, _names
+    key = (len(os.environ), tuple(os.environ.get(n) for n in _names), len(_registered))
+    if _cache is not None and _cache[0] == key:
+        return _cache[1]
     found = set(_registered)
+    names = []
     for name, value in os.environ.items():
         if _SECRET_NAME.search(name) and not _NOT_A_VALUE.search(name):
+            names.append(name)
             found.update(line.strip() for line in value.splitlines() if len(line.strip()) >= _MIN)
-    return tuple(sorted(found, key=len, reverse=True))
+    _names = tuple(names)
+    result = tuple(sorted(found, key=len, reverse=True))
+    _cache = ((len(os.environ), tuple(os.environ.get(n) for n in _names), len(_registered)), result)
+    return result
 
 
 def redact(text: str) -> str:
     """``text`` with every known secret replaced by ``[redacted]``."""
+    if len(text) < _MIN:
+        return text
     for secret in secrets():
         if secret in text:
             text = text.replace(secret, REDACTED)

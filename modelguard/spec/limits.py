@@ -42,6 +42,8 @@ class Budget:
     unit: str
     rule: str
     about: str
+    loosen: str = "raise"
+    """how the budget is loosened: ``raise`` (a cap) or ``lower`` (a floor, the minimum rate)"""
 
     @property
     def variable(self) -> str:
@@ -49,7 +51,7 @@ class Budget:
 
     def hatch(self) -> str:
         """The escape hatch, as every message over this budget ends."""
-        return f"raise {self.variable} only if you trust the source"
+        return f"{self.loosen} {self.variable} only if you trust the source"
 
 
 _b = Budget
@@ -72,7 +74,7 @@ class Budgets:
     read_timeout = _b("READ_TIMEOUT", 60, "seconds", "MG-H134",
                       "between two pieces of one answer while nothing arrives")
     min_rate = _b("MIN_RATE", 4 * KIB, "bytes/s", "MG-H134",
-                  "average rate of one transfer over each window (a 1990s modem is faster)")
+                  "average rate of one transfer over each window (a 1990s modem is faster)", "lower")
     rate_window = _b("RATE_WINDOW", 60, "seconds", "MG-H134", "the window min-rate is averaged over")
     answer_deadline = _b("ANSWER_DEADLINE", 300, "seconds", "MG-H135",
                          "one metadata answer, from request to last byte")

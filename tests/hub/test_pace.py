@@ -21,7 +21,7 @@ def test_one_byte_every_two_seconds_stalls_at_the_end_of_the_first_window() -> N
         for tick in range(1, 100):
             pace.arrived(1, 2.0 * tick)
     assert tick == 30 and e.value.rule == "MG-H134"
-    assert "model.bin" in e.value.message and "MODELGUARD_LIMIT_MIN_RATE" in e.value.message
+    assert "model.bin" in e.value.message and "lower MODELGUARD_LIMIT_MIN_RATE" in e.value.message
 
 
 def test_a_burst_then_silence_is_judged_per_window() -> None:
