@@ -46,7 +46,7 @@ For model loaders::
 ``snapshot`` raises a :class:`ModelguardError` subclass per reason (:class:`NotLockedError`,
 :class:`NotAdmittedError`, :class:`IntegrityError`, :class:`PolicyError`,
 :class:`UnsafeContentError`, :class:`RevokedError`, :class:`StaleLockError`); it never returns a
-path it has doubts about. ``lock``, ``fetch``, ``verify``, ``revoke``, ``sign``, ``signer_entry``,
+path it has doubts about. ``lock``, ``fetch``, ``verify``, ``revoke``, ``prune``, ``sign``, ``signer_entry``,
 ``audit_log``, ``render`` and ``sarif_anchors`` are the commands as calls.
 """
 
@@ -91,6 +91,8 @@ _LAZY = {
     "snapshot": "modelguard.api",
     "hf_offline": "modelguard.api",
     "offline_env": "modelguard.api",
+    "closed_env": "modelguard.api",
+    "prune": "modelguard.api",
     "push": "modelguard.api",
     "load_torch": "modelguard.api",
     "load_safetensors": "modelguard.api",

@@ -19,6 +19,7 @@ caller to word (a missing lockfile and a missing record mean different things). 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -30,15 +31,23 @@ from modelguard.spec import limits
 from modelguard.spec.limits import Budget, OverBudget
 
 
-def read_capped(path: str | os.PathLike[str], budget: Budget, cap: int, *, what: str = "") -> bytes:
-    """The bytes of the regular file ``path``, or :class:`OverBudget` if it holds more than ``cap``."""
+def read_capped(path: str | os.PathLike[str], budget: Budget, cap: int, *, what: str = "",
+                follow: bool = True) -> bytes:
+    """The bytes of the regular file ``path``, or :class:`OverBudget` if it holds more than ``cap``.
+
+    ``follow=False``: a symlink at ``path`` is refused like any non-regular file (``O_NOFOLLOW``), for
+    files inside the verified cache, where a link is never something modelguard made.
+    """
     name = what or os.fspath(path)
+    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise
     except OSError as e:
+        if not follow and e.errno == errno.ELOOP:
+            raise UsageError(f"cannot read {name}: it is a symbolic link") from None
         raise UnreadableError(f"cannot read {name}: {e.strerror or e}; check its permissions") from None
     try:
         info = os.fstat(fd)

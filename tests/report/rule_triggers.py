@@ -99,6 +99,11 @@ TRIGGERS: dict[str, str] = {
     "MG-H141": "tests/flows/test_hostile_files.py::test_audit_line_nesting_bomb_is_reported_by_line",
     "MG-H142": "tests/flows/test_fetch_isolation.py::"
                "test_a_bug_for_one_model_is_exit_70_after_the_other_two_are_admitted",
+    "MG-H108": "tests/flows/test_cache_trust.py::test_a_record_copied_from_a_good_model_does_not_pass_a_refused_pickle",
+    "MG-H109": "tests/flows/test_cache_trust.py::"
+               "test_blobs_replaced_by_a_link_to_another_folder_is_refused_before_anything_is_resolved",
+    "MG-H110": "tests/flows/test_cache_trust.py::"
+               "test_what_was_not_admitted_fails_verify_and_is_never_handed_to_loaders",
     "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
     "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
     "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
