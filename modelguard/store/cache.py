@@ -281,11 +281,21 @@ def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
 def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
     """The admission record of ``repo@commit``, or None when there is none (not admitted).
 
-    A record that does not parse, or is a link (the layout check reports it, MG-H109) or not a regular
-    file, is treated as absent: the snapshot is then not admitted. One larger or deeper than the
-    ``RECORD_BYTES`` / ``JSON_DEPTH`` budgets is never parsed: :class:`~modelguard.spec.limits.OverBudget`
-    (MG-H140). Unreadable: :class:`UnreadableError`.
+    A record that does not parse, or is a link (the layout check reports it, MG-H109), not a regular
+    file, or larger or deeper than its budgets, is treated as absent: the snapshot is then not
+    admitted. Unreadable: :class:`UnreadableError`. :func:`load_record` says why a record is over budget.
     """
+    from modelguard.spec.limits import OverBudget
+
+    try:
+        return load_record(layout, repo, commit)
+    except OverBudget:
+        return None
+
+
+def load_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
+    """:func:`read_record`, except that a record larger or deeper than the ``RECORD_BYTES`` / ``JSON_DEPTH``
+    budgets raises :class:`~modelguard.spec.limits.OverBudget` (MG-H140): it is never parsed."""
     from modelguard.spec import bounded, limits
 
     path = layout.record(repo, commit)

@@ -37,7 +37,7 @@ from modelguard.spec.bounded import read_capped
 from modelguard.spec.limits import BUDGETS, OverBudget
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.admission import AdmissionRecord, Fingerprint, blob_name
-from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
+from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, load_record
 from modelguard.store.digest import hash_file
 from modelguard.store.publish import fingerprint_of
 
@@ -199,7 +199,7 @@ def _read_record(layout: Layout, group: Group) -> tuple[AdmissionRecord | None, 
     """The admission record, or (None, MG-H140) for one over its budget: no fetch writes one, so it is
     not read and the snapshot is not admitted."""
     try:
-        return read_record(layout, group.repo, group.commit), None
+        return load_record(layout, group.repo, group.commit), None
     except OverBudget as e:
         return None, finding(e.rule or "MG-H140", e.message)
 
