@@ -104,8 +104,10 @@ def run(argv: list[str] | None = None) -> int:
         rv: Any = cli.main(args=argv, prog_name="modelguard", standalone_mode=False)
     except ModelguardError as e:
         # The rule id, as reports print it, so a failure of lock (or any command) can be looked up and grepped.
+        from modelguard.report.redact import redact
+
         rule = f"{e.rule} " if e.rule and e.rule not in e.message else ""
-        click.echo(f"modelguard: error: {rule}{e.message}", err=True)
+        click.echo(redact(f"modelguard: error: {rule}{e.message}"), err=True)
         return int(e.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
         # click turns Ctrl-C into Abort. Admission is atomic per model, so an interrupted run leaves

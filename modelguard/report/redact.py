@@ -6,7 +6,8 @@ play are known here: the Hub token modelguard authenticates with (:func:`registe
 the client is made) and the values of environment variables named as secrets (``HF_TOKEN``,
 ``OPENAI_API_KEY``, ``MODELGUARD_SIGNING_KEY``, ...), and
 
-* :func:`redact` replaces each with ``[redacted]`` in text about to be shown (errors, reports);
+* :func:`redact` replaces each with ``[redacted]`` in text about to be shown (errors, reports), and
+  :func:`redact_registered` the ones in use in every finding and error as it is made;
 * :func:`holds_secret` tells a writer that a file would contain one, so the lockfile, signatures,
   records and policy edits are refused instead (MG-L023, :mod:`modelguard.store.atomic`).
 
@@ -27,10 +28,15 @@ _NOT_A_VALUE = re.compile(r"(?:PATH|FILE|DIR|HOME|URL|ENDPOINT|NAME|ID)$", re.IG
 _registered: set[str] = set()
 
 
+_registered_longest_first: tuple[str, ...] = ()
+
+
 def register(secret: str | None) -> None:
-    """Remember ``secret`` (the Hub token in use) for the rest of the process."""
+    """Remember ``secret`` (the Hub token, a provider key in use) for the rest of the process."""
+    global _registered_longest_first
     if secret and len(secret.strip()) >= _MIN:
         _registered.add(secret.strip())
+        _registered_longest_first = tuple(sorted(_registered, key=len, reverse=True))
 
 
 _cache: tuple[object, tuple[str, ...]] | None = None
@@ -41,12 +47,11 @@ _names: tuple[str, ...] = ()
 def secrets() -> tuple[str, ...]:
     """Every secret known now, longest first (so a token containing another is replaced whole).
 
-    Called for every finding and error made, so the environment is looked at in full only when it
-    may have changed: a variable added or removed, or a secret-named one set to another value.
+    Called for every finding and error made, so the variables' values are read in full only when
+    they may have changed: a variable added, removed or renamed, or a secret-named one set anew.
     """
     global _cache, _names
-    key = (len(os.environ), tuple(os.environ.get(n) for n in _names), len(_registered))
-    if _cache is not None and _cache[0] == key:
+    if _cache is not None and _cache[0] == _key():
         return _cache[1]
     found = set(_registered)
     names = []
@@ -56,18 +61,39 @@ def secrets() -> tuple[str, ...]:
             found.update(line.strip() for line in value.splitlines() if len(line.strip()) >= _MIN)
     _names = tuple(names)
     result = tuple(sorted(found, key=len, reverse=True))
-    _cache = ((len(os.environ), tuple(os.environ.get(n) for n in _names), len(_registered)), result)
+    _cache = (_key(), result)
     return result
+
+
+def _key() -> object:
+    return tuple(os.environ), tuple(os.environ.get(n) for n in _names), len(_registered)
 
 
 def redact(text: str) -> str:
     """``text`` with every known secret replaced by ``[redacted]``."""
-    if len(text) < _MIN:
-        return text
-    for secret in secrets():
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return text
+    return redact_all(text)[0]
+
+
+def redact_all(*texts: str, known: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Each of ``texts`` redacted, looking up the secrets once (``known``: these secrets only)."""
+    if all(len(t) < _MIN for t in texts):
+        return texts
+    known = secrets() if known is None else known
+    out = []
+    for text in texts:
+        for secret in known:
+            if secret in text:
+                text = text.replace(secret, REDACTED)
+        out.append(text)
+    return tuple(out)
+
+
+def redact_registered(*texts: str) -> tuple[str, ...]:
+    """:func:`redact_all` for the secrets in use (registered), without looking at the environment: cheap
+    enough for every finding and error made. What is shown or written goes through :func:`redact` too."""
+    if not _registered_longest_first:
+        return texts
+    return redact_all(*texts, known=_registered_longest_first)
 
 
 def holds_secret(data: str | bytes) -> bool:

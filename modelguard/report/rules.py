@@ -434,17 +434,10 @@ def finding(
     model: str = "",
 ) -> Finding:
     """Make a finding of ``rule_id``; severity defaults to the rule's, verdict is the rule's."""
-    from modelguard.report.redact import redact
+    from modelguard.report.redact import redact_registered
 
     rule = RULES[rule_id]
     sys.audit("modelguard.finding", rule.id)
-    return Finding(
-        rule=rule.id,
-        severity=rule.severity if severity is None else severity,
-        message=redact(message),
-        location=redact(location),
-        detail=redact(detail),
-        verdict=rule.verdict,
-        path=redact(path),
-        model=model,
-    )
+    message, location, detail, path = redact_registered(message, location, detail, path)  # the token in use
+    return Finding(rule=rule.id, severity=rule.severity if severity is None else severity, message=message,
+                   location=location, detail=detail, verdict=rule.verdict, path=path, model=model)

@@ -283,17 +283,28 @@ def verify_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Pol
         return []
     where = os.fspath(lockfile_path)
     body = read_lockfile_bytes(where)
+    try:
+        envelope = read_envelope(lockfile_path)
+    except OverBudget as e:
+        return [envelope_over_budget(lockfile_path, e)]
+    return check_lockfile_signature(body, envelope, policy, where=where)
+
+
+def read_envelope(lockfile_path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of ``<lockfile>.sig`` (None: there is none), read within its budget (4/3 of the lockfile's:
+    the envelope carries the lockfile in base64); :class:`OverBudget` past it, never read whole."""
     sig_file = signature_path(lockfile_path)
     try:
-        envelope: bytes | None = read_capped(sig_file, limits.BUDGETS.signature_bytes,
-                                             limits.active().lock_signature_bytes)
+        return read_capped(sig_file, limits.BUDGETS.signature_bytes, limits.active().lock_signature_bytes)
     except FileNotFoundError:
-        envelope = None
-    except OverBudget as e:
-        return [finding("MG-L025", f"{sig_file.name}: {e.message}", path=where)]
-    except UsageError as e:
+        return None
+    except UsageError as e:  # a folder, a device or a FIFO where the signature should be
         raise UnreadableError(e.message) from None
-    return check_lockfile_signature(body, envelope, policy, where=where)
+
+
+def envelope_over_budget(lockfile_path: str | os.PathLike[str], e: OverBudget) -> Finding:
+    """MG-L025: the signature is larger than any signature of a lockfile within budget; not parsed."""
+    return finding("MG-L025", f"{signature_path(lockfile_path).name}: {e.message}", path=os.fspath(lockfile_path))
 
 
 def check_lockfile_signature(body: bytes, envelope: bytes | None, policy: Policy, *, where: str) -> list[Finding]:

@@ -65,6 +65,8 @@ def test_lock_sig_nesting_bomb_and_oversize_are_malformed_signatures(fake_hub: F
     proj.mkdir()
     lock, _ = write_project(proj, [model], 'allowed-orgs = ["acme"]\nrequire-signature = true\n\n'
                             + signer_entry(key.public_key()))
+    key_path = write_key(tmp_path, key)
+    assert run(["sign", "--key", str(key_path), "--lockfile", str(lock)]) == 0  # fetch requires it
     assert run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock), "--cache-dir", str(cache)]) == 0
     capsys.readouterr()
     sig = lock.with_name("modelguard.lock.sig")
@@ -72,7 +74,7 @@ def test_lock_sig_nesting_bomb_and_oversize_are_malformed_signatures(fake_hub: F
     code, doc, err = _json_run(["verify", "--lockfile", str(lock), "--cache-dir", str(cache)], capsys)
     assert code == ExitCode.REJECTED and "MG-L025" in _rules(doc), (doc, err)
     monkeypatch.setenv("MODELGUARD_LIMIT_LOCK_BYTES", "4096")  # the .sig budget follows the lockfile's
-    assert run(["sign", "--key", str(write_key(tmp_path, key)), "--lockfile", str(lock)]) == 0
+    assert run(["sign", "--key", str(key_path), "--lockfile", str(lock)]) == 0
     capsys.readouterr()
     sig.write_bytes(b" " * (2 << 20) + sig.read_bytes())
     code, doc, err = _json_run(["verify", "--lockfile", str(lock), "--cache-dir", str(cache)], capsys)

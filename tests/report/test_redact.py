@@ -21,11 +21,21 @@ def secret(monkeypatch: pytest.MonkeyPatch) -> str:
     return TOKEN
 
 
-def test_errors_findings_and_text_never_show_a_secret(secret: str) -> None:
-    assert TOKEN not in IntegrityError(f"path {TOKEN}.json is odd").message
-    made = finding("MG-H004", f"bad {TOKEN}", path=f"leak/{TOKEN}.json", location=TOKEN)
-    assert TOKEN not in made.message + made.path + made.location
+def test_errors_and_findings_never_hold_the_token_in_use() -> None:
+    in_use = "hf_TokenTheClientWasMadeWith0123"
+    redact.register(in_use)  # as make_client does, whether it came from --token, HF_TOKEN or the login file
+    assert in_use not in IntegrityError(f"path {in_use}.json is odd").message
+    made = finding("MG-H004", f"bad {in_use}", path=f"leak/{in_use}.json", location=in_use)
+    assert in_use not in made.message + made.path + made.location
+
+
+def test_what_is_shown_never_holds_a_secret_of_the_environment(secret: str, capsys) -> None:
+    from modelguard.cli import run
+
     assert redact.redact(f"a {TOKEN} b") == "a [redacted] b"
+    assert run(["scan", f"/no/such/{TOKEN}.bin"]) == 2  # an error line quoting a path that holds it
+    err = capsys.readouterr().err
+    assert TOKEN not in err and "[redacted]" in err
 
 
 def test_a_registered_token_counts_though_no_variable_holds_it(monkeypatch: pytest.MonkeyPatch) -> None:
