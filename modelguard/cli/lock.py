@@ -41,7 +41,8 @@ def lock(
         locked = api.check_lock(manifest_path, lockfile_path)
         if not quiet:
             count = len(locked.hf_models) + len(locked.provider_models)
-            click.echo(f"{lockfile_path or lockfile_beside(manifest_path)} is up to date ({count} entries)")
+            entries = f"{count} entr{'y' if count == 1 else 'ies'}"
+            click.echo(f"{lockfile_path or lockfile_beside(manifest_path)} is up to date ({entries})")
         return 0
     obj = ctx.obj or {}
     result = api.lock(

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from modelguard.cli._common import emit, report_options
-from modelguard.models import parse_fail_on
+from modelguard.cli._common import emit, globals_of, progress, report_options
 from modelguard.spec import filenames
 
 
@@ -28,15 +25,16 @@ from modelguard.spec import filenames
 @click.option("--require-signature", is_flag=True,
               help="Fail when modelguard.lock.sig is missing or invalid, as require-signature = true does.")
 @report_options
-@click.pass_context
-def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
-           remote: bool, require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
-    """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows."""
+def verify(lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool, remote: bool,
+           require_signature: bool, fmt: str, output: str | None, fail_on: str | None, sarif_category: str) -> int:
+    """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows.
+
+    Prints the findings and a summary naming the policy and the cache checked (-v: every file and model).
+    """
     from modelguard import api
 
-    obj = ctx.obj or {}
+    opts = globals_of()
     report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
-                        endpoint=obj.get("endpoint"), token=obj.get("token"), fail_on=parse_fail_on(fail_on),
-                        require_signature=require_signature, progress=sys.stderr.isatty() and not obj.get("quiet"))
-    anchors = api.sarif_anchors(lockfile, manifest=manifest) if fmt == "sarif" else None
-    return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)
+                        endpoint=opts.get("endpoint"), token=opts.get("token"), fail_on=fail_on,
+                        require_signature=require_signature, progress=progress())
+    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest), category=sarif_category)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,9 +42,12 @@ from modelguard.errors import (
 from modelguard.flows import on_record
 from modelguard.flows.fetch_outcome import GroupOutcome, default_rule, fetch_report, isolated, set_status
 from modelguard.flows.recheck import changed_fingerprints, finish
-from modelguard.models import FileResult, ModelStatus, Report, Severity, failing
+from modelguard.models import ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.report.text import refusal_reason
+from modelguard.spec import filenames
 from modelguard.spec.limits import PATH_MAX
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit, publish
 from modelguard.store.admission import blob_name, build_record
@@ -98,12 +102,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.refuse(revoked[0].message)
+            out.refuse(refusal_reason(revoked))
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.refuse("refused by the org policy")
+            out.refuse(refusal_reason(org_findings))
             self._evict_if_admitted(group)
             return
 
@@ -144,8 +148,9 @@ class _Fetcher:
         if failures:
             self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(failing(r.findings, self.fail_on) for r in shown.values()):
-            out.refuse("a file failed the scan or the policy")
+        bad = [f.at(path=path) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
+        if bad:
+            out.refuse(refusal_reason(bad))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -154,7 +159,7 @@ class _Fetcher:
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
         if failing(signature, self.fail_on):
-            out.refuse("the model signature does not pass the policy")
+            out.refuse(refusal_reason(failing(signature, self.fail_on)))
             self._evict_if_admitted(group)
             return
         on_record.admit(self.layout, group, staged, build_record(group, results, self.policy, self.fail_on,
@@ -212,8 +217,8 @@ class _Fetcher:
         return StagedFile(lf.path, blob_name(lf), None, fingerprint=before)
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(default_rule(error), error.message),),
-                                          lf.size, lf.sha256)
+        # Never scanned: a failure of the model about this file, not a verdict of an undetected format.
+        out.findings.append(finding(default_rule(error), error.message, path=lf.path))
 
     def _stage(
         self, group: Group, quarantine: Path, out: GroupOutcome
@@ -314,6 +319,7 @@ def fetch_locked(
     fail_on: Severity | None = None,
     progress: bool = False,
     mirror: MirrorSource | None = None,
+    manifest_path: str = filenames.MANIFEST,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
     if not lockfile.hf_models:
@@ -334,6 +340,8 @@ def fetch_locked(
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
     report = fetch_report(outcomes, threshold, lockfile, layout)
+    report = replace(report, findings=(*policy_findings(policy), *report.findings),
+                     extra={"cache": str(layout.root), "policy": describe(policy, manifest_path)})
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
 
@@ -379,7 +387,7 @@ def fetch(
     source = MirrorSource.open(mirror) if mirror is not None else None
     try:
         return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
-                            fail_on=fail_on, progress=progress, mirror=source)
+                            fail_on=fail_on, progress=progress, mirror=source, manifest_path=manifest.path)
     finally:
         if source is not None:
             source.close()

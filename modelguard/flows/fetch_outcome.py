@@ -75,7 +75,7 @@ def set_status(out: GroupOutcome, e: ModelguardError) -> None:
         out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
     else:
         out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
-    out.reason = e.message
+    out.reason = f"{default_rule(e)} {e.message}"
 
 
 def isolated(out: GroupOutcome, call: Callable[[], object]) -> None:
@@ -97,8 +97,9 @@ def isolated(out: GroupOutcome, call: Callable[[], object]) -> None:
         _log.error("modelguard: internal error while fetching %s@%s (a bug; please report it):\n%s",
                    group.repo, group.commit[:12], redact(traceback.format_exc()).rstrip())
         out.status, out.exit_code = ModelStatus.ERROR, ExitCode.INTERNAL
-        out.reason = "internal error (a bug) while fetching this model; the traceback is on stderr"
-        out.findings.append(finding("MG-H142", f"{group.repo}@{group.commit[:12]}: {out.reason}"))
+        reason = "internal error (a bug) while fetching this model; the traceback is on stderr"
+        out.reason = f"MG-H142 {reason}"
+        out.findings.append(finding("MG-H142", f"{group.repo}@{group.commit[:12]}: {reason}"))
 
 
 def fetch_report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile, layout: Layout) -> Report:

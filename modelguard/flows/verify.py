@@ -29,6 +29,7 @@ from modelguard.errors import ConfigError, ExitCode, NothingToCheckError
 from modelguard.flows.recheck import Recheck, attest, finish
 from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, VerifyOutcome, failing
 from modelguard.spec import filenames
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store import audit
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
@@ -112,7 +113,7 @@ def verify_locked(
     policy = manifest.policy
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
-    loose: list[Finding] = []
+    loose: list[Finding] = policy_findings(policy)
     files: list[FileResult] = []
     models: list[VerifyOutcome] = []
     checked = 1  # the lockfile itself
@@ -167,7 +168,8 @@ def verify_locked(
     mode = "only files whose fingerprint changed (--fast)" if fast else "full sha256"
     return Report(
         command="verify", fail_on=threshold, files=tuple(files), findings=tuple(loose), checked=checked,
-        models=tuple(models), extra={"hashing": mode},
+        models=tuple(models),
+        extra={"hashing": mode, "cache": str(layout.root), "policy": describe(policy, manifest.path)},
     )
 
 

@@ -316,7 +316,7 @@ def check_etag_matches(etag: str, got: Digests, what: str) -> None:
     published = got.sha256 if len(etag) == 64 else got.git_blob_sha1
     if published != etag:
         kind = "SHA-256" if len(etag) == 64 else "git blob SHA-1"
-        raise IntegrityError(f"{what}: the bytes do not match the {kind} the Hub announced ({etag})",
+        raise IntegrityError(f"{what}: the Hub announced {kind} {etag}, the bytes received hash to {published}",
                              rule="MG-H003")
 
 

@@ -179,7 +179,9 @@ def _lint_file(path: str, catalog: Catalog, locked: LockedIds | None, policy: Po
         return FileResult(path, own.kind, tuple(findings), size=len(data))
     for number, line in enumerate(text.splitlines(), start=1):
         for model_id, keyed in _ids_on_line(line, fmt):
-            findings.extend(_check_id(model_id, keyed, catalog, locked, policy, today, f"line {number}", path))
+            # The column of the ID itself, so an editor's link lands on it (1-based, in characters).
+            where = f"line {number}, column {line.find(model_id) + 1}" if model_id in line else f"line {number}"
+            findings.extend(_check_id(model_id, keyed, catalog, locked, policy, today, where, path))
     return FileResult(path, fmt, tuple(findings), size=len(data))
 
 

@@ -290,6 +290,10 @@ _ALL: list[Rule] = [
     Rule("MG-P015", _M, _SUS, "File type not allowed",
          "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
          "manifest or add the format to the policy."),
+    Rule("MG-P016", _L, _SUS, "Remote-code pins have no effect",
+         "[[policy.remote-code]] pins apply only under trust-remote-code = \"allow-pinned\"; with \"deny\" every "
+         "custom code file is refused, pinned or not. Set trust-remote-code = \"allow-pinned\" to allow the "
+         "pinned files, or delete the pins."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)

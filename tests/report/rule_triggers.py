@@ -117,6 +117,7 @@ TRIGGERS: dict[str, str] = {
     "MG-P013": "tests/trust/test_evaluate.py::test_allow_pinned_needs_a_matching_pin",
     "MG-P014": "tests/trust/test_evaluate.py::test_size_and_file_type_limits",
     "MG-P015": "tests/trust/test_evaluate.py::test_size_and_file_type_limits",
+    "MG-P016": "tests/cli/test_scan_policy.py::test_custom_code_under_deny_and_pins_that_do_nothing",
     "MG-P201": "tests/providers/test_lint.py::test_cli_exit_codes",
     "MG-P202": "tests/providers/test_resolve.py::test_azure_deployment_is_an_alias",
     "MG-P203": "tests/providers/test_lint.py::test_cli_exit_codes",
