@@ -191,11 +191,14 @@ def error_line(e: ModelguardError) -> str:
     key) reads like a compiler's, ``file:line:col: error: ...``, as findings do, so editors and CI
     problem matchers link it; any other starts ``modelguard: error:``. The rule id comes first when
     the error has one, as reports print it, so a failure can be looked up and grepped."""
+    from modelguard.report.redact import redact
+
     rule = f"{e.rule} " if e.rule and e.rule not in e.message else ""
-    m = _AT_LINE.match(e.message)
+    message = redact(e.message)  # it may quote a server's answer or a file: no secret of the environment shown
+    m = _AT_LINE.match(message)
     if m:
         return f"{m['file']}:{m['line']}:{m['col'] or 1}: error: {rule}{m['rest']}"
-    return f"modelguard: error: {rule}{e.message}"
+    return f"modelguard: error: {rule}{message}"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -232,7 +235,9 @@ def run(argv: list[str] | None = None) -> int:
     except Exception:
         import traceback
 
-        traceback.print_exc()
+        from modelguard.report.redact import redact
+
+        click.echo(redact(traceback.format_exc()).rstrip("\n"), err=True)
         click.echo("modelguard: internal error (a bug); please report it with the traceback above", err=True)
         return int(ExitCode.INTERNAL)
     return int(rv or 0)

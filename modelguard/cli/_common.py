@@ -73,9 +73,12 @@ def emit(report: Report, fmt: str, output: str | None, *, anchors: Anchors | Non
     file; JSON and SARIF always carry everything. With a report written to a file, the summary
     line still goes to standard error, so a CI log says what happened.
     """
+    from modelguard.report.redact import redact
+
     opts = globals_of()
-    text = render(report, fmt, verbose=bool(opts.get("verbose")), quiet=bool(opts.get("quiet")), anchors=anchors,
-                  category=category)
+    # Paths and messages quote lockfiles and servers; a secret one of them holds is not printed.
+    text = redact(render(report, fmt, verbose=bool(opts.get("verbose")), quiet=bool(opts.get("quiet")),
+                         anchors=anchors, category=category))
     if output and output != STDOUT:
         from modelguard.store.atomic import replace_file
 

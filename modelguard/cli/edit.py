@@ -8,8 +8,9 @@ from modelguard.cli._common import globals_of
 from modelguard.spec import filenames
 
 _MANIFEST = click.option("--manifest", default=filenames.MANIFEST, show_default=True, metavar="FILE",
-                         type=click.Path(dir_okay=False), help="The manifest to edit.")
-_LOCKFILE = click.option("--lockfile", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+                         type=click.Path(dir_okay=False, readable=False), help="The manifest to edit.")
+_LOCKFILE = click.option("--lockfile", default=None, metavar="FILE",
+                         type=click.Path(dir_okay=False, readable=False),
                          help="The lockfile (default: modelguard.lock next to the manifest).")
 _NO_LOCK = click.option("--no-lock", "no_lock", is_flag=True,
                         help="Only edit the manifest; `modelguard lock` later (lock --check fails until then).")

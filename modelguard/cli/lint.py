@@ -10,7 +10,7 @@ from modelguard.models import Severity, parse_fail_on
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--lockfile", type=click.Path(dir_okay=False), default=None,
+@click.option("--lockfile", type=click.Path(dir_okay=False, readable=False), default=None,
               help="Lockfile whose provider models the code must use (default: ./modelguard.lock if present).")
 @report_options
 def lint(paths: tuple[str, ...], lockfile: str | None, fmt: str, output: str | None, fail_on: str | None,

@@ -16,9 +16,10 @@ from modelguard.spec import filenames
               help="Registry and namespace to publish to (default: the manifest's [mirror] url).")
 @click.option("--plain-http", is_flag=True, default=None,
               help="Talk HTTP, not HTTPS (loopback and dev registries; default: the manifest's [mirror] plain-http).")
-@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile whose models to push.")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root the snapshots are pushed from.")

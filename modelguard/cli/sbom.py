@@ -11,9 +11,10 @@ from modelguard.spec import filenames
 
 
 @click.command()
-@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to describe.")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile, if any).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache whose verdicts and model cards go in the BOM (default: $MODELGUARD_HOME, "

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -59,10 +60,21 @@ from modelguard.hub.metadata import (
     validate_repo_id,
     validate_revision,
 )
-from modelguard.hub.session import DEFAULT_ENDPOINT, get_json, headers, hub_errors, make_client
+from modelguard.hub.pace import Pace
+from modelguard.hub.session import (
+    DEFAULT_ENDPOINT,
+    get_json,
+    headers,
+    hub_errors,
+    make_client,
+    raise_for_status,
+    refuse_echo,
+    timeouts,
+)
 from modelguard.hub.transport import HubClient, retrying
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec import limits
 from modelguard.spec.types import LockedHFModel
 from modelguard.store.digest import Digests
 
@@ -81,9 +93,6 @@ __all__ = [
     "remote_file_status",
     "resolve",
 ]
-
-_MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-
 
 # --- resolve ---------------------------------------------------------------------------------
 
@@ -127,7 +136,8 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
     files: dict[str, RemoteFile] = {}
     folders: set[str] = set()
     seen: set[str] = set()
-    for _ in range(_MAX_PAGES):
+    pages = limits.active().pages  # a million files at the Hub's 1,000 a page: a listing longer is a loop
+    for _ in range(pages):
         if url is None:
             check_layout(files, folders, what)
             return files
@@ -139,7 +149,11 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         if url is not None:
             url = next_page(client.endpoint, url, what)
         parse_tree_page(page, files, folders, what)
-    raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
+    if url is None:
+        check_layout(files, folders, what)
+        return files
+    raise IntegrityError(f"{what}: {limits.over(limits.BUDGETS.pages, f'a tree listing of more than {pages} pages')}",
+                         rule=limits.BUDGETS.pages.rule)
 
 
 # --- download --------------------------------------------------------------------------------
@@ -222,8 +236,9 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
 
     url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
     with hub_errors(client, what):
-        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
+        meta = get_hf_file_metadata(url, token=client.token or False, timeout=timeouts(client),  # type: ignore[arg-type]
                                     endpoint=client.endpoint, retry_on_errors=False)
+    refuse_echo(client, what, meta.location or "", meta.etag or "", meta.commit_hash or "")
     served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
     if served_commit != commit:
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
@@ -240,22 +255,22 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
 
 def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,
             what: str) -> None:
-    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink``.
+    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink`` at a held pace.
 
     Not ``http_get``: it retries a cut body for as long as bytes keep coming and sleeps between
     tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
     """
     import httpx2
-    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff, tqdm
+    from huggingface_hub.utils import http_stream_backoff, tqdm
 
     # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
     # (httpx2 also drops it on any redirect that leaves the origin).
     sent = headers(client, authorized=same_origin(location, client.endpoint))
     with hub_errors(client, what), http_stream_backoff(
-        "GET", location, headers=sent, timeout=client.timeout, max_retries=0,
+        "GET", location, headers=sent, timeout=timeouts(client), max_retries=0,
         retry_on_exceptions=(), retry_on_status_codes=(),
     ) as response:
-        hf_raise_for_status(response)
+        raise_for_status(client, what, response)  # from the headers: an error's body is never read
         if response.status_code != 200:
             raise IntegrityError(f"{what}: the download answered HTTP {response.status_code}, not 200",
                                  rule="MG-H004")
@@ -270,13 +285,31 @@ def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, siz
         bar = tqdm(total=size, unit="B", unit_scale=True, desc=path[-40:], disable=not progress)  # type: ignore[no-untyped-call]
         with bar:
             try:
-                for chunk in response.iter_bytes(chunk_size=1 << 20):
-                    sink.write(chunk)
-                    bar.update(len(chunk))
+                _pour(response.iter_bytes(), sink, Pace.for_file(what, time.monotonic()), bar.update)
             except httpx2.RemoteProtocolError:
                 # Headers arrived and then the body broke off: the server cut it short.
                 raise IntegrityError(f"{what}: the connection closed before the {size} bytes announced",
                                      rule="MG-H008") from None
+
+
+def _pour(pieces: Iterable[bytes], sink: CappedSink, pace: Pace, shown: Callable[[int], object]) -> None:
+    """Every piece into ``sink``, in writes of about 1 MiB, the pace checked as each piece arrives.
+
+    Pieces are taken as the network delivers them (``iter_bytes(chunk_size=...)`` would wait for a
+    whole chunk, and a server dripping a byte at a time would never be timed); the sink still gets
+    large writes, which its hashing thread needs to keep up with a fast link.
+    """
+    buffer = bytearray()
+    for piece in pieces:
+        pace.arrived(len(piece), time.monotonic())
+        buffer += piece
+        if len(buffer) >= 1 << 20:
+            sink.write(bytes(buffer))
+            shown(len(buffer))
+            buffer.clear()
+    if buffer:
+        sink.write(bytes(buffer))
+        shown(len(buffer))
 
 
 # --- verify --remote --------------------------------------------------------------------------

@@ -28,6 +28,7 @@ import tomlkit.exceptions
 from modelguard.models import Finding
 from modelguard.providers.catalog import PROVIDER_NAMES, Catalog
 from modelguard.providers.lifecycle import lifecycle_findings
+from modelguard.spec.limits import OverBudget
 from modelguard.spec.policy import POLICY_KEYS
 from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import Policy
@@ -51,8 +52,9 @@ class OwnFile:
 def recognise(text: str) -> OwnFile | None:
     """The kind of modelguard file ``text`` is, or None when it is not one."""
     try:
+        key_lines(text)  # a file shaped to hurt a parser (nesting, dotted keys, a huge line) is none of ours
         data = tomlkit.parse(text).unwrap()
-    except (tomlkit.exceptions.TOMLKitError, ValueError):
+    except (tomlkit.exceptions.TOMLKitError, ValueError, OverBudget):
         return None
     if not data:
         return None

@@ -27,6 +27,7 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.budget_rules import BUDGET_RULES
 from modelguard.report.cache_rules import CACHE_RULES
 from modelguard.report.detection_rules import DETECTION_RULES, S101_HELP, S301_HELP
 from modelguard.report.format_rules import FORMAT_RULES
@@ -346,6 +347,8 @@ _ALL: list[Rule] = [
          "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
     ]),
 
+    *BUDGET_RULES,  # MG-H130..H142, MG-L020..L025: modelguard.report.budget_rules
+
     # ---- MG-P9xx: suppressions
     *_raises(PolicyError, [
     Rule("MG-P900", _M, _SUS, "Suppression expired",
@@ -432,15 +435,10 @@ def finding(
     model: str = "",
 ) -> Finding:
     """Make a finding of ``rule_id``; severity defaults to the rule's, verdict is the rule's."""
+    from modelguard.report.redact import redact_registered
+
     rule = RULES[rule_id]
     sys.audit("modelguard.finding", rule.id)
-    return Finding(
-        rule=rule.id,
-        severity=rule.severity if severity is None else severity,
-        message=message,
-        location=location,
-        detail=detail,
-        verdict=rule.verdict,
-        path=path,
-        model=model,
-    )
+    message, location, detail, path = redact_registered(message, location, detail, path)  # the token in use
+    return Finding(rule=rule.id, severity=rule.severity if severity is None else severity, message=message,
+                   location=location, detail=detail, verdict=rule.verdict, path=path, model=model)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from modelguard.errors import RevokedError, UnreadableError
+from modelguard.errors import RevokedError
 from modelguard.models import Finding
 from modelguard.spec.types import LockedHFModel, Policy
 from modelguard.trust.lock_signature import verify_lockfile_signature
@@ -45,14 +45,11 @@ def signature_check(policy: Policy, model: LockedHFModel, bundle_path: Path | No
     snapshot entry); it must be given whenever the lock pins a ``model.sig``, and is ignored otherwise.
     """
     files = {f.path: f.sha256 for f in model.files}
-    bundle: bytes | None = None
+    bundle: Path | None = None
     if BUNDLE_FILE in files:
         if bundle_path is None:
             raise ValueError("signature_check: the lock pins model.sig but no path to its bytes was given")
-        try:
-            bundle = bundle_path.read_bytes()
-        except OSError as e:
-            raise UnreadableError(f"cannot read {bundle_path}: {e.strerror or e}") from None
+        bundle = bundle_path  # read there, within the signature budget
     return verify_model_signature(bundle, files, policy, repo=model.repo, model_name=model.name)
 
 

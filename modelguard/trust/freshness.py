@@ -17,13 +17,13 @@ reading the file again. Pure apart from reading ``<lockfile>.sig``; never downlo
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from modelguard.errors import SignatureError, StaleLockError, UnreadableError
+from modelguard.errors import SignatureError, StaleLockError
 from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.spec.limits import OverBudget
 from modelguard.spec.types import Lockfile, Manifest
-from modelguard.trust.lock_signature import check_lockfile_signature, signature_path
+from modelguard.trust.lock_signature import check_lockfile_signature, envelope_over_budget, read_envelope
 
 
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
@@ -68,13 +68,10 @@ def lock_findings(lock_path: str | os.PathLike[str], body: bytes, locked: Lockfi
     if reasons:
         out.append(finding("MG-L001", f"{os.fspath(lock_path)} is stale for {manifest.path} ({'; '.join(reasons)}); "
                            "run `modelguard lock`", location=manifest.path))
-    sig_file = signature_path(lock_path)
     try:
-        envelope: bytes | None = Path(sig_file).read_bytes()
-    except FileNotFoundError:
-        envelope = None
-    except OSError as e:
-        raise UnreadableError(f"cannot read {sig_file}: {e.strerror or e}") from None
+        envelope = read_envelope(lock_path)  # within its budget (issue 14)
+    except OverBudget as e:
+        return [*out, envelope_over_budget(lock_path, e)]
     out += check_lockfile_signature(body, envelope, manifest.policy, where=os.fspath(lock_path))
     return out
 
