@@ -11,7 +11,6 @@ import lzma
 import os
 import zipfile
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 import zstandard
@@ -20,10 +19,10 @@ from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
 from modelguard.scan.base import Limits
 from tests.scan.containers_build import MALICIOUS_PICKLE, Scanned
+from tests.scan.realdata import REAL
 
 TIGHT = Limits(max_ratio=20, max_discard_bytes=8 << 20)
 BENIGN = b"\x80\x02}q\x00X\x01\x00\x00\x00aq\x01K\x01s."
-REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 
 
 def _rules(data: bytes, name: str, limits: Limits = TIGHT) -> tuple[Verdict, set[str], list[str]]:

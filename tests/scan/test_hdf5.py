@@ -7,7 +7,6 @@ Fixtures are written by h5py (tests/scan/h5build.py); payloads are harmless opco
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import h5py
@@ -20,8 +19,8 @@ from modelguard.scan.hdf5.objects import Walker
 from modelguard.scan.hdf5.reader import Hdf5File
 from tests.scan import h5build as hb
 from tests.scan.containers_build import MALICIOUS_PICKLE, Scanned
+from tests.scan.realdata import REAL
 
-REAL = Path(__file__).resolve().parents[1] / "data" / "real"
 EVIL0 = b"cos\nsystem\n(S'echo pwned'\ntR."  # protocol 0: how PyTables pickles attributes
 LIBVERS = ["earliest", "latest"]
 LAMBDA = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAA", None, None],

@@ -15,8 +15,8 @@ import pytest
 from modelguard.cli import run
 from modelguard.models import Severity, Verdict
 from modelguard.scan import scan_file
+from tests.scan.realdata import REAL
 
-REAL = Path(__file__).resolve().parent.parent / "data" / "real"
 NOT_SAMPLES = {"make_real.py", "README.md"}
 
 # relative path -> the format modelguard must report
