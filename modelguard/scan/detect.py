@@ -79,10 +79,17 @@ def _is_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9:
         return False
     (n,) = struct.unpack("<Q", head[:8])
+    # The header is a JSON object: "{", then its first key's quote or its end (whitespace allowed).
+    # One "{" alone is every 256th raw tensor dump (natasha's slovnet weights), not safetensors.
+    if n < 2 or head[8:9] != b"{":
+        return False
+    after = head[9:9 + min(n - 1, 64)].lstrip(b" \t\r\n")[:1]
+    if after not in (b'"', b"}", b""):
+        return False
     # A claimed header longer than the file is still "safetensors that is broken", so the
     # safetensors scanner reports it rather than "unknown format".
     # (JSON text whose ninth byte is "{", e.g. '{"data":{', is not a length: its bytes are text.)
-    return n >= 2 and head[8:9] == b"{" and (n <= size - 8 or not _looks_like_text(head[:8]))
+    return n <= size - 8 or not _looks_like_text(head[:8])
 
 
 def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
@@ -149,6 +156,11 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
     if name.endswith(".jinja") and _looks_like_text(head):
         # transformers and vLLM render chat_template.jinja by name, like code.
         return Format.JINJA
+    if head[128:132] == b"DICM":
+        # DICOM: a 128-byte preamble that applications may fill (dual-format files put a TIFF
+        # header there, pydicom's zipMR), then "DICM". No model loader reads DICOM; the unknown
+        # scanner searches it for anything loadable instead of the image scanner failing on a TIFF.
+        return Format.UNKNOWN
     # After the names a loader runs as code: a GIF/Python polyglot named modeling_x.py is Python.
     structured = structured_format(head, tail, size, name, text=_looks_like_text(head))
     if structured is not None:
@@ -205,13 +217,32 @@ def _data_format(head: bytes) -> Format | None:
 
 
 def _looks_like_sentencepiece(head: bytes) -> bool:
-    """ModelProto field 1 (a piece), whose own first field is 1 (the piece string)."""
+    """ModelProto field 1 (a piece) whose own first field is 1 (the piece string), the string
+    inside the piece and followed by the piece's score (field 2, fixed32), its type (field 3) or
+    the piece's end. Three newlines at the start of a Latin-1 text file (music21's MuseData
+    ``03.md``) have the first two bytes but not the lengths."""
     if head[:1] != b"\x0a":
         return False
-    i = 1
-    while i < len(head) and head[i] & 0x80 and i < 6:
-        i += 1
-    return head[i + 1:i + 2] == b"\x0a"
+    piece_len, i = _varint(head, 1)
+    if head[i:i + 1] != b"\x0a":
+        return False
+    text_len, j = _varint(head, i + 1)
+    piece_end, text_end = i + piece_len, j + text_len
+    if piece_len < 2 or text_len < 1 or text_end > piece_end:
+        return False
+    return text_end == piece_end or text_end >= len(head) or head[text_end] in (0x15, 0x18)
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    """(value, position after it) of the varint at ``pos``, at most five bytes; (-1, pos) when none is there."""
+    value = 0
+    for k in range(5):
+        if pos + k >= len(data):
+            return -1, pos
+        value |= (data[pos + k] & 0x7F) << (7 * k)
+        if not data[pos + k] & 0x80:
+            return value, pos + k + 1
+    return -1, pos
 
 
 def _looks_like_text(head: bytes) -> bool:

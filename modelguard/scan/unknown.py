@@ -196,9 +196,17 @@ def _broken_pickle(ctx: ScanContext, source: Source) -> Finding | None:
     return None
 
 
+_LAST_PLAUSIBLE_PROTOCOL = 7
+"""PROTO arguments above this are data, not a pickle of a protocol some Python reads: 5 is the
+newest today (Python 3.8) and protocols arrive about once a decade, so 6 and 7 still fail closed,
+while a raw float32 tensor or an ``array.array`` dump that happens to start with 0x80 (pymorphy2's
+``paradigms.array``: 0x80 0x0d; natasha's slovnet weights: 0x80 0x88) is not called a broken pickle."""
+
+
 def head_is_proto(source: Source) -> bool:
-    """The first opcode is PROTO: a pickle, of a protocol this Python does not read."""
-    return source.read_head(1) == b"\x80"
+    """The first opcode is PROTO of a protocol some Python reads or soon may: a pickle this one cannot read."""
+    head = source.read_head(2)
+    return len(head) == 2 and head[0] == 0x80 and head[1] <= _LAST_PLAUSIBLE_PROTOCOL
 
 
 def _hidden(ctx: ScanContext, source: Source, buf: Buffer) -> list[Finding]:

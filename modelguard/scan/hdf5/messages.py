@@ -207,7 +207,10 @@ def layout(data: bytes, sizes: Sizes) -> Layout:
             n = _uint(data, 8 + 4 * rank, 4)
             return Layout(0, compact=data[12 + 4 * rank:12 + 4 * rank + n])
         if kind == 2:
-            raise Unsupported("a chunked dataset with a version 1/2 layout message")
+            # HDF5 before 1.6.3 (PyTables 1.x, netCDF-4 betas): the B-tree address, then the chunk's
+            # dimensions with the element size last, exactly as version 3 lays them out after its address.
+            chunk = tuple(_uint(data, 8 + o + 4 * i, 4) for i in range(rank))
+            return Layout(2, address=_uint(data, 8, o), ndims=rank, chunk=chunk)
         return Layout(kind, address=_uint(data, 8, o), ndims=rank)
     if version not in (3, 4, 5):  # HDF5 2.0 writes version 5 with version 4's fields
         raise Unsupported(f"data layout message version {version}")

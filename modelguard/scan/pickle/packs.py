@@ -142,7 +142,19 @@ MORFESSOR = Pack("morfessor", "Morfessor 2.0.6", True, (
        "builds counters or compiles the nosplit regular expression: no I/O (gensim's VarEmbed keeps one)"),
 ))
 
-PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR)
+PYTABLES = Pack("pytables", "PyTables 3.11.1 (tables/filters.py, tables/attributeset.py)", True, (
+    _e("tables.filters", "Filters",
+       "plain class: no __new__, __setstate__, __reduce__ or __setattr__; __init__ range-checks complevel, "
+       "checks complib against the fixed list of compressor names before asking the HDF5 extension for that "
+       "library's version string, and stores six numbers and flags; nothing else (FILTERS attribute of nodes "
+       "written by PyTables 1.x and 2.x)"),
+    _e("tables.Leaf", "Filters",
+       "the same class as PyTables 1.x named it: AttributeSet rewrites 'tables.Leaf' to 'tables.filters' in a "
+       "FILTERS pickle of a file older than format 2.0 before unpickling it; no module tables.Leaf exists, so any "
+       "other reader's import fails and runs nothing"),
+))
+
+PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR, PYTABLES)
 
 
 def _pairs(packs: tuple[Pack, ...], *, rebuild_only: bool | None = None) -> frozenset[tuple[str, str]]:
