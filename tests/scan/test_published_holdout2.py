@@ -1,0 +1,164 @@
+"""What the second hold-out corpus (bench/realworld/build.py --set holdout2) found, fixed by class:
+raw tensors that start like a pickle PROTO or a safetensors length, Latin-1 text that starts like
+a SentencePiece model, DICOM files whose preamble is a TIFF header, HDF5 files from before
+HDF5 1.6.3 (version 1/2 chunked layouts) and PyTables' pickled ``Filters``. Each recognised file
+is clean; each has a malicious twin that the widening does not let through."""
+
+from __future__ import annotations
+
+import array
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from modelguard.scan.pickle.allowlist import Safety, classify
+from modelguard.scan.pickle.packs import DEFAULT_GLOBALS
+from tests.scan import h5build as hb
+from tests.scan import picklegen as g
+from tests.scan.realdata import read_published, read_real, scan_summary
+
+EVIL = g.reduce_call("os", "system")
+INERT = {"MG-S005"}
+
+
+@pytest.mark.parametrize(("rel", "fmt", "rules"), [
+    ("natasha/slovnet_syntax_news_v1-arrays-21.bin", "unknown", INERT),  # float32 weights: 80 88 ...
+    ("music21/03.md", "unknown", INERT),  # MuseData, Latin-1 text starting with three newlines
+    ("pydicom/zipMR.gz", "gzip", INERT),  # DICOM with a TIFF header in its preamble, gzipped
+    ("pytables/nested-type-with-gaps.h5", "hdf5", set()),  # chunked, layout message version 1
+    ("pytables/time-table-vlarray-1_x.h5", "hdf5-pytables", set()),  # ... and a pickled tables.Leaf.Filters
+    ("pytables/zerodim-attrs-1.4.h5", "hdf5-pytables", set()),
+])
+def test_published_files_are_clean(rel: str, fmt: str, rules: set[str]) -> None:
+    assert scan_summary(read_published(rel), rel.rsplit("/", 1)[-1]) == (fmt, "clean", rules)
+
+
+# ---- data that starts with 0x80 ----------------------------------------------------------------
+def test_array_dump_starting_like_a_far_future_pickle_protocol_is_inert() -> None:
+    """pymorphy2's paradigms.array: a uint16 count then ``array.array('H').tofile`` (count 3456: 80 0d)."""
+    table = array.array("H", range(3456))
+    data = struct.pack("<H", len(table)) + table.tobytes()
+    assert data[:2] == b"\x80\x0d"
+    assert scan_summary(data, "paradigms.array") == ("unknown", "clean", INERT)
+
+
+@pytest.mark.parametrize("protocol", [0, 1, 6, 7])
+def test_proto_of_a_protocol_python_reads_or_soon_may_stays_unscannable(protocol: int) -> None:
+    data = bytes([0x80, protocol]) + b"\x00\xff" * 40
+    _, verdict, rules = scan_summary(data, "x.bin")
+    assert verdict == "unscannable" and rules == {"MG-S001"}
+
+
+def test_pickle_hidden_after_a_far_future_proto_is_still_found() -> None:
+    data = read_published("natasha/slovnet_syntax_news_v1-arrays-21.bin")
+    twin = data[:4000] + EVIL + data[4000:]
+    fmt, verdict, rules = scan_summary(twin, "21.bin")
+    assert fmt == "unknown" and verdict == "malicious" and {"MG-S002", "MG-S101"} <= rules
+
+
+# ---- raw tensors whose ninth byte is "{" ---------------------------------------------------------
+def _floats_with_brace_at_8() -> bytes:
+    """float32 weights as slovnet writes them (``ndarray.tofile``); the third value's first byte is '{'."""
+    values = np.array([1.8, -0.35, -1.46, 2.4, 0.75, -1.2], dtype="<f4")
+    raw = bytearray(values.tobytes())
+    raw[8] = ord("{")
+    raw[9] = 0x45
+    return bytes(raw) * 64
+
+
+def test_raw_tensor_whose_ninth_byte_is_a_brace_is_not_safetensors() -> None:
+    data = _floats_with_brace_at_8()
+    assert scan_summary(data, "7.bin") == ("unknown", "clean", INERT)
+
+
+@pytest.mark.parametrize("header", [b'{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}',
+                                    b'{ \n "a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}', b"{}"])
+def test_safetensors_with_and_without_whitespace_is_still_safetensors(header: bytes) -> None:
+    data = struct.pack("<Q", len(header)) + header + (b"\0\0\x80\x3f" if header != b"{}" else b"")
+    fmt, verdict, _ = scan_summary(data, "model.safetensors")
+    assert (fmt, verdict) == ("safetensors", "clean")
+
+
+def test_safetensors_claiming_more_header_than_the_file_is_still_broken_safetensors() -> None:
+    data = struct.pack("<Q", 1 << 40) + b'{"a":{"dtype":"F32"'
+    fmt, verdict, rules = scan_summary(data, "model.safetensors")
+    assert fmt == "safetensors" and verdict == "unscannable" and rules & {"MG-S401"}
+
+
+def test_pickle_hidden_in_a_raw_tensor_with_a_brace_is_still_found() -> None:
+    data = _floats_with_brace_at_8()
+    fmt, verdict, rules = scan_summary(data[:500] + EVIL + data[500:], "7.bin")
+    assert fmt == "unknown" and verdict == "malicious" and {"MG-S002", "MG-S101"} <= rules
+
+
+# ---- SentencePiece by structure -------------------------------------------------------------------
+def test_real_sentencepiece_models_are_still_recognised() -> None:
+    for rel in ("tokenizer/sentencepiece_bpe.model", "tokenizer/sentencepiece_unigram.model"):
+        assert scan_summary(read_real(rel), "spm.model")[:2] == ("sentencepiece", "clean")
+
+
+def test_pickle_in_latin1_text_that_starts_with_newlines_is_found() -> None:
+    data = read_published("music21/03.md")
+    fmt, verdict, rules = scan_summary(data[:300] + EVIL + data[300:], "03.md")
+    assert fmt == "unknown" and verdict == "malicious" and {"MG-S002", "MG-S101"} <= rules
+
+
+# ---- DICOM ----------------------------------------------------------------------------------------
+def _dicom(preamble: bytes, body: bytes) -> bytes:
+    return preamble.ljust(128, b"\0") + b"DICM" + body
+
+
+def test_dicom_with_a_tiff_preamble_is_not_a_broken_image() -> None:
+    data = _dicom(b"II*\x00" + struct.pack("<I", 525800), b"\x02\x00\x00\x00UL\x04\x00\xc8\x00\x00\x00" * 40)
+    assert scan_summary(data, "MR.dcm") == ("unknown", "clean", INERT)
+
+
+def test_dicom_holding_a_pickle_or_a_zip_is_not_inert() -> None:
+    fmt, verdict, rules = scan_summary(_dicom(b"", b"\x00" * 64 + EVIL + b"\x00" * 64), "MR.dcm")
+    assert fmt == "unknown" and verdict == "malicious" and {"MG-S002", "MG-S101"} <= rules
+    # a zip polyglot (end record in the tail) is a zip whatever its preamble says
+    assert scan_summary(_dicom(b"", b"\x00" * 64) + b"PK\x05\x06" + b"\0" * 18, "MR.dcm")[0] == "zip"
+
+
+# ---- HDF5 version 1/2 chunked layouts ----------------------------------------------------------------
+def _with_v1_layout(data: bytes) -> bytes:
+    """h5py writes a version 3 layout message (03 02 rank address dims) in a 24-byte slot; HDF5
+    before 1.6.3 wrote version 1 (01 rank 02, five reserved bytes, address, dims): the same fields."""
+    [m] = list(re.finditer(rb"\x08\x00\x18\x00.\x00\x00\x00\x03\x02(.)", data, re.S))
+    rank = m.group(1)[0]
+    start = m.start() + 8
+    address = data[start + 3:start + 11]
+    dims = data[start + 11:start + 11 + 4 * rank]
+    v1 = bytes([1, rank, 2, 0, 0, 0, 0, 0]) + address + dims
+    assert len(v1) == 24
+    return data[:start] + v1 + data[start + 24:]
+
+
+def test_pickled_rows_behind_a_version_1_layout_are_unpickled() -> None:
+    benign = _with_v1_layout(hb.object_rows([b"\x80\x02N.", b"\x80\x02]q\x00."], chunks=(2,)))
+    assert scan_summary(benign, "frame.h5") == ("hdf5-pytables", "clean", set())
+    evil = _with_v1_layout(hb.object_rows([b"\x80\x02N.", EVIL], chunks=(2,)))
+    assert scan_summary(evil, "frame.h5")[1:] == ("malicious", {"MG-S101"})
+
+
+# ---- PyTables pack ---------------------------------------------------------------------------------
+def test_pytables_filters_are_admitted_and_nothing_else_of_pytables() -> None:
+    assert {("tables.filters", "Filters"), ("tables.Leaf", "Filters")} <= DEFAULT_GLOBALS
+    assert classify("tables.filters", "Filters") is Safety.SAFE
+    assert classify("tables.filters", "utilsextension") is Safety.UNKNOWN
+    assert classify("tables.file", "open_file") is not Safety.SAFE
+
+
+def test_filters_attribute_next_to_a_dangerous_import_stays_malicious() -> None:
+    filters = g.global_op("tables.Leaf", "Filters") + b")\x81" + g.value({"complevel": 1}, 2) + b"b0"
+    value = g.pickle_of(filters + EVIL[2:-1], 2)
+    _, verdict, rules = scan_summary(hb.pickled_attribute(value), "old.h5")
+    assert verdict == "malicious" and "MG-S101" in rules
+
+
+def test_numarray_and_external_links_in_pytables_fixtures_stay_findings() -> None:
+    """What the pack does not cover: numarray (dead since 2006, not reviewed) and an external link."""
+    assert scan_summary(read_published("pytables/zerodim-attrs-1.3.h5"), "z.h5")[1:] == ("suspicious", {"MG-S102"})
+    assert scan_summary(read_published("pytables/elink.h5"), "elink.h5")[1:] == ("suspicious", {"MG-S512"})
