@@ -144,11 +144,18 @@ EXPECTED: dict[str, str] = {
     "published/mediapipe/selfie_segmentation.tflite": "tflite",
     "published/numpy/py2-np0-objarr.npy": "numpy",
     "published/numpy/win64python2.npy": "numpy",
+    "published/numpy/numpy_2_0_array.pkl": "pickle",
     "published/onnx-tensor/batchnorm_input_0.pb": "onnx-tensor",
     "published/onnx-tensor/gradient_of_add_input_0.pb": "onnx-tensor",
     "published/onnx-tensor/sequence_output_0.pb": "onnx-tensor",
     "published/sentencepiece/nfkc.bin": "sentencepiece-normalizer",
     "published/templates/tencent-Hy3.jinja": "jinja",
+    "published/music21/03.md": "unknown",
+    "published/natasha/slovnet_syntax_news_v1-arrays-21.bin": "unknown",
+    "published/pydicom/zipMR.gz": "gzip",
+    "published/pytables/nested-type-with-gaps.h5": "hdf5",
+    "published/pytables/time-table-vlarray-1_x.h5": "hdf5-pytables",
+    "published/pytables/zerodim-attrs-1.4.h5": "hdf5-pytables",
     "published/tf-checkpoint/variables.index": "tf-checkpoint-index",
 }
 

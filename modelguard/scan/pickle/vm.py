@@ -195,6 +195,19 @@ class Machine(CallModel):
                     replace(item, message=f"{item.message} (when loaded with pickle.load instead of joblib.load)"))
 
 
+_LINE_END = frozenset(b" \t\r\n")
+
+
+def _line_end_only(reader: Reader, start: int) -> bool:
+    """The bytes after STOP are a line end a text tool added (numpy's ``numpy_2_0_array.pkl`` ends
+    ``.\n``): at most two whitespace bytes, which hold nothing and which ``pickle.load`` never reads."""
+    rest = reader.size - start
+    if not 0 < rest <= 2:
+        return False
+    reader.seek(start)
+    return all(b in _LINE_END for b in reader.read(rest))
+
+
 def analyze_stream(
     ctx: ScanContext,
     f: BinaryIO,
@@ -236,6 +249,8 @@ def analyze_stream(
             except MalformedError as e:
                 if not analysis.stops:
                     raise
+                if _line_end_only(reader, start):
+                    break
                 col.add("MG-S105", f"{reader.size - start} bytes after the pickle's STOP are not a complete pickle "
                         f"({e})", start)
                 break
