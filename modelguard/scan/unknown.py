@@ -28,6 +28,7 @@ import dataclasses
 import heapq
 import io
 import mmap
+import pickle
 import pickletools
 import re
 import struct
@@ -189,7 +190,11 @@ def _broken_pickle(ctx: ScanContext, source: Source) -> Finding | None:
             if col.ops >= _TRUNCATED_OPS:
                 return finding("MG-S001", f"a pickle that ends before its STOP: {e}", location=source.name)
         except MalformedError as e:
-            if head_is_proto(source):
+            # A protocol this Python cannot read is judged by its PROTO alone; one it reads must
+            # also walk a run of opcodes, as for truncation: espeak-ng's phontab starts 80 00 (PROTO 0)
+            # and breaks on its third byte, which no loader takes for a pickle.
+            protocol = proto_argument(source)
+            if protocol is not None and (protocol > pickle.HIGHEST_PROTOCOL or col.ops >= _TRUNCATED_OPS):
                 return finding("MG-S001", f"starts as a pickle but does not parse: {e}", location=source.name)
         except ScanLimitError:  # pragma: no cover - the engine's probe calls such a stream a pickle
             return None
@@ -203,10 +208,10 @@ while a raw float32 tensor or an ``array.array`` dump that happens to start with
 ``paradigms.array``: 0x80 0x0d; natasha's slovnet weights: 0x80 0x88) is not called a broken pickle."""
 
 
-def head_is_proto(source: Source) -> bool:
-    """The first opcode is PROTO of a protocol some Python reads or soon may: a pickle this one cannot read."""
+def proto_argument(source: Source) -> int | None:
+    """The protocol of the PROTO opcode the file starts with, when it is one some Python reads or soon may."""
     head = source.read_head(2)
-    return len(head) == 2 and head[0] == 0x80 and head[1] <= _LAST_PLAUSIBLE_PROTOCOL
+    return head[1] if len(head) == 2 and head[0] == 0x80 and head[1] <= _LAST_PLAUSIBLE_PROTOCOL else None
 
 
 def _hidden(ctx: ScanContext, source: Source, buf: Buffer) -> list[Finding]:

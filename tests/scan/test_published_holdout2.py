@@ -45,9 +45,23 @@ def test_array_dump_starting_like_a_far_future_pickle_protocol_is_inert() -> Non
     assert scan_summary(data, "paradigms.array") == ("unknown", "clean", INERT)
 
 
-@pytest.mark.parametrize("protocol", [0, 1, 6, 7])
-def test_proto_of_a_protocol_python_reads_or_soon_may_stays_unscannable(protocol: int) -> None:
+@pytest.mark.parametrize("protocol", [6, 7])
+def test_proto_of_a_protocol_python_may_soon_read_stays_unscannable(protocol: int) -> None:
     data = bytes([0x80, protocol]) + b"\x00\xff" * 40
+    _, verdict, rules = scan_summary(data, "x.bin")
+    assert verdict == "unscannable" and rules == {"MG-S001"}
+
+
+def test_table_starting_with_proto_0_and_breaking_at_once_is_inert() -> None:
+    """espeak-ng's phontab: a count (0x80) then zero bytes: PROTO 0, then no opcode at all."""
+    data = b"\x80\x00\x00\x00#\x00\x00\x00base" + b"\x00" * 200
+    assert scan_summary(data, "phontab") == ("unknown", "clean", INERT)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 4, 5])
+def test_pickle_that_breaks_after_a_run_of_opcodes_stays_unscannable(protocol: int) -> None:
+    body = b"".join(g.integer(i, 2) for i in range(10))
+    data = bytes([0x80, protocol]) + body + b"\x00\xff" * 40
     _, verdict, rules = scan_summary(data, "x.bin")
     assert verdict == "unscannable" and rules == {"MG-S001"}
 
@@ -181,3 +195,23 @@ def test_numarray_in_a_pytables_attribute_stays_suspicious() -> None:
     """What the pack does not cover: numarray (PyTables 1.x's array library, dead since 2006, not reviewed)."""
     value = g.reduce_call("numarray.memory", "memory_from_string", b"\0" * 8)
     assert scan_summary(hb.pickled_attribute(value), "z.h5")[1:] == ("suspicious", {"MG-S102"})
+
+
+# ---- text whose first line parses as JSON -----------------------------------------------------------
+WORD_LIST = "[1]\n가락동\n가리봉동\n가산동\n".encode()
+"""konlpy's open-korean-text word lists (``geolocations.txt`` inside its jar): a "[1]" line, then words."""
+
+
+def test_word_list_whose_first_line_is_json_is_text() -> None:
+    assert scan_summary(WORD_LIST, "geolocations.txt") == ("text", "clean", set())
+
+
+def test_first_line_config_is_still_reviewed() -> None:
+    data = b'{"auto_map": {"AutoModel": "modeling_x.Model"}}\nnot json\n'
+    fmt, verdict, rules = scan_summary(data, "config.json")
+    assert fmt == "text" and verdict == "suspicious" and "MG-S311" in rules
+
+
+@pytest.mark.parametrize("data", [b'{"a": 1}{"b": 2}', b'{"a":\n 1}\nnot json\n', b'[1] words\nmore\n'])
+def test_broken_json_documents_stay_unscannable(data: bytes) -> None:
+    assert scan_summary(data, "config.json") == ("json", "unscannable", {"MG-S313"})
