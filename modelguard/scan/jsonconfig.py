@@ -71,7 +71,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
 
 
 def _first_line_value(text: str, error: ValueError) -> tuple[Any] | None:
-    """(the JSON value on the first line,) when the document is that one line followed by other lines that are not JSON."""
+    """(the JSON value on the first line,) when that line is followed by lines that are not JSON."""
     if not isinstance(error, json.JSONDecodeError) or error.msg != "Extra data":
         return None
     value_text = text[:error.pos]  # the value and the whitespace after it (the error points at the extra data)
