@@ -215,3 +215,50 @@ def test_first_line_config_is_still_reviewed() -> None:
 @pytest.mark.parametrize("data", [b'{"a": 1}{"b": 2}', b'{"a":\n 1}\nnot json\n', b'[1] words\nmore\n'])
 def test_broken_json_documents_stay_unscannable(data: bytes) -> None:
     assert scan_summary(data, "config.json") == ("json", "unscannable", {"MG-S313"})
+
+
+# ---- music21 pack -----------------------------------------------------------------------------------
+def _m21(module: str, name: str, args: tuple[g.Arg, ...], state: bytes) -> bytes:
+    """NEWOBJ of a music21 class with ``args``, then BUILD with ``state``, as its corpus cache pickles them."""
+    return g.stack_global(module, name) + g.args_tuple(args) + b"\x81" + state + b"b"
+
+
+def _metadata_cache(extra: bytes = b"") -> bytes:
+    site_ref = _m21("music21.sites", "SiteRef", (), b"N" + g.value({"isDead": False, "siteIndex": 0}) + b"\x86")
+    sites = _m21("music21.sites", "Sites", (), b"N" + b"(" + g.text("siteDict") + b"(" + g.text("0") + site_ref
+                 + b"d" + b"d" + b"\x86")
+    text = _m21("music21.metadata.primitives", "Text", (), g.value({"_data": "Bach", "_language": None}))
+    meta = _m21("music21.metadata", "RichMetadata", (), b"(" + g.text("_contents") + b"(" + g.text("title")
+                + b"(" + text + b"l" + b"d" + g.text("sites") + sites + b"d")
+    entry = _m21("music21.metadata.bundles", "MetadataEntry", ("bach/bwv101.7.mxl", None, None),
+                 g.value({"_corpusName": "core"}))
+    bundle = _m21("music21.metadata.bundles", "MetadataBundle", (), b"(" + g.text("_metadataEntries")
+                  + b"(" + g.text("bach_bwv101_7_mxl") + entry + b"d" + g.text("_name") + g.text("core") + b"d")
+    return g.pickle_of(b"(" + bundle + meta + extra + b"l", 4)
+
+
+def test_music21_metadata_cache_is_clean() -> None:
+    assert scan_summary(_metadata_cache(), "core.p") == ("pickle", "clean", set())
+
+
+def test_music21_cache_next_to_a_dangerous_import_stays_malicious() -> None:
+    _, verdict, rules = scan_summary(_metadata_cache(EVIL[2:-1]), "core.p")
+    assert verdict == "malicious" and "MG-S101" in rules
+
+
+def test_music21_class_called_with_arguments_is_a_finding() -> None:
+    data = g.reduce_call("music21.metadata.bundles", "MetadataBundle", "core")
+    _, verdict, rules = scan_summary(data, "core.p")
+    assert verdict == "suspicious" and rules == {"MG-S106"}
+
+
+def test_music21_state_installing_a_dunder_is_malicious() -> None:
+    state = b"N" + b"(" + g.text("__class__") + g.stack_global("music21.sites", "Sites") + b"d" + b"\x86"
+    data = g.pickle_of(_m21("music21.sites", "SiteRef", (), state), 4)
+    _, verdict, rules = scan_summary(data, "core.p")
+    assert verdict == "malicious" and "MG-S107" in rules
+
+
+def test_other_music21_modules_stay_unreviewed() -> None:
+    assert classify("music21.converter", "parse") is not Safety.SAFE
+    assert classify("music21.environment", "Environment") is not Safety.SAFE

@@ -154,7 +154,36 @@ PYTABLES = Pack("pytables", "PyTables 3.11.1 (tables/filters.py, tables/attribut
        "other reader's import fails and runs nothing"),
 ))
 
-PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR, PYTABLES)
+_M21_PLAIN = ("no __new__, __setstate__, __reduce__ or __setattr__ in the class or its parents (ProtoM21Object "
+              "has empty __slots__ only): BUILD only updates __dict__")
+_M21_INIT = "rebuilt by NEWOBJ in music21's pickles; __init__ is not reviewed for arbitrary arguments"
+
+MUSIC21 = Pack("music21", "music21 10.5.1 (metadata/, base.py, sites.py, common/objects.py)", True, (
+    _e("music21.metadata.bundles", "MetadataBundle MetadataEntry",
+       f"{_M21_PLAIN}; MetadataEntry.__getnewargs__ runs when pickling, never when loading; MetadataBundle.__init__ "
+       f"imports music21.corpus; {_M21_INIT} (the corpus metadata cache, corpus/_metadataCache/*.p.gz)",
+       rebuild_only=True),
+    _e("music21.metadata", "Metadata RichMetadata",
+       "Music21Object.__setstate__ installs the state dict with object.__setattr__(self, '__dict__', state), "
+       f"bypassing Metadata.__setattr__ (which only files values into its own namespaces); {_M21_INIT}",
+       rebuild_only=True),
+    _e("music21.metadata", "AmbitusShort", "a typing.NamedTuple of four values; tuple.__new__ only",
+       rebuild_only=True),
+    _e("music21.metadata.primitives",
+       "Text Copyright Contributor Creator Imprint Date DatePrimitive DateSingle DateRelative DateBetween "
+       "DateSelection",
+       f"{_M21_PLAIN}; their __init__ store strings and parse dates (Date.load: string and datetime parsing); "
+       f"{_M21_INIT}", rebuild_only=True),
+    _e("music21.base", "Groups",
+       "list subclass with empty __slots__; append and __setitem__ only check that the value is a str without "
+       "spaces before list.append / list.__setitem__; APPENDS uses list.extend", rebuild_only=True),
+    _e("music21.sites", "Sites SiteRef",
+       "SlottedObjectMixin.__setstate__ setattr()s each state key: only the __slots__ (no __dict__) and the "
+       "SiteRef.site property, whose setter wraps the value in a weakref; SiteRef.__setstate__ then pops its key "
+       "from music21's own GLOBAL_SITE_STATE_DICT; nothing else", rebuild_only=True),
+))
+
+PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR, PYTABLES, MUSIC21)
 
 
 def _pairs(packs: tuple[Pack, ...], *, rebuild_only: bool | None = None) -> frozenset[tuple[str, str]]:
