@@ -149,6 +149,15 @@ HOLDOUT2: tuple[Package, ...] = (
     Package("easyocr", "1.7.2", why="character sets and dictionaries"),
     Package("ultralytics", "8.4.190", why="bundled assets"),
     Package("kiwipiepy_model", "0.24.0", sdist=True, why="Kiwi Korean morphological analyser model binaries"),
+    Package("tltk", "1.11", why="Thai NLP: pickled and CRF models"),
+    Package("laonlp", "1.3.0", why="Lao NLP: tagger models and corpora"),
+    Package("SEFR_CUT", "1.1", why="Thai segmenter models"),
+    Package("dipy", "1.12.1", why="diffusion MRI sample data (.nii.gz, .npz, .bval, .trk)"),
+    Package("mne", "1.13.2", why="MEG/EEG data: FIF, MATLAB layouts and neighbours, montages"),
+    Package("nilearn", "0.14.1", why="brain templates and atlases (.nii.gz), test data"),
+    Package("obspy", "1.5.1", why="seismology test data: MiniSEED, SAC, SEG-Y, GSE2 and more binaries"),
+    Package("snownlp", "0.12.3", sdist=True, why="Chinese NLP models as marshal files"),
+    Package("onnxmltools", "1.16.0", sdist=True, why="converter test data"),
     # Older releases of packages the main set holds at their newest: the original finding scanned
     # whatever versions were current then, and test data changes between releases.
     Package("gensim", "4.3.3", why="test data of the previous minor release"),

@@ -31,6 +31,9 @@ INERT = {"MG-S005"}
     ("pytables/time-table-vlarray-1_x.h5", "hdf5-pytables", set()),  # ... and a pickled tables.Leaf.Filters
     ("pytables/zerodim-attrs-1.4.h5", "hdf5-pytables", set()),
     ("numpy/numpy_2_0_array.pkl", "pickle", set()),  # a newline after STOP
+    ("obspy/v1.0.2-py3.08.pkl", "pickle", set()),  # UTCDateTime, dict state
+    ("obspy/v1.4.2-py3.12.pkl", "pickle", set()),  # UTCDateTime, tuple state
+    ("mne/bem.html.jinja", "jinja", {"MG-S602"}),  # {% extends %}: listed (info), not failing
 ])
 def test_published_files_are_clean(rel: str, fmt: str, rules: set[str]) -> None:
     assert scan_summary(read_published(rel), rel.rsplit("/", 1)[-1]) == (fmt, "clean", rules)
@@ -262,3 +265,71 @@ def test_music21_state_installing_a_dunder_is_malicious() -> None:
 def test_other_music21_modules_stay_unreviewed() -> None:
     assert classify("music21.converter", "parse") is not Safety.SAFE
     assert classify("music21.environment", "Environment") is not Safety.SAFE
+
+
+# ---- NLTK and ObsPy packs ------------------------------------------------------------------------------
+def _rebuilt4(module: str, name: str, state: bytes) -> bytes:
+    """Protocol 4 as pickle.dump writes a plain object: NEWOBJ with no arguments, then BUILD."""
+    return g.stack_global(module, name) + b")\x81" + state + b"b"
+
+
+def _perceptron_tagger(extra: bytes = b"") -> bytes:
+    model = _rebuilt4("nltk.tag.perceptron", "AveragedPerceptron",
+                      b"(" + g.text("weights") + g.value({"bias": {"NN": 1}}) + g.text("i") + g.integer(0) + b"d")
+    tagger = _rebuilt4("nltk.tag.perceptron", "PerceptronTagger",
+                       b"(" + g.text("model") + model + g.text("tagdict") + g.value({"the": "DT"}) + b"d")
+    return g.pickle_of(b"(" + tagger + extra + b"l", 4)
+
+
+def _punkt() -> bytes:
+    params = _rebuilt4("nltk.tokenize.punkt", "PunktParameters", g.value({"abbrev_types": ["dr", "mr"]}))
+    lang = _rebuilt4("nltk.tokenize.punkt", "PunktLanguageVars", g.integer(1))
+    token = g.stack_global("nltk.tokenize.punkt", "PunktToken")
+    body = _rebuilt4("nltk.tokenize.punkt", "PunktSentenceTokenizer",
+                     b"(" + g.text("_params") + params + g.text("_lang_vars") + lang + g.text("_Token") + token + b"d")
+    return g.pickle_of(body, 4)
+
+
+def test_nltk_tagger_and_punkt_pickles_are_clean() -> None:
+    assert scan_summary(_perceptron_tagger(), "pos_tagger.pickle") == ("pickle", "clean", set())
+    assert scan_summary(_punkt(), "english.pickle") == ("pickle", "clean", set())
+
+
+def test_nltk_tagger_next_to_a_dangerous_import_stays_malicious() -> None:
+    _, verdict, rules = scan_summary(_perceptron_tagger(EVIL[2:-1]), "pos_tagger.pickle")
+    assert verdict == "malicious" and "MG-S101" in rules
+
+
+@pytest.mark.parametrize(("module", "name"), [("nltk.tag.perceptron", "PerceptronTagger"),
+                                              ("obspy.core.utcdatetime", "UTCDateTime")])
+def test_pack_classes_called_with_arguments_are_findings(module: str, name: str) -> None:
+    """PerceptronTagger(load=True) reads nltk_data: a pickle may rebuild one, never call it."""
+    _, verdict, rules = scan_summary(g.reduce_call(module, name, "eng"), "x.pickle")
+    assert verdict == "suspicious" and rules == {"MG-S106"}
+
+
+def test_nltk_loaders_stay_unreviewed() -> None:
+    assert classify("nltk.tokenize.punkt", "PunktTokenizer") is not Safety.SAFE  # reads nltk_data
+    assert classify("nltk.data", "load") is not Safety.SAFE
+    assert classify("nltk.tag.perceptron", "pathsec_open") is not Safety.SAFE
+
+
+def test_utcdatetime_state_installing_a_dunder_is_malicious() -> None:
+    data = g.pickle_of(_rebuilt4("obspy.core.utcdatetime", "UTCDateTime",
+                                 b"(" + g.text("__class__") + g.stack_global("builtins", "object") + b"d"), 4)
+    _, verdict, rules = scan_summary(data, "utc.pkl")
+    assert verdict == "malicious" and "MG-S107" in rules
+
+
+# ---- templates that load other templates -------------------------------------------------------------
+def test_template_loading_tags_are_listed_not_failing() -> None:
+    fmt, verdict, rules = scan_summary(b"{% include 'header.html.jinja' %}{{ title }}", "repr.html.jinja")
+    assert (fmt, verdict, rules) == ("jinja", "clean", {"MG-S602"})
+
+
+@pytest.mark.parametrize("template", [b"{% include 'h.jinja' %}{{ m.__class__ }}",
+                                      b"{% extends 'b.jinja' %}{{ '{0.__globals__}'.format(f) }}"])
+def test_loading_tag_next_to_an_escape_still_fails(template: bytes) -> None:
+    _, verdict, rules = scan_summary(template, "chat_template.jinja")
+    assert verdict in ("malicious", "suspicious") and rules & {"MG-S601", "MG-S602"}
+    assert verdict != "clean"

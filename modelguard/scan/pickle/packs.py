@@ -183,7 +183,26 @@ MUSIC21 = Pack("music21", "music21 10.5.1 (metadata/, base.py, sites.py, common/
        "from music21's own GLOBAL_SITE_STATE_DICT; nothing else", rebuild_only=True),
 ))
 
-PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR, PYTABLES, MUSIC21)
+NLTK = Pack("nltk", "NLTK 3.10.4 (tag/perceptron.py, tag/api.py, tokenize/punkt.py, tokenize/api.py)", True, (
+    _e("nltk.tag.perceptron", "PerceptronTagger",
+       "no __new__, __setstate__, __reduce__ or __setattr__ (TaggerI is an ABC with none): BUILD only updates "
+       "__dict__; __init__(load=True) reads the model from nltk_data, so calls are findings", rebuild_only=True),
+    _e("nltk.tag.perceptron", "AveragedPerceptron",
+       "plain class; __init__ stores the weights dict it is given and empty counters", rebuild_only=True),
+    _e("nltk.tokenize.punkt", "PunktSentenceTokenizer PunktParameters PunktToken PunktLanguageVars",
+       "the Punkt pickles of nltk_data: no __new__, __reduce__ or __setattr__; PunktLanguageVars.__setstate__ "
+       "returns 1 and ignores its state; PunktToken has __slots__ only; PunktSentenceTokenizer.__init__ trains on "
+       "text it is given (PunktTokenizer, which reads nltk_data, is not admitted)", rebuild_only=True),
+))
+
+OBSPY = Pack("obspy", "ObsPy 1.5.1 (core/utcdatetime.py)", True, (
+    _e("obspy.core.utcdatetime", "UTCDateTime",
+       "__slots__ class; __setstate__ takes a (ns, precision) tuple or a dict, converts both with int() and "
+       "stores them in its slots, raising on anything else; __init__ parses date strings and numbers "
+       "(rebuild-only all the same: ObsPy pickles never call it)", rebuild_only=True),
+))
+
+PACKS: tuple[Pack, ...] = (GENSIM, PYANNOTE, NUMPY_LEGACY, SKLEARN_BUNCH, MORFESSOR, PYTABLES, MUSIC21, NLTK, OBSPY)
 
 
 def _pairs(packs: tuple[Pack, ...], *, rebuild_only: bool | None = None) -> frozenset[tuple[str, str]]:
