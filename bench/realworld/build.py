@@ -158,6 +158,10 @@ HOLDOUT2: tuple[Package, ...] = (
     Package("obspy", "1.5.1", why="seismology test data: MiniSEED, SAC, SEG-Y, GSE2 and more binaries"),
     Package("snownlp", "0.12.3", sdist=True, why="Chinese NLP models as marshal files"),
     Package("onnxmltools", "1.16.0", sdist=True, why="converter test data"),
+    Package("guesslang", "2.2.1", why="TensorFlow SavedModel (saved_model.pb, variables)"),
+    Package("alt-profanity-check", "1.9.1", why="scikit-learn model and vectorizer as joblib pickles"),
+    Package("musicnn", "0.1.0", sdist=True, why="TensorFlow 1 checkpoints (.meta, .index, .data-*)"),
+    Package("textgenrnn", "2.0.0", sdist=True, why="Keras HDF5 weights and vocabulary"),
     # Older releases of packages the main set holds at their newest: the original finding scanned
     # whatever versions were current then, and test data changes between releases.
     Package("gensim", "4.3.3", why="test data of the previous minor release"),

@@ -333,3 +333,11 @@ def test_loading_tag_next_to_an_escape_still_fails(template: bytes) -> None:
     _, verdict, rules = scan_summary(template, "chat_template.jinja")
     assert verdict in ("malicious", "suspicious") and rules & {"MG-S601", "MG-S602"}
     assert verdict != "clean"
+
+
+@pytest.mark.parametrize("protocol", [0, 1])
+def test_proto_0_or_1_that_calls_before_breaking_stays_malicious(protocol: int) -> None:
+    """The run-of-opcodes threshold never hides what pickle.load has already called when it breaks."""
+    body = g.global_op("os", "system") + g.args_tuple(("x",), 2) + b"R"
+    _, verdict, rules = scan_summary(bytes([0x80, protocol]) + body + b"\x00\xff", "x.bin")
+    assert verdict == "malicious" and "MG-S101" in rules
