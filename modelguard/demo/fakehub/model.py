@@ -106,6 +106,8 @@ class Fault(str, Enum):
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
+    IGNORE_RANGE = "ignore-range"
+    """answer a ``Range`` request with 200 and the whole body, as a server without range support does"""
     SLOW_BODY = "slow-body"
     """stream the file's bytes in 16 pieces over ``delay`` seconds (at most 5): a download in progress"""
     # --- download headers
