@@ -137,9 +137,12 @@ def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
 def bench_case(shards: int, shard_mib: float, rate_mib: float, repeat: int, base: Path,
                mg_args: list[str] | None = None) -> dict[str, Any]:
     """One case: ``shards`` x ``shard_mib`` MiB at ``rate_mib`` MiB/s per connection (0: uncapped)."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
-    env.pop("HF_ENDPOINT", None)
-    env.pop("HF_TOKEN", None)
+    # Bytecode cached for both clients, as installed packages have it (a sandbox that sets
+    # PYTHONDONTWRITEBYTECODE would recompile the working tree's modelguard on every run).
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PYTHONDONTWRITEBYTECODE", "HF_ENDPOINT", "HF_TOKEN", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(ROOT)
+    env["PYTHONPYCACHEPREFIX"] = str(base / "mg-bench-pycache")
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(shards), str(int(shard_mib * (1 << 20))),
                                str(rate_mib * (1 << 20))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     load = [os.getloadavg()[0]]

@@ -6,7 +6,10 @@ the call returns; Python users get exactly what the command line gets.
 * :func:`lock` (and :func:`check_lock`), :func:`fetch`, :func:`verify`: the three commands of the flow,
   returning typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
-* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
+* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not
+  (``modelguard path NAME`` prints it for servers that are not Python).
+* :func:`plan_fetch` (``fetch --dry-run``) and :func:`cache_contents` (``list``): what a fetch would
+  download, and what the cache holds; neither is a verdict.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
 * :func:`revoke`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
@@ -33,16 +36,19 @@ from modelguard.spec import filenames
 
 if TYPE_CHECKING:
     from modelguard.flows.lock import LockResult
+    from modelguard.flows.plan import FetchPlan
     from modelguard.flows.revoke import Revoked
     from modelguard.mirror.push import PushOutcome
     from modelguard.report.sarif import SarifAnchors
     from modelguard.spec.types import Lockfile
     from modelguard.store.audit import AuditLog
+    from modelguard.store.listing import CacheListing
 
 __all__ = [
     "Signed",
     "TorchNotInstalledError",
     "audit_log",
+    "cache_contents",
     "check_lock",
     "fetch",
     "hf_offline",
@@ -50,6 +56,7 @@ __all__ = [
     "load_torch",
     "lock",
     "offline_env",
+    "plan_fetch",
     "push",
     "render",
     "revoke",
@@ -108,6 +115,10 @@ def fetch(
     mirror: str | None = None,
     no_hub: bool = False,
     plain_http: bool = False,
+    names: Iterable[str] = (),
+    frozen: bool = False,
+    policy: PathLike | None = None,
+    max_workers: int | None = None,
 ) -> Report:
     """Download, check, scan and admit every locked model (same as ``modelguard fetch``).
 
@@ -115,13 +126,43 @@ def fetch(
     exit code, reason, per-file results, the snapshot folder when admitted); ``report.exit_code`` is
     the command's. Raises for what stops the whole run (stale lock, unreadable lockfile or manifest).
     ``mirror`` (``oci://HOST/NAMESPACE``), ``no_hub`` and ``plain_http`` override the manifest's
-    ``[mirror]`` table.
+    ``[mirror]`` table. ``names``: only these lock entries (``fetch NAME...``). ``frozen``: from the
+    lockfile alone, never re-locked, under the policy file ``policy`` (else the manifest's); the
+    report's ``extra["policy"]`` names the policy enforced. ``max_workers``: connections at once.
     """
     from modelguard.flows.fetch import fetch as run_fetch
 
     return run_fetch(lockfile, cache_dir=cache_dir, endpoint=endpoint, token=token, manifest_path=manifest,
                      fail_on=parse_fail_on(fail_on, where="fail_on"), progress=progress, mirror_url=mirror,
-                     no_hub=no_hub, plain_http=plain_http)
+                     no_hub=no_hub, plain_http=plain_http, names=tuple(names), frozen=frozen, policy_path=policy,
+                     workers=max_workers)
+
+
+def plan_fetch(
+    lockfile: PathLike = DEFAULT_LOCKFILE,
+    names: Iterable[str] = (),
+    *,
+    manifest: PathLike | None = None,
+    cache_dir: PathLike | None = None,
+    frozen: bool = False,
+    policy: PathLike | None = None,
+    mirror: str | None = None,
+    endpoint: str | None = None,
+) -> FetchPlan:
+    """What :func:`fetch` would download and how much, offline, changing nothing (``fetch --dry-run``)."""
+    from modelguard.flows.plan import plan_from_files
+
+    return plan_from_files(lockfile, tuple(names), manifest_path=manifest, cache_dir=cache_dir, frozen=frozen,
+                           policy_path=policy, mirror_url=mirror, endpoint=endpoint)
+
+
+def cache_contents(cache_dir: PathLike | None = None) -> CacheListing:
+    """What the verified cache holds, admitted or not, with sizes, and the partial downloads kept for
+    resuming (same as ``modelguard list``). An inventory, not a verdict."""
+    from modelguard.store.cache import Layout, existing_cache_root
+    from modelguard.store.listing import list_cache
+
+    return list_cache(Layout(existing_cache_root(cache_dir)))
 
 
 def verify(
@@ -136,15 +177,20 @@ def verify(
     fail_on: Severity | str | None = None,
     require_signature: bool = False,
     progress: bool = False,
+    names: Iterable[str] = (),
+    frozen: bool = False,
+    policy: PathLike | None = None,
 ) -> Report:
     """The CI gate as a call (same as ``modelguard verify``): ``report.ok`` is True only when every
     locked model is admitted, byte-identical and passes the policy and scans now; ``report.models``
-    holds one :class:`~modelguard.models.VerifyOutcome` per locked model."""
+    holds one :class:`~modelguard.models.VerifyOutcome` per locked model. ``names``: only these lock
+    entries; ``frozen`` / ``policy``: from the lockfile alone, as :func:`fetch` takes them."""
     from modelguard.flows.verify import verify as run_verify
 
     return run_verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
                       endpoint=endpoint, token=token, fail_on=parse_fail_on(fail_on, where="fail_on"),
-                      require_signature=require_signature, progress=progress)
+                      require_signature=require_signature, progress=progress, names=tuple(names), frozen=frozen,
+                      policy_path=policy)
 
 
 def push(

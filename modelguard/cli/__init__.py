@@ -30,6 +30,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "revoke": ("modelguard.cli.revoke:revoke", "Revoke a model commit or file hash fleet-wide and evict it locally."),
     "log": ("modelguard.cli.log:log", "Read the audit log of the verified cache."),
     "push": ("modelguard.cli.push:push", "Publish admitted models to an OCI registry (a fleet's mirror)."),
+    "path": ("modelguard.cli.path:path", "Print the admitted snapshot folder of one model (for vLLM, TGI, ...)."),
+    "list": ("modelguard.cli.listing:listing", "Show what the verified cache holds, admitted or not, with sizes."),
 }
 
 

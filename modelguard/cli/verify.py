@@ -12,6 +12,7 @@ from modelguard.spec import filenames
 
 
 @click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
               help="The lockfile to verify.")
 @click.option("--manifest", default=None, type=click.Path(dir_okay=False),
@@ -25,16 +26,24 @@ from modelguard.spec import filenames
               help="Also ask the Hub that each locked commit still publishes the locked hashes.")
 @click.option("--require-signature", is_flag=True,
               help="Fail when modelguard.lock.sig is missing or invalid, as require-signature = true does.")
+@click.option("--frozen", is_flag=True,
+              help="Act on the lockfile alone: no manifest freshness check; the policy is --policy FILE, else the "
+                   "manifest's.")
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+              help="With --frozen: the policy file this machine enforces (shown in the report).")
 @report_options
 @click.pass_context
-def verify(ctx: click.Context, lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
-           remote: bool, require_signature: bool, fmt: str, output: str | None, fail_on: str | None) -> int:
-    """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows."""
+def verify(ctx: click.Context, names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir: str | None,
+           fast: bool, remote: bool, require_signature: bool, frozen: bool, policy_path: str | None, fmt: str,
+           output: str | None, fail_on: str | None) -> int:
+    """Prove, offline, that the verified cache holds exactly what the lock pins (all of it, or the NAMEs
+    given) and the policy allows."""
     from modelguard import api
 
     obj = ctx.obj or {}
     report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
                         endpoint=obj.get("endpoint"), token=obj.get("token"), fail_on=parse_fail_on(fail_on),
-                        require_signature=require_signature, progress=sys.stderr.isatty() and not obj.get("quiet"))
+                        require_signature=require_signature, progress=sys.stderr.isatty() and not obj.get("quiet"),
+                        names=names, frozen=frozen, policy=policy_path)
     anchors = api.sarif_anchors(lockfile, manifest=manifest) if fmt == "sarif" else None
     return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)

@@ -21,7 +21,6 @@ when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelguard.errors import (
     ExitCode,
-    IntegrityError,
     ModelguardError,
     NotFoundError,
     NothingToCheckError,
@@ -39,6 +37,8 @@ from modelguard.errors import (
     StaleLockError,
     UnreadableError,
 )
+from modelguard.flows.fetch_hub import fetch_workers, stage_from_hub
+from modelguard.hub.pool import DEFAULT_WORKERS
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
@@ -58,15 +58,13 @@ from modelguard.store.cache import (
 )
 from modelguard.store.digest import hash_file
 from modelguard.store.integrity import Group, check_snapshot, group_models
+from modelguard.store.partial import PartialStore
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.trust.revocation import Target, evict_locked
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
-
-_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-
 
 @dataclass
 class GroupOutcome:
@@ -111,8 +109,11 @@ def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
 
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
-                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None) -> None:
+                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None,
+                 workers: int = DEFAULT_WORKERS) -> None:
         self.progress = progress
+        self.workers = workers
+        self.partials = PartialStore(layout.quarantine)
         self.mirror = mirror
         self.layout = layout
         self.policy = policy
@@ -272,22 +273,13 @@ class _Fetcher:
             if not missing:
                 return staged, failures
 
-        from modelguard.hub import client as hub
-
-        remote = hub.resolve(self.client(), group.repo, group.commit)
-        if remote.commit != group.commit:
-            raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
-        published = {rf.path: rf for rf in remote.files}
-        for index, lf in enumerate(missing):
-            dest = quarantine / f"{index:05d}.download"
-            try:
-                staged.append(self._stage_file(group, lf, published.get(lf.path), dest))
-            except (RejectedError, NoVerdictError, NotFoundError) as e:
-                dest.unlink(missing_ok=True)  # refused bytes need no disk while the other files download
-                self._fail_file(out, lf, e)
-                failures.append(e)
-                if isinstance(e, NoVerdictError):
-                    break
+        got = stage_from_hub(self.client(), group, missing, quarantine, self.partials, workers=self.workers,
+                             progress=self.progress)
+        staged.extend(got.staged)
+        out.findings.extend(got.notes)
+        for lf, error in got.failed:
+            self._fail_file(out, lf, error)
+            failures.append(error)
         return staged, failures
 
     def _stage_from_mirror(self, group: Group, quarantine: Path, out: GroupOutcome, missing: list[LockedFile],
@@ -303,39 +295,6 @@ class _Fetcher:
             failures.append(error)
         return got.for_hub
 
-    def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
-        """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
-        from modelguard.hub import client as hub
-
-        if rf is None:
-            raise NotFoundError(f"{lf.path} is not published at {group.repo}@{group.commit[:12]}")
-        problem = _published_disagrees(lf, rf)
-        if problem:
-            raise IntegrityError(problem[1], rule=problem[0])
-        try:
-            digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
-                                   expected_size=lf.size, progress=self.progress)
-        except OSError as e:
-            what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
-            raise NoVerdictError(f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch "
-                                 "again", rule="MG-H106") from None
-        # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
-        hub.check_locked(lf, digests, what=lf.path)
-        hub.check_published(rf, digests, what=lf.path)
-        return StagedFile(lf.path, blob_name(lf), dest)
-
-
-def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
-    """(rule, message) when what the Hub publishes now is not what was locked."""
-    if rf.size != lf.size:
-        return "MG-H002", f"{lf.path}: the Hub publishes {rf.size} bytes, the lock pins {lf.size}"
-    if lf.published == "lfs-sha256" or rf.lfs_sha256 is not None:
-        if rf.lfs_sha256 != lf.sha256:
-            return "MG-H003", f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
-    elif rf.blob_id != lf.git_blob_sha1:
-        return "MG-H003", f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
-    return None
-
 
 def fetch_locked(
     lockfile: Lockfile,
@@ -346,15 +305,18 @@ def fetch_locked(
     fail_on: Severity | None = None,
     progress: bool = False,
     mirror: MirrorSource | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> Report:
-    """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
+    """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring.
+
+    ``workers``: connections a model's files (and pieces of big files) are downloaded over at once."""
     if not lockfile.hf_models:
         raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to fetch; add one to the "
                                   "manifest and run `modelguard lock`")
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
-    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror, workers)
     outcomes: list[GroupOutcome] = []
     audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
     with writer_lock(layout):
@@ -407,26 +369,40 @@ def fetch(
     mirror_url: str | None = None,
     no_hub: bool = False,
     plain_http: bool = False,
+    names: Sequence[str] = (),
+    frozen: bool = False,
+    policy_path: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`.
 
-    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table.
+    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table. ``names``:
+    only these lock entries (:mod:`modelguard.flows.select`). ``frozen``: the lockfile alone, under
+    ``policy_path`` or the manifest's policy (:mod:`modelguard.flows.frozen`). ``workers``: connections
+    at once (else ``$MODELGUARD_MAX_WORKERS``, the manifest's ``[fetch] max-workers``, 8).
     """
-    from modelguard.flows.verify import load_inputs
-    from modelguard.mirror.source import MirrorSource, settings
+    from modelguard.flows import frozen as chosen
+    from modelguard.flows.select import select
 
-    lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-    # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
-    # every cached snapshot holding a revoked file of it; the other models still proceed and the
-    # report says why. The policy does not make the lock stale (manifest-sha256 covers model
-    # entries only), so no early exit is needed here.
-    if lockfile.manifest_sha256 != manifest.sha256:
-        # The policy or the models changed since the lock: fetching it would admit what nobody re-checked.
+    inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
+    lockfile, manifest = inputs.lockfile, inputs.manifest
+    if frozen:
+        # Deploying from the lock alone: never stale by definition, but signed as the policy requires.
+        chosen.require_signature(lockfile_path, inputs, fail_on)
+    elif lockfile.manifest_sha256 != manifest.sha256:
+        # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
+        # every cached snapshot holding a revoked file of it; the other models still proceed. The policy
+        # does not make the lock stale (manifest-sha256 covers model entries only). The models changed
+        # since the lock: fetching it would admit what nobody re-checked.
         raise StaleLockError(
             f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
         )
+    lockfile = select(lockfile, names, where=lockfile_path, providers=False)
+    mirror = None
+    if manifest.mirror is not None or mirror_url or no_hub:  # requests is imported only for a mirror
+        from modelguard.mirror.source import settings
 
-    mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
+        mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
 
     def factory() -> Any:
         from modelguard.hub import client as hub
@@ -435,10 +411,17 @@ def fetch(
             raise AssertionError("the Hub was asked for although the mirror's fallback is none")
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    source = MirrorSource.open(mirror) if mirror is not None else None
+    source = None
+    if mirror is not None:
+        from modelguard.mirror.source import MirrorSource
+
+        source = MirrorSource.open(mirror)
     try:
-        return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
-                            fail_on=fail_on, progress=progress, mirror=source)
+        report = fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
+                              fail_on=fail_on, progress=progress, mirror=source,
+                              workers=fetch_workers(workers, manifest.max_workers))
     finally:
         if source is not None:
             source.close()
+    return replace(report, findings=(*inputs.notes, *report.findings),
+                   extra={**report.extra, "policy": chosen.shown(inputs)})

@@ -208,13 +208,23 @@ def verify(
     fail_on: Severity | None = None,
     require_signature: bool = False,
     progress: bool = False,
+    names: Sequence[str] = (),
+    frozen: bool = False,
+    policy_path: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Library entry point: read the lockfile and manifest, then :func:`verify_locked`.
 
     ``require_signature`` tightens the policy for this run as ``require-signature = true`` does
     (a missing lockfile signature is a finding); it can never loosen what the policy requires.
+    ``names``: only these lock entries (:mod:`modelguard.flows.select`); ``frozen``: the lockfile alone,
+    under ``policy_path`` or the manifest's policy, freshness not checked (:mod:`modelguard.flows.frozen`).
     """
-    lockfile, manifest = load_inputs(lockfile_path, manifest_path)
+    from modelguard.flows import frozen as chosen
+    from modelguard.flows.select import select
+
+    inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
+    lockfile = select(inputs.lockfile, names, where=lockfile_path)
+    manifest = inputs.manifest
     if require_signature and not manifest.policy.require_signature:
         manifest = replace(manifest, policy=replace(manifest.policy, require_signature=True))
     # Locked hf-models are read from the cache: a --cache-dir that does not exist is a mistyped path,
@@ -231,7 +241,9 @@ def verify(
                            client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path),
                            progress=progress)
     # trust hook: the lockfile signature (MG-L101..L107), then one audit line per model
-    report = replace(report, findings=(*report.findings, *trust.lockfile_findings(lockfile_path, manifest.policy)))
+    report = replace(report, findings=(*inputs.notes, *report.findings,
+                                       *trust.lockfile_findings(lockfile_path, manifest.policy)),
+                     extra={**report.extra, "policy": chosen.shown(inputs)})
     audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,
                         lockfile=os.fspath(lockfile_path))
     return report

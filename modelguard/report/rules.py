@@ -30,6 +30,7 @@ from modelguard.models import Finding, Severity, Verdict
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
+from modelguard.report.transfer_rules import TRANSFER_RULES
 
 __all__ = ["REFUSAL_ORDER", "RULES", "Rule", "finding"]
 
@@ -341,6 +342,8 @@ _ALL: list[Rule] = [
          "A key is missing, unknown or holds a value modelguard never writes (a non-hex hash, an unsafe "
          "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
     ]),
+
+    *TRANSFER_RULES,  # MG-H150..H152, MG-L040..L041: modelguard.report.transfer_rules
 
     # ---- MG-P9xx: suppressions
     *_raises(PolicyError, [

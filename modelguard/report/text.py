@@ -147,6 +147,10 @@ def to_text(report: Report, *, verbose: bool = False, quiet: bool = False) -> st
     verdict = "OK" if code is ExitCode.OK else ("FAILED" if code is ExitCode.REJECTED else "NO VERDICT")
     if lines or not quiet:
         lines.append("")
+    policy = report.extra.get("policy")
+    if isinstance(policy, dict):  # fetch, verify: the policy this run enforced, always said (issue 15)
+        frozen = ", --frozen: the lockfile alone" if policy.get("frozen") else ""
+        lines.append(f"policy: {policy.get('source')} (sha256 {str(policy.get('sha256'))[:12]}{frozen})")
     lines.append(
         f"{verdict}: {s['files']} file(s) — {s['clean']} clean, {s['suspicious']} suspicious, "
         f"{s['malicious']} malicious, {s['unscannable']} unscannable; {s['findings']} finding(s), "

@@ -1,0 +1,416 @@
+"""Download many files, and pieces of big ones, over a bounded pool of connections; resume what was cut.
+
+A CDN gives one connection a fraction of the link (10–100 MiB/s), so a model of many shards is
+fetched over :data:`DEFAULT_WORKERS` connections at once (``--max-workers``). Each file is one job:
+a HEAD (commit, ETag, size, where the bytes are), then the byte ranges still missing, cut into
+pieces of :data:`PIECE`; a worker that opens a job puts its pieces first in the queue, so idle
+connections help with a big file instead of waiting for it (a 10 GB shard is fetched over every
+connection; 200 small files go side by side). Pieces are written at their offsets into the file's
+partial download (:mod:`modelguard.store.partial`), and every byte is hashed once, in order, while
+the pieces land (:class:`~modelguard.store.ordered.OrderedHasher`): memory stays bounded by the
+workers' 1 MiB buffers and each file's hashing backlog, whatever the file sizes.
+
+Resume: a piece cut short is asked for again from its next byte (``Range``), with the client's
+backoff; a partial left by an earlier run (kill -9, Ctrl-C, a network failure) is continued, its
+bytes re-hashed from disk, never trusted. A server that ignores ``Range`` is detected
+(:class:`~modelguard.hub.ranged.RangeIgnored`) and the file downloaded again from byte 0 in one
+request (MG-H150); a resumed file that does not hash to the lock is downloaded once more from byte
+0 (MG-H151). Checks are per file and unchanged: size, the locked SHA-256, the ETag's hash.
+
+Failures are per file: one file's refusal cancels its own pieces only, and its bytes are removed
+(as are those of a file the disk could not hold); a file the network failed keeps its partial. A failure that gives no
+verdict (Hub down after retries, disk full) stops opening further files, as the rest would fail
+alike; files already started finish or fail on their own. A bug in a worker stops the pool and is
+raised in the caller's thread. Ctrl-C stops every transfer, keeps the partials, and re-raises.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from modelguard.errors import (
+    IntegrityError,
+    ModelguardError,
+    NotFoundError,
+    NoVerdictError,
+    RejectedError,
+    UnreadableError,
+)
+from modelguard.hub.progress import Progress, Silent
+from modelguard.hub.ranged import Cancelled, RangeIgnored, get_range
+from modelguard.hub.transport import HubClient, Transient, pause
+from modelguard.models import Finding
+from modelguard.report.rules import finding
+from modelguard.store.digest import Digests
+from modelguard.store.ordered import OrderedHasher
+from modelguard.store.partial import Partial
+
+DEFAULT_WORKERS = 8
+"""connections at once, as huggingface_hub's snapshot_download uses"""
+MAX_WORKERS = 64
+PIECE = 32 << 20
+"""bytes one request asks for at most: a bigger file is fetched over several connections"""
+
+Head = Callable[[str, "int | None"], tuple[str, str, int]]
+"""(path, locked size) -> (ETag, location of the bytes, size), each checked (:func:`modelguard.hub.client.head_file`)"""
+Claim = Callable[["Want", int], Partial]
+Gate = Callable[[str], "ModelguardError | None"]
+"""path -> why the file must not be downloaded after all (called after its HEAD, may wait), or None"""
+
+
+@dataclass(frozen=True)
+class Want:
+    """One locked file to download to ``dest``."""
+
+    path: str
+    size: int | None
+    """the locked size, when there is a lock (else what the Hub announces is taken)"""
+    sha256: str | None
+    """the SHA-256 to check before the ETag (MG-H001 first), when the caller wants it checked here"""
+    dest: Path
+    key: str | None = None
+    """the locked SHA-256 that names the file's partial download (resumable across runs)"""
+
+
+@dataclass
+class Done:
+    """What became of one file: its digests, or the error that refused it; and notes (MG-H150, MG-H151)."""
+
+    digests: Digests | None = None
+    error: ModelguardError | None = None
+    notes: list[Finding] = field(default_factory=list)
+
+
+class _Job:
+    def __init__(self, want: Want, what: str) -> None:
+        self.want = want
+        self.what = what
+        self.lock = threading.Lock()
+        self.etag = ""
+        self.location = ""
+        self.size = want.size or 0
+        self.finished = False
+        self.partial: Partial | None = None
+        self.fd = -1
+        self.hasher: OrderedHasher | None = None
+        self.inherited = 0
+        """bytes of the partial that earlier attempts or runs left (re-hashed, not downloaded again)"""
+        self.outstanding = 0
+        self.error: ModelguardError | None = None
+        self.restart: str | None = None
+        """why the file must be downloaded again from byte 0 (set while pieces may still run)"""
+        self.restarts = 0
+        self.whole_only = False
+        """the server ignored Range: one request for the whole file, no pieces"""
+        self.retried_fresh = False
+        self.done = Done()
+
+    def stopped(self) -> bool:
+        return self.error is not None or self.restart is not None
+
+
+class Pool:
+    """One model's downloads (see the module docstring); :meth:`run` once per set of files."""
+
+    def __init__(self, client: HubClient, repo: str, commit: str, *, head: Head, claim: Claim,
+                 workers: int = DEFAULT_WORKERS, progress: Progress | None = None, piece: int = PIECE,
+                 gate: Gate | None = None) -> None:
+        self.client = client
+        self._gate = gate
+        self.repo = repo
+        self.commit = commit
+        self._head = head
+        self._claim = claim
+        self.workers = max(1, min(MAX_WORKERS, workers))
+        self.progress: Progress = progress or Silent()
+        self.piece = piece
+        self._tasks: deque[tuple[_Job, int, int] | tuple[_Job]] = deque()
+        self._cv = threading.Condition()
+        self._busy = 0
+        self._stop = False
+        """no further file is opened (a failure without verdict)"""
+        self._cancel = False
+        """every transfer stops now (Ctrl-C, a bug)"""
+        self._crash: BaseException | None = None
+        self._results: dict[str, Done] = {}
+
+    def run(self, wants: Sequence[Want]) -> dict[str, Done]:
+        """Download ``wants``; a file that was never opened (after a failure without verdict) has no entry."""
+        jobs = [_Job(w, f"{self.repo}@{self.commit[:12]}:{w.path}") for w in wants]
+        self._tasks.extend((job,) for job in jobs)
+        try:
+            return self._run(jobs)
+        finally:
+            for job in jobs:
+                if job.partial is not None and not job.finished:  # stopped mid-way: keep what arrived
+                    if job.hasher is not None:
+                        job.hasher.close()
+                    self._finish(job, record=False)
+
+    def _run(self, jobs: list[_Job]) -> dict[str, Done]:
+        threads = [threading.Thread(target=self._worker, name=f"modelguard-get-{i}", daemon=True)
+                   for i in range(min(self.workers, max(1, len(jobs))))]
+        for t in threads:
+            t.start()
+        try:
+            for t in threads:
+                while t.is_alive():
+                    t.join(0.2)  # a bounded join keeps Ctrl-C deliverable to this thread
+        except BaseException:
+            with self._cv:
+                self._cancel = self._stop = True
+                self._tasks.clear()
+                self._cv.notify_all()
+            for t in threads:
+                t.join(5.0)
+            raise
+        if self._crash is not None:
+            raise self._crash
+        return self._results
+
+    # --- the queue
+
+    def _next(self) -> tuple[_Job, int, int] | tuple[_Job] | None:
+        with self._cv:
+            while not self._tasks and self._busy > 0:
+                self._cv.wait()
+            if not self._tasks:
+                self._cv.notify_all()
+                return None
+            self._busy += 1
+            return self._tasks.popleft()
+
+    def _push_front(self, tasks: list[tuple[_Job, int, int]]) -> None:
+        with self._cv:
+            self._tasks.extendleft(reversed(tasks))
+            self._cv.notify_all()
+
+    def _worker(self) -> None:
+        while (task := self._next()) is not None:
+            try:
+                if len(task) == 1:
+                    self._open(task[0])
+                else:
+                    self._piece(*task)
+            except BaseException as e:  # a bug: stop everything, raise it in the caller's thread
+                with self._cv:
+                    self._crash = self._crash or e
+                    self._cancel = self._stop = True
+                    self._tasks.clear()
+            finally:
+                with self._cv:
+                    self._busy -= 1
+                    self._cv.notify_all()
+
+    # --- one file
+
+    def _open(self, job: _Job) -> None:
+        if self._stop:
+            return  # not attempted: not reported
+        try:
+            job.etag, job.location, job.size = self._head(job.want.path, job.want.size)
+            veto = self._gate(job.want.path) if self._gate is not None else None
+            if veto is not None:
+                raise veto
+            job.partial = self._claim(job.want, job.size)
+            job.fd = os.open(job.partial.part, os.O_RDWR)
+        except (RejectedError, NoVerdictError, NotFoundError) as e:
+            self._finish(job, error=e)
+            return
+        except OSError as e:
+            self._finish(job, error=_store_error(job.what, e))
+            return
+        job.inherited = job.partial.done.total
+        self.progress.start(job.want.path, job.size, job.inherited)
+        self._plan(job)
+
+    def _plan(self, job: _Job) -> None:
+        """Start hashing what is on disk and queue the missing ranges, cut into pieces."""
+        assert job.partial is not None
+        job.hasher = OrderedHasher(job.fd, job.size, git_sha1=len(job.etag) != 64, landed=job.partial.done)
+        if job.whole_only:
+            pieces = [(job, 0, job.size)] if job.size else []
+        else:
+            pieces = [(job, a, b) for start, end in job.partial.done.missing(job.size)
+                      for a, b in _cut(start, end, self.piece)]
+        if not pieces:
+            self._settle(job)
+            return
+        job.outstanding = len(pieces)
+        self._push_front(pieces)
+
+    def _piece(self, job: _Job, start: int, end: int) -> None:
+        at = [start]
+
+        def write(offset: int, data: bytes) -> None:
+            view = memoryview(data)
+            done = 0
+            while done < len(view):
+                done += os.pwrite(job.fd, view[done:], offset + done)
+            assert job.partial is not None and job.hasher is not None
+            job.partial.landed(offset, offset + len(data))
+            job.hasher.landed(offset, data)
+            at[0] = offset + len(data)
+            self.progress.advance(job.want.path, len(data))
+
+        waits = iter(self.client.retry.waits())
+        try:
+            while not (job.stopped() or self._cancel) and at[0] < end:
+                try:
+                    get_range(self.client, job.location, self.commit, job.what, size=job.size, start=at[0], end=end,
+                              ranged=(at[0], end) != (0, job.size), write=write,
+                              cancelled=lambda: job.stopped() or self._cancel)
+                except RangeIgnored:
+                    self._restart(job, finding("MG-H150", f"{job.what}: the server ignored a Range request; "
+                                                          "downloading the file again from byte 0"))
+                except Cancelled:
+                    return
+                except (Transient, IntegrityError) as e:
+                    if isinstance(e, IntegrityError) and e.rule != "MG-H008":
+                        raise
+                    # A cut or a transient failure: ask again for the rest of this piece, after the backoff.
+                    backoff = next(waits, None)
+                    if backoff is None or job.stopped() or self._cancel:
+                        raise
+                    wait = max(backoff, e.wait if isinstance(e, Transient) else 0.0)
+                    if wait > self.client.retry.max_server_wait:
+                        raise
+                    pause(wait, e.message)
+        except (RejectedError, NoVerdictError, NotFoundError) as e:
+            self._fail(job, e)
+        except OSError as e:
+            self._fail(job, _store_error(job.what, e))
+        finally:
+            with job.lock:
+                job.outstanding -= 1
+                last = job.outstanding == 0
+            if last:
+                self._settle(job)
+
+    def _restart(self, job: _Job, note: Finding) -> None:
+        with job.lock:
+            if job.restart is None:
+                job.restart = note.message
+                if not any(n.rule == note.rule for n in job.done.notes):
+                    job.done.notes.append(note)
+                if note.rule == "MG-H150":
+                    job.whole_only = True
+
+    def _fail(self, job: _Job, error: ModelguardError) -> None:
+        with job.lock:
+            job.error = job.error or error
+        if isinstance(error, NoVerdictError):
+            self._stop = True
+
+    def _settle(self, job: _Job) -> None:
+        """Every piece of ``job`` ended: finish the file, or download it again from byte 0."""
+        assert job.partial is not None and job.hasher is not None
+        if job.error is not None or self._cancel:
+            job.hasher.close()
+            self._finish(job, error=job.error)
+            return
+        if job.restart is not None:
+            job.hasher.close()
+            job.restarts += 1
+            if job.restarts > self.client.retry.retries:
+                self._finish(job, error=IntegrityError(f"{job.what}: {job.restart}, {job.restarts} times",
+                                                       rule="MG-H008"))
+                return
+            self._start_over(job)
+            return
+        try:
+            got = job.hasher.digests()
+        except OSError as e:
+            self._finish(job, error=_store_error(job.what, e))
+            return
+        problem = _check(job, got)
+        if problem is not None and job.inherited and not job.retried_fresh:
+            # Bytes an earlier attempt left did not add up to the lock: they go, and the file comes anew.
+            job.retried_fresh = True
+            job.done.notes.append(finding("MG-H151", f"{job.what}: the partial download kept from an earlier "
+                                                     f"attempt did not hash to the lock ({problem.rule}); "
+                                                     "downloading the file again from byte 0"))
+            self._start_over(job)
+            return
+        if problem is not None:
+            self._finish(job, error=problem)
+            return
+        try:
+            os.fsync(job.fd)
+            os.replace(job.partial.part, job.want.dest)
+        except OSError as e:
+            self._finish(job, error=_store_error(job.what, e))
+            return
+        job.done.digests = got
+        self._finish(job)
+
+    def _start_over(self, job: _Job) -> None:
+        assert job.partial is not None
+        job.restart = None
+        self.progress.restart(job.want.path, job.partial.done.total)
+        job.partial.reset()
+        job.inherited = 0
+        self._plan(job)
+
+    def _finish(self, job: _Job, *, error: ModelguardError | None = None, record: bool = True) -> None:
+        """Close the file and keep the outcome. A partial survives a failure without verdict (to resume);
+        refused bytes are removed."""
+        job.finished = True
+        if job.fd >= 0:
+            with contextlib.suppress(OSError):
+                os.close(job.fd)
+            job.fd = -1
+        if job.partial is not None:
+            if error is None and job.done.digests is not None:
+                job.partial.discard()  # its bytes are now the downloaded file
+            elif error is None or (isinstance(error, NoVerdictError) and error.rule != "MG-H106"):
+                # Stopped, or the network failed: kept to resume. A full disk gets its space back.
+                with contextlib.suppress(OSError):
+                    job.partial.save()
+            else:
+                job.partial.discard()
+        if error is not None:
+            self._fail(job, error)
+        job.done.error = error
+        if record and (error is not None or job.done.digests is not None):
+            with self._cv:
+                self._results[job.want.path] = job.done
+        self.progress.finish(job.want.path)
+
+
+def _cut(start: int, end: int, piece: int) -> list[tuple[int, int]]:
+    """``[start, end)`` in pieces of about ``piece`` bytes, evenly (no sliver of a piece at the end)."""
+    count = max(1, round((end - start) / piece))
+    step = -(-(end - start) // count)
+    return [(a, min(a + step, end)) for a in range(start, end, step)]
+
+
+def _check(job: _Job, got: Digests) -> IntegrityError | None:
+    """The hashed bytes against the announced size, the lock and the ETag (MG-H008, MG-H001, MG-H003)."""
+    from modelguard.hub.metadata import check_etag_matches
+
+    if got.size != job.size:
+        return IntegrityError(f"{job.what}: {got.size} of the {job.size} bytes announced arrived", rule="MG-H008")
+    if job.want.sha256 is not None and got.sha256 != job.want.sha256:
+        return IntegrityError(f"{job.what}: SHA-256 {got.sha256} differs from the locked {job.want.sha256}",
+                              rule="MG-H001")
+    try:
+        check_etag_matches(job.etag, got, job.what)
+    except IntegrityError as e:
+        return e
+    return None
+
+
+def _store_error(what: str, e: OSError) -> UnreadableError:
+    import errno
+
+    full = e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
+    reason = "no space left" if full else (e.strerror or type(e).__name__)
+    return UnreadableError(f"{what}: cannot write the download into quarantine: {reason}; free space and fetch "
+                          "again", rule="MG-H106")
