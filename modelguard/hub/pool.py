@@ -219,7 +219,7 @@ class Pool:
             if veto is not None:
                 raise veto
             job.partial = self._claim(job.want, job.size)
-            job.fd = os.open(job.partial.part, os.O_RDWR)
+            job.fd = job.partial.open()
         except (RejectedError, NoVerdictError, NotFoundError) as e:
             self._finish(job, error=e)
             return
@@ -344,8 +344,15 @@ class Pool:
         try:
             os.fsync(job.fd)
             os.replace(job.partial.part, job.want.dest)
+            # The name must still be the file that was hashed (no one swapped it in the meantime).
+            moved, hashed = os.lstat(job.want.dest), os.fstat(job.fd)
         except OSError as e:
             self._finish(job, error=_store_error(job.what, e))
+            return
+        if (moved.st_dev, moved.st_ino) != (hashed.st_dev, hashed.st_ino):
+            job.want.dest.unlink(missing_ok=True)
+            self._finish(job, error=IntegrityError(f"{job.what}: the partial download was replaced while it was "
+                                                   "written; fetch again", rule="MG-H001"))
             return
         job.done.digests = got
         self._finish(job)
@@ -354,7 +361,7 @@ class Pool:
         assert job.partial is not None
         job.restart = None
         self.progress.restart(job.want.path, job.partial.done.total)
-        job.partial.reset()
+        job.partial.reset(job.fd)
         job.inherited = 0
         self._plan(job)
 

@@ -20,6 +20,7 @@ bytes outside ``[start, end)``, or read an error answer's body.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 
 from modelguard.errors import IntegrityError
@@ -28,6 +29,8 @@ from modelguard.hub.session import headers, hub_errors
 from modelguard.hub.transport import HubClient
 from modelguard.store.digest import CHUNK
 
+FLUSH_EVERY = 0.1
+"""seconds a received byte waits in memory at most before it is written"""
 _CONTENT_RANGE = re.compile(r"bytes (\d{1,20})-(\d{1,20})/(\d{1,20})")
 
 
@@ -67,6 +70,7 @@ def get_range(client: HubClient, location: str, commit: str, what: str, *, size:
                       ranged=ranged)
         at = start
         buffer = bytearray()
+        flushed = time.monotonic()
         try:
             for piece in response.iter_bytes():
                 if cancelled():
@@ -75,10 +79,13 @@ def get_range(client: HubClient, location: str, commit: str, what: str, *, size:
                     raise IntegrityError(f"{what}: the server sent more than the {end - start} bytes asked for",
                                          rule="MG-H002")
                 buffer += piece
-                if len(buffer) >= CHUNK:
+                # Written in about 1 MiB (what the hashing thread needs to keep up), and at least every
+                # FLUSH_EVERY on a slow link, so a kill loses little of what already arrived.
+                if len(buffer) >= CHUNK or time.monotonic() - flushed >= FLUSH_EVERY:
                     write(at, bytes(buffer))
                     at += len(buffer)
                     buffer.clear()
+                    flushed = time.monotonic()
         except httpx2.RemoteProtocolError:
             pass  # headers arrived and then the body broke off: keep what came, then say it was cut
         finally:

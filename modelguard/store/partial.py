@@ -37,7 +37,7 @@ from modelguard.spec import ids
 
 MAX_AGE = 7 * 24 * 3600
 """seconds a partial download is kept without being written to (7 days)"""
-SAVE_EVERY = 0.5
+SAVE_EVERY = 0.1
 """seconds between two saves of a ranges record while bytes land (a kill loses at most this much)"""
 _RANGES_LIMIT = 64 << 10
 """bytes of a ranges record read at most: a real one lists a few ranges per connection"""
@@ -119,13 +119,16 @@ class Partial:
         tmp.write_text(json.dumps({"size": self.size, "done": self.done.spans}), encoding="utf-8")
         os.replace(tmp, self.record)
 
-    def reset(self) -> None:
-        """Forget every byte: the file is downloaded again from byte 0."""
+    def reset(self, fd: int) -> None:
+        """Forget every byte of the file open at ``fd`` (this partial's): it is downloaded again from byte 0."""
         with self._lock:
             self.done = Ranges()
-            with open(self.part, "r+b") as f:
-                f.truncate(0)
+            os.ftruncate(fd, 0)
             self._save_locked()
+
+    def open(self) -> int:
+        """The bytes file, open for reading and writing; never through a link (someone may have planted one)."""
+        return os.open(self.part, os.O_RDWR | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0))
 
     def discard(self) -> None:
         """Remove the partial (after a failed check, or once its bytes became the downloaded file)."""
@@ -148,22 +151,21 @@ class PartialStore:
         empty partial the second time. ``resume=False``: always a private one."""
         if not ids.is_sha256(sha256):
             raise ValueError(f"not a sha256: {sha256!r}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         with self._lock:
             shared = resume and sha256 not in self._claimed
             if shared:
                 self._claimed.add(sha256)
         if not shared:
             part = self.folder / f"{sha256}.{uuid.uuid4().hex[:12]}.part"
-            part.touch()
+            _fresh(part)
             return Partial(part, None, size, Ranges())
         part, record = self.folder / f"{sha256}.part", self.folder / f"{sha256}.ranges"
         done = _read_ranges(record, part, size)
         if done is None:
             record.unlink(missing_ok=True)
             done = Ranges()
-            with open(part, "wb"):
-                pass  # a fresh, empty file: whatever was there is not trusted
+            _fresh(part)  # whatever was there is not trusted, and a link is removed, never followed
         return Partial(part, record, size, done)
 
     def forget_claims(self) -> None:
@@ -211,6 +213,12 @@ class PartialStore:
             return 0
         done = _read_ranges(self.folder / f"{sha256}.ranges", self.folder / f"{sha256}.part", size)
         return done.total if done is not None else 0
+
+
+def _fresh(path: Path) -> None:
+    """An empty regular file at ``path``, made anew (whatever was there, a link included, is removed)."""
+    path.unlink(missing_ok=True)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600))
 
 
 def _mtime(path: Path) -> float:

@@ -84,6 +84,9 @@ TRIGGERS: dict[str, str] = {
     "MG-H105": "tests/store/test_cache.py::test_fast_mode_sees_a_replaced_file",
     "MG-H106": "tests/flows/test_fetch.py::test_disk_full_during_download_in_process_is_h106",
     "MG-H107": "tests/flows/test_fetch.py::test_gated_repo_is_no_verdict",
+    "MG-H150": "tests/hub/test_pool.py::test_a_server_that_ignores_range_is_detected_and_the_file_restarted",
+    "MG-H151": "tests/hub/test_pool.py::test_a_partial_changed_between_runs_is_discarded_and_downloaded_again",
+    "MG-H152": "tests/hub/test_pool.py::test_a_range_answered_with_other_bytes_is_refused",
     "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
     "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
     "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
@@ -112,6 +115,8 @@ TRIGGERS: dict[str, str] = {
     "MG-L003": "tests/flows/test_verify.py::test_unknown_lock_version_exits_2",
     "MG-L004": "tests/spec/test_lockfile.py::test_unparsable_is_mg_l004",
     "MG-L005": "tests/spec/test_lockfile.py::test_render_refuses_what_it_could_not_read_back",
+    "MG-L040": "tests/cli/test_one_model.py::test_frozen_names_a_policy_other_than_the_locked_one",
+    "MG-L041": "tests/cli/test_one_model.py::test_frozen_uses_the_lock_as_it_is_when_the_manifest_moved_on",
     "MG-P900": "tests/trust/test_suppress.py::test_expired_suppression_fails_the_gate",
     "MG-P901": "tests/trust/test_suppress.py::"
                "test_suppression_without_reason_or_valid_expiry_is_not_honoured[ok--no valid expiry]",

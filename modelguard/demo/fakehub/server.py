@@ -430,6 +430,8 @@ class FakeHub:
         start, end = byte_range(h.headers.get("Range"), len(data))
         if (start, end) != (0, len(data)) and self._fault(Fault.IGNORE_RANGE, repo, file.path):
             start, end = 0, len(data)
+        if (start, end) != (0, len(data)) and self._fault(Fault.WRONG_RANGE, repo, file.path):
+            start, end = min(start + 1, end - 1), end
         if (start, end) != (0, len(data)):
             h.send(206, {**headers, "Content-Range": f"bytes {start}-{end - 1}/{len(data)}"}, data[start:end])
             return
