@@ -46,8 +46,9 @@ For model loaders::
 ``snapshot`` raises a :class:`ModelguardError` subclass per reason (:class:`NotLockedError`,
 :class:`NotAdmittedError`, :class:`IntegrityError`, :class:`PolicyError`,
 :class:`UnsafeContentError`, :class:`RevokedError`, :class:`StaleLockError`); it never returns a
-path it has doubts about. ``lock``, ``fetch``, ``verify``, ``revoke``, ``sign``, ``signer_entry``,
-``audit_log``, ``render`` and ``sarif_anchors`` are the commands as calls.
+path it has doubts about. ``lock``, ``fetch`` (and ``plan_fetch``, its dry run), ``verify``,
+``cache_contents`` (``list``), ``revoke``, ``prune``, ``sign``, ``signer_entry``, ``audit_log``,
+``render`` and ``sarif_anchors`` are the commands as calls.
 """
 
 from __future__ import annotations
@@ -91,6 +92,8 @@ _LAZY = {
     "snapshot": "modelguard.api",
     "hf_offline": "modelguard.api",
     "offline_env": "modelguard.api",
+    "closed_env": "modelguard.api",
+    "prune": "modelguard.api",
     "push": "modelguard.api",
     "load_torch": "modelguard.api",
     "load_safetensors": "modelguard.api",
@@ -98,6 +101,8 @@ _LAZY = {
     "sign": "modelguard.api",
     "signer_entry": "modelguard.api",
     "audit_log": "modelguard.api",
+    "plan_fetch": "modelguard.api",
+    "cache_contents": "modelguard.api",
     "sarif_anchors": "modelguard.api",
     "render": "modelguard.api",
 }

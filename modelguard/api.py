@@ -12,7 +12,7 @@ the call returns; Python users get exactly what the command line gets.
   download, and what the cache holds; neither is a verdict.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
-* :func:`revoke`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
+* :func:`revoke`, :func:`prune`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
 * :func:`sarif_anchors` and :func:`render`: a report as text, JSON or SARIF anchored to the lockfile.
 
 Fail closed: :func:`snapshot` and the loaders never return something doubtful; they raise a
@@ -30,13 +30,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard.flows.load import TorchNotInstalledError, hf_offline, load_safetensors, load_torch, offline_env
+from modelguard.flows.load import (
+    TorchNotInstalledError,
+    closed_env,
+    hf_offline,
+    load_safetensors,
+    load_torch,
+    offline_env,
+)
 from modelguard.models import Report, Severity, parse_fail_on
 from modelguard.spec import filenames
 
 if TYPE_CHECKING:
     from modelguard.flows.lock import LockResult
     from modelguard.flows.plan import FetchPlan
+    from modelguard.flows.prune import Pruned
     from modelguard.flows.revoke import Revoked
     from modelguard.mirror.push import PushOutcome
     from modelguard.report.sarif import SarifAnchors
@@ -50,6 +58,7 @@ __all__ = [
     "audit_log",
     "cache_contents",
     "check_lock",
+    "closed_env",
     "fetch",
     "hf_offline",
     "load_safetensors",
@@ -57,6 +66,7 @@ __all__ = [
     "lock",
     "offline_env",
     "plan_fetch",
+    "prune",
     "push",
     "render",
     "revoke",
@@ -230,19 +240,24 @@ def snapshot(
 
     ``name_or_repo`` is the entry's ``name`` or, when it is locked once, its repo id. Checks, in
     order: the entry is locked (:class:`~modelguard.errors.NotLockedError`); without ``fetch``, a
-    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); with
-    ``fetch=True`` it is fetched first; when the manifest is next to the lockfile (or given), the
-    lock is fresh for it (:class:`~modelguard.errors.StaleLockError`), nothing is revoked
-    (:class:`~modelguard.errors.RevokedError`) and the policy and scans in force pass
-    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`,
-    :class:`~modelguard.errors.SignatureError` when the policy requires signatures); the snapshot
-    was admitted (:class:`~modelguard.errors.NotAdmittedError`); and every file on disk is the
-    admitted one (:class:`~modelguard.errors.IntegrityError`): size, mtime and inode as recorded at
-    admission, or a full SHA-256 re-hash with ``verify=True``.
+    ``cache_dir`` given exists (:class:`~modelguard.errors.UsageError`: a mistyped path); when the
+    manifest is next to the lockfile (or given), nothing is revoked
+    (:class:`~modelguard.errors.RevokedError`), the lock is fresh for it by content
+    (:class:`~modelguard.errors.StaleLockError`) and signed as the policy requires
+    (:class:`~modelguard.errors.SignatureError`), all before anything is fetched or handed out; with
+    ``fetch=True`` it is fetched; then the snapshot was admitted
+    (:class:`~modelguard.errors.NotAdmittedError`), its layout holds no symlink and every file on
+    disk is the locked bytes (:class:`~modelguard.errors.IntegrityError`: a file is re-hashed when
+    its size, mtime, ctime, device or inode changed since its bytes were last hashed, every file
+    with ``verify=True``), and a fresh scan under the policy in force passes
+    (:class:`~modelguard.errors.PolicyError`, :class:`~modelguard.errors.UnsafeContentError`). The
+    admission record is compared with that scan, never trusted instead of it. A copied cache is
+    re-hashed once and re-attested, then served without re-hashing.
 
     Without a manifest (a deployed image that ships only the lockfile) the policy in force cannot
-    be re-applied: the admission record must show the snapshot passed the policy in force when it
-    was admitted (``modelguard fetch`` evicts revoked snapshots from the cache it runs on).
+    be re-applied: the files are judged by the scanner and the default file policy at the stricter
+    of the record's fail-on and ``medium`` (``modelguard fetch`` evicts revoked snapshots from the
+    cache it runs on).
     """
     from modelguard.flows.snapshot import snapshot as run_snapshot
 
@@ -266,6 +281,16 @@ def revoke(target: str, reason: str, *, manifest: PathLike = DEFAULT_MANIFEST, p
     from modelguard.flows.revoke import revoke as run_revoke
 
     return run_revoke(target, reason, manifest=manifest, policy=policy, cache_dir=cache_dir)
+
+
+def prune(cache_dir: PathLike | None = None, *, dry_run: bool = False) -> Pruned:
+    """Remove from the verified cache everything no admitted snapshot accounts for (same as ``modelguard
+    prune``): what ``verify`` reports as MG-H110 / MG-H109, and quarantine leftovers. ``dry_run``: list
+    it, change nothing. Under the writer lock; the audit line is written before anything is removed."""
+    from modelguard.flows.prune import prune as run_prune
+    from modelguard.store.cache import existing_cache_root
+
+    return run_prune(existing_cache_root(cache_dir), dry_run=dry_run)
 
 
 @dataclass(frozen=True)

@@ -268,11 +268,17 @@ class VerifyOutcome(ModelOutcome):
     intact: bool
     """admitted, and every file is the admitted one"""
     rescanned: bool
-    """the files were scanned again (the scanner or the policy changed since admission)"""
+    """the files were scanned again now (verify always re-scans what passed integrity)"""
+    rehashed: tuple[str, ...] = ()
+    """the model's files whose bytes were hashed by this run (all of them unless ``--fast`` found their
+    fingerprint unchanged since their bytes were last hashed)"""
+    attested: bool = False
+    """fresh fingerprints were recorded for the files hashed now (a copied cache after its first full check)"""
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "repo": self.repo, "commit": self.commit, "admitted": self.admitted,
-                "intact": self.intact, "rescanned": self.rescanned}
+                "intact": self.intact, "rescanned": self.rescanned, "rehashed": list(self.rehashed),
+                "attested": self.attested}
 
 
 @dataclass(frozen=True)

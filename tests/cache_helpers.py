@@ -14,9 +14,10 @@ from modelguard.models import Severity
 from modelguard.spec.policy import DEFAULT_POLICY
 from modelguard.spec.types import LockedFile, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store.admission import blob_name, build_record
-from modelguard.store.cache import Layout, StagedFile, admit, new_quarantine, sweep_quarantine, writer_lock
+from modelguard.store.cache import Layout, StagedFile, new_quarantine, sweep_quarantine, writer_lock
 from modelguard.store.digest import git_blob_sha1
 from modelguard.store.integrity import Group
+from modelguard.store.publish import admit
 from modelguard.trust.evaluate import scan_and_evaluate, scanner_fingerprint
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"

@@ -105,3 +105,9 @@ def test_realworld_builder_keeps_model_like_files_by_content() -> None:
     assert not build.model_like("pkg/logo.png", b"\x89PNG\r\n\x1a\n\x00")
     assert not build.model_like("pkg/README.md", b"# readme")
     assert not build.model_like("pkg-1.0.dist-info/RECORD", b"\x00")
+
+
+def test_bench_verify_runs(tmp_path: Path) -> None:
+    out = _json("bench_verify.py", "--size-mib", "4", "--repeat", "1", "--dir", str(tmp_path))
+    assert set(out["median_s"]) == {"verify", "verify_without_rescan", "sha256_alone", "scan_alone"}
+    assert out["ratio_verify_over_verify_without_rescan"] > 0 and list(tmp_path.iterdir()) == []

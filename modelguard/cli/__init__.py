@@ -29,6 +29,7 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sign": ("modelguard.cli.sign:sign", "Sign modelguard.lock with a trusted key (or print the key's policy entry)."),
     "revoke": ("modelguard.cli.revoke:revoke", "Revoke a model commit or file hash fleet-wide and evict it locally."),
     "log": ("modelguard.cli.log:log", "Read the audit log of the verified cache."),
+    "prune": ("modelguard.cli.prune:prune", "Remove what the verified cache holds that was not admitted."),
     "push": ("modelguard.cli.push:push", "Publish admitted models to an OCI registry (a fleet's mirror)."),
     "path": ("modelguard.cli.path:path", "Print the admitted snapshot folder of one model (for vLLM, TGI, ...)."),
     "list": ("modelguard.cli.listing:listing", "Show what the verified cache holds, admitted or not, with sizes."),

@@ -2,6 +2,10 @@
 
 Prints what :func:`modelguard.flows.load.offline_env` says, in the syntax of one shell, for
 ``eval "$(modelguard env)"``. Values are quoted for that shell; nothing else is printed to stdout.
+When the cache cannot be handed over (anything un-admitted in it, a snapshot that fails its
+recheck, or any other error), prints :func:`~modelguard.flows.load.closed_env` instead and exits
+with the error's code: an ``eval`` that ignores the status still leaves loaders offline with
+nothing to load.
 """
 
 from __future__ import annotations
@@ -36,14 +40,26 @@ def _fish_quote(value: str) -> str:
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+              help="Judge the admitted files by this manifest's policy (default: the scanner and the default "
+                   "file policy).")
 @click.option("--shell", "shell", type=click.Choice(SHELLS), default="sh", show_default=True)
-def env(cache_dir: str | None, shell: str) -> int:
+def env(cache_dir: str | None, manifest: str | None, shell: str) -> int:
     """Print exports that make transformers, diffusers and sentence-transformers load only admitted models.
 
-    Use: eval "$(modelguard env)". Sets HF_HUB_CACHE to the verified cache and HF_HUB_OFFLINE=1, and
-    unsets legacy cache variables that would point a loader elsewhere.
+    Use: eval "$(modelguard env)". Checks the whole cache first: when anything in it was not admitted
+    or an admitted snapshot fails its check, exits 1 and prints exports that keep loaders offline and
+    loading nothing. Sets HF_HUB_CACHE to the verified cache and HF_HUB_OFFLINE=1, and unsets legacy
+    cache variables that would point a loader elsewhere.
     """
     from modelguard import api
+    from modelguard.errors import ModelguardError
 
-    click.echo(render_env(api.offline_env(cache_dir), shell), nl=False)
+    try:
+        exports = api.offline_env(cache_dir, manifest=manifest)
+    except ModelguardError as e:
+        # Fail closed even for `eval "$(modelguard env)"` that ignores the status: offline, nothing to load.
+        click.echo(render_env(api.closed_env(cache_dir), shell), nl=False)
+        raise e from None
+    click.echo(render_env(exports, shell), nl=False)
     return 0

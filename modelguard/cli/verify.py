@@ -21,7 +21,8 @@ from modelguard.spec import filenames
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")
 @click.option("--fast", is_flag=True,
-              help="Trust size+mtime+inode recorded at admission instead of re-hashing (said in the report).")
+              help="Re-hash only files whose size, mtime, ctime, device or inode changed since their bytes were "
+                   "last hashed (the report lists what was re-hashed).")
 @click.option("--remote", is_flag=True,
               help="Also ask the Hub that each locked commit still publishes the locked hashes.")
 @click.option("--require-signature", is_flag=True,

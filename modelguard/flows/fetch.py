@@ -34,24 +34,23 @@ from modelguard.errors import (
     NothingToCheckError,
     NoVerdictError,
     RejectedError,
-    StaleLockError,
     UnreadableError,
 )
+from modelguard.flows import on_record
 from modelguard.flows.fetch_hub import fetch_workers, stage_from_hub
+from modelguard.flows.recheck import changed_fingerprints, finish
 from modelguard.hub.pool import DEFAULT_WORKERS
 from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
 from modelguard.spec.types import LockedFile, Lockfile, Policy
-from modelguard.store import audit
+from modelguard.store import audit, publish
 from modelguard.store.admission import blob_name, build_record
 from modelguard.store.cache import (
     Layout,
     StagedFile,
-    admit,
     cache_root,
     discard,
-    evict,
     new_quarantine,
     sweep_quarantine,
     writer_lock,
@@ -61,7 +60,7 @@ from modelguard.store.integrity import Group, check_snapshot, group_models
 from modelguard.store.partial import PartialStore
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
-from modelguard.trust.revocation import Target, evict_locked
+from modelguard.trust.revocation import Target, snapshots_holding
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
@@ -151,16 +150,18 @@ class _Fetcher:
             self._evict_if_admitted(group)
             return
 
-        # Re-hashed, not trusted from mtime and inode: fetch is the door, and reading local bytes is
-        # far cheaper than the download it saves.
-        existing = check_snapshot(self.layout, group)
-        rec = existing.record
-        if existing.intact and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
-            stored = rec.results()
-            if stored is not None:
-                out.results = stored
-                out.status = ModelStatus.ALREADY_ADMITTED
-                return
+        # Re-hashed, not trusted from fingerprints: fetch is the door, and reading local bytes is far
+        # cheaper than the download it saves. Re-scanned too: the verdict comes from the bytes, and a
+        # record that disagrees with them (MG-H108) is replaced by re-admitting the snapshot.
+        existing = finish(self.layout, group, check_snapshot(self.layout, group), self.policy, reattest=False,
+                          scanner=self.scanner)
+        rec = existing.check.record
+        if existing.sound and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
+            out.results = existing.results
+            out.status = ModelStatus.ALREADY_ADMITTED
+            # A copied or restored cache, made fast again (fetch holds the writer lock already).
+            publish.reattest(self.layout, rec, changed_fingerprints(existing), held=True)
+            return
 
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
         try:
@@ -198,8 +199,8 @@ class _Fetcher:
             out.refuse("the model signature does not pass the policy")
             self._evict_if_admitted(group)
             return
-        admit(self.layout, group.repo, group.commit, staged, group.refs,
-              build_record(group, results, self.policy, self.fail_on, self.scanner))
+        on_record.admit(self.layout, group, staged, build_record(group, results, self.policy, self.fail_on,
+                                                                 self.scanner))
         out.status = ModelStatus.ADMITTED
 
     @staticmethod
@@ -216,12 +217,7 @@ class _Fetcher:
 
     def _evict_if_admitted(self, group: Group) -> None:
         """A model refused now must not stay usable from an earlier admission."""
-        if self.layout.record(group.repo, group.commit).exists() or self.layout.snapshot(
-            group.repo, group.commit
-        ).exists():
-            evict(self.layout, group.repo, group.commit)
-            audit.append(self.layout.root, {"command": "fetch", "action": "evict", "repo": group.repo,
-                                            "commit": group.commit})  # trust hook
+        on_record.evict(self.layout, group.repo, group.commit, {"command": "fetch"})  # trust hook
 
     def _evict_revoked(self, group: Group) -> None:
         """The revoked snapshot goes, and so does every other cached snapshot holding a revoked file of it.
@@ -232,18 +228,21 @@ class _Fetcher:
         self._evict_if_admitted(group)
         digests = {f.sha256 for m in group.models for f in m.files}
         for entry in self.policy.revoked:
-            if not entry.sha256 or entry.sha256 not in digests:
-                continue
-            for hit in evict_locked(self.layout, Target(sha256=entry.sha256)):
-                audit.append(self.layout.root, {"command": "fetch", "action": "evict", "target": entry.target,
-                                                "repo": hit.repo, "commit": hit.commit, "reason": entry.reason})
+            if entry.sha256 and entry.sha256 in digests:
+                for hit in snapshots_holding(self.layout.root, Target(sha256=entry.sha256)):
+                    on_record.evict(self.layout, hit.repo, hit.commit, {"command": "fetch", "target": entry.target,
+                                                                        "reason": entry.reason})
 
-    def _reusable_blob(self, group: Group, lf: LockedFile) -> bool:
+    def _reusable_blob(self, group: Group, lf: LockedFile) -> StagedFile | None:
+        """The blob already in the cache when its bytes are the locked ones (re-hashed), else None."""
         blob = self.layout.blob(group.repo, blob_name(lf))
         if not blob.is_file() or blob.is_symlink():
-            return False
+            return None
+        before = publish.fingerprint_of(blob)
         d = hash_file(blob)
-        return d.size == lf.size and d.sha256 == lf.sha256
+        if d.size != lf.size or d.sha256 != lf.sha256:
+            return None
+        return StagedFile(lf.path, blob_name(lf), None, fingerprint=before)
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
         out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
@@ -260,9 +259,10 @@ class _Fetcher:
         """
         staged: list[StagedFile] = []
         missing = []
-        for path, lf in sorted(group.files.items()):
-            if self._reusable_blob(group, lf):
-                staged.append(StagedFile(path, blob_name(lf), None))
+        for _, lf in sorted(group.files.items()):
+            reused = self._reusable_blob(group, lf)
+            if reused is not None:
+                staged.append(reused)
             else:
                 missing.append(lf)
         if not missing:
@@ -386,17 +386,12 @@ def fetch(
 
     inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
     lockfile, manifest = inputs.lockfile, inputs.manifest
-    if frozen:
-        # Deploying from the lock alone: never stale by definition, but signed as the policy requires.
-        chosen.require_signature(lockfile_path, inputs, fail_on)
-    elif lockfile.manifest_sha256 != manifest.sha256:
-        # A revoked model is refused per model in _Fetcher._run, before any request, and evicted with
-        # every cached snapshot holding a revoked file of it; the other models still proceed. The policy
-        # does not make the lock stale (manifest-sha256 covers model entries only). The models changed
-        # since the lock: fetching it would admit what nobody re-checked.
-        raise StaleLockError(
-            f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock`, then fetch", rule="MG-L001"
-        )
+    # Before any request: the lock must be fresh for the manifest by content (lock --check's test; not
+    # with --frozen, which acts on the lock as it is) and signed as the policy requires; a stale or
+    # unsigned lock would admit what nobody reviewed. A revoked model is then refused per model in
+    # _Fetcher._run, before any request, and evicted with every cached snapshot holding a revoked file
+    # of it; the other models still proceed.
+    chosen.require(lockfile_path, inputs, fail_on)
     lockfile = select(lockfile, names, where=lockfile_path, providers=False)
     mirror = None
     if manifest.mirror is not None or mirror_url or no_hub:  # requests is imported only for a mirror

@@ -20,11 +20,11 @@ Reads the lockfile, the policy file and the manifest; never the network, never t
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from modelguard.errors import ConfigError, SignatureError, UsageError
-from modelguard.models import Finding, Severity, failing
+from modelguard.errors import ConfigError, UsageError
+from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
 from modelguard.spec import filenames
 from modelguard.spec.types import Lockfile, Manifest, Policy
@@ -34,11 +34,13 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class Inputs:
-    """What a fetch or verify acts on: the lockfile, the manifest (a stand-in holding only the policy
-    when ``--frozen`` runs without one) and the notes about how they were chosen."""
+    """What a fetch or verify acts on: the lockfile (and the bytes it was parsed from, for its signature),
+    the manifest (a stand-in holding only the policy when ``--frozen`` runs without one) and the notes
+    about how they were chosen."""
 
     lockfile: Lockfile
     manifest: Manifest
+    body: bytes
     frozen: bool = False
     notes: tuple[Finding, ...] = ()
     """MG-L040 / MG-L041: findings about the inputs themselves"""
@@ -48,19 +50,20 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
          policy_path: PathLike | None = None) -> Inputs:
     """The inputs of a fetch or verify: the lockfile and manifest as usual, or, with ``frozen``, the
     lockfile alone under an explicit policy (see the module docstring)."""
+    from modelguard.flows.verify import read_inputs
+
     if policy_path is not None and not frozen:
         raise UsageError("--policy applies with --frozen only: without it the policy is the manifest's; add --frozen "
                          "to enforce a policy file on the lockfile alone")
-    if not frozen:
-        from modelguard.flows.verify import load_inputs
-
-        lockfile, manifest = load_inputs(lockfile_path, manifest_path)
-        return Inputs(lockfile, manifest)
-    from modelguard.spec.lockfile import read_lockfile
-
-    lockfile = read_lockfile(os.fspath(lockfile_path))
-    notes: list[Finding] = []
     found = _manifest(lockfile_path, manifest_path)
+    if not frozen or found is not None:
+        read_in = read_inputs(lockfile_path, manifest_path)  # the manifest's absence is its error here
+        lockfile, body = read_in.lockfile, read_in.body
+        if not frozen:
+            return Inputs(lockfile, read_in.manifest, body)
+    else:
+        lockfile, body = _lockfile(lockfile_path)
+    notes: list[Finding] = []
     if policy_path is not None:
         from modelguard.spec.policy import load_policy_file
 
@@ -71,10 +74,13 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
         raise ConfigError(f"--frozen needs the policy this machine enforces, and there is no {filenames.MANIFEST} "
                           f"beside {os.fspath(lockfile_path)}: pass --policy FILE (the org's policy file) or "
                           "--manifest FILE")
-    if found is not None and found.sha256 != lockfile.manifest_sha256:
-        notes.append(finding("MG-L041", f"{os.fspath(lockfile_path)} is stale for {found.path}; --frozen acts on "
-                             "the lock as it is (run `modelguard lock` where the manifest is edited)",
-                             location=os.fspath(lockfile_path)))
+    if found is not None:
+        from modelguard.trust.freshness import stale_reasons
+
+        if stale_reasons(found, lockfile):
+            notes.append(finding("MG-L041", f"{os.fspath(lockfile_path)} is stale for {found.path}; --frozen acts "
+                                 "on the lock as it is (run `modelguard lock` where the manifest is edited)",
+                                 location=os.fspath(lockfile_path)))
     if policy.sha256 != lockfile.policy_sha256:
         notes.append(finding("MG-L040", f"the policy enforced here ({_source(policy, found)}, sha256 "
                              f"{policy.sha256[:12]}) is not the one the lock was made under (policy-sha256 "
@@ -82,8 +88,24 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
     stand_in = Manifest(path=found.path if found is not None else _source(policy, None), policy=policy,
                         hf_models=found.hf_models if found is not None else (),
                         provider_models=found.provider_models if found is not None else (),
-                        mirror=found.mirror if found is not None else None)  # sha256 "": freshness is not checked
-    return Inputs(lockfile, stand_in, frozen=True, notes=tuple(notes))
+                        mirror=found.mirror if found is not None else None,
+                        max_workers=found.max_workers if found is not None else None)
+    return Inputs(lockfile, stand_in, body, frozen=True, notes=tuple(notes))
+
+
+def _lockfile(lockfile_path: PathLike) -> tuple[Lockfile, bytes]:
+    """The lockfile and the exact bytes it was parsed from (what its signature is checked on)."""
+    from modelguard.errors import LockfileError
+    from modelguard.spec.lockfile import parse_lockfile, read_lockfile
+
+    try:
+        body = Path(lockfile_path).read_bytes()
+        text = body.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        read_lockfile(os.fspath(lockfile_path))  # raises the lockfile's own error (MG-L002 missing, ...)
+        raise LockfileError(f"{os.fspath(lockfile_path)}: cannot read the lockfile; run the command again",
+                            rule="MG-L004") from None
+    return parse_lockfile(text, source=os.fspath(lockfile_path)), body
 
 
 def _manifest(lockfile_path: PathLike, manifest_path: PathLike | None) -> Manifest | None:
@@ -109,15 +131,18 @@ def shown(inputs: Inputs) -> dict[str, object]:
             "frozen": inputs.frozen}
 
 
-def require_signature(lockfile_path: PathLike, inputs: Inputs, fail_on: Severity | None = None) -> list[Finding]:
-    """The lockfile signature findings under the enforced policy; raises before any download when one
-    fails (a bad signature refuses whatever ``fail-on`` says, as ``verify`` reports it)."""
-    from modelguard.trust import checks as trust
+def gate(lockfile_path: PathLike, inputs: Inputs, policy: Policy) -> list[Finding]:
+    """The lock's findings under ``policy``: freshness against the manifest and the signature
+    (:func:`modelguard.trust.freshness.lock_findings`); with ``--frozen`` the signature only."""
+    from modelguard.trust.freshness import lock_findings, signature_findings
 
-    policy = inputs.manifest.policy
-    found = trust.lockfile_findings(lockfile_path, policy)
-    bad = failing(found, min(fail_on or policy.fail_on, Severity.HIGH))
-    if bad:
-        raise SignatureError(f"{bad[0].path or os.fspath(lockfile_path)}: {bad[0].message}; nothing was fetched",
-                             rule=bad[0].rule)
-    return found
+    if inputs.frozen:
+        return signature_findings(lockfile_path, inputs.body, policy)
+    return lock_findings(lockfile_path, inputs.body, inputs.lockfile, replace(inputs.manifest, policy=policy))
+
+
+def require(lockfile_path: PathLike, inputs: Inputs, fail_on: Severity | None = None) -> None:
+    """Raise before any download unless the lock passes :func:`gate` (StaleLockError, SignatureError)."""
+    from modelguard.trust.freshness import require_lock
+
+    require_lock(lockfile_path, inputs.body, inputs.lockfile, inputs.manifest, fail_on, fresh=not inputs.frozen)

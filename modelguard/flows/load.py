@@ -6,8 +6,9 @@
 * :func:`load_safetensors`: scan a safetensors file's bytes (modelguard's own header reader), then
   hand those very bytes to the reference ``safetensors`` parser.
 
-Re-exported by :mod:`modelguard.api` and the package. Must not download, admit or write
-anything; PyTorch is optional and imported only inside the loaders that need it.
+Re-exported by :mod:`modelguard.api` and the package. Must not download or admit anything (the
+cache check before hand-over may refresh fingerprints, :mod:`modelguard.flows.recheck`); PyTorch is
+optional and imported only inside the loaders that need it.
 """
 
 from __future__ import annotations
@@ -39,33 +40,63 @@ _LEGACY_CACHE_VARS = (
 )
 
 
-def offline_env(cache_dir: PathLike | None = None) -> dict[str, str | None]:
+def offline_env(cache_dir: PathLike | None = None, *, check: bool = True,
+                manifest: PathLike | None = None) -> dict[str, str | None]:
     """The environment that makes Hugging Face loaders read only the verified cache, offline.
 
-    ``{name: value}``; ``None`` means the variable must be unset. ``modelguard env`` prints it.
+    ``{name: value}``; ``None`` means the variable must be unset. ``modelguard env`` prints it. With
+    ``check`` (the default) the cache is checked first, whole (:func:`modelguard.flows.serve.require_servable`:
+    nothing un-admitted in ``hub/``, every admitted snapshot sound), and the refusal raised instead of
+    an environment that would let a loader read something modelguard did not admit. ``manifest``: judge
+    the admitted files by its policy (default: the scanner and the default file policy).
     """
     from modelguard.store.cache import Layout, cache_root
 
     hub = Layout(cache_root(cache_dir)).hub
+    if check and hub.is_dir():
+        from modelguard.flows.serve import require_servable
+
+        require_servable(cache_dir, manifest=_manifest(manifest))
     env: dict[str, str | None] = {"HF_HUB_CACHE": str(hub), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     env.update(dict.fromkeys(_LEGACY_CACHE_VARS))
     return env
 
 
+def closed_env(cache_dir: PathLike | None = None) -> dict[str, str | None]:
+    """What ``modelguard env`` prints when it refuses the cache: loaders stay offline and pointed at a
+    folder that does not exist, so ``eval "$(modelguard env)"`` without checking its exit status still
+    loads nothing (failing closed, never falling back to the network or the user's own cache)."""
+    env = offline_env(cache_dir, check=False)
+    env["HF_HUB_CACHE"] = str(Path(str(env["HF_HUB_CACHE"])).parent / "refused-by-modelguard-see-verify")
+    return env
+
+
+def _manifest(path: PathLike | None) -> Any:
+    if path is None:
+        return None
+    from modelguard.spec.manifest import load_manifest
+
+    return load_manifest(os.fspath(path))
+
+
 @contextlib.contextmanager
-def hf_offline(cache_dir: PathLike | None = None) -> Iterator[Path]:
+def hf_offline(cache_dir: PathLike | None = None, *, manifest: PathLike | None = None) -> Iterator[Path]:
     """Inside the block, Hugging Face loaders see only admitted models and make no request.
 
-    Sets ``HF_HUB_CACHE=<cache root>/hub`` and ``HF_HUB_OFFLINE=1`` (see :func:`offline_env`) and
-    restores the previous environment on exit. huggingface_hub reads these once, at import; when
-    it is already imported, its ``constants`` module is pointed at the verified cache for the
-    duration too. Yields the ``hub`` folder. Raises :class:`NotAdmittedError` when nothing was
-    ever admitted there (every load would fail anyway, with a less helpful message).
+    The cache is checked first, whole (see :func:`offline_env`): anything in ``hub/`` that was not
+    admitted, or an admitted snapshot that fails its recheck, raises the refusal before the block
+    runs. Sets ``HF_HUB_CACHE=<cache root>/hub`` and ``HF_HUB_OFFLINE=1`` and restores the previous
+    environment on exit. huggingface_hub reads these once, at import; when it is already imported,
+    its ``constants`` module is pointed at the verified cache for the duration too. Yields the
+    ``hub`` folder. Raises :class:`NotAdmittedError` when nothing was ever admitted there.
     """
-    env = offline_env(cache_dir)
+    from modelguard.store.cache import Layout, cache_root
+
+    if not Layout(cache_root(cache_dir)).hub.is_dir():
+        raise NotAdmittedError(f"no verified cache at {cache_root(cache_dir)}; run `modelguard fetch` first",
+                               rule="MG-H101")
+    env = offline_env(cache_dir, manifest=manifest)
     hub = Path(str(env["HF_HUB_CACHE"]))
-    if not hub.is_dir():
-        raise NotAdmittedError(f"no verified cache at {hub.parent}; run `modelguard fetch` first", rule="MG-H101")
     saved = {name: os.environ.get(name) for name in env}
     constants = sys.modules.get("huggingface_hub.constants")
     saved_constants = (getattr(constants, "HF_HUB_CACHE", None), getattr(constants, "HF_HUB_OFFLINE", None))

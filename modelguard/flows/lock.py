@@ -28,6 +28,7 @@ from modelguard.spec.policy import check_org
 from modelguard.spec.types import HFModelSpec, LockedFile, LockedHFModel, LockedProviderModel, Lockfile, Manifest
 from modelguard.store import audit
 from modelguard.trust import checks as trust
+from modelguard.trust.freshness import stale_reasons  # the one freshness check every entry point applies
 
 if TYPE_CHECKING:
     from modelguard.hub.client import HubClient, RemoteSnapshot
@@ -149,26 +150,6 @@ def check(manifest_path: str = DEFAULT_MANIFEST, lockfile_path: str | None = Non
             rule="MG-L001",
         )
     return locked
-
-
-def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
-    """Why ``locked`` does not match ``manifest`` (empty when it is fresh)."""
-    reasons: list[str] = []
-    from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
-
-    # Each kind of entry is hashed by the code that pins it: a changed hash means "re-resolve".
-    wanted = {s.name: spec_sha256(s) for s in manifest.hf_models}
-    wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
-    have = {m.name: m.spec_sha256 for m in locked.hf_models} | {m.name: m.spec_sha256 for m in locked.provider_models}
-    if added := sorted(set(wanted) - set(have)):
-        reasons.append("not locked: " + ", ".join(added))
-    if dropped := sorted(set(have) - set(wanted)):
-        reasons.append("no longer in the manifest: " + ", ".join(dropped))
-    if changed := sorted(n for n in set(wanted) & set(have) if have[n] and have[n] != wanted[n]):
-        reasons.append("changed: " + ", ".join(changed))
-    if not reasons and locked.manifest_sha256 != manifest.sha256:
-        reasons.append("manifest-sha256 differs")
-    return reasons
 
 
 def _existing(path: str) -> Lockfile | None:

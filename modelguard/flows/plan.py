@@ -115,14 +115,11 @@ def plan_from_files(lockfile_path: str | os.PathLike[str], names: tuple[str, ...
                     endpoint: str | None = None) -> FetchPlan:
     """Read the inputs exactly as ``fetch`` reads them (a stale lock is refused as ``fetch`` refuses it),
     then :func:`plan`."""
-    from modelguard.errors import StaleLockError
     from modelguard.flows import frozen as chosen
     from modelguard.flows.select import select
 
     inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
-    if not frozen and inputs.lockfile.manifest_sha256 != inputs.manifest.sha256:
-        raise StaleLockError(f"{os.fspath(lockfile_path)} is stale for {inputs.manifest.path}; run `modelguard lock`, "
-                             "then fetch", rule="MG-L001")
+    chosen.require(lockfile_path, inputs)  # what fetch would refuse first (stale, unsigned), the dry run refuses
     lockfile = select(inputs.lockfile, names, where=lockfile_path, providers=False)
     mirror = mirror_url or (inputs.manifest.mirror.url if inputs.manifest.mirror is not None else "")
     source = mirror or endpoint or os.environ.get("HF_ENDPOINT") or "https://huggingface.co"

@@ -1,8 +1,11 @@
 """``snapshot()``: the admitted snapshot folder of one lock entry, or the exception that says why not.
 
-Wires the lockfile (:mod:`modelguard.spec`), the trust checks (:mod:`modelguard.trust`), an optional
-fetch (:mod:`modelguard.flows.fetch`), the verify gate (:mod:`modelguard.flows.verify`) and the
-cache's own check (:func:`modelguard.store.cache.admitted_snapshot`). Which exception a refusal
+Wires the lockfile (:mod:`modelguard.spec`), the trust checks (:mod:`modelguard.trust`: revocation,
+then freshness and signature, before anything is fetched or handed out), an optional fetch
+(:mod:`modelguard.flows.fetch`) and the verify gate for this one snapshot
+(:mod:`modelguard.flows.verify`: integrity on the fast path, a fresh scan under the policy in force,
+the record compared with the bytes, re-attestation). Without a manifest the same recheck runs under
+the default file policy (:func:`_standalone`). Which exception a refusal
 becomes is the rule table's decision (:attr:`modelguard.report.rules.Rule.error`,
 :data:`~modelguard.report.rules.REFUSAL_ORDER`), never a guess from a rule id's prefix.
 
@@ -19,9 +22,9 @@ from modelguard.errors import (
     ConfigError,
     IntegrityError,
     ModelguardError,
+    NotAdmittedError,
     NotLockedError,
     NoVerdictError,
-    StaleLockError,
     UsageError,
 )
 from modelguard.models import Finding, ModelStatus, Report, failing
@@ -43,11 +46,10 @@ def snapshot(
     token: str | None = None,
 ) -> Path:
     """See :func:`modelguard.api.snapshot`."""
-    from modelguard.spec.lockfile import read_lockfile
-    from modelguard.store.cache import admitted_snapshot, existing_cache_root
+    from modelguard.store.cache import Layout, cache_root, existing_cache_root
 
     lock_path = Path(lockfile if lockfile is not None else filenames.LOCKFILE)
-    locked = read_lockfile(os.fspath(lock_path))
+    locked, policy_manifest, body = _inputs(lock_path, manifest)
     if not fetch:
         existing_cache_root(cache_dir)  # only read: a mistyped cache_dir is a usage error, not "not admitted"
     entry = find_entry(locked, name_or_repo, lock_path)
@@ -55,23 +57,36 @@ def snapshot(
     subset = replace(locked, hf_models=tuple(m for m in locked.hf_models
                                              if (m.repo, m.commit) == (entry.repo, entry.commit)),
                      provider_models=())
-    policy_manifest = _manifest_for(lock_path, manifest)
     if policy_manifest is not None:
         from modelguard.trust import checks as trust
+        from modelguard.trust.freshness import require_lock
 
         # First: a revocation is the decision that cannot be overridden, whatever else is true.
         trust.refuse_if_revoked(policy_manifest.policy, entry)
+        # Then the checks `lock --check` and `verify` make: fresh by content, signed as the policy requires.
+        require_lock(lock_path, body, locked, policy_manifest)
     if fetch:
         if policy_manifest is None:
             raise ConfigError(f"snapshot(fetch=True) needs the manifest's policy: no {filenames.MANIFEST} next to "
                               f"{lock_path}; pass manifest=")
         _fetch_entry(subset, policy_manifest, entry, cache_dir=cache_dir, endpoint=endpoint, token=token)
     if policy_manifest is not None:
-        _verify_entry(subset, policy_manifest, entry, lock_path, cache_dir=cache_dir, verify=verify)
+        _verify_entry(subset, policy_manifest, entry, cache_dir=cache_dir, verify=verify)
     else:
-        _check_record(entry, cache_dir)
-    # The last word is the cache's own check of this entry (cheap: verify_locked hashed already).
-    return admitted_snapshot(cache_dir, entry, verify=verify and policy_manifest is None)
+        _standalone(subset, entry, cache_dir, verify=verify)
+    return Layout(cache_root(cache_dir)).snapshot(entry.repo, entry.commit)
+
+
+def _inputs(lock_path: Path, manifest: PathLike | None) -> tuple[Lockfile, Manifest | None, bytes]:
+    """The lockfile (read once: its bytes are what the signature is checked on) and the manifest, when
+    one is given or lies next to the lockfile."""
+    from modelguard.flows.verify import read_inputs
+    from modelguard.spec.lockfile import read_lockfile
+
+    if manifest is not None or filenames.manifest_beside(lock_path).is_file():
+        inputs = read_inputs(lock_path, manifest)
+        return inputs.lockfile, inputs.manifest, inputs.body
+    return read_lockfile(os.fspath(lock_path)), None, b""
 
 
 def find_entry(locked: Lockfile, name_or_repo: str, where: PathLike = filenames.LOCKFILE) -> LockedHFModel:
@@ -90,23 +105,11 @@ def find_entry(locked: Lockfile, name_or_repo: str, where: PathLike = filenames.
                          f"add it to {filenames.MANIFEST} and run `modelguard lock`")
 
 
-def _manifest_for(lock_path: Path, manifest: PathLike | None) -> Manifest | None:
-    from modelguard.spec.manifest import load_manifest
-
-    if manifest is not None:
-        return load_manifest(os.fspath(manifest))
-    beside = filenames.manifest_beside(lock_path)
-    return load_manifest(os.fspath(beside)) if beside.is_file() else None
-
-
 def _fetch_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, *, cache_dir: PathLike | None,
                  endpoint: str | None, token: str | None) -> None:
     from modelguard.flows.fetch import fetch_locked
     from modelguard.hub import client as hub
 
-    if subset.manifest_sha256 != manifest.sha256:
-        raise StaleLockError(f"the lockfile is stale for {manifest.path}; run `modelguard lock`, then fetch",
-                             rule="MG-L001")
     report = fetch_locked(subset, manifest.policy, cache_dir=cache_dir,
                           client_factory=lambda: hub.make_client(endpoint, token))
     outcome = report.model(entry.name)
@@ -114,15 +117,16 @@ def _fetch_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, *, 
         raise refusal(report, entry.name, reason=outcome.reason, no_verdict=outcome.status is ModelStatus.NO_VERDICT)
 
 
-def _verify_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, lock_path: Path, *,
-                  cache_dir: PathLike | None, verify: bool) -> None:
-    """The gate ``modelguard verify`` applies, for this entry's snapshot: raise when it does not pass."""
-    from modelguard.flows.verify import verify_locked
-    from modelguard.trust import checks as trust
+def _verify_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, *, cache_dir: PathLike | None,
+                  verify: bool) -> None:
+    """The gate ``modelguard verify`` applies, for this entry's snapshot: raise when it does not pass.
 
-    report = verify_locked(subset, manifest, cache_dir=cache_dir, fast=not verify)
-    signature = trust.lockfile_findings(lock_path, manifest.policy)  # as `modelguard verify` does
-    report = replace(report, findings=(*report.findings, *signature))
+    Integrity on the fast path unless ``verify`` (a blob is re-hashed when its fingerprint changed),
+    a fresh scan under the policy in force, the record compared with the bytes, re-attestation.
+    """
+    from modelguard.flows.verify import verify_locked
+
+    report = verify_locked(subset, manifest, cache_dir=cache_dir, fast=not verify, whole_cache=False)
     if not report.ok:
         raise refusal(report, entry.name)
 
@@ -151,22 +155,36 @@ def _describe(name: str, findings: list[Finding]) -> str:
     return f"{name}: {first.rule}{where}: {first.message}{more}"
 
 
-def _check_record(entry: LockedHFModel, cache_dir: PathLike | None) -> None:
-    """Without a manifest: the admission record must hold no finding that failed at its fail-on.
+def _standalone(subset: Lockfile, entry: LockedHFModel, cache_dir: PathLike | None, *, verify: bool) -> None:
+    """Without a manifest (a deployed image that ships only the lockfile): the same recheck from the
+    bytes, judged by the scanner and the default file policy at the stricter of the record's fail-on and
+    medium (:func:`modelguard.trust.recompute.standalone_threshold`). A record that lists a finding
+    failing at its own fail-on is refused too: it says the snapshot should never have been admitted."""
+    from modelguard.flows.recheck import recheck
+    from modelguard.spec.policy import DEFAULT_POLICY
+    from modelguard.store.cache import Layout, cache_root
+    from modelguard.store.integrity import Group
+    from modelguard.trust.recompute import standalone_threshold
 
-    The policy in force cannot be re-applied here (it lives in the manifest); the record proves the
-    snapshot passed the policy in force when it was admitted, and the integrity check that follows
-    proves the files are still the ones admitted.
-    """
-    from modelguard.store.cache import Layout, cache_root, read_record
-
-    record = read_record(Layout(cache_root(cache_dir)), entry.repo, entry.commit)
-    if record is None:
-        return  # admitted_snapshot raises NotAdmittedError with the fetch hint
-    damaged = IntegrityError(f"{entry.name}: the admission record lists a failing or unreadable finding; "
+    layout = Layout(cache_root(cache_dir))
+    group = Group(entry.repo, entry.commit, subset.hf_models)
+    done = recheck(layout, group, DEFAULT_POLICY, fast=not verify)
+    check = done.check
+    if not check.admitted:
+        links = [f for f in check.general if f.rule == "MG-H109"]
+        if links:
+            raise IntegrityError(f"{entry.name}: {links[0].message}", rule="MG-H109")
+        raise NotAdmittedError(f"{entry.name} ({entry.repo}@{entry.commit[:12]}) is not admitted; run "
+                               "`modelguard fetch`", rule="MG-H101")
+    record = check.record
+    threshold = standalone_threshold(record)
+    files = tuple(done.results.values())
+    findings = (*check.all(), *done.disagreements)
+    report = Report(command="verify", fail_on=threshold, files=files, findings=tuple(f.at(model=entry.name)
+                    for f in findings), checked=max(1, len(files)))
+    if not report.ok:
+        raise refusal(report, entry.name)
+    if record is None or record.fail_on is None or any(
+            f.findings is None or failing(f.findings, record.fail_on) for f in record.files):
+        raise IntegrityError(f"{entry.name}: the admission record lists a failing or unreadable finding; "
                              "run `modelguard verify`", rule="MG-H104")
-    if record.fail_on is None:
-        raise damaged
-    for f in record.files:
-        if f.findings is None or failing(f.findings, record.fail_on):
-            raise damaged

@@ -1,14 +1,19 @@
 """``verify``: the CI pre-deploy gate. Proves, offline, that what would be deployed is what was locked.
 
-Checks, each reported as a finding: the lock is fresh for the manifest; every locked snapshot is
-admitted; every admitted file has the locked size and SHA-256 (re-hashed in parallel, or with
-``fast`` the size/mtime/inode recorded at admission, which the report says); no file is missing or
-extra; no snapshot entry points outside the cache; refs name the locked commits; scan verdicts
-and the policy pass *now* (files are re-scanned when the scanner or the policy changed since
-admission); provider models pass their checks. With ``remote`` it also asks the Hub whether each
-locked commit still exists and still publishes the locked hashes.
+Recompute, don't remember: every verdict comes from the bytes on disk, the lock (and its signature)
+and the scanner and policy in force now. Checks, each reported as a finding: the lock is fresh for
+the manifest by content and signed as the policy requires (:mod:`modelguard.trust.freshness`); every
+locked snapshot is admitted and its layout holds no symlink; every file has the locked size and
+SHA-256 (re-hashed in parallel; with ``fast`` only the blobs whose fingerprint changed since their
+bytes were last hashed, which the report says); no file is missing or extra; refs name the locked
+commits; every file is scanned again and the policy applied now, and an admission record that
+disagrees with what the bytes give is itself a finding (:mod:`modelguard.flows.recheck`); nothing in
+the cache is there that no admitted snapshot accounts for (:mod:`modelguard.store.inventory`);
+provider models pass their checks. With ``remote`` it also asks the Hub whether each locked commit
+still exists and still publishes the locked hashes.
 
-Never writes to the cache, never downloads model bytes, never loads what it scans.
+Writes only fresh fingerprints into admission records (re-attestation, best effort) and the audit
+log; never downloads model bytes, never loads what it scans.
 """
 
 from __future__ import annotations
@@ -16,69 +21,63 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from modelguard.errors import ConfigError, ExitCode, NothingToCheckError
+from modelguard.flows.recheck import Recheck, attest, finish
 from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, VerifyOutcome, failing
-from modelguard.report.rules import finding
 from modelguard.spec import filenames
 from modelguard.spec.types import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store import audit
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
 from modelguard.store.digest import hashing_progress
-from modelguard.store.integrity import Group, SnapshotCheck, check_snapshot, group_models, hash_workers
+from modelguard.store.integrity import check_snapshot, group_models, hash_workers
+from modelguard.store.inventory import inventory
 from modelguard.trust import checks as trust
-from modelguard.trust.evaluate import (
-    model_findings,
-    scan_and_evaluate,
-    scanner_fingerprint,
-    suppressed_findings,
-    with_suppressions,
-)
+from modelguard.trust.evaluate import model_findings, scanner_fingerprint, suppressed_findings, with_suppressions
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """The lockfile (and the exact bytes it was parsed from, for its signature) and its manifest."""
+
+    lockfile: Lockfile
+    manifest: Manifest
+    body: bytes
+    path: Path
+
+
+def read_inputs(lockfile_path: str | os.PathLike[str], manifest_path: str | os.PathLike[str] | None = None
+                ) -> Inputs:
+    """Read the lockfile once and the manifest it was made from (next to it unless given)."""
+    from modelguard.errors import LockfileError
+    from modelguard.spec.lockfile import parse_lockfile, read_lockfile
+    from modelguard.spec.manifest import load_manifest
+
+    lock_path = Path(lockfile_path)
+    try:
+        body = lock_path.read_bytes()
+        text = body.decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        read_lockfile(str(lock_path))  # raises the lockfile's own error (MG-L002 missing, MG-L004 unreadable)
+        raise LockfileError(f"{lock_path}: cannot read the lockfile; run the command again", rule="MG-L004") from None
+    lockfile = parse_lockfile(text, source=str(lock_path))  # the very bytes the signature is checked on
+    found = Path(manifest_path) if manifest_path is not None else filenames.manifest_beside(lock_path)
+    if not found.is_file():
+        raise ConfigError(
+            f"no manifest at {found}: the policy and the freshness check need it; pass --manifest"
+        )
+    return Inputs(lockfile, load_manifest(str(found)), body, lock_path)
 
 
 def load_inputs(
     lockfile_path: str | os.PathLike[str], manifest_path: str | os.PathLike[str] | None = None
 ) -> tuple[Lockfile, Manifest]:
     """Read the lockfile and the manifest it was made from (next to it unless given)."""
-    from modelguard.spec.lockfile import read_lockfile
-    from modelguard.spec.manifest import load_manifest
-
-    lock_path = Path(lockfile_path)
-    lockfile = read_lockfile(str(lock_path))
-    found = Path(manifest_path) if manifest_path is not None else filenames.manifest_beside(lock_path)
-    if not found.is_file():
-        raise ConfigError(
-            f"no manifest at {found}: the policy and the freshness check need it; pass --manifest"
-        )
-    return lockfile, load_manifest(str(found))
-
-
-def _scan_results(
-    layout: Layout, group: Group, check: SnapshotCheck, policy: Policy
-) -> tuple[dict[str, FileResult], bool]:
-    """Scan + policy results for the admitted files that passed the integrity checks: the stored
-    ones when scanner and policy are those of the admission, else a fresh scan of the admitted
-    bytes. Files that failed integrity are not scanned (their integrity finding is their verdict).
-    Returns (results, rescanned)."""
-    if not check.admitted:
-        return {}, False
-    sound = [path for path, found in check.by_path.items() if not found]
-    record = check.record
-    if record is not None and record.judged_by(scanner_fingerprint(), policy.sha256):
-        stored = record.results()
-        if stored is not None and all(path in stored for path in sound):
-            return {path: stored[path] for path in sound}, False
-    snapshot = layout.snapshot(group.repo, group.commit)
-    files = group.files
-    results = {
-        path: scan_and_evaluate(snapshot / path, policy=policy, repo=group.repo, rel_path=path, display=path,
-                                size=files[path].size, sha256=files[path].sha256)
-        for path in sound
-    }
-    return results, True
+    inputs = read_inputs(lockfile_path, manifest_path)
+    return inputs.lockfile, inputs.manifest
 
 
 def _remote_findings(model: LockedHFModel, spec: HFModelSpec | None, client: Any) -> list[Finding]:
@@ -102,8 +101,11 @@ def verify_locked(
     fail_on: Severity | None = None,
     lockfile_name: str = filenames.LOCKFILE,
     progress: bool = False,
+    whole_cache: bool = True,
 ) -> Report:
-    """Verify ``lockfile`` against the verified cache and ``manifest``; see the module docstring."""
+    """Verify ``lockfile``'s models against the verified cache and ``manifest``'s policy; see the module
+    docstring. Freshness and signature are :func:`verify`'s (``snapshot()`` checks a subset of the lock).
+    ``whole_cache`` adds the inventory of everything else in the cache (``snapshot()`` needs only its own)."""
     if not lockfile.hf_models and not lockfile.provider_models:
         raise NothingToCheckError("the lockfile locks nothing, so nothing can be verified; add a [[hf-model]] or "
                                   "[[provider-model]] to the manifest and run `modelguard lock`")
@@ -114,15 +116,9 @@ def verify_locked(
     files: list[FileResult] = []
     models: list[VerifyOutcome] = []
     checked = 1  # the lockfile itself
-
-    if manifest.sha256 and lockfile.manifest_sha256 != manifest.sha256:
-        loose.append(finding(
-            "MG-L001", f"the lockfile does not match {manifest.path}; run `modelguard lock`",
-            location=manifest.path,
-        ))
-
     specs: dict[str, HFModelSpec] = {s.name: s for s in manifest.hf_models}
     client: Any = None
+    scanner = scanner_fingerprint()
     groups = group_models(lockfile.hf_models)
     # Snapshots are checked side by side and their files hashed in one shared pool, so one large
     # model does not leave the other cores idle. (Two pools: a snapshot waits on its hashes.)
@@ -130,11 +126,15 @@ def verify_locked(
     with hashing_progress(to_hash, enabled=progress), \
             ThreadPoolExecutor(max_workers=hash_workers()) as hashing, \
             ThreadPoolExecutor(max_workers=max(1, min(4, len(groups)))) as snapshots:
-        checks = list(snapshots.map(lambda g: check_snapshot(layout, g, fast=fast, pool=hashing), groups))
-    for group, check in zip(groups, checks, strict=True):
-        results, rescanned = _scan_results(layout, group, check, policy)
-        results = {path: with_suppressions(policy, r, repo=group.repo) for path, r in results.items()}
-        group_findings = list(check.general)
+        rechecks = list(snapshots.map(
+            lambda g: finish(layout, g, check_snapshot(layout, g, fast=fast, pool=hashing), policy, scanner=scanner,
+                             reattest=False),
+            groups))
+    rechecks = attest(layout, rechecks)  # one hold of the writer lock for every snapshot to re-attest
+    for recheck in rechecks:
+        group, check = recheck.group, recheck.check
+        results = {path: with_suppressions(policy, r, repo=group.repo) for path, r in recheck.results.items()}
+        group_findings = [*check.general, *recheck.disagreements]
         if remote and client is None:
             if client_factory is None:
                 raise ConfigError("verify --remote needs a Hub client")
@@ -144,7 +144,7 @@ def verify_locked(
             found = model_findings(policy, m, spec=specs.get(m.name), manifest_path=manifest.path)
             # trust hook: revocation (MG-P501/P502) and the model's signature (MG-P510..P518)
             found += trust.locked_model_findings(
-                policy, m, layout.snapshot(group.repo, group.commit) if check.intact else None)
+                policy, m, layout.snapshot(group.repo, group.commit) if recheck.sound else None)
             if remote:
                 found += _remote_findings(m, specs.get(m.name), client)
             found = suppressed_findings(policy, found, repo=m.repo, model=m.name)
@@ -158,29 +158,33 @@ def verify_locked(
                                        tuple(f.at(model=m.name) for f in per_file), lf.size, lf.sha256))
             files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
             checked += len(mine)
-            models.append(_outcome(m, check, rescanned, mine, about, threshold,
-                                   layout.snapshot(group.repo, group.commit)))
+            models.append(_outcome(m, recheck, mine, about, threshold, layout.snapshot(group.repo, group.commit)))
 
+    if whole_cache:
+        loose.extend(s.finding(layout) for s in inventory(layout))
     loose.extend(_provider_findings(lockfile, policy, remote))
     checked += len(lockfile.provider_models)
+    mode = "only files whose fingerprint changed (--fast)" if fast else "full sha256"
     return Report(
         command="verify", fail_on=threshold, files=tuple(files), findings=tuple(loose), checked=checked,
-        models=tuple(models),
-        extra={"hashing": "size+mtime+inode trusted from admission (--fast)" if fast else "full sha256"},
+        models=tuple(models), extra={"hashing": mode},
     )
 
 
-def _outcome(model: LockedHFModel, check: SnapshotCheck, rescanned: bool, files: Sequence[FileResult],
-             about: Sequence[Finding], threshold: Severity, snapshot: Path) -> VerifyOutcome:
+def _outcome(model: LockedHFModel, recheck: Recheck, files: Sequence[FileResult], about: Sequence[Finding],
+             threshold: Severity, snapshot: Path) -> VerifyOutcome:
     """The model passes when no finding about it (its files' or its own) fails at ``threshold``; the
     findings say why it did not (no ``reason``: the audit log's verify records carry the rule ids)."""
+    check = recheck.check
     failed = failing([*(f for r in files for f in r.findings), *about], threshold)
+    own = {lf.path for lf in model.files}
     return VerifyOutcome(
         name=model.name, repo=model.repo, commit=model.commit,
         status=ModelStatus.REJECTED if failed else ModelStatus.OK,
         exit_code=ExitCode.REJECTED if failed else ExitCode.OK,
-        files=tuple(files), findings=tuple(about), snapshot=None if failed or not check.intact else snapshot,
-        admitted=check.admitted, intact=check.intact, rescanned=rescanned)
+        files=tuple(files), findings=tuple(about), snapshot=None if failed or not recheck.sound else snapshot,
+        admitted=check.admitted, intact=check.intact, rescanned=bool(recheck.results),
+        rehashed=tuple(sorted(p for p in check.rehashed if p in own)), attested=recheck.attested)
 
 
 def _anchor(lockfile_name: str, lockfile: Lockfile, name: str) -> str:
@@ -237,12 +241,14 @@ def verify(
 
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
+    # The one freshness + signature check every entry point applies (MG-L001, MG-L101..L107; with
+    # --frozen the signature only), on the bytes that were parsed; reported with everything else
+    # (verify downloads and admits nothing).
+    gate = chosen.gate(lockfile_path, inputs, manifest.policy)
     report = verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
                            client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path),
                            progress=progress)
-    # trust hook: the lockfile signature (MG-L101..L107), then one audit line per model
-    report = replace(report, findings=(*inputs.notes, *report.findings,
-                                       *trust.lockfile_findings(lockfile_path, manifest.policy)),
+    report = replace(report, findings=(*inputs.notes, *gate, *report.findings),
                      extra={**report.extra, "policy": chosen.shown(inputs)})
     audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,
                         lockfile=os.fspath(lockfile_path))

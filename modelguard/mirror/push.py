@@ -84,7 +84,9 @@ def push(
     lockfile, manifest = load_inputs(lockfile_path, manifest_path)
     location = target_location(manifest, to, plain_http)
     selected = _select(lockfile, names)
-    if lockfile.manifest_sha256 != manifest.sha256:
+    from modelguard.trust.freshness import stale_reasons  # the freshness check every entry point applies
+
+    if stale_reasons(manifest, lockfile):
         raise StaleLockError(f"{lockfile_path} is stale for {manifest.path}; run `modelguard lock` and "
                              "`modelguard fetch`, then push", rule="MG-L001")
     root = existing_cache_root(cache_dir)

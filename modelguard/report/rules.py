@@ -27,6 +27,7 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.cache_rules import CACHE_RULES
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
@@ -234,15 +235,17 @@ _ALL: list[Rule] = [
          "for the branch would get another snapshot. Re-run `modelguard fetch`."),
     Rule("MG-H104", _C, _SUS, "Admission record disagrees with the lock",
          "The snapshot was admitted with other files or hashes than the lock now lists. Re-run `modelguard fetch`."),
-    Rule("MG-H105", _I, _SUS, "Hashes trusted from admission (--fast)",
-         "verify --fast compared size, mtime and inode with the admission record instead of re-hashing. "
-         "Run verify without --fast for a byte-level proof."),
+    Rule("MG-H105", _I, _SUS, "Unchanged files not re-hashed (fast check)",
+         "verify --fast (and snapshot()) skipped files whose size, mtime, ctime, device and inode equal those "
+         "recorded when their bytes were last hashed. Run verify without --fast for a byte-level proof."),
     Rule("MG-H106", _H, _UNS, "Download could not be stored",
          "Writing the download to the quarantine failed (disk full, quota, I/O error). Free space under the "
          "cache root (or point --cache-dir elsewhere) and fetch again; nothing was admitted."),
     Rule("MG-H107", _H, _UNS, "Hub gave no usable answer",
          "The Hub could not be reached, refused access (gated or private repo) or failed while serving the "
          "locked files; nothing was admitted. Check the endpoint, token and access, then fetch again."),
+    # MG-H108..H129: the verified cache proves itself (issue 13) -- data in report/cache_rules.py
+    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in CACHE_RULES),
     # MG-H16x: OCI mirrors -- modelguard.mirror (the registry is untrusted exactly like the Hub)
     Rule("MG-H160", _H, _UNS, "Blob not in the mirror",
          "The mirror's repository for this model holds no blob with the locked digest, and the mirror's "

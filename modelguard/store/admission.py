@@ -3,8 +3,10 @@
 One JSON document per admitted ``repo@commit`` (written by :func:`modelguard.store.cache.admit`): the
 lock entries it serves, every file's size, SHA-256, published value and blob name, each file's
 format and findings, the scanner fingerprint, the policy hash, the fail-on threshold, the
-modelguard version and the time. ``fetch`` and ``verify`` read the findings back instead of
-re-scanning only when scanner and policy are unchanged (:meth:`AdmissionRecord.judged_by`).
+modelguard version and the time. Every verdict is recomputed from the bytes (``verify`` and
+``snapshot()`` re-scan; the stored findings are compared with the fresh ones, and a record that
+disagrees is itself a finding, MG-H108); the per-file :class:`Fingerprint` only lets the fast paths
+skip re-hashing bytes that provably did not change.
 
 :class:`AdmissionRecord` is the typed record; :meth:`~AdmissionRecord.to_json` and
 :meth:`~AdmissionRecord.from_json` are the only code that knows its JSON shape, versioned by
@@ -48,6 +50,39 @@ def blob_name(f: LockedFile) -> str:
 
 
 @dataclass(frozen=True)
+class Fingerprint:
+    """What ``lstat`` says about a blob: a speed-up for the fast paths, never proof of content.
+
+    ``ctime`` is set by the kernel on every change of the file (content, mode, a ``utime`` call) and
+    cannot be set back by an ordinary process, and ``(device, inode)`` changes when the file is
+    replaced or copied, so an edit whose mtime was restored, a swapped file and a restored or copied
+    cache all fail to match, and the caller re-hashes. What it cannot resist is a writer on this host
+    who also rewrites the record after the edit (docs/trust.md, "What each command proves").
+    """
+
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    device: int
+    inode: int
+
+    def to_json(self) -> dict[str, int]:
+        return {"size": self.size, "mtime-ns": self.mtime_ns, "ctime-ns": self.ctime_ns, "device": self.device,
+                "inode": self.inode}
+
+    @classmethod
+    def from_json(cls, doc: object) -> Fingerprint | None:
+        """The fingerprint in ``doc``, or None when any field is missing or not an integer (then: re-hash)."""
+        if not isinstance(doc, Mapping):
+            return None
+        values = [_int(doc.get(k)) for k in ("size", "mtime-ns", "ctime-ns", "device", "inode")]
+        if any(v is None for v in values):
+            return None
+        size, mtime_ns, ctime_ns, device, inode = (int(v) for v in values if v is not None)
+        return cls(size, mtime_ns, ctime_ns, device, inode)
+
+
+@dataclass(frozen=True)
 class AdmittedEntry:
     """A lock entry the snapshot was admitted for."""
 
@@ -71,9 +106,9 @@ class AdmittedFile:
     findings: tuple[Finding, ...] | None
     """the scan and policy findings, raw (suppressions are applied at decision time); None when the
     record holds a finding this modelguard does not understand"""
-    mtime_ns: int | None = None
-    inode: int | None = None
-    """the blob's stat identity at admission: what ``verify --fast`` and ``snapshot()`` compare"""
+    fingerprint: Fingerprint | None = None
+    """the blob's stat identity when its bytes were last hashed and found to be the locked ones: what
+    the fast paths (``verify --fast``, ``snapshot()``) compare to skip re-hashing; never a verdict"""
 
     def result(self) -> FileResult | None:
         if self.findings is None:
@@ -93,6 +128,8 @@ class AdmissionRecord:
     """None when the stored value is not a severity (a damaged record)"""
     modelguard_version: str
     admitted_at: str
+    attested_at: str = ""
+    """when the fingerprints were last refreshed after a full check (re-attestation), if ever"""
 
     def file(self, path: str) -> AdmittedFile | None:
         return self.by_path().get(path)
@@ -130,6 +167,7 @@ class AdmissionRecord:
             "fail-on": self.fail_on.value if self.fail_on is not None else "",
             "modelguard-version": self.modelguard_version,
             "admitted-at": self.admitted_at,
+            **({"attested-at": self.attested_at} if self.attested_at else {}),
         }
 
     @classmethod
@@ -152,6 +190,7 @@ class AdmissionRecord:
             fail_on=_severity(doc.get("fail-on")),
             modelguard_version=_text(doc.get("modelguard-version")),
             admitted_at=_text(doc.get("admitted-at")),
+            attested_at=_text(doc.get("attested-at")),
         )
 
 
@@ -162,10 +201,8 @@ def _file_json(f: AdmittedFile) -> dict[str, Any]:
         "findings": [{"rule": x.rule, "severity": x.severity.value, "message": x.message, "location": x.location}
                      for x in f.findings or ()],
     }
-    if f.mtime_ns is not None:
-        out["mtime-ns"] = f.mtime_ns
-    if f.inode is not None:
-        out["inode"] = f.inode
+    if f.fingerprint is not None:
+        out["fingerprint"] = f.fingerprint.to_json()
     return out
 
 
@@ -175,7 +212,7 @@ def _read_file(doc: Mapping[str, Any]) -> AdmittedFile:
         published=_text(doc.get("published")), git_blob_sha1=_optional_text(doc.get("git-blob-sha1")),
         blob=_optional_text(doc.get("blob")), format=str(doc.get("format", "unknown")),
         verdict=_text(doc.get("verdict")), findings=_read_findings(doc.get("findings", [])),
-        mtime_ns=_int(doc.get("mtime-ns")), inode=_int(doc.get("inode")),
+        fingerprint=Fingerprint.from_json(doc.get("fingerprint")),
     )
 
 
@@ -237,7 +274,16 @@ def build_record(
     )
 
 
-def stamped(record: AdmissionRecord, identity: Mapping[str, tuple[int, int]]) -> AdmissionRecord:
-    """``record`` with each file's blob (mtime_ns, inode) as found right after admission."""
-    return replace(record, files=tuple(replace(f, mtime_ns=identity[f.path][0], inode=identity[f.path][1])
-                                       for f in record.files))
+def stamped(record: AdmissionRecord, fingerprints: Mapping[str, Fingerprint], *, attested: bool = False
+            ) -> AdmissionRecord:
+    """``record`` with the fingerprints of the blobs whose bytes were just found to be the locked ones.
+
+    Files not in ``fingerprints`` keep what they had. ``attested`` marks a refresh after a full check
+    (re-attestation of a copied or restored cache) rather than the admission itself.
+    """
+    files = tuple(replace(f, fingerprint=fingerprints[f.path]) if f.path in fingerprints else f
+                  for f in record.files)
+    if not attested:
+        return replace(record, files=files)
+    now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    return replace(record, files=files, attested_at=now)

@@ -18,6 +18,7 @@ its lock file for writing and must not be handed the log.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import getpass
 import json
@@ -97,10 +98,17 @@ def _locked_write(fd: int, line: bytes, path: Path) -> None:
 
     try:
         with FileLock(f"{path}.lock"):
-            written = 0
-            while written < len(line):
-                written += os.write(fd, line[written:])
-            os.fsync(fd)
+            start = os.fstat(fd).st_size  # O_APPEND under the lock: the line goes exactly here
+            try:
+                written = 0
+                while written < len(line):
+                    written += os.write(fd, line[written:])
+                os.fsync(fd)
+            except OSError:
+                # A full disk may take part of the line: cut it back, so the log never holds half a record.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
     except OSError as e:
         raise _unwritable(path, e) from None
 

@@ -1,47 +1,50 @@
-"""The verified cache: where it lives, its lock, quarantine, admission and admission records.
+"""The verified cache: where it lives, its layout, its writer lock, quarantine and reading records.
 
 Layout under the cache root (DESIGN.md §5)::
 
     hub/models--{org}--{name}/blobs/{etag}                 read-only bytes (LFS: sha256, else git blob sha1)
     hub/models--{org}--{name}/snapshots/{commit}/{path}    relative symlinks into blobs/
     hub/models--{org}--{name}/refs/{revision}              the commit a branch/tag name was locked to
-    admissions/models--{org}--{name}/{commit}.json         what was checked when the snapshot was admitted
-    quarantine/run-*/                                      per-run staging, same filesystem; never read by loaders
-    .lock                                                  one writer at a time (filelock)
+    admissions/models--{org}--{name}/{commit}.json         the admission record (a log and a speed-up)
+    quarantine/*                                           staging and set-aside evictions; never read by loaders
+    .lock, audit.log, audit.log.lock                       the writer lock and the audit log
 
 ``hub/`` is a Hugging Face cache: with ``HF_HUB_CACHE=<root>/hub HF_HUB_OFFLINE=1`` loaders resolve
-only admitted snapshots. Admission is the only way in: blobs are moved with ``os.replace`` (atomic
-per file), the snapshot folder is built beside its final name and renamed into place, the record
-is written last (atomically). A crash leaves the admitted part untouched; leftovers are swept from
-quarantine by the next writer under the lock.
+it offline. Nothing else belongs anywhere in the root (:data:`ROOT_ENTRIES`, :data:`REPO_ENTRIES`);
+:mod:`modelguard.store.inventory` reports whatever does. How bytes get in and out (admission,
+eviction, re-attestation, read-only sealing) is :mod:`modelguard.store.publish`; whether an admitted
+snapshot is still what was locked is :mod:`modelguard.store.integrity`.
 
-This module never talks to the network and never scans; it moves and checks bytes it is told about.
-Integrity checks of admitted snapshots live in :mod:`modelguard.store.integrity`.
+This module never talks to the network and never scans.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import logging
 import os
 import re
 import shutil
 import tempfile
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError, UnreadableError, UsageError
-from modelguard.spec import ids
-from modelguard.spec.types import LockedHFModel
-from modelguard.store.admission import AdmissionRecord, stamped
+from modelguard.errors import LockfileError, UnreadableError, UsageError
+from modelguard.spec import filenames, ids
+from modelguard.store.admission import AdmissionRecord, Fingerprint
 from modelguard.store.atomic import replace_file
 
 _log = logging.getLogger("modelguard")
 
+ROOT_ENTRIES = frozenset({"hub", "quarantine", "admissions", ".lock", filenames.AUDIT_LOG,
+                          filenames.AUDIT_LOG + ".lock"})
+"""Everything that may sit in the cache root; anything else is not modelguard's (inventory: MG-H110)."""
+REPO_ENTRIES = ("blobs", "snapshots", "refs")
+"""The folders of one repo in ``hub/`` (huggingface_hub's own ``.no_exist`` is not admitted content)."""
 
 
 # --- where the cache lives ------------------------------------------------------------------
@@ -108,6 +111,15 @@ def check_etag(etag: str) -> str:
 def repo_folder(repo: str) -> str:
     org, name = check_repo_id(repo).split("/", 1)
     return f"models--{org}--{name}"
+
+
+def repo_of_folder(folder: str) -> str | None:
+    """The repo id a ``models--{org}--{name}`` folder holds, or None when the name is no such folder."""
+    if not folder.startswith("models--"):
+        return None
+    org, sep, name = folder[len("models--"):].partition("--")
+    repo = f"{org}/{name}"
+    return repo if sep and ids.is_repo_id(repo) and repo_folder(repo) == folder else None
 
 
 @dataclass(frozen=True)
@@ -180,6 +192,26 @@ def writer_lock(layout: Layout) -> Iterator[None]:
         lock.release()
 
 
+@contextlib.contextmanager
+def writer_lock_if_free(layout: Layout) -> Iterator[bool]:
+    """Hold the writer lock if nobody else does and the cache can be written; yields whether it is held.
+
+    For best-effort writes (re-attestation) that must never wait for a fetch nor fail a read-only check.
+    """
+    from filelock import FileLock, Timeout
+
+    lock = FileLock(str(layout.lock_path))
+    try:
+        lock.acquire(timeout=0)
+    except (Timeout, OSError):
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        lock.release()
+
+
 def sweep_quarantine(layout: Layout) -> None:
     """Remove everything left in quarantine (call only under :func:`writer_lock`) but the partial
     downloads a later fetch resumes, which go once they are older than their stated age
@@ -191,7 +223,7 @@ def sweep_quarantine(layout: Layout) -> None:
     partials = PartialStore(layout.quarantine)
     for child in layout.quarantine.iterdir():
         if child != partials.folder or child.is_symlink():
-            _remove_tree(child)
+            remove_tree(child)
     partials.sweep()
 
 
@@ -205,17 +237,19 @@ def new_quarantine(layout: Layout, label: str) -> Path:
 
 def discard(path: Path) -> None:
     """Remove one quarantine folder (and whatever is left in it)."""
-    _remove_tree(path)
+    remove_tree(path)
 
 
-def _remove_tree(path: Path) -> None:
+def remove_tree(path: Path) -> None:
+    """Remove a file, a link or a folder tree, read-only parts included (only ever inside the cache root;
+    the caller makes the parent writable)."""
     if path.is_symlink() or path.is_file():
         path.unlink(missing_ok=True)
         return
     if not path.exists():
         return
-    # Admitted blobs are 0o444 and quarantine folders may be read-only after a crash: make them
-    # writable before deleting (only ever inside the cache root).
+    # Admitted folders are sealed (0o555) and quarantine folders may be read-only after a crash: make
+    # them writable before deleting. Never follows a link (os.walk does not descend into one).
     for dirpath, dirnames, _ in os.walk(path):
         for d in dirnames:
             p = os.path.join(dirpath, d)
@@ -225,7 +259,7 @@ def _remove_tree(path: Path) -> None:
     shutil.rmtree(path)
 
 
-# --- admission ------------------------------------------------------------------------------
+# --- staging and records ---------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -238,115 +272,14 @@ class StagedFile:
     """blob name: the LFS sha256, or the git blob sha1 for regular files"""
     staged: Path | None
     """the quarantine copy to move into blobs/, or None when the blob is already in the cache"""
+    fingerprint: Fingerprint | None = None
+    """for a blob already in the cache: its fingerprint from just before it was re-hashed (admission
+    records it only if the blob is still exactly that file)"""
 
 
 def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    replace_file(path, json.dumps(doc, indent=2, sort_keys=True) + "\n")
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    replace_file(path, text)
-
-
-def place_blob(layout: Layout, repo: str, item: StagedFile) -> Path:
-    """Move a verified quarantine copy into ``blobs/`` (atomic) and make it read-only."""
-    blob = layout.blob(repo, item.etag)
-    if item.staged is None:
-        return blob
-    blob.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(item.staged, 0o444)
-    os.replace(item.staged, blob)
-    return blob
-
-
-def admit(
-    layout: Layout,
-    repo: str,
-    commit: str,
-    files: Sequence[StagedFile],
-    refs: Sequence[str],
-    record: AdmissionRecord,
-) -> Path:
-    """Admit one snapshot whose every file passed. Call only under :func:`writer_lock`.
-
-    Order matters: blobs first (each atomic), then the snapshot folder (built aside, renamed into
-    place), then refs, then the record. A crash at any point leaves either the old state or a
-    snapshot without a record, which :mod:`modelguard.store.integrity` treats as not admitted.
-    """
-    for item in files:
-        place_blob(layout, repo, item)
-    # The identity each blob was admitted with: what `verify --fast` and snapshot() compare.
-    identity = {}
-    for entry in record.files:
-        st = os.stat(layout.blob(repo, entry.blob or ""), follow_symlinks=False)
-        identity[entry.path] = (st.st_mtime_ns, st.st_ino)
-    final_record = stamped(record, identity)
-    final = layout.snapshot(repo, commit)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    for leftover in final.parent.glob(".*-*"):  # a crashed admission's half-built or old folders
-        if leftover.name.startswith((".building-", ".old-")):
-            _remove_tree(leftover)
-    # The old record goes first: a crash from here on leaves a snapshot without a record (not admitted).
-    layout.record(repo, commit).unlink(missing_ok=True)
-    building = final.parent / f".building-{commit}-{uuid.uuid4().hex[:8]}"
-    building.mkdir()
-    for item in files:
-        link = building / check_relpath(item.path)
-        link.parent.mkdir(parents=True, exist_ok=True)
-        target = layout.blob(repo, item.etag)
-        # Relative links, as huggingface_hub makes them, so the cache can be moved as a whole.
-        os.symlink(os.path.relpath(target, link.parent), link)
-    if final.exists() or final.is_symlink():
-        old = final.parent / f".old-{commit}-{uuid.uuid4().hex[:8]}"
-        os.rename(final, old)
-        os.rename(building, final)
-        _remove_tree(old)
-    else:
-        os.rename(building, final)
-    for revision in refs:
-        if revision != commit:
-            # huggingface_hub reads the ref with f.read(): no trailing newline.
-            _write_text_atomic(layout.ref(repo, revision), commit)
-    write_json_atomic(layout.record(repo, commit), final_record.to_json())
-    return final
-
-
-def evict(layout: Layout, repo: str, commit: str) -> None:
-    """Remove an admitted snapshot, its refs and record; blobs no other snapshot uses go too."""
-    record = layout.record(repo, commit)
-    record.unlink(missing_ok=True)
-    repo_dir = layout.repo_dir(repo)
-    refs = repo_dir / "refs"
-    if refs.is_dir():
-        for ref in refs.rglob("*"):
-            if ref.is_file() and ref.read_text(encoding="utf-8", errors="replace").strip() == commit:
-                ref.unlink()
-    _remove_tree(layout.snapshot(repo, commit))
-    _remove_unused_blobs(repo_dir)
-    snapshots = repo_dir / "snapshots"
-    if not snapshots.is_dir() or not any(snapshots.iterdir()):
-        _remove_tree(repo_dir)
-    with contextlib.suppress(OSError):
-        record.parent.rmdir()  # only when empty
-
-
-def _remove_unused_blobs(repo_dir: Path) -> None:
-    blobs = repo_dir / "blobs"
-    if not blobs.is_dir():
-        return
-    used: set[str] = set()
-    snapshots = repo_dir / "snapshots"
-    if snapshots.is_dir():
-        for dirpath, _, names in os.walk(snapshots):
-            for name in names:
-                p = os.path.join(dirpath, name)
-                if os.path.islink(p):
-                    used.add(os.path.basename(os.readlink(p)))
-    for blob in blobs.iterdir():
-        if blob.name not in used:
-            blob.unlink(missing_ok=True)
+    replace_file(path, json.dumps(doc, indent=2, sort_keys=True) + "\n", mode=0o444)
 
 
 def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
@@ -356,41 +289,23 @@ def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | Non
     """
     path = layout.record(repo, commit)
     try:
-        text = path.read_text(encoding="utf-8")
+        # O_NOFOLLOW: a record that is a link is no record (the layout check reports the link, MG-H109).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         return None
     except OSError as e:
+        if e.errno == errno.ELOOP:
+            return None
         raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
     try:
+        with os.fdopen(fd, "rb") as f:
+            text = f.read().decode("utf-8")
         doc = json.loads(text)
-    except (json.JSONDecodeError, RecursionError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
         return None
-    return AdmissionRecord.from_json(doc)
-
-
-def admitted_snapshot(
-    root: str | os.PathLike[str] | None, locked: LockedHFModel, *, verify: bool = False
-) -> Path:
-    """The admitted snapshot folder of one lock entry, or an exception — never a doubtful path.
-
-    Checks the admission record and every file's size, mtime and inode as admitted (cheap); with
-    ``verify=True`` every file is re-hashed. Raises :class:`NotAdmittedError` when the snapshot was
-    never admitted and :class:`IntegrityError` when what is on disk is not what was admitted.
-    """
-    from modelguard.store.integrity import Group, check_snapshot, failing_integrity
-
-    layout = Layout(cache_root(root))
-    check = check_snapshot(layout, Group(locked.repo, locked.commit, (locked,)), fast=not verify)
-    if not check.admitted:
-        raise NotAdmittedError(
-            f"{locked.name} ({locked.repo}@{locked.commit[:12]}) is not admitted; run `modelguard fetch`",
-            rule="MG-H101",
-        )
-    bad = failing_integrity(check)
-    if bad:
-        raise IntegrityError(
-            f"{locked.name}: the verified cache no longer matches the lock ({bad[0].rule}: {bad[0].message}); "
-            "run `modelguard verify` for details and `modelguard fetch` to re-admit",
-            rule=bad[0].rule,
-        )
-    return layout.snapshot(locked.repo, locked.commit)
+    except OSError as e:
+        raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
+    record = AdmissionRecord.from_json(doc)
+    if record is not None and (record.repo, record.commit) != (repo, commit):
+        return None  # a record moved here from another snapshot speaks for that one, not for this
+    return record

@@ -1,18 +1,30 @@
-"""Integrity of admitted snapshots: is what a loader would read exactly what was locked and admitted?
+"""Integrity of admitted snapshots: is what a loader would read exactly what was locked?
 
 A snapshot is checked as a whole against the lock entries that pin it (several entries may pin
-the same ``repo@commit``): the admission record exists and agrees with the lock, every snapshot
-entry is a relative link to a blob of this cache, no file is missing or extra, every blob has the
-locked size and SHA-256 (re-hashed in parallel; or, with ``fast``, the size, mtime and inode
-recorded at admission), and every ref names the locked commit.
+the same ``repo@commit``). The lock is the authority, the admission record only a log and a
+speed-up: the record must exist and agree with the lock; no folder or file of the layout may be a
+symlink (checked with ``lstat`` before anything is resolved, MG-H109); every snapshot entry is a
+relative link whose target, read lexically, is the blob the lock names in this repo's ``blobs/``; no
+file is missing or extra; every blob has the locked size and SHA-256; every ref names the locked
+commit.
+
+Hashing: the full check re-hashes every blob (in parallel). The fast check (``verify --fast``,
+``snapshot()``) skips a blob only when its :class:`~modelguard.store.admission.Fingerprint` (size,
+mtime, ctime, device, inode) equals the one recorded when its bytes were last found to be the
+locked ones; on any difference it re-hashes that blob. Each blob hashed raises the audit event
+``modelguard.rehash`` (:func:`sys.audit`, PEP 578) with ``(repo, commit, path)`` and is listed in
+:attr:`SnapshotCheck.rehashed`; blobs that matched and did not change while hashed are offered for
+re-attestation in :attr:`SnapshotCheck.fresh` (:func:`modelguard.store.publish.reattest`).
 
 Reads only; never repairs, downloads or scans. Findings, not exceptions, so verify can report
-everything at once; :func:`modelguard.store.cache.admitted_snapshot` turns them into an exception.
+everything at once.
 """
 
 from __future__ import annotations
 
 import os
+import stat
+import sys
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -22,9 +34,10 @@ from modelguard.errors import LockfileError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.spec.types import LockedFile, LockedHFModel
-from modelguard.store.admission import AdmissionRecord, AdmittedFile
+from modelguard.store.admission import AdmissionRecord, Fingerprint, blob_name
 from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
 from modelguard.store.digest import hash_file
+from modelguard.store.publish import fingerprint_of
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,14 @@ class SnapshotCheck:
     record: AdmissionRecord | None
     by_path: dict[str, list[Finding]] = field(default_factory=dict)
     general: list[Finding] = field(default_factory=list)
+    blobs: dict[str, Path] = field(default_factory=dict)
+    """path -> the blob a loader would read, for every locked file whose link is sound (what callers scan)"""
+    rehashed: list[str] = field(default_factory=list)
+    """locked paths whose bytes were hashed by this check"""
+    trusted: list[str] = field(default_factory=list)
+    """locked paths skipped by the fast check because their fingerprint matched"""
+    fresh: dict[str, Fingerprint] = field(default_factory=dict)
+    """fingerprints of blobs just hashed and found to be the locked bytes (for re-attestation)"""
 
     @property
     def admitted(self) -> bool:
@@ -80,7 +101,7 @@ class SnapshotCheck:
 
     @property
     def intact(self) -> bool:
-        """Admitted, and nothing but the --fast notice was found."""
+        """Admitted, and nothing but the fast-check notice was found."""
         return self.admitted and not failing_integrity(self)
 
     def all(self) -> list[Finding]:
@@ -91,56 +112,80 @@ def hash_workers() -> int:
     return min(8, os.cpu_count() or 1)
 
 
-def _inside(path: str, folder: str) -> bool:
-    return os.path.commonpath([path, folder]) == folder and path != folder
+def _is_link(path: Path) -> bool:
+    try:
+        return stat.S_ISLNK(os.lstat(path).st_mode)
+    except OSError:
+        return False
 
 
-def _snapshot_entries(snapshot: Path) -> dict[str, Path]:
-    """Every non-directory entry under the snapshot (symlinked directories count as entries)."""
+def layout_links(layout: Layout, repo: str, commit: str) -> list[Finding]:
+    """MG-H109 for every folder or file of this snapshot's layout that is a symlink (checked before
+    anything is resolved: a linked ``blobs/`` would make every lexical check below meaningless)."""
+    repo_dir = layout.repo_dir(repo)
+    record = layout.record(repo, commit)
+    parts = [layout.hub, repo_dir, repo_dir / "blobs", repo_dir / "snapshots", layout.snapshot(repo, commit),
+             repo_dir / "refs", layout.admissions, record.parent, record]
+    return [finding("MG-H109", f"{p.relative_to(layout.root).as_posix()} is a symlink (to {os.readlink(p)}); the "
+                    "cache layout has none there", location=p.relative_to(layout.root).as_posix())
+            for p in parts if _is_link(p)]
+
+
+def _snapshot_entries(snapshot: Path) -> tuple[dict[str, Path], list[str]]:
+    """Every non-folder entry under the snapshot, and every folder in it that is a symlink."""
     out: dict[str, Path] = {}
+    linked: list[str] = []
     for dirpath, dirnames, filenames in os.walk(snapshot, followlinks=False):
         for d in list(dirnames):
             full = Path(dirpath) / d
             if full.is_symlink():
-                out[full.relative_to(snapshot).as_posix()] = full
+                linked.append(full.relative_to(snapshot).as_posix())
                 dirnames.remove(d)
         for name in filenames:
             full = Path(dirpath) / name
             out[full.relative_to(snapshot).as_posix()] = full
-    return out
+    return out, linked
 
 
-def _blob_of(layout: Layout, repo: str, link: Path) -> Path | None:
-    """The blob a snapshot entry points to, or None when it is not a link into this cache's blobs."""
+def _blob_of(layout: Layout, repo: str, link: Path, expected: str) -> Path | str:
+    """The blob a snapshot entry names, read lexically (never resolved), or why it is not the locked blob."""
     if not link.is_symlink():
-        return None
+        return "a plain file" if not link.is_dir() else "a folder"
     target = os.readlink(link)
     if os.path.isabs(target):
-        return None
-    blobs = os.path.realpath(layout.repo_dir(repo) / "blobs")
-    resolved = os.path.realpath(link)
-    if not _inside(resolved, blobs) or os.path.dirname(resolved) != blobs:
-        return None
-    return Path(resolved)
+        return f"an absolute symlink to {target}"
+    named = Path(os.path.normpath(link.parent / target))
+    blob = layout.blob(repo, expected)
+    if named.parent != blob.parent:
+        return f"a symlink to {target}, outside this repo's blobs/"
+    if named.name != expected:
+        return f"a link to blob {named.name}, the lock names {expected}"
+    return blob
 
 
-def _check_blob(blob: Path, locked: LockedFile, admitted: AdmittedFile | None, fast: bool) -> list[Finding]:
+def _check_blob(repo: str, commit: str, blob: Path, locked: LockedFile, recorded: Fingerprint | None,
+                fast: bool, out: SnapshotCheck) -> list[Finding]:
     try:
-        st = os.stat(blob, follow_symlinks=False)
+        st = os.lstat(blob)
     except FileNotFoundError:
         return [finding("MG-H006", f"{locked.path}: its blob {blob.name} is missing from the cache")]
-    if not os.path.isfile(blob) or os.path.islink(blob):
+    if stat.S_ISLNK(st.st_mode):
+        return [finding("MG-H109", f"{locked.path}: blob {blob.name} is a symlink (to {os.readlink(blob)})")]
+    if not stat.S_ISREG(st.st_mode):
         return [finding("MG-H102", f"{locked.path}: blob {blob.name} is not a regular file")]
     if st.st_size != locked.size:
         return [finding("MG-H002", f"{locked.path}: {st.st_size} bytes in the cache, {locked.size} locked")]
-    if fast:
-        recorded = (admitted.mtime_ns, admitted.inode) if admitted is not None else (None, None)
-        if (st.st_mtime_ns, st.st_ino) != recorded:
-            return [finding("MG-H001", f"{locked.path}: modified after admission (mtime or inode changed)")]
+    before = Fingerprint(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_dev, st.st_ino)
+    if fast and recorded == before:
+        out.trusted.append(locked.path)
         return []
+    sys.audit("modelguard.rehash", repo, commit, locked.path)
+    out.rehashed.append(locked.path)
     digests = hash_file(blob)
     if digests.size != locked.size or digests.sha256 != locked.sha256:
         return [finding("MG-H001", f"{locked.path}: sha256 {digests.sha256} in the cache, {locked.sha256} locked")]
+    if fingerprint_of(blob) == before:  # unchanged while it was read: these bytes are the locked ones
+        out.fresh[locked.path] = before
     return []
 
 
@@ -148,12 +193,25 @@ def check_snapshot(
     layout: Layout, group: Group, *, fast: bool = False, pool: ThreadPoolExecutor | None = None
 ) -> SnapshotCheck:
     """Check one admitted snapshot against its lock entries; see the module docstring."""
-    record = read_record(layout, group.repo, group.commit)
     locked = group.files
+    links = layout_links(layout, group.repo, group.commit)
+    snapshot = layout.snapshot(group.repo, group.commit)
+    record = read_record(layout, group.repo, group.commit) if not links else None
+    incomplete = record is not None and not snapshot.is_dir()
+    if incomplete:
+        record = None  # the record is written first: without its folder, the admission never completed
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
+    if links:
+        # Nothing under a linked folder is this cache's: every file fails, none reads as clean.
+        result.general.extend(links)
+        for path in locked:
+            result.by_path[path].append(finding("MG-H109", f"{path}: the cache layout above it holds a symlink"))
+        return result
     if record is None:
         # Per file, so no file of a model that was never admitted reads as "clean" in a report.
-        message = f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache; run `modelguard fetch`"
+        message = (f"{group.repo}@{group.commit[:12]} is not admitted to the verified cache"
+                   + (" (its admission did not complete: a record without its snapshot)" if incomplete else "")
+                   + "; run `modelguard fetch`")
         for path in locked:
             result.by_path[path].append(finding("MG-H101", message))
         if not locked:
@@ -165,36 +223,31 @@ def check_snapshot(
         if rec is None or (rec.size, rec.sha256) != (lf.size, lf.sha256):
             result.by_path[path].append(finding("MG-H104", f"{path}: admitted with other hashes than the lock"))
 
-    snapshot = layout.snapshot(group.repo, group.commit)
-    entries = _snapshot_entries(snapshot) if snapshot.is_dir() and not snapshot.is_symlink() else {}
-    if snapshot.is_symlink():
-        result.general.append(finding("MG-H102", f"snapshots/{group.commit} is a symlink, not a folder"))
+    entries, linked = _snapshot_entries(snapshot)
+    for rel in linked:
+        result.general.append(finding("MG-H109", f"{rel}: a folder of the snapshot is a symlink", location=rel))
     for rel in sorted(set(entries) - set(locked)):
         result.general.append(finding("MG-H007", f"{rel}: in the snapshot but not in the lock", location=rel))
 
     to_hash: list[tuple[str, Path]] = []
-    for path in locked:
+    for path, lf in locked.items():
         entry = entries.get(path)
         if entry is None:
-            result.by_path[path].append(finding("MG-H006", f"{path}: missing from the admitted snapshot"))
+            under_link = any(path.startswith(rel + "/") for rel in linked)
+            result.by_path[path].append(finding("MG-H109", f"{path}: under a folder that is a symlink") if under_link
+                                        else finding("MG-H006", f"{path}: missing from the admitted snapshot"))
             continue
-        blob = _blob_of(layout, group.repo, entry)
-        if blob is None:
-            result.by_path[path].append(finding(
-                "MG-H102", f"{path}: not a relative link to a blob of this cache ({_describe(entry)})",
-            ))
-            continue
-        expected_blob = rec.blob if (rec := admitted.get(path)) is not None else None
-        if expected_blob is not None and blob.name != expected_blob:
-            result.by_path[path].append(
-                finding("MG-H102", f"{path}: links to blob {blob.name}, admitted {expected_blob}")
-            )
+        blob = _blob_of(layout, group.repo, entry, blob_name(lf))
+        if isinstance(blob, str):
+            result.by_path[path].append(finding("MG-H102", f"{path}: not a relative link to its blob ({blob})"))
             continue
         to_hash.append((path, blob))
 
     def run(item: tuple[str, Path]) -> tuple[str, list[Finding]]:
         path, blob = item
-        return path, _check_blob(blob, locked[path], admitted.get(path), fast)
+        rec = admitted.get(path)
+        return path, _check_blob(group.repo, group.commit, blob, locked[path],
+                                 rec.fingerprint if rec is not None else None, fast, result)
 
     # hashlib releases the GIL on large buffers, so threads hash several files on several cores.
     # Callers checking many snapshots pass one pool so files of different models hash together.
@@ -203,12 +256,27 @@ def check_snapshot(
     try:
         for path, found in executor.map(run, to_hash):
             result.by_path[path].extend(found)
+            if not found:
+                result.blobs[path] = dict(to_hash)[path]
     finally:
         if own:
             executor.shutdown()
+    result.general.extend(_ref_findings(layout, group))
+    if fast and result.trusted:
+        result.general.append(finding(
+            "MG-H105", f"{len(result.trusted)} file(s) not re-hashed: size, mtime, ctime, device and inode match "
+            f"what was recorded when their bytes were last hashed; {len(result.rehashed)} re-hashed",
+        ))
+    return result
 
+
+def _ref_findings(layout: Layout, group: Group) -> list[Finding]:
+    out = []
     for revision in group.refs:
         ref = layout.ref(group.repo, revision)
+        if _is_link(ref):
+            out.append(finding("MG-H109", f"refs/{revision} is a symlink"))
+            continue
         try:
             pointed = ref.read_text(encoding="utf-8")
         except FileNotFoundError:
@@ -216,22 +284,9 @@ def check_snapshot(
         except OSError as e:
             pointed = f"(unreadable: {e.strerror})"
         if pointed != group.commit:
-            result.general.append(finding(
-                "MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins {group.commit}",
-            ))
-    if fast:
-        result.general.append(finding(
-            "MG-H105", "size, mtime and inode trusted from the admission record; files were not re-hashed",
-        ))
-    return result
-
-
-def _describe(entry: Path) -> str:
-    if entry.is_symlink():
-        return f"symlink to {os.readlink(entry)}"
-    if entry.is_dir():
-        return "a folder"
-    return "a plain file"
+            out.append(finding("MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins "
+                               f"{group.commit}"))
+    return out
 
 
 def failing_integrity(check: SnapshotCheck) -> Sequence[Finding]:

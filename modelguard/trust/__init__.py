@@ -6,6 +6,10 @@
 * :mod:`~modelguard.trust.lock_signature` — signed lockfiles (DSSE, Ed25519 / ECDSA P-256).
 * :mod:`~modelguard.trust.model_signature` — OpenSSF Model Signing bundles, verified offline.
 * :mod:`~modelguard.trust.checks` — the trust checks each flow calls, one function per call site.
+* :mod:`~modelguard.trust.freshness` — the one freshness (by content) and lockfile-signature check of
+  every entry point.
+* :mod:`~modelguard.trust.recompute` — verdicts of admitted files from their bytes; a record that
+  disagrees is a finding.
 
 Never talks to the network and never writes the cache.
 """

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import tomlkit
 import tomlkit.exceptions
+from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.items import AoT, Table
 
 from modelguard import clock
@@ -34,6 +35,7 @@ from modelguard.store.atomic import replace_file
 
 if TYPE_CHECKING:
     from modelguard.store.cache import Layout
+    from modelguard.store.publish import SetAside
 
 
 
@@ -123,37 +125,105 @@ def add_revocation(path: str | os.PathLike[str], target: Target, reason: str, *,
     Returns the entry in force for ``target``; an existing entry for the same target is kept
     unchanged (revoking twice is not an error, and the first reason and date stay on record).
     """
+    edit = revocation_edit(path, target, reason, date=date)
+    if edit.text is not None:
+        replace_file(edit.file, edit.text)
+    return edit.entry
+
+
+@dataclass(frozen=True)
+class PolicyEdit:
+    """A revocation added to a policy file's text, not yet written."""
+
+    file: Path
+    original: str
+    text: str | None
+    """the new text, or None when the target is already revoked there (nothing to write)"""
+    entry: Revocation
+
+
+def revocation_edit(path: str | os.PathLike[str], target: Target, reason: str, *, date: str | None = None
+                    ) -> PolicyEdit:
+    """The policy text with ``target`` revoked, keeping the user's comments, order and layout.
+
+    Works whatever order the tables come in (``[[policy.signers]]`` after ``[[hf-model]]``, as
+    ``modelguard sign --show-public >> modelguard.toml`` leaves it). The new text is read back by the
+    policy parser before it is offered: an edit that would not parse, or would not revoke, is refused.
+    """
     if not reason.strip():
         raise UsageError("--reason is required: say why, so every machine that refuses the model can tell its user")
     file = Path(path)
-    doc = _load(file)
+    original = _read(file)
+    doc = _parse(original, file)
     table = _revoked_parent(doc, file)
     revoked = table.get("revoked")
     if revoked is None:
-        revoked = tomlkit.aot()
-        table.append("revoked", revoked)
+        table["revoked"] = tomlkit.aot()  # item assignment: a Table, an out-of-order proxy and a document all take it
+        revoked = table["revoked"]
     if not isinstance(revoked, AoT):
         raise ConfigError(f"{file}: revoked must be an array of tables ([[policy.revoked]])")
     for existing in revoked:
         if existing.get("target") == str(target):
-            return Revocation(target=str(target), reason=str(existing.get("reason", "")),
+            kept = Revocation(target=str(target), reason=str(existing.get("reason", "")),
                               date=str(existing.get("date", "")))
+            return PolicyEdit(file, original, None, kept)
     day = date or clock.today().isoformat()
     entry = tomlkit.table()
     entry.append("target", str(target))
     entry.append("reason", reason.strip())
     entry.append("date", _dt.date.fromisoformat(day))
     revoked.append(entry)
-    replace_file(file, tomlkit.dumps(doc))
-    return Revocation(target=str(target), reason=reason.strip(), date=day)
+    text = _spaced(tomlkit.dumps(doc), original)
+    _read_back(text, file, target)
+    return PolicyEdit(file, original, text, Revocation(target=str(target), reason=reason.strip(), date=day))
+
+
+def _spaced(text: str, original: str) -> str:
+    """A blank line before a table header that the new entry now directly precedes (tomlkit inserts the
+    entry without one when the policy's tables are out of order); the user's own lines are left as written."""
+    import difflib
+
+    old, new = original.split("\n"), text.split("\n")
+    inserted: set[int] = set()
+    for tag, _, _, j1, j2 in difflib.SequenceMatcher(a=old, b=new, autojunk=False).get_opcodes():
+        if tag in ("insert", "replace"):
+            inserted.update(range(j1, j2))
+    out: list[str] = []
+    for j, line in enumerate(new):
+        if line.startswith("[") and j - 1 in inserted and new[j - 1].strip() and j not in inserted:
+            out.append("")
+        out.append(line)
+    return "\n".join(out)
+
+
+def _read_back(text: str, file: Path, target: Target) -> None:
+    """The edited text must still parse as the manifest or policy file it is, and revoke ``target``."""
+    from modelguard.spec.manifest import parse_manifest
+    from modelguard.spec.policy import parse_policy
+    from modelguard.spec.tomlsource import Table as SourceTable
+    from modelguard.spec.tomlsource import parse_toml
+
+    data, lines = parse_toml(text, str(file))
+    if any(k in data for k in ("hf-model", "provider-model", "policy-file")):
+        policy = parse_manifest(text, source=str(file)).policy
+    else:
+        root = SourceTable(data, "", str(file), lines)
+        inner = root.table("policy") if set(data) == {"policy"} else None
+        policy = parse_policy(inner if inner is not None else root)
+    if not any(r.target == str(target) for r in policy.revoked):
+        raise ConfigError(f"{file}: the revocation could not be added where the policy reads it; add it by hand")
 
 
 def _revoked_parent(doc: tomlkit.TOMLDocument, file: Path) -> Any:
-    """Where ``revoked`` lives: ``[policy]`` in a manifest or a wrapped policy file, else the top level."""
+    """Where ``revoked`` lives: ``[policy]`` in a manifest or a wrapped policy file, else the top level.
+
+    A ``[policy]`` whose sub-tables come after other tables is a tomlkit ``OutOfOrderTableProxy``, not a
+    ``Table``: both are the one policy table, and both take the new entry.
+    """
     is_manifest = any(k in doc for k in ("hf-model", "provider-model", "policy-file"))
     if "policy" in doc:
         policy = doc["policy"]
-        if not isinstance(policy, Table):
+        if not isinstance(policy, (Table, OutOfOrderTableProxy)):
             raise ConfigError(f"{file}: [policy] must be a table")
         return policy
     if "policy-file" in doc:
@@ -166,12 +236,19 @@ def _revoked_parent(doc: tomlkit.TOMLDocument, file: Path) -> Any:
 
 
 def _load(file: Path) -> tomlkit.TOMLDocument:
+    return _parse(_read(file), file)
+
+
+def _read(file: Path) -> str:
     try:
-        text = file.read_text(encoding="utf-8")
+        return file.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"no policy at {file}; pass --policy FILE or run where modelguard.toml is") from None
     except (OSError, UnicodeDecodeError) as e:
         raise UnreadableError(f"cannot read {file}: {getattr(e, 'strerror', None) or e}") from None
+
+
+def _parse(text: str, file: Path) -> tomlkit.TOMLDocument:
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
@@ -206,22 +283,36 @@ def evict_revoked(cache_root: str | os.PathLike[str], target: Target) -> list[Ev
 
 def evict_locked(layout: Layout, target: Target) -> list[Evicted]:
     """:func:`evict_revoked` for a caller that already holds the writer lock (fetch)."""
-    from modelguard.store.cache import evict
+    held = set_aside_locked(layout, target)
+    for _, aside in held:
+        aside.purge()
+    return [hit for hit, _ in held]
 
-    hits = _snapshots_holding(layout.root, target)
-    for hit in hits:
-        evict(layout, hit.repo, hit.commit)
-    return hits
+
+def set_aside_locked(layout: Layout, target: Target) -> list[tuple[Evicted, SetAside]]:
+    """Move every admitted snapshot ``target`` covers into quarantine (undoable until purged); call under
+    the writer lock. On a failure half-way, what was already moved is put back and the error raised."""
+    from modelguard.store.publish import set_aside
+
+    held: list[tuple[Evicted, SetAside]] = []
+    try:
+        for hit in snapshots_holding(layout.root, target):
+            held.append((hit, set_aside(layout, hit.repo, hit.commit)))
+    except BaseException:
+        for _, aside in reversed(held):
+            aside.restore()
+        raise
+    return held
 
 
 def _repo_of(folder: str) -> str | None:
-    if not folder.startswith("models--"):
-        return None
-    org, sep, name = folder[len("models--"):].partition("--")
-    return f"{org}/{name}" if sep and org and name else None
+    from modelguard.store.cache import repo_of_folder
+
+    return repo_of_folder(folder)
 
 
-def _snapshots_holding(root: Path, target: Target) -> list[Evicted]:
+def snapshots_holding(root: Path, target: Target) -> list[Evicted]:
+    """Every cached snapshot ``target`` covers (by record, by blob name, or by hashing a small blob)."""
     hits: set[Evicted] = set()
     hub, admissions = root / "hub", root / "admissions"
     if target.repo:

@@ -65,7 +65,8 @@ def test_intact_admitted_model_verifies(project, capsys) -> None:
     assert doc["ok"] and doc["command"] == "verify" and doc["hashing"] == "full sha256"
     assert {f["path"] for f in doc["files"]} == {"tiny:weights.bin", "tiny:config.txt"}
     assert doc["models"] == [{"name": "tiny", "repo": "acme/tiny", "commit": COMMIT, "admitted": True,
-                              "intact": True, "rescanned": False}]
+                              "intact": True, "rescanned": True, "rehashed": ["config.txt", "weights.bin"],
+                              "attested": False}]  # fingerprints as admitted: nothing to refresh
 
 
 def test_cache_file_edited_after_admission_exits_1(project, capsys) -> None:
@@ -271,15 +272,16 @@ def test_remote_with_the_hub_down_is_no_verdict(fake_hub: FakeHub, tmp_path: Pat
         verify_locked(lockfile, manifest, cache_dir=cache, remote=True, client_factory=lambda: quick_client(endpoint))
 
 
-def test_record_with_findings_it_does_not_understand_is_rescanned(project, capsys) -> None:
+def test_record_with_findings_this_scanner_cannot_make_disagrees_with_the_bytes(project, capsys) -> None:
+    """Same scanner, same policy: a finding no rule of this modelguard makes can only have been written by hand."""
     lock_path, cache, _ = project
     record = cache / "admissions" / "models--acme--tiny" / f"{COMMIT}.json"
     doc = json.loads(record.read_text())
     doc["files"][0]["findings"] = [{"rule": "MG-X999", "severity": "info", "message": "?", "location": ""}]
     record.write_text(json.dumps(doc))
     code, out = verify_cli(lock_path, cache, capsys=capsys)
-    assert code == 0 and out["models"][0]["rescanned"] is True
-    assert "MG-X999" not in rules(out)
+    assert code == 1 and out["models"][0]["rescanned"] is True
+    assert "MG-X999" not in rules(out) and "MG-H108" in rules(out)
 
 
 def test_provider_models_are_verified_with_the_hf_models(project, capsys, today) -> None:

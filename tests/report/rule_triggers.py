@@ -84,6 +84,11 @@ TRIGGERS: dict[str, str] = {
     "MG-H105": "tests/store/test_cache.py::test_fast_mode_sees_a_replaced_file",
     "MG-H106": "tests/flows/test_fetch.py::test_disk_full_during_download_in_process_is_h106",
     "MG-H107": "tests/flows/test_fetch.py::test_gated_repo_is_no_verdict",
+    "MG-H108": "tests/flows/test_cache_trust.py::test_a_record_copied_from_a_good_model_does_not_pass_a_refused_pickle",
+    "MG-H109": "tests/flows/test_cache_trust.py::"
+               "test_blobs_replaced_by_a_link_to_another_folder_is_refused_before_anything_is_resolved",
+    "MG-H110": "tests/flows/test_cache_trust.py::"
+               "test_what_was_not_admitted_fails_verify_and_is_never_handed_to_loaders",
     "MG-H150": "tests/hub/test_pool.py::test_a_server_that_ignores_range_is_detected_and_the_file_restarted",
     "MG-H151": "tests/hub/test_pool.py::test_a_partial_changed_between_runs_is_discarded_and_downloaded_again",
     "MG-H152": "tests/hub/test_pool.py::test_a_range_answered_with_other_bytes_is_refused",

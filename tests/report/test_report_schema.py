@@ -107,7 +107,8 @@ def test_constructed_report_with_every_field_validates() -> None:
                               "findings": 3, "failing": 1}
     assert doc["findings"][2]["model"] == "embedder" and doc["findings"][2]["path"] == ""
     assert doc["models"] == [{"name": "embedder", "repo": "acme/embedder", "commit": "c" * 40, "admitted": False,
-                              "intact": False, "rescanned": False}]  # command-specific fields allowed
+                              "intact": False, "rescanned": False, "rehashed": [],
+                              "attested": False}]  # command-specific fields allowed
     assert doc["hashing"] == "full sha256"
 
 

@@ -11,20 +11,19 @@ from pathlib import Path
 import pytest
 from huggingface_hub import hf_hub_download, snapshot_download
 
-from modelguard.errors import IntegrityError, LockfileError, NotAdmittedError
+from modelguard.errors import LockfileError
 from modelguard.store.cache import (
     Layout,
-    admitted_snapshot,
     cache_root,
     check_commit,
     check_relpath,
     check_repo_id,
-    evict,
     new_quarantine,
     sweep_quarantine,
     writer_lock,
 )
 from modelguard.store.integrity import Group, check_snapshot, failing_integrity, group_models
+from modelguard.store.publish import evict
 from tests.cache_helpers import COMMIT, OTHER_COMMIT, admit_local, locked_model
 
 FILES = {"weights.bin": b"tensor bytes " * 100, "config.txt": b"hidden=4\n", "sub/vocab.txt": b"a\nb\n"}
@@ -103,7 +102,13 @@ def test_admission_writes_the_hub_layout(admitted) -> None:
     record = json.loads((root / "admissions" / "models--acme--tiny" / f"{COMMIT}.json").read_text())
     assert record["commit"] == COMMIT and record["repo"] == "acme/tiny"
     assert {f["path"] for f in record["files"]} == set(FILES)
-    assert all(f["verdict"] == "clean" and "mtime-ns" in f and "inode" in f for f in record["files"])
+    assert all(f["verdict"] == "clean" and set(f["fingerprint"]) == {"size", "mtime-ns", "ctime-ns", "device", "inode"}
+               for f in record["files"])
+    # Sealed down to the folders: tools pointed at the cache cannot add to it without modelguard.
+    for folder in (root / "hub", repo_dir, repo_dir / "blobs", repo_dir / "snapshots", snap, repo_dir / "refs",
+                   root / "admissions", root / "admissions" / "models--acme--tiny"):
+        assert stat.S_IMODE(folder.stat().st_mode) == 0o555, folder
+    assert stat.S_IMODE((repo_dir / "refs" / "main").stat().st_mode) == 0o444
     assert record["scanner"] and record["policy-sha256"] and record["modelguard-version"]
     assert not list((root / "quarantine").iterdir())
 
@@ -131,7 +136,8 @@ def test_intact_snapshot_passes_full_and_fast(admitted) -> None:
     fast = check_snapshot(Layout(root), group, fast=True)
     assert fast.intact  # --fast adds only the MG-H105 notice, which does not fail
     assert rules(fast.all()) == {"MG-H105"} and not failing_integrity(fast)
-    assert admitted_snapshot(root, model) == root / "hub" / "models--acme--tiny" / "snapshots" / COMMIT
+    assert sorted(fast.trusted) == sorted(FILES) and fast.rehashed == []  # fingerprints as admitted
+    assert sorted(full.rehashed) == sorted(FILES)
 
 
 def test_readmission_rebuilds_the_snapshot_from_the_lock(admitted) -> None:
@@ -159,11 +165,12 @@ def test_same_size_edit_of_a_blob_is_found(admitted) -> None:
     data[0] ^= 1
     st = blob.stat()
     blob.write_bytes(bytes(data))
-    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # an attacker restores the mtime: full hashing still sees it
-    check = check_snapshot(Layout(root), Group(model.repo, model.commit, (model,)))
+    os.utime(blob, ns=(st.st_atime_ns, st.st_mtime_ns))  # an attacker restores the mtime
+    group = Group(model.repo, model.commit, (model,))
+    check = check_snapshot(Layout(root), group)
     assert rules(check.by_path["weights.bin"]) == {"MG-H001"}
-    with pytest.raises(IntegrityError):
-        admitted_snapshot(root, model, verify=True)
+    fast = check_snapshot(Layout(root), group, fast=True)  # the ctime moved: the fast check re-hashes it
+    assert rules(fast.by_path["weights.bin"]) == {"MG-H001"} and fast.rehashed == ["weights.bin"]
 
 
 def test_fast_mode_sees_a_replaced_file(admitted) -> None:
@@ -174,8 +181,7 @@ def test_fast_mode_sees_a_replaced_file(admitted) -> None:
     os.replace(replacement, blob)
     check = check_snapshot(Layout(root), Group(model.repo, model.commit, (model,)), fast=True)
     assert "MG-H001" in rules(check.by_path["weights.bin"])
-    with pytest.raises(IntegrityError):
-        admitted_snapshot(root, model)
+    assert check.rehashed == ["weights.bin"] and not check.intact
 
 
 def test_size_change_missing_extra_and_foreign_links_are_found(admitted, tmp_path_factory) -> None:
@@ -216,9 +222,9 @@ def test_moved_ref_is_found(admitted) -> None:
 def test_missing_or_corrupt_record_means_not_admitted(admitted) -> None:
     root, model = admitted
     record = root / "admissions" / "models--acme--tiny" / f"{COMMIT}.json"
+    os.chmod(record, 0o644)
     record.write_text("{not json")
-    with pytest.raises(NotAdmittedError):
-        admitted_snapshot(root, model)
+    assert not check_snapshot(Layout(root), Group(model.repo, model.commit, (model,))).admitted
     record.unlink()
     check = check_snapshot(Layout(root), Group(model.repo, model.commit, (model,)))
     assert rules(check.all()) == {"MG-H101"} and not check.admitted

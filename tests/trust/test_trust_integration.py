@@ -70,10 +70,12 @@ def test_revoke_then_fetch_and_verify_refuse(fake_hub: FakeHub, tmp_path: Path, 
 
     log = audit_lines(cache)
     assert [(r["command"], r.get("action", ""), r.get("outcome", "")) for r in log] == [
-        ("fetch", "", "admitted"), ("revoke", "revoke", ""), ("revoke", "evict", ""),
+        ("fetch", "admit", "intent"), ("fetch", "", "admitted"), ("revoke", "revoke", ""), ("revoke", "evict", ""),
         ("verify", "", "rejected"), ("fetch", "", "refused")]
-    assert log[0]["files"]["weights.bin"] == hashlib.sha256(FILES["weights.bin"]).hexdigest()
-    assert log[4]["rules"] == ["MG-P501"] and "INC-7" in log[4]["reason"]
+    assert log[0]["files"]["weights.bin"] == log[1]["files"]["weights.bin"] == hashlib.sha256(
+        FILES["weights.bin"]).hexdigest()
+    assert log[2]["evicts"] == [f"acme/tiny@{model.commit}"]  # the revoke line says what it will evict, first
+    assert log[5]["rules"] == ["MG-P501"] and "INC-7" in log[5]["reason"]
 
 
 def test_fetch_refuses_a_revoked_model_and_the_others_proceed(fake_hub: FakeHub, tmp_path: Path, capsys) -> None:
@@ -176,12 +178,17 @@ def test_signed_lockfile_through_verify(fake_hub: FakeHub, tmp_path: Path, capsy
     proj.mkdir()
     policy = 'allowed-orgs = ["acme"]\nrequire-signature = true\n\n' + signer_entry(key.public_key())
     lock, _ = write_project(proj, [model], policy)
-    assert fetch(fake_hub, lock, cache, capsys)[0] == 0
-
+    # Required and missing: fetch refuses before any request and admits nothing; verify reports it.
+    code = run(["--endpoint", fake_hub.endpoint, "fetch", "--lockfile", str(lock), "--cache-dir", str(cache)])
+    err = capsys.readouterr().err
+    assert code == 1 and "MG-L101" in err and "nothing was fetched" in err
+    assert fake_hub.requests == [] and not cache.exists()
+    cache.mkdir()
     code, doc = verify(lock, cache, capsys)
-    assert code == 1 and "MG-L101" in rules(doc)  # required and missing
+    assert code == 1 and "MG-L101" in rules(doc)
     assert run(["sign", "--key", str(key_path), "--lockfile", str(lock)]) == 0
     capsys.readouterr()
+    assert fetch(fake_hub, lock, cache, capsys)[0] == 0
     code, doc = verify(lock, cache, capsys)
     assert code == 0, doc
     lock.write_text(lock.read_text() + "\n")  # any change after signing
