@@ -66,6 +66,7 @@ def render_listing(listing: CacheListing, fmt: str) -> str:
             "partial-downloads": [{"sha256": p.sha256, "size": p.size, "bytes": p.on_disk, "age-seconds": round(p.age)}
                                   for p in listing.partials],
             "partial-max-age-seconds": round(listing.partial_max_age),
+            "strays": [{"kind": kind, "path": rel, "bytes": nbytes} for kind, rel, nbytes in listing.others],
         }
         return json.dumps(doc, indent=2) + "\n"
     lines = [f"{'STATE':<13} {'NAMES':<20} {'REPO@COMMIT':<48} {'FILES':>5} {'SIZE':>10}"]
@@ -75,6 +76,8 @@ def render_listing(listing: CacheListing, fmt: str) -> str:
     if listing.loose_blobs:
         lines.append(f"{'loose':<13} {'-':<20} {'blobs no snapshot links to':<48} {listing.loose_blobs:>5} "
                      f"{size(listing.loose_bytes):>10}")
+    for kind, rel, nbytes in listing.others:
+        lines.append(f"{'stray':<13} {kind:<20} {rel[-48:]:<48} {'':>5} {size(nbytes):>10}")
     for p in listing.partials:
         left = max(0.0, listing.partial_max_age - p.age) / 3600
         lines.append(f"{'partial':<13} {'-':<20} {'sha256:' + p.sha256[:16] + '…':<48} {'':>5} {size(p.on_disk):>10}"

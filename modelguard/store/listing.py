@@ -1,14 +1,15 @@
 """``modelguard list``: what the verified cache holds, admitted or not, with sizes.
 
-One row per snapshot folder under ``hub/`` (``admitted`` when an admission record of that repo and
-commit exists, else ``not admitted``; a record whose snapshot folder is gone is ``record only``),
-the lock entry names the record was admitted for, the number of files and the bytes they take;
-then what belongs to no snapshot (blobs nothing links to) and the partial downloads kept in
-quarantine for the next fetch to resume, with their age and when they will be removed.
+Built on the cache's inventory (:mod:`modelguard.store.inventory`, which decides what is admitted at
+all): one row per admitted snapshot (the lock entry names its record was admitted for, its files
+and the bytes of their blobs), one per snapshot folder without a record (``not admitted``) and per
+record without its folder (``record only``); then blobs no admitted snapshot names (``loose``),
+anything else the inventory finds (``stray``: refs, links, files another tool wrote) and the partial
+downloads kept in quarantine for the next fetch to resume, with their age and when they go.
 
-An inventory, not a verdict: "admitted" means a record exists. Whether the bytes are still the
-admitted ones is what ``verify``, ``path`` and ``snapshot()`` decide, from the bytes. Reads only,
-never follows a link out of the cache, never writes.
+An inventory, not a verdict: whether an admitted snapshot's bytes are still the admitted ones is what
+``verify``, ``path`` and ``snapshot()`` decide, from the bytes. Reads only, never follows a link out
+of the cache, never writes.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from modelguard.errors import ModelguardError
-from modelguard.store.admission import AdmissionRecord
-from modelguard.store.cache import Layout, read_record, repo_folder
+from modelguard.store.cache import Layout, repo_of_folder
 from modelguard.store.partial import MAX_AGE, PartialStore
 
 
@@ -56,66 +55,54 @@ class CacheListing:
     loose_bytes: int
     partials: tuple[PartialDownload, ...]
     partial_max_age: float = MAX_AGE
+    others: tuple[tuple[str, str, int], ...] = ()
+    """(kind, path under the root, bytes) of every other stray the inventory found"""
 
     @property
     def size(self) -> int:
-        return sum(s.size for s in self.snapshots) + self.loose_bytes + sum(p.on_disk for p in self.partials)
+        return (sum(s.size for s in self.snapshots) + self.loose_bytes + sum(p.on_disk for p in self.partials)
+                + sum(size for *_, size in self.others))
 
 
 def list_cache(layout: Layout) -> CacheListing:
     """Everything under ``layout``'s root that ``modelguard list`` shows; see the module docstring."""
+    from modelguard.store.inventory import admitted_records, inventory
+
     snapshots: list[CachedSnapshot] = []
+    for record in admitted_records(layout):
+        size = sum(_size(layout.blob(record.repo, f.blob)) for f in record.files if f.blob)
+        snapshots.append(CachedSnapshot(record.repo, record.commit, "admitted", tuple(e.name for e in record.entries),
+                                        len(record.files), size, record.admitted_at))
     loose_blobs = loose_bytes = 0
-    seen_records: set[tuple[str, str]] = set()
-    for repo_dir in _folders(layout.hub):
-        repo = _repo_of(repo_dir.name)
-        if repo is None:
-            continue
-        linked: set[str] = set()
-        for snap in _folders(repo_dir / "snapshots"):
-            record = _record(layout, repo, snap.name)
-            seen_records.add((repo, snap.name))
-            count, size, blobs = _snapshot_size(snap, repo_dir / "blobs")
-            linked |= blobs
-            snapshots.append(CachedSnapshot(
-                repo, snap.name, "admitted" if record is not None else "not admitted",
-                tuple(e.name for e in record.entries) if record is not None else (), count, size,
-                record.admitted_at if record is not None else ""))
-        for blob in _files(repo_dir / "blobs"):
-            if blob.name not in linked:
-                loose_blobs += 1
-                loose_bytes += _size(blob)
-    for repo_dir in _folders(layout.admissions):
-        repo = _repo_of(repo_dir.name)
-        for rec in _files(repo_dir):
-            commit = rec.name.removesuffix(".json")
-            if repo is not None and rec.suffix == ".json" and (repo, commit) not in seen_records:
-                record = _record(layout, repo, commit)
-                names = tuple(e.name for e in record.entries) if record is not None else ()
-                snapshots.append(CachedSnapshot(repo, commit, "record only", names, 0, 0,
-                                                record.admitted_at if record is not None else ""))
+    others: list[tuple[str, str, int]] = []
+    for stray in inventory(layout):
+        if stray.kind == "repo":  # no admitted snapshot at all: each of its snapshot folders, and its blobs
+            repo = repo_of_folder(stray.path.name) or stray.path.name
+            linked: set[str] = set()
+            for snap in _folders(stray.path / "snapshots"):
+                count, size, names = _snapshot_size(snap, stray.path / "blobs")
+                linked |= names
+                snapshots.append(CachedSnapshot(repo, snap.name, "not admitted", (), count, size))
+            blobs = [b for b in _files(stray.path / "blobs") if b.name not in linked]
+            loose_blobs += len(blobs)
+            loose_bytes += sum(_size(b) for b in blobs)
+        elif stray.kind == "snapshot":
+            repo_dir = stray.path.parent.parent
+            count, size, _ = _snapshot_size(stray.path, repo_dir / "blobs")
+            snapshots.append(CachedSnapshot(repo_of_folder(repo_dir.name) or repo_dir.name, stray.path.name,
+                                            "not admitted", (), count, size))
+        elif stray.kind == "blob":
+            loose_blobs += 1
+            loose_bytes += _size(stray.path)
+        elif stray.kind == "record":
+            snapshots.append(CachedSnapshot(repo_of_folder(stray.path.parent.name) or stray.path.parent.name,
+                                            stray.path.name.removesuffix(".json"), "record only", (), 0, 0))
+        else:
+            others.append((stray.kind, stray.rel(layout), _size(stray.path)))
     partials = tuple(PartialDownload(d, size, on_disk, age)
                      for d, size, on_disk, age in PartialStore(layout.quarantine).listing())
     snapshots.sort(key=lambda s: (s.repo, s.commit))
-    return CacheListing(layout.root, tuple(snapshots), loose_blobs, loose_bytes, partials)
-
-
-def _repo_of(folder: str) -> str | None:
-    """``models--org--name`` -> ``org/name``, or None for a name modelguard would not have made."""
-    if not folder.startswith("models--") or folder.count("--") != 2:
-        return None
-    repo = folder.removeprefix("models--").replace("--", "/", 1)
-    try:
-        return repo if repo_folder(repo) == folder else None
-    except ModelguardError:  # an invalid repo id in a folder name: not a snapshot modelguard made
-        return None
-
-
-def _record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
-    try:
-        return read_record(layout, repo, commit)
-    except ModelguardError:  # an unreadable record, or a folder name that is no commit: not admitted
-        return None
+    return CacheListing(layout.root, tuple(snapshots), loose_blobs, loose_bytes, partials, others=tuple(others))
 
 
 def _snapshot_size(snap: Path, blobs: Path) -> tuple[int, int, set[str]]:

@@ -147,20 +147,32 @@ def test_list_shows_admitted_and_not_admitted_snapshots_with_sizes(project: tupl
     hub, root = project
     assert mg(hub, root, "fetch", "a") == 0
     # A snapshot another tool left in the cache: listed, never called admitted.
-    stray = root / "cache" / "hub" / "models--acme--b" / "snapshots" / ("f" * 40)
+    cache = root / "cache"
+    stray = cache / "hub" / "models--acme--b" / "snapshots" / ("f" * 40)
     stray.mkdir(parents=True)
     (stray / "config.json").write_bytes(b"{}")
+    (cache / "hub" / "models--acme--a" / "blobs" / ("e" * 64)).write_bytes(b"loose" * 10)  # named by no record
+    (cache / "hub" / "notes.txt").write_text("left by another tool")
+    partial = cache / "quarantine" / "partial"  # what an interrupted fetch keeps to resume
+    partial.mkdir(parents=True)
+    (partial / f"{'cd' * 32}.part").write_bytes(b"x" * 300)
+    (partial / f"{'cd' * 32}.ranges").write_text('{"size": 1000, "done": [[0, 300]]}')
     capsys.readouterr()
-    assert run(["list", "--cache-dir", str(root / "cache"), "--format", "json"]) == 0
+    assert run(["list", "--cache-dir", str(cache), "--format", "json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     rows = {(s["repo"], s["state"]): s for s in doc["snapshots"]}
     assert set(rows) == {("acme/a", "admitted"), ("acme/b", "not admitted")}
     assert rows["acme/a", "admitted"]["names"] == ["a"] and rows["acme/a", "admitted"]["files"] == 2
     assert rows["acme/a", "admitted"]["bytes"] == sum(len(v) for v in A.values())
     assert rows["acme/b", "not admitted"]["bytes"] == 2
-    assert run(["list", "--cache-dir", str(root / "cache")]) == 0
+    assert doc["loose-blobs"] == {"count": 1, "bytes": 50}
+    assert doc["strays"] == [{"kind": "file", "path": "hub/notes.txt", "bytes": 20}]
+    assert [(p["size"], p["bytes"]) for p in doc["partial-downloads"]] == [(1000, 300)]
+    assert doc["bytes"] == sum(len(v) for v in A.values()) + 2 + 50 + 20 + 300
+    assert run(["list", "--cache-dir", str(cache)]) == 0
     text = capsys.readouterr().out
     assert "admitted      a " in text and "not admitted" in text and "2 snapshot(s), 1 admitted" in text
+    assert "a fetch resumes it; removed in 168 h if not" in text
 
 
 def test_list_of_a_cache_that_does_not_exist_is_a_usage_error(tmp_path: Path, capsys) -> None:
