@@ -9,7 +9,8 @@ stream about 10–100 MiB/s); a client is only faster by opening more connection
 Two clients, each the whole command a user runs, in a fresh process, alternating, ``repeat`` rounds:
 
 * ``snapshot_download``: ``huggingface_hub.snapshot_download`` of the repo at the commit into an
-  empty cache (its default 8 workers, one connection per file; HTTP: the fake Hub does not speak Xet);
+  empty cache, with its defaults (8 workers, one connection per file; the token looked up as users
+  leave it, from an empty ``HF_HOME``; HTTP: the fake Hub does not speak Xet);
 * ``modelguard fetch``: ``modelguard fetch`` of the locked repo into an empty verified cache
   (resolve, HEAD + GET per file, SHA-256 of every byte while writing, scan, policy, admission,
   audit line), the lock made once beforehand, untimed.
@@ -78,7 +79,8 @@ os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
 os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 info, dest = json.loads(sys.argv[1]), sys.argv[2]
 from huggingface_hub import snapshot_download
-snapshot_download("bench/sharded", revision=info["commit"], cache_dir=dest, endpoint=info["endpoint"], token=False)
+# token as users leave it (None: huggingface_hub looks for one, as modelguard does; HF_HOME is empty)
+snapshot_download("bench/sharded", revision=info["commit"], cache_dir=dest, endpoint=info["endpoint"])
 with open("/proc/self/status") as f:
     print(json.dumps({"peak_rss_mb": int(next(l for l in f if l.startswith("VmHWM")).split()[1]) / 1024}))
 """
@@ -143,6 +145,7 @@ def bench_case(shards: int, shard_mib: float, rate_mib: float, repeat: int, base
            if k not in ("PYTHONDONTWRITEBYTECODE", "HF_ENDPOINT", "HF_TOKEN", "PYTHONPATH")}
     env["PYTHONPATH"] = str(ROOT)
     env["PYTHONPYCACHEPREFIX"] = str(base / "mg-bench-pycache")
+    env["HF_HOME"] = str(base / "mg-bench-hf-home")  # no login token, no user cache, for both clients
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(shards), str(int(shard_mib * (1 << 20))),
                                str(rate_mib * (1 << 20))], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     load = [os.getloadavg()[0]]

@@ -4,11 +4,13 @@ the lock and what the Hub publishes, before the fetcher scans and admits them.
 The files are downloaded over a bounded pool of connections (:mod:`modelguard.hub.pool`: pieces of
 big files in parallel, cut transfers resumed, partial downloads of an earlier run continued from
 quarantine). While the first bytes flow, the Hub is asked what it publishes at the locked commit
-(:func:`modelguard.hub.client.resolve`), side by side with the files' HEAD requests; no file's bytes
-are asked for before that answer is in: a commit the Hub does not confirm refuses the model
-(MG-H005), a file it does not list or lists with other hashes is refused without a byte downloaded
-(MG-H006, MG-H002/H003), and every downloaded file must hash to the lock (MG-H001) and to what the
-Hub publishes. A failing file is recorded and the others are still checked, so a refused model's
+(:func:`modelguard.hub.client.resolve`), side by side with the files' HEAD requests. A file's bytes
+are asked for only when the Hub's answer for it agrees with the lock: its HEAD's ETag (the SHA-256
+or git blob SHA-1 it publishes at the locked commit), else the listing's word; so a file whose
+published hash is not the locked one is refused without a byte downloaded (MG-H003, MG-H006,
+MG-H002). Nothing is admitted before the listing is in: a commit the Hub does not confirm refuses
+the model (MG-H005), and every downloaded file must hash to the lock (MG-H001) and to what the Hub
+publishes. A failing file is recorded and the others are still checked, so a refused model's
 report names every bad file; each file is downloaded once.
 
 Never passes a branch name to the Hub (only the locked commit), writes only into quarantine, and
@@ -32,7 +34,7 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.hub.pool import DEFAULT_WORKERS, Done, Gate, Want
-from modelguard.models import Finding
+from modelguard.models import Finding, Format
 from modelguard.spec.types import LockedFile
 from modelguard.store.admission import blob_name
 from modelguard.store.cache import StagedFile
@@ -75,15 +77,24 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
         finally:
             answered.set()
 
-    def gate(path: str) -> ModelguardError | None:
-        """A file's bytes are asked for only once the listing is in and agrees with the lock."""
+    def gate(path: str, etag: str) -> ModelguardError | None:
+        """A file's bytes are asked for only when what the Hub publishes for it agrees with the lock: its
+        HEAD's ETag (the LFS SHA-256 or git blob SHA-1 at the locked commit), else the listing's word."""
+        lf = locked[path]
+        if etag == blob_name(lf):
+            return None  # the listing is still checked before anything is admitted
         answered.wait()
         if trouble:
             return trouble[0]
-        return _disagreement(locked[path], listing[0].get(path), group)
+        return _disagreement(lf, listing[0].get(path), group) or IntegrityError(
+            f"{path}: the Hub announces ETag {etag} at {group.commit[:12]}, the lock pins {blob_name(lf)}",
+            rule="MG-H003")
 
     asking = threading.Thread(target=ask, name="modelguard-resolve", daemon=True)
     asking.start()
+    # While bytes flow the main thread only waits: import the scanners these files will most likely need.
+    threading.Thread(target=_preload_scanners, args=([lf.path for lf in missing],), name="modelguard-preload",
+                     daemon=True).start()
     wanted = [(lf, Want(lf.path, lf.size, None, quarantine / f"{index:05d}.download", key=lf.sha256))
               for index, lf in enumerate(missing)]
     try:
@@ -111,6 +122,22 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
             continue
         out.staged.append(StagedFile(lf.path, blob_name(lf), want.dest))
     return out
+
+
+_LIKELY: dict[str, tuple[Format, ...]] = {
+    ".safetensors": (Format.SAFETENSORS,), ".json": (Format.JSON,), ".py": (Format.PYTHON,),
+    ".bin": (Format.ZIP, Format.PICKLE, Format.PYTORCH_LEGACY), ".pt": (Format.ZIP, Format.PICKLE),
+    ".pth": (Format.ZIP, Format.PICKLE), ".pkl": (Format.PICKLE,), ".gguf": (Format.GGUF,), ".onnx": (Format.ONNX,),
+    ".h5": (Format.HDF5,), ".model": (Format.SENTENCEPIECE,), ".jinja": (Format.JINJA,), ".npy": (Format.NUMPY,),
+}
+"""the formats a file name suggests: only to import their scanners early (the scan decides by content)"""
+
+
+def _preload_scanners(paths: list[str]) -> None:
+    from modelguard.scan import preload
+    from modelguard.trust import evaluate  # noqa: F401 - what scan_and_evaluate needs beyond the scanners
+
+    preload({fmt for p in paths for fmt in _LIKELY.get(os.path.splitext(p)[1].lower(), ())})
 
 
 def _check(lf: LockedFile, rf: Any, got: Done, group: Group) -> None:

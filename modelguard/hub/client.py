@@ -213,13 +213,12 @@ def head_file(client: HubClient, repo: str, commit: str, path: str, expected_siz
 def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None,
           what: str) -> tuple[str, str, int]:
     """HEAD on ``resolve``: the ETag, where the bytes are and their size, each checked."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from modelguard.hub.head import head, resolve_url
 
-    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
+    url = resolve_url(client.endpoint, repo, commit, path)
     with hub_errors(client, what):
-        meta = get_hf_file_metadata(url, token=client.token or False, timeout=client.timeout,
-                                    endpoint=client.endpoint, retry_on_errors=False)
-    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
+        meta = head(client, url)
+    served_commit = check_commit(meta.commit, f"{what}: X-Repo-Commit")
     if served_commit != commit:
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
                              rule="MG-H005")

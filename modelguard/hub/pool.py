@@ -3,9 +3,10 @@
 A CDN gives one connection a fraction of the link (10–100 MiB/s), so a model of many shards is
 fetched over :data:`DEFAULT_WORKERS` connections at once (``--max-workers``). Each file is one job:
 a HEAD (commit, ETag, size, where the bytes are), then the byte ranges still missing, cut into
-pieces of :data:`PIECE`; a worker that opens a job puts its pieces first in the queue, so idle
-connections help with a big file instead of waiting for it (a 10 GB shard is fetched over every
-connection; 200 small files go side by side). Pieces are written at their offsets into the file's
+pieces of :data:`PIECE` and queued in the order the files were opened, so idle connections help
+with a big file (a 10 GB shard is fetched over every connection; 200 small files go side by side).
+HEAD requests run beside the transfers (they are not counted as connections), so a connection that
+frees up finds the next file's pieces ready. Pieces are written at their offsets into the file's
 partial download (:mod:`modelguard.store.partial`), and every byte is hashed once, in order, while
 the pieces land (:class:`~modelguard.store.ordered.OrderedHasher`): memory stays bounded by the
 workers' 1 MiB buffers and each file's hashing backlog, whatever the file sizes.
@@ -56,12 +57,14 @@ DEFAULT_WORKERS = 8
 MAX_WORKERS = 64
 PIECE = 32 << 20
 """bytes one request asks for at most: a bigger file is fetched over several connections"""
+SMALL = 1 << 20
+"""a file this small jumps the queue (configs, tokenizers: a connection for milliseconds)"""
 
 Head = Callable[[str, "int | None"], tuple[str, str, int]]
 """(path, locked size) -> (ETag, location of the bytes, size), each checked (:func:`modelguard.hub.client.head_file`)"""
 Claim = Callable[["Want", int], Partial]
-Gate = Callable[[str], "ModelguardError | None"]
-"""path -> why the file must not be downloaded after all (called after its HEAD, may wait), or None"""
+Gate = Callable[[str, str], "ModelguardError | None"]
+"""(path, the ETag its HEAD announced) -> why its bytes must not be asked for (may wait), or None"""
 
 
 @dataclass(frozen=True)
@@ -130,9 +133,13 @@ class Pool:
         self.workers = max(1, min(MAX_WORKERS, workers))
         self.progress: Progress = progress or Silent()
         self.piece = piece
-        self._tasks: deque[tuple[_Job, int, int] | tuple[_Job]] = deque()
+        self._opens: deque[_Job] = deque()
+        self._pieces: deque[tuple[_Job, int, int]] = deque()
         self._cv = threading.Condition()
         self._busy = 0
+        self._opened = 0
+        """files opened and not finished: at most :attr:`open_limit` (each holds a descriptor and a hasher)"""
+        self.open_limit = 2 * self.workers
         self._stop = False
         """no further file is opened (a failure without verdict)"""
         self._cancel = False
@@ -143,7 +150,7 @@ class Pool:
     def run(self, wants: Sequence[Want]) -> dict[str, Done]:
         """Download ``wants``; a file that was never opened (after a failure without verdict) has no entry."""
         jobs = [_Job(w, f"{self.repo}@{self.commit[:12]}:{w.path}") for w in wants]
-        self._tasks.extend((job,) for job in jobs)
+        self._opens.extend(jobs)
         try:
             return self._run(jobs)
         finally:
@@ -154,8 +161,11 @@ class Pool:
                     self._finish(job, record=False)
 
     def _run(self, jobs: list[_Job]) -> dict[str, Done]:
-        threads = [threading.Thread(target=self._worker, name=f"modelguard-get-{i}", daemon=True)
-                   for i in range(min(self.workers, max(1, len(jobs))))]
+        # HEAD requests (openers) do not count as transfers: while every connection is busy with bytes,
+        # the next files are already asked about, so a connection that frees up starts at once.
+        count = min(self.workers, max(1, len(jobs)))
+        threads = [threading.Thread(target=self._worker, args=(kind,), name=f"modelguard-{kind}-{i}", daemon=True)
+                   for kind in ("open", "get") for i in range(count)]
         for t in threads:
             t.start()
         try:
@@ -165,7 +175,8 @@ class Pool:
         except BaseException:
             with self._cv:
                 self._cancel = self._stop = True
-                self._tasks.clear()
+                self._opens.clear()
+                self._pieces.clear()
                 self._cv.notify_all()
             for t in threads:
                 t.join(5.0)
@@ -174,35 +185,49 @@ class Pool:
             raise self._crash
         return self._results
 
-    # --- the queue
+    # --- the queues
 
-    def _next(self) -> tuple[_Job, int, int] | tuple[_Job] | None:
+    def _next(self, kind: str) -> _Job | tuple[_Job, int, int] | None:
+        """The next piece (``get``) or file to open (``open``); None once nothing is left for anyone."""
         with self._cv:
-            while not self._tasks and self._busy > 0:
+            while True:
+                if self._stop:
+                    self._opens.clear()
+                if kind == "get" and self._pieces:
+                    self._busy += 1
+                    return self._pieces.popleft()
+                if kind == "open" and self._opens and self._opened < self.open_limit:
+                    self._busy += 1
+                    self._opened += 1
+                    return self._opens.popleft()
+                if not self._pieces and not self._opens and self._busy == 0:
+                    self._cv.notify_all()
+                    return None
                 self._cv.wait()
-            if not self._tasks:
-                self._cv.notify_all()
-                return None
-            self._busy += 1
-            return self._tasks.popleft()
 
-    def _push_front(self, tasks: list[tuple[_Job, int, int]]) -> None:
+    def _push(self, tasks: list[tuple[_Job, int, int]], *, first: bool = False) -> None:
+        """Queue pieces: in the order their files were opened (a small file is not kept waiting behind a big
+        one's pieces), or ``first`` (a file started over goes before the files that wait)."""
         with self._cv:
-            self._tasks.extendleft(reversed(tasks))
+            if first:
+                self._pieces.extendleft(reversed(tasks))
+            else:
+                self._pieces.extend(tasks)
             self._cv.notify_all()
 
-    def _worker(self) -> None:
-        while (task := self._next()) is not None:
+    def _worker(self, kind: str) -> None:
+        while (task := self._next(kind)) is not None:
             try:
-                if len(task) == 1:
-                    self._open(task[0])
+                if isinstance(task, _Job):
+                    self._open(task)
                 else:
                     self._piece(*task)
             except BaseException as e:  # a bug: stop everything, raise it in the caller's thread
                 with self._cv:
                     self._crash = self._crash or e
                     self._cancel = self._stop = True
-                    self._tasks.clear()
+                    self._opens.clear()
+                    self._pieces.clear()
             finally:
                 with self._cv:
                     self._busy -= 1
@@ -212,10 +237,11 @@ class Pool:
 
     def _open(self, job: _Job) -> None:
         if self._stop:
+            self._finish(job, record=False)
             return  # not attempted: not reported
         try:
             job.etag, job.location, job.size = self._head(job.want.path, job.want.size)
-            veto = self._gate(job.want.path) if self._gate is not None else None
+            veto = self._gate(job.want.path, job.etag) if self._gate is not None else None
             if veto is not None:
                 raise veto
             job.partial = self._claim(job.want, job.size)
@@ -243,7 +269,9 @@ class Pool:
             self._settle(job)
             return
         job.outstanding = len(pieces)
-        self._push_front(pieces)
+        # A small file goes first: it takes a connection for milliseconds, and waiting behind a big
+        # piece would make it (and the scan of the model) finish last.
+        self._push(pieces, first=job.restarts > 0 or job.retried_fresh or job.size <= SMALL)
 
     def _piece(self, job: _Job, start: int, end: int) -> None:
         at = [start]
@@ -368,7 +396,12 @@ class Pool:
     def _finish(self, job: _Job, *, error: ModelguardError | None = None, record: bool = True) -> None:
         """Close the file and keep the outcome. A partial survives a failure without verdict (to resume);
         refused bytes are removed."""
+        if job.finished:
+            return
         job.finished = True
+        with self._cv:
+            self._opened -= 1
+            self._cv.notify_all()
         if job.fd >= 0:
             with contextlib.suppress(OSError):
                 os.close(job.fd)

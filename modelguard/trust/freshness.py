@@ -22,8 +22,8 @@ from pathlib import Path
 from modelguard.errors import SignatureError, StaleLockError, UnreadableError
 from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.spec import filenames
 from modelguard.spec.types import Lockfile, Manifest, Policy
-from modelguard.trust.lock_signature import check_lockfile_signature, signature_path
 
 
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
@@ -74,7 +74,11 @@ def lock_findings(lock_path: str | os.PathLike[str], body: bytes, locked: Lockfi
 def signature_findings(lock_path: str | os.PathLike[str], body: bytes, policy: Policy) -> list[Finding]:
     """The signature findings (MG-L101..L107) of the lockfile whose bytes are ``body``, under ``policy``
     (``--frozen`` checks these alone: the lock is acted on as it is, but signed as the policy requires)."""
-    sig_file = signature_path(lock_path)
+    if not policy.signers and not policy.require_signature:
+        return []  # nothing to check or require (check_lockfile_signature says the same), no cryptography loaded
+    from modelguard.trust.lock_signature import check_lockfile_signature
+
+    sig_file = filenames.lock_signature_of(lock_path)
     try:
         envelope: bytes | None = Path(sig_file).read_bytes()
     except FileNotFoundError:

@@ -40,6 +40,9 @@ class RecordedRequest:
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+    """listen backlog: socketserver's default of 5 drops the SYN of a client opening many connections at
+    once, which then waits a second to retry (a real Hub or CDN accepts them)"""
 
     def __init__(self, hub: Router, role: str) -> None:
         self.hub = hub
