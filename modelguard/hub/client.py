@@ -13,6 +13,17 @@ Owns three operations:
 Everything a server says is validated before use (commit, paths, hashes, sizes, ETags, links);
 a malformed answer is an :class:`~modelguard.errors.IntegrityError` with rule ``MG-H004``.
 
+Xet (decided for issue 15): modelguard downloads over the Hub's HTTP ``resolve`` path (which the Hub
+keeps serving for Xet-backed repos, redirecting to its Xet bridge) and never through the Xet protocol
+(hf-xet): hf-xet reconstructs a file from content-defined chunks fetched from a separate CAS host
+and writes it itself, so modelguard could not hash the bytes as they land, keep them in its own
+quarantine, resume them, or keep the token on the Hub's origin. modelguard's own HEAD and GET
+(:mod:`modelguard.hub.head`, :mod:`modelguard.hub.ranged`) ignore the Xet headers, and
+``HF_HUB_DISABLE_XET=1`` is set for huggingface_hub itself (:func:`modelguard.hub.session.hf`);
+parallel connections and pieces of big files (:mod:`modelguard.hub.pool`) give the throughput Xet's
+chunked transfers would. The fake Hubs do not speak Xet, so only the HTTP path is measured
+(``bench/RESULTS.md``).
+
 Must not: write outside the destination's folder, touch the user's Hugging Face cache, trust a
 40-hex revision without asking the server, send the token anywhere but the endpoint, put the
 token in a message or repr, or import huggingface_hub at module import (CLI start-up time).

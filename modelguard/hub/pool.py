@@ -150,7 +150,7 @@ class Pool:
     def run(self, wants: Sequence[Want]) -> dict[str, Done]:
         """Download ``wants``; a file that was never opened (after a failure without verdict) has no entry."""
         jobs = [_Job(w, f"{self.repo}@{self.commit[:12]}:{w.path}") for w in wants]
-        self._opens.extend(jobs)
+        self._opens.extend(sorted(jobs, key=lambda j: (j.want.size or 0) > SMALL))  # small files asked about first
         try:
             return self._run(jobs)
         finally:
