@@ -287,7 +287,7 @@ class _Fetcher:
         """Stage what the mirror serves (checked against the lock as it lands); return what the Hub must
         serve (see :meth:`modelguard.mirror.source.MirrorSource.stage`)."""
         assert self.mirror is not None
-        got = self.mirror.stage(group.repo, missing, quarantine)
+        got = self.mirror.stage(group.repo, missing, quarantine, workers=self.workers)
         staged.extend(StagedFile(lf.path, blob_name(lf), path) for lf, path in got.staged)
         out.findings.extend(got.notes)
         for lf, error in got.failed:
