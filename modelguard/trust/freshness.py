@@ -28,13 +28,15 @@ from modelguard.spec.types import Lockfile, Manifest, Policy
 
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
     """Why ``locked`` does not match ``manifest`` (empty when it is fresh)."""
-    from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
     from modelguard.spec.manifest import selects, spec_sha256
 
     reasons: list[str] = []
     # Each kind of entry is hashed by the code that pins it: a changed hash means "re-resolve".
     wanted = {s.name: spec_sha256(s) for s in manifest.hf_models}
-    wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
+    if manifest.provider_models:  # the provider stack is imported only for a manifest that has some
+        from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
+
+        wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
     have = {m.name: m.spec_sha256 for m in locked.hf_models} | {m.name: m.spec_sha256 for m in locked.provider_models}
     if added := sorted(set(wanted) - set(have)):
         reasons.append("not locked: " + ", ".join(added))
