@@ -47,8 +47,8 @@ For model loaders::
 :class:`NotAdmittedError`, :class:`IntegrityError`, :class:`PolicyError`,
 :class:`UnsafeContentError`, :class:`RevokedError`, :class:`StaleLockError`); it never returns a
 path it has doubts about. ``lock``, ``fetch`` (and ``plan_fetch``, its dry run), ``verify``,
-``cache_contents`` (``list``), ``revoke``, ``prune``, ``sign``, ``signer_entry``, ``audit_log``,
-``render`` and ``sarif_anchors`` are the commands as calls.
+``cache_contents`` (``list``), ``revoke``, ``prune``, ``sign``, ``signer_entry``, ``audit_log``, ``render``,
+``sarif_anchors``, ``scan_with_policy``, ``init``, ``add``, ``remove`` and ``sbom`` are the commands as calls.
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ _LAZY = {
     "cache_contents": "modelguard.api",
     "sarif_anchors": "modelguard.api",
     "render": "modelguard.api",
+    "scan_with_policy": "modelguard.api",
+    "init": "modelguard.api",
+    "add": "modelguard.api",
+    "remove": "modelguard.api",
+    "sbom": "modelguard.api",
 }
 
 __all__ = [

@@ -4,8 +4,11 @@ Every CLI command is one call here, and the CLI does nothing else but parse flag
 the call returns; Python users get exactly what the command line gets.
 
 * :func:`lock` (and :func:`check_lock`), :func:`fetch`, :func:`verify`: the three commands of the flow,
+  and :func:`scan_with_policy` for loose files under the project's policy,
   returning typed results (:class:`~modelguard.flows.lock.LockResult`, :class:`~modelguard.models.Report`
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
+* :func:`init`, :func:`add`, :func:`remove`: start and edit the manifest (then lock), like ``uv add``.
+* :func:`sbom`: a CycloneDX ML-BOM of the lockfile.
 * :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not
   (``modelguard path NAME`` prints it for servers that are not Python).
 * :func:`plan_fetch` (``fetch --dry-run``) and :func:`cache_contents` (``list``): what a fetch would
@@ -30,18 +33,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelguard.flows.load import (
-    TorchNotInstalledError,
-    closed_env,
-    hf_offline,
-    load_safetensors,
-    load_torch,
-    offline_env,
-)
 from modelguard.models import Report, Severity, parse_fail_on
 from modelguard.spec import filenames
 
 if TYPE_CHECKING:
+    from modelguard.flows.edit import Edited
+    from modelguard.flows.load import (
+        TorchNotInstalledError,
+        closed_env,
+        hf_offline,
+        load_safetensors,
+        load_torch,
+        offline_env,
+    )
     from modelguard.flows.lock import LockResult
     from modelguard.flows.plan import FetchPlan
     from modelguard.flows.prune import Pruned
@@ -55,12 +59,14 @@ if TYPE_CHECKING:
 __all__ = [
     "Signed",
     "TorchNotInstalledError",
+    "add",
     "audit_log",
     "cache_contents",
     "check_lock",
     "closed_env",
     "fetch",
     "hf_offline",
+    "init",
     "load_safetensors",
     "load_torch",
     "lock",
@@ -68,14 +74,30 @@ __all__ = [
     "plan_fetch",
     "prune",
     "push",
+    "remove",
     "render",
     "revoke",
     "sarif_anchors",
+    "sbom",
+    "scan_with_policy",
     "sign",
     "signer_entry",
     "snapshot",
     "verify",
 ]
+
+_FROM_LOAD = frozenset({"TorchNotInstalledError", "closed_env", "hf_offline", "load_safetensors", "load_torch",
+                        "offline_env"})
+
+
+def __getattr__(name: str) -> object:
+    """The loaders, from :mod:`modelguard.flows.load` on first use: ``modelguard scan`` starts without them."""
+    if name in _FROM_LOAD:
+        from modelguard.flows import load
+
+        return getattr(load, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 DEFAULT_MANIFEST = filenames.MANIFEST
 DEFAULT_LOCKFILE = filenames.LOCKFILE
@@ -201,6 +223,70 @@ def verify(
                       endpoint=endpoint, token=token, fail_on=parse_fail_on(fail_on, where="fail_on"),
                       require_signature=require_signature, progress=progress, names=tuple(names), frozen=frozen,
                       policy_path=policy)
+
+
+def scan_with_policy(paths: Iterable[PathLike], *, manifest: PathLike | None = None,
+                     fail_on: Severity | str | None = None, policy: bool = True) -> Report:
+    """Scan files and folders under the project's policy (same as ``modelguard scan``).
+
+    The policy is the one of ``manifest``, else of ``modelguard.toml`` in the working directory
+    when there is one (``policy=False``: none); ``report.extra["policy"]`` says which was used.
+    Raises :class:`~modelguard.errors.UsageError` for a missing path and
+    :class:`~modelguard.errors.NothingToCheckError` when there is no file to scan.
+    """
+    from modelguard.flows.scan import scan as run_scan
+
+    return run_scan(list(paths), manifest=manifest, fail_on=parse_fail_on(fail_on, where="fail_on"),
+                    use_policy=policy)
+
+
+# --- the manifest: init, add, remove ----------------------------------------------------------
+
+
+def init(manifest: PathLike = DEFAULT_MANIFEST) -> Path:
+    """Write a commented starting ``modelguard.toml`` (same as ``modelguard init``); never overwrites:
+    :class:`~modelguard.errors.UsageError` when the file exists."""
+    from modelguard.flows.edit import init as run_init
+
+    return run_init(manifest)
+
+
+def add(target: str, *, manifest: PathLike = DEFAULT_MANIFEST, lockfile: PathLike | None = None,
+        name: str | None = None, provider: str | None = None, include: Iterable[str] = (),
+        exclude: Iterable[str] = (), lock: bool = True, online: bool = False, endpoint: str | None = None,
+        token: str | None = None) -> Edited:
+    """Append a model to the manifest and lock it (same as ``modelguard add``).
+
+    ``target`` is ``ORG/NAME[@REVISION]``, or with ``provider`` a provider's model ID. The entry is
+    named ``name`` (default: the repo's or model's last part); comments and layout of the file are
+    kept. When the lock fails the manifest is restored and the error raised.
+    """
+    from modelguard.flows.edit import add as run_add
+
+    return run_add(target, manifest=manifest, lockfile=lockfile, name=name, provider=provider,
+                   include=tuple(include), exclude=tuple(exclude), lock=lock, online=online, endpoint=endpoint,
+                   token=token)
+
+
+def remove(name: str, *, manifest: PathLike = DEFAULT_MANIFEST, lockfile: PathLike | None = None,
+           lock: bool = True) -> Edited:
+    """Drop the entry ``name`` from the manifest and lock (same as ``modelguard remove``); offline."""
+    from modelguard.flows.edit import remove as run_remove
+
+    return run_remove(name, manifest=manifest, lockfile=lockfile, lock=lock)
+
+
+def sbom(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None,
+         cache_dir: PathLike | None = None, verify: bool = True, fast: bool = False,
+         endpoint: str | None = None) -> str:
+    """The lockfile as a CycloneDX 1.6 ML-BOM, JSON text (same as ``modelguard sbom``).
+
+    With ``verify`` (and a verified cache), the locked models are verified offline now and the
+    verdicts, and the licence and base models of intact model cards, go into the BOM; nothing is written.
+    """
+    from modelguard.flows.sbom import sbom as run_sbom
+
+    return run_sbom(lockfile, manifest=manifest, cache_dir=cache_dir, verify=verify, fast=fast, hub_url=endpoint)
 
 
 def push(
@@ -342,18 +428,24 @@ def audit_log(cache_dir: PathLike | None = None, *, since: _dt.datetime | None =
 # --- reports -----------------------------------------------------------------------------------
 
 
-def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None) -> SarifAnchors:
-    """Where SARIF results of a ``verify`` point: each model's lockfile line (and manifest line)."""
-    from modelguard.flows.verify import load_inputs
+def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None, frozen: bool = False,
+                  policy: PathLike | None = None) -> SarifAnchors:
+    """Where the findings of a ``verify`` or ``fetch`` point, in text and SARIF: each model's lockfile
+    line (and manifest line; ``frozen`` / ``policy`` as :func:`fetch` takes them: maybe no manifest)."""
+    from modelguard.flows.frozen import read
     from modelguard.report.sarif import SarifAnchors
 
-    locked, parsed = load_inputs(lockfile, manifest)
-    return SarifAnchors.for_lock(locked, os.fspath(lockfile), manifest=parsed)
+    inputs = read(lockfile, manifest, frozen=frozen, policy_path=policy)
+    return SarifAnchors.for_lock(inputs.lockfile, os.fspath(lockfile), manifest=inputs.manifest)
 
 
 def render(report: Report, fmt: str = "text", *, verbose: bool = False, quiet: bool = False,
-           anchors: SarifAnchors | None = None) -> str:
-    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0)."""
+           anchors: SarifAnchors | None = None, category: str = "") -> str:
+    """``report`` as ``text``, ``json`` (schema ``modelguard/report/v1``) or ``sarif`` (2.1.0).
+
+    ``anchors`` (:func:`sarif_anchors`) say where findings point in text and SARIF alike: each model's
+    lockfile line. ``category`` is the SARIF run's ``automationDetails`` category (default
+    ``modelguard/<command>``)."""
     from modelguard.report.text import render as run_render
 
-    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors)
+    return run_render(report, fmt, verbose=verbose, quiet=quiet, anchors=anchors, category=category)

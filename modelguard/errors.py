@@ -44,6 +44,11 @@ class ModelguardError(Exception):
     rule: str | None = None
 
     def __init__(self, message: str, *, rule: str | None = None) -> None:
+        from modelguard.report.redact import redact_registered
+
+        # Messages quote what servers and files said; a server that echoes the token must not get it
+        # printed (module docstring: messages never contain a token or a key). The CLI redacts again.
+        (message,) = redact_registered(message)
         super().__init__(message)
         self.message = message
         if rule is not None:

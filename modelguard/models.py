@@ -218,7 +218,7 @@ class ModelStatus(str, Enum):
     NO_VERDICT = "no-verdict"
     """fetch: the Hub or the disk gave no answer; nothing was admitted"""
     ERROR = "error"
-    """fetch: any other expected failure"""
+    """fetch: any other failure (exit 2 for input, 70 for a bug in modelguard, MG-H142)"""
     OK = "ok"
     """verify: admitted, intact, and no finding fails"""
     REJECTED = "rejected"
@@ -311,9 +311,12 @@ class Report:
 
     @property
     def exit_code(self) -> ExitCode:
-        """The one report -> exit code rule: 1 when a model was refused or a finding fails; else the
-        worst no-verdict code of a model; else 3 when nothing was checked; else 0."""
+        """The one report -> exit code rule: 70 when modelguard failed on a model (a bug); else 1 when a
+        model was refused or a finding fails; else the worst no-verdict code of a model; else 3 when
+        nothing was checked; else 0."""
         codes: Sequence[ExitCode] = [m.exit_code for m in self.models or ()]
+        if ExitCode.INTERNAL in codes:  # a bug in modelguard is never hidden behind another model's verdict
+            return ExitCode.INTERNAL
         if ExitCode.REJECTED in codes:
             return ExitCode.REJECTED
         errors = [c for c in codes if c > ExitCode.REJECTED]

@@ -512,7 +512,7 @@ def test_sarif_anchors_point_verify_findings_at_the_lockfile_lines(fetched: Proj
     anchors = api.sarif_anchors(fetched.lockfile)
     assert anchors.lockfile_path == str(fetched.lockfile) and set(anchors.lines) >= {"tiny", "evil"}
     sarif = json.loads(api.render(report, "sarif", anchors=anchors))
-    evil = [r for r in sarif["runs"][0]["results"] if "'evil'" in r["message"]["text"]]
+    evil = [r for r in sarif["runs"][0]["results"] if r["properties"].get("model") == "evil"]
     region = evil[0]["locations"][0]["physicalLocation"]["region"]["startLine"]
     assert region == anchors.lines["evil"]
     assert json.loads(api.render(report, "json"))["models"][0].keys() == {

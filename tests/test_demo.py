@@ -63,13 +63,17 @@ def test_demo_end_to_end_in_a_fresh_process(tmp_path: Path) -> None:
     assert "DEMO OK" in out and "expected outcome" in out
     # The exact user-facing lines of each refusal, as the CLI prints them.
     assert re.search(r"ADMITTED\s+classifier\s+acme-research/tiny-classifier@", out)
-    assert re.search(r"MALICIOUS\s+legacy-classifier:pytorch_model.bin\s+\(pytorch-zip\)", out)
-    assert "MG-S101 critical: imports os.system" in out
-    assert "MG-H003 critical" in out and "sentiment:model.safetensors" in out
-    assert "MG-P011 high: custom code modeling_tiny.py is refused" in out
+    assert re.search(r"modelguard.lock:\d+:1: MG-S101 critical: legacy-classifier:pytorch_model.bin: imports os.system",
+                     out)
+    assert re.search(r"REFUSED\s+legacy-classifier\s+\S+  \(pytorch_model.bin: MG-S101 imports os.system", out)
+    # A byte flipped in transit: an integrity failure with both hashes, never a "MALICIOUS (unknown)" file.
+    assert re.search(r"modelguard.lock:\d+:1: MG-H003 critical: sentiment:model.safetensors: .*announced SHA-256 "
+                     r"[0-9a-f]{64}, the bytes received hash to [0-9a-f]{64}", out)
+    assert "(unknown)" not in out and "1 integrity failure" in out
+    assert "MG-P011 high: custom-arch:modeling_tiny.py: custom code modeling_tiny.py is refused" in out
     assert "org 'unvetted-lab' of unvetted-lab/fast-llm is not in allowed-orgs" in out
     assert "the Hub received 0 request(s) about unvetted-lab/fast-llm" in out
-    assert re.search(r"OK: 2 file\(s\)", out)  # the final verify of what was kept
+    assert re.search(r"OK: 2 files", out)  # the final verify of what was kept
     # The user's token and endpoint were never used; nothing was left outside the demo's folder.
     assert "hf_demoSecret" not in out + proc.stderr and "192.0.2.1" not in out
     for d in ("home", "tmp", "xdg"):

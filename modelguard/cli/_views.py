@@ -10,8 +10,33 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from modelguard.errors import UsageError
 from modelguard.flows.plan import FetchPlan
 from modelguard.store.listing import CacheListing
+
+VIEW_FORMATS = ("text", "json")
+"""an inventory or a plan is not a report: no SARIF (it has no findings to anchor)"""
+
+
+def write_view(kind: str, view: FetchPlan | CacheListing, fmt: str, output: str | None) -> int:
+    """Render ``view`` (``kind``: ``plan`` or ``listing``) to ``-o FILE`` atomically or to stdout
+    (``-o -`` too), as reports are written; exit 0: neither is a verdict."""
+    import sys
+
+    from modelguard.cli._common import STDOUT
+    from modelguard.report.redact import redact
+
+    if fmt not in VIEW_FORMATS:
+        raise UsageError(f"-f {fmt}: a {'fetch plan' if kind == 'plan' else 'cache listing'} is written as "
+                         f"{' or '.join(VIEW_FORMATS)}")
+    text = redact(render_plan(view, fmt) if isinstance(view, FetchPlan) else render_listing(view, fmt))
+    if output and output != STDOUT:
+        from modelguard.store.atomic import replace_file
+
+        replace_file(output, text)
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def size(n: int) -> str:

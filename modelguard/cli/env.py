@@ -40,7 +40,7 @@ def _fish_quote(value: str) -> str:
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="Judge the admitted files by this manifest's policy (default: the scanner and the default "
                    "file policy).")
 @click.option("--shell", "shell", type=click.Choice(SHELLS), default="sh", show_default=True)

@@ -10,14 +10,13 @@ from modelguard.models import Severity, parse_fail_on
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
-@click.option("--lockfile", type=click.Path(dir_okay=False), default=None,
+@click.option("--lockfile", type=click.Path(dir_okay=False, readable=False), default=None,
               help="Lockfile whose provider models the code must use (default: ./modelguard.lock if present).")
 @report_options
-@click.pass_context
-def lint(ctx: click.Context, paths: tuple[str, ...], lockfile: str | None, fmt: str, output: str | None,
-         fail_on: str | None) -> int:
+def lint(paths: tuple[str, ...], lockfile: str | None, fmt: str, output: str | None, fail_on: str | None,
+         sarif_category: str) -> int:
     """Find provider model IDs in Python, JS/TS, YAML, JSON, TOML and .env files; no network."""
     from modelguard.providers.lint import lint_paths
 
     report = lint_paths(list(paths), lockfile=lockfile, fail_on=parse_fail_on(fail_on) or Severity.MEDIUM)
-    return emit(report, fmt, output, verbose=bool(ctx.obj and ctx.obj.get("verbose")))
+    return emit(report, fmt, output, category=sarif_category)

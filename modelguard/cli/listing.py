@@ -3,20 +3,21 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
+
+from modelguard.cli._common import format_option, output_option
+from modelguard.cli._views import VIEW_FORMATS
 
 
 @click.command(name="list")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
-def listing(cache_dir: str | None, fmt: str) -> int:
+@format_option(VIEW_FORMATS)
+@output_option
+def listing(cache_dir: str | None, fmt: str, output: str | None) -> int:
     """Show the snapshots, loose blobs and resumable partial downloads in the verified cache."""
     from modelguard import api
-    from modelguard.cli._views import render_listing
+    from modelguard.cli._views import write_view
 
-    sys.stdout.write(render_listing(api.cache_contents(cache_dir), fmt))
-    return 0
+    return write_view("listing", api.cache_contents(cache_dir), fmt, output)

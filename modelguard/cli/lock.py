@@ -9,8 +9,9 @@ from modelguard.spec.filenames import MANIFEST as DEFAULT_MANIFEST
 
 @click.command()
 @click.option("--manifest", "manifest_path", default=DEFAULT_MANIFEST, show_default=True, metavar="FILE",
-              type=click.Path(dir_okay=False), help="The manifest to lock.")
-@click.option("--lockfile", "lockfile_path", default=None, metavar="FILE", type=click.Path(dir_okay=False),
+              type=click.Path(dir_okay=False, readable=False), help="The manifest to lock.")
+@click.option("--lockfile", "lockfile_path", default=None, metavar="FILE",
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile (default: modelguard.lock next to the manifest).")
 @click.option("--check", is_flag=True,
               help="Offline: exit 1 if the lockfile is missing or stale for the manifest. Writes nothing.")
@@ -40,7 +41,8 @@ def lock(
         locked = api.check_lock(manifest_path, lockfile_path)
         if not quiet:
             count = len(locked.hf_models) + len(locked.provider_models)
-            click.echo(f"{lockfile_path or lockfile_beside(manifest_path)} is up to date ({count} entries)")
+            entries = f"{count} entr{'y' if count == 1 else 'ies'}"
+            click.echo(f"{lockfile_path or lockfile_beside(manifest_path)} is up to date ({entries})")
         return 0
     obj = ctx.obj or {}
     result = api.lock(

@@ -14,7 +14,7 @@ from modelguard.errors import ExitCode, UsageError
 @click.option("--since", default=None, metavar="DATE",
               help="Only records at or after DATE (ISO date or date-time; UTC unless it says otherwise).")
 @click.option("--model", default=None, metavar="NAME", help="Only records about this model name or org/name repo.")
-@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
+@click.option("--format", "-f", "fmt", type=click.Choice(("text", "json")), default="text", show_default=True)
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
                    "else ~/.cache/modelguard).")

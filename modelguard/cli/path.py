@@ -15,9 +15,10 @@ from modelguard.spec import filenames
 
 @click.command()
 @click.argument("name")
-@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile that pins NAME.")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest holding the policy (default: modelguard.toml next to the lockfile, if any).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "

@@ -10,9 +10,10 @@ from modelguard.spec import filenames
 @click.command()
 @click.argument("target")
 @click.option("--reason", required=True, help="Why (shown by every fetch and verify that refuses the model).")
-@click.option("--policy", "policy_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--policy", "policy_path", type=click.Path(dir_okay=False, readable=False), default=None,
               help="Policy file to add the revocation to (default: the manifest's policy-file, else its [policy]).")
-@click.option("--manifest", default=filenames.MANIFEST, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=filenames.MANIFEST, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The manifest whose policy to edit when --policy is not given.")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root to evict from (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "

@@ -1,20 +1,26 @@
-"""``modelguard scan PATH...``"""
+"""``modelguard scan PATH... [--manifest F]``: scan files under the project's policy."""
 
 from __future__ import annotations
 
 import click
 
 from modelguard.cli._common import emit, report_options
-from modelguard.models import Severity, parse_fail_on
 
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False), metavar="FILE",
+              help="The manifest whose policy applies (default: ./modelguard.toml when there is one).")
 @report_options
-@click.pass_context
-def scan(ctx: click.Context, paths: tuple[str, ...], fmt: str, output: str | None, fail_on: str | None) -> int:
-    """Scan model files or folders (recursively). Format is decided by content, never by name."""
-    from modelguard.scan import scan_paths
+def scan(paths: tuple[str, ...], manifest: str | None, fmt: str, output: str | None, fail_on: str | None,
+         sarif_category: str) -> int:
+    """Scan model files or folders (recursively). Format is decided by content, never by name.
 
-    report = scan_paths(list(paths), fail_on=parse_fail_on(fail_on) or Severity.MEDIUM)
-    return emit(report, fmt, output, verbose=bool(ctx.obj and ctx.obj.get("verbose")))
+    The policy of ./modelguard.toml (or --manifest) applies as fetch and verify apply it: pickle
+    allowlist additions, suppressions, require-safetensors, allowed-file-types, max-file-size, and
+    fail-on unless --fail-on is given. The report says which policy it used.
+    """
+    from modelguard import api
+
+    return emit(api.scan_with_policy(list(paths), manifest=manifest, fail_on=fail_on), fmt, output,
+                category=sarif_category)

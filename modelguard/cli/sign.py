@@ -8,9 +8,10 @@ from modelguard.spec import filenames
 
 
 @click.command()
-@click.option("--key", "key_path", type=click.Path(dir_okay=False), default=None,
+@click.option("--key", "key_path", type=click.Path(dir_okay=False, readable=False), default=None,
               help="PEM private key (Ed25519 or ECDSA P-256); default: $MODELGUARD_SIGNING_KEY.")
-@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to sign; the signature goes next to it as <lockfile>.sig.")
 @click.option("--show-public", is_flag=True,
               help="Print the key's [[policy.signers]] entry (keyid, algorithm, public PEM) and sign nothing.")

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import sys
-
 import click
 
-from modelguard.cli._common import emit, report_options
-from modelguard.models import parse_fail_on
+from modelguard.cli._common import emit, globals_of, progress, report_options
 from modelguard.spec import filenames
 
 
 @click.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
-@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True, type=click.Path(dir_okay=False),
+@click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
+              type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to verify.")
-@click.option("--manifest", default=None, type=click.Path(dir_okay=False),
+@click.option("--manifest", default=None, type=click.Path(dir_okay=False, readable=False),
               help="The manifest (default: modelguard.toml next to the lockfile).")
 @click.option("--cache-dir", default=None, type=click.Path(file_okay=False),
               help="Verified cache root (default: $MODELGUARD_HOME, else $XDG_CACHE_HOME/modelguard, "
@@ -30,21 +28,23 @@ from modelguard.spec import filenames
 @click.option("--frozen", is_flag=True,
               help="Act on the lockfile alone: no manifest freshness check; the policy is --policy FILE, else the "
                    "manifest's.")
-@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False),
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False, readable=False),
               help="With --frozen: the policy file this machine enforces (shown in the report).")
 @report_options
-@click.pass_context
-def verify(ctx: click.Context, names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir: str | None,
-           fast: bool, remote: bool, require_signature: bool, frozen: bool, policy_path: str | None, fmt: str,
-           output: str | None, fail_on: str | None) -> int:
+def verify(names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
+           remote: bool, require_signature: bool, frozen: bool, policy_path: str | None, fmt: str, output: str | None,
+           fail_on: str | None, sarif_category: str) -> int:
     """Prove, offline, that the verified cache holds exactly what the lock pins (all of it, or the NAMEs
-    given) and the policy allows."""
+    given) and the policy allows.
+
+    Prints the findings and a summary naming the policy and the cache checked (-v: every file and model).
+    """
     from modelguard import api
 
-    obj = ctx.obj or {}
+    opts = globals_of()
     report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
-                        endpoint=obj.get("endpoint"), token=obj.get("token"), fail_on=parse_fail_on(fail_on),
-                        require_signature=require_signature, progress=sys.stderr.isatty() and not obj.get("quiet"),
-                        names=names, frozen=frozen, policy=policy_path)
-    anchors = api.sarif_anchors(lockfile, manifest=manifest) if fmt == "sarif" else None
-    return emit(report, fmt, output, verbose=bool(obj.get("verbose")), anchors=anchors)
+                        endpoint=opts.get("endpoint"), token=opts.get("token"), fail_on=fail_on,
+                        require_signature=require_signature, progress=progress(), names=names, frozen=frozen,
+                        policy=policy_path)
+    anchors = api.sarif_anchors(lockfile, manifest=manifest, frozen=frozen, policy=policy_path)
+    return emit(report, fmt, output, anchors=anchors, category=sarif_category)

@@ -29,7 +29,6 @@ from modelguard.demo.fakehub import FakeHub, Fault
 from modelguard.demo.scenario import ADMITTED, LOCK_REFUSED, REFUSED, DemoModel
 from modelguard.errors import ModelguardError
 from modelguard.models import Report
-from modelguard.report.text import model_lines
 from modelguard.spec import filenames
 
 Echo = Callable[[str], None]
@@ -150,9 +149,7 @@ def _step_fetch(run: Run, hub: FakeHub) -> None:
     if report is None:
         run.expect(False, "fetch produced no report")
         return
-    for line in api.render(report, "text").rstrip("\n").splitlines():
-        run.echo(line)
-    for line in model_lines(report.models):
+    for line in api.render(report, "text", anchors=api.sarif_anchors()).rstrip("\n").splitlines():
         run.echo(line)
     code = int(report.exit_code)
     run.echo(f"(exit code {code}" + (": models were refused, as this demo intends)" if code == 1 else ")"))
@@ -171,7 +168,7 @@ def _step_verify(run: Run, *, expect_ok: bool) -> None:
     if report is None:
         run.expect(False, "verify produced no report")
         return
-    for line in api.render(report, "text").rstrip("\n").splitlines():
+    for line in api.render(report, "text", anchors=api.sarif_anchors()).rstrip("\n").splitlines():
         run.echo(line)
     code = int(report.exit_code)
     wanted = 0 if expect_ok else 1

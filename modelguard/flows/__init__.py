@@ -1,7 +1,8 @@
 """The commands as library flows, in the order a model travels: lock -> fetch -> verify -> load.
 
 * :mod:`~modelguard.flows.lock` — resolve the manifest into ``modelguard.lock`` (Hub metadata only).
-* :mod:`~modelguard.flows.fetch` — download into quarantine, hash, scan, apply policy, admit.
+* :mod:`~modelguard.flows.fetch` — download into quarantine, hash, scan, apply policy, admit;
+  :mod:`~modelguard.flows.fetch_outcome` — each model's outcome, whatever failed inside it.
 * :mod:`~modelguard.flows.verify` — the CI gate: offline proof that the cache holds what was locked.
 * :mod:`~modelguard.flows.snapshot` — one admitted snapshot folder for a loader, or the exception
   (from the rule table) that says why not.

@@ -5,7 +5,9 @@ network), ask the Hub what it publishes at the locked commit, download each miss
 private quarantine folder (hashing while writing), require size + SHA-256 to equal the lock and the
 published value to agree, scan every file and apply the policy, and admit the snapshot only when
 every file passed. A refused model leaves nothing in the verified cache, its report names every
-file that failed (each downloaded once), and the other models proceed.
+file that failed (each downloaded once), and the other models proceed: whatever goes wrong inside
+one model's fetch (a hostile answer, a stalled transfer, a full disk, even a bug in modelguard) is
+that model's outcome, never the run's.
 
 The whole run holds the cache's writer lock, so a crashed run's quarantine is swept safely at the
 start of the next one and two fetches on one cache serialise instead of interleaving.
@@ -23,7 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,15 +36,18 @@ from modelguard.errors import (
     NothingToCheckError,
     NoVerdictError,
     RejectedError,
-    UnreadableError,
 )
 from modelguard.flows import on_record
 from modelguard.flows.fetch_hub import fetch_workers, stage_from_hub
+from modelguard.flows.fetch_outcome import GroupOutcome, default_rule, fetch_report, isolated, set_status
 from modelguard.flows.recheck import changed_fingerprints, finish
 from modelguard.hub.pool import DEFAULT_WORKERS
-from modelguard.models import FetchOutcome, FileResult, Finding, ModelStatus, Report, Severity, failing
+from modelguard.models import ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
+from modelguard.report.text import refusal_reason
 from modelguard.spec import filenames
+from modelguard.spec.limits import PATH_MAX
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import LockedFile, Lockfile, Policy
 from modelguard.store import audit, publish
 from modelguard.store.admission import blob_name, build_record
@@ -65,47 +70,6 @@ from modelguard.trust.revocation import Target, snapshots_holding
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
 
-@dataclass
-class GroupOutcome:
-    """What happened to one ``repo@commit`` in this run, while it happens (each model of the group
-    then gets a frozen :class:`~modelguard.models.FetchOutcome`)."""
-
-    group: Group
-    status: ModelStatus = ModelStatus.REFUSED
-    results: dict[str, FileResult] = field(default_factory=dict)
-    findings: list[Finding] = field(default_factory=list)
-    exit_code: ExitCode = ExitCode.OK
-    reason: str = ""
-
-    def refuse(self, reason: str) -> None:
-        self.status, self.exit_code, self.reason = ModelStatus.REFUSED, ExitCode.REJECTED, reason
-
-
-def _default_rule(e: ModelguardError) -> str:
-    if e.rule:
-        return e.rule
-    if isinstance(e, UnreadableError):
-        return "MG-H106"
-    if isinstance(e, NotFoundError):
-        return "MG-H006"
-    if isinstance(e, RejectedError):
-        return "MG-H001"
-    return "MG-H107"
-
-
-def _set_status(out: GroupOutcome, e: ModelguardError) -> None:
-    if isinstance(e, NotFoundError):
-        # The lock names a commit or file the Hub does not serve (any more): refuse, never guess.
-        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
-    elif isinstance(e, RejectedError):
-        out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
-    elif isinstance(e, NoVerdictError):
-        out.status, out.exit_code = ModelStatus.NO_VERDICT, e.exit_code
-    else:
-        out.status, out.exit_code = ModelStatus.ERROR, e.exit_code
-    out.reason = e.message
-
-
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
                  client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None,
@@ -127,12 +91,10 @@ class _Fetcher:
         return self._client
 
     def run(self, group: Group) -> GroupOutcome:
+        """One ``repo@commit``, whatever happens: its failure is its outcome, never the run's
+        (:func:`~modelguard.flows.fetch_outcome.isolated`); quarantine is discarded in every case."""
         out = GroupOutcome(group)
-        try:
-            self._run(group, out)
-        except (RejectedError, NoVerdictError, NotFoundError) as e:
-            _set_status(out, e)
-            out.findings.append(finding(_default_rule(e), e.message))
+        isolated(out, lambda: self._run(group, out))
         return out
 
     def _run(self, group: Group, out: GroupOutcome) -> None:
@@ -141,12 +103,12 @@ class _Fetcher:
         revoked = [f for m in group.models for f in trust.revocation_check(self.policy, m)]  # trust hook
         if revoked:
             out.findings.extend(revoked)
-            out.refuse(revoked[0].message)
+            out.refuse(refusal_reason(revoked))
             self._evict_revoked(group)
             return
         # An org outside the allowlist is refused whatever --fail-on says: no byte is downloaded.
         if org_findings:
-            out.refuse("refused by the org policy")
+            out.refuse(refusal_reason(org_findings))
             self._evict_if_admitted(group)
             return
 
@@ -163,6 +125,7 @@ class _Fetcher:
             publish.reattest(self.layout, rec, changed_fingerprints(existing), held=True)
             return
 
+        self._check_storable(group)
         quarantine = new_quarantine(self.layout, f"{group.repo}@{group.commit[:12]}")
         try:
             self._check_and_admit(group, quarantine, out)
@@ -186,8 +149,9 @@ class _Fetcher:
         if failures:
             self._refuse_for_files(out, failures, sum(1 for r in shown.values() if failing(r.findings, self.fail_on)))
             return
-        if any(failing(r.findings, self.fail_on) for r in shown.values()):
-            out.refuse("a file failed the scan or the policy")
+        bad = [f.at(path=path) for path, r in sorted(shown.items()) for f in failing(r.findings, self.fail_on)]
+        if bad:
+            out.refuse(refusal_reason(bad))
             self._evict_if_admitted(group)
             return
         # trust hook: the model's signature, checked on the verified quarantine bytes before admission
@@ -196,19 +160,28 @@ class _Fetcher:
         signature = [f for m in group.models for f in trust.signature_check(self.policy, m, bundle_path)]
         out.findings.extend(signature)
         if failing(signature, self.fail_on):
-            out.refuse("the model signature does not pass the policy")
+            out.refuse(refusal_reason(failing(signature, self.fail_on)))
             self._evict_if_admitted(group)
             return
         on_record.admit(self.layout, group, staged, build_record(group, results, self.policy, self.fail_on,
                                                                  self.scanner))
         out.status = ModelStatus.ADMITTED
 
+    def _check_storable(self, group: Group) -> None:
+        """Every locked path must fit under this cache's snapshot folder (PATH_MAX), before any download."""
+        base = len(os.fsencode(self.layout.snapshot(group.repo, group.commit))) + 1
+        for path in group.files:
+            if base + len(path.encode("utf-8", "surrogatepass")) > PATH_MAX:
+                raise NoVerdictError(f"{path}: its path under {self.layout.root} would be longer than {PATH_MAX} "
+                                     "bytes, which no filesystem path may be; use a shorter --cache-dir",
+                                     rule="MG-H137")
+
     @staticmethod
     def _refuse_for_files(out: GroupOutcome, failures: Sequence[ModelguardError], scan_failures: int) -> None:
         """A model some of whose files failed staging: refused when one was rejected or failed the scan,
         else no verdict; the reason is the first failure's, with how many more files failed."""
         rejected = [e for e in failures if isinstance(e, (RejectedError, NotFoundError))]
-        _set_status(out, rejected[0] if rejected else failures[0])
+        set_status(out, rejected[0] if rejected else failures[0])
         if not rejected and scan_failures:
             out.status, out.exit_code = ModelStatus.REFUSED, ExitCode.REJECTED
         more = len(failures) + scan_failures - 1
@@ -245,8 +218,8 @@ class _Fetcher:
         return StagedFile(lf.path, blob_name(lf), None, fingerprint=before)
 
     def _fail_file(self, out: GroupOutcome, lf: LockedFile, error: ModelguardError) -> None:
-        out.results[lf.path] = FileResult(lf.path, "unknown", (finding(_default_rule(error), error.message),),
-                                          lf.size, lf.sha256)
+        # Never scanned: a failure of the model about this file, not a verdict of an undetected format.
+        out.findings.append(finding(default_rule(error), error.message, path=lf.path))
 
     def _stage(
         self, group: Group, quarantine: Path, out: GroupOutcome
@@ -273,6 +246,8 @@ class _Fetcher:
             if not missing:
                 return staged, failures
 
+        # Side by side over the pool's connections, cut transfers resumed, each request held to its
+        # pace (modelguard.hub.ranged); a failing file is recorded and the others still checked.
         got = stage_from_hub(self.client(), group, missing, quarantine, self.partials, workers=self.workers,
                              progress=self.progress)
         staged.extend(got.staged)
@@ -305,6 +280,7 @@ def fetch_locked(
     fail_on: Severity | None = None,
     progress: bool = False,
     mirror: MirrorSource | None = None,
+    manifest_path: str = filenames.MANIFEST,
     workers: int = DEFAULT_WORKERS,
 ) -> Report:
     """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring.
@@ -327,34 +303,11 @@ def fetch_locked(
         finally:
             # Quarantine is per run: whatever happened, nothing staged outlives it.
             sweep_quarantine(layout)
-    report = _report(outcomes, threshold, lockfile, layout)
+    report = fetch_report(outcomes, threshold, lockfile, layout)
+    report = replace(report, findings=(*policy_findings(policy), *report.findings),
+                     extra={"cache": str(layout.root), "policy": describe(policy, manifest_path)})
     audit.append_report(layout.root, report, policy_sha256=policy.sha256)  # trust hook
     return report
-
-
-def _report(outcomes: Sequence[GroupOutcome], fail_on: Severity, lockfile: Lockfile, layout: Layout) -> Report:
-    files: list[FileResult] = []
-    loose: list[Finding] = []
-    models: list[FetchOutcome] = []
-    checked = 0
-    for o in outcomes:
-        if o.status is ModelStatus.REFUSED and not o.results:
-            checked += 1  # refused on the model as a whole (org policy, commit): a verdict was reached
-        snapshot = layout.snapshot(o.group.repo, o.group.commit) if o.status.usable else None
-        for m in o.group.models:
-            own = [r for lf in m.files if (r := o.results.get(lf.path)) is not None]
-            checked += len(own)
-            mine = [replace(r, findings=tuple(f.at(model=m.name) for f in r.findings)) for r in own]
-            files.extend(replace(r, path=f"{m.name}:{r.path}") for r in mine)
-            line = lockfile.line_of(m.name)
-            anchor = f"{filenames.LOCKFILE}:{line}" if line else ""
-            about = [f.at(model=m.name, path=f.path or anchor) for f in o.findings]
-            loose.extend(about)
-            models.append(FetchOutcome(name=m.name, repo=m.repo, commit=m.commit, status=o.status,
-                                       exit_code=o.exit_code, reason=o.reason, files=tuple(mine),
-                                       findings=tuple(about), snapshot=snapshot))
-    return Report(command="fetch", fail_on=fail_on, files=tuple(files), findings=tuple(loose),
-                  checked=checked, models=tuple(models))
 
 
 def fetch(
@@ -393,6 +346,7 @@ def fetch(
     # of it; the other models still proceed.
     chosen.require(lockfile_path, inputs, fail_on)
     lockfile = select(lockfile, names, where=lockfile_path, providers=False)
+    workers = fetch_workers(workers, manifest.max_workers)
     mirror = None
     if manifest.mirror is not None or mirror_url or no_hub:  # requests is imported only for a mirror
         from modelguard.mirror.source import settings
@@ -413,8 +367,8 @@ def fetch(
         source = MirrorSource.open(mirror)
     try:
         report = fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
-                              fail_on=fail_on, progress=progress, mirror=source,
-                              workers=fetch_workers(workers, manifest.max_workers))
+                              fail_on=fail_on, progress=progress, mirror=source, manifest_path=manifest.path,
+                              workers=workers)
     finally:
         if source is not None:
             source.close()

@@ -94,18 +94,19 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
 
 
 def _lockfile(lockfile_path: PathLike) -> tuple[Lockfile, bytes]:
-    """The lockfile and the exact bytes it was parsed from (what its signature is checked on)."""
+    """The lockfile and the exact bytes it was parsed from (what its signature is checked on), read
+    within its budget (``LOCK_BYTES``, no link followed out: :func:`~modelguard.spec.lockfile.read_lockfile_bytes`)."""
     from modelguard.errors import LockfileError
-    from modelguard.spec.lockfile import parse_lockfile, read_lockfile
+    from modelguard.spec.lockfile import parse_lockfile, read_lockfile_bytes
 
+    where = os.fspath(lockfile_path)
+    body = read_lockfile_bytes(where)
     try:
-        body = Path(lockfile_path).read_bytes()
         text = body.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        read_lockfile(os.fspath(lockfile_path))  # raises the lockfile's own error (MG-L002 missing, ...)
-        raise LockfileError(f"{os.fspath(lockfile_path)}: cannot read the lockfile; run the command again",
-                            rule="MG-L004") from None
-    return parse_lockfile(text, source=os.fspath(lockfile_path)), body
+    except UnicodeDecodeError:
+        raise LockfileError(f"{where}: not UTF-8 text; restore it from version control, or delete it and run "
+                            "`modelguard lock`", rule="MG-L004") from None
+    return parse_lockfile(text, source=where), body
 
 
 def _manifest(lockfile_path: PathLike, manifest_path: PathLike | None) -> Manifest | None:
@@ -125,10 +126,13 @@ def _source(policy: Policy, manifest: Manifest | None) -> str:
 
 def shown(inputs: Inputs) -> dict[str, object]:
     """The policy a report says it enforced: where it came from, its hash, and the lock's."""
+    from modelguard.spec.policy import describe
+
     policy, manifest = inputs.manifest.policy, inputs.manifest
-    source = policy.source or f"[policy] of {manifest.path}"
-    return {"source": source, "sha256": policy.sha256, "locked-sha256": inputs.lockfile.policy_sha256,
-            "frozen": inputs.frozen}
+    shown: dict[str, object] = dict(describe(policy, manifest.path))
+    if inputs.frozen:  # a --policy file or the manifest's [policy]: said as such, never "policy-file of"
+        shown["source"] = policy.source or f"[policy] of {manifest.path}"
+    return {**shown, "locked-sha256": inputs.lockfile.policy_sha256, "frozen": inputs.frozen}
 
 
 def gate(lockfile_path: PathLike, inputs: Inputs, policy: Policy) -> list[Finding]:

@@ -29,6 +29,7 @@ from modelguard.errors import ConfigError, ExitCode, NothingToCheckError
 from modelguard.flows.recheck import Recheck, attest, finish
 from modelguard.models import FileResult, Finding, ModelStatus, Report, Severity, VerifyOutcome, failing
 from modelguard.spec import filenames
+from modelguard.spec.policy import describe, policy_findings
 from modelguard.spec.types import HFModelSpec, LockedHFModel, Lockfile, Manifest, Policy
 from modelguard.store import audit
 from modelguard.store.cache import Layout, cache_root, existing_cache_root
@@ -53,16 +54,16 @@ def read_inputs(lockfile_path: str | os.PathLike[str], manifest_path: str | os.P
                 ) -> Inputs:
     """Read the lockfile once and the manifest it was made from (next to it unless given)."""
     from modelguard.errors import LockfileError
-    from modelguard.spec.lockfile import parse_lockfile, read_lockfile
+    from modelguard.spec.lockfile import parse_lockfile, read_lockfile_bytes
     from modelguard.spec.manifest import load_manifest
 
     lock_path = Path(lockfile_path)
+    body = read_lockfile_bytes(str(lock_path))  # within LOCK_BYTES; missing, unreadable: the lockfile's own error
     try:
-        body = lock_path.read_bytes()
         text = body.decode("utf-8")
-    except (OSError, UnicodeDecodeError):
-        read_lockfile(str(lock_path))  # raises the lockfile's own error (MG-L002 missing, MG-L004 unreadable)
-        raise LockfileError(f"{lock_path}: cannot read the lockfile; run the command again", rule="MG-L004") from None
+    except UnicodeDecodeError:
+        raise LockfileError(f"{lock_path}: not UTF-8 text; restore it from version control, or delete it and run "
+                            "`modelguard lock`", rule="MG-L004") from None
     lockfile = parse_lockfile(text, source=str(lock_path))  # the very bytes the signature is checked on
     found = Path(manifest_path) if manifest_path is not None else filenames.manifest_beside(lock_path)
     if not found.is_file():
@@ -112,7 +113,7 @@ def verify_locked(
     policy = manifest.policy
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
-    loose: list[Finding] = []
+    loose: list[Finding] = policy_findings(policy)
     files: list[FileResult] = []
     models: list[VerifyOutcome] = []
     checked = 1  # the lockfile itself
@@ -167,7 +168,8 @@ def verify_locked(
     mode = "only files whose fingerprint changed (--fast)" if fast else "full sha256"
     return Report(
         command="verify", fail_on=threshold, files=tuple(files), findings=tuple(loose), checked=checked,
-        models=tuple(models), extra={"hashing": mode},
+        models=tuple(models),
+        extra={"hashing": mode, "cache": str(layout.root), "policy": describe(policy, manifest.path)},
     )
 
 

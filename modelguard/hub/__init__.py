@@ -8,6 +8,7 @@
 * :mod:`~modelguard.hub.metadata` — what the Hub says, validated and compared (pure).
 * :mod:`~modelguard.hub.transport` — how modelguard talks to it: timeouts, retries, waits the
   server asks for, which HTTP status becomes which error (pure).
+* :mod:`~modelguard.hub.pace` — slow is a fault: one transfer's deadline and minimum rate (pure).
 
 This package's ``__init__`` imports nothing: importing the pure modules must not pull in
 ``huggingface_hub`` (start-up time of every command that needs no network).

@@ -69,10 +69,11 @@ from modelguard.hub.metadata import (
 )
 from modelguard.hub.pool import DEFAULT_WORKERS, Pool, Want
 from modelguard.hub.progress import Bars
-from modelguard.hub.session import DEFAULT_ENDPOINT, get_json, hub_errors, make_client
+from modelguard.hub.session import DEFAULT_ENDPOINT, get_json, hub_errors, make_client, refuse_echo
 from modelguard.hub.transport import HubClient, retrying
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec import limits
 from modelguard.spec.types import LockedHFModel
 from modelguard.store.digest import Digests
 from modelguard.store.partial import Partial, Ranges
@@ -93,9 +94,6 @@ __all__ = [
     "remote_file_status",
     "resolve",
 ]
-
-_MAX_PAGES = 10_000  # 10 million files at the Hub's 1,000 per page: a listing that long is a loop
-
 
 # --- resolve ---------------------------------------------------------------------------------
 
@@ -139,7 +137,8 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
     files: dict[str, RemoteFile] = {}
     folders: set[str] = set()
     seen: set[str] = set()
-    for _ in range(_MAX_PAGES):
+    pages = limits.active().pages  # a million files at the Hub's 1,000 a page: a listing longer is a loop
+    for _ in range(pages):
         if url is None:
             check_layout(files, folders, what)
             return files
@@ -151,7 +150,11 @@ def _list_tree(client: HubClient, repo: str, commit: str, what: str) -> dict[str
         if url is not None:
             url = next_page(client.endpoint, url, what)
         parse_tree_page(page, files, folders, what)
-    raise IntegrityError(f"{what}: the tree listing has more than {_MAX_PAGES} pages", rule="MG-H004")
+    if url is None:
+        check_layout(files, folders, what)
+        return files
+    raise IntegrityError(f"{what}: {limits.over(limits.BUDGETS.pages, f'a tree listing of more than {pages} pages')}",
+                         rule=limits.BUDGETS.pages.rule)
 
 
 # --- download --------------------------------------------------------------------------------
@@ -229,6 +232,7 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
     url = resolve_url(client.endpoint, repo, commit, path)
     with hub_errors(client, what):
         meta = head(client, url)
+    refuse_echo(client, what, meta.location, meta.etag or "", meta.commit or "")
     served_commit = check_commit(meta.commit, f"{what}: X-Repo-Commit")
     if served_commit != commit:
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from urllib.parse import quote, urljoin
 
 from modelguard.hub.metadata import same_origin
-from modelguard.hub.session import headers
+from modelguard.hub.session import headers, timeouts
 from modelguard.hub.transport import HubClient
 
 MAX_REDIRECTS = 5
@@ -53,7 +53,7 @@ def head(client: HubClient, url: str) -> Head:
     sent["Accept-Encoding"] = "identity"  # the size must be the file's, not a compressed body's
     for _ in range(MAX_REDIRECTS + 1):
         response: httpx2.Response = http_backoff(
-            "HEAD", url, headers=sent, timeout=client.timeout, follow_redirects=False, max_retries=0,
+            "HEAD", url, headers=sent, timeout=timeouts(client), follow_redirects=False, max_retries=0,
             retry_on_exceptions=(), retry_on_status_codes=(),
         )
         hf_raise_for_status(response)

@@ -13,7 +13,6 @@ Must not import huggingface_hub or do I/O: :mod:`modelguard.hub.client` does the
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -22,7 +21,7 @@ from urllib.parse import unquote, urlsplit, urlunsplit
 from modelguard.errors import IntegrityError, UsageError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
-from modelguard.spec import ids
+from modelguard.spec import ids, limits
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.digest import Digests, HashingWriter
 
@@ -140,6 +139,9 @@ def check_path(value: object, what: str) -> str:
     """A repo path as :func:`modelguard.spec.ids.repo_path_problem` accepts it."""
     if not isinstance(value, str):
         raise _hostile(what, f"path {_show(value)} is not a string")
+    storable = ids.storable_path_problem(value)  # first: a name too long for a disk has its own rule
+    if storable:
+        raise IntegrityError(f"{what}: path {_show(value)} {storable[1]}; exclude it in the manifest", rule=storable[0])
     problem = ids.repo_path_problem(value)
     if problem:
         raise _hostile(what, f"path {_show(value)} {problem}")
@@ -162,6 +164,7 @@ def parse_model_info(data: object, what: str) -> tuple[str, dict[str, RemoteFile
         return commit, None
     if not isinstance(raw, list):
         raise _hostile(what, "the model info's 'siblings' is not a list")
+    _within_files_budget(len(raw), what)
     siblings: dict[str, RemoteFile | None] = {}
     for entry in raw:
         if not isinstance(entry, dict):
@@ -193,6 +196,13 @@ def parse_tree_page(page: object, files: dict[str, RemoteFile], folders: set[str
             files[path] = _remote_file(path, entry.get("size"), entry.get("oid"), entry.get("lfs"), "oid", what)
         else:
             raise _hostile(what, f"tree entry {_show(path)} has unknown type {_show(kind)}")
+    _within_files_budget(len(files) + len(folders), what)
+
+
+def _within_files_budget(count: int, what: str) -> None:
+    if count > limits.active().files:
+        raise IntegrityError(f"{what}: {limits.over(limits.BUDGETS.files, f'a listing of {count} files and folders')}",
+                             rule=limits.BUDGETS.files.rule)
 
 
 def agree(sibling: RemoteFile, listed: RemoteFile) -> bool:
@@ -224,9 +234,11 @@ def check_layout(files: dict[str, RemoteFile], folders: set[str], what: str) -> 
             parent = parent.rpartition("/")[0]
     folded: dict[str, str] = {}
     for path in sorted([*files, *folders]):
-        key = unicodedata.normalize("NFC", path).casefold()
+        key = ids.fold(path)
         if key in folded:
-            raise _hostile(what, f"paths {_show(folded[key])} and {_show(path)} collide on case-insensitive disks")
+            raise IntegrityError(f"{what}: paths {_show(folded[key])} and {_show(path)} differ only by case or "
+                                 "Unicode normalisation, so they are one file on macOS and Windows; exclude one "
+                                 "in the manifest", rule="MG-H138")
         folded[key] = path
 
 
@@ -304,7 +316,7 @@ def check_etag_matches(etag: str, got: Digests, what: str) -> None:
     published = got.sha256 if len(etag) == 64 else got.git_blob_sha1
     if published != etag:
         kind = "SHA-256" if len(etag) == 64 else "git blob SHA-1"
-        raise IntegrityError(f"{what}: the bytes do not match the {kind} the Hub announced ({etag})",
+        raise IntegrityError(f"{what}: the Hub announced {kind} {etag}, the bytes received hash to {published}",
                              rule="MG-H003")
 
 

@@ -12,6 +12,13 @@ Bytes go to ``write(offset, data)`` in pieces of about 1 MiB as they arrive, and
 (a longer body is refused at its first extra byte, MG-H002). A body cut short raises MG-H008 after
 the bytes that did arrive were written, so the caller resumes at exactly the next byte.
 
+Every request is held to the transfer budgets of issue 14, whatever it asks for (a whole file, one
+piece of a big one, or the rest of a cut piece): connect and read timeouts
+(:func:`~modelguard.hub.session.timeouts`), and its own :class:`~modelguard.hub.pace.Pace` (overall
+deadline, minimum average rate per window) checked as each network read arrives, so a server that
+drips bytes is :class:`~modelguard.hub.pace.Stalled` (MG-H134/H135), retried by the pool from the
+next byte, then no verdict. An error answer is mapped from its status and headers, its body never read.
+
 With :mod:`modelguard.hub.client` and :mod:`modelguard.hub.session`, the only modules that use
 huggingface_hub (its public API only). Must not: send the token off the endpoint's origin, accept
 bytes outside ``[start, end)``, or read an error answer's body.
@@ -25,7 +32,8 @@ from collections.abc import Callable
 
 from modelguard.errors import IntegrityError
 from modelguard.hub.metadata import same_origin
-from modelguard.hub.session import headers, hub_errors
+from modelguard.hub.pace import Pace
+from modelguard.hub.session import headers, hub_errors, raise_for_status, timeouts
 from modelguard.hub.transport import HubClient
 from modelguard.store.digest import CHUNK
 
@@ -50,7 +58,7 @@ def get_range(client: HubClient, location: str, commit: str, what: str, *, size:
     ``ranged=False`` sends no ``Range`` header and needs ``start == 0`` and ``end == size``.
     """
     import httpx2
-    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
+    from huggingface_hub.utils import http_stream_backoff
 
     if not ranged and (start, end) != (0, size):
         raise ValueError("a GET without Range is for the whole file")
@@ -60,19 +68,23 @@ def get_range(client: HubClient, location: str, commit: str, what: str, *, size:
         sent["Range"] = f"bytes={start}-{end - 1}"
         sent["Accept-Encoding"] = "identity"  # a range of an encoded body is not a range of the file
     with hub_errors(client, what), http_stream_backoff(
-        "GET", location, headers=sent, timeout=client.timeout, max_retries=0,
+        "GET", location, headers=sent, timeout=timeouts(client), max_retries=0,
         retry_on_exceptions=(), retry_on_status_codes=(),
     ) as response:
         if ranged and response.status_code in (200, 416):
             raise RangeIgnored(f"{what}: the server answered HTTP {response.status_code} to a Range request")
-        hf_raise_for_status(response)
+        raise_for_status(client, what, response)  # from the headers: an error's body is never read
         _check_answer(response.status_code, response.headers, commit, what, size=size, start=start, end=end,
                       ranged=ranged)
         at = start
         buffer = bytearray()
         flushed = time.monotonic()
+        pace = Pace.for_file(what, flushed)  # this request's own: a piece or a resume is one transfer
         try:
+            # Pieces as the network delivers them (a chunk size would wait for a whole chunk, and a
+            # server dripping a byte at a time would never be timed).
             for piece in response.iter_bytes():
+                pace.arrived(len(piece), time.monotonic())
                 if cancelled():
                     raise Cancelled(what)
                 if at + len(buffer) + len(piece) > end:

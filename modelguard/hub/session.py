@@ -13,14 +13,18 @@ module is imported.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
 from modelguard.errors import AccessDeniedError, HubUnreachableError, IntegrityError, NotFoundError, UsageError
 from modelguard.hub.metadata import moved_to, same_origin, validate_endpoint
+from modelguard.hub.pace import Pace
 from modelguard.hub.transport import (
     INVALID_CREDENTIALS,
     LOGIN_HINT,
@@ -30,7 +34,11 @@ from modelguard.hub.transport import (
     server_wait,
     status_error,
 )
+from modelguard.report.redact import register
+from modelguard.spec import limits
+from modelguard.spec.bounded import load_json
 from modelguard.spec.ids import secret_problem
+from modelguard.spec.limits import OverBudget
 
 if TYPE_CHECKING:  # pragma: no cover
     import httpx2
@@ -53,6 +61,7 @@ def make_client(endpoint: str | None = None, token: str | None = None) -> HubCli
     if problem:
         # Said without the value: a pasted secret must not reach the terminal or a CI log.
         raise UsageError(f"{source} {problem}, so it is not a Hub token; {fix}")
+    register(token)  # from now on, never written or shown (modelguard.report.redact)
     return HubClient(endpoint=validate_endpoint(chosen), token=token or None)
 
 
@@ -130,11 +139,20 @@ def hub_errors(client: HubClient, what: str) -> Iterator[None]:
         ) from None
 
 
+@dataclass(frozen=True)
+class Answer:
+    """One API answer, read within its budgets: where it came from, its bytes, its next-page link."""
+
+    url: str
+    body: bytes
+    next_link: str | None
+
+
 def get_json(client: HubClient, url: str, what: str, params: dict[str, str] | None = None) -> tuple[Any, str | None]:
     """GET a Hub API URL (retried by :func:`~modelguard.hub.transport.retrying`); return the decoded JSON
     and the absolute next-page link."""
-    response = retrying(client.retry, lambda: get_once(client, url, what, params))
-    final = str(response.url)
+    answer = retrying(client.retry, lambda: get_once(client, url, what, params))
+    final = answer.url
     if not same_origin(final, client.endpoint):
         raise IntegrityError(f"{what}: the API answer came from another host than {client.endpoint}",
                              rule="MG-H009")
@@ -144,24 +162,100 @@ def get_json(client: HubClient, url: str, what: str, params: dict[str, str] | No
         raise NotFoundError(f"{what}: the Hub redirects this repo to {moved} (renamed or transferred); "
                             "put the new name in the manifest so the policy checks its org")
     try:
-        data = response.json()
-    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
+        data = load_json(answer.body, what=f"{what}: the Hub's answer")
+    except OverBudget as e:  # nested deeper than any answer: never handed to the parser (MG-H133)
+        raise IntegrityError(e.message, rule=e.rule) from None
+    except ValueError:  # not JSON, or not UTF-8
         raise IntegrityError(f"{what}: the Hub's answer is not JSON", rule="MG-H004") from None
-    link = response.links.get("next", {}).get("url")
+    if client.token and b"\\" in answer.body:
+        # An escaped token ("\u0068f_...") is not in the raw bytes: look again at the decoded strings.
+        refuse_echo(client, what, json.dumps(data, ensure_ascii=False))
+    link = answer.next_link
     return data, (urljoin(final, link) if link else None)
 
 
-def get_once(client: HubClient, url: str, what: str, params: dict[str, str] | None) -> httpx2.Response:
-    """One GET: a non-2xx answer raises (a :class:`Transient` one is worth another try)."""
-    from huggingface_hub.utils import hf_raise_for_status, http_backoff
+def get_once(client: HubClient, url: str, what: str, params: dict[str, str] | None) -> Answer:
+    """One GET, its body read within the answer budgets: a non-2xx answer raises (a :class:`Transient` one
+    is worth another try), so does an answer that is too large, too slow or that echoes the token."""
+    from huggingface_hub.utils import http_stream_backoff
 
-    with hub_errors(client, what):
-        # One attempt: modelguard's retrying() decides about the next (http_backoff would sleep for as
+    with hub_errors(client, what), http_stream_backoff(
+        # One attempt: modelguard's retrying() decides about the next (huggingface_hub would sleep for as
         # long as Retry-After asks, an hour if the server says so). Kept for its session hygiene: it
         # closes huggingface_hub's shared client after a connection error.
-        response: httpx2.Response = http_backoff(
-            "GET", url, params=params, headers=headers(client), timeout=client.timeout,
-            max_retries=0, retry_on_status_codes=(),
-        )
-        hf_raise_for_status(response)
-    return response
+        "GET", url, params=params, headers=headers(client), timeout=timeouts(client),
+        max_retries=0, retry_on_status_codes=(), retry_on_exceptions=(),
+    ) as response:
+        raise_for_status(client, what, response)
+        body = read_answer(client, response, what)
+        link = response.links.get("next", {}).get("url")
+        refuse_echo(client, what, link or "", str(response.url))
+        return Answer(str(response.url), body, link)
+
+
+def read_answer(client: HubClient, response: httpx2.Response, what: str) -> bytes:
+    """The body of an API answer, at most ``ANSWER_BYTES`` (decoded: a gzip bomb counts what it expands to),
+    at the pace of :meth:`Pace.for_answer`; one that holds the client's token is refused (MG-H139)."""
+    cap = limits.active().answer_bytes
+    too_large = f"{what}: " + limits.over(limits.BUDGETS.answer_bytes, "the answer")
+    announced = response.headers.get("Content-Length", "")
+    if announced.strip().isdigit() and response.headers.get("Content-Encoding", "identity") == "identity" \
+            and int(announced) > cap:
+        raise IntegrityError(too_large, rule=limits.BUDGETS.answer_bytes.rule)
+    pace = Pace.for_answer(what, time.monotonic())
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        size += len(chunk)
+        if size > cap:
+            raise IntegrityError(too_large, rule=limits.BUDGETS.answer_bytes.rule)
+        chunks.append(chunk)
+        pace.arrived(len(chunk), time.monotonic())
+    body = b"".join(chunks)
+    refuse_echo(client, what, body)
+    return body
+
+
+def refuse_echo(client: HubClient, what: str, *parts: str | bytes) -> None:
+    """MG-H139 when any of ``parts`` (what a server sent) holds the token modelguard sent it.
+
+    The Hub never repeats a token; a server that does is not the Hub, and whatever carries the token
+    (a file name, a link) would carry it into a lockfile, a record or a report. Nothing is used.
+    """
+    if not client.token:
+        return
+    token = client.token
+    if any((token.encode() if isinstance(part, bytes) else token) in part for part in parts):  # type: ignore[operator]
+        raise IntegrityError(f"{what}: the server's answer contains the token modelguard sent it, so it is not "
+                             "the Hub; nothing from it was used; revoke the token and check --endpoint",
+                             rule="MG-H139")
+
+
+def raise_for_status(client: HubClient, what: str, response: httpx2.Response) -> None:
+    """huggingface_hub's error mapping, from the status and headers alone.
+
+    ``hf_raise_for_status`` reads the whole body of an error answer for its message, and a hostile
+    server's 500 can stream forever; modelguard's messages never quote a body anyway.
+    """
+    status = response.status_code
+    if status < 400:
+        return
+    code, message = response.headers.get("X-Error-Code"), response.headers.get("X-Error-Message")
+    if message == INVALID_CREDENTIALS:
+        raise AccessDeniedError(f"{what}: the Hub rejected the token as invalid or expired; create a new one, "
+                                "then pass it with --token or HF_TOKEN")
+    if code == "GatedRepo":
+        raise AccessDeniedError(f"{what}: the repo is gated and this token has no access; request access on the "
+                                f"repo's Hub page, then {LOGIN_HINT}")
+    if code == "RevisionNotFound":
+        raise NotFoundError(f"{what}: the revision does not exist on {client.endpoint}")
+    if code == "EntryNotFound":
+        raise NotFoundError(f"{what}: the file does not exist at that commit on {client.endpoint}")
+    raise status_error(client, what, status, server_wait(response.headers))
+
+
+def timeouts(client: HubClient) -> httpx2.Timeout:
+    """httpx2's timeouts for one request: connect, and (read, write, pool) the client's stall timeout."""
+    import httpx2
+
+    return httpx2.Timeout(client.timeout, connect=client.connect_timeout)

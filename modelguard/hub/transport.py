@@ -7,7 +7,8 @@ the provider clients (:mod:`modelguard.providers._http`) each make one attempt p
 decide, with their own :class:`RetryPolicy`. It retries a :class:`Transient` failure (a network
 error, or an HTTP status in :data:`RETRY_STATUSES`) and a cut body (MG-H008), honours a server's
 ``Retry-After`` / exhausted ``RateLimit`` up to :data:`MAX_SERVER_WAIT`, and never retries anything
-else (a 4xx, a hash that lies).
+else (a 4xx, a hash that lies). A transfer that stalls or falls behind its pace
+(:class:`modelguard.hub.pace.Stalled`) is a :class:`Transient` failure like a network error.
 
 Must not: put the token in a repr or a message, or wait as long as a server says.
 """
@@ -17,7 +18,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 from modelguard.errors import (
@@ -27,6 +28,7 @@ from modelguard.errors import (
     ModelguardError,
     NotFoundError,
 )
+from modelguard.spec import limits
 
 T = TypeVar("T")
 _log = logging.getLogger("huggingface_hub.modelguard")
@@ -62,16 +64,23 @@ LOGIN_HINT = "log in with `hf auth login` or set HF_TOKEN (or pass --token)"
 
 @dataclass(frozen=True)
 class HubClient:
-    """Where and how to reach the Hub. The token never appears in the repr."""
+    """Where and how to reach the Hub. The token never appears in the repr.
+
+    Timeouts and retries default to the budgets in force (:mod:`modelguard.spec.limits`,
+    ``MODELGUARD_LIMIT_*``); the pace of each transfer (minimum rate, deadline) is
+    :class:`modelguard.hub.pace.Pace`'s.
+    """
 
     endpoint: str
     token: str | None = None
-    timeout: float = 10.0
-    """seconds to wait for a metadata answer"""
-    retries: int = 4
-    """retries after a 5xx, a 429 or a network error, with exponential backoff"""
+    timeout: float = field(default_factory=lambda: float(limits.active().read_timeout))
+    """seconds to wait while no byte of an answer arrives (a stall)"""
+    retries: int = field(default_factory=lambda: limits.active().retries)
+    """retries after a 5xx, a 429, a network error or a stalled transfer, with exponential backoff"""
     retry_wait: float = 0.5
     """seconds before the first retry; doubles each time, capped at 8"""
+    connect_timeout: float = field(default_factory=lambda: float(limits.active().connect_timeout))
+    """seconds to wait for a connection"""
 
     @property
     def retry(self) -> RetryPolicy:
@@ -101,8 +110,8 @@ class Transient(HubUnreachableError):
     ``wait``: the seconds the server asked for (:func:`server_wait`), 0 when it did not say.
     """
 
-    def __init__(self, message: str, wait: float | None = None) -> None:
-        super().__init__(message)
+    def __init__(self, message: str, wait: float | None = None, *, rule: str | None = None) -> None:
+        super().__init__(message, rule=rule)
         self.wait = wait or 0.0
 
 
@@ -140,7 +149,8 @@ def retrying(policy: RetryPolicy, call: Callable[[], T]) -> T:
             return call()
         except Transient as exc:
             if exc.wait > policy.max_server_wait:
-                raise HubUnreachableError(f"{exc.message} (the server asks to wait {exc.wait:.0f} s)") from None
+                raise HubUnreachableError(f"{exc.message} (the server asks to wait {exc.wait:.0f} s)",
+                                          rule=exc.rule) from None
             wait, why = max(backoff, exc.wait), exc.message
         except IntegrityError as exc:
             # A cut connection may be the network; a server that cuts every try is reported as truncating.

@@ -30,7 +30,6 @@ before use. Must not write files (callers own quarantine) or trust any byte it r
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -49,6 +48,8 @@ from modelguard.mirror.transport import (
     malformed,
     read_capped,
 )
+from modelguard.spec.bounded import load_json
+from modelguard.spec.limits import OverBudget
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
@@ -247,9 +248,9 @@ class RegistryClient(RegistryTransport):
 def index_entries(body: bytes, what: str) -> list[dict[str, Any]]:
     """The validated ``manifests`` of an OCI image index."""
     try:
-        doc = json.loads(body)
-    except (ValueError, RecursionError):
-        raise malformed(what, "is not JSON") from None
+        doc = load_json(body, what=what)  # depth checked before parsing
+    except (ValueError, OverBudget):
+        raise malformed(what, "is not JSON within the nesting budget") from None
     entries = doc.get("manifests") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise malformed(what, "is not an OCI image index")

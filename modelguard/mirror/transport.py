@@ -13,7 +13,6 @@ URL (signed object-store URLs hold credentials of their own); put a secret in a 
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -29,6 +28,9 @@ from modelguard.hub.metadata import same_origin
 from modelguard.hub.transport import MAX_SERVER_WAIT, RETRY_STATUSES, pause, server_wait
 from modelguard.mirror.auth import PASSWORD_ENV, USERNAME_ENV, Challenge, Credentials, parse_challenge
 from modelguard.mirror.reference import MirrorLocation, is_loopback_host
+from modelguard.spec import limits
+from modelguard.spec.bounded import load_json
+from modelguard.spec.limits import OverBudget
 
 _TOKEN_LIMIT = 64 << 10
 _T = TypeVar("_T", bound="RegistryTransport")
@@ -274,17 +276,19 @@ def _iter(response: requests.Response) -> Iterator[bytes]:
 
 def _read_json(response: requests.Response, what: str, limit: int) -> object:
     try:
-        return json.loads(read_capped(response, what, limit))
-    except (ValueError, RecursionError):
+        return load_json(read_capped(response, what, limit), what=what)  # depth checked before parsing
+    except OverBudget as e:
+        raise malformed(what, f"nests deeper than {limits.active().json_depth} levels ({e.rule})") from None
+    except ValueError:
         raise malformed(what, "is not JSON") from None
 
 
 def _error_code(response: requests.Response) -> str:
     """The first distribution error code of an error body (``DIGEST_INVALID``), when it is one."""
     try:
-        doc = json.loads(read_capped(response, "error", 64 << 10))
+        doc = load_json(read_capped(response, "error", 64 << 10), what="an error answer")
         code = doc["errors"][0]["code"]
-    except (ValueError, RecursionError, KeyError, IndexError, TypeError, IntegrityError, NoVerdictError):
+    except (ValueError, KeyError, IndexError, TypeError, IntegrityError, NoVerdictError, OverBudget):
         return ""
     return code if isinstance(code, str) and _ERROR_CODE.fullmatch(code) else ""
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelguard.errors import AccessDeniedError, UsageError
+from modelguard.report.redact import register
 from modelguard.spec.ids import secret_problem
 
 
@@ -56,6 +57,7 @@ class Endpoint:
                 # Said without the value: a pasted secret must not reach the terminal or a CI log.
                 raise UsageError(f"{provider}: {name} {problem}, so it is not an API key; set it to the key alone "
                                  "(printable ASCII, no spaces or line breaks)")
+            register(value)  # from now on never written or shown (modelguard.report.redact)
             return value
         if not self.key_required:
             return ""

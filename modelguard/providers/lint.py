@@ -27,6 +27,9 @@ from modelguard.providers.catalog import Catalog, load_catalog
 from modelguard.providers.lifecycle import alias_finding, lifecycle_findings
 from modelguard.providers.ownfiles import own_findings, recognise
 from modelguard.report.rules import finding
+from modelguard.spec.limits import OverBudget
+from modelguard.spec.lockfile import read_lockfile_text
+from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import Policy
 
 DEFAULT_LOCKFILE = "modelguard.lock"
@@ -55,11 +58,12 @@ class LockedIds:
 
 def read_locked_ids(path: str) -> LockedIds:
     """The ``[[provider-model]]`` IDs of a lockfile (read-only, tolerant of other tables)."""
+    text = read_lockfile_text(path)  # within the lockfile budget
     try:
-        with open(path, encoding="utf-8") as f:
-            doc = tomlkit.parse(f.read()).unwrap()
-    except OSError as e:
-        raise LockfileError(f"cannot read lockfile {path}: {e.strerror}") from None
+        key_lines(text, source=path)  # shaped so tomlkit gets no bomb
+        doc = tomlkit.parse(text).unwrap()
+    except OverBudget as e:
+        raise LockfileError(e.message, rule=e.rule) from None
     except tomlkit.exceptions.ParseError as e:
         raise LockfileError(f"lockfile {path} is not valid TOML: {e}") from None
     entries = doc.get("provider-model", [])
@@ -175,7 +179,9 @@ def _lint_file(path: str, catalog: Catalog, locked: LockedIds | None, policy: Po
         return FileResult(path, own.kind, tuple(findings), size=len(data))
     for number, line in enumerate(text.splitlines(), start=1):
         for model_id, keyed in _ids_on_line(line, fmt):
-            findings.extend(_check_id(model_id, keyed, catalog, locked, policy, today, f"line {number}", path))
+            # The column of the ID itself, so an editor's link lands on it (1-based, in characters).
+            where = f"line {number}, column {line.find(model_id) + 1}" if model_id in line else f"line {number}"
+            findings.extend(_check_id(model_id, keyed, catalog, locked, policy, today, where, path))
     return FileResult(path, fmt, tuple(findings), size=len(data))
 
 

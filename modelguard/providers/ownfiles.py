@@ -28,6 +28,7 @@ import tomlkit.exceptions
 from modelguard.models import Finding
 from modelguard.providers.catalog import PROVIDER_NAMES, Catalog
 from modelguard.providers.lifecycle import lifecycle_findings
+from modelguard.spec.limits import OverBudget
 from modelguard.spec.policy import POLICY_KEYS
 from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import Policy
@@ -51,8 +52,9 @@ class OwnFile:
 def recognise(text: str) -> OwnFile | None:
     """The kind of modelguard file ``text`` is, or None when it is not one."""
     try:
+        key_lines(text)  # a file shaped to hurt a parser (nesting, dotted keys, a huge line) is none of ours
         data = tomlkit.parse(text).unwrap()
-    except (tomlkit.exceptions.TOMLKitError, ValueError):
+    except (tomlkit.exceptions.TOMLKitError, ValueError, OverBudget):
         return None
     if not data:
         return None
@@ -84,13 +86,14 @@ def _is_manifest(data: dict[str, Any]) -> bool:
 
 def own_findings(own: OwnFile, text: str, path: str, catalog: Catalog, policy: Policy,
                  today: date) -> list[Finding]:
-    """MG-P203 / MG-P204 for the model IDs of a manifest's or lockfile's ``[[provider-model]]``."""
+    """MG-P203 / MG-P204 for the model IDs of a manifest's or lockfile's ``[[provider-model]]``, and the
+    findings about a policy that says one thing and does another (MG-P016..P029) in a manifest or policy file."""
+    out: list[Finding] = _policy_findings(own, text, path)
     key = _ID_KEYS.get(own.kind)
     entries = own.data.get("provider-model")
     if key is None or not isinstance(entries, list):
-        return []
+        return out
     lines = key_lines(text)
-    out: list[Finding] = []
     for index, entry in enumerate(entries):
         model = entry.get(key) if isinstance(entry, dict) else None
         if not isinstance(model, str):
@@ -98,6 +101,23 @@ def own_findings(own: OwnFile, text: str, path: str, catalog: Catalog, policy: P
         where = lines.get(f"provider-model[{index}].{key}", 0)
         out.extend(_lifecycle(entry, model, catalog, policy, today, f"line {where}" if where else "", path))
     return out
+
+
+def _policy_findings(own: OwnFile, text: str, path: str) -> list[Finding]:
+    """The policy's own consistency findings; a file modelguard would refuse is `lock`'s to report (exit 2)."""
+    from modelguard.errors import ModelguardError
+    from modelguard.spec.policy import parse_policy, policy_findings
+    from modelguard.spec.tomlsource import Table, parse_toml
+
+    if own.kind not in (MANIFEST, POLICY_FILE):
+        return []
+    try:
+        data, lines = parse_toml(text, path)
+        root = Table(data, "", path, lines)
+        table = root.table("policy") if "policy" in data else (root if own.kind == POLICY_FILE else None)
+        return policy_findings(parse_policy(table)) if table is not None else []
+    except ModelguardError:
+        return []
 
 
 def _lifecycle(entry: dict[str, Any], model: str, catalog: Catalog, policy: Policy, today: date,

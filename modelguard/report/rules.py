@@ -27,6 +27,7 @@ from modelguard.errors import (
     UnsafeContentError,
 )
 from modelguard.models import Finding, Severity, Verdict
+from modelguard.report.budget_rules import BUDGET_RULES
 from modelguard.report.cache_rules import CACHE_RULES
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
@@ -290,6 +291,10 @@ _ALL: list[Rule] = [
     Rule("MG-P015", _M, _SUS, "File type not allowed",
          "The file's format (detected from its content) is not in allowed-file-types. Exclude it in the "
          "manifest or add the format to the policy."),
+    Rule("MG-P016", _L, _SUS, "Remote-code pins have no effect",
+         "[[policy.remote-code]] pins apply only under trust-remote-code = \"allow-pinned\"; with \"deny\" every "
+         "custom code file is refused, pinned or not. Set trust-remote-code = \"allow-pinned\" to allow the "
+         "pinned files, or delete the pins."),
 
     # ---- MG-P2xx: provider models ----------------------------------------------------------
     # (alias, deprecation, retirement, lint rules go here)
@@ -346,6 +351,7 @@ _ALL: list[Rule] = [
          "path, a duplicate). Treat the lockfile as tampered: restore it, or delete it and run `modelguard lock`."),
     ]),
 
+    *BUDGET_RULES,  # MG-H130..H142, MG-L020..L025: modelguard.report.budget_rules
     *TRANSFER_RULES,  # MG-H150..H152, MG-L040..L041: modelguard.report.transfer_rules
 
     # ---- MG-P9xx: suppressions
@@ -434,15 +440,10 @@ def finding(
     model: str = "",
 ) -> Finding:
     """Make a finding of ``rule_id``; severity defaults to the rule's, verdict is the rule's."""
+    from modelguard.report.redact import redact_registered
+
     rule = RULES[rule_id]
     sys.audit("modelguard.finding", rule.id)
-    return Finding(
-        rule=rule.id,
-        severity=rule.severity if severity is None else severity,
-        message=message,
-        location=location,
-        detail=detail,
-        verdict=rule.verdict,
-        path=path,
-        model=model,
-    )
+    message, location, detail, path = redact_registered(message, location, detail, path)  # the token in use
+    return Finding(rule=rule.id, severity=rule.severity if severity is None else severity, message=message,
+                   location=location, detail=detail, verdict=rule.verdict, path=path, model=model)

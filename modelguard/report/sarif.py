@@ -8,16 +8,8 @@ Must not: read or hash model files, decide exit codes, or put anything run-speci
 temp paths, times) into fingerprints. Pure apart from :func:`os.getcwd` as the default root and
 checks that a file exists before anchoring to it.
 
-Anchoring, in order (the first that applies wins):
-
-1. a finding whose ``location`` (or ``path``) is ``FILE:LINE`` (a lockfile, manifest or policy
-   line) -> that file, line;
-2. a finding about a locked model -> the lockfile line of the model's entry (``verify``);
-3. a finding about a file (``scan``, ``lint``; for a model's file, only when it is a real file)
-   -> that file, at ``line N`` when the location says so, else line 1 (code-scanning services
-   require a start line);
-4. a finding about a model that is not locked -> its manifest line; else the lockfile, the
-   manifest, or ``modelguard.lock`` / ``modelguard.toml`` at the root, line 1.
+Results point where :func:`modelguard.report.anchors.position` says (the text report points at the
+same place); a binary file's finding also carries the byte offset when the scanner knows it.
 
 Severity mapping (``properties.security-severity``, the CVSS-like score GitHub ranks alerts
 by): critical 9.5, high 8.0, medium 5.5, low 3.0, info 0.0. ``level`` depends on the run's
@@ -32,23 +24,21 @@ import json
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from modelguard.errors import ExitCode
 from modelguard.models import Finding, Report, Severity, Verdict
+from modelguard.report.anchors import Anchors, Position, detail_location, position, subject
+from modelguard.report.links import project_url, rule_help_uri
 from modelguard.report.rules import RULES, Rule
-from modelguard.spec import filenames
-from modelguard.spec.types import Lockfile, Manifest
 
 __all__ = ["SECURITY_SEVERITY", "SarifAnchors", "to_sarif"]
 
 SARIF_VERSION = "2.1.0"
 SARIF_SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL_NAME = "modelguard"
-INFORMATION_URI = "https://github.com/modelguard/modelguard"
-"""The project's home page, shown by code-scanning UIs next to the tool name."""
 SRCROOT = "%SRCROOT%"
 FINGERPRINT_KEY = "modelguardFinding/v1"
 
@@ -77,65 +67,28 @@ _FAMILY_TAGS: Mapping[str, str] = {
     "MG-L": "lockfile",
 }
 
-_FILE_LINE = re.compile(r"^(?P<file>.+):(?P<line>[1-9][0-9]*)$")
-_LINE_WORD = re.compile(r"\bline (?P<line>[1-9][0-9]*)\b")
 
 
-@dataclass(frozen=True)
-class SarifAnchors:
-    """Where in the repository findings are anchored. Paths may be absolute or relative to
-    the working directory; URIs in the SARIF are made relative to ``base_dir`` (``%SRCROOT%``).
-    """
-
-    base_dir: str = ""
-    """the repository root (default: the working directory)"""
-    lockfile_path: str = ""
-    manifest_path: str = ""
-    lines: Mapping[str, int] = field(default_factory=dict)
-    """model entry name -> 1-based line of its entry in the lockfile"""
-    manifest_lines: Mapping[str, int] = field(default_factory=dict)
-    """model entry name -> 1-based line of its entry in the manifest"""
-
-    @classmethod
-    def for_lock(
-        cls,
-        lockfile: Lockfile,
-        lockfile_path: str,
-        *,
-        manifest: Manifest | None = None,
-        base_dir: str = "",
-    ) -> SarifAnchors:
-        """Anchors for ``verify``: the lockfile's entry lines, and the manifest's if given."""
-        manifest_lines: dict[str, int] = {}
-        if manifest is not None:
-            for name, line in [(m.name, m.line) for m in manifest.hf_models] + [
-                (m.name, m.line) for m in manifest.provider_models
-            ]:
-                if line:
-                    manifest_lines[name] = line
-        return cls(
-            base_dir=base_dir,
-            lockfile_path=lockfile_path,
-            manifest_path=manifest.path if manifest is not None else "",
-            lines=dict(lockfile.lines),
-            manifest_lines=manifest_lines,
-        )
+SarifAnchors = Anchors
+"""The name this class had when only SARIF used it."""
 
 
-def to_sarif(report: Report, *, anchors: SarifAnchors | None = None) -> str:
+def to_sarif(report: Report, *, anchors: Anchors | None = None, category: str = "") -> str:
     """The SARIF 2.1.0 log (JSON text) of ``report``: one run, every rule, every finding."""
-    anchors = anchors or SarifAnchors()
+    anchors = anchors or Anchors()
     root = os.path.abspath(anchors.base_dir or os.getcwd())
     rules = list(RULES.values())
     index = {r.id: i for i, r in enumerate(rules)}
     results = [_result(f, report, anchors, root, index) for f in report.all_findings()]
-    # No automationDetails: upload-sarif's ``category`` input must decide the category, and an
-    # id already in the log would silently override it.
     run: dict[str, Any] = {
         "tool": {"driver": _driver(rules, report.fail_on)},
         "invocations": [_invocation(report, root)],
         "results": results,
         "columnKind": "unicodeCodePoints",
+        # The category (SARIF 3.17.4: a trailing "/" means no run id): code scanning keeps one analysis
+        # per category, so verify's and scan's alerts do not close each other's. upload-sarif keeps an
+        # id already in the log, so a workflow separates two lockfiles with --sarif-category.
+        "automationDetails": {"id": f"{category.strip('/') or 'modelguard/' + report.command}/"},
         "properties": {"modelguard": _run_properties(report)},
     }
     artifacts = [_artifact(r.path, r.format, r.verdict, r.sha256, root) for r in report.files]
@@ -159,7 +112,7 @@ def _driver(rules: list[Rule], fail_on: Severity) -> dict[str, Any]:
         "name": TOOL_NAME,
         "version": _tool_version(),
         "semanticVersion": _tool_version(),
-        "informationUri": INFORMATION_URI,
+        "informationUri": project_url(),
         "rules": [_rule(r, fail_on) for r in rules],
     }
 
@@ -171,6 +124,7 @@ def _rule(rule: Rule, fail_on: Severity) -> dict[str, Any]:
         "shortDescription": {"text": rule.title},
         "fullDescription": {"text": rule.help},
         "help": {"text": rule.help, "markdown": f"**{rule.id}: {rule.title}**\n\n{rule.help}"},
+        "helpUri": rule_help_uri(rule.id),
         "defaultConfiguration": {"level": _level(rule.severity, fail_on)},
         "properties": {
             "security-severity": SECURITY_SEVERITY[rule.severity],
@@ -205,14 +159,14 @@ def _level(severity: Severity, fail_on: Severity) -> str:
 # --- results ---------------------------------------------------------------------------------
 
 
-def _result(f: Finding, report: Report, anchors: SarifAnchors, root: str, index: Mapping[str, int]) -> dict[str, Any]:
-    anchor, line = _anchor(f, anchors, root)
+def _result(f: Finding, report: Report, anchors: Anchors, root: str, index: Mapping[str, int]) -> dict[str, Any]:
+    pos = position(f, anchors)
     result: dict[str, Any] = {
         "ruleId": f.rule,
         "level": _level(f.severity, report.fail_on),
-        "message": {"text": _message(f)},
-        "locations": [{"physicalLocation": _physical(anchor, line, root)}],
-        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, anchor, root)},
+        "message": {"text": _message(f, pos)},
+        "locations": [{"physicalLocation": _physical(pos, root)}],
+        "partialFingerprints": {FINGERPRINT_KEY: _fingerprint(f, pos.path, root)},
         "properties": {
             "severity": f.severity.value,
             "security-severity": SECURITY_SEVERITY[f.severity],
@@ -234,39 +188,19 @@ def _result(f: Finding, report: Report, anchors: SarifAnchors, root: str, index:
     return result
 
 
-def _message(f: Finding) -> str:
-    subject = []
-    if f.model:
-        subject.append(f"model {f.model!r}")
-    if f.path:
-        subject.append(f.path)
-    text = f"{': '.join(subject)}: {f.message}" if subject else f.message
-    if f.location and f.location not in f.message and f.location != f.path:
-        text += f" [{f.location}]"
+def _message(f: Finding, pos: Position) -> str:
+    """The finding's own words first (tools such as sarif-tools group results by message), then where
+    inside the file, then what it is about when the location does not say it."""
+    text = f.message
+    where = detail_location(f, pos)
+    if where and where not in f.message:
+        text += f" [{where}]"
+    about = subject(f, pos)
+    if about and about not in f.message:
+        text += f" (in {about})"
     if f.detail:
         text += f"\n\n{f.detail}"
     return text
-
-
-def _anchor(f: Finding, anchors: SarifAnchors, root: str) -> tuple[str, int]:
-    """(path as given, 1-based line) of the real repository file this finding points at."""
-    m = _FILE_LINE.match(f.location) or _FILE_LINE.match(f.path)
-    if m:
-        return m.group("file"), int(m.group("line"))
-    if f.model and anchors.lockfile_path and anchors.lines.get(f.model):
-        return anchors.lockfile_path, anchors.lines[f.model]
-    if f.path and (not f.model or os.path.isfile(f.path)):  # verify's "model:file" is no repository file
-        words = _LINE_WORD.search(f.location)
-        return f.path, int(words.group("line")) if words else 1
-    if f.model and anchors.manifest_path and anchors.manifest_lines.get(f.model):
-        return anchors.manifest_path, anchors.manifest_lines[f.model]
-    for fallback in (anchors.lockfile_path, anchors.manifest_path):
-        if fallback:
-            return fallback, 1
-    for default in (filenames.LOCKFILE, filenames.MANIFEST):
-        if os.path.isfile(os.path.join(root, default)):
-            return os.path.join(root, default), 1
-    return f.location or ".", 1
 
 
 def _relative_uri(path: str, root: str) -> tuple[str, bool]:
@@ -278,12 +212,19 @@ def _relative_uri(path: str, root: str) -> tuple[str, bool]:
     return _quote(rel.replace(os.sep, "/")), True
 
 
-def _physical(path: str, line: int, root: str) -> dict[str, Any]:
-    uri, relative = _relative_uri(path, root)
+def _physical(pos: Position, root: str) -> dict[str, Any]:
+    uri, relative = _relative_uri(pos.path, root)
     artifact: dict[str, Any] = {"uri": uri}
     if relative:
         artifact["uriBaseId"] = SRCROOT
-    return {"artifactLocation": artifact, "region": {"startLine": line}}
+    # Code-scanning services require a start line, even in a binary file; SARIF lets a region carry
+    # both its text and its binary coordinates (3.30.1), so the byte offset rides along when known.
+    region: dict[str, Any] = {"startLine": pos.line}
+    if pos.column > 1:
+        region["startColumn"] = pos.column
+    if pos.byte_offset is not None:
+        region["byteOffset"] = pos.byte_offset
+    return {"artifactLocation": artifact, "region": region}
 
 
 def _quote(path: str) -> str:
@@ -330,20 +271,27 @@ def _invocation(report: Report, root: str) -> dict[str, Any]:
             "message": {"text": f"{r.path}: not scanned ({r.format}): {why}"},
         }
         if os.path.isfile(r.path):
-            note["locations"] = [{"physicalLocation": _physical(r.path, 1, root)}]
+            note["locations"] = [{"physicalLocation": _physical(Position(r.path), root)}]
         if reasons:
             note["descriptor"] = {"id": reasons[0].rule}
         notes.append(note)
-    return {"executionSuccessful": report.checked > 0, "toolExecutionNotifications": notes}
+    # Successful: the tool reached a verdict, whatever it is (0 clean, 1 findings); 3 (no verdict) is not.
+    code = int(report.exit_code)
+    return {"executionSuccessful": code in (ExitCode.OK, ExitCode.REJECTED), "exitCode": code,
+            "toolExecutionNotifications": notes}
 
 
 def _run_properties(report: Report) -> dict[str, Any]:
     from modelguard.report.text import SCHEMA, summary
 
-    return {
+    props: dict[str, Any] = {
         "report-schema": SCHEMA,
         "command": report.command,
         "ok": report.ok,
         "fail-on": report.fail_on.value,
         "summary": summary(report),
     }
+    for key in ("policy", "cache"):  # what the run was checked against, as the JSON report says it
+        if key in report.extra:
+            props[key] = report.extra[key]
+    return props

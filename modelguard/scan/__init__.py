@@ -17,7 +17,7 @@ import os
 import stat
 from collections.abc import Iterable, Iterator, Sequence
 
-from modelguard.errors import NothingToCheckError, UsageError
+from modelguard.errors import NothingToCheckError, UnreadableError, UsageError
 from modelguard.models import FileResult, Format, Report, Severity
 from modelguard.report.rules import finding
 from modelguard.scan.base import (
@@ -234,10 +234,14 @@ def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[str]:
     Plain ``os.path`` strings: importing pathlib costs ``modelguard scan`` ~6 ms of start-up."""
     for given in paths:
         p = _tidy(os.fspath(given))
-        if not os.path.lexists(p):
-            raise UsageError(f"{p}: no such file or directory; check the path and try again")
+        try:
+            os.lstat(p)
+        except FileNotFoundError:
+            raise UsageError(f"{p}: no such file or directory; check the path and try again") from None
+        except OSError as e:  # a folder on the way cannot be searched: no verdict, not "no such file"
+            raise UnreadableError(f"{p}: cannot read ({e.strerror or e}); check the permissions") from None
         if os.path.isdir(p):
-            for root, dirs, files in os.walk(p, followlinks=False):
+            for root, dirs, files in os.walk(p, followlinks=False, onerror=_unlistable):
                 # A symlinked folder is not descended into (loops, escapes), but it is listed, so
                 # scan_file reports it instead of the scan silently covering less than was asked.
                 linked = [d for d in dirs if os.path.islink(os.path.join(root, d))]
@@ -246,6 +250,12 @@ def iter_files(paths: Sequence[str | os.PathLike[str]]) -> Iterator[str]:
                     yield _tidy(os.path.join(root, name))
         else:
             yield p
+
+
+def _unlistable(e: OSError) -> None:
+    """os.walk would skip a folder it cannot list, and the scan would say clean about less than asked."""
+    raise UnreadableError(f"{e.filename}: cannot list this folder ({e.strerror or e}); nothing under it was "
+                          "scanned; check the permissions") from None
 
 
 def scan_paths(

@@ -17,18 +17,17 @@ from __future__ import annotations
 import io
 import mmap
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
+from modelguard.scan.protobuf import Wire
 
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
                                "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental",
                                "com.microsoft.dml", "org.pytorch.aten", "com.ms.internal.nhwc"})
 _MAX_DEPTH = 64
-_MAX_FIELDS = 50_000_000
 
 # Field numbers (onnx.proto3).
 _MODEL_GRAPH, _MODEL_TRAINING, _MODEL_FUNCTIONS = 7, 20, 25
@@ -47,60 +46,6 @@ class _State:
     node_domains: dict[str, str] = field(default_factory=dict)
     """domain -> an op type using it"""
     function_domains: set[str] = field(default_factory=set)
-    fields: int = 0
-
-
-class _Wire:
-    """Protobuf wire-format fields of a byte range, bounds-checked."""
-
-    def __init__(self, buf: bytes | mmap.mmap | memoryview, name: str) -> None:
-        self.buf = buf
-        self.name = name
-
-    def fields(self, start: int, end: int, state: _State) -> Iterator[tuple[int, int, int, int]]:
-        """(field number, wire type, value or payload start, payload end) for each field."""
-        pos = start
-        while pos < end:
-            state.fields += 1
-            if state.fields > _MAX_FIELDS:
-                raise ScanLimitError(f"more than {_MAX_FIELDS} protobuf fields", self.name)
-            at = pos
-            key, pos = self.varint(pos, end)
-            number, wire = key >> 3, key & 7
-            if number == 0:
-                raise MalformedError("protobuf field number 0", f"{self.name}@offset {at}")
-            if wire == 0:
-                value, pos = self.varint(pos, end)
-                yield number, wire, value, pos
-            elif wire == 1 or wire == 5:
-                pos += 8 if wire == 1 else 4
-                if pos > end:
-                    raise MalformedError("fixed-width field runs past its message", f"{self.name}@offset {at}")
-                yield number, wire, pos, pos
-            elif wire == 2:
-                length, pos = self.varint(pos, end)
-                if length > end - pos:
-                    raise MalformedError(f"field {number} of {length} bytes runs past its message",
-                                         f"{self.name}@offset {at}")
-                yield number, wire, pos, pos + length
-                pos += length
-            else:
-                raise MalformedError(f"unsupported protobuf wire type {wire}", f"{self.name}@offset {at}")
-
-    def varint(self, pos: int, end: int) -> tuple[int, int]:
-        result = shift = 0
-        while True:
-            if pos >= end or shift > 63:
-                raise MalformedError("truncated or overlong varint", f"{self.name}@offset {pos}")
-            b = self.buf[pos]
-            result |= (b & 0x7F) << shift
-            pos += 1
-            shift += 7
-            if not b & 0x80:
-                return result, pos
-
-    def text(self, start: int, end: int) -> str:
-        return bytes(self.buf[start:end]).decode("utf-8", errors="replace")
 
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
@@ -111,7 +56,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         except (OSError, io.UnsupportedOperation, ValueError):
             buf = source.read_all(ctx.limits.max_pickle_bytes)
         try:
-            return Outcome("onnx", _walk_model(_Wire(buf, source.name if ctx.depth else ""), len(buf)))
+            return Outcome("onnx", _walk_model(Wire(buf, source.name if ctx.depth else ""), len(buf)))
         finally:
             if isinstance(buf, mmap.mmap):
                 buf.close()
@@ -123,17 +68,17 @@ def scan_external_data(ctx: ScanContext, source: Source, head: bytes) -> Outcome
     return Outcome("onnx-external-data")
 
 
-def _walk_model(w: _Wire, size: int) -> list[Finding]:
+def _walk_model(w: Wire, size: int) -> list[Finding]:
     state = _State()
     saw_graph = False
-    for number, wire, start, end in w.fields(0, size, state):
+    for number, wire, start, end in w.fields(0, size):
         if wire != 2:
             continue
         if number == _MODEL_GRAPH:
             saw_graph = True
             _graph(w, start, end, state, "graph", 1)
         elif number == _MODEL_TRAINING:
-            for n, wt, s, e in w.fields(start, end, state):
+            for n, wt, s, e in w.fields(start, end):
                 if wt == 2 and n in _TRAINING_GRAPHS:
                     _graph(w, s, e, state, "training_info", 2)
         elif number == _MODEL_FUNCTIONS:
@@ -149,14 +94,14 @@ def _walk_model(w: _Wire, size: int) -> list[Finding]:
     return state.out
 
 
-def _loc(w: _Wire, part: str) -> str:
+def _loc(w: Wire, part: str) -> str:
     return f"{w.name}:{part}" if w.name else part
 
 
-def _graph(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+def _graph(w: Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
     if depth > _MAX_DEPTH:
         raise ScanLimitError(f"subgraphs nested deeper than {_MAX_DEPTH}", _loc(w, path))
-    for number, wire, s, e in w.fields(start, end, state):
+    for number, wire, s, e in w.fields(start, end):
         if wire != 2:
             continue
         if number == _GRAPH_NODE:
@@ -167,8 +112,8 @@ def _graph(w: _Wire, start: int, end: int, state: _State, path: str, depth: int)
             _sparse(w, s, e, state, f"{path}/sparse_initializer")
 
 
-def _function(w: _Wire, start: int, end: int, state: _State) -> None:
-    for number, wire, s, e in w.fields(start, end, state):
+def _function(w: Wire, start: int, end: int, state: _State) -> None:
+    for number, wire, s, e in w.fields(start, end):
         if wire != 2:
             continue
         if number == _FUNC_DOMAIN:
@@ -177,9 +122,9 @@ def _function(w: _Wire, start: int, end: int, state: _State) -> None:
             _node(w, s, e, state, "functions", 2)
 
 
-def _node(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+def _node(w: Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
     domain, op = "", ""
-    for number, wire, s, e in w.fields(start, end, state):
+    for number, wire, s, e in w.fields(start, end):
         if wire != 2:
             continue
         if number == _NODE_DOMAIN:
@@ -191,8 +136,8 @@ def _node(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) 
     state.node_domains.setdefault(domain, op)
 
 
-def _attribute(w: _Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
-    for number, wire, s, e in w.fields(start, end, state):
+def _attribute(w: Wire, start: int, end: int, state: _State, path: str, depth: int) -> None:
+    for number, wire, s, e in w.fields(start, end):
         if wire != 2:
             continue
         if number in (_ATTR_TENSOR, _ATTR_TENSORS):
@@ -203,23 +148,23 @@ def _attribute(w: _Wire, start: int, end: int, state: _State, path: str, depth: 
             _sparse(w, s, e, state, f"{path}/attribute")
 
 
-def _sparse(w: _Wire, start: int, end: int, state: _State, path: str) -> None:
-    for number, wire, s, e in w.fields(start, end, state):
+def _sparse(w: Wire, start: int, end: int, state: _State, path: str) -> None:
+    for number, wire, s, e in w.fields(start, end):
         if wire == 2 and number in _SPARSE_TENSORS:
             _tensor(w, s, e, state, path)
 
 
-def _tensor(w: _Wire, start: int, end: int, state: _State, path: str) -> None:
+def _tensor(w: Wire, start: int, end: int, state: _State, path: str) -> None:
     name = ""
     locations: list[str] = []
-    for number, wire, s, e in w.fields(start, end, state):
+    for number, wire, s, e in w.fields(start, end):
         if wire != 2:
             continue
         if number == _TENSOR_NAME:
             name = w.text(s, e)
         elif number == _TENSOR_EXTERNAL:
             key = value = ""
-            for n, wt, ks, ke in w.fields(s, e, state):
+            for n, wt, ks, ke in w.fields(s, e):
                 if wt == 2 and n == 1:
                     key = w.text(ks, ke)
                 elif wt == 2 and n == 2:

@@ -70,8 +70,8 @@ class Wire:
             elif wire in (1, 5):
                 after = pos + (8 if wire == 1 else 4)
             else:
-                raise MalformedError(f"protobuf wire type {wire} (groups are not used by this format)",
-                                     f"{self.name}@offset {at}")
+                what = "(groups are not used by this format)" if wire in (3, 4) else "(not a protobuf wire type)"
+                raise MalformedError(f"protobuf wire type {wire} {what}", f"{self.name}@offset {at}")
             if after > end:
                 raise MalformedError(f"protobuf field {number} runs past its message", f"{self.name}@offset {at}")
             yield number, wire, pos, after

@@ -7,6 +7,8 @@
 * :mod:`~modelguard.spec.lockfile` — ``modelguard.lock`` <-> :class:`~modelguard.spec.types.Lockfile`.
 * :mod:`~modelguard.spec.ids` — the one validator per identifier that crosses a trust boundary.
 * :mod:`~modelguard.spec.filenames` — the one table of default file names.
+* :mod:`~modelguard.spec.limits` — the budgets every untrusted input is held to (``MODELGUARD_LIMIT_*``).
+* :mod:`~modelguard.spec.bounded` — reading untrusted bytes within a budget: capped reads, JSON depth.
 
 Must not import :mod:`modelguard.hub`, :mod:`modelguard.store`, :mod:`modelguard.scan` or anything
 that touches the network: reading a manifest or a lockfile never talks to anyone.

@@ -25,6 +25,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from modelguard.spec import limits
+
 REPO_PART_MAX = 96
 """The Hub's limit on the length of a namespace or a repo name."""
 
@@ -153,6 +155,29 @@ def repo_path_problem(path: str) -> str | None:
     if any(segment in ("", ".", "..") for segment in path.split("/")):
         return "has an empty, '.' or '..' segment"
     return None
+
+
+def storable_path_problem(path: str) -> tuple[str, str] | None:
+    """(rule, why) when the repo path ``path`` names a file no common filesystem can hold, or ``None``.
+
+    A segment longer than :data:`~modelguard.spec.limits.NAME_MAX` bytes (MG-H136) or a path longer
+    than the ``PATH_BYTES`` budget (MG-H137), both counted in UTF-8 bytes as the filesystem counts
+    them: found here, at lock, such a name would otherwise surface as an ``OSError`` half-way through
+    admitting a snapshot.
+    """
+    longest = max(path.split("/"), key=lambda segment: len(segment.encode("utf-8", "surrogatepass")))
+    if len(longest.encode("utf-8", "surrogatepass")) > limits.NAME_MAX:
+        return "MG-H136", (f"has a segment of {len(longest.encode('utf-8', 'surrogatepass'))} bytes; no common "
+                           f"filesystem stores a name over {limits.NAME_MAX} bytes")
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > limits.active().path_bytes:
+        return "MG-H137", limits.over(limits.BUDGETS.path_bytes, f"is {size} bytes long, which")
+    return None
+
+
+def fold(path: str) -> str:
+    """The name a case-insensitive, normalising filesystem (macOS, Windows) stores ``path`` under."""
+    return unicodedata.normalize("NFC", path).casefold()
 
 
 def revision_problem(revision: str) -> str | None:

@@ -26,10 +26,10 @@ import tomlkit
 import tomlkit.exceptions
 
 from modelguard.errors import LockfileError, UnreadableError, UsageError
-from modelguard.spec import filenames, ids
+from modelguard.spec import bounded, filenames, ids, limits
 from modelguard.spec.tomlsource import key_lines
 from modelguard.spec.types import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
-from modelguard.store.atomic import replace_file
+from modelguard.store.atomic import replace_file, write_target
 
 LOCK_VERSION = 1
 HEADER = (
@@ -116,8 +116,12 @@ def toml_string(value: str) -> str:
 
 def parse_lockfile(text: str, *, source: str = filenames.LOCKFILE) -> Lockfile:
     """Parse and validate lockfile text; ``source`` names it in errors."""
+    try:
+        lines = key_lines(text, source=source)  # line lengths and nesting bounded before tomllib
+    except limits.OverBudget as e:
+        raise LockfileError(f"{e.message}; the lockfile is generated, never edited by hand: restore it from "
+                            "version control, or delete it and run `modelguard lock`", rule=e.rule) from None
     data = _load(text, source)
-    lines = key_lines(text)
     reader = _Reader(source, lines)
     version = data.get("lock-version")
     if isinstance(version, bool) or not isinstance(version, int):
@@ -130,6 +134,8 @@ def parse_lockfile(text: str, *, source: str = filenames.LOCKFILE) -> Lockfile:
             rule="MG-L003",
         )
     reader.keys("", data, _TOP_KEYS, required=("lock-version", "created-by", "manifest-sha256", "policy-sha256"))
+    reader.count("", len(reader.entries(data, "hf-model")) + len(reader.entries(data, "provider-model")),
+                 limits.BUDGETS.models, "models")
     hf_models = tuple(reader.hf_model(i, e) for i, e in enumerate(reader.entries(data, "hf-model")))
     provider_models = tuple(reader.provider_model(i, e) for i, e in enumerate(reader.entries(data, "provider-model")))
     names = [m.name for m in hf_models] + [m.name for m in provider_models]
@@ -180,15 +186,21 @@ class _Reader:
         self.source = source
         self.lines = lines
 
-    def invalid(self, path: str, problem: str) -> LockfileError:
+    def invalid(self, path: str, problem: str, *, rule: str = "MG-L005") -> LockfileError:
         line = self.lines.get(path) or self.lines.get(path.rsplit(".", 1)[0], 0)
         where = f"{self.source}:{line}" if line else self.source
         label = f" {path}" if path else ""
         return LockfileError(
             f"{where}:{label} {problem}; the lockfile is generated, never edited by hand: "
             "restore it from version control, or delete it and run `modelguard lock`",
-            rule="MG-L005",
+            rule=rule,
         )
+
+    def count(self, path: str, count: int, budget: limits.Budget, what: str) -> None:
+        if count > limits.value_of(budget):
+            line = self.lines.get(path, 0)
+            where = f"{self.source}:{line}" if line else self.source
+            raise LockfileError(limits.over(budget, f"{where}: {count} {what}"), rule="MG-L022")
 
     def keys(self, path: str, data: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...]) -> None:
         for key in data:
@@ -234,12 +246,16 @@ class _Reader:
         files = data["files"]
         if not isinstance(files, list) or not all(isinstance(f, Mapping) for f in files):
             raise self.invalid(_join(path, "files"), "must be an array of inline tables")
+        self.count(_join(path, "files"), len(files), limits.BUDGETS.files, "files")
         locked = tuple(self.file(path, f) for f in files)
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for f in locked:
             if f.path in seen:
                 raise self.invalid(_join(path, "files"), f"lists {f.path!r} twice")
-            seen.add(f.path)
+            if ids.fold(f.path) in seen.values():
+                raise self.invalid(_join(path, "files"), f"lists {f.path!r} and a name that differs from it only "
+                                   "by case or Unicode normalisation (one file on macOS and Windows)", rule="MG-H138")
+            seen[f.path] = ids.fold(f.path)
         return LockedHFModel(
             name=name, repo=repo, requested_revision=revision, commit=commit, files=locked,
             spec_sha256=self.sha256(path, data, "spec-sha256"),
@@ -249,6 +265,9 @@ class _Reader:
         where = _join(path, "files")
         self.keys(where, data, _FILE_KEYS, required=_FILE_KEYS[:4])
         file_path = self.string(where, data, "path")
+        storable = ids.storable_path_problem(file_path)
+        if storable:
+            raise self.invalid(where, f"path {file_path[:80]!r} {storable[1]}", rule=storable[0])
         problem = ids.repo_path_problem(file_path)
         if problem:
             raise self.invalid(where, f"path {file_path!r} {problem}")
@@ -291,33 +310,46 @@ def _join(path: str, key: str) -> str:
 
 
 def read_lockfile(path: str) -> Lockfile:
-    """Read and validate the lockfile at ``path``. Missing -> LockfileError (MG-L002)."""
+    """Read and validate the lockfile at ``path``, within the ``LOCK_BYTES`` budget.
+
+    Missing -> LockfileError (MG-L002); over budget or not UTF-8 -> LockfileError (exit 2);
+    unreadable -> :class:`UnreadableError` (exit 3) naming the file.
+    """
+    return parse_lockfile(read_lockfile_text(path), source=path)
+
+
+def read_lockfile_bytes(path: str) -> bytes:
+    """The lockfile's bytes, read within the ``LOCK_BYTES`` budget (errors as :func:`read_lockfile`)."""
     try:
-        with open(path, "rb") as f:
-            raw = f.read()
+        return bounded.read_capped(path, limits.BUDGETS.lock_bytes, limits.active().lock_bytes)
     except FileNotFoundError:
         raise LockfileError(f"{path}: no lockfile; run `modelguard lock` to create it", rule="MG-L002") from None
-    except OSError as e:
-        raise LockfileError(f"{path}: cannot read the lockfile ({e.strerror})", rule="MG-L004") from None
+    except limits.OverBudget as e:
+        raise LockfileError(f"{e.message}; restore the lockfile from version control", rule=e.rule) from None
+    except UsageError as e:
+        raise LockfileError(e.message, rule="MG-L004") from None
+
+
+def read_lockfile_text(path: str) -> str:
+    raw = read_lockfile_bytes(path)
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise LockfileError(
             f"{path}: not UTF-8 text; restore it from version control, or delete it and run `modelguard lock`",
             rule="MG-L004",
         ) from None
-    return parse_lockfile(text, source=path)
 
 
 def write_lockfile(path: str, lock: Lockfile) -> bool:
     """Write ``lock`` to ``path`` atomically. Returns False (and touches nothing) if unchanged."""
     data = render_lockfile(lock).encode("utf-8")
+    target = write_target(path)  # a link out of the project is refused before anything is read or written
     try:
-        with open(path, "rb") as f:
-            if f.read() == data:
-                return False
-    except FileNotFoundError:
-        pass
+        if bounded.read_capped(target, limits.BUDGETS.lock_bytes, len(data)) == data:
+            return False
+    except (FileNotFoundError, limits.OverBudget):
+        pass  # none yet, or not this one: written below
     write_atomic(path, data)
     return True
 

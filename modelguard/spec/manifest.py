@@ -20,7 +20,7 @@ from typing import Any
 
 from modelguard.errors import ConfigError
 from modelguard.mirror.reference import location_problem
-from modelguard.spec import filenames, ids
+from modelguard.spec import filenames, ids, limits
 from modelguard.spec.policy import DEFAULT_POLICY, load_policy_file, parse_policy
 from modelguard.spec.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
 from modelguard.spec.types import HFModelSpec, Manifest, MirrorSpec, Policy, ProviderModelSpec
@@ -46,6 +46,9 @@ def parse_manifest(text: str, *, source: str = filenames.MANIFEST) -> Manifest:
     root = Table(data, "", source, lines)
     root.check_keys(MANIFEST_KEYS)
     policy = _policy(root)
+    entries = len(root.tables("hf-model")) + len(root.tables("provider-model"))
+    if entries > limits.active().models:
+        raise ConfigError(limits.over(limits.BUDGETS.models, f"{source}: {entries} models"), rule="MG-L022")
     hf_models = tuple(_hf_model(t) for t in root.tables("hf-model"))
     provider_models = tuple(_provider_model(t) for t in root.tables("provider-model"))
     _check_unique_names(root, hf_models, provider_models)

@@ -149,6 +149,37 @@ def check_org(policy: Policy, spec: HFModelSpec, *, manifest_path: str = "") -> 
     )
 
 
+def describe(policy: Policy, manifest_path: str) -> dict[str, str]:
+    """Which policy a run applied, for its report: where it came from (in words) and its hash."""
+    if not policy.source:
+        where = f"{manifest_path} (no [policy]: the built-in defaults)"
+    elif policy.source == manifest_path:
+        where = manifest_path
+    else:
+        where = f"{policy.source} (policy-file of {manifest_path})"
+    return {"source": where, "sha256": policy.sha256}
+
+
+def policy_findings(policy: Policy) -> list[Finding]:
+    """Findings about the policy itself: settings that say one thing and do another (MG-P016..P029).
+
+    Reported by the commands that apply the policy (scan, fetch, verify) and by ``lint`` of the
+    manifest, anchored to the policy line, so a reader learns the setting does not do what it says.
+    """
+    out: list[Finding] = []
+    if policy.remote_code and policy.trust_remote_code != "allow-pinned":
+        line = policy.remote_code[0].line or policy.line_of("remote-code")
+        source = policy.source or "policy"
+        repos = ", ".join(sorted({pin.repo for pin in policy.remote_code}))
+        out.append(finding(
+            "MG-P016",
+            f"[[policy.remote-code]] pins ({repos}) have no effect: trust-remote-code = "
+            f"{policy.trust_remote_code!r} refuses all custom code; set it to \"allow-pinned\" or delete the pins",
+            location=f"{source}:{line}" if line else source,
+        ))
+    return out
+
+
 def _policy_where(policy: Policy, key: str) -> str:
     line = policy.line_of(key)
     return f" ({policy.source}:{line})" if policy.source and line else ""

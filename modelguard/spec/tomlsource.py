@@ -3,7 +3,10 @@
 Shared by :mod:`modelguard.spec.manifest` and :mod:`modelguard.spec.policy`. Parsing is tomlkit's; this
 module adds what tomlkit does not give: the 1-based line of every table header and key, so an
 error (and later a finding) can say ``modelguard.toml:12``. Every problem is raised as
-:class:`~modelguard.errors.ConfigError` (exit 2) naming the file, the line and what to do.
+:class:`~modelguard.errors.ConfigError` (exit 2) naming the file, the line and what to do, except a
+file that cannot be read (exit 3).
+Everything is bounded before tomlkit parses it: the file's size (:func:`read_text`), and line
+lengths, nesting and dotted-key segments (:func:`key_lines`), per :mod:`modelguard.spec.limits`.
 Pure apart from :func:`read_text`; must not import hub, cache or scanners.
 """
 
@@ -21,29 +24,40 @@ from typing import Any
 import tomlkit
 import tomlkit.exceptions
 
-from modelguard.errors import ConfigError
+from modelguard.errors import ConfigError, UsageError
+from modelguard.spec import bounded, limits
 
 
 def read_text(path: str) -> str:
-    """The text of a manifest or policy file; a missing or unreadable one is a ConfigError."""
+    """The text of a manifest or policy file, read within the ``CONFIG_BYTES`` budget.
+
+    Missing, not a regular file (``/dev/zero``), not UTF-8 or over budget: :class:`ConfigError`
+    (exit 2, the user's input is wrong). Unreadable (permissions, I/O error):
+    :class:`~modelguard.errors.UnreadableError` (exit 3), naming the file.
+    """
     try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        raw = bounded.read_capped(path, limits.BUDGETS.config_bytes, limits.active().config_bytes)
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found; create it or pass the right path") from None
+    except (limits.OverBudget, UsageError) as e:
+        raise ConfigError(e.message, rule=e.rule) from None
+    try:
+        return raw.decode("utf-8")
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read ({e.strerror}); check the path and permissions") from None
 
 
 def parse_toml(text: str, source: str) -> tuple[dict[str, Any], dict[str, int]]:
     """Parse ``text`` into plain Python values and a map of key paths to lines."""
     try:
+        lines = key_lines(text, source=source)  # bounded before tomlkit sees it
+    except limits.OverBudget as e:
+        raise ConfigError(e.message, rule=e.rule) from None
+    try:
         data = tomlkit.parse(text).unwrap()
     except tomlkit.exceptions.ParseError as e:
         raise ConfigError(f"{source}:{e.line}: invalid TOML ({_bare_parse_message(e)}); fix the syntax") from None
-    return data, key_lines(text)
+    return data, lines
 
 
 def _bare_parse_message(e: tomlkit.exceptions.ParseError) -> str:
@@ -52,8 +66,9 @@ def _bare_parse_message(e: tomlkit.exceptions.ParseError) -> str:
     return text[:cut] if cut > 0 else text
 
 
-def key_lines(text: str) -> dict[str, int]:
-    """1-based lines of table headers and keys, by path.
+def key_lines(text: str, *, source: str = "<toml>") -> dict[str, int]:
+    """1-based lines of table headers and keys, by path; raises :class:`~modelguard.spec.limits.OverBudget`
+    first when the text is shaped to hurt a parser (see :class:`_Shape`).
 
     Paths: ``policy``, ``policy.fail-on``, ``hf-model[0]``, ``hf-model[0].repo``,
     ``policy.remote-code[1].files``. Keys inside multi-line arrays, inline tables and
@@ -62,33 +77,35 @@ def key_lines(text: str) -> dict[str, int]:
     lines: dict[str, int] = {}
     counts: dict[str, int] = {}
     current = ""
-    depth = 0
-    in_string: str | None = None
+    shape = _Shape(source)
     for number, raw in enumerate(text.splitlines(), start=1):
-        if in_string is not None or depth > 0:
-            depth, in_string = _scan(raw, depth, in_string)
+        shape.start_line(number, raw)
+        if shape.inside:
+            shape.scan(raw)
             continue
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        if stripped.startswith("[["):
-            name = _header_name(stripped[2 : stripped.find("]]")])
-            index = counts.get(name, 0)
-            counts[name] = index + 1
-            current = f"{name}[{index}]"
-            lines[current] = number
-            lines.setdefault(name, number)
-            continue
         if stripped.startswith("["):
-            current = _header_name(stripped[1 : stripped.find("]")])
-            lines.setdefault(current, number)
+            double = stripped.startswith("[[")
+            inner = stripped[2 : stripped.find("]]")] if double else stripped[1 : stripped.find("]")]
+            shape.header(inner)
+            name = _header_name(inner)
+            if double:
+                index = counts.get(name, 0)
+                counts[name] = index + 1
+                current = f"{name}[{index}]"
+                lines[current] = number
+                lines.setdefault(name, number)
+            else:
+                current = name
+                lines.setdefault(current, number)
             continue
-        key, eq, rest = stripped.partition("=")
-        if not eq:
-            continue
-        path = _header_name(key)
-        lines.setdefault(f"{current}.{path}" if current else path, number)
-        depth, in_string = _scan(rest, 0, None)
+        key, eq, _ = stripped.partition("=")
+        if eq:
+            path = _header_name(key)
+            lines.setdefault(f"{current}.{path}" if current else path, number)
+        shape.scan(raw)
     return lines
 
 
@@ -96,32 +113,103 @@ def _header_name(raw: str) -> str:
     return ".".join(part.strip().strip("\"'") for part in raw.split("."))
 
 
-_TOKEN = re.compile("|".join([r'"""', r"'''", r'"(?:[^"\\]|\\.)*"?', r"'[^']*'?", "#", r"[\[\]{}]"]))
+# Strings are matched without a group repeated per character: Python's regex engine keeps
+# backtracking state per repetition, and a 50 MB lockfile string once took 6 GB that way.
+_TOKEN = re.compile(r"""\"\"\"|'''|["'#\[\]{}=,.]""")
+_BASIC_REST = re.compile(r'[^"\\\n]*(?:\\.[^"\\\n]*)*"')
+_ML_BASIC_REST = re.compile(r'[^"\\]*(?:(?:\\.|"(?!""))[^"\\]*)*"""', re.DOTALL)
 
 
-def _scan(fragment: str, depth: int, in_string: str | None) -> tuple[int, str | None]:
-    """Track bracket depth and open multi-line strings across one line of TOML."""
-    i = 0
-    while True:
-        if in_string is not None:
-            end = fragment.find(in_string, i)
+class _Shape:
+    """Follows TOML across lines far enough to bound what a parser would recurse or loop on.
+
+    tomllib recurses once per array or inline-table level (``RecursionError`` near 1,000 levels),
+    takes quadratic time in the segments of a dotted key (14 s for 20,000), and returns tables
+    nested as deep as both together. So every line is at most ``line_bytes``, arrays and inline
+    tables nest at most ``toml_depth`` levels, and a key or header has fewer than ``toml_depth``
+    dotted segments. Strings and comments are skipped as TOML defines them, so what is counted is
+    what a parser would see as structure.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.limits = limits.active()
+        self.stack: list[str] = []
+        self.in_string: str | None = None
+        self.in_key = False
+        self.dots = 0
+        self.number = 0
+
+    @property
+    def inside(self) -> bool:
+        """Inside a multi-line string or an open array or inline table."""
+        return self.in_string is not None or bool(self.stack)
+
+    def start_line(self, number: int, raw: str) -> None:
+        self.number = number
+        cap = self.limits.line_bytes
+        if len(raw) > cap // 4 and len(raw.encode("utf-8", "surrogatepass")) > cap:
+            raise limits.OverBudget(limits.BUDGETS.line_bytes, f"{self.source}:{number}: this line")
+        if not self.inside:
+            self.in_key, self.dots = True, 0
+
+    def header(self, name: str) -> None:
+        """A table header's name: counted like a key."""
+        self.in_key, self.dots = True, 0
+        self.scan(name)
+        self.in_key, self.in_string = False, None
+
+    def _too_deep(self) -> limits.OverBudget:
+        return limits.OverBudget(limits.BUDGETS.toml_depth, f"{self.source}:{self.number}: the nesting here")
+
+    def scan(self, fragment: str) -> None:
+        i = 0
+        while True:
+            if self.in_string is not None:
+                i = self._string_end(fragment, i)
+                if i < 0:
+                    return
+            match = _TOKEN.search(fragment, i)
+            if match is None:
+                return
+            lexeme, i = match.group(), match.end()
+            if lexeme == "#":
+                return
+            if lexeme in ('"""', "'''", '"', "'"):
+                self.in_string = lexeme
+            elif lexeme in "[{":
+                self.stack.append(lexeme)
+                if len(self.stack) > self.limits.toml_depth:
+                    raise self._too_deep()
+                self.in_key, self.dots = lexeme == "{", 0
+            elif lexeme in "]}":
+                if self.stack:
+                    self.stack.pop()
+                self.in_key = False
+            elif lexeme == "=":
+                self.in_key = False
+            elif lexeme == ",":
+                self.in_key, self.dots = bool(self.stack) and self.stack[-1] == "{", 0
+            elif self.in_key:  # a "." between the segments of a dotted key
+                self.dots += 1
+                if self.dots >= self.limits.toml_depth:
+                    raise self._too_deep()
+
+    def _string_end(self, fragment: str, i: int) -> int:
+        """Where the open string ends in ``fragment`` (just after its quotes), or -1 if not on this line."""
+        quote, self.in_string = self.in_string, None
+        if quote in ("'''", "'"):
+            end = fragment.find(quote, i)
             if end < 0:
-                return depth, in_string
-            i = end + 3
-            in_string = None
-        match = _TOKEN.search(fragment, i)
+                self.in_string = quote if quote == "'''" else None  # a one-line string ends with its line
+                return -1
+            return end + len(quote)
+        pattern = _ML_BASIC_REST if quote == '"""' else _BASIC_REST
+        match = pattern.match(fragment, i)
         if match is None:
-            return depth, in_string
-        lexeme = match.group()
-        i = match.end()
-        if lexeme in ('"""', "'''"):
-            in_string = lexeme
-        elif lexeme == "#":
-            return depth, in_string
-        elif lexeme in "[{":
-            depth += 1
-        elif lexeme in "]}":
-            depth = max(0, depth - 1)
+            self.in_string = quote if quote == '"""' else None
+            return -1
+        return match.end()
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ log's own cross-process lock, one ``write``, ``fsync``), secret scrubbing, and t
 Must not: record a token, password or key — keys that name one are dropped, values that look
 like one (or equal a secret in the environment) are replaced, before anything is written;
 let an action pass when its record cannot be written (fail closed: :class:`UnreadableError`,
-exit 3); crash on a malformed line when reading (it is reported, with its line number).
+exit 3); crash on a malformed line when reading (it is reported, with its line number), or hold
+more than the ``AUDIT_LINE_BYTES`` budget of one line in memory.
 
 The lock is :mod:`filelock` on ``audit.log.lock`` beside the log (the one cross-process lock
 mechanism modelguard uses, as for the cache's writer lock), not the cache's writer lock itself,
@@ -32,7 +33,7 @@ from typing import Any
 
 from modelguard.errors import NothingToCheckError, UnreadableError
 from modelguard.models import Report
-from modelguard.spec import filenames
+from modelguard.spec import bounded, filenames, limits
 from modelguard.spec.types import Lockfile
 from modelguard.store.cache import cache_root as cache_root  # re-exported: the log lives in the cache root
 
@@ -51,6 +52,8 @@ _SECRET_VALUE = re.compile(
 )
 _SECRET_ENV = re.compile(r"TOKEN|SECRET|PASSWORD|API_KEY|SIGNING_KEY|PRIVATE", re.IGNORECASE)
 REDACTED = "[redacted]"
+_APPEND_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NOFOLLOW", 0)
+"""O_NOFOLLOW: the cache is writable by others, and an audit.log made a link to ~/.bashrc must not be appended to"""
 
 
 def log_path(cache_root: str | os.PathLike[str]) -> Path:
@@ -82,7 +85,7 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
     path = log_path(cache_root)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         raise _unwritable(path, e) from None
     try:
@@ -138,8 +141,11 @@ def scrub(value: Any, _env_secrets: tuple[str, ...] | None = None) -> Any:
 
 
 def _environment_secrets() -> tuple[str, ...]:
-    """Values of environment variables whose names say they are secrets (long enough to matter)."""
-    found = set()
+    """Values of environment variables whose names say they are secrets (long enough to matter), and
+    the secrets :mod:`modelguard.report.redact` knows (the Hub token passed with --token)."""
+    from modelguard.report.redact import secrets
+
+    found = set(secrets())
     for name, value in os.environ.items():
         if _SECRET_ENV.search(name) and len(value) >= 8:
             found.add(value)
@@ -185,13 +191,24 @@ def read(cache_root: str | os.PathLike[str]) -> Iterator[Entry | Malformed]:
         return
     except OSError as e:
         raise UnreadableError(f"cannot read the audit log {path}: {e.strerror or e}") from None
+    cap = limits.active().audit_line_bytes
     with f:
-        for number, raw in enumerate(f, start=1):
+        number = 0
+        while raw := f.readline(cap + 1):  # never more than the budget in memory, however long the line
+            number += 1
+            if len(raw) > cap:
+                yield Malformed(number, f"MG-H141 {limits.over(limits.BUDGETS.audit_line_bytes, 'the line')}")
+                while raw and not raw.endswith(b"\n"):  # skip the rest of it, a budget at a time
+                    raw = f.readline(cap + 1)
+                continue
             if not raw.endswith(b"\n"):
                 yield Malformed(number, "incomplete last line (a write was cut short)")
                 continue
             try:
-                record = json.loads(raw)
+                record = bounded.load_json(raw, limits.BUDGETS.audit_line_bytes, what="the line")
+            except limits.OverBudget as e:
+                yield Malformed(number, f"{e.rule} {e.message}")
+                continue
             except (UnicodeDecodeError, json.JSONDecodeError):
                 yield Malformed(number, "not JSON")
                 continue
@@ -248,7 +265,7 @@ def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     path = log_path(cache_root)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+        fd = os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         raise _unwritable(path, e) from None
     os.close(fd)

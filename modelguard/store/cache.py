@@ -21,7 +21,6 @@ This module never talks to the network and never scans.
 from __future__ import annotations
 
 import contextlib
-import errno
 import json
 import logging
 import os
@@ -182,10 +181,14 @@ def writer_lock(layout: Layout) -> Iterator[None]:
         raise UnreadableError(f"cannot create the verified cache at {layout.root}: {e.strerror or e}") from None
     lock = FileLock(str(layout.lock_path))
     try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
-        lock.acquire()
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
+            _log.warning("modelguard: waiting for another modelguard process to finish with %s", layout.root)
+            lock.acquire()
+    except OSError as e:  # a lock file that is a folder, or one nobody may open: no verdict, not a crash
+        raise UnreadableError(f"cannot take the writer lock {layout.lock_path}: {e.strerror or e}; remove it if it "
+                              "is not a file, or fix its permissions") from None
     try:
         yield
     finally:
@@ -285,26 +288,30 @@ def write_json_atomic(path: Path, doc: Mapping[str, Any]) -> None:
 def read_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
     """The admission record of ``repo@commit``, or None when there is none (not admitted).
 
-    A record that does not parse is treated as absent: the snapshot is then not admitted.
+    A record that does not parse, or is a link (the layout check reports it, MG-H109), not a regular
+    file, or larger or deeper than its budgets, is treated as absent: the snapshot is then not
+    admitted. Unreadable: :class:`UnreadableError`. :func:`load_record` says why a record is over budget.
     """
+    from modelguard.spec.limits import OverBudget
+
+    try:
+        return load_record(layout, repo, commit)
+    except OverBudget:
+        return None
+
+
+def load_record(layout: Layout, repo: str, commit: str) -> AdmissionRecord | None:
+    """:func:`read_record`, except that a record larger or deeper than the ``RECORD_BYTES`` / ``JSON_DEPTH``
+    budgets raises :class:`~modelguard.spec.limits.OverBudget` (MG-H140): it is never parsed."""
+    from modelguard.spec import bounded, limits
+
     path = layout.record(repo, commit)
     try:
-        # O_NOFOLLOW: a record that is a link is no record (the layout check reports the link, MG-H109).
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
+        raw = bounded.read_capped(path, limits.BUDGETS.record_bytes, limits.active().record_bytes,
+                                  what=f"admission record {path}", follow=False)
+        doc = bounded.load_json(raw, limits.BUDGETS.record_bytes, what=f"admission record {path}")
+    except (FileNotFoundError, UsageError, json.JSONDecodeError, UnicodeDecodeError):
         return None
-    except OSError as e:
-        if e.errno == errno.ELOOP:
-            return None
-        raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
-    try:
-        with os.fdopen(fd, "rb") as f:
-            text = f.read().decode("utf-8")
-        doc = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return None
-    except OSError as e:
-        raise UnreadableError(f"cannot read admission record {path}: {e.strerror or e}") from None
     record = AdmissionRecord.from_json(doc)
     if record is not None and (record.repo, record.commit) != (repo, commit):
         return None  # a record moved here from another snapshot speaks for that one, not for this

@@ -30,12 +30,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from modelguard.errors import LockfileError
+from modelguard.errors import LockfileError, ModelguardError, UnreadableError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
+from modelguard.spec.bounded import read_capped
+from modelguard.spec.limits import BUDGETS, OverBudget
 from modelguard.spec.types import LockedFile, LockedHFModel
 from modelguard.store.admission import AdmissionRecord, Fingerprint, blob_name
-from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, read_record
+from modelguard.store.cache import Layout, check_commit, check_relpath, check_repo_id, load_record
 from modelguard.store.digest import hash_file
 from modelguard.store.publish import fingerprint_of
 
@@ -181,12 +183,25 @@ def _check_blob(repo: str, commit: str, blob: Path, locked: LockedFile, recorded
         return []
     sys.audit("modelguard.rehash", repo, commit, locked.path)
     out.rehashed.append(locked.path)
-    digests = hash_file(blob)
+    try:
+        digests = hash_file(blob)
+    except OSError as e:  # no verdict on bytes that cannot be read (permissions, I/O error): exit 3, named
+        raise UnreadableError(f"cannot read {blob} ({locked.path} of the verified cache): {e.strerror or e}; "
+                              "check its permissions") from None
     if digests.size != locked.size or digests.sha256 != locked.sha256:
         return [finding("MG-H001", f"{locked.path}: sha256 {digests.sha256} in the cache, {locked.sha256} locked")]
     if fingerprint_of(blob) == before:  # unchanged while it was read: these bytes are the locked ones
         out.fresh[locked.path] = before
     return []
+
+
+def _read_record(layout: Layout, group: Group) -> tuple[AdmissionRecord | None, Finding | None]:
+    """The admission record, or (None, MG-H140) for one over its budget: no fetch writes one, so it is
+    not read and the snapshot is not admitted."""
+    try:
+        return load_record(layout, group.repo, group.commit), None
+    except OverBudget as e:
+        return None, finding(e.rule or "MG-H140", e.message)
 
 
 def check_snapshot(
@@ -196,11 +211,12 @@ def check_snapshot(
     locked = group.files
     links = layout_links(layout, group.repo, group.commit)
     snapshot = layout.snapshot(group.repo, group.commit)
-    record = read_record(layout, group.repo, group.commit) if not links else None
+    record, over = _read_record(layout, group) if not links else (None, None)
     incomplete = record is not None and not snapshot.is_dir()
     if incomplete:
         record = None  # the record is written first: without its folder, the admission never completed
     result = SnapshotCheck(record=record, by_path={p: [] for p in locked})
+    result.general.extend([over] if over is not None else [])
     if links:
         # Nothing under a linked folder is this cache's: every file fails, none reads as clean.
         result.general.extend(links)
@@ -278,11 +294,12 @@ def _ref_findings(layout: Layout, group: Group) -> list[Finding]:
             out.append(finding("MG-H109", f"refs/{revision} is a symlink"))
             continue
         try:
-            pointed = ref.read_text(encoding="utf-8")
+            # Within 4 KiB: a ref is 40 bytes, and one made a huge file or a device is not read whole.
+            pointed = read_capped(ref, BUDGETS.record_bytes, 4096).decode("utf-8")
         except FileNotFoundError:
             pointed = "(missing)"
-        except OSError as e:
-            pointed = f"(unreadable: {e.strerror})"
+        except (ModelguardError, UnicodeDecodeError):
+            pointed = "(not a commit id)"
         if pointed != group.commit:
             out.append(finding("MG-H103", f"refs/{revision} names {pointed.strip()[:40]}, the lock pins "
                                f"{group.commit}"))

@@ -115,8 +115,11 @@ class Partial:
         if self.record is None:
             return
         tmp = self.record.with_name(f".{self.record.name}.{uuid.uuid4().hex[:8]}")
-        # No fsync: a kill keeps the page cache, and after a power loss the final hash catches any lie.
-        tmp.write_text(json.dumps({"size": self.size, "done": self.done.spans}), encoding="utf-8")
+        # A new file (never through a link), then replaced by name (os.replace never follows one). No
+        # fsync: a kill keeps the page cache, and after a power loss the final hash catches any lie.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0), 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(json.dumps({"size": self.size, "done": self.done.spans}).encode("ascii"))
         os.replace(tmp, self.record)
 
     def reset(self, fd: int) -> None:
@@ -238,16 +241,16 @@ def _remove(path: Path) -> None:
 
 
 def _load(record: Path) -> object:
+    """The record's JSON, read within :data:`_RANGES_LIMIT` and the JSON depth budget, never through a
+    link (:mod:`modelguard.spec.bounded`); None for anything else (the partial is then not resumed)."""
+    from modelguard.errors import ModelguardError
+    from modelguard.spec import limits
+    from modelguard.spec.bounded import load_json, read_capped
+
     try:
-        with open(record, "rb") as f:
-            raw = f.read(_RANGES_LIMIT + 1)
-    except OSError:
-        return None
-    if len(raw) > _RANGES_LIMIT:
-        return None
-    try:
-        return json.loads(raw)
-    except (ValueError, RecursionError):
+        raw = read_capped(record, limits.BUDGETS.record_bytes, _RANGES_LIMIT, follow=False)
+        return load_json(raw, limits.BUDGETS.record_bytes, what=record.name)
+    except (OSError, ModelguardError, ValueError):  # OverBudget is a ModelguardError
         return None
 
 

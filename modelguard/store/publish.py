@@ -381,9 +381,14 @@ def remove_unused_blobs(repo_dir: Path) -> None:
 
 
 def _read(path: Path) -> str:
+    """A ref's text, within 4 KiB (a ref is 40 bytes; one made a huge file or a device is not read whole)."""
+    from modelguard.errors import ModelguardError
+    from modelguard.spec.bounded import read_capped
+    from modelguard.spec.limits import BUDGETS
+
     try:
-        return path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        return read_capped(path, BUDGETS.record_bytes, 4096).decode("utf-8", errors="replace")
+    except (OSError, ModelguardError):
         return ""
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from modelguard.errors import RevokedError, UnreadableError
+from modelguard.errors import RevokedError
 from modelguard.models import Finding
 from modelguard.spec import filenames
 from modelguard.spec.types import LockedHFModel, Policy
@@ -51,14 +51,11 @@ def signature_check(policy: Policy, model: LockedHFModel, bundle_path: Path | No
     snapshot entry); it must be given whenever the lock pins a ``model.sig``, and is ignored otherwise.
     """
     files = {f.path: f.sha256 for f in model.files}
-    bundle: bytes | None = None
+    bundle: Path | None = None
     if BUNDLE_FILE in files:
         if bundle_path is None:
             raise ValueError("signature_check: the lock pins model.sig but no path to its bytes was given")
-        try:
-            bundle = bundle_path.read_bytes()
-        except OSError as e:
-            raise UnreadableError(f"cannot read {bundle_path}: {e.strerror or e}") from None
+        bundle = bundle_path  # read there, within the signature budget
     if bundle is None and not policy.signers:
         return []  # no signature and no signer: nothing to check (verify_model_signature says the same)
     from modelguard.trust.model_signature import verify_model_signature

@@ -17,12 +17,10 @@ reading the file again. Pure apart from reading ``<lockfile>.sig``; never downlo
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
-from modelguard.errors import SignatureError, StaleLockError, UnreadableError
+from modelguard.errors import SignatureError, StaleLockError
 from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
-from modelguard.spec import filenames
 from modelguard.spec.types import Lockfile, Manifest, Policy
 
 
@@ -74,19 +72,20 @@ def lock_findings(lock_path: str | os.PathLike[str], body: bytes, locked: Lockfi
 
 
 def signature_findings(lock_path: str | os.PathLike[str], body: bytes, policy: Policy) -> list[Finding]:
-    """The signature findings (MG-L101..L107) of the lockfile whose bytes are ``body``, under ``policy``
-    (``--frozen`` checks these alone: the lock is acted on as it is, but signed as the policy requires)."""
+    """The signature findings (MG-L101..L107, MG-L025) of the lockfile whose bytes are ``body``, under
+    ``policy`` (``--frozen`` checks these alone: the lock is acted on as it is, but signed as the policy
+    requires). ``<lockfile>.sig`` is read within its budget (issue 14)."""
     if not policy.signers and not policy.require_signature:
-        return []  # nothing to check or require (check_lockfile_signature says the same), no cryptography loaded
-    from modelguard.trust.lock_signature import check_lockfile_signature
+        return []  # nothing to check or require (check_lockfile_signature says the same): no .sig read
+    # cryptography (~60 ms) is imported only when a signature is checked: a fetch without signers
+    # does not pay for it before its first byte (issue 15)
+    from modelguard.spec.limits import OverBudget
+    from modelguard.trust.lock_signature import check_lockfile_signature, envelope_over_budget, read_envelope
 
-    sig_file = filenames.lock_signature_of(lock_path)
     try:
-        envelope: bytes | None = Path(sig_file).read_bytes()
-    except FileNotFoundError:
-        envelope = None
-    except OSError as e:
-        raise UnreadableError(f"cannot read {sig_file}: {e.strerror or e}") from None
+        envelope = read_envelope(lock_path)
+    except OverBudget as e:
+        return [envelope_over_budget(lock_path, e)]
     return check_lockfile_signature(body, envelope, policy, where=os.fspath(lock_path))
 
 

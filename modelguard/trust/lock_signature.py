@@ -30,10 +30,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from modelguard.errors import SignatureError, UnreadableError, UsageError
+from modelguard.errors import LockfileError, SignatureError, UnreadableError, UsageError
 from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
-from modelguard.spec import filenames, ids
+from modelguard.spec import filenames, ids, limits
+from modelguard.spec.bounded import load_json, read_capped
+from modelguard.spec.limits import OverBudget
+from modelguard.spec.lockfile import read_lockfile_bytes
 from modelguard.spec.types import Policy, Signer
 from modelguard.store.atomic import replace_file
 
@@ -211,11 +214,11 @@ def sign_lockfile(
     """
     private = load_private_key(key, password=password)
     try:
-        body = Path(lockfile_path).read_bytes()
-    except FileNotFoundError:
-        raise UsageError(f"no lockfile at {os.fspath(lockfile_path)}; run `modelguard lock` first") from None
-    except OSError as e:
-        raise UnreadableError(f"cannot read {os.fspath(lockfile_path)}: {e.strerror or e}") from None
+        body = read_lockfile_bytes(os.fspath(lockfile_path))
+    except LockfileError as e:
+        if e.rule == "MG-L002":
+            raise UsageError(f"no lockfile at {os.fspath(lockfile_path)}; run `modelguard lock` first") from None
+        raise
     envelope = {
         "payloadType": LOCK_PAYLOAD_TYPE,
         "payload": base64.b64encode(body).decode("ascii"),
@@ -279,18 +282,29 @@ def verify_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Pol
     if not lockfile_signers(policy) and not policy.require_signature:
         return []
     where = os.fspath(lockfile_path)
+    body = read_lockfile_bytes(where)
     try:
-        body = Path(lockfile_path).read_bytes()
-    except OSError as e:
-        raise UnreadableError(f"cannot read {where}: {e.strerror or e}") from None
+        envelope = read_envelope(lockfile_path)
+    except OverBudget as e:
+        return [envelope_over_budget(lockfile_path, e)]
+    return check_lockfile_signature(body, envelope, policy, where=where)
+
+
+def read_envelope(lockfile_path: str | os.PathLike[str]) -> bytes | None:
+    """The bytes of ``<lockfile>.sig`` (None: there is none), read within its budget (4/3 of the lockfile's:
+    the envelope carries the lockfile in base64); :class:`OverBudget` past it, never read whole."""
     sig_file = signature_path(lockfile_path)
     try:
-        envelope: bytes | None = sig_file.read_bytes()
+        return read_capped(sig_file, limits.BUDGETS.signature_bytes, limits.active().lock_signature_bytes)
     except FileNotFoundError:
-        envelope = None
-    except OSError as e:
-        raise UnreadableError(f"cannot read {sig_file}: {e.strerror or e}") from None
-    return check_lockfile_signature(body, envelope, policy, where=where)
+        return None
+    except UsageError as e:  # a folder, a device or a FIFO where the signature should be
+        raise UnreadableError(e.message) from None
+
+
+def envelope_over_budget(lockfile_path: str | os.PathLike[str], e: OverBudget) -> Finding:
+    """MG-L025: the signature is larger than any signature of a lockfile within budget; not parsed."""
+    return finding("MG-L025", f"{signature_path(lockfile_path).name}: {e.message}", path=os.fspath(lockfile_path))
 
 
 def check_lockfile_signature(body: bytes, envelope: bytes | None, policy: Policy, *, where: str) -> list[Finding]:
@@ -315,7 +329,13 @@ def require_lockfile_signature(lockfile_path: str | os.PathLike[str], policy: Po
 
 
 def _check_envelope(raw: bytes, body: bytes, signers: Sequence[Signer], *, where: str, sig_name: str) -> list[Finding]:
-    envelope = _parse_envelope(raw)
+    if len(raw) > limits.active().lock_signature_bytes:
+        return [finding("MG-L025", limits.over(limits.BUDGETS.signature_bytes, f"{sig_name} ({len(raw)} bytes)"),
+                        path=where)]
+    try:
+        envelope = _parse_envelope(raw)
+    except OverBudget as e:
+        return [finding("MG-L025", f"{sig_name}: {e.message}", path=where)]
     if isinstance(envelope, str):
         return [finding("MG-L106", f"{sig_name} is not a modelguard lockfile signature: {envelope}", path=where)]
     payload_type, payload, signatures = envelope
@@ -359,7 +379,7 @@ def _check_envelope(raw: bytes, body: bytes, signers: Sequence[Signer], *, where
 def _parse_envelope(raw: bytes) -> tuple[str, bytes, list[tuple[str, bytes]]] | str:
     """(payloadType, payload, [(keyid, sig)]) or why the envelope is malformed."""
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw, limits.BUDGETS.signature_bytes, what="the envelope")
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "not JSON"
     if not isinstance(doc, dict):

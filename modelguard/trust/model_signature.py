@@ -32,7 +32,6 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -40,10 +39,12 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
-from modelguard.errors import UnreadableError
+from modelguard.errors import UnreadableError, UsageError
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
-from modelguard.spec import filenames
+from modelguard.spec import filenames, limits
+from modelguard.spec.bounded import load_json, read_capped
+from modelguard.spec.limits import OverBudget
 from modelguard.spec.types import Policy, Signer
 from modelguard.trust.lock_signature import (
     PublicKey,
@@ -113,9 +114,12 @@ def verify_model_signature(
             return [finding("MG-P510", f"{repo} ships no {BUNDLE_FILE}, but the policy lists signers for it",
                             model=model_name)]
         return []
-    raw = _read(bundle)
     signers = signers_for(policy, repo)
-    findings = _verify(raw, files, signers, repo=repo)
+    try:
+        findings = _verify(_read(bundle), files, signers, repo=repo)
+    except OverBudget as e:
+        # Never parsed: a signature larger or deeper than any real one is as good as none.
+        findings = [finding("MG-L025", f"{BUNDLE_FILE}: {e.message}")]
     if not signers:
         # Nobody is trusted for this repo: a signature can be neither accepted nor held against
         # the model. Said once, as info, so it shows in the report without failing it.
@@ -249,7 +253,7 @@ def _key_hints(key: PublicKey) -> set[str]:
 def _signed_digests(payload: bytes) -> dict[str, tuple[str, str]] | Finding:
     """{file path: (algorithm, hex digest)} from a statement whose signature already verified."""
     try:
-        statement = json.loads(payload)
+        statement = load_json(payload, limits.BUDGETS.signature_bytes, what=f"the statement {BUNDLE_FILE} signs")
     except (UnicodeDecodeError, json.JSONDecodeError):
         return finding("MG-P514", f"{BUNDLE_FILE}: the signed statement is not JSON")
     if not isinstance(statement, dict) or statement.get("_type") != STATEMENT_TYPE:
@@ -325,17 +329,23 @@ def _compare_files(signed: dict[str, tuple[str, str]], files: Mapping[str, str])
 
 
 def _read(bundle: str | os.PathLike[str] | bytes) -> bytes:
+    """The bundle's bytes within the signature budget (:class:`OverBudget` past it)."""
+    cap = limits.active().signature_bytes
     if isinstance(bundle, bytes):
+        if len(bundle) > cap:
+            raise OverBudget(limits.BUDGETS.signature_bytes, f"{BUNDLE_FILE} ({len(bundle)} bytes)")
         return bundle
     try:
-        return Path(bundle).read_bytes()
-    except OSError as e:
-        raise UnreadableError(f"cannot read model signature {os.fspath(bundle)}: {e.strerror or e}") from None
+        return read_capped(bundle, limits.BUDGETS.signature_bytes, cap, what=f"model signature {os.fspath(bundle)}")
+    except FileNotFoundError:
+        raise UnreadableError(f"cannot read model signature {os.fspath(bundle)}: it is missing") from None
+    except UsageError as e:
+        raise UnreadableError(e.message) from None
 
 
 def _parse_bundle(raw: bytes) -> _Bundle | str:
     try:
-        doc = json.loads(raw)
+        doc = load_json(raw, limits.BUDGETS.signature_bytes, what=BUNDLE_FILE)
     except (UnicodeDecodeError, json.JSONDecodeError):
         return "not JSON"
     if not isinstance(doc, dict):

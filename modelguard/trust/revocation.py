@@ -26,10 +26,12 @@ from tomlkit.container import OutOfOrderTableProxy
 from tomlkit.items import AoT, Table
 
 from modelguard import clock
-from modelguard.errors import ConfigError, RevokedError, UnreadableError, UsageError
+from modelguard.errors import ConfigError, ModelguardError, RevokedError, UnreadableError, UsageError
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.spec import ids
+from modelguard.spec.limits import OverBudget
+from modelguard.spec.tomlsource import key_lines, read_text
 from modelguard.spec.types import Policy, Revocation
 from modelguard.store.atomic import replace_file
 
@@ -240,15 +242,16 @@ def _load(file: Path) -> tomlkit.TOMLDocument:
 
 
 def _read(file: Path) -> str:
-    try:
-        return file.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"no policy at {file}; pass --policy FILE or run where modelguard.toml is") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise UnreadableError(f"cannot read {file}: {getattr(e, 'strerror', None) or e}") from None
+    if not file.exists():
+        raise ConfigError(f"no policy at {file}; pass --policy FILE or run where modelguard.toml is")
+    return read_text(str(file))  # within the config budget; unreadable: UnreadableError (exit 3)
 
 
 def _parse(text: str, file: Path) -> tomlkit.TOMLDocument:
+    try:
+        key_lines(text, source=str(file))  # shaped so tomlkit gets no bomb
+    except OverBudget as e:
+        raise ConfigError(e.message, rule=e.rule) from None
     try:
         return tomlkit.parse(text)
     except tomlkit.exceptions.ParseError as e:
@@ -364,9 +367,13 @@ def _links(snapshot: Path) -> list[str]:
 
 
 def _json(path: Path) -> Any:
+    """An admission record, read within its budget; None when it cannot be (the snapshot is then skipped)."""
     import json
 
+    from modelguard.spec import bounded, limits
+
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        raw = bounded.read_capped(path, limits.BUDGETS.record_bytes, limits.active().record_bytes, follow=False)
+        return bounded.load_json(raw, limits.BUDGETS.record_bytes, what=str(path))
+    except (OSError, ModelguardError, UnicodeDecodeError, json.JSONDecodeError):
         return None

@@ -22,6 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 _SECRET = b"althub-signing-key"
 _MAX_DRIP = 3.0  # seconds a slow body may take, in total
+_MAX_TRICKLE = 60.0  # seconds a trickling body keeps a server thread, whether or not the client gave up
 
 
 class Bodies:
@@ -30,6 +31,22 @@ class Bodies:
 
     def _take(self, kind: str, repo: str | None, path: str | None = None) -> Fault | None:
         raise NotImplementedError
+
+    def _endless_json(self, h: _Handler, limit: int) -> None:
+        """A JSON answer that never ends: chunked, no Content-Length, until the client hangs up (or ``limit``)."""
+        h.send_response(200)
+        h.send_header("Content-Type", "application/json; charset=utf-8")
+        h.send_header("Transfer-Encoding", "chunked")
+        h.end_headers()
+        piece = b'{"type":"file","oid":"' + b"0" * 40 + b'","size":1,"path":"a"},'
+        chunk = b"[" + piece * (65536 // len(piece))
+        sent = 0
+        while sent < limit:
+            h.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+            sent += len(chunk)
+            chunk = chunk.removeprefix(b"[")
+        h.wfile.write(b"0\r\n\r\n")
+        h.close_connection = True
 
     # --- CDN and the foreign host
 
@@ -148,6 +165,17 @@ class Bodies:
                 piece = data[offset:offset + 4096]
                 h.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
             h.wfile.write(b"0\r\n\r\n")
+            return
+        if (trickle := self._take("trickle", repo, f.path)) is not None:
+            # One byte every `value` seconds, for as long as the client listens (at most _MAX_TRICKLE).
+            h.reply(200, headers, head=True, length=len(data))
+            started = time.monotonic()
+            for offset in range(len(data)):
+                if time.monotonic() - started > _MAX_TRICKLE:
+                    break
+                h.wfile.write(data[offset:offset + 1])
+                h.wfile.flush()
+                time.sleep(float(trickle.value or 2.0))
             return
         if (drip := self._take("drip", repo, f.path)) is not None:
             h.reply(200, headers, head=True, length=len(data))

@@ -156,6 +156,9 @@ class AltHub(Bodies):
         h.reply(status, headers, json.dumps({"error": message}).encode(), head=head)
 
     def _json(self, h: _Handler, head: bool, data: object, repo: str, extra: dict[str, str] | None = None) -> None:
+        if (endless := self._take("endless-json", repo)) is not None and not head:
+            self._endless_json(h, int(endless.value or 1 << 30))
+            return
         body = json.dumps(data, separators=(",", ":")).encode()
         headers = {**self._common(), "Content-Type": "application/json; charset=utf-8", **(extra or {})}
         if self._take("gzip-json", repo) and "gzip" in h.headers.get("Accept-Encoding", ""):
@@ -331,12 +334,20 @@ class AltHub(Bodies):
         if folder and not entries:
             self._error(h, head, 404, "EntryNotFound", f"{folder} does not exist on {revision}")
             return
+        if self._take("echo-token", repo.repo_id) and (token := self._token(h)):
+            # A Hub (or a proxy in front of it) that puts the Authorization it received into a file name.
+            entries.append({"type": "file", "oid": hashlib.sha1(token.encode()).hexdigest(), "size": 1,
+                            "path": f"leak/{token}.json"})
         size = 50 if q.get("expand", "false").lower() == "true" else self.page_size
         start = int(base64.urlsafe_b64decode(q["cursor"]).rsplit(b":", 1)[1]) if "cursor" in q else 0
         page = entries[start:start + size]
         extra = {}
+        if self._take("endless-pages", repo.repo_id):
+            # Always one more page: past the real entries, empty pages whose next link never repeats.
+            entries += [{}] * (start + 2 * size)
         if start + size < len(entries):
-            cursor = base64.urlsafe_b64encode(f'{{"file_name":"{page[-1]["path"]}"}}:{start + size}'.encode())
+            last = page[-1].get("path", "") if page else ""
+            cursor = base64.urlsafe_b64encode(f'{{"file_name":"{last}"}}:{start + size}'.encode())
             if self._take("link-loop", repo.repo_id):
                 cursor = q.get("cursor", "").encode() or cursor
             base = self.endpoint
@@ -348,6 +359,11 @@ class AltHub(Bodies):
             link = f"{base}{where}?recursive={str(recursive).lower()}&expand={expand}&cursor={cursor.decode()}"
             extra["Link"] = f'<{link}>; rel="next"'
         self._json(h, head, page, repo.repo_id, extra)
+
+    @staticmethod
+    def _token(h: _Handler) -> str | None:
+        auth = h.headers.get("Authorization", "")
+        return auth[7:] if auth.startswith("Bearer ") else None
 
     def _file_headers(self, repo: AltRepo, commit: str, f: AltFile) -> dict[str, str]:
         etag = f.etag

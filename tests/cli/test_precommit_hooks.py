@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
+from modelguard.models import Format
 from tests._schemas import ROOT
 
 UNKNOWN_BYTES = b"\0" * 8 + b"PK\x03\x04\x14\x00" + bytes(range(256)) * 4  # unknown, hides an archive header: MG-S002
@@ -80,13 +81,77 @@ def test_hooks_are_declared() -> None:
         assert hook["language"] == "python" and hook["name"] and hook["description"]
 
 
+# Every format the scanner reads (README, "What the scanner catches"), with the file names a model
+# repository gives it: the scan hook must hand each to `modelguard scan`. A new Format fails this test
+# until the hook decides about it.
+SCAN_HOOK_NAMES: dict[Format, list[str]] = {
+    Format.PICKLE: ["model.pkl", "x.pickle", "obj.dill", "weights/pytorch_model.bin"],
+    Format.JOBLIB: ["clf.joblib", "clf.jbl", "model.sav"],
+    Format.PYTORCH_ZIP: ["model.pt", "x/y/MODEL.PT", "ckpt.pth", "last.ckpt", "handler.mar"],
+    Format.PYTORCH_LEGACY: ["old.pt", "pytorch_model.bin"],
+    Format.PYTORCH_TAR: ["model.tar"],
+    Format.TORCHSCRIPT: ["traced.pt", "mobile.ptl"],
+    Format.PYTORCH_EXPORT: ["exported.pt2"],
+    Format.NUMPY: ["emb.npy"],
+    Format.NPZ: ["arrays.npz"],
+    Format.ZIP: ["bundle.zip"],
+    Format.TAR: ["ckpt.tar", "ckpt.tgz"],
+    Format.SEVENZ: ["weights.7z"],
+    Format.GZIP: ["ckpt.tar.gz", "model.pkl.gz"],
+    Format.BZIP2: ["model.pkl.bz2"],
+    Format.XZ: ["model.pkl.xz"],
+    Format.LZ4: ["model.pkl.lz4"],
+    Format.ZLIB: ["clf.joblib", "blob.zz"],
+    Format.SAFETENSORS: ["model.safetensors", "model-00001-of-00002.safetensors"],
+    Format.JSON: ["config.json", "sub/config.json", "tokenizer_config.json", "tokenizer.json",
+                  "generation_config.json", "preprocessor_config.json", "model_index.json", "adapter_config.json"],
+    Format.KERAS: ["model.keras"],
+    Format.HDF5: ["model.h5", "weights.hdf5"],
+    Format.GGUF: ["q4.gguf", "old.ggml"],
+    Format.ONNX: ["net.onnx", "net.ort"],
+    Format.ONNX_DATA: ["net.onnx_data", "net.onnx.data"],
+    Format.JINJA: ["chat_template.jinja", "prompt.j2"],
+    Format.TFLITE: ["model.tflite", "model.lite"],
+    Format.MSGPACK: ["flax_model.msgpack"],
+    Format.SENTENCEPIECE: ["tokenizer.model", "spiece.model", "sp.spm"],
+    Format.IMAGE: ["sample.png", "x.jpg", "x.jpeg", "x.gif", "x.bmp", "x.webp", "x.tiff"],
+    Format.AUDIO: ["sample.wav", "x.flac", "x.ogg", "x.mp3"],
+    Format.PDF: ["paper.pdf"],
+    Format.ONNX_TENSOR: ["test_data_set_0/input_0.pb"],
+    Format.TF_SAVED_MODEL: ["saved_model/saved_model.pb"],
+    Format.TF_GRAPHDEF: ["frozen_graph.pb"],
+    Format.TF_CHECKPOINT_INDEX: ["variables/variables.index", "model.ckpt.index"],
+    Format.TF_CHECKPOINT_DATA: ["variables/variables.data-00000-of-00001"],
+    Format.COREML: ["Model.mlmodel"],
+    Format.COREML_WEIGHTS: ["Model.mlpackage/Data/com.apple.CoreML/weights/weight.bin"],
+    Format.MEDIAPIPE_GRAPH: ["hand_landmark.binarypb", "face.task"],
+    Format.WORD2VEC: ["GoogleNews-vectors-negative300.bin", "vectors.w2v", "wiki.en.vec"],
+    Format.FASTTEXT: ["cc.en.300.bin", "lid.176.ftz"],
+    Format.SPM_NORMALIZER: ["normalizer.bin", "spm.model"],
+    Format.MATLAB: ["weights.mat"],
+}
+NOT_HANDED_TO_THE_SCAN_HOOK = {
+    Format.PYTHON: "the project's own code; custom model code is reviewed when the model is fetched and verified",
+    Format.TEXT: "not a model format: any name is scanned when given, none is picked for it",
+    Format.EMPTY: "not a format",
+    Format.UNKNOWN: "not a format: an unknown binary under a model name above is refused (MG-S002)",
+}
+
+
+def test_every_scanned_format_is_decided_by_the_scan_hook() -> None:
+    assert set(SCAN_HOOK_NAMES) | set(NOT_HANDED_TO_THE_SCAN_HOOK) == set(Format)
+    assert not set(SCAN_HOOK_NAMES) & set(NOT_HANDED_TO_THE_SCAN_HOOK)
+    hook = _hooks()["modelguard-scan"]
+    missed = [n for names in SCAN_HOOK_NAMES.values() for n in names if _selected(hook, [n]) != [n]]
+    assert missed == []
+
+
 @pytest.mark.parametrize(
     ("name", "picked"),
-    [("model.safetensors", True), ("weights/pytorch_model.bin", True), ("x/y/MODEL.PT", True),
-     ("q4.gguf", True), ("clf.joblib", True), ("emb.npy", True), ("net.onnx", True), ("ckpt.tar.gz", True),
-     ("app.py", False), ("README.md", False), ("config.json", False), ("model.safetensors.md", False)],
+    [("app.py", False), ("README.md", False), ("notes.txt", False), ("model.safetensors.md", False),
+     ("package.json", False), ("tsconfig.json", False), ("pyproject.toml", False)],
 )
-def test_scan_hook_picks_model_files(name: str, picked: bool) -> None:
+def test_scan_hook_leaves_code_and_docs_alone(name: str, picked: bool) -> None:
     assert _selected(_hooks()["modelguard-scan"], [name]) == ([name] if picked else [])
 
 
@@ -113,10 +178,10 @@ def test_scan_hook_rejects_an_unscannable_model_file(repo: Path) -> None:
 
 def test_scan_hook_decides_by_content_not_by_name(repo: Path) -> None:
     _stage(repo, {"vocab.bin": b"hello\nworld\n"})  # a model extension, but plain text: clean
-    proc, selected = _run_hook("modelguard-scan", repo)
+    proc, selected = _run_hook("modelguard-scan", repo, "-v")
     assert selected == ["vocab.bin"]
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "CLEAN" in proc.stdout and "(text)" in proc.stdout
+    assert "CLEAN       vocab.bin  (text)" in proc.stdout and proc.stdout.splitlines()[-1].startswith("OK: 1 file")
 
 
 def test_scan_hook_passes_args_before_file_names(repo: Path) -> None:

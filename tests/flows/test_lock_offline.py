@@ -7,6 +7,7 @@ Every test here points the Hub endpoint at a closed loopback port: a request wou
 from __future__ import annotations
 
 import os
+import re
 import socket
 from pathlib import Path
 
@@ -197,11 +198,14 @@ def test_failure_line_carries_the_rule_id(
     before = lock.read_bytes() if lock.exists() else None
     assert lock_cli(tmp_path, *args) == code
     lines = capsys.readouterr().err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("modelguard: error: "), lines
+    # One line: "modelguard: error: ...", or, for an error at a line of a file, "FILE:LINE:COL: error: ..."
+    # (the form compilers print, so editors and CI problem matchers link it).
+    prefix = re.match(r"^(modelguard|\S+:\d+:\d+): error: ", lines[0]) if len(lines) == 1 else None
+    assert prefix, lines
     if rule is None:
         assert "MG-" not in lines[0]
     else:
-        assert lines[0].startswith(f"modelguard: error: {rule} ") and lines[0].count(rule) == 1
+        assert lines[0][prefix.end():].startswith(f"{rule} ") and lines[0].count(rule) == 1
     assert (lock.read_bytes() if lock.exists() else None) == before
 
 

@@ -117,7 +117,7 @@ def test_blob_altered_in_registry_storage_is_refused(fake_hub: FakeHub, registry
     assert code == 1, (doc, err)
     # Refused, never quietly replaced by the Hub's copy: a mirror serving other bytes is an incident.
     assert doc["models"][0]["status"] == "refused"
-    rules = {f["rule"] for r in doc["files"] for f in r["findings"]}
+    rules = {f["rule"] for f in doc["findings"]}  # every finding, files' and models'
     assert "MG-H001" in rules
     assert cache_files(node.cache) == []  # nothing admitted
     assert not any((node.cache / "quarantine").iterdir())
@@ -137,7 +137,7 @@ def test_blob_missing_refuses_without_hub_and_falls_back_with_it(fake_hub: FakeH
     assert code == 3, (doc, err)
     status = {m["name"]: m["status"] for m in doc["models"]}
     assert status == {"tiny": "admitted", "other": "no-verdict"}
-    assert "MG-H160" in {f["rule"] for r in doc["files"] for f in r["findings"]}
+    assert "MG-H160" in {f["rule"] for f in doc["findings"]}  # every finding, files' and models'
     assert fake_hub.requests == []
     assert not (node.cache / "hub/models--acme--other").exists()
 

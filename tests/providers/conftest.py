@@ -54,7 +54,7 @@ def fake() -> Iterator[FakeProvider]:
             else:
                 answer = answers.pop(0) if len(answers) > 1 else answers[0]
                 status, body, headers = answer[0], answer[1], (answer[2] if len(answer) > 2 else {})
-            data = json.dumps(body).encode()
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()  # bytes: sent as they are
             self.send_response(status)
             for name, value in headers.items():
                 self.send_header(name, value)

@@ -62,8 +62,14 @@ def app(tmp_path: Path) -> Path:
     return tmp_path / "app"
 
 
+def _line(location: str) -> str:
+    """``line N`` of a lint location ``line N, column M`` (the column is checked on its own)."""
+    return location.split(",", 1)[0]
+
+
 def _found(report: object) -> set[tuple[str, str, str, str]]:
-    return {(Path(f.path).name, f.location, f.rule, f.severity.value) for f in report.all_findings()}  # type: ignore[attr-defined]
+    return {(Path(f.path).name, _line(f.location), f.rule, f.severity.value)
+            for f in report.all_findings()}  # type: ignore[attr-defined]
 
 
 def test_each_kind_of_finding_with_exact_lines(app: Path) -> None:
@@ -85,11 +91,11 @@ def test_lockfile_adds_ids_not_pinned(app: Path, tmp_path: Path) -> None:
     lock = tmp_path / "modelguard.lock"
     lock.write_text(LOCK)
     report = lint_paths([str(app)], lockfile=str(lock), today=TODAY)
-    unpinned = {(Path(f.path).name, f.location) for f in report.all_findings() if f.rule == "MG-P206"}
+    unpinned = {(Path(f.path).name, _line(f.location)) for f in report.all_findings() if f.rule == "MG-P206"}
     assert ("main.py", "line 4") not in unpinned  # gpt-4o is locked (as an alias it is still MG-P201)
     assert (".env", "line 1") not in unpinned  # the pinned snapshot is what the lock resolved
     assert ("web.ts", "line 2") in unpinned and ("config.yaml", "line 3") in unpinned
-    alias = next(f for f in report.all_findings() if f.rule == "MG-P201" and f.location == "line 4")
+    alias = next(f for f in report.all_findings() if f.rule == "MG-P201" and _line(f.location) == "line 4")
     assert "lockfile pins it to gpt-4o-2024-08-06" in alias.message
 
 
@@ -161,3 +167,14 @@ def test_plain_strings_are_not_model_ids(tmp_path: Path) -> None:
     )
     report = lint_paths([str(tmp_path)], today=TODAY)
     assert report.all_findings() == [] and report.ok
+
+
+def test_the_column_is_where_the_id_starts(tmp_path: Path, capsys) -> None:
+    from modelguard.cli import run
+
+    (tmp_path / "app.py").write_text('x = 1\nreply = client.create(model="gpt-4o", input=q)\n', encoding="utf-8")
+    report = lint_paths([str(tmp_path / "app.py")], today=TODAY)
+    [alias] = [f for f in report.all_findings() if f.rule == "MG-P201"]
+    assert alias.location == "line 2, column 30"  # 1-based, in characters: the g of gpt-4o
+    assert run(["lint", str(tmp_path / "app.py")]) == 1
+    assert f"{tmp_path / 'app.py'}:2:30: MG-P201 medium: gpt-4o is a floating alias" in capsys.readouterr().out

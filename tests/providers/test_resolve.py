@@ -290,3 +290,19 @@ def test_a_key_that_cannot_be_sent_is_a_usage_error_naming_the_variable(
                                     "key; set it to the key alone (printable ASCII, no spaces or line breaks)"]
     assert "sk-test" not in out.out + out.err
     assert fake.seen == [] and not (tmp_path / "modelguard.lock").exists()
+
+
+@pytest.mark.parametrize(("body", "rule"), [
+    (b"[" * 100_000 + b"]" * 100_000, "MG-H133"),    # a nesting bomb: refused before the parser recurses
+    (b'{"data": "' + b"x" * 300_000 + b'"}', "MG-H130"),  # larger than the answer budget (lowered below)
+])
+def test_a_provider_answer_is_read_within_its_budgets(fake: FakeProvider, monkeypatch: pytest.MonkeyPatch,
+                                                      body: bytes, rule: str) -> None:
+    from modelguard.errors import HubUnreachableError
+    from modelguard.providers import _http
+
+    monkeypatch.setenv("MODELGUARD_LIMIT_ANSWER_BYTES", "200000")
+    fake.route("/v1/models", (200, body))
+    with pytest.raises(HubUnreachableError) as e:
+        _http.get_json("openai", f"{fake.url}/v1/models", {})
+    assert e.value.rule == rule and e.value.exit_code == 3

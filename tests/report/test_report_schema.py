@@ -181,9 +181,10 @@ def test_unscannable_file_is_listed_with_reason_in_every_format(
 
     assert run(["scan", "--format", "text", "."]) == 1
     text = capsys.readouterr().out
-    [line] = [ln for ln in text.splitlines() if ln.startswith("UNSCANNABLE")]
-    assert "weights.bin" in line
-    assert "MG-S002 medium: format not recognised from its content" in text and "1 unscannable" in text
+    assert "weights.bin:1:1: MG-S002 medium: format not recognised from its content" in text
+    assert "1 unscannable" in text and "notes.txt" not in text  # clean files are listed with -v only
+    assert run(["-v", "scan", "."]) == 1
+    assert "CLEAN       notes.txt  (text)" in capsys.readouterr().out
 
     assert run(["scan", "--format", "json", "."]) == 1
     doc = json.loads(capsys.readouterr().out)

@@ -148,8 +148,9 @@ def test_each_kind_of_finding_is_anchored_to_a_real_file_line(tmp_path: Path, mo
         uri, line = _location(r)
         assert r["locations"][0]["physicalLocation"]["artifactLocation"]["uriBaseId"] == "%SRCROOT%"
         assert len((tmp_path / uri).read_text().splitlines()) >= line  # a real file, a real line
-    assert "model.safetensors" in results[1]["message"]["text"] and "embedder" in results[1]["message"]["text"]
-    assert results[0]["message"]["text"].startswith("src/modeling_x.py: ")
+    assert results[1]["message"]["text"] == "format not recognised (in embedder:model.safetensors)"
+    # The message is the finding's own words, never led by a path (tools group results by message).
+    assert results[0]["message"]["text"] == "calls os.system"
 
 
 def test_anchors_from_lockfile_and_manifest() -> None:
@@ -220,7 +221,7 @@ def test_cli_scan_sarif_is_valid_and_lists_what_was_not_scanned(
     [result] = run_["results"]
     assert result["ruleId"] == "MG-S002" and result["level"] == "error"
     assert _location(result) == ("models/weights.bin", 1)
-    assert "models/weights.bin" in result["message"]["text"]
+    assert result["message"]["text"].startswith("format not recognised from its content")  # the location names the file
     [note] = run_["invocations"][0]["toolExecutionNotifications"]
     assert "models/weights.bin" in note["message"]["text"] and "MG-S002" in note["message"]["text"]
     assert {a["location"]["uri"]: a["properties"]["verdict"] for a in run_["artifacts"]} == {
@@ -308,9 +309,13 @@ def test_fingerprint_is_the_same_for_absolute_and_relative_paths(
     assert _location(a) == _location(b) == ("models/w.bin", 1)
 
 
-def test_log_leaves_the_category_to_the_uploader() -> None:
+def test_log_names_its_category() -> None:
+    # A category per command, so code scanning keeps scan's and verify's alerts apart; upload-sarif keeps
+    # an id already in the log, so a category of one's own is given to modelguard (--sarif-category).
     doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, checked=1))
-    assert "automationDetails" not in doc["runs"][0]  # else upload-sarif's category input is ignored
+    assert doc["runs"][0]["automationDetails"] == {"id": "modelguard/scan/"}
+    doc = json.loads(to_sarif(Report(command="verify", fail_on=Severity.MEDIUM, checked=1), category="models/prod/"))
+    assert doc["runs"][0]["automationDetails"] == {"id": "models/prod/"}
 
 
 def test_model_file_names_are_not_read_as_uri_schemes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -323,3 +328,72 @@ def test_model_file_names_are_not_read_as_uri_schemes(tmp_path: Path, monkeypatc
     [note] = doc["runs"][0]["invocations"][0]["toolExecutionNotifications"]
     assert "locations" not in note  # not a repository file: named in the text only
     assert note["message"]["text"].startswith("embedder:model.bin: not scanned")
+
+
+# --- what code-scanning services and SARIF readers need -----------------------------------------
+
+
+def test_every_rule_links_to_its_section_of_the_rules_reference() -> None:
+    from modelguard.report.links import project_url
+
+    driver = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, checked=1))["runs"][0]["tool"]["driver"]
+    assert driver["informationUri"] == project_url() == "https://github.com/modelguard/modelguard"
+    for rule in driver["rules"]:
+        assert rule["helpUri"] == f"{project_url()}/blob/main/docs/rules.md#{rule['id'].lower()}"
+
+
+@pytest.mark.parametrize(("checked", "failing", "code", "successful"),
+                         [(1, False, 0, True), (1, True, 1, True), (0, False, 3, False)])
+def test_invocation_carries_the_exit_code(checked: int, failing: bool, code: int, successful: bool) -> None:
+    found = (finding("MG-S002", "format not recognised", path="w.bin"),) if failing else ()
+    doc = _sarif(Report(command="scan", fail_on=Severity.MEDIUM, findings=found, checked=checked))
+    invocation = doc["runs"][0]["invocations"][0]
+    # A run that reached a verdict succeeded, findings or not; "no verdict" (3) did not.
+    assert invocation["exitCode"] == code and invocation["executionSuccessful"] is successful
+
+
+def test_binary_findings_carry_the_byte_offset_when_it_is_known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    evil = b"\x80\x02cos\nsystem\nq\x00X\x0a\x00\x00\x00echo pwnedq\x01\x85q\x02Rq\x03."  # never loaded
+    Path("evil.pkl").write_bytes(evil)
+    import zipfile
+
+    with zipfile.ZipFile("evil.pt", "w") as z:
+        z.writestr("archive/data.pkl", evil)
+    assert run(["scan", "-f", "sarif", "evil.pkl", "evil.pt"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert_valid_sarif(doc)
+    regions = {r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]:
+               r["locations"][0]["physicalLocation"]["region"] for r in doc["runs"][0]["results"]
+               if r["ruleId"] == "MG-S101"}
+    assert regions["evil.pkl"] == {"startLine": 1, "byteOffset": 2}  # the GLOBAL opcode, in the file itself
+    assert regions["evil.pt"] == {"startLine": 1}  # inside a compressed member: no offset into the file
+    text = [r["message"]["text"] for r in doc["runs"][0]["results"] if r["ruleId"] == "MG-S101"]
+    assert all(not t.startswith("evil.") for t in text) and "[archive/data.pkl@offset 2]" in text[1]
+
+
+def test_sarif_tools_reads_the_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """sarif-tools, as people post-process SARIF: every result has its location, line, rule and a
+    description that is the finding's words (it groups results by them), not a path."""
+    _scan_repo(tmp_path)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "modeling_x.py").write_text("import os\n\nos.system('echo pwned')\n")
+    monkeypatch.chdir(tmp_path)
+    assert run(["scan", "-f", "sarif", "-o", "scan.sarif", "models", "src"]) == 1
+    sarif_tool = Path(sys.executable).with_name("sarif")
+    assert sarif_tool.exists(), "sarif-tools is in the test extra: pip install -e '.[test]'"
+    out = tmp_path / "issues.csv"
+    proc = subprocess.run([str(sarif_tool), "csv", "--output", str(out), "scan.sarif"], capture_output=True,
+                          text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    import csv
+
+    rows = list(csv.DictReader(out.read_text(encoding="utf-8").splitlines()))
+    got = {(r["Location"], r["Line"], r["Code"]) for r in rows}
+    assert ("models/weights.bin", "1", "MG-S002") in got and ("src/modeling_x.py", "3", "MG-S302") in got
+    for r in rows:
+        assert not r["Description"].startswith((r["Location"], "models/", "src/")), r
+    summary = subprocess.run([str(sarif_tool), "summary", "scan.sarif"], capture_output=True, text=True,
+                             cwd=tmp_path)
+    assert summary.returncode == 0 and "MG-S002" in summary.stdout, summary.stdout + summary.stderr

@@ -168,4 +168,4 @@ def test_real_repo_scans_clean_through_the_cli(tmp_path: Path, capsys: pytest.Ca
     shutil.copytree(REAL, repo, ignore=lambda folder, names: NOT_SAMPLES & set(names) if Path(folder) == REAL else [])
     assert run(["scan", str(repo)]) == 0
     out = capsys.readouterr().out
-    assert f"{len(EXPECTED)} file(s) — {len(EXPECTED)} clean" in out
+    assert f"{len(EXPECTED)} files — {len(EXPECTED)} clean" in out

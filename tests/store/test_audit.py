@@ -247,3 +247,17 @@ def test_lock_fails_closed_when_the_log_cannot_be_written(fake_hub, tmp_path: Pa
     assert run(["--endpoint", fake_hub.endpoint, "lock", "--manifest", str(manifest)]) == ExitCode.NO_VERDICT
     assert "audit log cannot be written" in capsys.readouterr().err
     assert not (tmp_path / "modelguard.lock").exists() and len(fake_hub.requests) == before
+
+
+def test_an_audit_log_that_is_a_link_is_never_appended_through(tmp_path: Path) -> None:
+    from modelguard.errors import UnreadableError
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    root = tmp_path / "cache"
+    root.mkdir()
+    (root / "audit.log").symlink_to(victim)  # someone else wrote to the cache
+    with pytest.raises(UnreadableError) as e:
+        audit.append(root, {"command": "fetch"})
+    assert "audit.log" in e.value.message and e.value.exit_code == 3
+    assert victim.read_text() == "keep\n"

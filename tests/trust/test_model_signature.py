@@ -269,3 +269,39 @@ def test_locked_model_findings_reads_the_bundle_from_the_snapshot(tmp_path) -> N
                              files=tuple(locked_files))
     assert rules(locked_model_findings(org_policy(key), unsigned, tmp_path)) == ["MG-P510"]
     assert locked_model_findings(org_policy(key), model, None) == []  # bytes unavailable: revocation only
+
+
+@pytest.mark.parametrize("raw", [b"[" * 100_000 + b"]" * 100_000, b'{"a":' * 50_000 + b"1" + b"}" * 50_000])
+def test_nesting_bomb_is_over_budget_never_parsed(raw: bytes) -> None:
+    key = new_key("ed25519")
+    found = verify_model_signature(raw, FILES, org_policy(key), repo=REPO)
+    assert rules(found)[:1] == ["MG-L025"] and "MODELGUARD_LIMIT_JSON_DEPTH" in found[0].message
+
+
+def test_bundle_larger_than_its_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODELGUARD_LIMIT_SIGNATURE_BYTES", "1000")
+    key = new_key("ed25519")
+    found = verify_model_signature(b" " * 2000, FILES, org_policy(key), repo=REPO)
+    assert rules(found)[:1] == ["MG-L025"] and "MODELGUARD_LIMIT_SIGNATURE_BYTES" in found[0].message
+
+
+def test_statement_nesting_bomb_inside_a_valid_signature() -> None:
+    key = new_key("ed25519")
+    stmt = statement(FILES)
+    stmt["predicate"]["extra"] = json.loads("[" * 60 + "]" * 60)
+    deep = bundle(key, stmt)  # a real signature over a statement 62 levels deep: within budget, parsed
+    assert "MG-L025" not in rules(verify_model_signature(deep, FILES, org_policy(key), repo=REPO))
+    payload = b'{"_type": ' + b"[" * 100 + b"]" * 100 + b"}"
+    found = verify_model_signature(_signed_bundle(key, payload), FILES, org_policy(key), repo=REPO)
+    assert rules(found)[:1] == ["MG-L025"]
+
+
+def _signed_bundle(key: signing.PrivateKey, payload: bytes) -> bytes:
+    sig = signing.sign_pae(key, signing.pae("application/vnd.in-toto+json", payload))
+    pem = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return json.dumps({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {"publicKey": {"hint": hashlib.sha256(pem).hexdigest()}, "tlogEntries": []},
+        "dsseEnvelope": {"payload": base64.b64encode(payload).decode(), "payloadType": "application/vnd.in-toto+json",
+                         "signatures": [{"sig": base64.b64encode(sig).decode(), "keyid": ""}]},
+    }).encode()
