@@ -9,8 +9,7 @@ the call returns; Python users get exactly what the command line gets.
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
 * :func:`init`, :func:`add`, :func:`remove`: start and edit the manifest (then lock), like ``uv add``.
 * :func:`sbom`: a CycloneDX ML-BOM of the lockfile.
-* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not
-  (``modelguard path NAME`` prints it for servers that are not Python).
+* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not (``path``).
 * :func:`plan_fetch` (``fetch --dry-run``) and :func:`cache_contents` (``list``): what a fetch would
   download, and what the cache holds; neither is a verdict.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from

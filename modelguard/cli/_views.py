@@ -73,7 +73,7 @@ def render_plan(plan: FetchPlan, fmt: str) -> str:
                 lines.append(f"    {f.path}  {size(f.size)}  {what}")
         else:
             lines.append(f"{head}  ({m.reason})")
-    where = f" from {plan.source}" if plan.source else ""
+    where = f" from {plan.source}" if plan.source and plan.to_download else ""
     lines.append("")
     lines.append(f"DRY RUN: would download {size(plan.to_download)} in {plan.files_to_download} file(s){where}; "
                  "nothing was downloaded or changed")

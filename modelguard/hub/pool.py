@@ -11,6 +11,11 @@ partial download (:mod:`modelguard.store.partial`), and every byte is hashed onc
 the pieces land (:class:`~modelguard.store.ordered.OrderedHasher`): memory stays bounded by the
 workers' 1 MiB buffers and each file's hashing backlog, whatever the file sizes.
 
+Budgets (issue 14) hold per request, whatever it asks for: each whole-file GET, each piece and each
+resume has its own connect/read timeouts and :class:`~modelguard.hub.pace.Pace` (deadline, minimum
+rate; :mod:`modelguard.hub.ranged`), so a stalled piece is retried from its next byte and, after the
+client's retries, fails its file with no verdict (MG-H134/H135); a body is never kept past its range.
+
 Resume: a piece cut short is asked for again from its next byte (``Range``), with the client's
 backoff; a partial left by an earlier run (kill -9, Ctrl-C, a network failure) is continued, its
 bytes re-hashed from disk, never trusted. A server that ignores ``Range`` is detected
@@ -32,8 +37,6 @@ import os
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
 
 from modelguard.errors import (
     IntegrityError,
@@ -41,16 +44,17 @@ from modelguard.errors import (
     NotFoundError,
     NoVerdictError,
     RejectedError,
-    UnreadableError,
 )
+from modelguard.hub.jobs import Done, Job, Want, check, cut, store_error
 from modelguard.hub.progress import Progress, Silent
 from modelguard.hub.ranged import Cancelled, RangeIgnored, get_range
 from modelguard.hub.transport import HubClient, Transient, pause
 from modelguard.models import Finding
 from modelguard.report.rules import finding
-from modelguard.store.digest import Digests
 from modelguard.store.ordered import OrderedHasher
 from modelguard.store.partial import Partial
+
+__all__ = ["DEFAULT_WORKERS", "MAX_WORKERS", "PIECE", "Claim", "Done", "Gate", "Head", "Pool", "Want"]
 
 DEFAULT_WORKERS = 8
 """connections at once, as huggingface_hub's snapshot_download uses"""
@@ -65,57 +69,6 @@ Head = Callable[[str, "int | None"], tuple[str, str, int]]
 Claim = Callable[["Want", int], Partial]
 Gate = Callable[[str, str], "ModelguardError | None"]
 """(path, the ETag its HEAD announced) -> why its bytes must not be asked for (may wait), or None"""
-
-
-@dataclass(frozen=True)
-class Want:
-    """One locked file to download to ``dest``."""
-
-    path: str
-    size: int | None
-    """the locked size, when there is a lock (else what the Hub announces is taken)"""
-    sha256: str | None
-    """the SHA-256 to check before the ETag (MG-H001 first), when the caller wants it checked here"""
-    dest: Path
-    key: str | None = None
-    """the locked SHA-256 that names the file's partial download (resumable across runs)"""
-
-
-@dataclass
-class Done:
-    """What became of one file: its digests, or the error that refused it; and notes (MG-H150, MG-H151)."""
-
-    digests: Digests | None = None
-    error: ModelguardError | None = None
-    notes: list[Finding] = field(default_factory=list)
-
-
-class _Job:
-    def __init__(self, want: Want, what: str) -> None:
-        self.want = want
-        self.what = what
-        self.lock = threading.Lock()
-        self.etag = ""
-        self.location = ""
-        self.size = want.size or 0
-        self.finished = False
-        self.partial: Partial | None = None
-        self.fd = -1
-        self.hasher: OrderedHasher | None = None
-        self.inherited = 0
-        """bytes of the partial that earlier attempts or runs left (re-hashed, not downloaded again)"""
-        self.outstanding = 0
-        self.error: ModelguardError | None = None
-        self.restart: str | None = None
-        """why the file must be downloaded again from byte 0 (set while pieces may still run)"""
-        self.restarts = 0
-        self.whole_only = False
-        """the server ignored Range: one request for the whole file, no pieces"""
-        self.retried_fresh = False
-        self.done = Done()
-
-    def stopped(self) -> bool:
-        return self.error is not None or self.restart is not None
 
 
 class Pool:
@@ -133,8 +86,8 @@ class Pool:
         self.workers = max(1, min(MAX_WORKERS, workers))
         self.progress: Progress = progress or Silent()
         self.piece = piece
-        self._opens: deque[_Job] = deque()
-        self._pieces: deque[tuple[_Job, int, int]] = deque()
+        self._opens: deque[Job] = deque()
+        self._pieces: deque[tuple[Job, int, int]] = deque()
         self._cv = threading.Condition()
         self._busy = 0
         self._opened = 0
@@ -149,7 +102,7 @@ class Pool:
 
     def run(self, wants: Sequence[Want]) -> dict[str, Done]:
         """Download ``wants``; a file that was never opened (after a failure without verdict) has no entry."""
-        jobs = [_Job(w, f"{self.repo}@{self.commit[:12]}:{w.path}") for w in wants]
+        jobs = [Job(w, f"{self.repo}@{self.commit[:12]}:{w.path}") for w in wants]
         self._opens.extend(sorted(jobs, key=lambda j: (j.want.size or 0) > SMALL))  # small files asked about first
         try:
             return self._run(jobs)
@@ -160,7 +113,7 @@ class Pool:
                         job.hasher.close()
                     self._finish(job, record=False)
 
-    def _run(self, jobs: list[_Job]) -> dict[str, Done]:
+    def _run(self, jobs: list[Job]) -> dict[str, Done]:
         # HEAD requests (openers) do not count as transfers: while every connection is busy with bytes,
         # the next files are already asked about, so a connection that frees up starts at once.
         count = min(self.workers, max(1, len(jobs)))
@@ -187,7 +140,7 @@ class Pool:
 
     # --- the queues
 
-    def _next(self, kind: str) -> _Job | tuple[_Job, int, int] | None:
+    def _next(self, kind: str) -> Job | tuple[Job, int, int] | None:
         """The next piece (``get``) or file to open (``open``); None once nothing is left for anyone."""
         with self._cv:
             while True:
@@ -205,7 +158,7 @@ class Pool:
                     return None
                 self._cv.wait()
 
-    def _push(self, tasks: list[tuple[_Job, int, int]], *, first: bool = False) -> None:
+    def _push(self, tasks: list[tuple[Job, int, int]], *, first: bool = False) -> None:
         """Queue pieces: in the order their files were opened (a small file is not kept waiting behind a big
         one's pieces), or ``first`` (a file started over goes before the files that wait)."""
         with self._cv:
@@ -218,7 +171,7 @@ class Pool:
     def _worker(self, kind: str) -> None:
         while (task := self._next(kind)) is not None:
             try:
-                if isinstance(task, _Job):
+                if isinstance(task, Job):
                     self._open(task)
                 else:
                     self._piece(*task)
@@ -235,7 +188,7 @@ class Pool:
 
     # --- one file
 
-    def _open(self, job: _Job) -> None:
+    def _open(self, job: Job) -> None:
         if self._stop:
             self._finish(job, record=False)
             return  # not attempted: not reported
@@ -250,13 +203,13 @@ class Pool:
             self._finish(job, error=e)
             return
         except OSError as e:
-            self._finish(job, error=_store_error(job.what, e))
+            self._finish(job, error=store_error(job.what, e))
             return
         job.inherited = job.partial.done.total
         self.progress.start(job.want.path, job.size, job.inherited)
         self._plan(job)
 
-    def _plan(self, job: _Job) -> None:
+    def _plan(self, job: Job) -> None:
         """Start hashing what is on disk and queue the missing ranges, cut into pieces."""
         assert job.partial is not None
         job.hasher = OrderedHasher(job.fd, job.size, git_sha1=len(job.etag) != 64, landed=job.partial.done)
@@ -264,7 +217,7 @@ class Pool:
             pieces = [(job, 0, job.size)] if job.size else []
         else:
             pieces = [(job, a, b) for start, end in job.partial.done.missing(job.size)
-                      for a, b in _cut(start, end, self.piece)]
+                      for a, b in cut(start, end, self.piece)]
         if not pieces:
             self._settle(job)
             return
@@ -273,7 +226,7 @@ class Pool:
         # piece would make it (and the scan of the model) finish last.
         self._push(pieces, first=job.restarts > 0 or job.retried_fresh or job.size <= SMALL)
 
-    def _piece(self, job: _Job, start: int, end: int) -> None:
+    def _piece(self, job: Job, start: int, end: int) -> None:
         at = [start]
 
         def write(offset: int, data: bytes) -> None:
@@ -313,7 +266,7 @@ class Pool:
         except (RejectedError, NoVerdictError, NotFoundError) as e:
             self._fail(job, e)
         except OSError as e:
-            self._fail(job, _store_error(job.what, e))
+            self._fail(job, store_error(job.what, e))
         finally:
             with job.lock:
                 job.outstanding -= 1
@@ -321,7 +274,7 @@ class Pool:
             if last:
                 self._settle(job)
 
-    def _restart(self, job: _Job, note: Finding) -> None:
+    def _restart(self, job: Job, note: Finding) -> None:
         with job.lock:
             if job.restart is None:
                 job.restart = note.message
@@ -330,13 +283,13 @@ class Pool:
                 if note.rule == "MG-H150":
                     job.whole_only = True
 
-    def _fail(self, job: _Job, error: ModelguardError) -> None:
+    def _fail(self, job: Job, error: ModelguardError) -> None:
         with job.lock:
             job.error = job.error or error
         if isinstance(error, NoVerdictError):
             self._stop = True
 
-    def _settle(self, job: _Job) -> None:
+    def _settle(self, job: Job) -> None:
         """Every piece of ``job`` ended: finish the file, or download it again from byte 0."""
         assert job.partial is not None and job.hasher is not None
         if job.error is not None or self._cancel:
@@ -355,9 +308,9 @@ class Pool:
         try:
             got = job.hasher.digests()
         except OSError as e:
-            self._finish(job, error=_store_error(job.what, e))
+            self._finish(job, error=store_error(job.what, e))
             return
-        problem = _check(job, got)
+        problem = check(job, got)
         if problem is not None and job.inherited and not job.retried_fresh:
             # Bytes an earlier attempt left did not add up to the lock: they go, and the file comes anew.
             job.retried_fresh = True
@@ -375,7 +328,7 @@ class Pool:
             # The name must still be the file that was hashed (no one swapped it in the meantime).
             moved, hashed = os.lstat(job.want.dest), os.fstat(job.fd)
         except OSError as e:
-            self._finish(job, error=_store_error(job.what, e))
+            self._finish(job, error=store_error(job.what, e))
             return
         if (moved.st_dev, moved.st_ino) != (hashed.st_dev, hashed.st_ino):
             job.want.dest.unlink(missing_ok=True)
@@ -385,7 +338,7 @@ class Pool:
         job.done.digests = got
         self._finish(job)
 
-    def _start_over(self, job: _Job) -> None:
+    def _start_over(self, job: Job) -> None:
         assert job.partial is not None
         job.restart = None
         self.progress.restart(job.want.path, job.partial.done.total)
@@ -393,7 +346,7 @@ class Pool:
         job.inherited = 0
         self._plan(job)
 
-    def _finish(self, job: _Job, *, error: ModelguardError | None = None, record: bool = True) -> None:
+    def _finish(self, job: Job, *, error: ModelguardError | None = None, record: bool = True) -> None:
         """Close the file and keep the outcome. A partial survives a failure without verdict (to resume);
         refused bytes are removed."""
         if job.finished:
@@ -422,35 +375,3 @@ class Pool:
             with self._cv:
                 self._results[job.want.path] = job.done
         self.progress.finish(job.want.path)
-
-
-def _cut(start: int, end: int, piece: int) -> list[tuple[int, int]]:
-    """``[start, end)`` in pieces of about ``piece`` bytes, evenly (no sliver of a piece at the end)."""
-    count = max(1, round((end - start) / piece))
-    step = -(-(end - start) // count)
-    return [(a, min(a + step, end)) for a in range(start, end, step)]
-
-
-def _check(job: _Job, got: Digests) -> IntegrityError | None:
-    """The hashed bytes against the announced size, the lock and the ETag (MG-H008, MG-H001, MG-H003)."""
-    from modelguard.hub.metadata import check_etag_matches
-
-    if got.size != job.size:
-        return IntegrityError(f"{job.what}: {got.size} of the {job.size} bytes announced arrived", rule="MG-H008")
-    if job.want.sha256 is not None and got.sha256 != job.want.sha256:
-        return IntegrityError(f"{job.what}: SHA-256 {got.sha256} differs from the locked {job.want.sha256}",
-                              rule="MG-H001")
-    try:
-        check_etag_matches(job.etag, got, job.what)
-    except IntegrityError as e:
-        return e
-    return None
-
-
-def _store_error(what: str, e: OSError) -> UnreadableError:
-    import errno
-
-    full = e.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT)
-    reason = "no space left" if full else (e.strerror or type(e).__name__)
-    return UnreadableError(f"{what}: cannot write the download into quarantine: {reason}; free space and fetch "
-                          "again", rule="MG-H106")

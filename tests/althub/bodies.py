@@ -103,6 +103,18 @@ class Bodies:
         h.close_connection = True
         h.connection.shutdown(socket.SHUT_RDWR)
 
+    @staticmethod
+    def _trickle(h: _Handler, status: int, headers: dict[str, str], data: bytes, every: float) -> None:
+        """One byte every ``every`` seconds, for as long as the client listens (at most _MAX_TRICKLE)."""
+        h.reply(status, headers, head=True, length=len(data))
+        started = time.monotonic()
+        for offset in range(len(data)):
+            if time.monotonic() - started > _MAX_TRICKLE:
+                break
+            h.wfile.write(data[offset:offset + 1])
+            h.wfile.flush()
+            time.sleep(every)
+
     def _content(self, h: _Handler, head: bool, repo: str, f: AltFile, headers: dict[str, str]) -> None:
         data = f.content
         if data and self._take("tamper", repo, f.path):
@@ -118,6 +130,9 @@ class Bodies:
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
             if self._take("truncate", repo, f.path):  # a resumed transfer is cut half-way too
                 self._cut(h, 206, headers, data[start:])
+                return
+            if (trickle := self._take("trickle", repo, f.path)) is not None:  # and so is a trickle
+                self._trickle(h, 206, headers, data[start:], float(trickle.value or 2.0))
                 return
             h.reply(206, headers, data[start:])
             return
@@ -167,15 +182,7 @@ class Bodies:
             h.wfile.write(b"0\r\n\r\n")
             return
         if (trickle := self._take("trickle", repo, f.path)) is not None:
-            # One byte every `value` seconds, for as long as the client listens (at most _MAX_TRICKLE).
-            h.reply(200, headers, head=True, length=len(data))
-            started = time.monotonic()
-            for offset in range(len(data)):
-                if time.monotonic() - started > _MAX_TRICKLE:
-                    break
-                h.wfile.write(data[offset:offset + 1])
-                h.wfile.flush()
-                time.sleep(float(trickle.value or 2.0))
+            self._trickle(h, 200, headers, data, float(trickle.value or 2.0))
             return
         if (drip := self._take("drip", repo, f.path)) is not None:
             h.reply(200, headers, head=True, length=len(data))

@@ -215,6 +215,28 @@ def test_dry_run_counts_what_a_partial_download_already_holds(project: tuple[Fak
     assert files["model.safetensors"]["download-bytes"] == weights.size - 100
 
 
+def test_dry_run_and_list_follow_the_output_options(project: tuple[FakeHub, Path], capsys) -> None:
+    """-f/-o as every command takes them (``-o -`` is stdout, a file is written whole), global options after
+    the subcommand; SARIF is refused for a plan or an inventory (nothing to anchor), exit 2, nothing written."""
+    hub, root = project
+    out = root / "plan.json"
+    assert run(["fetch", "b", "--dry-run", "-f", "json", "-o", str(out), "--lockfile", str(root / "modelguard.lock"),
+                "--cache-dir", str(root / "cache"), "--endpoint", hub.endpoint, "-q"]) == 0
+    assert capsys.readouterr().out == "" and json.loads(out.read_text())["schema"] == "modelguard/fetch-plan/v1"
+    assert mg(hub, root, "fetch", "--dry-run", "-f", "json", "-o", "-") == 0
+    assert json.loads(capsys.readouterr().out)["files-to-download"] == 4
+    assert mg(hub, root, "fetch", "--dry-run", "-f", "sarif") == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("modelguard: error: -f sarif: a fetch plan is written as")
+    assert mg(hub, root, "fetch", "a") == 0
+    capsys.readouterr()
+    listing = root / "list.json"
+    assert run(["list", "--cache-dir", str(root / "cache"), "-f", "json", "-o", str(listing), "-v"]) == 0
+    assert [s["state"] for s in json.loads(listing.read_text())["snapshots"]] == ["admitted"]
+    assert run(["list", "--cache-dir", str(root / "cache"), "--format", "sarif"]) == 2
+    assert "'sarif' is not one of 'text', 'json'" in capsys.readouterr().err
+
+
 # --- --frozen: the lockfile alone ------------------------------------------------------------
 
 
