@@ -116,9 +116,12 @@ class Pool:
     def _run(self, jobs: list[Job]) -> dict[str, Done]:
         # HEAD requests (openers) do not count as transfers: while every connection is busy with bytes,
         # the next files are already asked about, so a connection that frees up starts at once.
-        count = min(self.workers, max(1, len(jobs)))
+        # Transfers: as many as there are pieces to fetch (a single 10 GB file still gets every
+        # connection), up to the pool's size; a file of unknown size counts as one piece until its HEAD.
+        count = {"open": min(self.workers, max(1, len(jobs))),
+                 "get": min(self.workers, max(1, sum(len(cut(0, j.want.size or 1, self.piece)) for j in jobs)))}
         threads = [threading.Thread(target=self._worker, args=(kind,), name=f"modelguard-{kind}-{i}", daemon=True)
-                   for kind in ("open", "get") for i in range(count)]
+                   for kind, n in count.items() for i in range(n)]
         for t in threads:
             t.start()
         try:

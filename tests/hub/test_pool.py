@@ -23,6 +23,7 @@ import pytest
 from modelguard.cli import run
 from modelguard.flows.fetch import fetch_locked
 from modelguard.hub.client import download, head_file
+from modelguard.hub.jobs import cut
 from modelguard.hub.pool import Pool, Want
 from modelguard.spec.types import Lockfile
 from modelguard.store.partial import PartialStore
@@ -221,3 +222,40 @@ def test_many_files_share_a_bounded_pool(fake_hub: FakeHub, tmp_path: Path) -> N
     report = fetch_locked(lock, allow_all(), cache_dir=tmp_path / "cache", workers=3,
                           client_factory=lambda: quick_client(fake_hub.endpoint))
     assert report.exit_code == 0 and [m.status.value for m in report.models or ()] == ["admitted"]
+
+
+def test_every_piece_and_every_resume_is_held_to_the_minimum_rate(fake_hub: FakeHub, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 14's pace holds per request in the pool: each ranged piece, and each resume of a stalled one,
+    gets its own deadline and minimum rate. A server slower than the minimum on every connection leaves
+    the file with no verdict (MG-H134) after the client's retry, which asked for the rest from the next byte;
+    what arrived is kept to resume, never handed over."""
+    monkeypatch.setenv("MODELGUARD_LIMIT_MIN_RATE", str(MIB))
+    monkeypatch.setenv("MODELGUARD_LIMIT_RATE_WINDOW", "1")
+    data = safetensors(2 * MIB, 9)
+    model = publish(fake_hub, "one", "acme/one", {"model.safetensors": data}, lfs=["model.safetensors"])
+    client = quick_client(fake_hub.endpoint)  # one retry
+    store = PartialStore(tmp_path / "q")
+    (lf,) = model.files
+    pool = Pool(client, model.repo, model.commit, workers=2, piece=MIB,
+                claim=lambda want, size: store.claim(lf.sha256, size),
+                head=lambda path, size: head_file(client, model.repo, model.commit, path, size))
+    fake_hub.clear_requests()
+    fake_hub.limit_rate(128 << 10)  # 128 KiB/s per connection, an eighth of the minimum
+    try:
+        done = pool.run([Want(lf.path, lf.size, lf.sha256, tmp_path / "out")])[lf.path]
+    finally:
+        fake_hub.limit_rate(None)
+    assert done.error is not None and done.error.rule == "MG-H134" and done.digests is None
+    assert not (tmp_path / "out").exists()
+    asked = [tuple(int(x) for x in rng.removeprefix("bytes=").split("-")) for _, rng in gets(fake_hub)]
+    pieces = [(a, b - 1) for a, b in cut(0, lf.size, MIB)]
+    assert len(pieces) == 2 and len(asked) == 4  # two pieces, each stalled, each resumed once
+    firsts = [r for r in asked if r in pieces]
+    resumes = [r for r in asked if r not in pieces]
+    assert sorted(firsts) == pieces
+    # each resume asked for the rest of its piece, from the byte after what arrived
+    assert sorted(end for _, end in resumes) == [end for _, end in pieces]
+    assert all(start > piece_start for (start, _), (piece_start, _) in zip(sorted(resumes), pieces, strict=True))
+    kept = store.resumable(lf.sha256, lf.size)
+    assert 0 < kept < lf.size  # what arrived waits for the next fetch
