@@ -22,6 +22,7 @@ from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
@@ -31,8 +32,10 @@ import corpus_formats as fmt  # noqa: E402
 import lz4.frame  # noqa: E402
 import numpy as np  # noqa: E402
 import py7zr  # noqa: E402
+import zstandard  # noqa: E402
 
 from tests.scan import containers_build as cb  # noqa: E402
+from tests.scan import h5build as hb  # noqa: E402
 from tests.scan import picklegen as g  # noqa: E402
 
 REAL_CORPUS = ROOT.parent.parent / "shared" / "corpus_real"
@@ -155,6 +158,37 @@ def malicious_containers() -> Iterator[Sample]:
     yield _mal("config.json", EVIL, "renamed/pickle named config.json", renamed=True)
 
 
+def malicious_round2() -> Iterator[Sample]:
+    """Issue 17's classes: HDF5 beyond model_config, derived and nested pickle gadgets, fx graph code,
+    TorchScript that writes on load, zstd, padding past the ratio guard."""
+    evil0 = b"cos\nsystem\n(S'echo pwned'\ntR."  # protocol 0, as PyTables pickles attributes
+    yield _mal("pandas_attribute.h5", hb.pickled_attribute(evil0), "hdf5/pickled PyTables attribute")
+    yield _mal("pandas_object_rows.h5", hb.object_rows([b"\x80\x02N.", EVIL], chunks=(1,), compression="gzip"),
+               "hdf5/pickled PyTables object row")
+
+    def external(f: Any) -> None:
+        f.create_dataset("model_weights/dense/kernel:0", shape=(4,), dtype="f4", external=[("/etc/hostname", 0, 16)])
+    yield _mal("external_storage.h5", hb.h5(external), "hdf5/Keras weights from external storage")
+    yield _mal("dataclasses_create_fn.pkl", g.reduce_call("dataclasses", "_create_fn", "f", ["x"], ["return 1"]),
+               "pickle/code generator (derived)")
+    yield _mal("forward_ref.pkl", g.reduce_call("typing", "get_type_hints", "x"), "pickle/forward-ref eval (derived)")
+    yield _mal("copyreg_ext.pkl", g.add_extension_then_ext("os", "system"), "pickle/copyreg extension + EXT")
+    inner = g.reduce_call("subprocess", "check_output", ["id"])
+    nested = g.global_op("torch", "load") + b"(" + g.global_op("io", "BytesIO") + b"(" + g.binbytes(inner) + b"tRtR"
+    yield _mal("nested_torch_load.pkl", g.pickle_of(nested, 3), "pickle/nested torch.load of bytes")
+    yield _mal("fx_injected.pt", cb.torch_zip(g.fx_graph_module(
+        "\n\ndef forward(self, x):\n    __import__('os').system('echo pwned')\n    return x\n", "import torch")),
+        "pickle/fx graph module with injected code")
+    ts = [cb.Entry("archive/data.pkl", b"\x80\x02}."), cb.Entry("archive/constants.pkl", b"\x80\x02)."),
+          cb.Entry("archive/code/__torch__/m.py", b"class M(Module):\n"
+                   b"  def __setstate__(self, state: Tuple[bool]) -> None:\n"
+                   b"    _0 = ops.aten.save(torch.zeros([1]), '/tmp/pwned')\n    return None\n"),
+          cb.Entry("archive/version", b"3\n")]
+    yield _mal("torchscript_setstate_save.pt", cb.build_zip(ts), "torchscript/__setstate__ writes a file")
+    yield _mal("model.pkl.zst", zstandard.compress(EVIL), "compressed/zstd")
+    yield _mal("padded.pkl.gz", gzip.compress(EVIL + b"\0" * (160 << 20), 9), "compressed/gzip padded to 160 MiB")
+
+
 def malicious_formats() -> Iterator[Sample]:
     yield _mal("modeling_evil.py", fmt.MALICIOUS_CODE, "code/exec of base64")
     yield _mal("lambda.keras", fmt.keras_zip(with_lambda=True), "keras/Lambda layer")
@@ -191,6 +225,13 @@ def benign() -> Iterator[Sample]:
     yield _ok("configs.tar.gz", gzip.compress(fmt.tar_of({"config.json": b'{"a": 1}', "model.pkl":
                                                          g.benign_ordered_dict()})), "archive/tar.gz of benign files")
     yield from _torch_written()
+    yield _ok("frame.pkl.zst", zstandard.compress(pickle.dumps({"columns": ["a", "b"], "rows": 3}, protocol=5)),
+              "compressed/zstd pickle")
+    yield _ok("pandas_like.h5", hb.pickled_attribute(b"(lp0\nVname\np1\na."), "hdf5/PyTables attributes")
+    for rel in ("torch/functional_activations.pt", "torch/fx_graph_module.pt", "torch/dcp/.metadata",
+                "torch/dcp/__0_0.distcp", "pandas/frame_fixed.h5", "pandas/frame_table.h5", "pandas/frame.pkl.zst"):
+        path = ROOT / "tests" / "data" / "real" / rel
+        yield _ok(f"real_{rel.replace('/', '_').lstrip('.')}", path.read_bytes(), f"torch-pandas-real/{rel}")
     if REAL_CORPUS.is_dir():
         for path in sorted(REAL_CORPUS.rglob("*")):
             if path.is_file():
@@ -247,7 +288,7 @@ def _torch_written() -> Iterator[Sample]:
 
 
 def build() -> list[Sample]:
-    return [*malicious_pickles(), *malicious_containers(), *malicious_formats(), *benign()]
+    return [*malicious_pickles(), *malicious_containers(), *malicious_round2(), *malicious_formats(), *benign()]
 
 
 def write(out: Path) -> list[tuple[Path, Sample]]:

@@ -13,6 +13,8 @@ import tarfile
 import zipfile
 from typing import Any
 
+import numpy as np
+
 # ---- GGUF (v3) -------------------------------------------------------------------------------
 _GGUF_STRING, _GGUF_UINT32, _GGUF_ARRAY = 8, 4, 9
 
@@ -105,7 +107,18 @@ def keras_zip(*, with_lambda: bool) -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("metadata.json", json.dumps({"keras_version": "3.6.0", "date_saved": "2026-01-01@00:00:00"}))
         z.writestr("config.json", json.dumps(config))
-        z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 56)
+        z.writestr("model.weights.h5", weights_h5())
+    return buf.getvalue()
+
+
+def weights_h5() -> bytes:
+    """A Keras 3 ``model.weights.h5``: one layer's variables, written by h5py (the HDF5 C library)."""
+    import h5py  # a test dependency; writes only
+
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as f:
+        f.create_dataset("layers/dense/vars/0", data=np.ones((4, 4), "f4"))
+        f.create_dataset("layers/dense/vars/1", data=np.zeros(4, "f4"))
     return buf.getvalue()
 
 

@@ -39,6 +39,7 @@ class Format(str, Enum):
     XZ = "xz"
     LZ4 = "lz4"
     ZLIB = "zlib"
+    ZSTD = "zstd"
     SAFETENSORS = "safetensors"
     PYTHON = "python"
     JSON = "json"

@@ -26,7 +26,8 @@ EXPECTED = {
     "classifier": ("admitted", "admitted", {"-"}),
     "legacy-classifier": ("refused", "refused", {"MG-S101"}),
     "sentiment": ("refused", "refused", {"MG-H003"}),
-    "custom-arch": ("refused", "refused", {"MG-P011", "MG-S301", "MG-S311"}),
+    # MG-S301 (custom code present) is information since issue 17: the policy's MG-P011 refuses it
+    "custom-arch": ("refused", "refused", {"MG-P011", "MG-S311"}),
     "fast-llm": ("lock-refused", "lock-refused", {"MG-P001"}),
 }
 

@@ -29,6 +29,7 @@ from modelguard.errors import (
 from modelguard.models import Finding, Severity, Verdict
 from modelguard.report.budget_rules import BUDGET_RULES
 from modelguard.report.cache_rules import CACHE_RULES
+from modelguard.report.detection_rules import DETECTION_RULES, S101_HELP, S301_HELP
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
@@ -57,9 +58,7 @@ _ALL: list[Rule] = [
          "The file could not be read (permissions, I/O error). Fix access and scan again."),
     # ---- MG-S1xx: pickle -------------------------------------------------------------------
     # (pickle analyser rules go here)
-    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable",
-         "Loading this pickle imports something that runs commands, evaluates code, reads or writes "
-         "files, opens connections or unpickles more data. Do not load it; report it to the publisher."),
+    Rule("MG-S101", _C, _MAL, "Pickle imports a dangerous callable", S101_HELP),
     Rule("MG-S102", _H, _SUS, "Pickle imports a callable that is not on the allowlist",
          "Loading this pickle imports and may call code modelguard does not know to be safe. Review the "
          "named import; if it is harmless, allow it with [[policy.safe-global]], or convert to safetensors."),
@@ -106,9 +105,7 @@ _ALL: list[Rule] = [
 
     # ---- MG-S3xx..S7xx: code and other formats ---------------------------------------------
     # (safetensors, python code, config auto_map, keras, gguf, onnx rules go here)
-    Rule("MG-S301", _M, _SUS, "Custom Python code present",
-         "A loader with trust_remote_code runs this file. Review it, then allow it by file hash in the "
-         "policy ([[policy.remote-code]]), or use a model that needs no custom code."),
+    Rule("MG-S301", _I, _SUS, "Custom Python code present", S301_HELP),
     Rule("MG-S302", _H, _SUS, "Python code runs processes",
          "The code calls subprocess, os.system/popen/exec/spawn or pty. A few real models compile kernels "
          "this way; check every command before allowing the file."),
@@ -191,7 +188,7 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
-    *(Rule(i, Severity(sev), Verdict(v), title, text) for i, sev, v, title, text in FORMAT_RULES),
+    *(Rule(i, Severity(sev), Verdict(v), t, x) for i, sev, v, t, x in (*FORMAT_RULES, *DETECTION_RULES)),
     ]),
 
     # ---- MG-H: integrity -------------------------------------------------------------------

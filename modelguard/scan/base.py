@@ -48,7 +48,9 @@ class Limits:
     max_expanded_bytes: int = 8 << 30
     """total bytes decompressed while scanning one top-level file"""
     max_ratio: int = 1_000
-    """decompressed / compressed size of one member, above which it is a bomb"""
+    """decompressed / compressed size of one member, above which output is no longer stored or scanned"""
+    max_discard_bytes: int = 1 << 30
+    """output past the ratio limit decompressed (never stored) to tell padding from more content"""
     max_pickle_bytes: int = 2 << 30
     """a single pickle stream longer than this is not analysed (tensor data is never pickled)"""
     max_pickle_ops: int = 50_000_000
@@ -117,6 +119,9 @@ class ScanContext:
     depth: int = 0
     expanded_bytes: int = 0
     nested_scanner: Callable[[ScanContext, Source], Outcome] | None = None
+    plain_pickle_loop: bool = False
+    """walk pickles through the per-opcode handlers alone, without the opcode loop's fast paths
+    (the reference the fast paths are tested against; same results, slower)"""
 
     def charge_expansion(self, n: int, location: str) -> None:
         """Count decompressed bytes against the per-file budget."""
@@ -139,6 +144,7 @@ class ScanContext:
             depth=self.depth + 1,
             expanded_bytes=self.expanded_bytes,
             nested_scanner=self.nested_scanner,
+            plain_pickle_loop=self.plain_pickle_loop,
         )
         try:
             return self.nested_scanner(child, source)

@@ -1,9 +1,11 @@
-"""Single compressed files: gzip, bzip2, xz, lz4 frame and raw zlib (joblib's compressors).
+"""Single compressed files: gzip, bzip2, xz, lz4 frame, zstd and raw zlib (joblib's and pandas' compressors).
 
 The stream is decompressed once, under the context's ratio and total-expansion limits,
 into a spool that goes back to ``ctx.nested`` (a pickle, a tar, another compressed layer).
 A truncated or corrupt stream is a finding, and the part that did decompress is still
-scanned: a loader unpickling it has already run every opcode before the damage.
+scanned: a loader unpickling it has already run every opcode before the damage. A stream that
+expands past the ratio limit is scanned up to the limit, and the rest is decompressed without
+being stored to tell padding (MG-S207) from more content (MG-S003).
 
 Must not: decompress into memory without bound, or call ``gzip.open``/``joblib.load``.
 """
@@ -14,11 +16,21 @@ import bz2
 import lzma
 import zlib
 from collections.abc import Callable
+from typing import Any
 
 from modelguard.models import Finding, Format
 from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
-from modelguard.scan.streams import Decompressor, WindowSource, bounded, chunks, scan_nested, spool, zlib_decompressor
+from modelguard.scan.streams import (
+    Decompressor,
+    WindowSource,
+    beyond_findings,
+    bounded,
+    chunks,
+    scan_nested,
+    spool,
+    zlib_decompressor,
+)
 
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -75,7 +87,14 @@ _DECOMPRESSORS: dict[Format, Callable[[], Decompressor]] = {
     Format.XZ: _xz,
     Format.LZ4: _lz4,
     Format.ZLIB: lambda: zlib_decompressor(15),
+    Format.ZSTD: lambda: _zstd().decompressor(),
 }
+
+
+def _zstd() -> Any:
+    from modelguard.scan import zstd
+
+    return zstd
 
 
 JOBLIB_ZFILE_HEADER = 21
@@ -91,6 +110,8 @@ def _format(head: bytes) -> Format:
         return Format.XZ  # FORMAT_AUTO also reads raw .lzma streams
     if head.startswith(b"\x04\x22\x4d\x18"):
         return Format.LZ4
+    if head.startswith(b"\x28\xb5\x2f\xfd") or (head[1:4] == b"\x2a\x4d\x18" and head[:1] and head[0] & 0xF0 == 0x50):
+        return Format.ZSTD
     return Format.ZLIB
 
 
@@ -105,13 +126,16 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
         f.seek(start)
         # lz4 raises RuntimeError for corrupt frames; the others raise their own error types.
         result = spool(ctx, chunks(f), _DECOMPRESSORS[fmt](), compressed_size=source.size - start, name=inner,
-                       errors=(zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError))
+                       errors=(zlib.error, OSError, EOFError, lzma.LZMAError, RuntimeError, ValueError,
+                               *(_zstd().errors() if fmt is Format.ZSTD else ())),
+                       want_crc=False)
     try:
+        findings += beyond_findings(result, f"the {fmt.value} stream", source.name, ctx.limits.max_ratio)
         if result.error:
             findings.append(finding("MG-S001", f"{fmt.value} stream is corrupt: {result.error}", location=source.name))
-        elif not result.complete:
+        elif not result.complete and result.beyond is None:
             findings.append(finding("MG-S001", f"{fmt.value} stream is truncated", location=source.name))
-        if result.trailing:
+        if result.trailing and result.beyond is None:
             consumed = start + result.stream_end
             extra = source.size - consumed
             findings.append(finding("MG-S206", f"{extra} bytes after the end of the {fmt.value} stream",

@@ -21,9 +21,8 @@ from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.onnx import escape_reason
-from modelguard.scan.protobuf import Wire
+from modelguard.scan.protobuf import Wire, mapped
 from modelguard.scan.recognise import COREML_BLOB_SENTINEL
-from modelguard.scan.tensorflow import mapped
 
 # Model fields (Model.proto).
 _PIPELINE_CLASSIFIER, _PIPELINE_REGRESSOR, _PIPELINE = 200, 201, 202

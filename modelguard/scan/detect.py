@@ -23,6 +23,7 @@ TAIL_BYTES = 65_536 + 22
 # torch.save legacy format: pickle of the magic number 0x1950a86a20f9469cfc6c (protocol 2, LONG1)
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19."
 
+_HDF5 = b"\x89HDF\r\n\x1a\n"
 _ZIP_LOCAL = b"PK\x03\x04"
 _ZIP_EMPTY = b"PK\x05\x06"
 _ZIP_EOCD = b"PK\x05\x06"
@@ -118,10 +119,12 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         return Format.SEVENZ
     if head.startswith(b"\x04\x22\x4d\x18"):
         return Format.LZ4
+    if head.startswith(b"\x28\xb5\x2f\xfd") or (head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50):
+        return Format.ZSTD  # a zstd frame, or a skippable frame in front of one
     if head.startswith(b"GGUF"):
         return Format.GGUF
-    if head.startswith(b"\x89HDF\r\n\x1a\n"):
-        return Format.HDF5
+    if head.startswith(_HDF5):
+        return Format.HDF5  # behind a user block: MATLAB v7.3 (recognise.py) or unknown.py finds it
     if _is_safetensors(head, size):
         return Format.SAFETENSORS
     if _is_tar(head):

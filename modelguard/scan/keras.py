@@ -9,9 +9,11 @@ Flags Lambda layers (Keras 2 stores marshalled bytecode in ``function``; Keras 3
 (``enable_unsafe_deserialization``, ``get_file``, ``TFSMLayer``, ``TorchModuleWrapper``),
 objects from modules outside Keras, and layer configs that read files or URLs.
 
-h5py is not used: the attribute's JSON text is stored contiguously in the file, so it is
-found by scanning the bytes, bounded, and parsed with ``json``. A file that names a
-``model_config`` whose JSON cannot be found or parsed is unscannable, never clean.
+Legacy ``.h5`` files are read by structure in :mod:`modelguard.scan.hdf5`, which hands every
+Keras config it finds in an attribute to :func:`analyse_config`. :func:`scan_hdf5` is the byte
+search that reader falls back on when a file does not parse (the attribute's JSON text is stored
+contiguously, so it is found by scanning the bytes, bounded, and parsed with ``json``); a file
+that names a ``model_config`` whose JSON cannot be found or parsed is unscannable, never clean.
 Must not import Keras, deserialize layers or run any bytecode it finds.
 """
 
@@ -181,7 +183,8 @@ _MAX_CANDIDATES = 100_000
 
 
 def scan_hdf5(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
-    """Find the Keras model config JSON stored in an HDF5 file's bytes and analyse it."""
+    """Find the Keras model config JSON stored in an HDF5 file's bytes and analyse it (the
+    fallback for files the structural reader cannot parse)."""
     found = _find_configs(ctx, source)
     loc = "model_config" if ctx.depth == 0 else f"{source.name}:model_config"
     out: list[Finding] = []

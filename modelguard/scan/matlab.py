@@ -96,7 +96,7 @@ def _v73(ctx: ScanContext, source: Source) -> Outcome:
         f.seek(512)
         if f.read(8) != _HDF5:
             raise MalformedError("MAT-file v7.3 without the HDF5 signature at offset 512", source.name)
-    from modelguard.scan.keras import scan_hdf5
+    from modelguard.scan.hdf5.scanner import scan as scan_hdf5
 
     with source.open() as f:
         head = f.read(4096)

@@ -14,15 +14,13 @@ are skipped by length, never decoded. Must not import onnx or onnxruntime.
 
 from __future__ import annotations
 
-import io
-import mmap
 import re
 from dataclasses import dataclass, field
 
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
-from modelguard.scan.protobuf import Wire
+from modelguard.scan.protobuf import Wire, mapped
 
 _STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.training", "ai.onnx.preview.training",
                                "com.microsoft", "com.microsoft.nchwc", "com.microsoft.experimental",
@@ -50,16 +48,8 @@ class _State:
 
 def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     """Walk an ONNX ModelProto for external data and operator domains."""
-    with source.open() as f:
-        try:
-            buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, io.UnsupportedOperation, ValueError):
-            buf = source.read_all(ctx.limits.max_pickle_bytes)
-        try:
-            return Outcome("onnx", _walk_model(Wire(buf, source.name if ctx.depth else ""), len(buf)))
-        finally:
-            if isinstance(buf, mmap.mmap):
-                buf.close()
+    with mapped(ctx, source) as buf:
+        return Outcome("onnx", _walk_model(Wire(buf, source.name if ctx.depth else ""), len(buf)))
 
 
 def scan_external_data(ctx: ScanContext, source: Source, head: bytes) -> Outcome:

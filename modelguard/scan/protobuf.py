@@ -13,12 +13,14 @@ need to reject, and a dependency for ~100 lines of wire format does not earn its
 
 from __future__ import annotations
 
+import io
 import mmap
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Union
 
 from modelguard.models import Format
-from modelguard.scan.base import MalformedError, ScanLimitError
+from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError, Source
 
 MAX_FIELDS = 50_000_000
 """fields one file may hold before the walk gives up (a bomb of empty fields)"""
@@ -286,3 +288,18 @@ def _calculator_node(head: bytes, top: list[tuple[int, int, int, int]]) -> bool:
 def _onnx_value_typed(top: list[tuple[int, int, int, int]]) -> bool:
     """A TensorProto has a data_type (field 2, 1..30); sequences, maps and optionals an elem_type."""
     return any(n == 2 and w == 0 and 1 <= v <= 30 for n, w, v, _ in top)
+
+
+@contextmanager
+def mapped(ctx: ScanContext, source: Source) -> Iterator[bytes | mmap.mmap]:
+    """The source's bytes, memory-mapped when it is a file on disk."""
+    with source.open() as f:
+        try:
+            buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, io.UnsupportedOperation, ValueError):
+            buf = source.read_all(ctx.limits.max_pickle_bytes)
+        try:
+            yield buf
+        finally:
+            if isinstance(buf, mmap.mmap):
+                buf.close()

@@ -21,8 +21,7 @@ from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, ScanLimitError, Source
 from modelguard.scan.onnx import escape_reason
-from modelguard.scan.protobuf import ONNX_TENSOR, Buffer, Layout, Wire
-from modelguard.scan.tensorflow import mapped
+from modelguard.scan.protobuf import ONNX_TENSOR, Buffer, Layout, Wire, mapped
 from modelguard.scan.unknown import tf_file_op, tf_python_op
 
 _MAX_DEPTH = 32

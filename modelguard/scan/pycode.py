@@ -19,70 +19,60 @@ Must not compile, import or execute the file.
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Iterator
 
-from modelguard.models import Finding
+from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.pycode_tables import (
+    B64 as _B64,
+)
+from modelguard.scan.pycode_tables import (
+    BUILTINS as _BUILTINS,
+)
+from modelguard.scan.pycode_tables import (
+    CODE_CONSTRUCTORS as _CODE_CONSTRUCTORS,
+)
+from modelguard.scan.pycode_tables import (
+    DANGEROUS_ATTRS as _DANGEROUS_ATTRS,
+)
+from modelguard.scan.pycode_tables import (
+    DANGEROUS_KEYS as _DANGEROUS_KEYS,
+)
+from modelguard.scan.pycode_tables import (
+    DECODERS as _DECODERS,
+)
+from modelguard.scan.pycode_tables import (
+    ESCAPE_ATTRS as _ESCAPE_ATTRS,
+)
+from modelguard.scan.pycode_tables import (
+    HEX as _HEX,
+)
+from modelguard.scan.pycode_tables import (
+    MODULES_WRITES as _MODULES_WRITES,
+)
+from modelguard.scan.pycode_tables import (
+    NATIVE_MODULES as _NATIVE_MODULES,
+)
+from modelguard.scan.pycode_tables import (
+    SENSITIVE_MODULES as _SENSITIVE_MODULES,
+)
+from modelguard.scan.pycode_tables import (
+    SINKS as _SINKS,
+)
+from modelguard.scan.pycode_tables import (
+    WRITE_METHODS as _WRITE_METHODS,
+)
+from modelguard.scan.pycode_tables import (
+    lookup as _lookup,
+)
+from modelguard.scan.pycode_tables import (
+    module_aliases as _module_aliases,
+)
+from modelguard.scan.pycode_tables import (
+    relative as _relative,
+)
 
-# (qualified name, rule, what it does). An entry matches the name itself and, for modules,
-# anything under it ("subprocess" matches "subprocess.run").
-_REFERENCES: dict[str, tuple[str, str]] = {}
-
-
-def _table(rule: str, what: str, names: str) -> None:
-    for name in names.split():
-        _REFERENCES[name] = (rule, what)
-
-
-_table("MG-S302", "runs a process", """subprocess os.system os.popen os.popen2 os.popen3 os.popen4 os.execl os.execle
-    os.execlp os.execlpe os.execv os.execve os.execvp os.execvpe os.spawnl os.spawnle os.spawnlp os.spawnlpe os.spawnv
-    os.spawnve os.spawnvp os.spawnvpe os.posix_spawn os.posix_spawnp os.fork os.forkpty os.startfile os.kill
-    pty commands popen2 pexpect sh plumbum platform.popen asyncio.create_subprocess_exec
-    asyncio.create_subprocess_shell multiprocessing.Process""")
-_table("MG-S314", "loads native code", """ctypes.CDLL ctypes.cdll ctypes.PyDLL ctypes.pydll ctypes.pythonapi
-    ctypes.WinDLL ctypes.windll ctypes.OleDLL ctypes.oledll ctypes.memmove ctypes.memset ctypes.string_at
-    ctypes.cast ctypes.LibraryLoader _ctypes cffi.FFI""")
-# Importing these is reported once, at the import; their ordinary types (c_int32 ...) are not.
-_NATIVE_MODULES = frozenset({"ctypes", "cffi"})
-_table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ importlib.import_module
-    importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
-    importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
-    code.InteractiveInterpreter code.InteractiveConsole""")
-_table("MG-S303", "runs code fetched from elsewhere", "torch.hub.load")
-_table("MG-S306", "downloads files", "torch.hub.load_state_dict_from_url torch.hub.download_url_to_file")
-_table("MG-S304", "builds code objects from data", "marshal.loads marshal.load")
-# Referenced in isinstance() checks by ordinary code; only a call builds a code object.
-_CODE_CONSTRUCTORS = frozenset({"types.CodeType", "types.FunctionType", "types.LambdaType"})
-_table("MG-S305", "tampers with the interpreter", """__builtins__ builtins sys.modules sys.meta_path sys.path_hooks
-    sys.path_importer_cache sys.settrace sys.setprofile sys.addaudithook sys._getframe site.addsitedir""")
-_table("MG-S306", "opens a network connection", """socket urllib.request urllib.urlopen urllib.urlretrieve urllib2
-    urllib3 requests httpx aiohttp http.client httplib ftplib smtplib telnetlib poplib imaplib paramiko
-    websocket websockets xmlrpc.client pycurl""")
-_table("MG-S307", "writes or deletes files", """os.remove os.unlink os.rmdir os.removedirs os.rename os.renames
-    os.replace os.chmod os.chown os.lchown os.link os.symlink os.truncate os.open os.mkfifo os.mknod
-    shutil.rmtree shutil.move shutil.copy shutil.copy2 shutil.copyfile shutil.copytree shutil.chown""")
-_table("MG-S308", "deserializes code-carrying data", """pickle.load pickle.loads pickle.Unpickler cPickle _pickle
-    dill cloudpickle joblib.load shelve.open jsonpickle.decode pandas.read_pickle yaml.unsafe_load
-    yaml.full_load torch.load numpy.load""")
-
-_DECODERS = frozenset("""base64.b64decode base64.b32decode base64.b16decode base64.b85decode base64.a85decode
-    base64.decodebytes base64.decodestring base64.urlsafe_b64decode base64.standard_b64decode binascii.a2b_base64
-    binascii.unhexlify binascii.a2b_hex zlib.decompress gzip.decompress bz2.decompress lzma.decompress codecs.decode
-    bytes.fromhex bytearray.fromhex marshal.loads""".split())
-_SINKS = frozenset("""eval exec compile __import__ importlib.import_module marshal.loads pickle.loads pickle.load
-    types.FunctionType types.CodeType os.system os.popen dill.loads cloudpickle.loads""".split())
-_BUILTINS = frozenset(
-    "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
-_WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
-_MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
-_ESCAPE_ATTRS = frozenset("__subclasses__ __globals__ __builtins__ f_globals f_locals f_back".split())
-_DANGEROUS_KEYS = frozenset("__builtins__ __import__ eval exec compile system popen".split())
-_SENSITIVE_MODULES = frozenset("os posix nt subprocess builtins sys pty ctypes socket shutil importlib".split())
-_DANGEROUS_ATTRS = frozenset("system popen spawn exec eval __import__ loads load_module".split())
-_B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
-_HEX = re.compile(r"(?:0x|\\x)?[0-9a-fA-F\s]+")
 _MIN_BLOB = 256
 _MAX_PER_RULE = 25
 _MAX_DETAIL = 200
@@ -109,11 +99,17 @@ def review(data: bytes, member: str = "") -> list[Finding]:
         out.append(finding("MG-S310", f"does not parse as Python: {type(e).__name__}: {getattr(e, 'msg', e)}",
                            location=at(line)))
         return out
+    deferred = _deferred_nodes(tree)
+    reviewer = _Reviewer(tree, deferred=deferred)
     try:
-        raw = list(_Reviewer(tree).hits())
+        raw = list(reviewer.hits())
     except RecursionError:
         out.append(finding("MG-S310", "nested too deeply to review", location=at(None)))
         return out
+    # File writes inside functions are what saving a model does (save_vocabulary, save_pretrained):
+    # low. At module level they run on import, and keep the rule's severity.
+    deferred_lines = {n.lineno for n in ast.walk(tree) if id(n) in deferred and isinstance(n, ast.expr | ast.stmt)}
+    low = reviewer.low | {(line, "MG-S307") for line in deferred_lines}
     # One finding per rule and line; the longest message names the most specific thing.
     best: dict[tuple[int, str], str] = {}
     for line, rule, message in raw:
@@ -125,7 +121,8 @@ def review(data: bytes, member: str = "") -> list[Finding]:
         counts[rule] = counts.get(rule, 0) + 1
         if counts[rule] <= _MAX_PER_RULE:
             text = source_lines[line - 1].strip() if 0 < line <= len(source_lines) else ""
-            out.append(finding(rule, message, location=at(line), detail=text[:_MAX_DETAIL]))
+            out.append(finding(rule, message, location=at(line), detail=text[:_MAX_DETAIL],
+                               severity=Severity.LOW if (line, rule) in low else None))
     for rule, n in sorted(counts.items()):
         if n > _MAX_PER_RULE:
             out.append(finding(rule, f"{n - _MAX_PER_RULE} more of the same", location=at(None)))
@@ -133,27 +130,37 @@ def review(data: bytes, member: str = "") -> list[Finding]:
 
 
 class _Reviewer:
-    def __init__(self, tree: ast.Module, depth: int = 0) -> None:
+    def __init__(self, tree: ast.Module, depth: int = 0, deferred: set[int] | None = None) -> None:
         self.tree = tree
         self.depth = depth
+        self.deferred = _deferred_nodes(tree) if deferred is None else deferred
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
         self.star_modules: list[str] = []
+        self.low: set[tuple[int, str]] = set()
+        """(line, rule) of constructs judged at their call to be of low danger (see _call)"""
+        self.judged: set[int] = set()
+        """ids of call targets judged at the call, which the reference check then skips"""
+        self.module_aliases = _module_aliases(tree)
+        self.stored: dict[int, ast.expr] = {id(t): n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
+                                            for t in n.targets}
 
     def hits(self) -> Iterator[tuple[int, str, str]]:
         nodes = list(ast.walk(self.tree))
         for node in nodes:
             if isinstance(node, (ast.Import, ast.ImportFrom)):
                 yield from self._imports(node)
-        # Two passes so `a = b64decode(x); b = a; exec(b)` taints b before the sink is seen.
-        for _ in range(2):
+        # Two passes so `a = b64decode(x); b = a; exec(b)` taints b before the sink is seen (only when
+        # the file names a decoder at all: most model files do not, and the passes walk every value).
+        used = {n.id if isinstance(n, ast.Name) else n.attr for n in nodes if isinstance(n, ast.Name | ast.Attribute)}
+        for _ in range(2 if used & _DECODER_LEAVES else 0):
             for node in nodes:
                 if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign, ast.NamedExpr)) and node.value:
                     if self._carries_decoded(node.value):
                         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                         for t in targets:
                             self.tainted.update(n.id for n in ast.walk(t) if isinstance(n, ast.Name))
-        deferred = _deferred_nodes(self.tree)
+        deferred = self.deferred
         for node in nodes:
             if isinstance(node, (ast.Name, ast.Attribute)):
                 yield from self._reference(node)
@@ -204,6 +211,8 @@ class _Reviewer:
     def _match(self, name: str, line: int, verb: str) -> Iterator[tuple[int, str, str]]:
         hit = _lookup(name)
         if hit is not None:
+            if hit[0] == "MG-S307" and verb == "imports":
+                self.low.add((line, "MG-S307"))  # importing a file helper writes nothing; its calls are judged
             yield line, hit[0], f"{verb} {name} ({hit[1]})"
 
     def resolve(self, node: ast.expr) -> str | None:
@@ -237,7 +246,7 @@ class _Reviewer:
             # ().__class__.__base__.__subclasses__(), f.__globals__ ...: reaching any module from any object
             yield node.lineno, "MG-S305", f"walks Python internals through .{node.attr}"
         name = self.resolve(node)
-        if name is None:
+        if name is None or id(node) in self.judged:
             return
         if name in ("torch.load", "numpy.load"):
             return  # judged at the call, where weights_only / allow_pickle are visible
@@ -248,7 +257,12 @@ class _Reviewer:
     def _subscript(self, node: ast.Subscript) -> Iterator[tuple[int, str, str]]:
         key = node.slice
         if isinstance(node.ctx, (ast.Store, ast.Del)) and self.resolve(node.value) == "sys.modules":
-            yield node.lineno, "MG-S305", "replaces an entry of sys.modules"
+            value = self.stored.get(id(node))
+            if value is not None and self._is_module_alias(value):
+                self.low.add((node.lineno, "MG-S305"))
+                yield node.lineno, "MG-S305", "registers an already imported module under another name in sys.modules"
+            else:
+                yield node.lineno, "MG-S305", "replaces an entry of sys.modules"
         elif isinstance(key, ast.Constant) and key.value in _DANGEROUS_KEYS:
             # globals()["__builtins__"], vars(os)["system"], __dict__["eval"] ...
             yield node.lineno, "MG-S305", f"reaches {key.value!r} by subscript"
@@ -268,6 +282,9 @@ class _Reviewer:
     def _call(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         func = self.resolve(node.func)
         line = node.lineno
+        if func in ("importlib.import_module", "sys.modules.setdefault", "sys.modules.__setitem__"):
+            self.judged.add(id(node.func))
+            yield from self._judged_call(node, func)
         if func in ("exec", "eval", "compile"):
             yield from self._embedded(node)
         if _kw_is(node, "trust_remote_code", True):
@@ -277,7 +294,11 @@ class _Reviewer:
         if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
             yield line, "MG-S304", f"passes decoded data to {func}"
         if func == "torch.load" and not _kw_is(node, "weights_only", True):
-            yield line, "MG-S308", "torch.load without weights_only=True unpickles arbitrary objects"
+            if any(k.arg == "weights_only" and not isinstance(k.value, ast.Constant) for k in node.keywords):
+                self.low.add((line, "MG-S308"))  # computed by the caller (transformers passes its own flag)
+                yield line, "MG-S308", "torch.load with weights_only computed at run time (unpickles when false)"
+            else:
+                yield line, "MG-S308", "torch.load without weights_only=True unpickles arbitrary objects"
         elif func == "numpy.load" and _kw_is(node, "allow_pickle", True):
             yield line, "MG-S308", "numpy.load with allow_pickle=True unpickles object arrays"
         elif func == "yaml.load" and not any(k.arg == "Loader" and "Safe" in ast.unparse(k.value)
@@ -288,7 +309,11 @@ class _Reviewer:
         elif func in ("setattr", "delattr") and node.args:
             target = self.resolve(node.args[0])
             if target is not None and target not in _BUILTINS:
-                yield line, "MG-S305", f"{func} on module {target}"
+                if target.rsplit(".", 1)[-1][:1].isupper() and target.split(".")[0] not in _SENSITIVE_MODULES:
+                    self.low.add((line, "MG-S305"))  # patching a library class, not a module or builtins
+                    yield line, "MG-S305", f"{func} on class {target}"
+                else:
+                    yield line, "MG-S305", f"{func} on module {target}"
         elif func == "getattr" and len(node.args) >= 2:
             target = self.resolve(node.args[0])
             attr = node.args[1]
@@ -303,6 +328,33 @@ class _Reviewer:
                 yield line, "MG-S305", f"getattr on {target} with a computed name"
         if isinstance(node.func, ast.Attribute) and func is None and node.func.attr in _WRITE_METHODS:
             yield line, "MG-S307", f"calls .{node.func.attr}()"
+
+    def _judged_call(self, node: ast.Call, func: str) -> Iterator[tuple[int, str, str]]:
+        """import_module and sys.modules writes, judged by their arguments."""
+        line, args = node.lineno, node.args
+        if func == "importlib.import_module":
+            name = args[0] if args else None
+            package = args[1] if len(args) > 1 else next((k.value for k in node.keywords if k.arg == "package"), None)
+            if isinstance(name, ast.Constant) and isinstance(name.value, str) and not name.value.startswith("."):
+                yield from self._match(name.value, line, "imports")  # a static import, spelled as a call
+            elif _relative(name) and isinstance(package, ast.Constant) and isinstance(package.value, str):
+                self.low.add((line, "MG-S303"))  # a lazy import of the package's own submodules
+                yield line, "MG-S303", f"imports a submodule of {package.value} whose name is computed at run time"
+            else:
+                yield line, "MG-S303", "importlib.import_module of a name computed at run time"
+            return
+        value = args[1] if len(args) > 1 else None
+        if value is not None and self._is_module_alias(value):
+            self.low.add((line, "MG-S305"))
+            yield line, "MG-S305", "registers an already imported module under another name in sys.modules"
+        else:
+            yield line, "MG-S305", f"writes sys.modules through {func.rsplit('.', 1)[-1]}"
+
+    def _is_module_alias(self, expr: ast.expr) -> bool:
+        """``sys.modules[...]`` itself, or a name only ever assigned from it: a module already imported."""
+        if isinstance(expr, ast.Subscript):
+            return self.resolve(expr.value) == "sys.modules"
+        return isinstance(expr, ast.Name) and expr.id in self.module_aliases
 
     def _carries_decoded(self, expr: ast.expr) -> bool:
         for n in ast.walk(expr):
@@ -333,29 +385,35 @@ class _Reviewer:
             yield node.lineno, "MG-S309", f"base64-like literal of {len(compact)} characters"
 
 
+_DECODER_LEAVES = frozenset({d.rsplit(".", 1)[-1] for d in _DECODERS} | {"decode"})
+
+
 def _deferred_nodes(tree: ast.Module) -> set[int]:
-    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``."""
+    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``.
+
+    One walk: a node is deferred when it sits in such a body (nested ones included)."""
     out: set[int] = set()
-    for node in ast.walk(tree):
-        bodies: list[ast.AST] = []
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, deferred = stack.pop()
+        if deferred:
+            out.add(id(node))
+        inner: list[ast.AST] = []
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            bodies = list(node.body)
+            inner = list(node.body)
         elif isinstance(node, ast.Lambda):
-            bodies = [node.body]
-        elif isinstance(node, ast.If) and "__main__" in ast.unparse(node.test) and "__name__" in ast.unparse(node.test):
-            bodies = list(node.body)
-        for body in bodies:
-            out.update(id(n) for n in ast.walk(body))
+            inner = [node.body]
+        elif isinstance(node, ast.If) and _is_main_guard(node.test):
+            inner = list(node.body)
+        ids = {id(n) for n in inner}
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, deferred or id(child) in ids))
     return out
 
 
-def _lookup(name: str) -> tuple[str, str] | None:
-    parts = name.split(".")
-    for i in range(len(parts), 0, -1):
-        hit = _REFERENCES.get(".".join(parts[:i]))
-        if hit is not None:
-            return hit
-    return None
+def _is_main_guard(test: ast.expr) -> bool:
+    text = ast.unparse(test) if isinstance(test, ast.Compare) else ""
+    return "__main__" in text and "__name__" in text
 
 
 def _call_args(node: ast.Call) -> list[ast.expr]:

@@ -189,8 +189,10 @@ def chunks(f: BinaryIO, length: int | None = None) -> Iterator[bytes]:
 
 class SpoolResult:
     def __init__(self, source: SpoolSource, *, complete: bool, trailing: bytes, crc: int, error: str,
-                 stream_end: int) -> None:
+                 stream_end: int, beyond: Beyond | None = None) -> None:
         self.source = source
+        self.beyond = beyond
+        """what the stream held past the ratio limit (None: it stayed under it); see :func:`spool`"""
         self.stream_end = stream_end
         """input bytes the compressed stream occupied (where trailing data starts)"""
         self.error = error
@@ -201,15 +203,50 @@ class SpoolResult:
         self.trailing = trailing
         """input left after the end of the compressed stream (first bytes only)"""
         self.crc = crc
-        """CRC-32 of the decompressed bytes"""
+        """CRC-32 of the decompressed bytes (0 unless asked for)"""
+
+
+class Beyond:
+    """The output of a stream past its ratio limit: decompressed to learn what it is, never stored.
+
+    ``padding`` bytes of the single value ``byte`` (a gzip padded with zeros to hide a pickle
+    behind a ratio guard), then, unless ``exhausted``, the end of the stream. ``exhausted``: the
+    stream went on past ``Limits.max_discard_bytes`` or held other bytes, so part of it was not seen.
+    """
+
+    def __init__(self, first: int) -> None:
+        self.byte = first
+        self.padding = 0
+        self.exhausted = ""
+
+
+def _discard(ctx: ScanContext, beyond: Beyond, data: bytes, name: str) -> None:
+    """Account for output past the ratio limit: uniform padding is counted, anything else ends it."""
+    if beyond.exhausted or not data:
+        return
+    if data.count(beyond.byte) != len(data):
+        beyond.exhausted = "holds more than padding"
+        raise _Stop
+    beyond.padding += len(data)
+    if beyond.padding > ctx.limits.max_discard_bytes:
+        beyond.exhausted = f"continues past {ctx.limits.max_discard_bytes} bytes of padding"
+        raise _Stop
+
+
+class _Stop(Exception):
+    """Decompression past the ratio limit ends (the rest is not padding, or too long to follow)."""
 
 
 def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompressor, *,
-          compressed_size: int, name: str, errors: tuple[type[Exception], ...] = ()) -> SpoolResult:
+          compressed_size: int, name: str, errors: tuple[type[Exception], ...] = (),
+          want_crc: bool = True) -> SpoolResult:
     """Decompress ``compressed`` into a spool, enforcing the ratio and the per-file budget.
 
-    The ratio is checked against bytes actually produced, not the size the header claims,
-    so a bomb stops after at most ``max_ratio`` times its compressed size.
+    The ratio is checked against bytes actually produced, not the size the header claims. Up to
+    ``max_ratio`` times the compressed size is stored (and scanned by the caller); what follows is
+    decompressed in a streaming way, without being stored, only to learn whether it is padding
+    (one repeated byte, up to ``Limits.max_discard_bytes``) or more content (:class:`Beyond`). So a
+    pickle hidden in front of a long run of zeros is still scanned, and the padding is reported.
     """
     limit = max(compressed_size, 1) * ctx.limits.max_ratio
     import tempfile  # here, not at import: it costs a scan of a plain checkpoint ~7 ms of start-up
@@ -221,19 +258,25 @@ def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompres
     error = ""
     read_total = 0
     stream_end = -1
+    beyond: Beyond | None = None
     try:
         def emit(data: bytes) -> None:
-            nonlocal produced, crc
+            nonlocal produced, crc, beyond
             if not data:
                 return
-            produced += len(data)
-            if produced > limit:
-                raise ScanLimitError(
-                    f"decompresses to more than {ctx.limits.max_ratio}x its compressed size (decompression bomb?)",
-                    name)
-            ctx.charge_expansion(len(data), name)
-            crc = zlib.crc32(data, crc)
-            out.write(data)
+            if beyond is not None:
+                _discard(ctx, beyond, data, name)
+                return
+            keep = data[: max(limit - produced, 0)]
+            if keep:
+                produced += len(keep)
+                ctx.charge_expansion(len(keep), name)
+                if want_crc:
+                    crc = zlib.crc32(keep, crc)
+                out.write(keep)
+            if len(keep) < len(data):
+                beyond = Beyond(data[len(keep)])
+                _discard(ctx, beyond, data[len(keep):], name)
 
         try:
             for block in compressed:
@@ -249,15 +292,33 @@ def spool(ctx: ScanContext, compressed: Iterator[bytes], decompressor: Decompres
                     trailing += decompressor.unused()[:64]
             while decompressor.pending() and not decompressor.eof():
                 emit(decompressor.feed(b"", CHUNK))
+        except _Stop:
+            pass
         except errors as e:
             error = str(e) or type(e).__name__
     except BaseException:
         out.close()
         raise
     out.flush()
-    return SpoolResult(SpoolSource(out, produced, name), complete=not error and decompressor.eof(),
+    return SpoolResult(SpoolSource(out, produced, name),
+                       complete=not error and decompressor.eof() and not (beyond and beyond.exhausted),
                        trailing=trailing, crc=crc, error=error,
-                       stream_end=read_total if stream_end < 0 else stream_end)
+                       stream_end=read_total if stream_end < 0 else stream_end, beyond=beyond)
+
+
+def beyond_findings(result: SpoolResult, what: str, location: str, max_ratio: int) -> list[Finding]:
+    """The findings for a stream that went past its ratio limit (none when it did not)."""
+    beyond = result.beyond
+    if beyond is None:
+        return []
+    stored = result.source.size
+    if beyond.exhausted:
+        return [finding("MG-S003", f"{what} decompresses to more than {max_ratio}x its compressed size "
+                        f"(decompression bomb?) and {beyond.exhausted}; only its first {stored} bytes were scanned",
+                        location=location)]
+    return [finding("MG-S207", f"{what} holds {beyond.padding} bytes of padding (0x{beyond.byte:02x} repeated) "
+                    f"after its first {stored} bytes, past {max_ratio}x its compressed size; the padding was "
+                    "decompressed without being stored, and the content before it was scanned", location=location)]
 
 
 def scan_nested(ctx: ScanContext, source: Source, findings: list[Finding]) -> Outcome | None:

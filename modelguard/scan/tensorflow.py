@@ -22,36 +22,17 @@ Must not import tensorflow or protobuf, or decode tensor payloads.
 
 from __future__ import annotations
 
-import io
 import json
-import mmap
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, Outcome, ScanContext, Source
-from modelguard.scan.protobuf import Buffer, Wire
+from modelguard.scan.protobuf import Buffer, Wire, mapped
 from modelguard.scan.recognise import LEVELDB_MAGIC
 
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
 FILE_OPS = frozenset({"ReadFile", "WriteFile", "MatchingFiles"})
 _MAX_REPORTED = 50
-
-
-@contextmanager
-def mapped(ctx: ScanContext, source: Source) -> Iterator[bytes | mmap.mmap]:
-    """The source's bytes, memory-mapped when it is a file on disk."""
-    with source.open() as f:
-        try:
-            buf: bytes | mmap.mmap = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
-        except (OSError, io.UnsupportedOperation, ValueError):
-            buf = source.read_all(ctx.limits.max_pickle_bytes)
-        try:
-            yield buf
-        finally:
-            if isinstance(buf, mmap.mmap):
-                buf.close()
 
 
 class _Graphs:

@@ -13,7 +13,7 @@ would train users to ignore the scanner. So an unknown binary is split by what i
   read that part as code, so the file fails closed (MG-S002), with the embedded pickle's own
   findings (an ``os.system`` import stays malicious wherever it sits);
 * an HDF5 superblock after a user block (at 512, 1024, ... bytes, where h5py looks): an HDF5
-  file, scanned for a Keras model config like any;
+  file, scanned by structure like any (:mod:`modelguard.scan.hdf5`);
 * otherwise no loader modelguard knows reads it as code: MG-S005, informational, listed in
   every report but not failing it. ``[policy] unknown-formats = "fail"`` (or ``--fail-on info``)
   makes it fail (:func:`escalate`).
@@ -74,7 +74,7 @@ def scan(ctx: ScanContext, source: Source, head: bytes) -> Outcome:
     if _hdf5_after_user_block(source):
         # h5py finds a superblock at 512, 1024, 2048 ... bytes (a user block before it), and Keras'
         # load_model opens what h5py opens: the HDF5 scanner looks for the model config.
-        from modelguard.scan.keras import scan_hdf5
+        from modelguard.scan.hdf5.scanner import scan as scan_hdf5
 
         return scan_hdf5(ctx, source, head)
     with _buffer(source) as buf:

@@ -347,3 +347,54 @@ def walk_local_headers(f: BinaryIO, file_size: int, *, start: int, max_members: 
             pos += sig + (20 if desc[sig + 20 : sig + 24] == LOCAL_SIG else 12)
     return ZipDirectory(members, archive_start=start, central_start=pos, eocd_end=pos,
                         from_central_directory=False, problems=problems)
+
+
+def concatenated_archives(f: BinaryIO, file_size: int, *, max_members: int, max_archives: int) -> list[int] | None:
+    """Where each archive starts, for a file that is complete zip archives back to back and nothing
+    else (a ``torch.distributed.checkpoint`` shard: one ``torch.save`` record per item); None otherwise.
+
+    Walks local headers, then the central directory entries and end records of each archive, so only
+    structure is read. Each archive must end exactly where the next one's first local header starts.
+    """
+    starts: list[int] = []
+    pos = 0
+    while pos < file_size:
+        if len(starts) >= max_archives or read_at(f, pos, 4) != LOCAL_SIG:
+            return None
+        walked = walk_local_headers(f, file_size, start=pos, max_members=max_members)
+        if walked.problems or not walked.members:
+            return None
+        end = _end_of_directory(f, walked.central_start, file_size, len(walked.members))
+        if end is None:
+            return None
+        starts.append(pos)
+        pos = end
+    return starts if len(starts) > 1 else None
+
+
+def _end_of_directory(f: BinaryIO, pos: int, file_size: int, members: int) -> int | None:
+    """The offset after the central directory and end records that start at ``pos``."""
+    for _ in range(members):
+        raw = read_at(f, pos, _CENTRAL.size)
+        if len(raw) < _CENTRAL.size or not raw.startswith(CENTRAL_SIG):
+            return None
+        c = _CENTRAL.unpack(raw)
+        pos += _CENTRAL.size + c[12] + c[13] + c[14]
+    head = read_at(f, pos, 4)
+    if head == EOCD64_SIG:
+        raw = read_at(f, pos, _EOCD64.size)
+        if len(raw) < _EOCD64.size:
+            return None
+        pos += 12 + _EOCD64.unpack(raw)[1]  # the record's size field counts what follows it
+        if read_at(f, pos, 4) != EOCD64_LOCATOR_SIG:
+            return None
+        pos += _LOCATOR.size
+        head = read_at(f, pos, 4)
+    raw = read_at(f, pos, _EOCD.size)
+    if head != EOCD_SIG or len(raw) < _EOCD.size:
+        return None
+    rec = _EOCD.unpack(raw)
+    if rec[4] != members:
+        return None
+    end = pos + _EOCD.size + rec[7]
+    return end if end <= file_size else None

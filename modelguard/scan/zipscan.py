@@ -25,6 +25,7 @@ from modelguard.scan.base import BytesSource, MalformedError, Outcome, ScanConte
 from modelguard.scan.streams import (
     Decompressor,
     WindowSource,
+    beyond_findings,
     bounded,
     budget_spent,
     chunks,
@@ -42,6 +43,7 @@ from modelguard.scan.zipread import (
     STORED,
     ZipDirectory,
     ZipMember,
+    concatenated_archives,
     read_directory,
     walk_local_headers,
 )
@@ -90,6 +92,10 @@ def _looks_like_pickle(head: bytes) -> bool:
     return head[:1] == b"\x80" and len(head) > 1 and 2 <= head[1] <= 5
 
 
+_MAX_ARCHIVES = 100_000
+"""archives in one concatenation (a DCP shard holds one per state-dict item of a rank)"""
+
+
 def scan(ctx: ScanContext, source: Source, head: bytes, *, prefix: str = "") -> Outcome:
     """``prefix``: what the bytes before the archive are, when a format puts them there on purpose
     (a TFLite model before its associated files): the caller's scanner has checked them, and the
@@ -97,6 +103,10 @@ def scan(ctx: ScanContext, source: Source, head: bytes, *, prefix: str = "") -> 
     limit = ctx.limits.max_members
     with bounded(source) as f:
         directory = read_directory(f, source.size, max_members=limit)
+        if directory is not None and directory.archive_start > 0 and head.startswith(LOCAL_SIG):
+            starts = concatenated_archives(f, source.size, max_members=limit, max_archives=_MAX_ARCHIVES)
+            if starts is not None:
+                return _scan_concatenated(ctx, source, starts)
         if directory is None or (not directory.members and head.startswith(LOCAL_SIG)):
             if head.startswith(LOCAL_SIG):
                 directory = walk_local_headers(f, source.size, start=0, max_members=limit)
@@ -124,6 +134,25 @@ def scan(ctx: ScanContext, source: Source, head: bytes, *, prefix: str = "") -> 
                 break
             _scan_member(ctx, source, f, member, fmt, findings)
     return Outcome(fmt.value, findings)
+
+
+def _scan_concatenated(ctx: ScanContext, source: Source, starts: list[int]) -> Outcome:
+    """Complete archives back to back (``torch.distributed.checkpoint`` ``.distcp`` shards: one
+    ``torch.save`` record per item, read back by offset and length): each archive is scanned as
+    the file it is, so nothing lies outside an archive and no byte is left unscanned."""
+    findings: list[Finding] = []
+    formats = set()
+    for i, start in enumerate(starts):
+        end = starts[i + 1] if i + 1 < len(starts) else source.size
+        archive = WindowSource(source, start, end - start, f"{source.name}@archive {i} (offset {start})")
+        with archive.open() as af:
+            outcome = scan(ctx, archive, read_at(af, 0, 4))
+        formats.add(outcome.format)
+        findings += outcome.findings
+        if budget_spent(ctx):
+            break
+    fmt = "pytorch-dcp-shard" if formats == {Format.PYTORCH_ZIP.value} else "zip-sequence"
+    return Outcome(fmt, findings)
 
 
 def _scan_outside(ctx: ScanContext, source: Source, directory: ZipDirectory, findings: list[Finding],
@@ -251,14 +280,17 @@ def _scan_compressed_member(ctx: ScanContext, source: Source, f: BinaryIO, m: Zi
         findings.append(finding("MG-S003", str(e), location=e.location or where))
         return
     try:
+        findings += beyond_findings(result, "the member", where, ctx.limits.max_ratio)
         if result.error:
             findings.append(finding("MG-S001", f"member does not decompress: {result.error}", location=where))
-        elif not result.complete:
+        elif not result.complete and result.beyond is None:
             findings.append(finding("MG-S001", "compressed member is truncated", location=where))
         problems = []
-        if result.source.size != m.size:
+        if result.beyond is not None:
+            pass  # its size and CRC cover bytes that were not stored
+        elif result.source.size != m.size:
             problems.append(f"decompresses to {result.source.size} bytes, headers claim {m.size}")
-        if result.crc != m.crc:
+        if result.beyond is None and result.crc != m.crc:
             problems.append(f"CRC-32 mismatch (stored {m.crc:#010x}, actual {result.crc:#010x})")
         if problems:
             findings.append(finding("MG-S201", "; ".join(problems), location=where))

@@ -82,12 +82,7 @@ def append(cache_root: str | os.PathLike[str], event: Mapping[str, Any]) -> dict
     }
     clean: dict[str, Any] = scrub(record)
     line = (json.dumps(clean, sort_keys=True, separators=(",", ":"), ensure_ascii=True) + "\n").encode("ascii")
-    path = log_path(cache_root)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, _APPEND_FLAGS, 0o644)
-    except OSError as e:
-        raise _unwritable(path, e) from None
+    path, fd = _open_log(cache_root)
     try:
         _locked_write(fd, line, path)
     finally:
@@ -262,13 +257,17 @@ def read_log(cache_root: str | os.PathLike[str], *, since: _dt.datetime | None =
 
 def ensure_writable(cache_root: str | os.PathLike[str]) -> None:
     """Raise :class:`UnreadableError` now if the log cannot be appended to, before any change is made."""
+    os.close(_open_log(cache_root)[1])
+
+
+def _open_log(cache_root: str | os.PathLike[str]) -> tuple[Path, int]:
+    """The log's path and a descriptor open for appending (never through a link)."""
     path = log_path(cache_root)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, _APPEND_FLAGS, 0o644)
+        return path, os.open(path, _APPEND_FLAGS, 0o644)
     except OSError as e:
         raise _unwritable(path, e) from None
-    os.close(fd)
 
 
 def report_events(report: Report, *, policy_sha256: str = "", **common: Any) -> list[dict[str, Any]]:

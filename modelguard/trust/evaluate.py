@@ -31,7 +31,7 @@ from modelguard.spec.types import HFModelSpec, LockedHFModel, Policy
 PICKLE_FAMILY = frozenset(
     {
         "pickle", "joblib", "pytorch-zip", "pytorch-legacy", "pytorch-tar", "torchscript",
-        "gzip", "bzip2", "xz", "lz4", "zlib",
+        "gzip", "bzip2", "xz", "lz4", "zlib", "zstd", "pytorch-dcp-shard",
     }
 )
 
@@ -212,7 +212,8 @@ def scanner_fingerprint() -> str:
     from modelguard import __version__
 
     package = Path(__file__).resolve().parent.parent
-    files: Iterable[Path] = [*sorted((package / "scan").rglob("*.py")), package / "report" / "rules.py"]
+    # the rule table and the data modules spliced into it (rule.py, format_rules.py, detection_rules.py)
+    files: Iterable[Path] = [*sorted((package / "scan").rglob("*.py")), *sorted((package / "report").glob("*rule*.py"))]
     h = hashlib.sha256()
     for f in files:
         h.update(os.fsencode(f.relative_to(package).as_posix()) + b"\0")

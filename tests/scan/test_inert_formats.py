@@ -8,26 +8,18 @@ from __future__ import annotations
 import lzma
 import struct
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from modelguard.scan import scan_bytes
 from modelguard.scan.pickle.allowlist import Safety, classify
 from modelguard.scan.pickle.packs import DEFAULT_GLOBALS, PACKS, REBUILD_ONLY, review
 from modelguard.scan.templates import check_template
 from tests.scan import picklegen as g
+from tests.scan.h5build import keras_h5
+from tests.scan.realdata import read_published, scan_summary
 
-PUBLISHED = Path(__file__).resolve().parent.parent / "data" / "real" / "published"
 EVIL = g.reduce_call("os", "system")
-
-
-def _scan(data: bytes, name: str) -> tuple[str, str, set[str]]:
-    r = scan_bytes(data, name)
-    return r.format, r.verdict.value, {f.rule for f in r.findings}
-
-
-def _published(rel: str) -> bytes:
-    return (PUBLISHED / rel).read_bytes()
 
 
 @pytest.mark.parametrize(("rel", "fmt"), [
@@ -48,20 +40,20 @@ def _published(rel: str) -> bytes:
     ("templates/tencent-Hy3.jinja", "jinja"),
 ])
 def test_published_files_are_clean(rel: str, fmt: str) -> None:
-    assert _scan(_published(rel), Path(rel).name) == (fmt, "clean", set())
+    assert scan_summary(read_published(rel), Path(rel).name) == (fmt, "clean", set())
 
 
 def test_joblib_09_array_side_file_is_an_inert_unknown() -> None:
     """``.npy.z``: zlib around raw array bytes (the dtype lives in the pickle): informational only."""
     rel = "joblib/joblib_0.9.4.dev0_compressed_cache_size_pickle_py35_np19.gz_01.npy.z"
-    assert _scan(_published(rel), "x.npy.z") == ("zlib", "clean", {"MG-S005"})
+    assert scan_summary(read_published(rel), "x.npy.z") == ("zlib", "clean", {"MG-S005"})
 
 
 @pytest.mark.parametrize("name", ["GoogleNews-vectors-negative300.bin", "cc.en.300.bin", "nfkc.bin",
                                   "variables.index", "model.mat", "weight.bin"])
 def test_a_pickle_under_any_of_these_names_is_a_pickle(name: str) -> None:
     """The word2vec-named file that is a pickle (gensim's own .model files are pickles too)."""
-    fmt, verdict, rules = _scan(EVIL, name)
+    fmt, verdict, rules = scan_summary(EVIL, name)
     assert fmt == "pickle" and verdict == "malicious" and "MG-S101" in rules
 
 
@@ -71,12 +63,12 @@ def test_a_pickle_under_any_of_these_names_is_a_pickle(name: str) -> None:
     ("matlab/testdouble_7.1_GLNX86.mat", -40),
 ])
 def test_truncated_files_are_unscannable(rel: str, cut: int) -> None:
-    data = _published(rel)
-    assert _scan(data[:cut], Path(rel).name)[1:] == ("unscannable", {"MG-S001"})
+    data = read_published(rel)
+    assert scan_summary(data[:cut], Path(rel).name)[1:] == ("unscannable", {"MG-S001"})
 
 
 def test_fasttext_with_trailing_bytes_is_unscannable() -> None:
-    assert _scan(_published("gensim/toy-model.bin") + b"\0" * 9, "m.bin")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(read_published("gensim/toy-model.bin") + b"\0" * 9, "m.bin")[1:] == ("unscannable", {"MG-S001"})
 
 
 def test_normaliser_whose_strings_are_not_utf8_is_not_one() -> None:
@@ -84,30 +76,34 @@ def test_normaliser_whose_strings_are_not_utf8_is_not_one() -> None:
     from modelguard.scan.base import BytesSource, MalformedError, ScanContext
     from modelguard.scan.dataformats import scan_spm_normalizer
 
-    data = _published("sentencepiece/nfkc.bin")[:-2] + b"\xff\x00"
-    assert _scan(data, "nfkc.bin") == ("unknown", "clean", {"MG-S005"})
+    data = read_published("sentencepiece/nfkc.bin")[:-2] + b"\xff\x00"
+    assert scan_summary(data, "nfkc.bin") == ("unknown", "clean", {"MG-S005"})
     with pytest.raises(MalformedError, match="not UTF-8"):
         scan_spm_normalizer(ScanContext(), BytesSource(data, "nfkc.bin"), data[:4096])
 
 
 # ---- MATLAB v7.3 ------------------------------------------------------------------------------
-def _mat73(body: bytes) -> bytes:
+def _mat73(body: bytes | dict[str, Any] | None) -> bytes:
+    """A MAT-file v7.3: MATLAB's 512-byte header as the user block of an HDF5 file (written by h5py);
+    ``body`` a Keras model config to hide in it, or raw bytes after the signature (a broken file)."""
     header = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created on: Mon Jan  1 00:00:00 2024 HDF5 schema 1.00 ."
-    header = header.ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0200) + b"IM"
-    return header.ljust(512, b"\0") + b"\x89HDF\r\n\x1a\n" + body
+    header = (header.ljust(116, b" ") + b"\0" * 8 + struct.pack("<H", 0x0200) + b"IM").ljust(512, b"\0")
+    if isinstance(body, bytes):
+        return header + b"\x89HDF\r\n\x1a\n" + body
+    return keras_h5(body, user_block=header, block_size=512)
 
 
 def test_mat_v73_is_matlab_and_its_hdf5_part_is_scanned() -> None:
-    assert _scan(_mat73(b"\0" * 2048), "data.mat") == ("matlab", "clean", set())
-    config = (b'{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": '
-              b'{"name": "l", "function": ["4wEAAAAAAAAAAAAA", null, null], "function_type": "lambda"}}]}}')
-    twin = _mat73(b"\0" * 88 + b"\x0c\x00\x14\x00model_config\0\0\0\0" + config + b"\0" * 64)
-    fmt, verdict, rules = _scan(twin, "data.mat")
+    assert scan_summary(_mat73(None), "data.mat") == ("matlab", "clean", set())
+    lambda_layer = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAA", None, None],
+                                                       "function_type": "lambda"}}
+    twin = _mat73({"class_name": "Sequential", "config": {"layers": [lambda_layer]}})
+    fmt, verdict, rules = scan_summary(twin, "data.mat")
     assert fmt == "matlab" and verdict == "malicious" and "MG-S501" in rules
 
 
 def test_mat_v73_without_hdf5_is_unscannable() -> None:
-    assert _scan(_mat73(b"")[:512] + b"NOTHDF5!" + b"\0" * 64, "data.mat")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(_mat73(b"")[:512] + b"NOTHDF5!" + b"\0" * 64, "data.mat")[1:] == ("unscannable", {"MG-S001"})
 
 
 # ---- legacy numpy and joblib -----------------------------------------------------------------
@@ -115,7 +111,7 @@ def test_python2_npy_header_with_an_object_array_pickle_is_scanned() -> None:
     header = b"{'descr': '|O', 'fortran_order': False, 'shape': (1L,), }"
     header = header.ljust(118, b" ") + b"\n"
     data = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + EVIL
-    fmt, verdict, rules = _scan(data, "x.npy")
+    fmt, verdict, rules = scan_summary(data, "x.npy")
     assert fmt == "numpy" and verdict == "malicious" and "MG-S101" in rules
 
 
@@ -123,7 +119,7 @@ def test_lzma_alone_with_a_known_size_is_decompressed() -> None:
     evil = lzma.compress(EVIL, format=lzma.FORMAT_ALONE)
     known = evil[:5] + struct.pack("<Q", len(EVIL)) + evil[13:]  # joblib 0.10 wrote the size
     for data in (evil, known):
-        fmt, verdict, rules = _scan(data, "model.pkl.lzma")
+        fmt, verdict, rules = scan_summary(data, "model.pkl.lzma")
         assert fmt == "xz" and verdict == "malicious" and "MG-S101" in rules
 
 
@@ -156,13 +152,13 @@ def _rebuilt(module: str, name: str, state: dict[str, object]) -> bytes:
 
 def test_gensim_model_rebuilt_from_state_is_clean() -> None:
     data = _rebuilt("gensim.models.word2vec", "Word2Vec", {"vector_size": 100, "window": 5})
-    assert _scan(data, "word2vec.model") == ("pickle", "clean", set())
+    assert scan_summary(data, "word2vec.model") == ("pickle", "clean", set())
 
 
 def test_gensim_class_called_with_arguments_is_a_finding() -> None:
     """REDUCE on Word2Vec runs __init__, which reads corpus_file: admitted for rebuilding only."""
     data = g.reduce_call("gensim.models.word2vec", "Word2Vec", "/etc/passwd")
-    _, verdict, rules = _scan(data, "word2vec.model")
+    _, verdict, rules = scan_summary(data, "word2vec.model")
     assert verdict == "suspicious" and rules == {"MG-S106"}
     assert ("gensim.models.word2vec", "Word2Vec") in REBUILD_ONLY
 
@@ -170,26 +166,26 @@ def test_gensim_class_called_with_arguments_is_a_finding() -> None:
 def test_dangerous_import_next_to_reviewed_classes_stays_malicious() -> None:
     body = (g.global_op("copy_reg", "_reconstructor") + g.global_op("gensim.models.ldamodel", "LdaState")
             + g.global_op("__builtin__", "object") + b"N\x87R" + b"(" + EVIL[2:-1] + b"t" + b"b")
-    _, verdict, rules = _scan(g.pickle_of(body, 2), "lda.state")
+    _, verdict, rules = scan_summary(g.pickle_of(body, 2), "lda.state")
     assert verdict == "malicious" and "MG-S101" in rules
 
 
 def test_pyannote_checkpoint_objects_are_clean() -> None:
     intro = g.pickle_of(g.global_op("pyannote.audio.core.model", "Introspection") + b")\x81"
                         + g.value({"dimension": 3}, 2) + b"b", 2)
-    assert _scan(intro, "meta.pkl") == ("pickle", "clean", set())
+    assert scan_summary(intro, "meta.pkl") == ("pickle", "clean", set())
     problem = g.reduce_call("pyannote.audio.core.task", "Problem", 1)
-    assert _scan(problem, "meta.pkl") == ("pickle", "clean", set())
+    assert scan_summary(problem, "meta.pkl") == ("pickle", "clean", set())
 
 
 def test_unreviewed_library_classes_stay_suspicious() -> None:
     data = g.newobj_call("pyannote.audio.core.model", "Model")
-    assert _scan(data, "x.pkl")[1:] == ("suspicious", {"MG-S102"})
+    assert scan_summary(data, "x.pkl")[1:] == ("suspicious", {"MG-S102"})
 
 
 # ---- templates --------------------------------------------------------------------------------
 def test_published_template_using_str_format_is_clean() -> None:
-    assert check_template(_published("templates/tencent-Hy3.jinja").decode(), "t") == []
+    assert check_template(read_published("templates/tencent-Hy3.jinja").decode(), "t") == []
 
 
 def test_lzma_that_joblib_would_open_is_never_an_inert_unknown() -> None:
@@ -197,7 +193,7 @@ def test_lzma_that_joblib_would_open_is_never_an_inert_unknown() -> None:
     odd = lzma.compress(EVIL, format=lzma.FORMAT_ALONE,
                         filters=[{"id": lzma.FILTER_LZMA1, "dict_size": (1 << 16) + 256}])
     assert odd[:2] == b"\x5d\x00"
-    fmt, verdict, rules = _scan(odd, "model.pkl.lzma")
+    fmt, verdict, rules = scan_summary(odd, "model.pkl.lzma")
     assert fmt == "xz" and verdict == "malicious" and "MG-S101" in rules
 
 
@@ -207,7 +203,7 @@ def test_joblib_zfile_with_either_header_width_is_decompressed(pad: int) -> None
     import zlib
 
     data = b"ZF" + hex(len(EVIL)).encode().ljust(pad) + zlib.compress(EVIL)
-    fmt, verdict, rules = _scan(data, "model.pkl.gz")
+    fmt, verdict, rules = scan_summary(data, "model.pkl.gz")
     assert fmt == "zlib" and verdict == "malicious" and "MG-S101" in rules
 
 
@@ -220,4 +216,4 @@ def test_safetensors_whose_header_length_starts_like_lzma_stays_safetensors() ->
     header = header.ljust(93, b" ")
     data = struct.pack("<Q", len(header)) + header + b"\0\0\x80\x3f"
     assert data[:2] == b"\x5d\x00"
-    assert _scan(data, "model.safetensors") == ("safetensors", "clean", set())
+    assert scan_summary(data, "model.safetensors") == ("safetensors", "clean", set())

@@ -80,12 +80,13 @@ def _findings(src: str, name: str = "modeling_x.py") -> list[tuple[str, str]]:
 def test_benign_modeling_file_is_only_custom_code(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     p = tmp_path / "modeling_tinylm.py"
     p.write_text(BENIGN_MODELING)
-    # A medium finding: exit 1 at the default fail-on, 0 once the user lowers the bar to high.
-    assert run(["scan", "--format", "json", str(p)]) == 1
+    # Presence of custom code is information in `scan` (issue 17): the policy decides at fetch and
+    # verify. The file is clean, exit 0, and the finding still names it.
+    assert run(["scan", "--format", "json", str(p)]) == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["files"][0]["verdict"] == "suspicious"
-    assert [(f["rule"], f["severity"]) for f in doc["findings"]] == [("MG-S301", "medium")]
-    assert run(["scan", "--fail-on", "high", str(p)]) == 0
+    assert doc["files"][0]["verdict"] == "clean"
+    assert [(f["rule"], f["severity"]) for f in doc["findings"]] == [("MG-S301", "info")]
+    assert run(["scan", "--fail-on", "info", str(p)]) == 1
 
 
 def test_dunder_import_of_sys_reads_modules_only() -> None:

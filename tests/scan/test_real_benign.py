@@ -15,8 +15,8 @@ import pytest
 from modelguard.cli import run
 from modelguard.models import Severity, Verdict
 from modelguard.scan import scan_file
+from tests.scan.realdata import REAL
 
-REAL = Path(__file__).resolve().parent.parent / "data" / "real"
 NOT_SAMPLES = {"make_real.py", "README.md"}
 
 # relative path -> the format modelguard must report
@@ -47,6 +47,14 @@ EXPECTED: dict[str, str] = {
     "keras/keras3_legacy.h5": "keras-h5",
     "keras/model.h5": "keras-h5",
     "keras/tf_model.h5": "hdf5",
+    "pandas/frame.pkl.zst": "zstd",
+    "pandas/frame_fixed.h5": "hdf5-pytables",
+    "pandas/frame_table.h5": "hdf5-pytables",
+    "pandas/series.h5": "hdf5-pytables",
+    "torch/dcp/.metadata": "pickle",
+    "torch/dcp/__0_0.distcp": "pytorch-dcp-shard",
+    "torch/functional_activations.pt": "pytorch-zip",
+    "torch/fx_graph_module.pt": "pytorch-zip",
     "numpy/array.npy": "numpy",
     "numpy/arrays.npz": "npz",
     "numpy/arrays_compressed.npz": "npz",

@@ -13,21 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from modelguard.scan import scan_bytes
 from modelguard.scan.pickle.allowlist import Safety, classify
 from tests.scan.containers_build import Entry, build_zip, torch_zip
 from tests.scan.picklegen import PAYLOAD, reduce_call
-
-REAL = Path(__file__).resolve().parent.parent / "data" / "real"
-
-
-def _real(rel: str) -> bytes:
-    return (REAL / rel).read_bytes()
-
-
-def _scan(data: bytes, name: str) -> tuple[str, str, set[str]]:
-    r = scan_bytes(data, name)
-    return r.format, r.verdict.value, {f.rule for f in r.findings}
+from tests.scan.realdata import read_real, scan_summary
 
 
 # ---- broken framing is MG-S001 ----------------------------------------------------------------------
@@ -38,21 +27,21 @@ def _scan(data: bytes, name: str) -> tuple[str, str, set[str]]:
     ("flax/flax_model.msgpack", -5), ("repo/paper.pdf", -10),
 ])
 def test_truncated_real_data_file_is_unscannable(rel: str, end: int) -> None:
-    fmt, verdict, rules = _scan(_real(rel)[:end], Path(rel).name)
+    fmt, verdict, rules = scan_summary(read_real(rel)[:end], Path(rel).name)
     assert verdict == "unscannable" and rules == {"MG-S001"}, (fmt, rules)
 
 
 def test_bmp_and_tiff_claims_beyond_the_file() -> None:
-    bmp = _real("repo/logo.bmp")
-    assert _scan(bmp[:-1], "logo.bmp")[1:] == ("unscannable", {"MG-S001"})
-    tiff = bytearray(_real("repo/logo.tiff"))
+    bmp = read_real("repo/logo.bmp")
+    assert scan_summary(bmp[:-1], "logo.bmp")[1:] == ("unscannable", {"MG-S001"})
+    tiff = bytearray(read_real("repo/logo.tiff"))
     tiff[4:8] = struct.pack("<I" if tiff[:1] == b"I" else ">I", len(tiff) + 100)
-    assert _scan(bytes(tiff), "logo.tiff")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(bytes(tiff), "logo.tiff")[1:] == ("unscannable", {"MG-S001"})
 
 
 def test_gif_header_only() -> None:
-    assert _scan(b"GIF89a\x01\x00", "x.gif")[1:] == ("unscannable", {"MG-S001"})
-    assert _scan(_real("repo/logo.gif"), "x.gif")[:2] == ("image", "clean")
+    assert scan_summary(b"GIF89a\x01\x00", "x.gif")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(read_real("repo/logo.gif"), "x.gif")[:2] == ("image", "clean")
 
 
 def _tflite(root: int, vtable_rel: int, size: int = 32) -> bytes:
@@ -65,16 +54,16 @@ def _tflite(root: int, vtable_rel: int, size: int = 32) -> bytes:
 
 def test_tflite_framing() -> None:
     """No TFLite writer is installed here: FlatBuffers built by hand (root table at 16, vtable at 8)."""
-    assert _scan(_tflite(16, 8), "model.tflite")[:2] == ("tflite", "clean")
-    assert _scan(_tflite(400, 8), "model.tflite")[1:] == ("unscannable", {"MG-S001"})
-    assert _scan(_tflite(16, -400), "model.tflite")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(_tflite(16, 8), "model.tflite")[:2] == ("tflite", "clean")
+    assert scan_summary(_tflite(400, 8), "model.tflite")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(_tflite(16, -400), "model.tflite")[1:] == ("unscannable", {"MG-S001"})
 
 
 def test_mp3_id3_tag_size() -> None:
     tag = b"ID3\x04\x00\x00" + bytes([0, 0, 0, 20]) + b"\0" * 20 + b"\xff\xfb\x90\x00" + b"\0" * 100
-    assert _scan(tag, "sample.mp3")[:2] == ("audio", "clean")
-    assert _scan(tag[:20], "sample.mp3")[1:] == ("unscannable", {"MG-S001"})
-    assert _scan(b"ID3\x04\x00\x00\x80\x00\x00\x00" + b"\0" * 40, "a.mp3")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(tag, "sample.mp3")[:2] == ("audio", "clean")
+    assert scan_summary(tag[:20], "sample.mp3")[1:] == ("unscannable", {"MG-S001"})
+    assert scan_summary(b"ID3\x04\x00\x00\x80\x00\x00\x00" + b"\0" * 40, "a.mp3")[1:] == ("unscannable", {"MG-S001"})
 
 
 # ---- lookalikes ------------------------------------------------------------------------------------
@@ -84,14 +73,14 @@ def test_graphdef_like_protobuf_is_not_a_sentencepiece_model() -> None:
     mediapipe node too; whatever it is taken for, the file-reading op is reported, never clean
     (more in test_protobuf_family.py)."""
     node = b"\x0a\x04read" + b"\x12\x08ReadFile"
-    fmt, verdict, rules = _scan(b"\x0a" + bytes([len(node)]) + node, "frozen_graph.pb")
+    fmt, verdict, rules = scan_summary(b"\x0a" + bytes([len(node)]) + node, "frozen_graph.pb")
     assert fmt != "sentencepiece" and verdict == "suspicious" and rules == {"MG-S711"}
 
 
 def test_saved_model_protobuf_is_not_clean() -> None:
     """saved_model.pb (schema version 1, then a MetaGraphDef) is not analysed: never clean."""
     meta = b"\x0a\x04\x12\x02tf"
-    assert _scan(b"\x08\x01\x12" + bytes([len(meta)]) + meta, "saved_model.pb")[1] == "unscannable"
+    assert scan_summary(b"\x08\x01\x12" + bytes([len(meta)]) + meta, "saved_model.pb")[1] == "unscannable"
 
 
 @pytest.mark.parametrize(("text", "fmt"), [
@@ -101,19 +90,19 @@ def test_saved_model_protobuf_is_not_clean() -> None:
     (b"{% for m in messages %}{{ m }}{% endfor %}", "text"),
 ])
 def test_vocab_txt_is_text_and_json_arrays_stay_json(text: bytes, fmt: str) -> None:
-    assert _scan(text, "vocab.txt")[0] == fmt
+    assert scan_summary(text, "vocab.txt")[0] == fmt
 
 
 def test_image_named_as_python_is_reviewed_as_python() -> None:
     """A GIF header is a valid Python identifier: a polyglot named like model code is code."""
     polyglot = b"GIF89a=1\nimport os\nos.system('echo pwned')\n"
-    fmt, verdict, rules = _scan(polyglot, "modeling_x.py")
+    fmt, verdict, rules = scan_summary(polyglot, "modeling_x.py")
     assert fmt == "python" and verdict == "malicious" and "MG-S315" in rules
-    assert _scan(polyglot, "logo.gif")[:2] == ("image", "unscannable")
+    assert scan_summary(polyglot, "logo.gif")[:2] == ("image", "unscannable")
 
 
 def test_msgpack_needs_a_string_key() -> None:
-    assert _scan(b"\x81\x01\x02" + b"\0" * 16, "x.msgpack")[0] == "unknown"
+    assert scan_summary(b"\x81\x01\x02" + b"\0" * 16, "x.msgpack")[0] == "unknown"
 
 
 # ---- allowlist widenings -------------------------------------------------------------------------
@@ -130,12 +119,13 @@ def test_torchscript_globals_are_exactly_as_wide_as_documented() -> None:
 
 def test_torchscript_code_outside_a_torchscript_archive_is_still_custom_code() -> None:
     entries = [Entry("archive/code/__torch__/m.py", b"def f(x: int) -> int:\n    return x\n")]
-    fmt, verdict, rules = _scan(build_zip(entries), "x.zip")
-    assert fmt == "zip" and verdict == "suspicious" and rules == {"MG-S301"}
+    fmt, verdict, rules = scan_summary(build_zip(entries), "x.zip")
+    # reported as custom code (MG-S301), which is information in `scan` (issue 17)
+    assert fmt == "zip" and verdict == "clean" and rules == {"MG-S301"}
 
 
 def test_pt2_payload_that_is_not_raw_bytes_is_scanned() -> None:
-    src = _real("torch/exported.pt2")
+    src = read_real("torch/exported.pt2")
     out = BytesIO()
     with zipfile.ZipFile(BytesIO(src)) as zin, zipfile.ZipFile(out, "w") as zout:
         for info in zin.infolist():
@@ -143,32 +133,32 @@ def test_pt2_payload_that_is_not_raw_bytes_is_scanned() -> None:
             if info.filename.endswith("weights/weight_1"):
                 data = b"cos\nsystem\n(Vecho pwned\ntR."  # protocol 0: looks like text
             zout.writestr(info.filename, data)
-    fmt, verdict, rules = _scan(out.getvalue(), "model.pt2")
+    fmt, verdict, rules = scan_summary(out.getvalue(), "model.pt2")
     assert fmt == "pytorch-export" and verdict == "malicious" and "MG-S101" in rules
 
 
 def test_raw_bytes_outside_pt2_weights_are_unknown() -> None:
     nested = torch_zip(extra=[Entry("archive/data/weights/w0", b"\x00\xff" * 40)])
     # not a pt2: no raw payload folder, so an unknown member (inert: informational, see test_unknown.py)
-    assert _scan(nested, "model.pt")[2] == {"MG-S005"}
+    assert scan_summary(nested, "model.pt")[2] == {"MG-S005"}
     other = build_zip([Entry("m/archive_format", b"pt2"), Entry("m/extra/blob", b"\x00\xff" * 40)])
-    fmt, _verdict, rules = _scan(other, "model.pt2")
+    fmt, _verdict, rules = scan_summary(other, "model.pt2")
     assert fmt == "pytorch-export" and rules == {"MG-S005"}
 
 
 def test_diffusers_block_types_are_not_components() -> None:
-    config = json.loads(_real("diffusers/unet/config.json"))
+    config = json.loads(read_real("diffusers/unet/config.json"))
     assert config["down_block_types"] == ["DownBlock2D", "DownBlock2D"]
-    assert _scan(json.dumps(config).encode(), "config.json")[1] == "clean"
-    pipeline = json.loads(_real("diffusers/model_index.json"))
+    assert scan_summary(json.dumps(config).encode(), "config.json")[1] == "clean"
+    pipeline = json.loads(read_real("diffusers/model_index.json"))
     pipeline["unet"] = ["evil_module", "UNet2DModel"]
-    _fmt, verdict, rules = _scan(json.dumps(pipeline).encode(), "model_index.json")
+    _fmt, verdict, rules = scan_summary(json.dumps(pipeline).encode(), "model_index.json")
     assert verdict == "suspicious" and rules == {"MG-S311"}
 
 
 def test_reduce_in_real_training_args_is_caught() -> None:
     """The training_args.bin allowlist pairs do not cover a __reduce__ payload beside them."""
-    src = _real("hf_bert/training_args.bin")
+    src = read_real("hf_bert/training_args.bin")
     with zipfile.ZipFile(BytesIO(src)) as z:
         name = next(n for n in z.namelist() if n.endswith("data.pkl"))
     out = BytesIO()
@@ -176,4 +166,4 @@ def test_reduce_in_real_training_args_is_caught() -> None:
         for info in zin.infolist():
             zout.writestr(info.filename, reduce_call("accelerate.state", "os.system", PAYLOAD)
                           if info.filename == name else zin.read(info.filename))
-    assert _scan(out.getvalue(), "training_args.bin")[1] == "malicious"
+    assert scan_summary(out.getvalue(), "training_args.bin")[1] == "malicious"

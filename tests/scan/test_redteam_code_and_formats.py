@@ -19,6 +19,7 @@ import pytest
 from modelguard.models import Verdict
 from modelguard.scan import scan_bytes
 from tests.scan.containers_build import Scanned
+from tests.scan.h5build import keras_h5
 from tests.scan.redteam import MAL, NOT_CLEAN, assert_caught
 from tests.scan.test_onnx import _field, graph, model, node, tensor
 
@@ -67,14 +68,13 @@ def _keras(*layers: dict[str, Any]) -> bytes:
     with zipfile.ZipFile(buf, "w") as z:
         z.writestr("metadata.json", json.dumps({"keras_version": "3.8.0"}))
         z.writestr("config.json", json.dumps(_functional(*layers)))
-        z.writestr("model.weights.h5", b"\x89HDF\r\n\x1a\n" + b"\0" * 64)
+        z.writestr("model.weights.h5", keras_h5(None))
     return buf.getvalue()
 
 
 def _h5(*layers: dict[str, Any]) -> bytes:
-    """The bytes of a legacy .h5 as the scanner sees them: the model_config attribute's JSON text."""
-    config = json.dumps({"class_name": "Sequential", "config": {"name": "s", "layers": list(layers)}}).encode()
-    return b"\x89HDF\r\n\x1a\n" + b"\0" * 88 + b"model_config\0\0\0\0" + config + b"\0" * 7 + bytes(range(256))
+    """A legacy .h5 (written by h5py) whose model_config attribute holds the layers."""
+    return keras_h5({"class_name": "Sequential", "config": {"name": "s", "layers": list(layers)}})
 
 
 LAMBDA_KERAS3 = {"module": "keras.layers", "class_name": "Lambda", "registered_name": None,

@@ -54,7 +54,7 @@ CASES: list[tuple[str, bytes, str, str]] = [
     ("getattr-chain-protocol4", g.stack_global_call("torch", "serialization.os.system"), "model.pkl", MAL),
     ("partial-wraps-system", g.partial_call("os", "system"), "model.pkl", MAL),
     ("c-operator-attrgetter", g.reduce_call("_operator", "attrgetter", "system"), "model.pkl", MAL),
-    ("c-functools-partial", g.reduce_call("_functools", "partial", "x"), "model.pkl", MAL),
+    ("c-functools-partial", g.partial_of(OS_SYSTEM, "x", module="_functools", called_with=()), "model.pkl", MAL),
     ("nested-pickle-loads", g.nested_loads(g.reduce_call("os", "system")), "model.pkl", MAL),
     ("dynamic-stack-global", g.dynamic_stack_global(), "model.pkl", MAL),
     ("build-setstate-install", g.build_setstate_trick("builtins", "exec", "print(1)"), "model.pkl", MAL),

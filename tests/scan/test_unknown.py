@@ -4,7 +4,6 @@ or a Python-calling TensorFlow op fail (MG-S002), broken pickles stay unscannabl
 
 from __future__ import annotations
 
-import os
 import random
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from modelguard.spec.manifest import parse_manifest
 from modelguard.spec.types import Policy
 from modelguard.trust.evaluate import scan_and_evaluate
 from tests.scan import picklegen as g
+from tests.scan.h5build import keras_h5
 
 # A MeCab-style dictionary header and random payload: no format modelguard knows.
 INERT = b"\xc4\x38\x9f\xed" + random.Random(7).randbytes(8192)
@@ -141,10 +141,11 @@ def test_cli_scan_passes_an_inert_unknown_and_fail_on_info_refuses_it(
 def test_large_unknown_file_is_searched_to_the_end(tmp_path: Path) -> None:
     """The embedded-pickle search covers the whole file, not only the detection head and tail."""
     path = tmp_path / "big.bin"
+    noise = random.Random(1712)  # seeded (see test_large_unknown_archive_member_is_searched_through_a_map)
     with open(path, "wb") as f:
-        f.write(b"\xc4\x38" + os.urandom(3 << 20))
+        f.write(b"\xc4\x38" + noise.randbytes(3 << 20))
         f.write(g.reduce_call("os", "system"))
-        f.write(os.urandom(1 << 20))
+        f.write(noise.randbytes(1 << 20))
     r = scan_file(path)
     assert r.verdict is Verdict.MALICIOUS and {"MG-S002", "MG-S101"} <= {f.rule for f in r.findings}
 
@@ -185,13 +186,15 @@ def test_office_file_ending_in_a_zip_is_not_a_zip_polyglot() -> None:
 @pytest.mark.parametrize("offset", [512, 2048, 8192])
 def test_hdf5_after_a_user_block_goes_to_the_hdf5_scanner(offset: int) -> None:
     """h5py (and so Keras' load_model) opens an HDF5 file whose superblock follows a user block."""
-    config = (b'{"class_name": "Sequential", "config": {"layers": [{"class_name": "Lambda", "config": '
-              b'{"name": "l", "function": ["4wEAAAAAAAAAAAAA", null, null], "function_type": "lambda"}}]}}')
-    body = b"\x89HDF\r\n\x1a\n" + b"\0" * 88 + b"\x0c\x00\x14\x00model_config\0\0\0\0" + config + b"\0" * 64
-    data = b"\x01user block\x00" + b"\xee" * (offset - 12) + body
+    # Real HDF5 files (h5py) with a user block: the structural HDF5 reader finds the superblock there.
+    lambda_layer = {"class_name": "Lambda", "config": {"name": "l", "function": ["4wEAAAAAAAAAAAAA", None, None],
+                                                       "function_type": "lambda"}}
+    block = b"\x01user block\x00" + b"\xee" * (offset - 12)
+    data = keras_h5({"class_name": "Sequential", "config": {"layers": [lambda_layer]}}, user_block=block,
+                    block_size=offset)
     r = scan_bytes(data, "weights.bin")
     assert r.verdict is Verdict.MALICIOUS and "MG-S501" in {f.rule for f in r.findings}
-    plain = b"\x01user block\x00" + b"\xee" * (offset - 12) + b"\x89HDF\r\n\x1a\n" + b"\0" * 256
+    plain = keras_h5(None, user_block=block, block_size=offset)
     assert scan_bytes(plain, "data.bin").verdict is Verdict.CLEAN
 
 
@@ -199,7 +202,8 @@ def test_large_unknown_archive_member_is_searched_through_a_map(tmp_path: Path) 
     """A stored member over 1 MiB is a window of the archive file: mapped, never read whole."""
     import zipfile
 
-    blob = b"\xc4\x38" + os.urandom(3 << 20) + g.reduce_call("os", "system") + os.urandom(1 << 16)
+    noise = random.Random(1711)  # seeded: one random blob in 256 has a "{" at byte 8 and reads as a safetensors header
+    blob = b"\xc4\x38" + noise.randbytes(3 << 20) + g.reduce_call("os", "system") + noise.randbytes(1 << 16)
     path = tmp_path / "bundle.zip"
     with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as z:
         z.writestr("weights/blob.dat", blob)
@@ -212,7 +216,7 @@ def test_large_decompressed_unknown_is_searched(tmp_path: Path) -> None:
     """A decompressed stream that spilled to a temp file is mapped too."""
     import gzip
 
-    blob = b"\xc4\x38" + os.urandom(40 << 20) + g.reduce_call("os", "system")
+    blob = b"\xc4\x38" + random.Random(1713).randbytes(40 << 20) + g.reduce_call("os", "system")
     path = tmp_path / "blob.gz"
     path.write_bytes(gzip.compress(blob, compresslevel=1))
     r = scan_file(path)

@@ -1,10 +1,24 @@
-"""Which pickle imports are safe, which are known dangerous, and which are merely unknown.
+"""Which pickle imports are safe, which are dangerous, which are safe only in checked calls, and which are unknown.
 
 Owns the tables that classify a pickle global ``(module, name)``; library classes reviewed one
 by one live in :mod:`modelguard.scan.pickle.packs`, which :func:`classify` consults. The allowlist
 decides the verdict: anything not on it is at least *suspicious*. The denylist only upgrades an unknown
 import to *malicious*; it is never the reason something passes (deny-lists are bypassed every
 few months, an allowlist fails closed).
+
+The denylist has two parts. :data:`DANGEROUS_MODULES` and the tables after it name, by
+category, the *primitives* (process, code, import machinery, file and network I/O, native code,
+deserializers, interpreter state) as module families and names, including third-party packages
+whose source modelguard does not read. Every other standard-library callable is judged by what
+it can *reach*: :mod:`modelguard.scan.pickle.reach` derives, from the source, every function,
+class and method whose code can get to a primitive (``dataclasses._create_fn`` -> ``exec``,
+``typing.get_type_hints`` -> ``eval``, ``copyreg.add_extension`` -> the extension registry),
+and :mod:`modelguard.scan.pickle.reach_table` holds the result.
+
+*Guarded* imports (:data:`GUARDED_GLOBALS`) are dangerous callables with one use whose effect
+the analyser can see in full: ``getattr(<import>, "<static name>")`` is just another import, and
+``torch.fx``'s ``reduce_graph_module`` runs the graph code stored next to it in the pickle. The
+machine checks each call of them; any other use is reported as dangerous.
 
 Pure data and lookups; no I/O, never imports the modules it names.
 """
@@ -25,6 +39,8 @@ class Safety(Enum):
     SAFE = "safe"
     UNKNOWN = "unknown"
     DANGEROUS = "dangerous"
+    GUARDED = "guarded"
+    """dangerous unless every call of it is one the analyser checks (see :data:`GUARDED_GLOBALS`)"""
 
 
 def _pairs(module: str, names: str) -> set[tuple[str, str]]:
@@ -44,6 +60,10 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     # hyper-parameters in fairseq / Lightning checkpoints: Namespace(**kw) only sets attributes
     | _pairs("argparse", "Namespace")
     | _pairs("typing", "Any")
+    # math constants and pure functions (fx graph code imports inf and nan; hyper-parameters)
+    | _pairs("math", "inf nan pi e tau sqrt exp expm1 log log1p log2 log10 pow floor ceil trunc fabs sin cos tan "
+                     "asin acos atan atan2 sinh cosh tanh erf erfc gamma lgamma isnan isinf isfinite prod fsum gcd "
+                     "isclose copysign hypot")
     # Lightning hparams containers (dict subclasses)
     | _pairs("pytorch_lightning.utilities.parsing", "AttributeDict")
     | _pairs("lightning_fabric.utilities.data", "AttributeDict")
@@ -63,6 +83,11 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     # gradient-boosting models: __setstate__ hands the library its own serialised model (no code)
     | _pairs("xgboost.core", "Booster")
     | _pairs("lightgbm.basic", "Booster")
+    # functools.partial(func, *args): building one stores func and args and calls nothing (func must
+    # only be callable, a type-slot test). Calling the partial later is a call of func with those
+    # arguments, which the machine models as exactly that. _functools is where the class lives.
+    | _pairs("functools", "partial")
+    | _pairs("_functools", "partial")
     # copyreg helpers the pickler itself emits: they call __new__/__init__ of a class that is
     # itself an import of the same pickle, so it is classified on its own.
     | _pairs("copyreg", "_reconstructor __newobj__ __newobj_ex__")
@@ -95,6 +120,20 @@ SAFE_GLOBALS: frozenset[tuple[str, str]] = frozenset(
         "per_tensor_affine per_channel_affine per_tensor_symmetric per_channel_symmetric",
     )
     | _pairs("torch.serialization", "_get_layout")
+    # torch.<op> (torch.tanh kept as an activation) pickles as getattr(torch._C._VariableFunctionsClass,
+    # "<op>"): the class holds the op bindings and cannot be instantiated; the ops are judged by
+    # name through the guarded getattr (torch_ops.VARIABLE_FUNCTIONS).
+    | _pairs("torch._C", "_VariableFunctionsClass")
+    # torch.fx GraphModule pickles: the tracer class reduce_graph_module instantiates (its __init__
+    # records which modules to auto-wrap) re-traces the stored code, which the machine reviews.
+    | _pairs("torch.fx._symbolic_trace", "Tracer")
+    # torch.distributed.checkpoint .metadata: dataclasses restored from __dict__ (TensorProperties
+    # and _StorageInfo define __setstate__/__getstate__ that only assign fields and map an enum to a
+    # memory format; MetadataIndex.__init__ builds a torch.Size); _MEM_FORMAT_ENCODING is an Enum.
+    | _pairs("torch.distributed.checkpoint.metadata", "Metadata TensorStorageMetadata TensorProperties "
+                                                      "ChunkStorageMetadata BytesStorageMetadata MetadataIndex "
+                                                      "StorageMeta _MEM_FORMAT_ENCODING")
+    | _pairs("torch.distributed.checkpoint.filesystem", "_StorageInfo")
     # TorchScript archives (debug_pkl, traced_inputs.pkl): identity functions that tag a list's
     # static type for the C++ unpickler. Exact pairs: the rest of torch.jit stays dangerous.
     | _pairs("torch.jit._pickle", "build_intlist build_tensorlist build_doublelist build_boollist "
@@ -224,9 +263,8 @@ DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     _pairs("operator", "attrgetter methodcaller itemgetter call")
     # the C implementations the pure-Python modules re-export, importable under their own names
     | _pairs("_operator", "attrgetter methodcaller itemgetter call")
-    | _pairs("uuid", "_get_command_stdout")
-    | _pairs("functools", "partial partialmethod reduce")
-    | _pairs("_functools", "partial reduce")
+    | _pairs("functools", "partialmethod reduce")
+    | _pairs("_functools", "reduce")
     | _pairs("joblib", "load")
     | _pairs("joblib.numpy_pickle", "load")
     | _pairs("numpy", "load fromfile loadtxt genfromtxt memmap")
@@ -235,6 +273,16 @@ DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
     | _pairs("torch.storage", "_load_from_bytes")
     | _pairs("builtins", "compile")
     | _pairs("types", "CodeType FunctionType MethodType ModuleType LambdaType")
+)
+
+
+GUARDED_GLOBALS: frozenset[tuple[str, str]] = frozenset(
+    # getattr(obj, name[, default]): with an import and a literal name it is the import obj.name,
+    # classified like any other; with anything else it reaches any attribute of any object.
+    _pairs("builtins", "getattr")
+    # reduce_graph_module(body, import_block) execs import_block + body["_code"] and re-traces the
+    # module (running the code): safe exactly when that code is generated graph code.
+    | _pairs("torch.fx.graph_module", "reduce_graph_module")
 )
 
 
@@ -247,8 +295,8 @@ def normalise(module: str, name: str) -> tuple[str, str]:
 
 
 def _is_dangerous(module: str, name: str) -> bool:
-    if (module, name) in SAFE_GLOBALS:  # an exact pair reviewed above beats a module-wide entry
-        return False
+    if (module, name) in SAFE_GLOBALS or _is_torch_op(module, name):
+        return False  # an exact pair reviewed above beats a module-wide entry (torch._C ops)
     if (module, name) in DANGEROUS_GLOBALS:
         return True
     # ``os.path`` is dangerous because ``os`` is; ``numpy.random._pickle`` is not because ``_pickle`` is.
@@ -263,9 +311,47 @@ def _is_dangerous(module: str, name: str) -> bool:
     return any(a in DANGEROUS_MODULES for a in attrs[:-1])
 
 
+def _is_torch_op(module: str, name: str) -> bool:
+    """A tensor function a whole-model checkpoint keeps as an attribute (see :mod:`torch_ops`)."""
+    if not module.startswith("torch"):
+        return False
+    from modelguard.scan.pickle import torch_ops
+
+    if module == "torch.nn.functional":
+        return name in torch_ops.FUNCTIONAL
+    if module == "torch._C._nn":
+        return name in torch_ops.NN_OPS
+    if module == "torch" and "." not in name:
+        return name in torch_ops.VARIABLE_FUNCTIONS  # torch.<op> named directly (fx graph code: torch.cat)
+    if module == "torch._C" and name.startswith("_VariableFunctionsClass."):
+        return name[len("_VariableFunctionsClass."):] in torch_ops.VARIABLE_FUNCTIONS
+    return False
+
+
+def reaches(module: str, name: str) -> str | None:
+    """The primitive a standard-library callable can reach, from the derived table (None: none known)."""
+    from modelguard.scan.pickle.reach_table import MODULE_REACHES, REACHES
+
+    segments = module.split(".")
+    found = next((MODULE_REACHES[m] for i in range(len(segments))
+                  if (m := ".".join(segments[: i + 1])) in MODULE_REACHES), None)
+    if found is not None:
+        return found
+    qualified = f"{module}.{name}"
+    # an attribute chain is as dangerous as the first dangerous callable it walks through
+    parts = qualified.split(".")
+    for i in range(len(module.split(".")) + 1, len(parts) + 1):
+        found = REACHES.get(".".join(parts[:i]))
+        if found is not None:
+            return found
+    return None
+
+
 def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
     if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
         return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
+    if _is_torch_op(module, name):
+        return True
     # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
@@ -279,11 +365,30 @@ def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
 
 @functools.lru_cache(maxsize=8192)
 def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozenset()) -> Safety:
-    """Classify one import. ``extra`` holds (module, name) pairs a policy allows."""
+    """Classify one import. ``extra`` holds (module, name) pairs a policy allows.
+
+    Order: a guarded callable, then the primitives (an exact allowlisted pair beats a module
+    family), then the allowlist, then what the derived table says the callable can reach.
+    """
     candidates = {(module, name), normalise(module, name)}
+    if candidates & GUARDED_GLOBALS:
+        return Safety.SAFE if (module, name) in extra else Safety.GUARDED
     if any(_is_dangerous(m, n) for m, n in candidates):
         # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
         return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
     if any(_is_safe(m, n, extra) for m, n in candidates):
         return Safety.SAFE
+    if any(reaches(m, n) is not None for m, n in candidates):
+        return Safety.DANGEROUS
     return Safety.UNKNOWN
+
+
+def danger_note(module: str, name: str) -> str:
+    """Why a dangerous import is dangerous when the derived table is the reason: ``; it reaches X``."""
+    for m, n in sorted({(module, name), normalise(module, name)}):
+        if not _is_dangerous(m, n):
+            found = reaches(m, n)
+            if found is not None:
+                shown = f"a write to {found[:-len('.<write>')]}" if found.endswith(".<write>") else found
+                return f"; it reaches {shown}"
+    return ""

@@ -22,7 +22,7 @@ from modelguard.scan.pickle.reader import Reader
 from modelguard.scan.pickle.values import GlobalRef
 from modelguard.scan.pickle.vm import Machine, PickleAnalysis, analyze_stream
 
-__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "prefix_findings", "probe", "scan"]
+__all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream", "loads_findings", "prefix_findings", "probe", "scan"]
 
 PROBE_BYTES = 4 << 20
 """how much of a text-looking file :func:`probe` parses before calling it a pickle"""
@@ -82,6 +82,25 @@ _PREFIX_RULES = frozenset({"MG-S101", "MG-S102", "MG-S103", "MG-S104", "MG-S106"
 _PREFIX_RULES_BROKEN = frozenset({"MG-S101", "MG-S103", "MG-S107"})
 
 
+def loads_findings(ctx: ScanContext, source: Source, *, limit: int = PROBE_BYTES,
+                   report_limits: bool = False) -> list[Finding]:
+    """What ``pickle.loads(<the bytes of source>)`` would do, for bytes a loader unpickles when they
+    look pickled (a PyTables attribute ending in ``.``): a complete pickle counts fully; a broken
+    one only through the calls it made before breaking; bytes that are not a pickle count nothing.
+    Bounded by ``limit`` bytes; with ``report_limits`` a pickle too large for it is MG-S003 (a
+    PyTables row is unpickled whatever its size, so what was not analysed must not pass)."""
+    with source.open() as f:
+        analysis = analyze_stream(ctx, f, location=source.name, single=True, limit=limit)
+    limited = [x for x in analysis.findings if x.rule == "MG-S003"] if report_limits else []
+    if analysis.complete and analysis.stops:
+        keep = _PREFIX_RULES
+    elif analysis.calls:
+        keep = _PREFIX_RULES_BROKEN
+    else:
+        return limited
+    return [x for x in analysis.findings if x.rule in keep] + limited
+
+
 def prefix_findings(ctx: ScanContext, source: Source) -> list[Finding]:
     """Findings for the pickle that ``pickle.load`` reads from the first byte of a file of
     another format (a tar whose member name is a protocol-0 pickle, a GGUF header that starts
@@ -89,16 +108,8 @@ def prefix_findings(ctx: ScanContext, source: Source) -> list[Finding]:
 
     Bounded by :data:`PROBE_BYTES`; bytes that are not a pickle stop it at once.
     """
-    with source.open() as f:
-        analysis = analyze_stream(ctx, f, location=source.name, single=True, limit=PROBE_BYTES)
-    if analysis.complete and analysis.stops:
-        keep = _PREFIX_RULES
-    elif analysis.calls:
-        keep = _PREFIX_RULES_BROKEN
-    else:
-        return []
     note = " (the file also parses as a pickle from its first byte; pickle.load runs this)"
-    return [dataclasses.replace(x, message=x.message + note) for x in analysis.findings if x.rule in keep]
+    return [dataclasses.replace(x, message=x.message + note) for x in loads_findings(ctx, source)]
 
 
 def _with_decompiled_detail(source: Source, findings: list[Finding]) -> list[Finding]:

@@ -94,7 +94,10 @@ class StackMachine:
         return items
 
     def run(self) -> object:
-        """Walk to STOP; returns the pickle's value (the loop is :func:`pickle_loop.run`)."""
+        """Walk to STOP; returns the pickle's value (the loop is :func:`pickle_loop.run`, or the
+        reference :func:`pickle_loop.run_plain` when the scan asks for it)."""
+        if self.col.ctx.plain_pickle_loop:
+            return pickle_loop.run_plain(self)
         return pickle_loop.run(self)
 
     # ---- argument decoding -----------------------------------------------------------------

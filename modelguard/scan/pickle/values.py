@@ -25,6 +25,18 @@ class GlobalRef:
         return f"{self.module}.{self.name}"
 
 
+@dataclass(frozen=True)
+class Guarded:
+    """A guarded import (``getattr``, fx's ``reduce_graph_module``): pushed instead of its
+    :class:`GlobalRef` so that every use is visible. The machine checks each call of it; passed
+    anywhere a callable could call it, it is reported as the dangerous import it is."""
+
+    ref: GlobalRef
+
+    def __str__(self) -> str:
+        return str(self.ref)
+
+
 @dataclass(eq=False)
 class Obj:
     """A value that only exists at load time.
@@ -119,9 +131,9 @@ def to_static(value: object, *, globals_ok: bool, depth: int = 0) -> object:
         raise NotStatic("too deep")
     if isinstance(value, _PLAIN):
         return value
-    if isinstance(value, GlobalRef):
+    if isinstance(value, GlobalRef | Guarded):
         if globals_ok:
-            return value
+            return value.ref if isinstance(value, Guarded) else value
         raise NotStatic("import")
     if isinstance(value, tuple):
         return tuple([v if isinstance(v, _PLAIN) else to_static(v, globals_ok=globals_ok, depth=depth + 1)
@@ -150,7 +162,7 @@ def static_or_none(value: object, *, globals_ok: bool) -> object | None:
 
 def describe(value: object) -> str:
     """A short human description of a model value, for findings."""
-    if isinstance(value, GlobalRef):
+    if isinstance(value, GlobalRef | Guarded):
         return str(value)
     if isinstance(value, Obj):
         if value.kind in ("call", "new") and isinstance(value.func, GlobalRef):

@@ -12,7 +12,6 @@ payloads are skipped by seeking.
 
 from __future__ import annotations
 
-import re
 from collections import ChainMap
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
@@ -21,83 +20,18 @@ from typing import BinaryIO
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.scan.base import MalformedError, ScanContext, ScanLimitError
-from modelguard.scan.pickle import joblib_arrays, packs
+from modelguard.scan.pickle import joblib_arrays
+from modelguard.scan.pickle.calls import CallModel
 from modelguard.scan.pickle.collector import Collector
 from modelguard.scan.pickle.reader import Reader
-from modelguard.scan.pickle.stack import MemoMiss, StackMachine
-from modelguard.scan.pickle.values import DictVal, GlobalRef, ListVal, Obj, describe, static_or_none
+from modelguard.scan.pickle.stack import MemoMiss
+from modelguard.scan.pickle.values import GlobalRef, Obj, describe, static_or_none
 
 __all__ = ["GlobalRef", "PickleAnalysis", "analyze_stream"]
 
-_DUNDER = re.compile(r"^__\w+__$")
-_GETATTR = frozenset({GlobalRef("builtins", "getattr"), GlobalRef("__builtin__", "getattr")})
-_IMPORTERS = frozenset(
-    GlobalRef(m, "_ufunc_reconstruct") for m in ("numpy.core", "numpy._core", "numpy.core.multiarray")
-)
-_LATIN1_ENCODE = GlobalRef("_codecs", "encode")
-# Allowlisted callables that call (or instantiate) some of their arguments: those arguments must be
-# imports (classified on their own) or static names, never values built at load time.
-_CALLS_ARGUMENTS: dict[GlobalRef, tuple[int, ...]] = {
-    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): (0, 1),
-    GlobalRef("torch._utils", "_rebuild_wrapper_subclass"): (0,),
-    GlobalRef("collections", "defaultdict"): (0,),
-    GlobalRef("copyreg", "_reconstructor"): (0, 1),
-    GlobalRef("copy_reg", "_reconstructor"): (0, 1),
-    GlobalRef("copyreg", "__newobj__"): (0,),
-    GlobalRef("copyreg", "__newobj_ex__"): (0,),
-    GlobalRef("numpy.core.multiarray", "_reconstruct"): (0,),
-    GlobalRef("numpy._core.multiarray", "_reconstruct"): (0,),
-    GlobalRef("numpy.core._internal", "_reconstruct"): (0,),  # pre-1.0 name (packs.NUMPY_LEGACY)
-    GlobalRef("numpy.random._pickle", "__bit_generator_ctor"): (0,),
-    GlobalRef("numpy.random._pickle", "__generator_ctor"): (1,),
-    GlobalRef("numpy.random._pickle", "__randomstate_ctor"): (1,),
-    GlobalRef("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"): (0,),
-    GlobalRef("pandas.core.indexes.base", "_new_Index"): (0,),
-    GlobalRef("sklearn.neighbors._kd_tree", "newObj"): (0,),
-    GlobalRef("sklearn.neighbors._ball_tree", "newObj"): (0,),
-    GlobalRef("sklearn.metrics._dist_metrics", "newObj"): (0,),
-    GlobalRef("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"): (0,),
-}
-# Allowlisted callables that setattr() every key of one argument onto the object they build,
-# exactly like BUILD does: that argument gets BUILD's checks.
-_STATE_ARGUMENT: dict[GlobalRef, int] = {
-    GlobalRef("torch._tensor", "_rebuild_from_type_v2"): 3,
-    GlobalRef("torch._utils", "_rebuild_parameter_with_state"): 3,
-}
-# Library classes an allowlist pack admits to be rebuilt (copyreg/NEWOBJ, then BUILD) but not
-# called with arguments, which runs __init__ (gensim's can read files or connect out): packs.py.
-_REBUILD_ONLY = frozenset(GlobalRef(m, n) for m, n in packs.REBUILD_ONLY)
-_SPECIAL_CALLS = frozenset({_LATIN1_ENCODE, *_GETATTR, *_IMPORTERS, *_CALLS_ARGUMENTS, *_STATE_ARGUMENT,
-                            *_REBUILD_ONLY})
-"""callables :meth:`Machine._call` looks at more closely; every other import is just called"""
 _SHADOW_BYTES = 1 << 20
 _SHADOW_RULES = frozenset({"MG-S101", "MG-S107"})
 _SHADOW_OPS = 100_000
-
-
-def _is_latin1_encode(args: object) -> bool:
-    if not (isinstance(args, tuple) and len(args) == 2 and isinstance(args[0], str)):
-        return False
-    return args[1] in ("latin1", "latin-1") and all(ord(c) < 256 for c in args[0])
-
-
-def _state_keys(part: object) -> list[object]:
-    """The attribute names a BUILD state part installs: a dict's keys, including a dict built
-    at load time (``dict(...)``/``OrderedDict()`` then SETITEMs, or its dict/pair-list argument)."""
-    if isinstance(part, DictVal):
-        return [k for k, _ in part.pairs]
-    if not isinstance(part, Obj):
-        return []
-    keys = [k for k, _ in part.items.pairs] if part.items is not None else []
-    # dict(mapping) / dict(pairs) via REDUCE or NEWOBJ; NEWOBJ_EX's args are (args, kwargs)
-    args = list(part.args[:2]) if isinstance(part.args, tuple) else []
-    args += [a[0] for a in args if isinstance(a, tuple) and a]
-    for arg in args:
-        if isinstance(arg, DictVal):
-            keys += [k for k, _ in arg.pairs]
-        elif isinstance(arg, ListVal):
-            keys += [p[0] for p in arg.items if isinstance(p, tuple) and len(p) == 2]
-    return keys
 
 
 @dataclass
@@ -120,29 +54,34 @@ class PickleAnalysis:
     """absolute offset just after each STOP"""
     calls: int = 0
     """calls (REDUCE, NEWOBJ, OBJ, INST, BUILD) walked, including any before a parse error"""
+    ops: int = 0
+    """opcodes walked (counted against the op limit), nested and shadow walks included"""
 
 
-class Machine(StackMachine):
+class Machine(CallModel):
     """One pickle: the opcodes that import, call, install state, and joblib's array hook."""
 
     # ---- imports, calls, state ---------------------------------------------------------------
     def op_global(self) -> None:
         ref = self.import_line()
-        self.col.imported(ref, self.op_at, "GLOBAL")
-        self.stack.append(ref)
+        self.stack.append(self.col.imported(ref, self.op_at, "GLOBAL"))
 
     def op_stack_global(self) -> None:
         name, module = self.pop(), self.pop()
         if isinstance(module, str) and isinstance(name, str):
-            ref = GlobalRef(module, name)
-            self.col.imported(ref, self.op_at, "STACK_GLOBAL")
-            self.stack.append(ref)
+            self.stack.append(self.col.imported(GlobalRef(module, name), self.op_at, "STACK_GLOBAL"))
             return
         self.col.add("MG-S103", f"STACK_GLOBAL imports module {describe(module)}, name {describe(name)}: "
                      "not known until load time", self.op_at)
         self.stack.append(Obj("call"))
 
     def _ext(self, code: int) -> None:
+        registered = self.col.extensions.get(code)
+        if registered is not None:
+            # copyreg.add_extension ran earlier in this stream: the code imports what it registered
+            how = f"EXT {code}, registered by copyreg.add_extension in this pickle"
+            self.stack.append(self.col.imported(registered, self.op_at, how))
+            return
         self.col.add("MG-S104", f"EXT opcode imports extension code {code}, whatever the loader registered",
                      self.op_at, key=str(code))
         self.stack.append(Obj("ext", args=code))
@@ -156,77 +95,34 @@ class Machine(StackMachine):
     def op_ext4(self) -> None:
         self._ext(self.u("<i"))
 
-    def _call(self, func: object, args: object, kind: str, opcode: str) -> None:
-        self.col.calls += 1
-        result = Obj(kind, func, args)
-        if isinstance(func, GlobalRef):
-            if func not in _SPECIAL_CALLS:  # most calls (tensor rebuilds, containers): one lookup
-                self.stack.append(result)
-                return
-            if func == _LATIN1_ENCODE and _is_latin1_encode(args):
-                assert isinstance(args, tuple)
-                self.stack.append(args[0].encode("latin-1"))  # how Python 3 pickles bytes for protocols < 3
-                return
-            if func in _REBUILD_ONLY and kind == "call" and args != ():
-                self.col.add("MG-S106", f"{opcode} calls {func} with arguments, which runs its __init__; its "
-                             "allowlist pack admits it only to be rebuilt from saved state", self.op_at)
-            result_ref = self._resolved_import(func, args)
-            if result_ref is not None:
-                self.col.imported(result_ref, self.op_at, f"resolved from {func}")
-                self.stack.append(result_ref)
-                return
-            for index in _CALLS_ARGUMENTS.get(func, ()):
-                if isinstance(args, tuple) and len(args) > index:
-                    if not isinstance(args[index], GlobalRef | str | type(None)):
-                        self.col.add("MG-S106", f"{func} will call {describe(args[index])}", self.op_at)
-            state_index = _STATE_ARGUMENT.get(func)
-            if state_index is not None and isinstance(args, tuple) and len(args) > state_index:
-                self._check_state(result, args[state_index], how=str(func))
-        elif not (isinstance(func, Obj) and func.kind == "ext"):
-            self.col.add("MG-S106", f"{opcode} calls {describe(func)}", self.op_at)
-        self.stack.append(result)
-
-    @staticmethod
-    def _resolved_import(func: GlobalRef, args: object) -> GlobalRef | None:
-        """The import a getattr/importer call amounts to, when its arguments are static."""
-        if not isinstance(args, tuple) or len(args) < 2 or not isinstance(args[1], str):
-            return None
-        base = args[0]
-        if func in _GETATTR and isinstance(base, GlobalRef):
-            return GlobalRef(base.module, f"{base.name}.{args[1]}")
-        if func in _IMPORTERS and isinstance(base, str):
-            return GlobalRef(base, args[1])
-        return None
-
     def op_reduce(self) -> None:
         stack = self.stack
         if len(stack) - (self.marks[-1] if self.marks else 0) >= 2:  # both operands above the mark
             args, func = stack.pop(), stack.pop()
         else:
             args, func = self.pop(), self.pop()  # raises the underflow error
-        self._call(func, args, "call", "REDUCE")
+        self.call(func, args, "call", "REDUCE")
 
     def op_newobj(self) -> None:
         args = self.pop()
         cls = self.pop()
-        self._call(cls, args, "new", "NEWOBJ")
+        self.call(cls, args, "new", "NEWOBJ")
 
     def op_newobj_ex(self) -> None:
         kwargs, args = self.pop(), self.pop()
         cls = self.pop()
-        self._call(cls, (args, kwargs), "new", "NEWOBJ_EX")
+        self.call(cls, (args, kwargs), "new", "NEWOBJ_EX")
 
     def op_obj(self) -> None:
         items = self.pop_mark()
         if not items:
             raise self.bad("OBJ without a class")
-        self._call(items[0], tuple(items[1:]), "call", "OBJ")
+        self.call(items[0], tuple(items[1:]), "call", "OBJ")
 
     def op_inst(self) -> None:
-        ref = self.import_line()
-        self.col.imported(ref, self.op_at, "INST")
+        pushed = self.col.imported(self.import_line(), self.op_at, "INST")
         args = tuple(self.pop_mark())
-        self._call(ref, args, "call", "INST")
+        self.call(pushed, args, "call", "INST")
 
     def op_persid(self) -> None:
         data = self.line()
@@ -245,25 +141,12 @@ class Machine(StackMachine):
         state = self.pop()
         inst = self.top()
         self.col.calls += 1  # BUILD calls the instance's __setstate__ when it has one
-        self._check_state(inst, state)
+        self.check_state(inst, state)
         if isinstance(inst, Obj):
             inst.state, inst.built = state, True
         wrapper = joblib_arrays.wrapper_class(inst)
         if wrapper is not None:
             self._joblib_payload(wrapper, state)
-
-    def _check_state(self, inst: object, state: object, how: str = "BUILD") -> None:
-        if isinstance(inst, GlobalRef):
-            self.col.add("MG-S106", f"{how} sets attributes on the imported object {inst}", self.op_at)
-        parts = list(state) if isinstance(state, tuple) else [state]
-        for part in parts:
-            for key in _state_keys(part):
-                if isinstance(key, str) and _DUNDER.match(key):
-                    self.col.add("MG-S107", f"{how} sets {key} on {describe(inst)}", self.op_at)
-                elif isinstance(key, Obj):
-                    # an attribute name computed at load time could be any dunder
-                    self.col.add("MG-S106", f"{how} sets an attribute whose name is {describe(key)}",
-                                 self.op_at)
 
     def _joblib_payload(self, wrapper: GlobalRef, state: object) -> None:
         if wrapper in joblib_arrays.SIDE_FILE_WRAPPERS:
@@ -295,7 +178,7 @@ class Machine(StackMachine):
         """
         ctx = self.col.ctx
         shadow_ctx = ScanContext(limits=replace(ctx.limits, max_pickle_ops=_SHADOW_OPS),
-                                 extra_safe_globals=ctx.extra_safe_globals)
+                                 extra_safe_globals=ctx.extra_safe_globals, plain_pickle_loop=ctx.plain_pickle_loop)
         shadow_col = Collector(shadow_ctx, self.col.location)
         reader = Reader(self.r.f, self.r.pos, _SHADOW_BYTES, self.col.location, end=self.r.pos + region)
         shadow = Machine(shadow_col, reader, joblib=False)
@@ -373,4 +256,5 @@ def analyze_stream(
     analysis.persistent_ids = col.pids
     analysis.is_joblib = col.is_joblib
     analysis.calls = col.calls
+    analysis.ops = col.ops
     return analysis

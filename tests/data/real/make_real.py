@@ -2,10 +2,13 @@
 
 Not part of the test run: it needs torch==2.13.0 (CPU), transformers (+ accelerate), diffusers,
 keras, lightning, omegaconf, scikit-learn, joblib, sentencepiece, tokenizers, onnx, gguf, h5py,
-Pillow, soundfile and msgpack, which modelguard does not depend on. Run it from the repository
-root in a venv that has them::
+Pillow, soundfile, msgpack, pandas, tables and zstandard, which modelguard does not depend on. Run
+it from the repository root in a venv that has them::
 
-    HF_HUB_OFFLINE=1 python tests/data/real/make_real.py
+    HF_HUB_OFFLINE=1 python tests/data/real/make_real.py [STEP ...]
+
+With step names (``torch_functional torch_dcp pandas`` ...) only those steps run and only their
+rows of README.md are replaced.
 
 Everything is built offline from code: tiny randomly initialised models, tiny tokenizers trained
 on a few lines of text. Nothing is downloaded and nothing here is ever loaded back. Output is
@@ -676,12 +679,101 @@ def make_hf_tokenizer() -> None:
             ".save_pretrained()")
 
 
+# ---- issue 17: files written by fx, torch.distributed.checkpoint, pandas (HDF5, zstd) and whole
+# modules with functional activations and partials -----------------------------------------------------
+def make_torch_functional() -> None:
+    import functools
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    torch.manual_seed(0)
+    tv = _version("torch")
+    d = OUT / "torch"
+    d.mkdir(exist_ok=True)
+    # nn.Transformer*Layer keep their activation callable as an attribute: F.gelu (torch._C._nn.gelu),
+    # torch.tanh (getattr of torch._C._VariableFunctionsClass), a functools.partial of F.leaky_relu.
+    model = nn.ModuleDict({
+        "gelu": nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation="gelu"),
+        "tanh": nn.TransformerDecoderLayer(8, 2, dim_feedforward=16, activation=torch.tanh),
+        "partial": nn.TransformerEncoderLayer(8, 2, dim_feedforward=16,
+                                              activation=functools.partial(F.leaky_relu, negative_slope=0.1)),
+        "silu": nn.TransformerEncoderLayer(8, 2, dim_feedforward=16, activation=F.silu),
+    })
+    torch.save(model, d / "functional_activations.pt")
+    _record("torch/functional_activations.pt", tv, "torch.save(nn.ModuleDict of Transformer layers with activation="
+            "'gelu', torch.tanh, functools.partial(F.leaky_relu, negative_slope=0.1), F.silu)) (whole module)")
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.proj = nn.Linear(4, 4)
+            self.register_buffer("scale", torch.ones(4))
+
+        def forward(self, x, y):  # type: ignore[no-untyped-def]  # fx writes annotations into the code
+            a = F.gelu(self.proj(x)) * self.scale
+            b = torch.cat([a, y], dim=-1)
+            return torch.tanh(b.view(b.shape[0], -1).sum(1))
+
+    torch.save(torch.fx.symbolic_trace(Net()), d / "fx_graph_module.pt")
+    _record("torch/fx_graph_module.pt", tv, "torch.save(torch.fx.symbolic_trace(module using F.gelu, torch.cat, "
+            "view, torch.tanh, a buffer)) (reduce_graph_module with generated code)")
+
+
+def make_torch_dcp() -> None:
+    import warnings
+
+    import torch
+    import torch.distributed.checkpoint as dcp
+    from torch import nn
+
+    torch.manual_seed(0)
+    out = OUT / "torch" / "dcp"
+    out.mkdir(parents=True, exist_ok=True)
+    state = {"model": nn.Linear(4, 2).state_dict(), "step": 3, "extra": {"lr": 0.1, "name": "run-1"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "torch.distributed is disabled": single process, as documented
+        dcp.save(state, checkpoint_id=str(out))
+    for name in (".metadata", "__0_0.distcp"):
+        _record(f"torch/dcp/{name}", _version("torch"), "torch.distributed.checkpoint.save({model: Linear "
+                "state_dict, step: 3, extra: {lr, name}}) in one process (.metadata pickle, one shard of "
+                "torch.save records back to back)")
+
+
+def make_pandas() -> None:
+    import warnings
+
+    import numpy as np
+    import pandas as pd
+
+    d = OUT / "pandas"
+    d.mkdir(exist_ok=True)
+    writer = f"{_version('pandas')}, {_version('tables')}, {_version('zstandard')}"
+    frame = pd.DataFrame({"name": ["a", "bb", "ccc"], "x": [1, 2, 3], "y": [0.5, 1.5, 2.5],
+                          "t": pd.date_range("2024-01-01", periods=3)})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # PerformanceWarning: object columns are pickled, which is the point
+        frame.to_hdf(d / "frame_fixed.h5", key="df", format="fixed", complevel=9, complib="zlib")
+        frame.to_hdf(d / "frame_table.h5", key="df", format="table", data_columns=["x"], complevel=9,
+                     complib="zlib")
+        pd.Series(np.arange(3.0), index=["a", "b", "c"], name="s").to_hdf(d / "series.h5", key="s")
+    frame.to_pickle(d / "frame.pkl.zst", compression="zstd")
+    _record("pandas/frame_fixed.h5", writer, "DataFrame(str, int, float, datetime).to_hdf(format='fixed', "
+            "complevel=9, complib='zlib'): string block as a pickled ObjectAtom VLArray, pickled attributes")
+    _record("pandas/frame_table.h5", writer, "same, to_hdf(format='table', data_columns=['x']): protocol-0 "
+            "pickles in node attributes (non_index_axes, info, values_cols ...)")
+    _record("pandas/series.h5", writer, "Series(float, str index).to_hdf(key='s')")
+    _record("pandas/frame.pkl.zst", writer, "same DataFrame .to_pickle(compression='zstd')")
+
+
 STEPS: dict[str, Callable[[], None]] = {
     "torch": make_torch, "transformers": make_transformers, "tokenizers": make_tokenizers,
     "numpy": make_numpy_sklearn, "onnx": make_onnx, "gguf": make_gguf, "hdf5": make_hdf5,
     "flax": make_flax_msgpack, "repo": make_images_and_text, "keras": make_keras, "diffusers": make_diffusers,
     "sklearn": make_more_sklearn, "media": make_media_and_safetensors, "lightning": make_lightning,
     "hf_tokenizer": make_hf_tokenizer, "fairseq": make_fairseq_like,
+    "torch_functional": make_torch_functional, "torch_dcp": make_torch_dcp, "pandas": make_pandas,
 }
 
 
@@ -709,10 +801,24 @@ def write_readme() -> None:
     (OUT / "README.md").write_text("\n".join(lines) + "\n")
 
 
+def update_readme() -> None:
+    """Replace or add the README rows of the files just written, keeping every other row."""
+    path = OUT / "README.md"
+    lines = path.read_text().splitlines()
+    new = {f"`{f}`": f"| `{f}` | {w} | {h} |" for f, w, h in _written}
+    rows = [i for i, ln in enumerate(lines) if ln.startswith("| `")]
+    kept = {ln.split(" | ")[0][2:]: ln for ln in (lines[i] for i in rows) if ln.split(" | ")[0][2:] not in new}
+    table = [kept[k] if k in kept else new[k] for k in sorted({**kept, **new}, key=lambda k: k.strip("`"))]
+    start, end = rows[0], rows[-1] + 1
+    path.write_text("\n".join([*lines[:start], *table, *lines[end:]]) + "\n")
+
+
 def main(argv: list[str]) -> None:
     for name in argv or list(STEPS):
         STEPS[name]()
-    if not argv:
+    if argv:
+        update_readme()
+    else:
         write_readme()
 
 

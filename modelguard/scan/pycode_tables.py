@@ -1,0 +1,106 @@
+"""The tables of the custom-code review, and the small AST predicates its checks share.
+
+Owns the name tables :mod:`modelguard.scan.pycode` resolves every reference against (process,
+native code, dynamic code, interpreter tampering, network, file writes, unsafe deserializers),
+the smaller sets its checks use, and two pure predicates over parsed code (a relative module
+name; names that only ever hold an already-imported module). No parsing or reading here.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+# (qualified name, rule, what it does). An entry matches the name itself and, for modules,
+# anything under it ("subprocess" matches "subprocess.run").
+REFERENCES: dict[str, tuple[str, str]] = {}
+
+
+def table(rule: str, what: str, names: str) -> None:
+    for name in names.split():
+        REFERENCES[name] = (rule, what)
+
+
+table("MG-S302", "runs a process", """subprocess os.system os.popen os.popen2 os.popen3 os.popen4 os.execl os.execle
+    os.execlp os.execlpe os.execv os.execve os.execvp os.execvpe os.spawnl os.spawnle os.spawnlp os.spawnlpe os.spawnv
+    os.spawnve os.spawnvp os.spawnvpe os.posix_spawn os.posix_spawnp os.fork os.forkpty os.startfile os.kill
+    pty commands popen2 pexpect sh plumbum platform.popen asyncio.create_subprocess_exec
+    asyncio.create_subprocess_shell multiprocessing.Process""")
+table("MG-S314", "loads native code", """ctypes.CDLL ctypes.cdll ctypes.PyDLL ctypes.pydll ctypes.pythonapi
+    ctypes.WinDLL ctypes.windll ctypes.OleDLL ctypes.oledll ctypes.memmove ctypes.memset ctypes.string_at
+    ctypes.cast ctypes.LibraryLoader _ctypes cffi.FFI""")
+# Importing these is reported once, at the import; their ordinary types (c_int32 ...) are not.
+NATIVE_MODULES = frozenset({"ctypes", "cffi"})
+table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ importlib.import_module
+    importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
+    importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
+    code.InteractiveInterpreter code.InteractiveConsole""")
+table("MG-S303", "runs code fetched from elsewhere", "torch.hub.load")
+table("MG-S306", "downloads files", "torch.hub.load_state_dict_from_url torch.hub.download_url_to_file")
+table("MG-S304", "builds code objects from data", "marshal.loads marshal.load")
+# Referenced in isinstance() checks by ordinary code; only a call builds a code object.
+CODE_CONSTRUCTORS = frozenset({"types.CodeType", "types.FunctionType", "types.LambdaType"})
+table("MG-S305", "tampers with the interpreter", """__builtins__ builtins sys.modules sys.meta_path sys.path_hooks
+    sys.path_importer_cache sys.settrace sys.setprofile sys.addaudithook sys._getframe site.addsitedir""")
+table("MG-S306", "opens a network connection", """socket urllib.request urllib.urlopen urllib.urlretrieve urllib2
+    urllib3 requests httpx aiohttp http.client httplib ftplib smtplib telnetlib poplib imaplib paramiko
+    websocket websockets xmlrpc.client pycurl""")
+table("MG-S307", "writes or deletes files", """os.remove os.unlink os.rmdir os.removedirs os.rename os.renames
+    os.replace os.chmod os.chown os.lchown os.link os.symlink os.truncate os.open os.mkfifo os.mknod
+    shutil.rmtree shutil.move shutil.copy shutil.copy2 shutil.copyfile shutil.copytree shutil.chown""")
+table("MG-S308", "deserializes code-carrying data", """pickle.load pickle.loads pickle.Unpickler cPickle _pickle
+    dill cloudpickle joblib.load shelve.open jsonpickle.decode pandas.read_pickle yaml.unsafe_load
+    yaml.full_load torch.load numpy.load""")
+
+DECODERS = frozenset("""base64.b64decode base64.b32decode base64.b16decode base64.b85decode base64.a85decode
+    base64.decodebytes base64.decodestring base64.urlsafe_b64decode base64.standard_b64decode binascii.a2b_base64
+    binascii.unhexlify binascii.a2b_hex zlib.decompress gzip.decompress bz2.decompress lzma.decompress codecs.decode
+    bytes.fromhex bytearray.fromhex marshal.loads""".split())
+SINKS = frozenset("""eval exec compile __import__ importlib.import_module marshal.loads pickle.loads pickle.load
+    types.FunctionType types.CodeType os.system os.popen dill.loads cloudpickle.loads""".split())
+BUILTINS = frozenset(
+    "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
+WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
+MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
+ESCAPE_ATTRS = frozenset("__subclasses__ __globals__ __builtins__ f_globals f_locals f_back".split())
+DANGEROUS_KEYS = frozenset("__builtins__ __import__ eval exec compile system popen".split())
+SENSITIVE_MODULES = frozenset("os posix nt subprocess builtins sys pty ctypes socket shutil importlib".split())
+DANGEROUS_ATTRS = frozenset("system popen spawn exec eval __import__ loads load_module".split())
+B64 = re.compile(r"[A-Za-z0-9+/=_\-\s]+")
+HEX = re.compile(r"(?:0x|\\x)?[0-9a-fA-F\s]+")
+
+
+def lookup(name: str) -> tuple[str, str] | None:
+    """(rule, what it does) for ``name`` or the closest enclosing name in :data:`REFERENCES`."""
+    parts = name.split(".")
+    for i in range(len(parts), 0, -1):
+        hit = REFERENCES.get(".".join(parts[:i]))
+        if hit is not None:
+            return hit
+    return None
+
+
+def relative(name: ast.expr | None) -> bool:
+    """A module name that starts with "." (a literal or an f-string whose first part is one)."""
+    if isinstance(name, ast.Constant):
+        return isinstance(name.value, str) and name.value.startswith(".")
+    if isinstance(name, ast.JoinedStr) and name.values:
+        first = name.values[0]
+        return isinstance(first, ast.Constant) and isinstance(first.value, str) and first.value.startswith(".")
+    return False
+
+
+def module_aliases(tree: ast.Module) -> set[str]:
+    """Names assigned only from ``sys.modules[...]`` subscripts anywhere in the file."""
+    from_modules: set[str] = set()
+    other: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            alias = isinstance(node.value, ast.Subscript) and ast.unparse(node.value.value) == "sys.modules"
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    (from_modules if alias else other).add(target.id)
+        elif isinstance(node, (ast.AnnAssign, ast.AugAssign, ast.NamedExpr, ast.For)) and \
+                isinstance(node.target, ast.Name):
+            other.add(node.target.id)
+    return from_modules - other
