@@ -337,6 +337,10 @@ def fetch(
     from modelguard.flows import frozen as chosen
     from modelguard.flows.select import select
 
+    if not no_hub:
+        from modelguard.hub.session import warm_up
+
+        warm_up()  # the HTTP client is made while the lock is read and the cache checked
     inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
     lockfile, manifest = inputs.lockfile, inputs.manifest
     # Before any request: the lock must be fresh for the manifest by content (lock --check's test; not
