@@ -6,10 +6,11 @@ a HEAD (commit, ETag, size, where the bytes are), then the byte ranges still mis
 pieces of :data:`PIECE` and queued in the order the files were opened, so idle connections help
 with a big file (a 10 GB shard is fetched over every connection; 200 small files go side by side).
 HEAD requests run beside the transfers (they are not counted as connections), so a connection that
-frees up finds the next file's pieces ready. Pieces are written at their offsets into the file's
-partial download (:mod:`modelguard.store.partial`), and every byte is hashed once, in order, while
-the pieces land (:class:`~modelguard.store.ordered.OrderedHasher`): memory stays bounded by the
-workers' 1 MiB buffers and each file's hashing backlog, whatever the file sizes.
+frees up finds the next file's pieces ready; a file of at most :data:`SMALL` bytes (a config, a
+tokenizer) is fetched by its opener right after its HEAD, beside the transfers too. Pieces are
+written at their offsets into the file's partial download (:mod:`modelguard.store.partial`), and
+every byte is hashed once, in order, while the pieces land (:class:`~modelguard.store.ordered.OrderedHasher`):
+memory stays bounded by the workers' 1 MiB buffers and each file's hashing backlog, whatever the file sizes.
 
 Budgets (issue 14) hold per request, whatever it asks for: each whole-file GET, each piece and each
 resume has its own connect/read timeouts and :class:`~modelguard.hub.pace.Pace` (deadline, minimum
@@ -210,10 +211,11 @@ class Pool:
             return
         job.inherited = job.partial.done.total
         self.progress.start(job.want.path, job.size, job.inherited)
-        self._plan(job)
+        self._plan(job, inline=True)
 
-    def _plan(self, job: Job) -> None:
-        """Start hashing what is on disk and queue the missing ranges, cut into pieces."""
+    def _plan(self, job: Job, *, inline: bool = False) -> None:
+        """Start hashing what is on disk and queue the missing ranges, cut into pieces (``inline``: called
+        by the file's opener, which fetches a small file itself)."""
         assert job.partial is not None
         job.hasher = OrderedHasher(job.fd, job.size, git_sha1=len(job.etag) != 64, landed=job.partial.done)
         if job.whole_only:
@@ -225,8 +227,12 @@ class Pool:
             self._settle(job)
             return
         job.outstanding = len(pieces)
-        # A small file goes first: it takes a connection for milliseconds, and waiting behind a big
-        # piece would make it (and the scan of the model) finish last.
+        if inline and job.size <= SMALL and len(pieces) == 1:
+            # A small file is fetched by its opener, right after its HEAD and like it beside the transfers:
+            # it takes a connection for milliseconds, and a transfer connection it held first would start
+            # a big file's piece that much later (and the whole model would end that much later).
+            self._piece(*pieces[0])
+            return
         self._push(pieces, first=job.restarts > 0 or job.retried_fresh or job.size <= SMALL)
 
     def _piece(self, job: Job, start: int, end: int) -> None:
