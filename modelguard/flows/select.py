@@ -38,7 +38,7 @@ def select(lockfile: Lockfile, names: Sequence[str], *, where: str | os.PathLike
                                  "for it; `modelguard verify NAME` checks its pin")
             provider.append(chosen)
             continue
-        hf.append(_hf_entry(lockfile, name, where))
+        hf.append(find_entry(lockfile, name, where, providers=True))
     pinned = {(m.repo, m.commit) for m in hf}
     # Everything sharing a named entry's snapshot comes along, in lockfile order.
     hf_models = tuple(m for m in lockfile.hf_models if (m.repo, m.commit) in pinned)
@@ -46,8 +46,11 @@ def select(lockfile: Lockfile, names: Sequence[str], *, where: str | os.PathLike
     return replace(lockfile, hf_models=hf_models, provider_models=provider_models)
 
 
-def _hf_entry(lockfile: Lockfile, name: str, where: str | os.PathLike[str]) -> LockedHFModel:
-    """The ``[[hf-model]]`` named ``name``, else the only one locking that repo (as snapshot() finds it)."""
+def find_entry(lockfile: Lockfile, name: str, where: str | os.PathLike[str] = filenames.LOCKFILE, *,
+               providers: bool = False) -> LockedHFModel:
+    """The ``[[hf-model]]`` named ``name``, else the only one locking that repo (snapshot() and
+    ``fetch``/``verify NAME`` find entries alike). ``providers``: whether provider-model names are
+    valid choices too, so the error lists them among what is locked."""
     by_name = [m for m in lockfile.hf_models if m.name == name]
     if by_name:
         return by_name[0]
@@ -57,6 +60,8 @@ def _hf_entry(lockfile: Lockfile, name: str, where: str | os.PathLike[str]) -> L
     if by_repo:
         names = ", ".join(sorted(m.name for m in by_repo))
         raise UsageError(f"{name} is locked {len(by_repo)} times in {os.fspath(where)} ({names}); ask for one by name")
-    known = ", ".join(sorted([m.name for m in lockfile.hf_models] + [p.name for p in lockfile.provider_models]))
-    raise NotLockedError(f"{name!r} is not a model name or repo in {os.fspath(where)} (locked: {known or 'none'}); "
+    candidates = [m.name for m in lockfile.hf_models] + [p.name for p in lockfile.provider_models if providers]
+    what = "a model" if providers else "an [[hf-model]]"
+    raise NotLockedError(f"{name!r} is not {what} name or repo in {os.fspath(where)} "
+                         f"(locked: {', '.join(sorted(candidates)) or 'none'}); "
                          f"add it to {filenames.MANIFEST} and run `modelguard lock`")
