@@ -33,6 +33,7 @@ from modelguard.report.detection_rules import DETECTION_RULES, S101_HELP, S301_H
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
+from modelguard.report.transfer_rules import TRANSFER_RULES
 
 __all__ = ["REFUSAL_ORDER", "RULES", "Rule", "finding"]
 
@@ -348,6 +349,7 @@ _ALL: list[Rule] = [
     ]),
 
     *BUDGET_RULES,  # MG-H130..H142, MG-L020..L025: modelguard.report.budget_rules
+    *TRANSFER_RULES,  # MG-H150..H152, MG-L040..L041: modelguard.report.transfer_rules
 
     # ---- MG-P9xx: suppressions
     *_raises(PolicyError, [
