@@ -157,17 +157,11 @@ def detect(head: bytes, tail: bytes, size: int, name: str) -> Format:
         # transformers and vLLM render chat_template.jinja by name, like code.
         return Format.JINJA
     if head[128:132] == b"DICM":
-        # DICOM: a 128-byte preamble that applications may fill (dual-format files put a TIFF
-        # header there, pydicom's zipMR), then "DICM". No model loader reads DICOM; the unknown
-        # scanner searches it for anything loadable instead of the image scanner failing on a TIFF.
-        return Format.UNKNOWN
+        return Format.UNKNOWN  # DICOM, whatever its preamble holds: see _data_format
     # After the names a loader runs as code: a GIF/Python polyglot named modeling_x.py is Python.
-    structured = structured_format(head, tail, size, name, text=_looks_like_text(head))
-    if structured is not None:
-        return structured
-    data_format = _data_format(head)
-    if data_format is not None:
-        return data_format
+    found = structured_format(head, tail, size, name, text=_looks_like_text(head)) or _data_format(head)
+    if found is not None:
+        return found
     if _looks_like_onnx(head):
         return Format.ONNX
     if name.endswith((".onnx_data", ".onnx.data")) and not _looks_like_text(head):
@@ -195,7 +189,12 @@ _IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"I
 
 
 def _data_format(head: bytes) -> Format | None:
-    """Formats whose loaders only decode data (:mod:`modelguard.scan.dataformats`, :mod:`~modelguard.scan.media`)."""
+    """Formats whose loaders only decode data (:mod:`modelguard.scan.dataformats`, :mod:`~modelguard.scan.media`).
+
+    DICOM (a 128-byte preamble, then "DICM") is tested before this, by :func:`detect`: applications
+    may fill the preamble, and dual-format files put a TIFF header there (pydicom's ``zipMR``). No
+    model loader reads DICOM, so the unknown scanner searches it for anything loadable instead of
+    the image scanner failing on a TIFF that is not one."""
     if head.startswith(_IMAGE_MAGIC) or (head.startswith(b"RIFF") and head[8:12] == b"WEBP"):
         return Format.IMAGE
     if head.startswith(b"BM") and head[6:10] == b"\0\0\0\0" and len(head) >= 14:
