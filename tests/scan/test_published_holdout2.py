@@ -7,6 +7,7 @@ is clean; each has a malicious twin that the widening does not let through."""
 from __future__ import annotations
 
 import array
+import random
 import re
 import struct
 
@@ -34,6 +35,8 @@ INERT = {"MG-S005"}
     ("obspy/v1.0.2-py3.08.pkl", "pickle", set()),  # UTCDateTime, dict state
     ("obspy/v1.4.2-py3.12.pkl", "pickle", set()),  # UTCDateTime, tuple state
     ("mne/bem.html.jinja", "jinja", {"MG-S602"}),  # {% extends %}: listed (info), not failing
+    ("lingua/pa-quadrigrams.json.br", "unknown", INERT),  # Brotli starting 82 a4 'w\x14\x02\x1b'
+    ("lingua/gu-fivegrams.json.br", "unknown", INERT),  # Brotli starting 82 bb + 27 bytes that are not text
 ])
 def test_published_files_are_clean(rel: str, fmt: str, rules: set[str]) -> None:
     assert scan_summary(read_published(rel), rel.rsplit("/", 1)[-1]) == (fmt, "clean", rules)
@@ -341,3 +344,23 @@ def test_proto_0_or_1_that_calls_before_breaking_stays_malicious(protocol: int) 
     body = g.global_op("os", "system") + g.args_tuple(("x",), 2) + b"R"
     _, verdict, rules = scan_summary(bytes([0x80, protocol]) + body + b"\x00\xff", "x.bin")
     assert verdict == "malicious" and "MG-S101" in rules
+
+
+# ---- msgpack needs a text key ---------------------------------------------------------------------------
+@pytest.mark.parametrize("key", [b"\xa4w\x14\x02\x1b", b"\xa3\xff\xfe\x00"])
+def test_map_whose_first_key_is_not_text_is_not_msgpack(key: bytes) -> None:
+    data = b"\x82" + key + random.Random(5).randbytes(2000)
+    assert scan_summary(data, "model.bin")[0] == "unknown"
+
+
+def test_msgpack_with_a_text_key_is_still_msgpack_and_its_pickles_are_found() -> None:
+    """srsly / msgpack-numpy hand a bin payload that starts like a pickle to pickle.loads."""
+    data = b"\x81\xa6params" + b"\xc4" + bytes([len(EVIL)]) + EVIL
+    fmt, verdict, rules = scan_summary(data, "flax_model.msgpack")
+    assert fmt == "msgpack" and verdict == "malicious" and "MG-S101" in rules
+
+
+def test_pickle_inside_a_brotli_looking_file_is_found() -> None:
+    data = read_published("lingua/pa-quadrigrams.json.br")
+    fmt, verdict, rules = scan_summary(data[:5000] + EVIL + data[5000:], "quadrigrams.json.br")
+    assert fmt == "unknown" and verdict == "malicious" and {"MG-S002", "MG-S101"} <= rules

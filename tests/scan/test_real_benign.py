@@ -151,6 +151,8 @@ EXPECTED: dict[str, str] = {
     "published/sentencepiece/nfkc.bin": "sentencepiece-normalizer",
     "published/templates/tencent-Hy3.jinja": "jinja",
     "published/music21/03.md": "unknown",
+    "published/lingua/pa-quadrigrams.json.br": "unknown",
+    "published/lingua/gu-fivegrams.json.br": "unknown",
     "published/obspy/v1.0.2-py3.08.pkl": "pickle",
     "published/obspy/v1.4.2-py3.12.pkl": "pickle",
     "published/mne/bem.html.jinja": "jinja",
