@@ -1,0 +1,101 @@
+"""Red-team round three: classes of pickle imports that ran code and were only called suspicious.
+
+Every case is a stream the C unpickler would run (nothing here is ever unpickled) with a
+harmless payload, and every one executes code, writes files or rewrites the unpickler's own
+registry when loaded, so each must be *malicious*, and the CLI must exit 1 on it. The classes:
+
+* a denied module family spelled as an attribute chain of its parent (``numpy`` /
+  ``f2py.compile``): protocol 4 walks the dotted name attribute by attribute;
+* a dangerous method reached through a subclass that inherits it (``pathlib.PosixPath.write_text``);
+* the unpickler's own extension registry imported as an object and written to (SETITEM, BUILD,
+  ``operator.setitem``), after which an ``EXT`` opcode imports whatever it was told;
+* the interpreter's private aliases of denied modules (``_frozen_importlib_external`` is
+  ``importlib._bootstrap_external``) and interpreters that run strings (``_xxsubinterpreters``);
+* callables of the libraries every model loader imports (torch, numpy, joblib) that reach
+  ``exec``/``eval``/``pickle.loads``/native code, found by the same derivation as the
+  standard library's (see :mod:`modelguard.scan.pickle.reach`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from modelguard.models import Verdict
+from modelguard.scan import scan_bytes
+from modelguard.scan.pickle.allowlist import Safety, classify
+from tests.scan import picklegen as g
+from tests.scan.containers_build import Scanned
+from tests.scan.redteam import MAL, assert_caught
+
+_EXT = b"\x82\xf0" + g.value(("echo pwned",), 2) + b"R."
+_INVERTED = g.global_op("copyreg", "_inverted_registry")
+_OS_SYSTEM = g.value(("os", "system"), 2)
+
+
+def _registry_write_then_ext(write: bytes) -> bytes:
+    return b"\x80\x02" + write + _EXT
+
+
+CASES: list[tuple[str, bytes]] = [
+    # -- a denied family as an attribute chain of its parent package
+    *[(f"chain-{m}.{n}", g.stack_global_call(m, n)) for m, n in [
+        ("numpy", "f2py.compile"), ("numpy", "ctypeslib.load_library"), ("torch", "_C._jit_pass_lint"),
+        ("torch", "utils.cpp_extension.load_inline"), ("torch", "jit.unsupported_tensor_ops.execWrapper"),
+        ("torch.utils", "collect_env.run"), ("numpy", "testing._private.utils.runstring"),
+        ("logging", "config.listen"), ("torch", "distributed.rpc.remote"),
+    ]],
+    # -- inherited dangerous methods
+    ("inherited-posixpath-write-text", g.stack_global_call("pathlib", "PosixPath.write_text")),
+    ("inherited-posixpath-write-bytes", g.stack_global_call("pathlib", "PosixPath.write_bytes")),
+    # -- the extension registry written from the pickle, then EXT
+    ("registry-setitem-then-ext", _registry_write_then_ext(_INVERTED + g.value(240, 2) + _OS_SYSTEM + b"s0")),
+    ("registry-build-then-ext", _registry_write_then_ext(_INVERTED + b"}" + g.value(240, 2) + _OS_SYSTEM + b"sb0")),
+    ("registry-operator-setitem-then-ext", _registry_write_then_ext(
+        g.global_op("operator", "setitem") + b"(" + _INVERTED + g.value(240, 2) + _OS_SYSTEM + b"tR0")),
+    # -- private aliases of denied modules, interpreters that run strings
+    *[(f"private-{m}.{n}", g.reduce_call(m, n, "print(1)")) for m, n in [
+        ("_frozen_importlib_external", "SourceFileLoader"), ("_frozen_importlib", "_call_with_frames_removed"),
+        ("_xxsubinterpreters", "run_string"), ("_interpreters", "run_string"), ("_testcapi", "run_in_subinterp"),
+        ("_testinternalcapi", "run_in_subinterp_with_config"), ("_pyrepl.pager", "pipe_pager"),
+        ("_sqlite3", "connect"), ("annotationlib", "ForwardRef.evaluate"), ("builtins", "__loader__.exec_module"),
+    ]],
+    # -- library callables the derivation finds (no hand list names them)
+    *[(f"library-{m}.{n}", g.stack_global_call(m, n)) for m, n in [
+        ("torch.utils._config_module", "ConfigModule.load_config"),  # pickle.loads of its argument
+        ("torch.utils.data.datapipes.utils.decoder", "basichandlers"),  # eval / pickle.loads
+        ("torch.utils.benchmark.utils.timer", "Timer"),  # compiles and runs its stmt string
+        ("torch.serialization", "save"), ("torch", "save"),  # writes a file
+        ("numpy", "save"), ("numpy.lib.format", "open_memmap"),  # write a file
+        ("torch.utils.data.datapipes.iter", "FileOpener"),
+    ]],
+]
+
+
+@pytest.mark.parametrize("data", [c[1] for c in CASES], ids=[c[0] for c in CASES])
+def test_attack_is_malicious(data: bytes, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    assert_caught(data, "model.pkl", MAL, scan_cli)
+
+
+@pytest.mark.parametrize(("module", "name"), [
+    # exact allowlisted pairs stay safe though a longer spelling of them walks a denied family
+    ("torch._C", "_VariableFunctionsClass"), ("torch._C._nn", "gelu"), ("torch.nn.functional", "relu"),
+    ("torch._utils", "_rebuild_tensor_v2"), ("numpy.core.multiarray", "_reconstruct"),
+    ("torch.fx._symbolic_trace", "Tracer"), ("collections", "OrderedDict"),
+])
+def test_allowlisted_pairs_stay_safe(module: str, name: str) -> None:
+    assert classify(module, name) is Safety.SAFE
+
+
+def test_torch_state_dict_stays_clean() -> None:
+    assert scan_bytes(g.torch_state_dict_pickle(), "data.pkl").verdict is Verdict.CLEAN
+
+
+@pytest.mark.parametrize(("module", "name"), [
+    # library classes real checkpoints pickle, not allowlisted: unknown (suspicious), not malicious
+    ("torch.ao.quantization.observer", "MinMaxObserver"), ("torch.optim.adamw", "AdamW"),
+    ("torch.distributions.normal", "Normal"), ("torch.utils.hooks", "RemovableHandle"),
+])
+def test_library_classes_that_reach_nothing_stay_unknown(module: str, name: str) -> None:
+    assert classify(module, name) is Safety.UNKNOWN
