@@ -68,7 +68,8 @@ CASES: list[tuple[str, bytes]] = [
         ("torch.utils.benchmark.utils.timer", "Timer"),  # compiles and runs its stmt string
         ("torch.serialization", "save"), ("torch", "save"),  # writes a file
         ("numpy", "save"), ("numpy.lib.format", "open_memmap"),  # write a file
-        ("torch.utils.data.datapipes.iter", "FileOpener"),
+        ("numpy._core.function_base", "add_newdoc"),  # __import__ of its first argument
+        ("joblib.externals.loky.backend.popen_loky_posix", "Popen"),  # runs a process
     ]],
 ]
 
