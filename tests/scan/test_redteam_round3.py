@@ -11,6 +11,10 @@ registry when loaded, so each must be *malicious*, and the CLI must exit 1 on it
   ``operator.setitem``), after which an ``EXT`` opcode imports whatever it was told;
 * the interpreter's private aliases of denied modules (``_frozen_importlib_external`` is
   ``importlib._bootstrap_external``) and interpreters that run strings (``_xxsubinterpreters``);
+* a name an allowlisted class family (``torch.nn.modules.``) imports from elsewhere: the family
+  was reviewed for the classes it defines, so a re-export is judged as what it re-exports
+  (``...linear_cross_entropy_options.NamedTuple`` is ``typing.NamedTuple``, which the derived
+  table lists: the one case here that is as dangerous as its direct import rather than a proven run);
 * callables of the libraries every model loader imports (torch, numpy, joblib) that reach
   ``exec``/``eval``/``pickle.loads``/native code, found by the same derivation as the
   standard library's (see :mod:`modelguard.scan.pickle.reach`).
@@ -71,6 +75,8 @@ CASES: list[tuple[str, bytes]] = [
         ("numpy._core.function_base", "add_newdoc"),  # __import__ of its first argument
         ("joblib.externals.loky.backend.popen_loky_posix", "Popen"),  # runs a process
     ]],
+    # -- a name an allowlisted class family imports from elsewhere is what it imports
+    ("family-reexport", g.stack_global_call("torch.nn.modules.linear_cross_entropy_options", "NamedTuple")),
 ]
 
 

@@ -383,11 +383,14 @@ def reaches(module: str, name: str) -> str | None:
     return None
 
 
-def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
-    if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
-        return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
-    if _is_torch_op(module, name):
-        return True
+def _is_exactly_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
+    """An exact pair reviewed here or in a library pack (packs.py says why), or a torch op."""
+    return ((module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS
+            or _is_torch_op(module, name))
+
+
+def _is_family_safe(module: str, name: str) -> bool:
+    """A class of a reviewed package family (:data:`SAFE_CLASS_PACKAGES`)."""
     # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
@@ -404,7 +407,8 @@ def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozens
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows.
 
     Order: a guarded callable, then the primitives (an exact allowlisted pair beats a module
-    family), then the allowlist, then what the derived table says the callable can reach.
+    family), then the exact allowlist, then what the derived tables say the callable can reach,
+    then the allowlisted class families.
     """
     candidates = {(module, name), normalise(module, name)}
     if candidates & GUARDED_GLOBALS:
@@ -412,10 +416,14 @@ def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozens
     if any(_is_dangerous(m, n) for m, n in candidates):
         # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
         return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
-    if any(_is_safe(m, n, extra) for m, n in candidates):
+    if any(_is_exactly_safe(m, n, extra) for m, n in candidates):
         return Safety.SAFE
+    # Before the family rule: a family was reviewed for the classes it defines, not for what its
+    # modules import from elsewhere (torch.nn.modules.<m>.NamedTuple is typing.NamedTuple).
     if any(reaches(m, n) is not None for m, n in candidates):
         return Safety.DANGEROUS
+    if any(_is_family_safe(m, n) for m, n in candidates):
+        return Safety.SAFE
     return Safety.UNKNOWN
 
 
