@@ -10,6 +10,13 @@ A process or connection started by module-level code runs the moment a loader im
 file (MG-S315, malicious); the same call inside a function is reported as suspicious, since a
 few real models compile kernels that way.
 
+A payload hidden from a reader is malicious wherever it sits (MG-S304): decoded data passed to
+a code sink, a constant spelled as a computation (``'ex' + 'ec'``, ``''.join(map(chr, ...))``,
+:mod:`modelguard.scan.pycode_fold`) passed to one, a code-running builtin reached by a string key
+or ``getattr``, and the ``().__class__.__base__.__subclasses__()`` climb. Code passed to ``exec``
+at import time is itself import-time code, and a process-running callable handed to another call
+at import time (``atexit.register(os.system, ...)``) runs too (MG-S315).
+
 Names are resolved through the file's own imports (``import subprocess as sp``,
 ``from os import system``, ``__import__("os")``), so aliasing does not hide a call. Plain
 model code (torch, ``os.path``, ``logging``, ``math``, reading configs) produces only MG-S301.
@@ -24,11 +31,15 @@ from collections.abc import Iterator
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.pycode_fold import from_literal_to_object, hidden_constant
 from modelguard.scan.pycode_tables import (
     B64 as _B64,
 )
 from modelguard.scan.pycode_tables import (
     BUILTINS as _BUILTINS,
+)
+from modelguard.scan.pycode_tables import (
+    CODE_BUILTINS as _CODE_BUILTINS,
 )
 from modelguard.scan.pycode_tables import (
     CODE_CONSTRUCTORS as _CODE_CONSTRUCTORS,
@@ -141,6 +152,8 @@ class _Reviewer:
         """(line, rule) of constructs judged at their call to be of low danger (see _call)"""
         self.judged: set[int] = set()
         """ids of call targets judged at the call, which the reference check then skips"""
+        self.imported = depth == 0
+        """this code runs when the module is imported (top level, or passed to exec at top level)"""
         self.module_aliases = _module_aliases(tree)
         self.stored: dict[int, ast.expr] = {id(t): n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                                             for t in n.targets}
@@ -175,10 +188,18 @@ class _Reviewer:
 
     def _on_import(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         """A process or connection started by module-level code runs the moment the loader imports it."""
+        if not self.imported:
+            return
         func = self.resolve(node.func)
         hit = _lookup(func) if func else None
-        if hit is not None and hit[0] in ("MG-S302", "MG-S306") and self.depth == 0:
+        if hit is not None and hit[0] in ("MG-S302", "MG-S306"):
             yield node.lineno, "MG-S315", f"{func} runs as soon as the module is imported ({hit[1]})"
+        # atexit.register(os.system, ...), Thread(target=os.system): handed over on import, run by the callee
+        for arg in _call_args(node):
+            name = self.resolve(arg) if isinstance(arg, (ast.Name, ast.Attribute)) else None
+            passed = _lookup(name) if name else None
+            if passed is not None and passed[0] in ("MG-S302", "MG-S306"):
+                yield node.lineno, "MG-S315", f"hands {name} to {func or 'a call'} as soon as the module is imported"
 
     def _imports(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str, str]]:
         if isinstance(node, ast.Import):
@@ -245,6 +266,9 @@ class _Reviewer:
         if isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
             # ().__class__.__base__.__subclasses__(), f.__globals__ ...: reaching any module from any object
             yield node.lineno, "MG-S305", f"walks Python internals through .{node.attr}"
+            if node.attr == "__subclasses__" and from_literal_to_object(node.value):
+                # a registry lists Base.__subclasses__(); only a sandbox escape climbs from a literal to object
+                yield node.lineno, "MG-S304", "climbs from a literal to object.__subclasses__() (a sandbox escape)"
         name = self.resolve(node)
         if name is None or id(node) in self.judged:
             return
@@ -266,6 +290,10 @@ class _Reviewer:
         elif isinstance(key, ast.Constant) and key.value in _DANGEROUS_KEYS:
             # globals()["__builtins__"], vars(os)["system"], __dict__["eval"] ...
             yield node.lineno, "MG-S305", f"reaches {key.value!r} by subscript"
+            if key.value != "__builtins__":  # the function itself, looked up by name: a hidden call
+                yield node.lineno, "MG-S304", f"reaches {key.value} by a string key (a hidden call)"
+        elif hidden_constant(key) and _is_namespace(node.value):
+            yield node.lineno, "MG-S304", "looks up a key spelled as a computation (a hidden name)"
 
     def _embedded(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         """Code passed to exec/eval/compile as a literal is reviewed too, at the caller's line."""
@@ -276,7 +304,9 @@ class _Reviewer:
             inner = ast.parse(arg.value)
         except (SyntaxError, ValueError, RecursionError):
             return
-        for _, rule, message in _Reviewer(inner, self.depth + 1).hits():
+        reviewer = _Reviewer(inner, self.depth + 1)
+        reviewer.imported = self.imported and id(node) not in self.deferred
+        for _, rule, message in reviewer.hits():
             yield node.lineno, rule, f"{message}, in code passed to {self.resolve(node.func)}"
 
     def _call(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
@@ -293,6 +323,9 @@ class _Reviewer:
             yield line, "MG-S304", f"builds a code object with {func}"
         if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
             yield line, "MG-S304", f"passes decoded data to {func}"
+        if (func in _SINKS or func == "breakpoint" or ((func and _lookup(func)) or ("",))[0] == "MG-S302") and \
+                any(hidden_constant(a) for a in _call_args(node)):
+            yield line, "MG-S304", f"passes {func} a constant spelled as a computation (a hidden payload)"
         if func == "torch.load" and not _kw_is(node, "weights_only", True):
             if any(k.arg == "weights_only" and not isinstance(k.value, ast.Constant) for k in node.keywords):
                 self.low.add((line, "MG-S308"))  # computed by the caller (transformers passes its own flag)
@@ -308,6 +341,9 @@ class _Reviewer:
             yield line, "MG-S307", f"{func} for writing"
         elif func in ("setattr", "delattr") and node.args:
             target = self.resolve(node.args[0])
+            if target in ("builtins", "__builtins__") and any(self.resolve(a) in _CODE_BUILTINS
+                                                               for a in node.args[2:]):
+                yield line, "MG-S304", f"{func} puts a code-running builtin under another builtin's name"
             if target is not None and target not in _BUILTINS:
                 if target.rsplit(".", 1)[-1][:1].isupper() and target.split(".")[0] not in _SENSITIVE_MODULES:
                     self.low.add((line, "MG-S305"))  # patching a library class, not a module or builtins
@@ -317,8 +353,13 @@ class _Reviewer:
         elif func == "getattr" and len(node.args) >= 2:
             target = self.resolve(node.args[0])
             attr = node.args[1]
+            if target is not None and target.split(".")[0] in _SENSITIVE_MODULES | {"__builtins__"} and \
+                    hidden_constant(attr):
+                yield line, "MG-S304", f"getattr on {target} with a name spelled as a computation (a hidden call)"
             if target in ("__builtins__", "builtins"):
                 yield line, "MG-S305", "getattr on builtins"
+                if isinstance(attr, ast.Constant) and attr.value in _CODE_BUILTINS:
+                    yield line, "MG-S304", f"reaches {attr.value} through getattr on builtins (a hidden call)"
             elif isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 if target is not None:
                     yield from self._match(f"{target}.{attr.value}", line, "uses")
@@ -386,6 +427,16 @@ class _Reviewer:
 
 
 _DECODER_LEAVES = frozenset({d.rsplit(".", 1)[-1] for d in _DECODERS} | {"decode"})
+
+
+def _is_namespace(expr: ast.expr) -> bool:
+    """``globals()``, ``vars(x)``, ``x.__dict__``, ``__builtins__``: a table of a module's functions by name."""
+    if isinstance(expr, ast.Subscript):
+        return _is_namespace(expr.value)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id in ("globals", "vars", "locals")
+    return (isinstance(expr, ast.Attribute) and expr.attr == "__dict__") or \
+        (isinstance(expr, ast.Name) and expr.id == "__builtins__")
 
 
 def _deferred_nodes(tree: ast.Module) -> set[int]:

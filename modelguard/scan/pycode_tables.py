@@ -31,10 +31,10 @@ table("MG-S314", "loads native code", """ctypes.CDLL ctypes.cdll ctypes.PyDLL ct
     ctypes.cast ctypes.LibraryLoader _ctypes cffi.FFI""")
 # Importing these is reported once, at the import; their ordinary types (c_int32 ...) are not.
 NATIVE_MODULES = frozenset({"ctypes", "cffi"})
-table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ importlib.import_module
-    importlib.__import__ importlib.reload importlib.util.spec_from_file_location importlib.util.module_from_spec
-    importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy code.interact
-    code.InteractiveInterpreter code.InteractiveConsole""")
+table("MG-S303", "runs dynamically built code", """eval exec compile execfile __import__ breakpoint
+    importlib.import_module importlib.__import__ importlib.reload importlib.util.spec_from_file_location
+    importlib.util.module_from_spec importlib.machinery.SourceFileLoader imp.load_source imp.load_module runpy
+    code.interact code.InteractiveInterpreter code.InteractiveConsole""")
 table("MG-S303", "runs code fetched from elsewhere", "torch.hub.load")
 table("MG-S306", "downloads files", "torch.hub.load_state_dict_from_url torch.hub.download_url_to_file")
 table("MG-S304", "builds code objects from data", "marshal.loads marshal.load")
@@ -59,7 +59,9 @@ DECODERS = frozenset("""base64.b64decode base64.b32decode base64.b16decode base6
 SINKS = frozenset("""eval exec compile __import__ importlib.import_module marshal.loads pickle.loads pickle.load
     types.FunctionType types.CodeType os.system os.popen dill.loads cloudpickle.loads""".split())
 BUILTINS = frozenset(
-    "eval exec compile execfile __import__ open getattr setattr delattr globals bytes bytearray".split())
+    "eval exec compile execfile __import__ breakpoint open getattr setattr delattr globals bytes bytearray".split())
+CODE_BUILTINS = frozenset("eval exec compile execfile __import__ breakpoint".split())
+"""the builtins that run or import code: reaching one by a string key or a getattr hides the call"""
 WRITE_METHODS = frozenset("write_text write_bytes unlink rmdir chmod symlink_to hardlink_to touch".split())
 MODULES_WRITES = frozenset("update pop popitem setdefault clear __setitem__ __delitem__".split())
 ESCAPE_ATTRS = frozenset("__subclasses__ __globals__ __builtins__ f_globals f_locals f_back".split())

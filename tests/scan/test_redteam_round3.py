@@ -106,3 +106,43 @@ def test_torch_state_dict_stays_clean() -> None:
 ])
 def test_library_classes_that_reach_nothing_stay_unknown(module: str, name: str) -> None:
     assert classify(module, name) is Safety.UNKNOWN
+
+
+# ---- custom Python code: a payload hidden as computed constants, or a sink reached by name -----------
+PY_CASES: list[tuple[str, str]] = [
+    ("getattr-builtins-concat", "getattr(__builtins__, 'ex' + 'ec')(\"print('pwned')\")"),
+    ("getattr-builtins-literal", "import builtins\ngetattr(builtins, 'exec')(\"print('pwned')\")"),
+    ("builtins-dict-key", "__builtins__.__dict__['ex' 'ec'](\"print('pwned')\")"),
+    ("vars-builtins-key", "vars(__builtins__)['exec'](\"print('pwned')\")"),
+    ("globals-builtins-key", "globals()['__builtins__']['exec'](\"print('pwned')\")"),
+    ("dunder-import-concat", "__import__('o' + 's').system('echo pwned')"),
+    ("import-module-chr", "import importlib\nimportlib.import_module(chr(111) + chr(115)).system('echo pwned')"),
+    ("getattr-os-split", "import os\ngetattr(os, 'sys' + 'tem')('echo pwned')"),
+    ("exec-reversed", "exec(\")'denwp'(tnirp\"[::-1])"),
+    ("exec-chr-join", "exec(''.join(map(chr, [112, 114, 105, 110, 116, 40, 49, 41])))"),
+    ("exec-comprehension", "exec(''.join([chr(c) for c in [112, 114, 105, 110, 116, 40, 49, 41]]))"),
+    ("eval-format", "eval('{}{}'.format('pri', 'nt(1)'))"),
+    ("system-concat", "import os\nos.system('ec' + 'ho pwned')"),
+    ("class-body-exec-runs-process", "class Config:\n    exec(\"import os; os.system('echo pwned')\")"),
+    ("atexit-hands-over-system", "import atexit, os\natexit.register(os.system, 'echo pwned')"),
+    ("subclasses-escape", "[c for c in ().__class__.__base__.__subclasses__() if c.__name__ == 'Popen']"),
+    ("setattr-builtin-to-exec", "import builtins\nsetattr(builtins, 'print', exec)\nprint('import os')"),
+]
+
+
+@pytest.mark.parametrize("code", [c[1] for c in PY_CASES], ids=[c[0] for c in PY_CASES])
+def test_hidden_python_payload_is_malicious(code: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    assert_caught(code.encode(), "modeling_evil.py", MAL, scan_cli)
+
+
+@pytest.mark.parametrize("code", [
+    "rows = items[1:-1]\nlast = items[::-1]",  # slices fold, but go to no sink
+    "for sub in Base.__subclasses__():\n    REGISTRY[sub.__name__] = sub",  # a registry, not an escape
+    "import importlib\ndef load(name):\n    return importlib.import_module('.' + name, 'mypkg')",
+    "NAME = 'model' + '_v2'\nPATH = 'weights/' + NAME + '.bin'",
+    "def f(module, suffix):\n    return getattr(module, 'forward_' + suffix)",
+], ids=["slices", "subclass-registry", "relative-import", "constant-names", "getattr-computed-on-object"])
+def test_ordinary_code_is_not_called_obfuscated(code: str) -> None:
+    result = scan_bytes(code.encode(), "modeling_ok.py")
+    assert "MG-S304" not in {f.rule for f in result.findings}, result.findings
+    assert result.verdict is not Verdict.MALICIOUS
