@@ -74,6 +74,7 @@ from modelguard.scan.pycode_tables import (
 from modelguard.scan.pycode_tables import (
     WRITE_METHODS as _WRITE_METHODS,
 )
+from modelguard.scan.pycode_tables import call_args, deferred_nodes, is_namespace, kw_is, opens_for_write
 from modelguard.scan.pycode_tables import (
     lookup as _lookup,
 )
@@ -110,7 +111,7 @@ def review(data: bytes, member: str = "") -> list[Finding]:
         out.append(finding("MG-S310", f"does not parse as Python: {type(e).__name__}: {getattr(e, 'msg', e)}",
                            location=at(line)))
         return out
-    deferred = _deferred_nodes(tree)
+    deferred = deferred_nodes(tree)
     reviewer = _Reviewer(tree, deferred=deferred)
     try:
         raw = list(reviewer.hits())
@@ -144,7 +145,7 @@ class _Reviewer:
     def __init__(self, tree: ast.Module, depth: int = 0, deferred: set[int] | None = None) -> None:
         self.tree = tree
         self.depth = depth
-        self.deferred = _deferred_nodes(tree) if deferred is None else deferred
+        self.deferred = deferred_nodes(tree) if deferred is None else deferred
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
         self.star_modules: list[str] = []
@@ -195,7 +196,7 @@ class _Reviewer:
         if hit is not None and hit[0] in ("MG-S302", "MG-S306"):
             yield node.lineno, "MG-S315", f"{func} runs as soon as the module is imported ({hit[1]})"
         # atexit.register(os.system, ...), Thread(target=os.system): handed over on import, run by the callee
-        for arg in _call_args(node):
+        for arg in call_args(node):
             name = self.resolve(arg) if isinstance(arg, (ast.Name, ast.Attribute)) else None
             passed = _lookup(name) if name else None
             if passed is not None and passed[0] in ("MG-S302", "MG-S306"):
@@ -292,7 +293,7 @@ class _Reviewer:
             yield node.lineno, "MG-S305", f"reaches {key.value!r} by subscript"
             if key.value != "__builtins__":  # the function itself, looked up by name: a hidden call
                 yield node.lineno, "MG-S304", f"reaches {key.value} by a string key (a hidden call)"
-        elif hidden_constant(key) and _is_namespace(node.value):
+        elif hidden_constant(key) and is_namespace(node.value):
             yield node.lineno, "MG-S304", "looks up a key spelled as a computation (a hidden name)"
 
     def _embedded(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
@@ -317,27 +318,27 @@ class _Reviewer:
             yield from self._judged_call(node, func)
         if func in ("exec", "eval", "compile"):
             yield from self._embedded(node)
-        if _kw_is(node, "trust_remote_code", True):
+        if kw_is(node, "trust_remote_code", True):
             yield line, "MG-S303", "loads another repository's code with trust_remote_code=True"
         if func in _CODE_CONSTRUCTORS:
             yield line, "MG-S304", f"builds a code object with {func}"
-        if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
+        if func in _SINKS and any(self._carries_decoded(a) for a in call_args(node)):
             yield line, "MG-S304", f"passes decoded data to {func}"
         if (func in _SINKS or func == "breakpoint" or ((func and _lookup(func)) or ("",))[0] == "MG-S302") and \
-                any(hidden_constant(a) for a in _call_args(node)):
+                any(hidden_constant(a) for a in call_args(node)):
             yield line, "MG-S304", f"passes {func} a constant spelled as a computation (a hidden payload)"
-        if func == "torch.load" and not _kw_is(node, "weights_only", True):
+        if func == "torch.load" and not kw_is(node, "weights_only", True):
             if any(k.arg == "weights_only" and not isinstance(k.value, ast.Constant) for k in node.keywords):
                 self.low.add((line, "MG-S308"))  # computed by the caller (transformers passes its own flag)
                 yield line, "MG-S308", "torch.load with weights_only computed at run time (unpickles when false)"
             else:
                 yield line, "MG-S308", "torch.load without weights_only=True unpickles arbitrary objects"
-        elif func == "numpy.load" and _kw_is(node, "allow_pickle", True):
+        elif func == "numpy.load" and kw_is(node, "allow_pickle", True):
             yield line, "MG-S308", "numpy.load with allow_pickle=True unpickles object arrays"
         elif func == "yaml.load" and not any(k.arg == "Loader" and "Safe" in ast.unparse(k.value)
                                              for k in node.keywords):
             yield line, "MG-S308", "yaml.load without a SafeLoader constructs arbitrary objects"
-        elif func in ("open", "io.open", "codecs.open", "os.fdopen") and _opens_for_write(node):
+        elif func in ("open", "io.open", "codecs.open", "os.fdopen") and opens_for_write(node):
             yield line, "MG-S307", f"{func} for writing"
         elif func in ("setattr", "delattr") and node.args:
             target = self.resolve(node.args[0])
@@ -427,61 +428,3 @@ class _Reviewer:
 
 
 _DECODER_LEAVES = frozenset({d.rsplit(".", 1)[-1] for d in _DECODERS} | {"decode"})
-
-
-def _is_namespace(expr: ast.expr) -> bool:
-    """``globals()``, ``vars(x)``, ``x.__dict__``, ``__builtins__``: a table of a module's functions by name."""
-    if isinstance(expr, ast.Subscript):
-        return _is_namespace(expr.value)
-    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
-        return expr.func.id in ("globals", "vars", "locals")
-    return (isinstance(expr, ast.Attribute) and expr.attr == "__dict__") or \
-        (isinstance(expr, ast.Name) and expr.id == "__builtins__")
-
-
-def _deferred_nodes(tree: ast.Module) -> set[int]:
-    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``.
-
-    One walk: a node is deferred when it sits in such a body (nested ones included)."""
-    out: set[int] = set()
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-    while stack:
-        node, deferred = stack.pop()
-        if deferred:
-            out.add(id(node))
-        inner: list[ast.AST] = []
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            inner = list(node.body)
-        elif isinstance(node, ast.Lambda):
-            inner = [node.body]
-        elif isinstance(node, ast.If) and _is_main_guard(node.test):
-            inner = list(node.body)
-        ids = {id(n) for n in inner}
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, deferred or id(child) in ids))
-    return out
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    text = ast.unparse(test) if isinstance(test, ast.Compare) else ""
-    return "__main__" in text and "__name__" in text
-
-
-def _call_args(node: ast.Call) -> list[ast.expr]:
-    return [*node.args, *(k.value for k in node.keywords)]
-
-
-def _kw_is(node: ast.Call, name: str, value: object) -> bool:
-    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in node.keywords)
-
-
-def _opens_for_write(node: ast.Call) -> bool:
-    mode: ast.expr | None = node.args[1] if len(node.args) > 1 else None
-    for k in node.keywords:
-        if k.arg == "mode":
-            mode = k.value
-    if mode is None:
-        return False
-    if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
-        return any(c in mode.value for c in "wax+")
-    return True  # a computed mode cannot be shown to be read-only

@@ -2,8 +2,9 @@
 
 Owns the name tables :mod:`modelguard.scan.pycode` resolves every reference against (process,
 native code, dynamic code, interpreter tampering, network, file writes, unsafe deserializers),
-the smaller sets its checks use, and two pure predicates over parsed code (a relative module
-name; names that only ever hold an already-imported module). No parsing or reading here.
+the smaller sets its checks use, and the pure predicates over parsed code its checks share (a
+relative module name, names that only ever hold an already-imported module, a namespace table, the
+nodes that do not run on import, a call's arguments and modes). No parsing or reading here.
 """
 
 from __future__ import annotations
@@ -106,3 +107,61 @@ def module_aliases(tree: ast.Module) -> set[str]:
                 isinstance(node.target, ast.Name):
             other.add(node.target.id)
     return from_modules - other
+
+
+def is_namespace(expr: ast.expr) -> bool:
+    """``globals()``, ``vars(x)``, ``x.__dict__``, ``__builtins__``: a table of a module's functions by name."""
+    if isinstance(expr, ast.Subscript):
+        return is_namespace(expr.value)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return expr.func.id in ("globals", "vars", "locals")
+    return (isinstance(expr, ast.Attribute) and expr.attr == "__dict__") or \
+        (isinstance(expr, ast.Name) and expr.id == "__builtins__")
+
+
+def deferred_nodes(tree: ast.Module) -> set[int]:
+    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``.
+
+    One walk: a node is deferred when it sits in such a body (nested ones included)."""
+    out: set[int] = set()
+    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
+    while stack:
+        node, deferred = stack.pop()
+        if deferred:
+            out.add(id(node))
+        inner: list[ast.AST] = []
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            inner = list(node.body)
+        elif isinstance(node, ast.Lambda):
+            inner = [node.body]
+        elif isinstance(node, ast.If) and is_main_guard(node.test):
+            inner = list(node.body)
+        ids = {id(n) for n in inner}
+        for child in ast.iter_child_nodes(node):
+            stack.append((child, deferred or id(child) in ids))
+    return out
+
+
+def is_main_guard(test: ast.expr) -> bool:
+    text = ast.unparse(test) if isinstance(test, ast.Compare) else ""
+    return "__main__" in text and "__name__" in text
+
+
+def call_args(node: ast.Call) -> list[ast.expr]:
+    return [*node.args, *(k.value for k in node.keywords)]
+
+
+def kw_is(node: ast.Call, name: str, value: object) -> bool:
+    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in node.keywords)
+
+
+def opens_for_write(node: ast.Call) -> bool:
+    mode: ast.expr | None = node.args[1] if len(node.args) > 1 else None
+    for k in node.keywords:
+        if k.arg == "mode":
+            mode = k.value
+    if mode is None:
+        return False
+    if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
+        return any(c in mode.value for c in "wax+")
+    return True  # a computed mode cannot be shown to be read-only

@@ -86,3 +86,11 @@ def test_library_callers_of_reviewed_helpers_are_not_derived_dangerous() -> None
 def test_inherited_methods_and_registries_are_in_the_table() -> None:
     assert reach_table.REACHES["pathlib.PosixPath.write_text"] == reach_table.REACHES["pathlib.Path.write_text"]
     assert reach_table.REACHES["copyreg._inverted_registry"] == "copyreg._inverted_registry.<write>"
+
+
+def test_no_allowlisted_pair_is_a_derived_library_gadget() -> None:
+    # An exact allowlisted pair beats the derived tables; the derivation must not contradict one.
+    from modelguard.scan.pickle import packs
+
+    reviewed = SAFE_GLOBALS | packs.DEFAULT_GLOBALS
+    assert sorted(f"{m}.{n}" for m, n in reviewed if f"{m}.{n}" in reach_libs.REACHES) == []
