@@ -146,3 +146,48 @@ def test_ordinary_code_is_not_called_obfuscated(code: str) -> None:
     result = scan_bytes(code.encode(), "modeling_ok.py")
     assert "MG-S304" not in {f.rule for f in result.findings}, result.findings
     assert result.verdict is not Verdict.MALICIOUS
+
+
+# ---- YAML configs: Python object tags run under a full or unsafe loader --------------------------------
+YAML_CASES: list[tuple[str, bytes]] = [
+    ("apply", b"model: !!python/object/apply:os.system ['echo pwned']\n"),
+    ("new", b"x: !!python/object/new:subprocess.Popen [['echo', 'pwned']]\n"),
+    ("name", b"a: !!python/name:os.system\n"),
+    ("module", b"a: !!python/module:os\n"),
+    ("tag-directive", b"%TAG !p! tag:yaml.org,2002:python/object/apply:\n---\nx: !p!os.system ['echo pwned']\n"),
+    ("secondary-handle-renamed",
+     b"%TAG !! tag:yaml.org,2002:python/object/apply:\n---\nx: !!os.system ['echo pwned']\n"),
+    ("verbatim-tag", b"x: !<tag:yaml.org,2002:python/object/apply:os.system> ['echo pwned']\n"),
+    ("percent-escaped", b"x: !!python/object/apply:os%2Esystem ['echo pwned']\n"),
+    ("before-a-parse-error", b"x: !!python/object/apply:os.system ['echo pwned']\n---\n: : : [\n"),
+]
+
+
+@pytest.mark.parametrize("data", [c[1] for c in YAML_CASES], ids=[c[0] for c in YAML_CASES])
+def test_yaml_python_tag_is_malicious(data: bytes, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    assert_caught(data, "config.yaml", MAL, scan_cli)
+    assert "MG-S530" in {f.rule for f in scan_bytes(data, "hparams.txt").findings}  # any name a script loads
+
+
+def test_yaml_tag_on_an_unknown_callable_is_suspicious() -> None:
+    result = scan_bytes(b"x: !!python/object/apply:mylib.build ['a']\n", "config.yaml")
+    assert {f.rule for f in result.findings} == {"MG-S531"} and result.verdict is Verdict.SUSPICIOUS
+
+
+def test_yaml_tags_in_text_over_the_limit_are_not_passed() -> None:
+    from modelguard.scan import Limits
+
+    data = b"lr: 0.1\n" * 64 + b"x: !!python/object/apply:os.system [id]\n"
+    result = scan_bytes(data, "config.yaml", limits=Limits(max_text_bytes=256))
+    assert {f.rule for f in result.findings} == {"MG-S531"}, result.findings
+    assert scan_bytes(b"lr: 0.1\n" * 64, "config.yaml", limits=Limits(max_text_bytes=256)).verdict is Verdict.CLEAN
+
+
+@pytest.mark.parametrize("data", [
+    b"shape: !!python/tuple [3, 224, 224]\nlr: 0.1\n",  # PyYAML's plain data tags
+    b"x: !!python/object/apply:collections.OrderedDict [[[a, 1]]]\n",  # an allowlisted constructor
+    b"lr: 0.1\nbatch: 32\n",
+    b"hello\n!!\nworld\n!<\n",  # a vocabulary with the tag characters as tokens
+], ids=["tuple", "ordered-dict", "plain", "vocabulary"])
+def test_ordinary_yaml_and_text_stay_clean(data: bytes) -> None:
+    assert scan_bytes(data, "config.yaml").verdict is Verdict.CLEAN
