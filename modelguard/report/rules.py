@@ -189,8 +189,7 @@ _ALL: list[Rule] = [
          "native code. Check where it comes from."),
     Rule("MG-S530", _C, _MAL, "YAML text builds Python objects from a dangerous callable",
          "A !!python/object/apply, /new, /object, /name or /module tag names a callable that runs code or "
-         "touches files or the network; yaml.load with a full or unsafe loader calls or imports it. Do not "
-         "load it."),
+         "touches files or the network; a full or unsafe yaml.load calls or imports it. Do not load it."),
     Rule("MG-S531", _H, _SUS, "YAML text uses Python object tags",
          "A !!python/object, /name or /module tag names a callable that is not on the allowlist; a full or "
          "unsafe YAML loader imports and runs it. Load configs with yaml.safe_load, or review the callable."),

@@ -74,7 +74,14 @@ from modelguard.scan.pycode_tables import (
 from modelguard.scan.pycode_tables import (
     WRITE_METHODS as _WRITE_METHODS,
 )
-from modelguard.scan.pycode_tables import call_args, deferred_nodes, is_namespace, kw_is, opens_for_write
+from modelguard.scan.pycode_tables import (
+    call_args,
+    deferred_nodes,
+    import_time_nodes,
+    is_namespace,
+    kw_is,
+    opens_for_write,
+)
 from modelguard.scan.pycode_tables import (
     lookup as _lookup,
 )
@@ -112,6 +119,7 @@ def review(data: bytes, member: str = "") -> list[Finding]:
                            location=at(line)))
         return out
     deferred = deferred_nodes(tree)
+    deferred -= import_time_nodes(tree, deferred)  # function bodies the import itself runs
     reviewer = _Reviewer(tree, deferred=deferred)
     try:
         raw = list(reviewer.hits())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import re
+from collections.abc import Callable
 
 # (qualified name, rule, what it does). An entry matches the name itself and, for modules,
 # anything under it ("subprocess" matches "subprocess.run").
@@ -165,3 +166,65 @@ def opens_for_write(node: ast.Call) -> bool:
     if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
         return any(c in mode.value for c in "wax+")
     return True  # a computed mode cannot be shown to be read-only
+
+
+def import_time_nodes(tree: ast.Module, deferred: set[int]) -> set[int]:
+    """Nodes inside function bodies that run when the module is imported anyway: module-level
+    functions called (directly, as a decorator or a decorator factory, or through ``self.m()``)
+    from code that runs on import, the ``__init__``/``__new__`` of classes instantiated there, a
+    metaclass's ``__new__``/``__init__`` and a base's ``__init_subclass__`` for classes defined
+    there, and a module ``__getattr__`` (a loader's ``getattr(module, name)`` runs it). Module-local
+    names only; what a function does with its arguments is not followed."""
+    functions = {n.name: n for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))}
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+
+    def methods(cls: str, *names: str) -> list[ast.AST]:
+        node = classes.get(cls)
+        return [m for m in (node.body if node else []) if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef))
+                and m.name in names]
+
+    ran: set[int] = set()
+    pending: list[ast.AST] = [functions["__getattr__"]] if "__getattr__" in functions else []
+    roots = [n for n in ast.walk(tree) if id(n) not in deferred]
+    for node, owner in [(n, None) for n in roots] + [(n, None) for n in pending]:
+        pending += _runs(node, functions, classes, methods, owner)
+    done: set[int] = set()
+    while pending:
+        func = pending.pop()
+        if id(func) in done:
+            continue
+        done.add(id(func))
+        owner = next((c for c, n in classes.items() if func in n.body), None)
+        for node in ast.walk(func):
+            if node is not func:
+                ran.add(id(node))
+            pending += _runs(node, functions, classes, methods, owner)
+    return ran
+
+
+def _runs(node: ast.AST, functions: dict[str, ast.FunctionDef | ast.AsyncFunctionDef],
+          classes: dict[str, ast.ClassDef], methods: Callable[..., list[ast.AST]], owner: str | None) -> list[ast.AST]:
+    """The module-local functions that running ``node`` runs."""
+    out: list[ast.AST] = []
+    if isinstance(node, ast.Call):
+        func = node.func
+        if isinstance(func, ast.Name):
+            if func.id in functions:
+                target = functions[func.id]
+                out.append(target)
+                # a decorator factory: the decorator it returns is applied (and run) at once
+                out += [n for n in target.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+            out += methods(func.id, "__init__", "__new__", "__post_init__")
+        elif isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name) and func.value.id in ("self", "cls") \
+                and owner is not None:
+            out += methods(owner, func.attr)
+    elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        out += [functions[d.id] for d in node.decorator_list if isinstance(d, ast.Name) and d.id in functions]
+    if isinstance(node, ast.ClassDef):
+        for k in node.keywords:
+            if k.arg == "metaclass" and isinstance(k.value, ast.Name):
+                out += methods(k.value.id, "__new__", "__init__", "__prepare__")
+        for base in node.bases:
+            if isinstance(base, ast.Name):
+                out += methods(base.id, "__init_subclass__")
+    return out

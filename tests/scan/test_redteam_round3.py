@@ -191,3 +191,38 @@ def test_yaml_tags_in_text_over_the_limit_are_not_passed() -> None:
 ], ids=["tuple", "ordered-dict", "plain", "vocabulary"])
 def test_ordinary_yaml_and_text_stay_clean(data: bytes) -> None:
     assert scan_bytes(data, "config.yaml").verdict is Verdict.CLEAN
+
+
+# ---- custom Python code: a process started by a module-local function the import itself runs -----------
+_SYSTEM = "import os\n"
+IMPORT_RUN_CASES: list[tuple[str, str]] = [
+    ("function-called-at-top", _SYSTEM + "def setup():\n    os.system('echo pwned')\nsetup()\n"),
+    ("call-chain", _SYSTEM + "def a():\n    os.system('echo pwned')\ndef b():\n    a()\nb()\n"),
+    ("class-instantiated-at-top",
+     _SYSTEM + "class A:\n    def __init__(self):\n        os.system('echo pwned')\nA()\n"),
+    ("method-through-self", _SYSTEM + "class A:\n    def __init__(self):\n        self.go()\n"
+                                      "    def go(self):\n        os.system('echo pwned')\nA()\n"),
+    ("decorator", _SYSTEM + "def reg(f):\n    os.system('echo pwned')\n    return f\n@reg\ndef g():\n    pass\n"),
+    ("decorator-factory", _SYSTEM + "def reg(name):\n    def inner(f):\n        os.system('echo ' + name)\n"
+                                    "        return f\n    return inner\n@reg('x')\ndef g():\n    pass\n"),
+    ("metaclass", _SYSTEM + "class M(type):\n    def __new__(m, n, b, d):\n        os.system('echo pwned')\n"
+                            "        return super().__new__(m, n, b, d)\nclass C(metaclass=M):\n    pass\n"),
+    ("init-subclass", _SYSTEM + "class B:\n    def __init_subclass__(cls):\n        os.system('echo pwned')\n"
+                                "class C(B):\n    pass\n"),
+    ("module-getattr", _SYSTEM + "def __getattr__(name):\n    os.system('echo ' + name)\n"),
+]
+
+
+@pytest.mark.parametrize("code", [c[1] for c in IMPORT_RUN_CASES], ids=[c[0] for c in IMPORT_RUN_CASES])
+def test_process_run_by_the_import_is_malicious(code: str, scan_cli: Callable[[bytes, str], Scanned]) -> None:
+    assert_caught(code.encode(), "modeling_evil.py", MAL, scan_cli)
+    assert "MG-S315" in {f.rule for f in scan_bytes(code.encode(), "modeling_evil.py").findings}
+
+
+@pytest.mark.parametrize("code", [
+    "import subprocess\ndef build_kernel():\n    subprocess.run(['nvcc', 'k.cu'])\n",
+    "import subprocess\nclass K:\n    def __init__(self):\n        subprocess.run(['nvcc'])\n",
+], ids=["function-never-called", "class-never-instantiated"])
+def test_process_in_code_the_import_does_not_run_stays_suspicious(code: str) -> None:
+    result = scan_bytes(code.encode(), "modeling_ok.py")
+    assert "MG-S315" not in {f.rule for f in result.findings} and result.verdict is Verdict.SUSPICIOUS
