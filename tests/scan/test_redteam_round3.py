@@ -80,6 +80,14 @@ CASES: list[tuple[str, bytes]] = [
 ]
 
 
+@pytest.mark.parametrize("name", ["Client", "Listener", "Thread"])
+def test_sklearn_callback_reexports_are_not_family_safe(name: str) -> None:
+    # sklearn.callback._transport.Client is multiprocessing.connection.Client: it connects when built
+    module = "sklearn.callback._progressbar" if name == "Thread" else "sklearn.callback._transport"
+    assert classify(module, name) is Safety.UNKNOWN
+    assert scan_bytes(g.stack_global_call(module, name, ("10.0.0.1", 4444)), "model.pkl").verdict is not Verdict.CLEAN
+
+
 @pytest.mark.parametrize("data", [c[1] for c in CASES], ids=[c[0] for c in CASES])
 def test_attack_is_malicious(data: bytes, scan_cli: Callable[[bytes, str], Scanned]) -> None:
     assert_caught(data, "model.pkl", MAL, scan_cli)

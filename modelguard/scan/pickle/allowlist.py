@@ -217,6 +217,9 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
     "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._show_versions",
     "pandas.core.computation", "pandas.core.window",
+    # scikit-learn >= 1.9 progress callbacks: the module imports multiprocessing.connection's Client and
+    # Listener (a connection opened when built) and threading.Thread under CamelCase names
+    "sklearn.callback",
 )
 
 
