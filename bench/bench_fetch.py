@@ -1,6 +1,16 @@
-"""Fetch: download + verification of a 2 GiB file from the loopback fake Hub vs the bare download.
+"""Fetch: download + verification from the loopback fake Hub, against huggingface_hub and a bare GET.
 
-Target (issue 7): modelguard's download with verification <= 1.10x the bare download of the same
+Two cases (``--case``):
+
+* ``single`` (issue 7): one 2 GiB file, ``hub.download`` vs ``hf_hub_download`` vs a plain GET
+  (below);
+* ``sharded`` (issue 15, :mod:`fetch_sharded`): the whole ``modelguard fetch`` command vs
+  ``huggingface_hub.snapshot_download`` on a fake Hub that caps every connection, in two shapes:
+  8 x 32 MiB shards at 16 MiB/s per connection and 2 x 1 GiB files at 64 MiB/s (``--shape`` picks
+  one: ``SHARDSxMIB@RATE``). Target: modelguard <= 1.0x snapshot_download's wall time, peak RSS <
+  200 MB.
+
+Target of ``single`` (issue 7): modelguard's download with verification <= 1.10x the bare download of the same
 file (hash while writing: no second read pass).
 
 The fake Hub (modelguard/demo/fakehub, the real HTTP server the tests use; LFS file -> 302 to its CDN
@@ -20,6 +30,7 @@ so the figure is network + hashing). With ``--dir`` on disk, modelguard's fsync 
 while the others leave dirty pages behind; the disk run is reported separately.
 
     python bench/bench_fetch.py [--size-mib 2048] [--repeat 3] [--dir /dev/shm]
+    python bench/bench_fetch.py --case sharded [--repeat 5] [--shape 8x32@16 --shape 2x1024@64] [--dir /dev/shm]
 """
 
 from __future__ import annotations
@@ -127,14 +138,37 @@ def bench(info: dict[str, object], base: Path, repeat: int) -> dict[str, object]
     }
 
 
+SHAPES = ("8x32@16", "2x1024@64")
+"""the issue's two shapes: SHARDS x MiB @ MiB/s per connection"""
+
+
+def sharded(args: argparse.Namespace, base: Path) -> None:
+    from fetch_sharded import bench_case
+
+    cases = []
+    for shape in args.shape or SHAPES:
+        count, _, rest = shape.partition("x")
+        mib, _, rate = rest.partition("@")
+        cases.append(bench_case(int(count), float(mib), float(rate), args.repeat, base, args.mg_arg))
+    emit({"cpus": os.cpu_count(), "dir": str(base), "cases": cases})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--case", choices=("single", "sharded"), default="single")
     ap.add_argument("--size-mib", type=int, default=2048)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--dir", type=Path, action="append",
                     help="where downloads are written (repeatable); default /dev/shm when present")
+    ap.add_argument("--shape", action="append", metavar="SHARDSxMIB@RATE",
+                    help=f"sharded case: files x MiB at MiB/s per connection (repeatable; default {' '.join(SHAPES)})")
+    ap.add_argument("--mg-arg", action="append", default=[], metavar="ARG",
+                    help="sharded case: an extra argument for `modelguard fetch` (e.g. --mg-arg=--max-workers=4)")
     args = ap.parse_args()
     dirs = args.dir or [Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())]
+    if args.case == "sharded":
+        sharded(args, dirs[0])
+        return
     server = subprocess.Popen([sys.executable, "-c", SERVER, str(ROOT), str(args.size_mib << 20)],
                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:

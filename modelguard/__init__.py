@@ -46,9 +46,9 @@ For model loaders::
 ``snapshot`` raises a :class:`ModelguardError` subclass per reason (:class:`NotLockedError`,
 :class:`NotAdmittedError`, :class:`IntegrityError`, :class:`PolicyError`,
 :class:`UnsafeContentError`, :class:`RevokedError`, :class:`StaleLockError`); it never returns a
-path it has doubts about. ``lock``, ``fetch``, ``verify``, ``revoke``, ``prune``, ``sign``, ``signer_entry``,
-``audit_log``, ``render``, ``sarif_anchors``, ``scan_with_policy``, ``init``, ``add``, ``remove`` and
-``sbom`` are the commands as calls.
+path it has doubts about. ``lock``, ``fetch`` (and ``plan_fetch``, its dry run), ``verify``,
+``cache_contents`` (``list``), ``revoke``, ``prune``, ``sign``, ``signer_entry``, ``audit_log``, ``render``,
+``sarif_anchors``, ``scan_with_policy``, ``init``, ``add``, ``remove`` and ``sbom`` are the commands as calls.
 """
 
 from __future__ import annotations
@@ -101,6 +101,8 @@ _LAZY = {
     "sign": "modelguard.api",
     "signer_entry": "modelguard.api",
     "audit_log": "modelguard.api",
+    "plan_fetch": "modelguard.api",
+    "cache_contents": "modelguard.api",
     "sarif_anchors": "modelguard.api",
     "render": "modelguard.api",
     "scan_with_policy": "modelguard.api",

@@ -9,7 +9,9 @@ the call returns; Python users get exactly what the command line gets.
   whose ``models`` are :class:`~modelguard.models.FetchOutcome` / :class:`~modelguard.models.VerifyOutcome`).
 * :func:`init`, :func:`add`, :func:`remove`: start and edit the manifest (then lock), like ``uv add``.
 * :func:`sbom`: a CycloneDX ML-BOM of the lockfile.
-* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not.
+* :func:`snapshot`: the admitted snapshot folder of one lock entry, or an exception saying why not (``path``).
+* :func:`plan_fetch` (``fetch --dry-run``) and :func:`cache_contents` (``list``): what a fetch would
+  download, and what the cache holds; neither is a verdict.
 * :func:`hf_offline` / :func:`offline_env`, :func:`load_torch` and :func:`load_safetensors`, from
   :mod:`modelguard.flows.load`.
 * :func:`revoke`, :func:`prune`, :func:`sign`, :func:`signer_entry`, :func:`audit_log`: the trust chores.
@@ -44,18 +46,21 @@ if TYPE_CHECKING:
         offline_env,
     )
     from modelguard.flows.lock import LockResult
+    from modelguard.flows.plan import FetchPlan
     from modelguard.flows.prune import Pruned
     from modelguard.flows.revoke import Revoked
     from modelguard.mirror.push import PushOutcome
     from modelguard.report.sarif import SarifAnchors
     from modelguard.spec.types import Lockfile
     from modelguard.store.audit import AuditLog
+    from modelguard.store.listing import CacheListing
 
 __all__ = [
     "Signed",
     "TorchNotInstalledError",
     "add",
     "audit_log",
+    "cache_contents",
     "check_lock",
     "closed_env",
     "fetch",
@@ -65,6 +70,7 @@ __all__ = [
     "load_torch",
     "lock",
     "offline_env",
+    "plan_fetch",
     "prune",
     "push",
     "remove",
@@ -140,6 +146,10 @@ def fetch(
     mirror: str | None = None,
     no_hub: bool = False,
     plain_http: bool = False,
+    names: Iterable[str] = (),
+    frozen: bool = False,
+    policy: PathLike | None = None,
+    max_workers: int | None = None,
 ) -> Report:
     """Download, check, scan and admit every locked model (same as ``modelguard fetch``).
 
@@ -147,13 +157,43 @@ def fetch(
     exit code, reason, per-file results, the snapshot folder when admitted); ``report.exit_code`` is
     the command's. Raises for what stops the whole run (stale lock, unreadable lockfile or manifest).
     ``mirror`` (``oci://HOST/NAMESPACE``), ``no_hub`` and ``plain_http`` override the manifest's
-    ``[mirror]`` table.
+    ``[mirror]`` table. ``names``: only these lock entries (``fetch NAME...``). ``frozen``: from the
+    lockfile alone, never re-locked, under the policy file ``policy`` (else the manifest's); the
+    report's ``extra["policy"]`` names the policy enforced. ``max_workers``: connections at once.
     """
     from modelguard.flows.fetch import fetch as run_fetch
 
     return run_fetch(lockfile, cache_dir=cache_dir, endpoint=endpoint, token=token, manifest_path=manifest,
                      fail_on=parse_fail_on(fail_on, where="fail_on"), progress=progress, mirror_url=mirror,
-                     no_hub=no_hub, plain_http=plain_http)
+                     no_hub=no_hub, plain_http=plain_http, names=tuple(names), frozen=frozen, policy_path=policy,
+                     workers=max_workers)
+
+
+def plan_fetch(
+    lockfile: PathLike = DEFAULT_LOCKFILE,
+    names: Iterable[str] = (),
+    *,
+    manifest: PathLike | None = None,
+    cache_dir: PathLike | None = None,
+    frozen: bool = False,
+    policy: PathLike | None = None,
+    mirror: str | None = None,
+    endpoint: str | None = None,
+) -> FetchPlan:
+    """What :func:`fetch` would download and how much, offline, changing nothing (``fetch --dry-run``)."""
+    from modelguard.flows.plan import plan_from_files
+
+    return plan_from_files(lockfile, tuple(names), manifest_path=manifest, cache_dir=cache_dir, frozen=frozen,
+                           policy_path=policy, mirror_url=mirror, endpoint=endpoint)
+
+
+def cache_contents(cache_dir: PathLike | None = None) -> CacheListing:
+    """What the verified cache holds, admitted or not, with sizes, and the partial downloads kept for
+    resuming (same as ``modelguard list``). An inventory, not a verdict."""
+    from modelguard.store.cache import Layout, existing_cache_root
+    from modelguard.store.listing import list_cache
+
+    return list_cache(Layout(existing_cache_root(cache_dir)))
 
 
 def verify(
@@ -168,15 +208,20 @@ def verify(
     fail_on: Severity | str | None = None,
     require_signature: bool = False,
     progress: bool = False,
+    names: Iterable[str] = (),
+    frozen: bool = False,
+    policy: PathLike | None = None,
 ) -> Report:
     """The CI gate as a call (same as ``modelguard verify``): ``report.ok`` is True only when every
     locked model is admitted, byte-identical and passes the policy and scans now; ``report.models``
-    holds one :class:`~modelguard.models.VerifyOutcome` per locked model."""
+    holds one :class:`~modelguard.models.VerifyOutcome` per locked model. ``names``: only these lock
+    entries; ``frozen`` / ``policy``: from the lockfile alone, as :func:`fetch` takes them."""
     from modelguard.flows.verify import verify as run_verify
 
     return run_verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest_path=manifest,
                       endpoint=endpoint, token=token, fail_on=parse_fail_on(fail_on, where="fail_on"),
-                      require_signature=require_signature, progress=progress)
+                      require_signature=require_signature, progress=progress, names=tuple(names), frozen=frozen,
+                      policy_path=policy)
 
 
 def scan_with_policy(paths: Iterable[PathLike], *, manifest: PathLike | None = None,
@@ -382,14 +427,15 @@ def audit_log(cache_dir: PathLike | None = None, *, since: _dt.datetime | None =
 # --- reports -----------------------------------------------------------------------------------
 
 
-def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None) -> SarifAnchors:
+def sarif_anchors(lockfile: PathLike = DEFAULT_LOCKFILE, *, manifest: PathLike | None = None, frozen: bool = False,
+                  policy: PathLike | None = None) -> SarifAnchors:
     """Where the findings of a ``verify`` or ``fetch`` point, in text and SARIF: each model's lockfile
-    line (and manifest line)."""
-    from modelguard.flows.verify import load_inputs
+    line (and manifest line; ``frozen`` / ``policy`` as :func:`fetch` takes them: maybe no manifest)."""
+    from modelguard.flows.frozen import read
     from modelguard.report.sarif import SarifAnchors
 
-    locked, parsed = load_inputs(lockfile, manifest)
-    return SarifAnchors.for_lock(locked, os.fspath(lockfile), manifest=parsed)
+    inputs = read(lockfile, manifest, frozen=frozen, policy_path=policy)
+    return SarifAnchors.for_lock(inputs.lockfile, os.fspath(lockfile), manifest=inputs.manifest)
 
 
 def render(report: Report, fmt: str = "text", *, verbose: bool = False, quiet: bool = False,

@@ -85,6 +85,17 @@ class Project:
         q = self.cache / "quarantine"
         return not q.exists() or not any(q.iterdir())
 
+    def only_partials(self) -> bool:
+        """Quarantine holds nothing but resumable partial downloads (a .part with its .ranges record): what
+        a transfer the network failed leaves for the next fetch to continue (issue 15)."""
+        q = self.cache / "quarantine"
+        if not q.exists():
+            return True
+        if {p.name for p in q.iterdir()} - {"partial"}:
+            return False
+        names = [p.name for p in (q / "partial").iterdir()]
+        return all(n.endswith((".part", ".ranges")) for n in names) and len(names) % 2 == 0
+
 
 def rules(report: dict[str, object]) -> set[str]:
     findings = report.get("findings", [])

@@ -37,6 +37,8 @@ _COMMANDS: dict[str, tuple[str, str]] = {
     "sbom": ("modelguard.cli.sbom:sbom", "Write a CycloneDX 1.6 ML-BOM of the lockfile."),
     "prune": ("modelguard.cli.prune:prune", "Remove what the verified cache holds that was not admitted."),
     "push": ("modelguard.cli.push:push", "Publish admitted models to an OCI registry (a fleet's mirror)."),
+    "path": ("modelguard.cli.path:path", "Print the admitted snapshot folder of one model (for vLLM, TGI, ...)."),
+    "list": ("modelguard.cli.listing:listing", "Show what the verified cache holds, admitted or not, with sizes."),
 }
 
 

@@ -9,6 +9,7 @@ from modelguard.spec import filenames
 
 
 @click.command()
+@click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--lockfile", default=filenames.LOCKFILE, show_default=True,
               type=click.Path(dir_okay=False, readable=False),
               help="The lockfile to verify.")
@@ -24,10 +25,17 @@ from modelguard.spec import filenames
               help="Also ask the Hub that each locked commit still publishes the locked hashes.")
 @click.option("--require-signature", is_flag=True,
               help="Fail when modelguard.lock.sig is missing or invalid, as require-signature = true does.")
+@click.option("--frozen", is_flag=True,
+              help="Act on the lockfile alone: no manifest freshness check; the policy is --policy FILE, else the "
+                   "manifest's.")
+@click.option("--policy", "policy_path", default=None, type=click.Path(dir_okay=False, readable=False),
+              help="With --frozen: the policy file this machine enforces (shown in the report).")
 @report_options
-def verify(lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool, remote: bool,
-           require_signature: bool, fmt: str, output: str | None, fail_on: str | None, sarif_category: str) -> int:
-    """Prove, offline, that the verified cache holds exactly what the lock pins and the policy allows.
+def verify(names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir: str | None, fast: bool,
+           remote: bool, require_signature: bool, frozen: bool, policy_path: str | None, fmt: str, output: str | None,
+           fail_on: str | None, sarif_category: str) -> int:
+    """Prove, offline, that the verified cache holds exactly what the lock pins (all of it, or the NAMEs
+    given) and the policy allows.
 
     Prints the findings and a summary naming the policy and the cache checked (-v: every file and model).
     """
@@ -36,5 +44,7 @@ def verify(lockfile: str, manifest: str | None, cache_dir: str | None, fast: boo
     opts = globals_of()
     report = api.verify(lockfile, cache_dir=cache_dir, fast=fast, remote=remote, manifest=manifest,
                         endpoint=opts.get("endpoint"), token=opts.get("token"), fail_on=fail_on,
-                        require_signature=require_signature, progress=progress())
-    return emit(report, fmt, output, anchors=api.sarif_anchors(lockfile, manifest=manifest), category=sarif_category)
+                        require_signature=require_signature, progress=progress(), names=names, frozen=frozen,
+                        policy=policy_path)
+    anchors = api.sarif_anchors(lockfile, manifest=manifest, frozen=frozen, policy=policy_path)
+    return emit(report, fmt, output, anchors=anchors, category=sarif_category)

@@ -23,7 +23,6 @@ when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 
 from __future__ import annotations
 
-import errno
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -32,7 +31,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelguard.errors import (
     ExitCode,
-    IntegrityError,
     ModelguardError,
     NotFoundError,
     NothingToCheckError,
@@ -40,8 +38,10 @@ from modelguard.errors import (
     RejectedError,
 )
 from modelguard.flows import on_record
+from modelguard.flows.fetch_hub import fetch_workers, stage_from_hub
 from modelguard.flows.fetch_outcome import GroupOutcome, default_rule, fetch_report, isolated, set_status
 from modelguard.flows.recheck import changed_fingerprints, finish
+from modelguard.hub.pool import DEFAULT_WORKERS
 from modelguard.models import ModelStatus, Report, Severity, failing
 from modelguard.report.rules import finding
 from modelguard.report.text import refusal_reason
@@ -62,6 +62,7 @@ from modelguard.store.cache import (
 )
 from modelguard.store.digest import hash_file
 from modelguard.store.integrity import Group, check_snapshot, group_models
+from modelguard.store.partial import PartialStore
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
 from modelguard.trust.revocation import Target, snapshots_holding
@@ -69,13 +70,13 @@ from modelguard.trust.revocation import Target, snapshots_holding
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
 
-_NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
-
-
 class _Fetcher:
     def __init__(self, layout: Layout, policy: Policy, fail_on: Severity,
-                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None) -> None:
+                 client_factory: Callable[[], Any], progress: bool = False, mirror: MirrorSource | None = None,
+                 workers: int = DEFAULT_WORKERS) -> None:
         self.progress = progress
+        self.workers = workers
+        self.partials = PartialStore(layout.quarantine)
         self.mirror = mirror
         self.layout = layout
         self.policy = policy
@@ -245,22 +246,15 @@ class _Fetcher:
             if not missing:
                 return staged, failures
 
-        from modelguard.hub import client as hub
-
-        remote = hub.resolve(self.client(), group.repo, group.commit)
-        if remote.commit != group.commit:
-            raise IntegrityError(f"{group.repo}: the Hub resolved {group.commit} to {remote.commit}", rule="MG-H005")
-        published = {rf.path: rf for rf in remote.files}
-        for index, lf in enumerate(missing):
-            dest = quarantine / f"{index:05d}.download"
-            try:
-                staged.append(self._stage_file(group, lf, published.get(lf.path), dest))
-            except (RejectedError, NoVerdictError, NotFoundError) as e:
-                dest.unlink(missing_ok=True)  # refused bytes need no disk while the other files download
-                self._fail_file(out, lf, e)
-                failures.append(e)
-                if isinstance(e, NoVerdictError):
-                    break
+        # Side by side over the pool's connections, cut transfers resumed, each request held to its
+        # pace (modelguard.hub.ranged); a failing file is recorded and the others still checked.
+        got = stage_from_hub(self.client(), group, missing, quarantine, self.partials, workers=self.workers,
+                             progress=self.progress)
+        staged.extend(got.staged)
+        out.findings.extend(got.notes)
+        for lf, error in got.failed:
+            self._fail_file(out, lf, error)
+            failures.append(error)
         return staged, failures
 
     def _stage_from_mirror(self, group: Group, quarantine: Path, out: GroupOutcome, missing: list[LockedFile],
@@ -268,46 +262,13 @@ class _Fetcher:
         """Stage what the mirror serves (checked against the lock as it lands); return what the Hub must
         serve (see :meth:`modelguard.mirror.source.MirrorSource.stage`)."""
         assert self.mirror is not None
-        got = self.mirror.stage(group.repo, missing, quarantine)
+        got = self.mirror.stage(group.repo, missing, quarantine, workers=self.workers)
         staged.extend(StagedFile(lf.path, blob_name(lf), path) for lf, path in got.staged)
         out.findings.extend(got.notes)
         for lf, error in got.failed:
             self._fail_file(out, lf, error)
             failures.append(error)
         return got.for_hub
-
-    def _stage_file(self, group: Group, lf: LockedFile, rf: Any, dest: Path) -> StagedFile:
-        """Download one locked file to ``dest`` and check it; raises what is wrong with it."""
-        from modelguard.hub import client as hub
-
-        if rf is None:
-            raise NotFoundError(f"{lf.path} is not published at {group.repo}@{group.commit[:12]}")
-        problem = _published_disagrees(lf, rf)
-        if problem:
-            raise IntegrityError(problem[1], rule=problem[0])
-        try:
-            digests = hub.download(self.client(), group.repo, group.commit, lf.path, dest,
-                                   expected_size=lf.size, progress=self.progress)
-        except OSError as e:
-            what = "no space left" if e.errno in _NO_SPACE else (e.strerror or str(e))
-            raise NoVerdictError(f"cannot store {lf.path} under {self.layout.root}: {what}; free space and fetch "
-                                 "again", rule="MG-H106") from None
-        # Every byte once, hashed while written: it must be the locked file and what the Hub publishes.
-        hub.check_locked(lf, digests, what=lf.path)
-        hub.check_published(rf, digests, what=lf.path)
-        return StagedFile(lf.path, blob_name(lf), dest)
-
-
-def _published_disagrees(lf: LockedFile, rf: Any) -> tuple[str, str] | None:
-    """(rule, message) when what the Hub publishes now is not what was locked."""
-    if rf.size != lf.size:
-        return "MG-H002", f"{lf.path}: the Hub publishes {rf.size} bytes, the lock pins {lf.size}"
-    if lf.published == "lfs-sha256" or rf.lfs_sha256 is not None:
-        if rf.lfs_sha256 != lf.sha256:
-            return "MG-H003", f"{lf.path}: the Hub publishes LFS sha256 {rf.lfs_sha256}, the lock pins {lf.sha256}"
-    elif rf.blob_id != lf.git_blob_sha1:
-        return "MG-H003", f"{lf.path}: the Hub publishes git blob {rf.blob_id}, the lock pins {lf.git_blob_sha1}"
-    return None
 
 
 def fetch_locked(
@@ -320,15 +281,18 @@ def fetch_locked(
     progress: bool = False,
     mirror: MirrorSource | None = None,
     manifest_path: str = filenames.MANIFEST,
+    workers: int = DEFAULT_WORKERS,
 ) -> Report:
-    """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring."""
+    """Fetch every locked hf-model of ``lockfile`` into the verified cache; see the module docstring.
+
+    ``workers``: connections a model's files (and pieces of big files) are downloaded over at once."""
     if not lockfile.hf_models:
         raise NothingToCheckError("the lockfile locks no [[hf-model]], so there is nothing to fetch; add one to the "
                                   "manifest and run `modelguard lock`")
     threshold = fail_on or policy.fail_on
     layout = Layout(cache_root(cache_dir))
     groups = group_models(lockfile.hf_models)
-    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror)
+    fetcher = _Fetcher(layout, policy, threshold, client_factory, progress, mirror, workers)
     outcomes: list[GroupOutcome] = []
     audit.ensure_writable(layout.root)  # trust hook: fail closed before any download
     with writer_lock(layout):
@@ -358,24 +322,40 @@ def fetch(
     mirror_url: str | None = None,
     no_hub: bool = False,
     plain_http: bool = False,
+    names: Sequence[str] = (),
+    frozen: bool = False,
+    policy_path: str | os.PathLike[str] | None = None,
+    workers: int | None = None,
 ) -> Report:
     """Library entry point: read the lockfile and the manifest's policy, then :func:`fetch_locked`.
 
-    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table.
+    ``mirror_url`` / ``no_hub`` / ``plain_http`` override the manifest's ``[mirror]`` table. ``names``:
+    only these lock entries (:mod:`modelguard.flows.select`). ``frozen``: the lockfile alone, under
+    ``policy_path`` or the manifest's policy (:mod:`modelguard.flows.frozen`). ``workers``: connections
+    at once (else ``$MODELGUARD_MAX_WORKERS``, the manifest's ``[fetch] max-workers``, 8).
     """
-    from modelguard.flows.verify import read_inputs
-    from modelguard.mirror.source import MirrorSource, settings
-    from modelguard.trust.freshness import require_lock
+    from modelguard.flows import frozen as chosen
+    from modelguard.flows.select import select
 
-    inputs = read_inputs(lockfile_path, manifest_path)
+    if not no_hub:
+        from modelguard.hub.session import warm_up
+
+        warm_up()  # the HTTP client is made while the lock is read and the cache checked
+    inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
     lockfile, manifest = inputs.lockfile, inputs.manifest
-    # Before any request: the lock must be fresh for the manifest by content (lock --check's test) and
-    # signed as the policy requires; a stale or unsigned lock would admit what nobody reviewed. A
-    # revoked model is then refused per model in _Fetcher._run, before any request, and evicted with
-    # every cached snapshot holding a revoked file of it; the other models still proceed.
-    require_lock(lockfile_path, inputs.body, lockfile, manifest, fail_on)
+    # Before any request: the lock must be fresh for the manifest by content (lock --check's test; not
+    # with --frozen, which acts on the lock as it is) and signed as the policy requires; a stale or
+    # unsigned lock would admit what nobody reviewed. A revoked model is then refused per model in
+    # _Fetcher._run, before any request, and evicted with every cached snapshot holding a revoked file
+    # of it; the other models still proceed.
+    chosen.require(lockfile_path, inputs, fail_on)
+    lockfile = select(lockfile, names, where=lockfile_path, providers=False)
+    workers = fetch_workers(workers, manifest.max_workers)
+    mirror = None
+    if manifest.mirror is not None or mirror_url or no_hub:  # requests is imported only for a mirror
+        from modelguard.mirror.source import settings
 
-    mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
+        mirror = settings(manifest.mirror, mirror_url, no_hub=no_hub, plain_http=plain_http)
 
     def factory() -> Any:
         from modelguard.hub import client as hub
@@ -384,10 +364,17 @@ def fetch(
             raise AssertionError("the Hub was asked for although the mirror's fallback is none")
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    source = MirrorSource.open(mirror) if mirror is not None else None
+    source = None
+    if mirror is not None:
+        from modelguard.mirror.source import MirrorSource
+
+        source = MirrorSource.open(mirror)
     try:
-        return fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
-                            fail_on=fail_on, progress=progress, mirror=source, manifest_path=manifest.path)
+        report = fetch_locked(lockfile, manifest.policy, cache_dir=cache_dir, client_factory=factory,
+                              fail_on=fail_on, progress=progress, mirror=source, manifest_path=manifest.path,
+                              workers=workers)
     finally:
         if source is not None:
             source.close()
+    return replace(report, findings=(*inputs.notes, *report.findings),
+                   extra={**report.extra, "policy": chosen.shown(inputs)})

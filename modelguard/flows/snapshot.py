@@ -23,10 +23,9 @@ from modelguard.errors import (
     IntegrityError,
     ModelguardError,
     NotAdmittedError,
-    NotLockedError,
     NoVerdictError,
-    UsageError,
 )
+from modelguard.flows.select import find_entry
 from modelguard.models import Finding, ModelStatus, Report, failing
 from modelguard.spec import filenames
 from modelguard.spec.types import LockedHFModel, Lockfile, Manifest
@@ -87,22 +86,6 @@ def _inputs(lock_path: Path, manifest: PathLike | None) -> tuple[Lockfile, Manif
         inputs = read_inputs(lock_path, manifest)
         return inputs.lockfile, inputs.manifest, inputs.body
     return read_lockfile(os.fspath(lock_path)), None, b""
-
-
-def find_entry(locked: Lockfile, name_or_repo: str, where: PathLike = filenames.LOCKFILE) -> LockedHFModel:
-    """The ``[[hf-model]]`` entry named ``name_or_repo``, else the only one locking that repo."""
-    by_name = [m for m in locked.hf_models if m.name == name_or_repo]
-    if by_name:
-        return by_name[0]
-    by_repo = [m for m in locked.hf_models if m.repo == name_or_repo]
-    if len(by_repo) == 1:
-        return by_repo[0]
-    if by_repo:
-        names = ", ".join(sorted(m.name for m in by_repo))
-        raise UsageError(f"{name_or_repo} is locked {len(by_repo)} times in {where} ({names}); ask for one by name")
-    known = ", ".join(sorted(m.name for m in locked.hf_models)) or "none"
-    raise NotLockedError(f"{name_or_repo!r} is not an [[hf-model]] name or repo in {where} (locked: {known}); "
-                         f"add it to {filenames.MANIFEST} and run `modelguard lock`")
 
 
 def _fetch_entry(subset: Lockfile, manifest: Manifest, entry: LockedHFModel, *, cache_dir: PathLike | None,

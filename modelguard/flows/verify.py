@@ -214,16 +214,23 @@ def verify(
     fail_on: Severity | None = None,
     require_signature: bool = False,
     progress: bool = False,
+    names: Sequence[str] = (),
+    frozen: bool = False,
+    policy_path: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Library entry point: read the lockfile and manifest, then :func:`verify_locked`.
 
     ``require_signature`` tightens the policy for this run as ``require-signature = true`` does
     (a missing lockfile signature is a finding); it can never loosen what the policy requires.
+    ``names``: only these lock entries (:mod:`modelguard.flows.select`); ``frozen``: the lockfile alone,
+    under ``policy_path`` or the manifest's policy, freshness not checked (:mod:`modelguard.flows.frozen`).
     """
-    from modelguard.trust.freshness import lock_findings
+    from modelguard.flows import frozen as chosen
+    from modelguard.flows.select import select
 
-    inputs = read_inputs(lockfile_path, manifest_path)
-    lockfile, manifest = inputs.lockfile, inputs.manifest
+    inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)
+    lockfile = select(inputs.lockfile, names, where=lockfile_path)
+    manifest = inputs.manifest
     if require_signature and not manifest.policy.require_signature:
         manifest = replace(manifest, policy=replace(manifest.policy, require_signature=True))
     # Locked hf-models are read from the cache: a --cache-dir that does not exist is a mistyped path,
@@ -236,13 +243,15 @@ def verify(
 
         return hub.make_client(endpoint or os.environ.get("HF_ENDPOINT") or None, token)
 
-    # The one freshness + signature check every entry point applies (MG-L001, MG-L101..L107), on the
-    # bytes that were parsed; reported with everything else (verify downloads and admits nothing).
-    gate = lock_findings(lockfile_path, inputs.body, lockfile, manifest)
+    # The one freshness + signature check every entry point applies (MG-L001, MG-L101..L107; with
+    # --frozen the signature only), on the bytes that were parsed; reported with everything else
+    # (verify downloads and admits nothing).
+    gate = chosen.gate(lockfile_path, inputs, manifest.policy)
     report = verify_locked(lockfile, manifest, cache_dir=cache_dir, fast=fast, remote=remote,
                            client_factory=factory, fail_on=fail_on, lockfile_name=os.fspath(lockfile_path),
                            progress=progress)
-    report = replace(report, findings=(*gate, *report.findings))
+    report = replace(report, findings=(*inputs.notes, *gate, *report.findings),
+                     extra={**report.extra, "policy": chosen.shown(inputs)})
     audit.append_report(cache_root(cache_dir), report, policy_sha256=manifest.policy.sha256,
                         lockfile=os.fspath(lockfile_path))
     return report

@@ -13,6 +13,17 @@ Owns three operations:
 Everything a server says is validated before use (commit, paths, hashes, sizes, ETags, links);
 a malformed answer is an :class:`~modelguard.errors.IntegrityError` with rule ``MG-H004``.
 
+Xet (decided for issue 15): modelguard downloads over the Hub's HTTP ``resolve`` path (which the Hub
+keeps serving for Xet-backed repos, redirecting to its Xet bridge) and never through the Xet protocol
+(hf-xet): hf-xet reconstructs a file from content-defined chunks fetched from a separate CAS host
+and writes it itself, so modelguard could not hash the bytes as they land, keep them in its own
+quarantine, resume them, or keep the token on the Hub's origin. modelguard's own HEAD and GET
+(:mod:`modelguard.hub.head`, :mod:`modelguard.hub.ranged`) ignore the Xet headers, and
+``HF_HUB_DISABLE_XET=1`` is set for huggingface_hub itself (:func:`modelguard.hub.session.hf`);
+parallel connections and pieces of big files (:mod:`modelguard.hub.pool`) give the throughput Xet's
+chunked transfers would. The fake Hubs do not speak Xet, so only the HTTP path is measured
+(``bench/RESULTS.md``).
+
 Must not: write outside the destination's folder, touch the user's Hugging Face cache, trust a
 40-hex revision without asking the server, send the token anywhere but the endpoint, put the
 token in a message or repr, or import huggingface_hub at module import (CLI start-up time).
@@ -27,8 +38,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import quote
@@ -39,12 +49,10 @@ from modelguard.errors import (
     UnreadableError,
 )
 from modelguard.hub.metadata import (
-    CappedSink,
     RemoteFile,
     RemoteSnapshot,
     check_commit,
     check_etag,
-    check_etag_matches,
     check_layout,
     check_locked,
     check_path,
@@ -56,27 +64,19 @@ from modelguard.hub.metadata import (
     next_page,
     parse_model_info,
     parse_tree_page,
-    same_origin,
     validate_repo_id,
     validate_revision,
 )
-from modelguard.hub.pace import Pace
-from modelguard.hub.session import (
-    DEFAULT_ENDPOINT,
-    get_json,
-    headers,
-    hub_errors,
-    make_client,
-    raise_for_status,
-    refuse_echo,
-    timeouts,
-)
+from modelguard.hub.pool import DEFAULT_WORKERS, Pool, Want
+from modelguard.hub.progress import Bars
+from modelguard.hub.session import DEFAULT_ENDPOINT, get_json, hub_errors, make_client, refuse_echo
 from modelguard.hub.transport import HubClient, retrying
 from modelguard.models import Finding
 from modelguard.report.rules import finding
 from modelguard.spec import limits
 from modelguard.spec.types import LockedHFModel
 from modelguard.store.digest import Digests
+from modelguard.store.partial import Partial, Ranges
 
 if TYPE_CHECKING:  # pragma: no cover
     pass
@@ -89,6 +89,7 @@ __all__ = [
     "check_locked",
     "check_published",
     "download",
+    "head_file",
     "make_client",
     "remote_file_status",
     "resolve",
@@ -169,12 +170,15 @@ def download(
     expected_size: int | None = None,
     expected_sha256: str | None = None,
     progress: bool = False,
+    workers: int = DEFAULT_WORKERS,
 ) -> Digests:
     """Download ``path`` at ``commit`` into ``dest`` (a path in a folder the caller owns).
 
     Writes a temporary file next to ``dest`` and renames it only when the bytes match the size
     and the hash (ETag) the server announced; on any failure nothing is left behind. Returns the
-    size, SHA-256 and git blob SHA-1 of what was written. 5xx and network errors are retried.
+    size, SHA-256 and git blob SHA-1 of what was written. 5xx and network errors are retried, and a
+    cut transfer continues where it stopped (:mod:`modelguard.hub.pool`; a file larger than one
+    piece comes over up to ``workers`` connections).
 
     ``expected_size`` / ``expected_sha256`` (from the lock) are checked too: a size the Hub announces
     differently fails before any byte is fetched (MG-H002), other bytes fail with MG-H001 before the
@@ -184,62 +188,52 @@ def download(
     check_commit(commit, f"{repo}: requested commit")
     check_path(path, f"{repo}: requested file")
     what = f"{repo}@{commit[:12]}:{path}"
-    return retrying(client.retry, lambda: _download_once(client, repo, commit, path, Path(dest), expected_size,
-                                                    expected_sha256, progress, what))
+    dest = Path(dest)
+    made: list[Path] = []
 
+    def claim(want: Want, size: int) -> Partial:
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            fd, name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
+        except OSError as exc:
+            raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror}") from None
+        os.close(fd)
+        made.append(Path(name))
+        return Partial(Path(name), None, size, Ranges())
 
-def _download_once(client: HubClient, repo: str, commit: str, path: str, dest: Path, expected_size: int | None,
-                   expected_sha256: str | None, progress: bool, what: str) -> Digests:
-    # 1. HEAD: which commit, which hash, how many bytes, and where the bytes are.
-    etag, location, size = _head(client, repo, commit, path, expected_size, what)
-
-    # 2. GET into a temporary file next to dest, hashing while writing; rename only when it all matches.
+    bars = Bars(expected_size or 0, label=path) if progress else None
+    pool = Pool(client, repo, commit, head=lambda p, size: head_file(client, repo, commit, p, size), claim=claim,
+                workers=workers, progress=bars)
     try:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
-    except OSError as exc:
-        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror}") from None
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as raw:
-            # An LFS file (SHA-256 ETag) has no published git blob SHA-1 to check: skip computing it.
-            sink = CappedSink(raw, size, what, git_sha1=len(etag) != 64)
-            try:
-                _stream(client, location, commit, sink, size, path, progress, what)
-                raw.flush()
-                os.fsync(raw.fileno())  # while the hashing thread finishes the last chunks
-            finally:
-                sink.close()
-        got = sink.digests()
-        if got.size != size:
-            raise IntegrityError(f"{what}: the body ended after {got.size} of the {size} bytes announced",
-                                 rule="MG-H008")
-        if expected_sha256 is not None and got.sha256 != expected_sha256:
-            raise IntegrityError(f"{what}: SHA-256 {got.sha256} differs from the locked {expected_sha256}",
-                                 rule="MG-H001")
-        check_etag_matches(etag, got, what)
-        os.replace(tmp, dest)
-    except OSError as exc:  # disk full, quota, permissions: no verdict, and nothing left behind
-        tmp.unlink(missing_ok=True)
-        raise UnreadableError(f"{what}: cannot write into {dest.parent}: {exc.strerror or type(exc).__name__}") \
-            from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return got
+        done = pool.run([Want(path, expected_size, expected_sha256, dest)]).get(path)
+    finally:
+        for leftover in made:
+            leftover.unlink(missing_ok=True)  # renamed to dest on success; nothing left behind otherwise
+        if bars is not None:
+            bars.close()
+    if done is None or done.error is not None or done.digests is None:
+        raise done.error if done is not None and done.error is not None else \
+            UnreadableError(f"{what}: the download did not complete; fetch again")
+    return done.digests
+
+
+def head_file(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None
+              ) -> tuple[str, str, int]:
+    """HEAD on ``resolve`` (retried): the ETag, where the bytes are and their size, each checked."""
+    what = f"{repo}@{commit[:12]}:{path}"
+    return retrying(client.retry, lambda: _head(client, repo, commit, path, expected_size, what))
 
 
 def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: int | None,
           what: str) -> tuple[str, str, int]:
     """HEAD on ``resolve``: the ETag, where the bytes are and their size, each checked."""
-    from huggingface_hub import get_hf_file_metadata, hf_hub_url
+    from modelguard.hub.head import head, resolve_url
 
-    url = hf_hub_url(repo, path, revision=commit, endpoint=client.endpoint)
+    url = resolve_url(client.endpoint, repo, commit, path)
     with hub_errors(client, what):
-        meta = get_hf_file_metadata(url, token=client.token or False, timeout=timeouts(client),  # type: ignore[arg-type]
-                                    endpoint=client.endpoint, retry_on_errors=False)
-    refuse_echo(client, what, meta.location or "", meta.etag or "", meta.commit_hash or "")
-    served_commit = check_commit(meta.commit_hash, f"{what}: X-Repo-Commit")
+        meta = head(client, url)
+    refuse_echo(client, what, meta.location, meta.etag or "", meta.commit or "")
+    served_commit = check_commit(meta.commit, f"{what}: X-Repo-Commit")
     if served_commit != commit:
         raise IntegrityError(f"{what}: the Hub served commit {served_commit}, not the requested one",
                              rule="MG-H005")
@@ -251,65 +245,6 @@ def _head(client: HubClient, repo: str, commit: str, path: str, expected_size: i
     if expected_size is not None and size != expected_size:
         raise IntegrityError(f"{what}: the Hub announces {size} bytes, expected {expected_size}", rule="MG-H002")
     return etag, location, size
-
-
-def _stream(client: HubClient, location: str, commit: str, sink: CappedSink, size: int, path: str, progress: bool,
-            what: str) -> None:
-    """One GET of ``location`` through huggingface_hub's session, streamed into ``sink`` at a held pace.
-
-    Not ``http_get``: it retries a cut body for as long as bytes keep coming and sleeps between
-    tries, and it hides the response. Retries here are :func:`download`'s, with the client's backoff.
-    """
-    import httpx2
-    from huggingface_hub.utils import http_stream_backoff, tqdm
-
-    # The token goes to the Hub's own origin only; a CDN gets a signed URL and no Authorization
-    # (httpx2 also drops it on any redirect that leaves the origin).
-    sent = headers(client, authorized=same_origin(location, client.endpoint))
-    with hub_errors(client, what), http_stream_backoff(
-        "GET", location, headers=sent, timeout=timeouts(client), max_retries=0,
-        retry_on_exceptions=(), retry_on_status_codes=(),
-    ) as response:
-        raise_for_status(client, what, response)  # from the headers: an error's body is never read
-        if response.status_code != 200:
-            raise IntegrityError(f"{what}: the download answered HTTP {response.status_code}, not 200",
-                                 rule="MG-H004")
-        served = response.headers.get("X-Repo-Commit")
-        if served is not None and served != commit:
-            raise IntegrityError(f"{what}: the download came from another commit", rule="MG-H005")
-        length = response.headers.get("Content-Length")
-        if length is not None and response.headers.get("Content-Encoding", "identity") == "identity" \
-                and length.strip() != str(size):
-            raise IntegrityError(f"{what}: the download is {length.strip()[:20]} bytes, the Hub announced {size}",
-                                 rule="MG-H002")
-        bar = tqdm(total=size, unit="B", unit_scale=True, desc=path[-40:], disable=not progress)  # type: ignore[no-untyped-call]
-        with bar:
-            try:
-                _pour(response.iter_bytes(), sink, Pace.for_file(what, time.monotonic()), bar.update)
-            except httpx2.RemoteProtocolError:
-                # Headers arrived and then the body broke off: the server cut it short.
-                raise IntegrityError(f"{what}: the connection closed before the {size} bytes announced",
-                                     rule="MG-H008") from None
-
-
-def _pour(pieces: Iterable[bytes], sink: CappedSink, pace: Pace, shown: Callable[[int], object]) -> None:
-    """Every piece into ``sink``, in writes of about 1 MiB, the pace checked as each piece arrives.
-
-    Pieces are taken as the network delivers them (``iter_bytes(chunk_size=...)`` would wait for a
-    whole chunk, and a server dripping a byte at a time would never be timed); the sink still gets
-    large writes, which its hashing thread needs to keep up with a fast link.
-    """
-    buffer = bytearray()
-    for piece in pieces:
-        pace.arrived(len(piece), time.monotonic())
-        buffer += piece
-        if len(buffer) >= 1 << 20:
-            sink.write(bytes(buffer))
-            shown(len(buffer))
-            buffer.clear()
-    if buffer:
-        sink.write(bytes(buffer))
-        shown(len(buffer))
 
 
 # --- verify --remote --------------------------------------------------------------------------

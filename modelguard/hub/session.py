@@ -79,6 +79,23 @@ def _stored_token() -> tuple[str | None, str, str]:
     return token, f"the token saved by `hf auth login` in {constants.HF_TOKEN_PATH}", "run `hf auth login` again"
 
 
+def warm_up() -> None:
+    """Import huggingface_hub's HTTP layer and make its shared client (an SSL context with the CA bundle:
+    tens of ms) in a daemon thread, while the caller reads its lockfile and checks the cache, so the
+    first request does not wait for them (``fetch``: issue 15). No request is made and no token read."""
+    import threading
+
+    def work() -> None:
+        # Only a head start: whatever fails here fails again, and is reported, on first real use.
+        with contextlib.suppress(Exception):
+            hf()
+            from huggingface_hub.utils import build_hf_headers, get_session, http_backoff  # noqa: F401
+
+            get_session()
+
+    threading.Thread(target=work, name="modelguard-warm-up", daemon=True).start()
+
+
 def hf() -> ModuleType:
     """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")

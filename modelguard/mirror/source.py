@@ -8,9 +8,9 @@ only when size and SHA-256 (and the git blob SHA-1 when the lock pins one) are t
 the mirror is untrusted, and a blob that is not the locked bytes is refused with MG-H001 exactly
 as a tampered Hub file is. Scanning, policy and admission stay the fetcher's.
 
-One call per file, no shared mutable state but the client's token cache: files can be fetched
-side by side (the parallel download work for the Hub path applies here unchanged), and each
-resume starts where its own file stopped.
+One call per file, no shared mutable state but the client's token cache: :meth:`MirrorSource.stage`
+fetches ``workers`` files side by side (the fetch's ``--max-workers``), and each resume starts
+where its own file stopped.
 
 Must not: write anywhere but ``dest`` and a temporary file beside it, or leave either behind on
 failure; accept a 200 to a ``Range`` request as a continuation (it restarts from byte 0).
@@ -23,6 +23,8 @@ import http.client
 import os
 import re
 import tempfile
+import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,7 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.hub.metadata import check_locked
+from modelguard.hub.pace import Pace, Stalled
 from modelguard.mirror.oci import BlobMissing, RegistryClient, RegistryUnreachable
 from modelguard.mirror.receive import Receiver, pump
 from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
@@ -47,6 +50,7 @@ from modelguard.spec.types import LockedFile, MirrorSpec
 from modelguard.store.digest import Digests
 
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_SKIPPED = "skipped"
 _NO_SPACE = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT}
 RESUMES = 4
 """cut transfers resumed per file before giving up"""
@@ -117,34 +121,60 @@ class MirrorSource:
         if self._client is not None:
             self._client.close()
 
-    def stage(self, hub_repo: str, missing: Sequence[LockedFile], quarantine: Path) -> Staging:
-        """Download each of ``missing`` into ``quarantine``, checked against the lock, in order.
+    def stage(self, hub_repo: str, missing: Sequence[LockedFile], quarantine: Path, *, workers: int = 1) -> Staging:
+        """Download ``missing`` into ``quarantine``, ``workers`` files at once, each checked against the lock.
 
         Other bytes than the lock's are failures, never replaced from the Hub: the mirror is untrusted
         exactly like the Hub. Only an absent blob, or a mirror that gives no answer, goes to the Hub,
         and only with ``fallback = "hub"`` (noted as MG-H164). A failure with no verdict (disk full,
-        mirror down without fallback) stops the downloads: the rest would fail alike.
+        mirror down) stops further downloads from the mirror: the rest would fail alike (with the Hub
+        as fallback, they come from the Hub).
         """
-        out = Staging()
-        for index, lf in enumerate(missing):
+        stop = threading.Event()
+
+        def attempt(index: int, lf: LockedFile) -> tuple[LockedFile, Path, ModelguardError | str | None]:
             dest = quarantine / f"{index:05d}.mirror"
+            if stop.is_set():
+                return lf, dest, _SKIPPED
             try:
                 self.download(hub_repo, lf, dest)
-                out.staged.append((lf, dest))
-                continue
+                return lf, dest, None
             except (RejectedError, NoVerdictError, NotFoundError) as e:
                 dest.unlink(missing_ok=True)
-                if self.hub_fallback and isinstance(e, NoVerdictError) and e.rule != "MG-H106":
-                    out.notes.append(finding("MG-H164", f"{lf.path}: fetched from the Hub ({e.message})"))
-                    if isinstance(e, BlobMissing):
-                        out.for_hub.append(lf)
-                        continue
-                    out.for_hub.extend(missing[index:])  # the mirror is down: the rest from the Hub as well
-                    return out
+                if isinstance(e, NoVerdictError) and not isinstance(e, BlobMissing):
+                    stop.set()
+                return lf, dest, e
+
+        if workers <= 1 or len(missing) <= 1:
+            attempts = [attempt(i, lf) for i, lf in enumerate(missing)]
+        else:
+            from concurrent.futures import ThreadPoolExecutor
+
+            count = min(workers, len(missing))
+            with ThreadPoolExecutor(max_workers=count, thread_name_prefix="modelguard-mirror") as pool:
+                attempts = list(pool.map(lambda pair: attempt(*pair), enumerate(missing)))
+        return self._sorted_out(attempts)
+
+    def _sorted_out(self, attempts: Sequence[tuple[LockedFile, Path, ModelguardError | str | None]]) -> Staging:
+        """What the attempts, in lock order, mean for the model (see :meth:`stage`)."""
+        out = Staging()
+        hub_allowed = True
+        for lf, dest, e in attempts:
+            if e is None:
+                out.staged.append((lf, dest))
+            elif isinstance(e, str):  # not attempted: the mirror stopped answering before its turn
+                if self.hub_fallback and hub_allowed:
+                    out.for_hub.append(lf)
+            elif self.hub_fallback and isinstance(e, NoVerdictError) and e.rule != "MG-H106":
+                out.notes.append(finding("MG-H164", f"{lf.path}: fetched from the Hub ({e.message})"))
+                out.for_hub.append(lf)
+            else:
                 out.failed.append((lf, e))
                 if isinstance(e, NoVerdictError):
                     out.for_hub.clear()
-                    return out
+                    hub_allowed = False
+        if not hub_allowed:
+            out.for_hub.clear()
         return out
 
     def download(self, hub_repo: str, lf: LockedFile, dest: Path) -> Digests:
@@ -186,21 +216,29 @@ class MirrorSource:
     def _transfer(self, repository: str, digest: str, size: int, receiver: Receiver, what: str) -> None:
         """Stream the blob into ``receiver``; after a cut, ask for the rest with ``Range: bytes=N-``."""
         cut = "no answer"
+        stalled: Stalled | None = None
         for _ in range(RESUMES + 1):
             start = receiver.written
+            # Each try keeps its own deadline and minimum rate, as every Hub transfer does.
+            receiver.pace = Pace.for_file(what, time.monotonic())
             response = self.client.open_blob(repository, digest, start=start)
             with response:
                 _check_answer(response, start, size, what)
                 try:
                     pump(response, receiver)
+                except Stalled as e:
+                    cut, stalled = e.message, e
+                    continue
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                         http.client.HTTPException, ConnectionError, TimeoutError) as e:
-                    cut = type(e).__name__
+                    cut, stalled = type(e).__name__, None
                     continue
             if receiver.written >= size:
                 return
             # http.client ends a body cut short with a plain 0-byte read, not an error: resume too.
-            cut = f"the connection closed after {receiver.written} bytes"
+            cut, stalled = f"the connection closed after {receiver.written} bytes", None
+        if stalled is not None:
+            raise stalled  # no verdict (MG-H134/H135): too slow is not other bytes
         raise IntegrityError(f"{what}: the mirror cut the transfer {RESUMES + 1} times ({cut}); fetch again",
                              rule="MG-H008")
 

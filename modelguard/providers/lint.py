@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -160,13 +161,38 @@ def _check_id(model_id: str, keyed: bool, catalog: Catalog, locked: LockedIds | 
     return out
 
 
+def _read_start(path: str) -> bytes | None:
+    """The first ``_MAX_BYTES + 1`` bytes of the regular file ``path``; None for anything else.
+
+    Opened non-blocking and checked with fstat before reading: a FIFO named on the command line (or
+    met while walking a folder) would otherwise hold ``lint`` and the pre-commit hook forever.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        chunks: list[bytes] = []
+        left = _MAX_BYTES + 1
+        while left > 0:
+            chunk = os.read(fd, min(left, 1 << 20))
+            if not chunk:
+                break
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def _lint_file(path: str, catalog: Catalog, locked: LockedIds | None, policy: Policy, today: date) -> FileResult:
     fmt = _format(path)
     try:
-        with open(path, "rb") as f:
-            data = f.read(_MAX_BYTES + 1)
+        data = _read_start(path)
     except OSError as e:
         return FileResult(path, fmt, (finding("MG-S004", f"cannot read: {e.strerror}", path=path),))
+    if data is None:
+        return FileResult(path, fmt, (finding("MG-S004", "not a regular file (FIFO, device or socket); lint does "
+                                              "not read it", path=path),))
     findings: list[Finding] = []
     if len(data) > _MAX_BYTES:
         findings.append(finding("MG-S003", f"larger than {_MAX_BYTES} bytes; only the start was linted",

@@ -33,6 +33,7 @@ from modelguard.report.detection_rules import DETECTION_RULES, S101_HELP, S301_H
 from modelguard.report.format_rules import FORMAT_RULES
 from modelguard.report.rule import REFUSAL_ORDER, Rule
 from modelguard.report.rule import raises as _raises
+from modelguard.report.transfer_rules import TRANSFER_RULES
 
 __all__ = ["REFUSAL_ORDER", "RULES", "Rule", "finding"]
 
@@ -188,11 +189,9 @@ _ALL: list[Rule] = [
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
     Rule("MG-S530", _C, _MAL, "YAML text builds Python objects from a dangerous callable",
-         "A !!python/object/apply, /new, /object, /name or /module tag names a callable that runs code or "
-         "touches files or the network; a full or unsafe yaml.load calls or imports it. Do not load it."),
+         "A !!python/object or /name tag names a callable that runs code; a full or unsafe yaml.load runs it."),
     Rule("MG-S531", _H, _SUS, "YAML text uses Python object tags",
-         "A !!python/object, /name or /module tag names a callable that is not on the allowlist; a full or "
-         "unsafe YAML loader imports and runs it. Load configs with yaml.safe_load, or review the callable."),
+         "A !!python/object or /name tag names an unreviewed callable; load configs with yaml.safe_load."),
     *(Rule(i, Severity(sev), Verdict(v), t, x) for i, sev, v, t, x in (*FORMAT_RULES, *DETECTION_RULES)),
     ]),
 
@@ -354,6 +353,7 @@ _ALL: list[Rule] = [
     ]),
 
     *BUDGET_RULES,  # MG-H130..H142, MG-L020..L025: modelguard.report.budget_rules
+    *TRANSFER_RULES,  # MG-H150..H152, MG-L040..L041: modelguard.report.transfer_rules
 
     # ---- MG-P9xx: suppressions
     *_raises(PolicyError, [

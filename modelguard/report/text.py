@@ -167,8 +167,10 @@ def context_line(report: Report) -> str:
     policy = report.extra.get("policy")
     if isinstance(policy, dict):
         source = policy.get("source")
-        parts.append(f"policy: {source}" if source else "policy: none (no modelguard.toml here; --manifest FILE "
-                     "names one)")
+        shown = f"policy: {source}" if source else "policy: none (no modelguard.toml here; --manifest FILE names one)"
+        if policy.get("frozen"):  # deployed from the lock alone: which policy, by hash (issue 15)
+            shown += f" (sha256 {str(policy.get('sha256'))[:12]}, --frozen: the lockfile alone)"
+        parts.append(shown)
     cache = report.extra.get("cache")
     if cache:
         parts.append(f"cache: {cache}")

@@ -34,7 +34,7 @@ from modelguard.scan.base import (
 from modelguard.scan.detect import HEAD_BYTES, TAIL_BYTES, detect
 from modelguard.scan.streams import read_at
 
-__all__ = ["Limits", "scan_bytes", "scan_file", "scan_paths", "scan_source"]
+__all__ = ["Limits", "preload", "scan_bytes", "scan_file", "scan_paths", "scan_source"]
 
 # format -> "module:function"; imported lazily.
 _SCANNERS: dict[Format, str] = {
@@ -89,6 +89,14 @@ def _scanner(fmt: Format) -> Scanner:
         module, _, func = _SCANNERS[fmt].partition(":")
         scanner = _LOADED[fmt] = getattr(importlib.import_module(module), func)
     return scanner
+
+
+def preload(formats: Iterable[Format]) -> None:
+    """Import the scanners of ``formats`` now: a fetch calls it while bytes download, so the scan after
+    the download does not wait for imports. A cache of imports only; what is scanned is decided by content."""
+    for fmt in formats:
+        if fmt in _SCANNERS:
+            _scanner(fmt)
 
 
 def _read_head_tail(source: Source) -> tuple[bytes, bytes]:

@@ -25,7 +25,10 @@ from modelguard.spec.policy import DEFAULT_POLICY, load_policy_file, parse_polic
 from modelguard.spec.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
 from modelguard.spec.types import HFModelSpec, Manifest, MirrorSpec, Policy, ProviderModelSpec
 
-MANIFEST_KEYS = frozenset({"policy", "policy-file", "hf-model", "provider-model", "mirror"})
+MANIFEST_KEYS = frozenset({"policy", "policy-file", "hf-model", "provider-model", "mirror", "fetch"})
+FETCH_KEYS = frozenset({"max-workers"})
+MAX_WORKERS = 64
+"""the most connections one fetch may open at once (``[fetch] max-workers``, ``--max-workers``)"""
 MIRROR_KEYS = frozenset({"url", "plain-http", "fallback"})
 MIRROR_FALLBACKS = ("hub", "none")
 HF_MODEL_KEYS = frozenset({"name", "repo", "revision", "include", "exclude"})
@@ -50,7 +53,7 @@ def parse_manifest(text: str, *, source: str = filenames.MANIFEST) -> Manifest:
     provider_models = tuple(_provider_model(t) for t in root.tables("provider-model"))
     _check_unique_names(root, hf_models, provider_models)
     manifest = Manifest(path=source, hf_models=hf_models, provider_models=provider_models, policy=policy,
-                        mirror=_mirror(root))
+                        mirror=_mirror(root), max_workers=_max_workers(root))
     return replace(manifest, sha256=manifest_sha256(manifest))
 
 
@@ -123,6 +126,21 @@ def _mirror(root: Table) -> MirrorSpec | None:
         raise t.error("fallback", f"{fallback!r} is not one of \"hub\" (fetch what the mirror lacks from the Hub) "
                                   "or \"none\" (never contact the Hub)")
     return MirrorSpec(url=url, plain_http=t.boolean("plain-http", False), fallback=fallback, line=t.line())
+
+
+def _max_workers(root: Table) -> int | None:
+    """``[fetch] max-workers``: how many connections a fetch opens at once (how, never what: not hashed)."""
+    t = root.table("fetch")
+    if t is None:
+        return None
+    t.check_keys(FETCH_KEYS)
+    if "max-workers" not in t.data:
+        return None
+    workers = t.integer("max-workers", 0, minimum=1)
+    if workers > MAX_WORKERS:
+        raise t.error("max-workers", f"{workers} is more than {MAX_WORKERS} connections at once; a CDN gains nothing "
+                                     "from more")
+    return workers
 
 
 def _hf_model(t: Table) -> HFModelSpec:

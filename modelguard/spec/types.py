@@ -167,6 +167,8 @@ class Manifest:
     """hash of the manifest's canonical content (the lock's staleness check)"""
     mirror: MirrorSpec | None = None
     """not part of ``sha256``: a mirror changes where bytes come from, never which bytes are pinned"""
+    max_workers: int | None = None
+    """``[fetch] max-workers``: connections a fetch opens at once (not part of ``sha256`` either)"""
 
 
 # --- the lockfile (what was resolved) -------------------------------------------------------

@@ -216,11 +216,18 @@ def writer_lock_if_free(layout: Layout) -> Iterator[bool]:
 
 
 def sweep_quarantine(layout: Layout) -> None:
-    """Remove everything left in quarantine (call only under :func:`writer_lock`)."""
+    """Remove everything left in quarantine (call only under :func:`writer_lock`) but the partial
+    downloads a later fetch resumes, which go once they are older than their stated age
+    (:class:`~modelguard.store.partial.PartialStore`)."""
+    from modelguard.store.partial import PartialStore
+
     if not layout.quarantine.is_dir():
         return
+    partials = PartialStore(layout.quarantine)
     for child in layout.quarantine.iterdir():
-        remove_tree(child)
+        if child != partials.folder or child.is_symlink():
+            remove_tree(child)
+    partials.sweep()
 
 
 def new_quarantine(layout: Layout, label: str) -> Path:

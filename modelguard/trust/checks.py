@@ -12,10 +12,14 @@ from pathlib import Path
 
 from modelguard.errors import RevokedError
 from modelguard.models import Finding
+from modelguard.spec import filenames
 from modelguard.spec.types import LockedHFModel, Policy
-from modelguard.trust.lock_signature import verify_lockfile_signature
-from modelguard.trust.model_signature import BUNDLE_FILE, verify_model_signature
 from modelguard.trust.revocation import revocation_findings
+
+# The signature modules load cryptography (x509 above all: ~60 ms); they are imported when a signature
+# is checked, so a fetch does not pay for them before its first byte (issue 15).
+BUNDLE_FILE = filenames.MODEL_SIGNATURE
+"""the publisher's signature bundle at the root of a repo (:data:`modelguard.trust.model_signature.BUNDLE_FILE`)"""
 
 __all__ = [
     "BUNDLE_FILE",
@@ -29,6 +33,8 @@ __all__ = [
 
 def lockfile_findings(lockfile_path: str | os.PathLike[str], policy: Policy) -> list[Finding]:
     """verify: the lockfile signature findings (MG-L101..L107), anchored to the lockfile."""
+    from modelguard.trust.lock_signature import verify_lockfile_signature
+
     return verify_lockfile_signature(lockfile_path, policy)
 
 
@@ -50,6 +56,10 @@ def signature_check(policy: Policy, model: LockedHFModel, bundle_path: Path | No
         if bundle_path is None:
             raise ValueError("signature_check: the lock pins model.sig but no path to its bytes was given")
         bundle = bundle_path  # read there, within the signature budget
+    if bundle is None and not policy.signers:
+        return []  # no signature and no signer: nothing to check (verify_model_signature says the same)
+    from modelguard.trust.model_signature import verify_model_signature
+
     return verify_model_signature(bundle, files, policy, repo=model.repo, model_name=model.name)
 
 

@@ -21,20 +21,20 @@ import os
 from modelguard.errors import SignatureError, StaleLockError
 from modelguard.models import Finding, Severity, failing
 from modelguard.report.rules import finding
-from modelguard.spec.limits import OverBudget
-from modelguard.spec.types import Lockfile, Manifest
-from modelguard.trust.lock_signature import check_lockfile_signature, envelope_over_budget, read_envelope
+from modelguard.spec.types import Lockfile, Manifest, Policy
 
 
 def stale_reasons(manifest: Manifest, locked: Lockfile) -> list[str]:
     """Why ``locked`` does not match ``manifest`` (empty when it is fresh)."""
-    from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
     from modelguard.spec.manifest import selects, spec_sha256
 
     reasons: list[str] = []
     # Each kind of entry is hashed by the code that pins it: a changed hash means "re-resolve".
     wanted = {s.name: spec_sha256(s) for s in manifest.hf_models}
-    wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
+    if manifest.provider_models:  # the provider stack is imported only for a manifest that has some
+        from modelguard.providers.resolve import spec_sha256 as provider_spec_sha256
+
+        wanted |= {s.name: provider_spec_sha256(s) for s in manifest.provider_models}
     have = {m.name: m.spec_sha256 for m in locked.hf_models} | {m.name: m.spec_sha256 for m in locked.provider_models}
     if added := sorted(set(wanted) - set(have)):
         reasons.append("not locked: " + ", ".join(added))
@@ -68,23 +68,38 @@ def lock_findings(lock_path: str | os.PathLike[str], body: bytes, locked: Lockfi
     if reasons:
         out.append(finding("MG-L001", f"{os.fspath(lock_path)} is stale for {manifest.path} ({'; '.join(reasons)}); "
                            "run `modelguard lock`", location=manifest.path))
+    return out + signature_findings(lock_path, body, manifest.policy)
+
+
+def signature_findings(lock_path: str | os.PathLike[str], body: bytes, policy: Policy) -> list[Finding]:
+    """The signature findings (MG-L101..L107, MG-L025) of the lockfile whose bytes are ``body``, under
+    ``policy`` (``--frozen`` checks these alone: the lock is acted on as it is, but signed as the policy
+    requires). ``<lockfile>.sig`` is read within its budget (issue 14)."""
+    if not policy.signers and not policy.require_signature:
+        return []  # nothing to check or require (check_lockfile_signature says the same): no .sig read
+    # cryptography (~60 ms) is imported only when a signature is checked: a fetch without signers
+    # does not pay for it before its first byte (issue 15)
+    from modelguard.spec.limits import OverBudget
+    from modelguard.trust.lock_signature import check_lockfile_signature, envelope_over_budget, read_envelope
+
     try:
-        envelope = read_envelope(lock_path)  # within its budget (issue 14)
+        envelope = read_envelope(lock_path)
     except OverBudget as e:
-        return [*out, envelope_over_budget(lock_path, e)]
-    out += check_lockfile_signature(body, envelope, manifest.policy, where=os.fspath(lock_path))
-    return out
+        return [envelope_over_budget(lock_path, e)]
+    return check_lockfile_signature(body, envelope, policy, where=os.fspath(lock_path))
 
 
 def require_lock(lock_path: str | os.PathLike[str], body: bytes, locked: Lockfile, manifest: Manifest,
-                 fail_on: Severity | None = None) -> None:
+                 fail_on: Severity | None = None, *, fresh: bool = True) -> None:
     """Raise unless the lockfile is fresh and its signature passes (before any download or admission).
 
     :class:`StaleLockError` (MG-L001) for a stale lock; :class:`SignatureError` for a signature that is
     missing where the policy requires one, changed since signing, or not from a trusted key.
+    ``fresh=False`` (``--frozen``): the signature alone.
     """
     threshold = fail_on or manifest.policy.fail_on
-    found = lock_findings(lock_path, body, locked, manifest)
+    found = (lock_findings(lock_path, body, locked, manifest) if fresh
+             else signature_findings(lock_path, body, manifest.policy))
     for f in found:
         if f.rule == "MG-L001":
             raise StaleLockError(f"{f.message}, then try again", rule="MG-L001")

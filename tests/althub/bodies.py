@@ -90,6 +90,31 @@ class Bodies:
                    "x-amz-version-id": "null", "Via": "1.1 althub.cloudfront.net (CloudFront)", "X-Cache": "Miss"}
         self._content(h, head, repo.repo_id, f, headers)
 
+    @staticmethod
+    def _cut(h: _Handler, status: int, headers: dict[str, str], data: bytes) -> None:
+        """Announce all of ``data``, send half, close the connection."""
+        h.send_response(status)
+        for name, value in headers.items():
+            h.send_header(name, value)
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data[: len(data) // 2])
+        h.wfile.flush()
+        h.close_connection = True
+        h.connection.shutdown(socket.SHUT_RDWR)
+
+    @staticmethod
+    def _trickle(h: _Handler, status: int, headers: dict[str, str], data: bytes, every: float) -> None:
+        """One byte every ``every`` seconds, for as long as the client listens (at most _MAX_TRICKLE)."""
+        h.reply(status, headers, head=True, length=len(data))
+        started = time.monotonic()
+        for offset in range(len(data)):
+            if time.monotonic() - started > _MAX_TRICKLE:
+                break
+            h.wfile.write(data[offset:offset + 1])
+            h.wfile.flush()
+            time.sleep(every)
+
     def _content(self, h: _Handler, head: bool, repo: str, f: AltFile, headers: dict[str, str]) -> None:
         data = f.content
         if data and self._take("tamper", repo, f.path):
@@ -103,6 +128,12 @@ class Bodies:
         if (rng := h.headers.get("Range", "")).startswith("bytes=") and rng[6:].split("-")[0].isdigit():
             start = int(rng[6:].split("-")[0])
             headers["Content-Range"] = f"bytes {start}-{len(data) - 1}/{len(data)}"
+            if self._take("truncate", repo, f.path):  # a resumed transfer is cut half-way too
+                self._cut(h, 206, headers, data[start:])
+                return
+            if (trickle := self._take("trickle", repo, f.path)) is not None:  # and so is a trickle
+                self._trickle(h, 206, headers, data[start:], float(trickle.value or 2.0))
+                return
             h.reply(206, headers, data[start:])
             return
         if self._take("gzip-body", repo, f.path) and "gzip" in h.headers.get("Accept-Encoding", ""):
@@ -113,15 +144,7 @@ class Bodies:
             h.reply(200, {**headers, "Content-Encoding": "gzip"}, data)
             return
         if self._take("truncate", repo, f.path):
-            h.send_response(200)
-            for name, value in headers.items():
-                h.send_header(name, value)
-            h.send_header("Content-Length", str(len(data)))
-            h.end_headers()
-            h.wfile.write(data[: len(data) // 2])
-            h.wfile.flush()
-            h.close_connection = True
-            h.connection.shutdown(socket.SHUT_RDWR)
+            self._cut(h, 200, headers, data)
             return
         if (lie := self._take("length", repo, f.path)) is not None:
             # Content-Length says one thing, the body another; the connection closes after the body.
@@ -159,15 +182,7 @@ class Bodies:
             h.wfile.write(b"0\r\n\r\n")
             return
         if (trickle := self._take("trickle", repo, f.path)) is not None:
-            # One byte every `value` seconds, for as long as the client listens (at most _MAX_TRICKLE).
-            h.reply(200, headers, head=True, length=len(data))
-            started = time.monotonic()
-            for offset in range(len(data)):
-                if time.monotonic() - started > _MAX_TRICKLE:
-                    break
-                h.wfile.write(data[offset:offset + 1])
-                h.wfile.flush()
-                time.sleep(float(trickle.value or 2.0))
+            self._trickle(h, 200, headers, data, float(trickle.value or 2.0))
             return
         if (drip := self._take("drip", repo, f.path)) is not None:
             h.reply(200, headers, head=True, length=len(data))

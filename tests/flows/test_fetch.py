@@ -47,6 +47,17 @@ def quarantine_empty(root: Path) -> bool:
     return not q.exists() or not any(q.iterdir())
 
 
+def only_partials(root: Path) -> bool:
+    """Quarantine holds nothing but resumable partial downloads (a .part with its .ranges record)."""
+    q = root / "quarantine"
+    if not q.exists():
+        return True
+    if {p.name for p in q.iterdir()} - {"partial"}:
+        return False
+    names = [p.name for p in (q / "partial").iterdir()]
+    return all(n.endswith((".part", ".ranges")) for n in names) and len(names) % 2 == 0
+
+
 def test_already_admitted_and_intact_needs_no_network(tmp_path: Path) -> None:
     model = locked_model("tiny", "acme/tiny", FILES)
     policy = allow_all()
@@ -605,4 +616,9 @@ def test_ctrl_c_mid_download_is_exit_3_one_line_and_admits_nothing(fake_hub: Fak
     assert child.returncode == 3, err
     assert "Traceback" not in err and err.strip().splitlines() == [
         "modelguard: interrupted before a verdict; run the command again"]
-    assert admitted_repos(cache) == set() and quarantine_empty(cache)
+    # Nothing admitted; what arrived is kept to resume (issue 15), and the next fetch completes it.
+    assert admitted_repos(cache) == set() and only_partials(cache)
+    done = subprocess.run(_fetch_cmd(fake_hub, lock_path, cache), env=_env(tmp_path), capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert quarantine_empty(cache)

@@ -88,7 +88,7 @@ def test_a_trickling_download_is_no_verdict_for_that_model_only(althub: AltHub, 
     assert got == ExitCode.NO_VERDICT, report
     assert _statuses(report) == {"alpha": "admitted", "bravo": "no-verdict", "charlie": "admitted"}
     assert "MG-H134" in rules(report)
-    assert _admitted(three) == {"alpha", "charlie"} and three.quarantine_empty()
+    assert _admitted(three) == {"alpha", "charlie"} and three.only_partials()  # kept to resume
 
 
 def test_a_download_past_its_deadline_is_no_verdict(althub: AltHub, three: Project,
@@ -100,7 +100,7 @@ def test_a_download_past_its_deadline_is_no_verdict(althub: AltHub, three: Proje
     got, report = within(120, three.fetch)
     assert got == ExitCode.NO_VERDICT, report
     assert _statuses(report)["bravo"] == "no-verdict" and "MG-H135" in rules(report)
-    assert _admitted(three) == {"alpha", "charlie"} and three.quarantine_empty()
+    assert _admitted(three) == {"alpha", "charlie"} and three.only_partials()  # kept to resume
 
 
 # --- lock: metadata a filesystem or a budget cannot take -------------------------------------------

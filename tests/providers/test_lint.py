@@ -178,3 +178,15 @@ def test_the_column_is_where_the_id_starts(tmp_path: Path, capsys) -> None:
     assert alias.location == "line 2, column 30"  # 1-based, in characters: the g of gpt-4o
     assert run(["lint", str(tmp_path / "app.py")]) == 1
     assert f"{tmp_path / 'app.py'}:2:30: MG-P201 medium: gpt-4o is a floating alias" in capsys.readouterr().out
+
+
+def test_a_fifo_is_reported_not_read(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Reading a FIFO waits for a writer that never comes: lint (and its pre-commit hook) would hang.
+    import os
+
+    (tmp_path / "settings.toml").write_text('model = "gpt-4o-2024-08-06"\n')
+    os.mkfifo(tmp_path / "pipe.py")
+    for target in (tmp_path / "pipe.py", tmp_path):
+        assert run(["lint", str(target)]) == 1
+        out = capsys.readouterr().out
+        assert "pipe.py:1:1: MG-S004 high: not a regular file" in out

@@ -117,6 +117,9 @@ TRIGGERS: dict[str, str] = {
                "test_blobs_replaced_by_a_link_to_another_folder_is_refused_before_anything_is_resolved",
     "MG-H110": "tests/flows/test_cache_trust.py::"
                "test_what_was_not_admitted_fails_verify_and_is_never_handed_to_loaders",
+    "MG-H150": "tests/hub/test_pool.py::test_a_server_that_ignores_range_is_detected_and_the_file_restarted",
+    "MG-H151": "tests/hub/test_pool.py::test_a_partial_changed_between_runs_is_discarded_and_downloaded_again",
+    "MG-H152": "tests/hub/test_pool.py::test_a_range_answered_with_other_bytes_is_refused",
     "MG-H160": f"{_HOSTILE}[missing-MG-H160-3]",
     "MG-H161": f"{_HOSTILE}[error-MG-H161-3]",
     "MG-H162": f"{_HOSTILE}[gzip-MG-H162-1]",
@@ -152,6 +155,8 @@ TRIGGERS: dict[str, str] = {
     "MG-L023": "tests/report/test_redact.py::test_no_file_holding_a_secret_is_written",
     "MG-L024": "tests/flows/test_hostile_files.py::test_sign_refuses_a_signature_link_out_of_the_project",
     "MG-L025": "tests/trust/test_model_signature.py::test_bundle_larger_than_its_budget",
+    "MG-L040": "tests/cli/test_one_model.py::test_frozen_names_a_policy_other_than_the_locked_one",
+    "MG-L041": "tests/cli/test_one_model.py::test_frozen_uses_the_lock_as_it_is_when_the_manifest_moved_on",
     "MG-P900": "tests/trust/test_suppress.py::test_expired_suppression_fails_the_gate",
     "MG-P901": "tests/trust/test_suppress.py::"
                "test_suppression_without_reason_or_valid_expiry_is_not_honoured[ok--no valid expiry]",

@@ -106,6 +106,10 @@ class Fault(str, Enum):
     """answer 503 (``value`` may give another 5xx status)"""
     SLOW = "slow"
     """wait ``delay`` seconds (at most 5) before answering"""
+    IGNORE_RANGE = "ignore-range"
+    """answer a ``Range`` request with 200 and the whole body, as a server without range support does"""
+    WRONG_RANGE = "wrong-range"
+    """answer a ``Range`` request with 206 and the bytes one further than asked (``Content-Range`` says so)"""
     SLOW_BODY = "slow-body"
     """stream the file's bytes in 16 pieces over ``delay`` seconds (at most 5): a download in progress"""
     # --- download headers

@@ -75,6 +75,19 @@ class FakeHub:
     def endpoint(self) -> str:
         return self._servers["hub"].url
 
+    def limit_rate(self, bytes_per_second: float | None) -> None:
+        """Cap every connection of every server at ``bytes_per_second`` (None: no cap), as a CDN edge
+        caps one stream: only more connections make a client faster."""
+        with self.lock:
+            for server in self._servers.values():
+                server.rate = bytes_per_second
+
+    @property
+    def bytes_served(self) -> int:
+        """Body bytes written to clients so far, by every server (file content, listings, errors)."""
+        with self.lock:
+            return sum(server.served for server in self._servers.values())
+
     @property
     def cdn_url(self) -> str:
         return self._servers["cdn"].url
@@ -409,12 +422,16 @@ class FakeHub:
                 h.send_header(name, value)
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()
-            h.wfile.write(data[: len(data) // 2])
+            h.write_body(data[: len(data) // 2])
             h.wfile.flush()
             h.close_connection = True
             h.connection.shutdown(socket.SHUT_RDWR)
             return
         start, end = byte_range(h.headers.get("Range"), len(data))
+        if (start, end) != (0, len(data)) and self._fault(Fault.IGNORE_RANGE, repo, file.path):
+            start, end = 0, len(data)
+        if (start, end) != (0, len(data)) and self._fault(Fault.WRONG_RANGE, repo, file.path):
+            start, end = min(start + 1, end - 1), end
         if (start, end) != (0, len(data)):
             h.send(206, {**headers, "Content-Range": f"bytes {start}-{end - 1}/{len(data)}"}, data[start:end])
             return
@@ -425,6 +442,6 @@ class FakeHub:
         h.send(200, headers, head=True, length=len(data))
         piece = max(1, -(-len(data) // 16))
         for offset in range(0, len(data), piece):
-            h.wfile.write(data[offset:offset + piece])
+            h.write_body(data[offset:offset + piece])
             h.wfile.flush()
             time.sleep(slow.delay / 16)

@@ -1,11 +1,18 @@
 """HTTP plumbing of the fake Hub: threaded loopback servers, a handler that records every request
-and hands it to a router, and Range parsing. Knows nothing about repos or faults."""
+and hands it to a router, and Range parsing. Knows nothing about repos or faults.
+
+Two knobs for benchmarks and transfer tests: ``Server.rate`` caps every connection at that many bytes
+a second (what a CDN edge gives one stream: a client only goes faster by opening more connections),
+and every body byte written is counted (``Server.served``), so a test can tell how much a client
+downloaded again after an interruption.
+"""
 
 from __future__ import annotations
 
 import json
 import socket
 import threading
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -33,11 +40,18 @@ class RecordedRequest:
 
 class Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128
+    """listen backlog: socketserver's default of 5 drops the SYN of a client opening many connections at
+    once, which then waits a second to retry (a real Hub or CDN accepts them)"""
 
     def __init__(self, hub: Router, role: str) -> None:
         self.hub = hub
         self.role = role
         self.connections: set[socket.socket] = set()
+        self.rate: float | None = None
+        """bytes per second each connection may carry (None: as fast as the socket takes them)"""
+        self.served = 0
+        """body bytes written to clients (all connections, all requests)"""
         super().__init__(("127.0.0.1", 0), Handler)
 
     @property
@@ -86,7 +100,26 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body) if length is None else length))
         self.end_headers()
         if not head and body:
-            self.wfile.write(body)
+            self.write_body(body)
+
+    def write_body(self, body: bytes | memoryview) -> None:
+        """Write body bytes, counted, at no more than the server's per-connection rate."""
+        view = memoryview(body)
+        rate = self.server.rate
+        piece = len(view) if rate is None else max(1, min(len(view), int(rate) // 20, 1 << 20))
+        started = time.monotonic()
+        sent = 0
+        while sent < len(view):
+            chunk = view[sent:sent + piece]
+            self.wfile.write(chunk)
+            sent += len(chunk)
+            with self.server.hub.lock:
+                self.server.served += len(chunk)
+            if rate is not None:
+                # Paced from the start of this body: a sleep that ran long is made up, never a burst above it.
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    time.sleep(ahead)
 
     def error(self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
               *, head: bool = False) -> None:
