@@ -3,9 +3,11 @@
 Why not :class:`modelguard.store.digest.HashingWriter`: it takes ``bytes`` chunks from requests'
 ``iter_content``, which allocates a new 1 MiB object per chunk inside urllib3. On a 2-core machine
 that also runs the registry, those allocations and copies were ~15 % of a verified 1 GiB fetch.
-Here the socket is read with ``readinto`` into a small pool of preallocated buffers; each buffer is
-written to the file, handed to the hashing thread, and comes back to the pool once hashed (so the
-hashing never sees a buffer being refilled). At most :data:`POOL` MiB wait to be hashed.
+Here the socket is read into a small pool of preallocated buffers; each buffer is written to the
+file, handed to the hashing thread, and comes back to the pool once hashed (so the hashing never
+sees a buffer being refilled). At most :data:`POOL` MiB wait to be hashed. Every socket read is
+timed against the transfer's :class:`~modelguard.hub.pace.Pace` (deadline, minimum rate), as the
+Hub's downloads are: a mirror that drips is a stall (MG-H134/H135), not a day-long fetch.
 
 The fast path reads the body through the ``http.client`` response under urllib3's (``raw._fp``),
 which keeps ``Content-Length``/chunked framing and raises ``IncompleteRead`` on a cut; when that
@@ -22,14 +24,18 @@ import hashlib
 import os
 import queue
 import threading
+import time
 from typing import Any
 
 import requests
 
 from modelguard.errors import IntegrityError
+from modelguard.hub.pace import Pace
 from modelguard.store.digest import CHUNK, Digests, git_blob_header
 
 POOL = 8
+HAND_ON = 0.1
+"""seconds after which a buffer that is still filling is written and hashed anyway (a slow mirror)"""
 """buffers of :data:`~modelguard.store.digest.CHUNK` bytes: the most that waits to be hashed"""
 
 
@@ -50,6 +56,8 @@ class Receiver:
         self._thread: threading.Thread | None = threading.Thread(target=self._hash, name="modelguard-hash",
                                                                  daemon=True)
         self._thread.start()
+        self.pace: Pace | None = None
+        """the current try's pace (:mod:`modelguard.hub.pace`): a mirror that drips is a stall, as a Hub is"""
 
     def _hash(self) -> None:
         while (item := self._full.get()) is not None:
@@ -73,14 +81,37 @@ class Receiver:
         self._full.put((buf, n))
 
     def read_from(self, fp: Any) -> None:
-        """Fill buffers with ``fp.readinto`` until it returns 0; a cut raises after the last whole read."""
+        """Fill buffers from ``fp`` until it returns 0; a cut raises after the last whole read.
+
+        ``readinto1`` (at most one socket read each) and not ``readinto``, which waits until the whole
+        1 MiB buffer is full: a registry dripping a byte a second would be timed only once a buffer
+        filled, a week later. A buffer is handed on when full, at the end, or after :data:`HAND_ON` s.
+        """
+        read = getattr(fp, "readinto1", None) or fp.readinto
         while True:
             buf = self._free.get()
+            view = memoryview(buf)
+            n = 0
+            began = time.monotonic()
             try:
-                n = fp.readinto(buf)
+                while n < len(buf):
+                    got = read(view[n:])
+                    if not got:
+                        break
+                    n += got
+                    now = time.monotonic()
+                    if self.pace is not None:
+                        self.pace.arrived(got, now)
+                    if now - began >= HAND_ON:
+                        break
             except BaseException:
-                self._free.put(buf)
+                view.release()
+                if n:
+                    self._keep(buf, n)  # what arrived before the cut is kept: the resume starts after it
+                else:
+                    self._free.put(buf)
                 raise
+            view.release()
             if not n:
                 self._free.put(buf)
                 return

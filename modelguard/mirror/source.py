@@ -24,6 +24,7 @@ import os
 import re
 import tempfile
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +40,7 @@ from modelguard.errors import (
     UsageError,
 )
 from modelguard.hub.metadata import check_locked
+from modelguard.hub.pace import Pace, Stalled
 from modelguard.mirror.oci import BlobMissing, RegistryClient, RegistryUnreachable
 from modelguard.mirror.receive import Receiver, pump
 from modelguard.mirror.reference import MirrorLocation, digest_of, parse_location
@@ -214,21 +216,29 @@ class MirrorSource:
     def _transfer(self, repository: str, digest: str, size: int, receiver: Receiver, what: str) -> None:
         """Stream the blob into ``receiver``; after a cut, ask for the rest with ``Range: bytes=N-``."""
         cut = "no answer"
+        stalled: Stalled | None = None
         for _ in range(RESUMES + 1):
             start = receiver.written
+            # Each try keeps its own deadline and minimum rate, as every Hub transfer does.
+            receiver.pace = Pace.for_file(what, time.monotonic())
             response = self.client.open_blob(repository, digest, start=start)
             with response:
                 _check_answer(response, start, size, what)
                 try:
                     pump(response, receiver)
+                except Stalled as e:
+                    cut, stalled = e.message, e
+                    continue
                 except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                         http.client.HTTPException, ConnectionError, TimeoutError) as e:
-                    cut = type(e).__name__
+                    cut, stalled = type(e).__name__, None
                     continue
             if receiver.written >= size:
                 return
             # http.client ends a body cut short with a plain 0-byte read, not an error: resume too.
-            cut = f"the connection closed after {receiver.written} bytes"
+            cut, stalled = f"the connection closed after {receiver.written} bytes", None
+        if stalled is not None:
+            raise stalled  # no verdict (MG-H134/H135): too slow is not other bytes
         raise IntegrityError(f"{what}: the mirror cut the transfer {RESUMES + 1} times ({cut}); fetch again",
                              rule="MG-H008")
 

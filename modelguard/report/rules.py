@@ -188,6 +188,10 @@ _ALL: list[Rule] = [
     Rule("MG-S703", _L, _SUS, "ONNX model uses a custom operator domain",
          "A custom op domain needs a native library registered with the runtime; that library runs "
          "native code. Check where it comes from."),
+    Rule("MG-S530", _C, _MAL, "YAML text builds Python objects from a dangerous callable",
+         "A !!python/object or /name tag names a callable that runs code; a full or unsafe yaml.load runs it."),
+    Rule("MG-S531", _H, _SUS, "YAML text uses Python object tags",
+         "A !!python/object or /name tag names an unreviewed callable; load configs with yaml.safe_load."),
     *(Rule(i, Severity(sev), Verdict(v), t, x) for i, sev, v, t, x in (*FORMAT_RULES, *DETECTION_RULES)),
     ]),
 

@@ -166,8 +166,10 @@ def _scan_format(ctx: ScanContext, source: Source) -> tuple[Outcome, Format, Sou
             fmt = Format.PICKLE
         if fmt is Format.EMPTY:
             return Outcome(fmt.value), fmt, source
-        if fmt is Format.TEXT:
-            return Outcome(fmt.value), fmt, source
+        if fmt is Format.TEXT:  # a YAML config among them: its Python tags run under a full loader
+            from modelguard.scan.yamltags import scan_text
+
+            return scan_text(ctx, source, head), fmt, source
         return _scanner(fmt)(ctx, source, head), fmt, source
     except ScanLimitError as e:
         return Outcome(fmt.value, [finding("MG-S003", str(e), location=e.location or source.name)]), fmt, source

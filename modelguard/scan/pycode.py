@@ -10,6 +10,13 @@ A process or connection started by module-level code runs the moment a loader im
 file (MG-S315, malicious); the same call inside a function is reported as suspicious, since a
 few real models compile kernels that way.
 
+A payload hidden from a reader is malicious wherever it sits (MG-S304): decoded data passed to
+a code sink, a constant spelled as a computation (``'ex' + 'ec'``, ``''.join(map(chr, ...))``,
+:mod:`modelguard.scan.pycode_fold`) passed to one, a code-running builtin reached by a string key
+or ``getattr``, and the ``().__class__.__base__.__subclasses__()`` climb. Code passed to ``exec``
+at import time is itself import-time code, and a process-running callable handed to another call
+at import time (``atexit.register(os.system, ...)``) runs too (MG-S315).
+
 Names are resolved through the file's own imports (``import subprocess as sp``,
 ``from os import system``, ``__import__("os")``), so aliasing does not hide a call. Plain
 model code (torch, ``os.path``, ``logging``, ``math``, reading configs) produces only MG-S301.
@@ -24,11 +31,15 @@ from collections.abc import Iterator
 from modelguard.models import Finding, Severity
 from modelguard.report.rules import finding
 from modelguard.scan.base import Outcome, ScanContext, Source
+from modelguard.scan.pycode_fold import from_literal_to_object, hidden_constant
 from modelguard.scan.pycode_tables import (
     B64 as _B64,
 )
 from modelguard.scan.pycode_tables import (
     BUILTINS as _BUILTINS,
+)
+from modelguard.scan.pycode_tables import (
+    CODE_BUILTINS as _CODE_BUILTINS,
 )
 from modelguard.scan.pycode_tables import (
     CODE_CONSTRUCTORS as _CODE_CONSTRUCTORS,
@@ -62,6 +73,14 @@ from modelguard.scan.pycode_tables import (
 )
 from modelguard.scan.pycode_tables import (
     WRITE_METHODS as _WRITE_METHODS,
+)
+from modelguard.scan.pycode_tables import (
+    call_args,
+    deferred_nodes,
+    import_time_nodes,
+    is_namespace,
+    kw_is,
+    opens_for_write,
 )
 from modelguard.scan.pycode_tables import (
     lookup as _lookup,
@@ -99,7 +118,8 @@ def review(data: bytes, member: str = "") -> list[Finding]:
         out.append(finding("MG-S310", f"does not parse as Python: {type(e).__name__}: {getattr(e, 'msg', e)}",
                            location=at(line)))
         return out
-    deferred = _deferred_nodes(tree)
+    deferred = deferred_nodes(tree)
+    deferred -= import_time_nodes(tree, deferred)  # function bodies the import itself runs
     reviewer = _Reviewer(tree, deferred=deferred)
     try:
         raw = list(reviewer.hits())
@@ -133,7 +153,7 @@ class _Reviewer:
     def __init__(self, tree: ast.Module, depth: int = 0, deferred: set[int] | None = None) -> None:
         self.tree = tree
         self.depth = depth
-        self.deferred = _deferred_nodes(tree) if deferred is None else deferred
+        self.deferred = deferred_nodes(tree) if deferred is None else deferred
         self.aliases: dict[str, str] = {}
         self.tainted: set[str] = set()
         self.star_modules: list[str] = []
@@ -141,6 +161,8 @@ class _Reviewer:
         """(line, rule) of constructs judged at their call to be of low danger (see _call)"""
         self.judged: set[int] = set()
         """ids of call targets judged at the call, which the reference check then skips"""
+        self.imported = depth == 0
+        """this code runs when the module is imported (top level, or passed to exec at top level)"""
         self.module_aliases = _module_aliases(tree)
         self.stored: dict[int, ast.expr] = {id(t): n.value for n in ast.walk(tree) if isinstance(n, ast.Assign)
                                             for t in n.targets}
@@ -175,10 +197,18 @@ class _Reviewer:
 
     def _on_import(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         """A process or connection started by module-level code runs the moment the loader imports it."""
+        if not self.imported:
+            return
         func = self.resolve(node.func)
         hit = _lookup(func) if func else None
-        if hit is not None and hit[0] in ("MG-S302", "MG-S306") and self.depth == 0:
+        if hit is not None and hit[0] in ("MG-S302", "MG-S306"):
             yield node.lineno, "MG-S315", f"{func} runs as soon as the module is imported ({hit[1]})"
+        # atexit.register(os.system, ...), Thread(target=os.system): handed over on import, run by the callee
+        for arg in call_args(node):
+            name = self.resolve(arg) if isinstance(arg, (ast.Name, ast.Attribute)) else None
+            passed = _lookup(name) if name else None
+            if passed is not None and passed[0] in ("MG-S302", "MG-S306"):
+                yield node.lineno, "MG-S315", f"hands {name} to {func or 'a call'} as soon as the module is imported"
 
     def _imports(self, node: ast.Import | ast.ImportFrom) -> Iterator[tuple[int, str, str]]:
         if isinstance(node, ast.Import):
@@ -245,6 +275,9 @@ class _Reviewer:
         if isinstance(node, ast.Attribute) and node.attr in _ESCAPE_ATTRS:
             # ().__class__.__base__.__subclasses__(), f.__globals__ ...: reaching any module from any object
             yield node.lineno, "MG-S305", f"walks Python internals through .{node.attr}"
+            if node.attr == "__subclasses__" and from_literal_to_object(node.value):
+                # a registry lists Base.__subclasses__(); only a sandbox escape climbs from a literal to object
+                yield node.lineno, "MG-S304", "climbs from a literal to object.__subclasses__() (a sandbox escape)"
         name = self.resolve(node)
         if name is None or id(node) in self.judged:
             return
@@ -266,6 +299,10 @@ class _Reviewer:
         elif isinstance(key, ast.Constant) and key.value in _DANGEROUS_KEYS:
             # globals()["__builtins__"], vars(os)["system"], __dict__["eval"] ...
             yield node.lineno, "MG-S305", f"reaches {key.value!r} by subscript"
+            if key.value != "__builtins__":  # the function itself, looked up by name: a hidden call
+                yield node.lineno, "MG-S304", f"reaches {key.value} by a string key (a hidden call)"
+        elif hidden_constant(key) and is_namespace(node.value):
+            yield node.lineno, "MG-S304", "looks up a key spelled as a computation (a hidden name)"
 
     def _embedded(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
         """Code passed to exec/eval/compile as a literal is reviewed too, at the caller's line."""
@@ -276,7 +313,9 @@ class _Reviewer:
             inner = ast.parse(arg.value)
         except (SyntaxError, ValueError, RecursionError):
             return
-        for _, rule, message in _Reviewer(inner, self.depth + 1).hits():
+        reviewer = _Reviewer(inner, self.depth + 1)
+        reviewer.imported = self.imported and id(node) not in self.deferred
+        for _, rule, message in reviewer.hits():
             yield node.lineno, rule, f"{message}, in code passed to {self.resolve(node.func)}"
 
     def _call(self, node: ast.Call) -> Iterator[tuple[int, str, str]]:
@@ -287,27 +326,33 @@ class _Reviewer:
             yield from self._judged_call(node, func)
         if func in ("exec", "eval", "compile"):
             yield from self._embedded(node)
-        if _kw_is(node, "trust_remote_code", True):
+        if kw_is(node, "trust_remote_code", True):
             yield line, "MG-S303", "loads another repository's code with trust_remote_code=True"
         if func in _CODE_CONSTRUCTORS:
             yield line, "MG-S304", f"builds a code object with {func}"
-        if func in _SINKS and any(self._carries_decoded(a) for a in _call_args(node)):
+        if func in _SINKS and any(self._carries_decoded(a) for a in call_args(node)):
             yield line, "MG-S304", f"passes decoded data to {func}"
-        if func == "torch.load" and not _kw_is(node, "weights_only", True):
+        if (func in _SINKS or func == "breakpoint" or ((func and _lookup(func)) or ("",))[0] == "MG-S302") and \
+                any(hidden_constant(a) for a in call_args(node)):
+            yield line, "MG-S304", f"passes {func} a constant spelled as a computation (a hidden payload)"
+        if func == "torch.load" and not kw_is(node, "weights_only", True):
             if any(k.arg == "weights_only" and not isinstance(k.value, ast.Constant) for k in node.keywords):
                 self.low.add((line, "MG-S308"))  # computed by the caller (transformers passes its own flag)
                 yield line, "MG-S308", "torch.load with weights_only computed at run time (unpickles when false)"
             else:
                 yield line, "MG-S308", "torch.load without weights_only=True unpickles arbitrary objects"
-        elif func == "numpy.load" and _kw_is(node, "allow_pickle", True):
+        elif func == "numpy.load" and kw_is(node, "allow_pickle", True):
             yield line, "MG-S308", "numpy.load with allow_pickle=True unpickles object arrays"
         elif func == "yaml.load" and not any(k.arg == "Loader" and "Safe" in ast.unparse(k.value)
                                              for k in node.keywords):
             yield line, "MG-S308", "yaml.load without a SafeLoader constructs arbitrary objects"
-        elif func in ("open", "io.open", "codecs.open", "os.fdopen") and _opens_for_write(node):
+        elif func in ("open", "io.open", "codecs.open", "os.fdopen") and opens_for_write(node):
             yield line, "MG-S307", f"{func} for writing"
         elif func in ("setattr", "delattr") and node.args:
             target = self.resolve(node.args[0])
+            if target in ("builtins", "__builtins__") and any(self.resolve(a) in _CODE_BUILTINS
+                                                               for a in node.args[2:]):
+                yield line, "MG-S304", f"{func} puts a code-running builtin under another builtin's name"
             if target is not None and target not in _BUILTINS:
                 if target.rsplit(".", 1)[-1][:1].isupper() and target.split(".")[0] not in _SENSITIVE_MODULES:
                     self.low.add((line, "MG-S305"))  # patching a library class, not a module or builtins
@@ -317,8 +362,13 @@ class _Reviewer:
         elif func == "getattr" and len(node.args) >= 2:
             target = self.resolve(node.args[0])
             attr = node.args[1]
+            if target is not None and target.split(".")[0] in _SENSITIVE_MODULES | {"__builtins__"} and \
+                    hidden_constant(attr):
+                yield line, "MG-S304", f"getattr on {target} with a name spelled as a computation (a hidden call)"
             if target in ("__builtins__", "builtins"):
                 yield line, "MG-S305", "getattr on builtins"
+                if isinstance(attr, ast.Constant) and attr.value in _CODE_BUILTINS:
+                    yield line, "MG-S304", f"reaches {attr.value} through getattr on builtins (a hidden call)"
             elif isinstance(attr, ast.Constant) and isinstance(attr.value, str):
                 if target is not None:
                     yield from self._match(f"{target}.{attr.value}", line, "uses")
@@ -386,51 +436,3 @@ class _Reviewer:
 
 
 _DECODER_LEAVES = frozenset({d.rsplit(".", 1)[-1] for d in _DECODERS} | {"decode"})
-
-
-def _deferred_nodes(tree: ast.Module) -> set[int]:
-    """Nodes that do not run on import: function and lambda bodies, ``if __name__ == "__main__":``.
-
-    One walk: a node is deferred when it sits in such a body (nested ones included)."""
-    out: set[int] = set()
-    stack: list[tuple[ast.AST, bool]] = [(tree, False)]
-    while stack:
-        node, deferred = stack.pop()
-        if deferred:
-            out.add(id(node))
-        inner: list[ast.AST] = []
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
-            inner = list(node.body)
-        elif isinstance(node, ast.Lambda):
-            inner = [node.body]
-        elif isinstance(node, ast.If) and _is_main_guard(node.test):
-            inner = list(node.body)
-        ids = {id(n) for n in inner}
-        for child in ast.iter_child_nodes(node):
-            stack.append((child, deferred or id(child) in ids))
-    return out
-
-
-def _is_main_guard(test: ast.expr) -> bool:
-    text = ast.unparse(test) if isinstance(test, ast.Compare) else ""
-    return "__main__" in text and "__name__" in text
-
-
-def _call_args(node: ast.Call) -> list[ast.expr]:
-    return [*node.args, *(k.value for k in node.keywords)]
-
-
-def _kw_is(node: ast.Call, name: str, value: object) -> bool:
-    return any(k.arg == name and isinstance(k.value, ast.Constant) and k.value.value is value for k in node.keywords)
-
-
-def _opens_for_write(node: ast.Call) -> bool:
-    mode: ast.expr | None = node.args[1] if len(node.args) > 1 else None
-    for k in node.keywords:
-        if k.arg == "mode":
-            mode = k.value
-    if mode is None:
-        return False
-    if isinstance(mode, ast.Constant) and isinstance(mode.value, str):
-        return any(c in mode.value for c in "wax+")
-    return True  # a computed mode cannot be shown to be read-only

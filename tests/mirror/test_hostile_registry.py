@@ -10,6 +10,7 @@ import gzip
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -78,6 +79,21 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
                 self.send_header("Content-Length", str(len(data) - start))
                 self.end_headers()
                 self.wfile.write(data[start:start + 1])
+                self.close_connection = True
+            elif hostile.mode == "drip":  # honours Range, then a byte every 0.5 s: never silent long enough to time out
+                start = int(self.headers.get("Range", "bytes=0-")[6:-1])
+                self.send_response(206 if start else 200)
+                if start:
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                self.send_header("Content-Length", str(len(data) - start))
+                self.end_headers()
+                try:
+                    for i in range(start, len(data)):
+                        self.wfile.write(data[i:i + 1])
+                        self.wfile.flush()
+                        time.sleep(0.5)
+                except OSError:
+                    pass  # the client gave up on this transfer
                 self.close_connection = True
             elif hostile.mode == "too-long":  # chunked, so no length to refuse early: more bytes than locked
                 self.send_response(200)
@@ -158,3 +174,20 @@ def test_a_mirror_that_cannot_serve_falls_back_to_the_hub(tmp_path: Path, capsys
     assert code == 0, (doc, err)
     assert doc["models"][0]["status"] == "admitted"
     assert "MG-H164" in {f["rule"] for f in doc["findings"]}
+
+
+def test_a_mirror_that_drips_is_a_stall_not_a_day_long_fetch(project: Machine, capsys: pytest.CaptureFixture[str],
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Each try (the first and every resume) has its own deadline, as a Hub transfer does; a byte every
+    # 0.5 s keeps the read timeout from ever firing, so only the pace can stop it (2 bytes a try).
+    monkeypatch.setenv("MODELGUARD_LIMIT_FILE_DEADLINE", "0.3")
+    monkeypatch.setenv("MODELGUARD_LIMIT_MIN_RATE", "1")
+    hostile = Hostile("drip")
+    try:
+        code, doc, err = project.fetch(capsys, "--mirror", f"oci://{hostile.host}/m", "--plain-http", "--no-hub")
+    finally:
+        hostile.close()
+    assert code == 3, (doc, err)
+    assert "MG-H135" in {f["rule"] for f in doc["findings"]}
+    assert doc["models"][0]["status"] != "admitted"
+    assert cache_files(project.cache) == []

@@ -75,6 +75,8 @@ TRIGGERS: dict[str, str] = {
     "MG-S701": "tests/scan/test_onnx.py::test_sparse_initializer_values",
     "MG-S702": "tests/scan/test_onnx.py::test_external_data_beside_the_model_is_info",
     "MG-S703": "tests/scan/test_onnx.py::test_custom_domains",
+    "MG-S530": "tests/scan/test_redteam_round3.py::test_yaml_python_tag_is_malicious[apply]",
+    "MG-S531": "tests/scan/test_redteam_round3.py::test_yaml_tag_on_an_unknown_callable_is_suspicious",
     "MG-S710": "tests/scan/test_protobuf_family.py::test_python_op_inside_the_function_library_is_found",
     "MG-S711": "tests/scan/test_protobuf_family.py::test_graph_with_file_op_is_a_finding[ReadFile]",
     "MG-S712": "tests/scan/test_protobuf_family.py::test_coreml_custom_model_inside_a_pipeline_is_found",

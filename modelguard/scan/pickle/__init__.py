@@ -12,6 +12,7 @@
   :mod:`~modelguard.scan.pickle.torch_ops` — torch's tensor functions allowed by name.
 * :mod:`~modelguard.scan.pickle.reach`, :mod:`~modelguard.scan.pickle.reach_source` — how the
   denylist is derived from what standard-library callables can reach (run by hand);
-  :mod:`~modelguard.scan.pickle.reach_table` — the derived table the scan reads.
+  :mod:`~modelguard.scan.pickle.reach_table` and :mod:`~modelguard.scan.pickle.reach_libs` — the
+  derived tables the scan reads (standard library; torch, numpy and joblib).
 * :mod:`~modelguard.scan.pickle.joblib_arrays` — joblib's inline arrays, skipped as joblib skips them.
 """

@@ -13,7 +13,8 @@ whose source modelguard does not read. Every other standard-library callable is 
 it can *reach*: :mod:`modelguard.scan.pickle.reach` derives, from the source, every function,
 class and method whose code can get to a primitive (``dataclasses._create_fn`` -> ``exec``,
 ``typing.get_type_hints`` -> ``eval``, ``copyreg.add_extension`` -> the extension registry),
-and :mod:`modelguard.scan.pickle.reach_table` holds the result.
+and :mod:`modelguard.scan.pickle.reach_table` holds the result; the libraries every pickle loader
+imports (torch, numpy, joblib) are derived the same way into :mod:`modelguard.scan.pickle.reach_libs`.
 
 *Guarded* imports (:data:`GUARDED_GLOBALS`) are dangerous callables with one use whose effect
 the analyser can see in full: ``getattr(<import>, "<static name>")`` is just another import, and
@@ -216,6 +217,9 @@ SAFE_CLASS_PACKAGES: tuple[str, ...] = (
 UNSAFE_SUBPACKAGES: tuple[str, ...] = (
     "sklearn.datasets", "sklearn.externals", "sklearn.utils._testing", "sklearn.utils._show_versions",
     "pandas.core.computation", "pandas.core.window",
+    # scikit-learn >= 1.9 progress callbacks: the module imports multiprocessing.connection's Client and
+    # Listener (a connection opened when built) and threading.Thread under CamelCase names
+    "sklearn.callback",
 )
 
 
@@ -245,7 +249,15 @@ DANGEROUS_MODULES: frozenset[str] = frozenset(
     # helpers known to run shell commands or import by name (picklescan/modelscan bypass advisories)
     "pydoc platform mailcap _osx_support _aix_support logging.config test unittest.mock "
     "psutil pexpect paramiko fabric invoke plumbum sh aiohttp huggingface_hub "
-    "transformers.dynamic_module_utils _winapi msvcrt winreg win32api win32com".split()
+    "transformers.dynamic_module_utils _winapi msvcrt winreg win32api win32com "
+    # the interpreter's private names for denied modules (importlib._bootstrap is frozen as
+    # _frozen_importlib), the C halves of denied ones, and interpreters that run source strings
+    # (subinterpreters, the test C-API, the 3.13 REPL); Python versions newer than the one the
+    # derived table was read from ship some of them, so they are named here
+    "_frozen_importlib _frozen_importlib_external _bootstrap _bootstrap_external _sqlite3 _dbm _gdbm "
+    "_interpreters _xxsubinterpreters _interpchannels _xxinterpchannels _interpqueues _testcapi "
+    "_testinternalcapi _testmultiphase _testsinglephase _pyrepl _remote_debugging _lsprof _tracemalloc "
+    "annotationlib".split()
 )
 
 # Names that are dangerous whatever module they come from (``getattr`` chains, dunder access,
@@ -256,7 +268,10 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
     "load_module import_module __builtins__ __globals__ __code__ __subclasses__ __getattribute__ "
     "__reduce__ __reduce_ex__ __setstate__ __class__ __bases__ __mro__ __dict__ __closure__ "
     "_load_from_bytes _ufunc_reconstruct run_path run_module call_function apply reload unsafe_load "
-    "full_load load_model read_pickle read_array get_class_from_dynamic_module".split()
+    "full_load load_model read_pickle read_array get_class_from_dynamic_module "
+    # hops from any object to a module, a loader or the wrapped original (builtin functions'
+    # __self__ is their module; a module's __loader__ loads and runs code)
+    "__self__ __func__ __wrapped__ __loader__ __spec__ __objclass__ __getattr__".split()
 )
 
 DANGEROUS_GLOBALS: frozenset[tuple[str, str]] = frozenset(
@@ -307,8 +322,23 @@ def _is_dangerous(module: str, name: str) -> bool:
     attrs = name.split(".")
     if any(a in DANGEROUS_NAMES for a in attrs):
         return True
-    # A chain that walks into a module attribute (``serialization.os.system``).
-    return any(a in DANGEROUS_MODULES for a in attrs[:-1])
+    return _walks_into_denied(segments, attrs)
+
+
+def _walks_into_denied(segments: list[str], attrs: list[str]) -> bool:
+    """A chain that walks into a denied module as an attribute: of another module
+    (``serialization.os.system``), or of the denied family's own parent (``numpy`` /
+    ``f2py.compile``, ``torch`` / ``_C._jit_pass``: a package exposes its submodules as
+    attributes); or that ends on a denied callable of a module it walked into
+    (``functional.functools.reduce``)."""
+    if len(attrs) < 2:
+        return False
+    path = [*segments, *attrs]
+    leaf = len(path) - 1
+    # every run of names that ends on an attribute walked through (not on the leaf)
+    if any(".".join(path[i: j + 1]) in DANGEROUS_MODULES for j in range(len(segments), leaf) for i in range(j + 1)):
+        return True
+    return any((".".join(path[i:leaf]), path[leaf]) in DANGEROUS_GLOBALS for i in range(1, leaf))
 
 
 def _is_torch_op(module: str, name: str) -> bool:
@@ -328,8 +358,13 @@ def _is_torch_op(module: str, name: str) -> bool:
     return False
 
 
+_LIBRARIES = ("torch", "numpy", "joblib")
+"""the packages :mod:`modelguard.scan.pickle.reach_libs` was derived from (``reach.LIBRARIES``)"""
+
+
 def reaches(module: str, name: str) -> str | None:
-    """The primitive a standard-library callable can reach, from the derived table (None: none known)."""
+    """The primitive a standard-library or loader-library callable can reach, from the derived
+    tables (None: none known)."""
     from modelguard.scan.pickle.reach_table import MODULE_REACHES, REACHES
 
     segments = module.split(".")
@@ -337,21 +372,28 @@ def reaches(module: str, name: str) -> str | None:
                   if (m := ".".join(segments[: i + 1])) in MODULE_REACHES), None)
     if found is not None:
         return found
-    qualified = f"{module}.{name}"
+    table = REACHES
+    if segments[0] in _LIBRARIES:
+        from modelguard.scan.pickle.reach_libs import REACHES as LIBRARY_REACHES
+
+        table = LIBRARY_REACHES
     # an attribute chain is as dangerous as the first dangerous callable it walks through
-    parts = qualified.split(".")
-    for i in range(len(module.split(".")) + 1, len(parts) + 1):
-        found = REACHES.get(".".join(parts[:i]))
+    parts = f"{module}.{name}".split(".")
+    for i in range(len(segments) + 1, len(parts) + 1):
+        found = table.get(".".join(parts[:i]))
         if found is not None:
             return found
     return None
 
 
-def _is_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
-    if (module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS:
-        return True  # exact pairs, reviewed here or in a library pack (packs.py says why)
-    if _is_torch_op(module, name):
-        return True
+def _is_exactly_safe(module: str, name: str, extra: Iterable[tuple[str, str]]) -> bool:
+    """An exact pair reviewed here or in a library pack (packs.py says why), or a torch op."""
+    return ((module, name) in SAFE_GLOBALS or (module, name) in extra or (module, name) in packs.DEFAULT_GLOBALS
+            or _is_torch_op(module, name))
+
+
+def _is_family_safe(module: str, name: str) -> bool:
+    """A class of a reviewed package family (:data:`SAFE_CLASS_PACKAGES`)."""
     # Classes only (CamelCase, private ones like sklearn's _BinMapper too); never functions or chains.
     if "." in name or name.startswith("__") or not name.lstrip("_")[:1].isupper():
         return False
@@ -368,7 +410,8 @@ def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozens
     """Classify one import. ``extra`` holds (module, name) pairs a policy allows.
 
     Order: a guarded callable, then the primitives (an exact allowlisted pair beats a module
-    family), then the allowlist, then what the derived table says the callable can reach.
+    family), then the exact allowlist, then what the derived tables say the callable can reach,
+    then the allowlisted class families.
     """
     candidates = {(module, name), normalise(module, name)}
     if candidates & GUARDED_GLOBALS:
@@ -376,10 +419,14 @@ def classify(module: str, name: str, extra: frozenset[tuple[str, str]] = frozens
     if any(_is_dangerous(m, n) for m, n in candidates):
         # The policy can still allow an exact pair it has reviewed; nothing else overrides this.
         return Safety.SAFE if (module, name) in extra else Safety.DANGEROUS
-    if any(_is_safe(m, n, extra) for m, n in candidates):
+    if any(_is_exactly_safe(m, n, extra) for m, n in candidates):
         return Safety.SAFE
+    # Before the family rule: a family was reviewed for the classes it defines, not for what its
+    # modules import from elsewhere (torch.nn.modules.<m>.NamedTuple is typing.NamedTuple).
     if any(reaches(m, n) is not None for m, n in candidates):
         return Safety.DANGEROUS
+    if any(_is_family_safe(m, n) for m, n in candidates):
+        return Safety.SAFE
     return Safety.UNKNOWN
 
 

@@ -40,6 +40,16 @@ the allowlist alone. The derived set is committed as :mod:`modelguard.scan.pickl
 (regenerate with ``python -m modelguard.scan.pickle.reach``; ``tests/scan/test_pickle_reach.py``
 checks the committed table against a fresh derivation). Scans never run this module: it reads
 source files, which a scan must not depend on.
+
+Three refinements (red-team round three): a method inherited and not overridden is listed under
+the subclass too (``pathlib.PosixPath.write_text``: a pickle names it through either class); the
+process-wide registries themselves are entries (a pickle that imports ``copyreg._inverted_registry``
+writes it with SETITEM, then ``EXT`` imports what it put there); and the libraries every pickle
+loader imports (:data:`LIBRARIES`: torch, numpy, joblib) are derived in the same run, into
+:mod:`modelguard.scan.pickle.reach_libs`. For them the import-time rule is off (importing torch
+is what every checkpoint does) and the few standard-library helpers in :data:`LIBRARY_OPAQUE`
+do not pass their reach on to library callers (followed, ``inspect.signature`` would make every
+``nn.Module`` method reach ``eval``).
 """
 
 from __future__ import annotations
@@ -52,7 +62,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from modelguard.scan.pickle.reach_source import REGISTRIES, is_private, walk
+from modelguard.scan.pickle.reach_source import LIBRARY_SKIPPED_DIRS, REGISTRIES, is_private, walk
 
 # ---- what danger is ---------------------------------------------------------------------------------
 _PROCESS = """posix.system posix.execv posix.execve posix.fork posix.forkpty posix.posix_spawn posix.posix_spawnp
@@ -131,9 +141,56 @@ def _method(cls: str, classes: dict[str, list[str]], functions: dict[str, set[st
     return None
 
 
+LIBRARIES = ("torch", "numpy", "joblib")
+"""third-party packages derived like the standard library: the ones every pickle loader imports
+(``torch.load``, ``numpy.load``, ``joblib.load``), so every pickle loaded by them can import any of
+their callables. Their derived entries go to :mod:`modelguard.scan.pickle.reach_libs`."""
+
+
+LIBRARY_OPAQUE = frozenset("""collections.namedtuple typing.NamedTuple typing.NamedTupleMeta.__new__
+    dataclasses.dataclass dataclasses.field dataclasses.fields dataclasses.replace dataclasses.asdict
+    dataclasses.astuple inspect.signature inspect.Signature.from_callable inspect.get_annotations
+    inspect.getmodule inspect.getfile inspect.getsourcefile inspect.stack inspect.currentframe
+    weakref.finalize functools.singledispatch functools.singledispatchmethod functools.wraps
+    functools.update_wrapper typing.get_type_hints
+    platform.machine platform.system platform.uname platform.processor platform.python_version
+    sysconfig.get_config_var sysconfig.get_paths sysconfig.get_path tempfile.gettempdir
+    logging.getLogger logging.basicConfig warnings.warn warnings.catch_warnings""".split())
+"""Standard-library callables whose reach is not passed on to *library* callers. Each runs code,
+touches state or inspects objects only in a way fixed by the library that calls it: a class
+factory whose generated code has validated identifiers (``namedtuple``, ``dataclass``), an
+introspection helper that evaluates annotation strings only when asked to (``inspect.signature``),
+a cleanup hook, a ``ctypes`` value type, a platform query, a logger. Followed, they make nearly every
+torch callable "dangerous" (``nn.Module.__setattr__`` -> ``inspect.signature`` -> ``eval``), which
+would say nothing about the gadgets a pickle can use. Cutting them only keeps a library callable
+*unknown* (suspicious), never clean; the callables themselves keep their own standard-library
+entries (or family denial) when a pickle imports them."""
+
+
+_NATIVE_LOADERS = ("ctypes.CDLL", "ctypes.PyDLL", "ctypes.cdll", "ctypes.pydll", "ctypes.LibraryLoader",
+                   "ctypes.CFUNCTYPE", "ctypes.PYFUNCTYPE", "ctypes.util", "ctypes.memmove", "ctypes.memset",
+                   "ctypes.string_at", "ctypes.wstring_at", "ctypes.cast")
+
+
+def _opaque(target: str) -> bool:
+    """Whether a library's reference to ``target`` does not pass reach on (see :data:`LIBRARY_OPAQUE`):
+    also every ``ctypes`` value type and helper (``pointer``, ``Structure``, ``c_int``), which build and
+    read C values; loading a library, calling through a pointer or copying memory is kept."""
+    if target in LIBRARY_OPAQUE:
+        return True
+    return target.startswith("ctypes.") and not target.startswith(_NATIVE_LOADERS)
+
+
 def derive(sources: Iterable[tuple[str, str]]) -> Derivation:
-    """Derive the dangerous callables of every module under the given (root folder, package prefix)."""
-    modules = [m for root, prefix in sources for m in walk(root, prefix)]
+    """Derive the dangerous callables of every module under the given (root folder, package prefix).
+
+    A source with a package prefix is a library: its test suites are skipped but its ``testing``
+    helpers walked, and its import-time code is not judged (every checkpoint imports torch and
+    numpy; their import-time set-up, which loads native libraries, is the library's, not the file's).
+    """
+    modules = [m for root, prefix in sources
+               for m in (walk(root, prefix, LIBRARY_SKIPPED_DIRS) if prefix else walk(root, prefix))]
+    libraries = tuple(f"{prefix}" for _, prefix in sources if prefix)
     functions: dict[str, set[str]] = {}
     classes: dict[str, list[str]] = {}
     import_time: dict[str, set[str]] = {}
@@ -147,7 +204,10 @@ def derive(sources: Iterable[tuple[str, str]]) -> Derivation:
                         if target != f"{m.name}.{local}"})
     edges: dict[str, set[str]] = defaultdict(set)
     for func, refs in functions.items():
-        edges[func] |= {_target(ref, classes, functions) for ref in refs}
+        targets = {_target(ref, classes, functions) for ref in refs}
+        if any(func.startswith(lib + ".") for lib in libraries):
+            targets = {t for t in targets if not _opaque(t)}
+        edges[func] |= targets
     for cls in classes:
         for entry in ENTRY_POINTS:
             method = _method(cls, classes, functions, entry)
@@ -163,11 +223,14 @@ def derive(sources: Iterable[tuple[str, str]]) -> Derivation:
     reach = _fixpoint(edges)
     known = functions.keys() | classes.keys() | aliases.keys()
     dangerous = {k: v for k, v in reach.items() if k in known}
+    dangerous.update(_inherited(classes, functions, reach))
     # Import-time code of the standard library is not attacker-chosen: it registers, compiles
     # patterns and builds tables. What counts is a module whose import acts on the outside world
     # (antigravity opens a browser): a top-level call that runs a process or connects out.
     imports: dict[str, dict[str, str]] = {}
     for module, called in import_time.items():
+        if any(module == lib or module.startswith(lib + ".") for lib in libraries):
+            continue
         for target in called:
             found = dict(reach.get(_target(target, classes, functions), {}))
             what = primitive(target)
@@ -177,6 +240,33 @@ def derive(sources: Iterable[tuple[str, str]]) -> Derivation:
             if outside:
                 imports.setdefault(module, {}).update(outside)
     return Derivation(dangerous, imports)
+
+
+def _inherited(classes: dict[str, list[str]], functions: dict[str, set[str]],
+               reach: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """``Sub.m`` for every dangerous method ``m`` a class inherits and does not override: a pickle
+    names the method through the subclass (``pathlib.PosixPath.write_text``) as easily as through
+    the class that defines it."""
+    own: dict[str, set[str]] = defaultdict(set)
+    for func in functions:
+        owner, _, leaf = func.rpartition(".")
+        if owner in classes:
+            own[owner].add(leaf)
+    found: dict[str, dict[str, str]] = {}
+    for cls in classes:
+        names: set[str] = set()
+        pending, seen = list(classes[cls]), {cls}
+        while pending:
+            base = pending.pop()
+            if base not in seen:
+                seen.add(base)
+                names |= own.get(base, set())
+                pending += classes.get(base, [])
+        for name in sorted(names - own.get(cls, set())):
+            method = _method(cls, classes, functions, name)
+            if method is not None and method in reach:
+                found[f"{cls}.{name}"] = reach[method]
+    return found
 
 
 def _target(ref: str, classes: dict[str, list[str]], functions: dict[str, set[str]]) -> str:
@@ -234,19 +324,45 @@ def _worst(found: dict[str, str]) -> str:
     return found[what]
 
 
-def table_source(d: Derivation) -> str:
-    """The text of :mod:`modelguard.scan.pickle.reach_table` for derivation ``d``: every derived
-    entry that the hand-written module families of the allowlist do not already cover."""
+def _in_library(name: str) -> bool:
+    return any(name == lib or name.startswith(lib + ".") for lib in LIBRARIES)
+
+
+def _covered(name: str) -> bool:
     from modelguard.scan.pickle.allowlist import DANGEROUS_MODULES
 
-    def covered(name: str) -> bool:
-        parts = name.split(".")
-        return any(".".join(parts[: i + 1]) in DANGEROUS_MODULES for i in range(len(parts)))
+    parts = name.split(".")
+    return any(".".join(parts[: i + 1]) in DANGEROUS_MODULES for i in range(len(parts)))
 
+
+def _grouped(table: dict[str, str], name: str, doc: str) -> list[str]:
+    """``name`` as primitive -> the names that reach it, wrapped: one line per entry would make
+    the module thousands of lines of repetition."""
+    by_primitive: dict[str, list[str]] = defaultdict(list)
+    for key, found in sorted(table.items()):
+        if not _covered(key):
+            by_primitive[found].append(key)
+    out = [f"_{name}: dict[str, str] = {{"]
+    for found, keys in sorted(by_primitive.items()):
+        out.append(f'    "{found}": """')
+        out += textwrap.wrap(" ".join(keys), 112, initial_indent="        ", subsequent_indent="        ",
+                             break_long_words=False, break_on_hyphens=False)
+        out.append('    """,')
+    comprehension = f"{{key: found for found, keys in _{name}.items() for key in keys.split()}}"
+    out += ["}", f"{name}: dict[str, str] = {comprehension}", f'"""{doc}"""', ""]
+    return out
+
+
+_NAMES_DOC = "qualified name of a primitive, or of a function, class or method that can reach one -> the primitive"
+
+
+def table_source(d: Derivation) -> str:
+    """The text of :mod:`modelguard.scan.pickle.reach_table` for derivation ``d``: every derived
+    standard-library entry that the hand-written module families of the allowlist do not already cover."""
     version = ".".join(map(str, sys.version_info[:3]))
     # A primitive reaches itself: a pickle importing one directly is as dangerous as a helper that calls it.
-    names = {k: _worst(v) for k, v in d.dangerous.items()}
-    modules = {k: _worst(v) for k, v in d.modules.items()}
+    names = {k: _worst(v) for k, v in d.dangerous.items() if not _in_library(k)}
+    modules = {k: _worst(v) for k, v in d.modules.items() if not _in_library(k)}
     for name in PRIMITIVES:
         if name.endswith(".<write>"):
             continue
@@ -254,23 +370,10 @@ def table_source(d: Derivation) -> str:
             names.setdefault(name, name)
         else:
             modules.setdefault(name, name)
-    def grouped(table: dict[str, str], name: str, doc: str) -> list[str]:
-        """``name`` as primitive -> the names that reach it, wrapped: one line per entry would make
-        the module a thousand lines of repetition."""
-        by_primitive: dict[str, list[str]] = defaultdict(list)
-        for key, found in sorted(table.items()):
-            if not covered(key):
-                by_primitive[found].append(key)
-        out = [f"_{name}: dict[str, str] = {{"]
-        for found, keys in sorted(by_primitive.items()):
-            out.append(f'    "{found}": """')
-            out += textwrap.wrap(" ".join(keys), 112, initial_indent="        ", subsequent_indent="        ",
-                                 break_long_words=False, break_on_hyphens=False)
-            out.append('    """,')
-        comprehension = f"{{key: found for found, keys in _{name}.items() for key in keys.split()}}"
-        out += ["}", f"{name}: dict[str, str] = {comprehension}", f'"""{doc}"""', ""]
-        return out
-
+    # A process-wide registry imported as an object is written by SETITEM or BUILD as directly as
+    # by a helper (copyreg._inverted_registry, then EXT imports what the pickle put there).
+    for registry in REGISTRIES:
+        names.setdefault(registry, f"{registry}.<write>")
     lines = [
         f'"""Generated by ``python -m modelguard.scan.pickle.reach`` from the standard library of Python {version}.',
         "",
@@ -281,20 +384,56 @@ def table_source(d: Derivation) -> str:
         "",
         f'DERIVED_FROM = "{version}"',
         "",
-        *grouped(names, "REACHES", "qualified name of a primitive, or of a function, class or method that can reach "
-                 "one -> the primitive"),
-        *grouped(modules, "MODULE_REACHES", "modules every name of which is dangerous: primitive modules "
-                 "(``_socket``), and modules whose\nimport-time code runs a process or connects out (``antigravity``) "
-                 "-> the primitive"),
+        *_grouped(names, "REACHES", _NAMES_DOC),
+        *_grouped(modules, "MODULE_REACHES", "modules every name of which is dangerous: primitive modules "
+                  "(``_socket``), and modules whose\nimport-time code runs a process or connects out (``antigravity``) "
+                  "-> the primitive"),
     ]
     return "\n".join(lines)
 
 
+def library_table_source(d: Derivation, versions: dict[str, str]) -> str:
+    """The text of :mod:`modelguard.scan.pickle.reach_libs`: the derived entries of :data:`LIBRARIES`."""
+    names = {k: _worst(v) for k, v in d.dangerous.items() if _in_library(k)}
+    shown = ", ".join(f"{k} {v}" for k, v in versions.items())
+    lines = [
+        f'"""Generated by ``python -m modelguard.scan.pickle.reach`` from {shown}.',
+        "",
+        "Do not edit: regenerate. The callables of the libraries every pickle loader imports that can reach a",
+        "primitive, derived exactly as the standard library's (:mod:`modelguard.scan.pickle.reach`); read by",
+        ":func:`modelguard.scan.pickle.allowlist.reaches` only for an import under one of these libraries.",
+        '"""',
+        "",
+        f"DERIVED_FROM: dict[str, str] = {versions!r}",
+        "",
+        *_grouped(names, "REACHES", _NAMES_DOC),
+    ]
+    return "\n".join(lines)
+
+
+def library_roots() -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """(source folder, package) of each installed library in :data:`LIBRARIES`, and their versions."""
+    import importlib.metadata
+    import importlib.util
+
+    roots, versions = [], {}
+    for lib in LIBRARIES:
+        spec = importlib.util.find_spec(lib)  # locates the package; does not import it
+        if spec is None or spec.origin is None:
+            raise SystemExit(f"{lib} is not installed: the library table needs every one of {LIBRARIES}")
+        roots.append((os.path.dirname(spec.origin), lib))
+        versions[lib] = importlib.metadata.version(lib)
+    return roots, versions
+
+
 def main() -> None:  # pragma: no cover - the generator, run by hand
-    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reach_table.py")
-    with open(out, "w", encoding="utf-8") as f:
-        f.write(table_source(derive([(stdlib_root(), "")])))
-    print(out)
+    here = os.path.dirname(os.path.abspath(__file__))
+    roots, versions = library_roots()
+    d = derive([(stdlib_root(), ""), *roots])
+    for name, text in (("reach_table.py", table_source(d)), ("reach_libs.py", library_table_source(d, versions))):
+        with open(os.path.join(here, name), "w", encoding="utf-8") as f:
+            f.write(text)
+        print(os.path.join(here, name))
 
 
 if __name__ == "__main__":  # pragma: no cover

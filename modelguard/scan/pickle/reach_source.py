@@ -49,6 +49,8 @@ class Module:
     """qualified class -> qualified base classes"""
     import_time: set[str] = field(default_factory=set)
     """qualified names *called* by code that runs when the module is imported (top level, class bodies)"""
+    library: str = ""
+    """the third-party package this module belongs to ("" for the standard library)"""
 
 
 
@@ -180,7 +182,21 @@ class _Collector(ast.NodeVisitor):
         if isinstance(node.func, ast.Name) and node.func.id in ("isinstance", "issubclass") and node.args:
             self.visit(node.args[0])  # a type tested against is not a value used
             return
+        if self._fixed_stdlib_call(node):
+            return
         self.generic_visit(node)
+
+    def _fixed_stdlib_call(self, node: ast.Call) -> bool:
+        """A library's call of a standard-library callable with literal arguments only
+        (``CDLL("libnvidia-ml.so.1")``, ``subprocess.run(["nvidia-smi"])``): what it does is fixed by
+        the library, so no pickle can choose it; it is not a reference that passes reach on."""
+        if not self.m.library or not node.args + [k.value for k in node.keywords]:
+            return False
+        called = self.resolve(node.func)
+        if called is None or called.split(".")[0] == self.m.library or called.startswith("builtins."):
+            return False  # builtins (exec("x = 1")) are primitives in their own right: kept
+        return all(_literal(a) for a in [*node.args, *(k.value for k in node.keywords)]) and \
+            all(k.arg is not None for k in node.keywords)
 
     def visit_arg(self, node: ast.arg) -> None:
         return  # annotations name types, they do not use them
@@ -219,6 +235,13 @@ class _Collector(ast.NodeVisitor):
 _BUILTIN_NAMES = frozenset(dir(builtins))
 
 
+def _literal(node: ast.expr) -> bool:
+    """A constant, or a tuple/list of constants: an argument the source fixes."""
+    if isinstance(node, ast.Constant):
+        return True
+    return isinstance(node, (ast.Tuple, ast.List)) and all(_literal(e) for e in node.elts)
+
+
 def is_private(name: str) -> bool:
     return name.startswith("_") and not name.startswith("__")
 
@@ -237,7 +260,7 @@ def parse_module(path: str, root: str, prefix: str) -> Module | None:
             tree = ast.parse(f.read(), filename=path)
     except (SyntaxError, ValueError, UnicodeDecodeError, RecursionError):
         return None
-    module = Module(name, is_package)
+    module = Module(name, is_package, library=prefix.split(".")[0])
     collector = _Collector(module)
     # Definitions first, so a function may refer to one defined below it; module-level variables
     # too, so a write to a registry the module keeps (copyreg._extension_registry) is seen.
@@ -265,12 +288,15 @@ def _is_main_guard(test: ast.expr) -> bool:
 
 
 _SKIPPED_DIRS = frozenset({"site-packages", "__pycache__", "test", "tests", "idle_test", "testing", "_testing"})
-"""test suites: never imported by a model, and the denylist covers test helpers by family"""
+"""the standard library's test suites: the denylist covers them by family (``test``, ``unittest``)"""
+LIBRARY_SKIPPED_DIRS = frozenset({"__pycache__", "test", "tests"})
+"""a library's own test suites; its ``testing`` helpers (``torch._numpy.testing``) are walked: they are
+importable, and no family entry covers every one of them"""
 
 
-def walk(root: str, prefix: str) -> Iterator[Module]:
+def walk(root: str, prefix: str, skipped: frozenset[str] = _SKIPPED_DIRS) -> Iterator[Module]:
     for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIPPED_DIRS and not d.startswith("."))
+        dirs[:] = sorted(d for d in dirs if d not in skipped and not d.startswith("."))
         for f in sorted(files):
             if f.endswith(".py"):
                 module = parse_module(os.path.join(folder, f), root, prefix)

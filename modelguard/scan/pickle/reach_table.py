@@ -23,20 +23,25 @@ _REACHES: dict[str, str] = {
         _signal.signal
     """,
     "_socket.getaddrinfo": """
+        logging.handlers.DatagramHandler.createSocket logging.handlers.DatagramHandler.emit
         logging.handlers.DatagramHandler.send logging.handlers.HTTPHandler.emit
         logging.handlers.HTTPHandler.getConnection logging.handlers.SMTPHandler.emit
         logging.handlers.SocketHandler.createSocket logging.handlers.SocketHandler.emit
         logging.handlers.SocketHandler.makeSocket logging.handlers.SocketHandler.send
         logging.handlers.SysLogHandler logging.handlers.SysLogHandler.__init__
         logging.handlers.SysLogHandler.close logging.handlers.SysLogHandler.createSocket
-        logging.handlers.SysLogHandler.emit smtpd.DebuggingServer smtpd.PureProxy smtpd.PureProxy.__init__
-        smtpd.PureProxy._deliver smtpd.PureProxy.process_message smtpd.SMTPServer smtpd.SMTPServer.__init__
-        smtpd.SMTPServer.handle_accepted
+        logging.handlers.SysLogHandler.emit smtpd.DebuggingServer smtpd.DebuggingServer.__init__
+        smtpd.DebuggingServer.handle_accepted smtpd.PureProxy smtpd.PureProxy.__init__ smtpd.PureProxy._deliver
+        smtpd.PureProxy.handle_accepted smtpd.PureProxy.process_message smtpd.SMTPServer
+        smtpd.SMTPServer.__init__ smtpd.SMTPServer.handle_accepted
     """,
     "_socket.socket.__init__": """
-        asyncore.dispatcher.create_socket logging.handlers.DatagramHandler.makeSocket
-        logging.handlers.SysLogHandler._connect_unixsocket wsgiref.simple_server.HTTPServer
-        wsgiref.simple_server.WSGIServer wsgiref.simple_server.WSGIServer.server_bind
+        asynchat.async_chat.create_socket asyncore.dispatcher.create_socket
+        asyncore.dispatcher_with_send.create_socket asyncore.file_dispatcher.create_socket
+        logging.handlers.DatagramHandler.makeSocket logging.handlers.SysLogHandler._connect_unixsocket
+        smtpd.DebuggingServer.create_socket smtpd.PureProxy.create_socket smtpd.SMTPChannel.create_socket
+        smtpd.SMTPServer.create_socket wsgiref.simple_server.HTTPServer wsgiref.simple_server.WSGIServer
+        wsgiref.simple_server.WSGIServer.__init__ wsgiref.simple_server.WSGIServer.server_bind
     """,
     "_ssl._SSLContext.__new__": """
         xml.dom.xmlbuilder.DOMBuilder.parse xml.dom.xmlbuilder.DOMBuilder.parseURI
@@ -50,7 +55,7 @@ _REACHES: dict[str, str] = {
         weakref.finalize.alive weakref.finalize.atexit weakref.finalize.detach weakref.finalize.peek
     """,
     "builtins.__dict__.<write>": """
-        gettext.NullTranslations.install
+        builtins.__dict__ gettext.GNUTranslations.install gettext.NullTranslations.install
     """,
     "builtins.__import__": """
         builtins.__import__ encodings.search_function optparse.Values.read_module
@@ -86,127 +91,258 @@ _REACHES: dict[str, str] = {
         dataclasses.make_dataclass gettext.GNUTranslations._parse gettext.c2py optparse.Values.read_file
         pstats.dataclass tkinter.BaseWidget tkinter.BaseWidget.__init__ tkinter.BaseWidget._setup
         tkinter.BaseWidget.destroy tkinter.BitmapImage tkinter.BitmapImage.__init__ tkinter.BooleanVar
-        tkinter.BooleanVar.__init__ tkinter.Button tkinter.Button.__init__ tkinter.Canvas
-        tkinter.Canvas.__init__ tkinter.Checkbutton tkinter.Checkbutton.__init__ tkinter.Checkbutton._setup
-        tkinter.DoubleVar tkinter.DoubleVar.__init__ tkinter.Entry tkinter.Entry.__init__ tkinter.Frame
-        tkinter.Frame.__init__ tkinter.Image tkinter.Image.__init__ tkinter.IntVar tkinter.IntVar.__init__
-        tkinter.Label tkinter.Label.__init__ tkinter.LabelFrame tkinter.LabelFrame.__init__ tkinter.Listbox
-        tkinter.Listbox.__init__ tkinter.Menu tkinter.Menu.__init__ tkinter.Menubutton
-        tkinter.Menubutton.__init__ tkinter.Message tkinter.Message.__init__ tkinter.OptionMenu
-        tkinter.OptionMenu.__getitem__ tkinter.OptionMenu.__init__ tkinter.OptionMenu.destroy
-        tkinter.PanedWindow tkinter.PanedWindow.__init__ tkinter.PhotoImage tkinter.PhotoImage.__init__
-        tkinter.PhotoImage.copy tkinter.PhotoImage.subsample tkinter.PhotoImage.zoom tkinter.Radiobutton
-        tkinter.Radiobutton.__init__ tkinter.Scale tkinter.Scale.__init__ tkinter.Scrollbar
-        tkinter.Scrollbar.__init__ tkinter.Spinbox tkinter.Spinbox.__init__ tkinter.StringVar
-        tkinter.StringVar.__init__ tkinter.Tcl tkinter.Text tkinter.Text.__init__ tkinter.Tk tkinter.Tk.__init__
-        tkinter.Tk._loadtk tkinter.Tk.destroy tkinter.Tk.loadtk tkinter.Tk.readprofile tkinter.Toplevel
-        tkinter.Toplevel.__init__ tkinter.Variable tkinter.Variable.__init__ tkinter.Widget
-        tkinter.__main__.main tkinter._get_default_root tkinter._get_temp_root tkinter._test
-        tkinter.commondialog.Dialog.show tkinter.commondialog.Frame tkinter.commondialog._get_temp_root
-        tkinter.dialog.Button tkinter.dialog.Dialog tkinter.dialog.Dialog.__init__ tkinter.dialog.Widget
+        tkinter.BooleanVar.__init__ tkinter.Button tkinter.Button.__init__ tkinter.Button._setup
+        tkinter.Button.destroy tkinter.Canvas tkinter.Canvas.__init__ tkinter.Canvas._setup
+        tkinter.Canvas.destroy tkinter.Checkbutton tkinter.Checkbutton.__init__ tkinter.Checkbutton._setup
+        tkinter.Checkbutton.destroy tkinter.DoubleVar tkinter.DoubleVar.__init__ tkinter.Entry
+        tkinter.Entry.__init__ tkinter.Entry._setup tkinter.Entry.destroy tkinter.Frame tkinter.Frame.__init__
+        tkinter.Frame._setup tkinter.Frame.destroy tkinter.Image tkinter.Image.__init__ tkinter.IntVar
+        tkinter.IntVar.__init__ tkinter.Label tkinter.Label.__init__ tkinter.Label._setup tkinter.Label.destroy
+        tkinter.LabelFrame tkinter.LabelFrame.__init__ tkinter.LabelFrame._setup tkinter.LabelFrame.destroy
+        tkinter.Listbox tkinter.Listbox.__init__ tkinter.Listbox._setup tkinter.Listbox.destroy tkinter.Menu
+        tkinter.Menu.__init__ tkinter.Menu._setup tkinter.Menu.destroy tkinter.Menubutton
+        tkinter.Menubutton.__init__ tkinter.Menubutton._setup tkinter.Menubutton.destroy tkinter.Message
+        tkinter.Message.__init__ tkinter.Message._setup tkinter.Message.destroy tkinter.OptionMenu
+        tkinter.OptionMenu.__getitem__ tkinter.OptionMenu.__init__ tkinter.OptionMenu._setup
+        tkinter.OptionMenu.destroy tkinter.PanedWindow tkinter.PanedWindow.__init__ tkinter.PanedWindow._setup
+        tkinter.PanedWindow.destroy tkinter.PhotoImage tkinter.PhotoImage.__init__ tkinter.PhotoImage.copy
+        tkinter.PhotoImage.subsample tkinter.PhotoImage.zoom tkinter.Radiobutton tkinter.Radiobutton.__init__
+        tkinter.Radiobutton._setup tkinter.Radiobutton.destroy tkinter.Scale tkinter.Scale.__init__
+        tkinter.Scale._setup tkinter.Scale.destroy tkinter.Scrollbar tkinter.Scrollbar.__init__
+        tkinter.Scrollbar._setup tkinter.Scrollbar.destroy tkinter.Spinbox tkinter.Spinbox.__init__
+        tkinter.Spinbox._setup tkinter.Spinbox.destroy tkinter.StringVar tkinter.StringVar.__init__ tkinter.Tcl
+        tkinter.Text tkinter.Text.__init__ tkinter.Text._setup tkinter.Text.destroy tkinter.Tk
+        tkinter.Tk.__init__ tkinter.Tk._loadtk tkinter.Tk.destroy tkinter.Tk.loadtk tkinter.Tk.readprofile
+        tkinter.Toplevel tkinter.Toplevel.__init__ tkinter.Toplevel._setup tkinter.Toplevel.destroy
+        tkinter.Variable tkinter.Variable.__init__ tkinter.Widget tkinter.Widget.__init__ tkinter.Widget._setup
+        tkinter.Widget.destroy tkinter.__main__.main tkinter._get_default_root tkinter._get_temp_root
+        tkinter._test tkinter.colorchooser.Chooser.show tkinter.commondialog.Dialog.show
+        tkinter.commondialog.Frame tkinter.commondialog._get_temp_root tkinter.dialog.Button
+        tkinter.dialog.Dialog tkinter.dialog.Dialog.__init__ tkinter.dialog.Dialog._setup tkinter.dialog.Widget
         tkinter.dialog._test tkinter.dnd.Icon.attach tkinter.dnd.Tester tkinter.dnd.Tester.__init__
         tkinter.dnd.Tester.dnd_accept tkinter.dnd.test tkinter.filedialog.Button tkinter.filedialog.Dialog
-        tkinter.filedialog.Entry tkinter.filedialog.FileDialog tkinter.filedialog.FileDialog.__init__
-        tkinter.filedialog.Frame tkinter.filedialog.Listbox tkinter.filedialog.LoadFileDialog
-        tkinter.filedialog.SaveFileDialog tkinter.filedialog.SaveFileDialog.ok_command
-        tkinter.filedialog.Scrollbar tkinter.filedialog.Tk tkinter.filedialog.Toplevel tkinter.filedialog.test
-        tkinter.font.Font tkinter.font.Font.__init__ tkinter.font.Font.copy tkinter.font.families
-        tkinter.font.names tkinter.font.nametofont tkinter.getboolean tkinter.image_names tkinter.image_types
-        tkinter.mainloop tkinter.scrolledtext.Frame tkinter.scrolledtext.Scrollbar
-        tkinter.scrolledtext.ScrolledText tkinter.scrolledtext.ScrolledText.__init__ tkinter.scrolledtext.Text
-        tkinter.scrolledtext.example tkinter.simpledialog.Dialog tkinter.simpledialog.Dialog.__init__
-        tkinter.simpledialog.Dialog.buttonbox tkinter.simpledialog.Dialog.cancel
-        tkinter.simpledialog.Dialog.destroy tkinter.simpledialog.Dialog.ok tkinter.simpledialog._QueryDialog
-        tkinter.simpledialog._QueryDialog.__init__ tkinter.simpledialog._QueryDialog.destroy
+        tkinter.filedialog.Directory.show tkinter.filedialog.Entry tkinter.filedialog.FileDialog
+        tkinter.filedialog.FileDialog.__init__ tkinter.filedialog.Frame tkinter.filedialog.Listbox
+        tkinter.filedialog.LoadFileDialog tkinter.filedialog.LoadFileDialog.__init__
+        tkinter.filedialog.Open.show tkinter.filedialog.SaveAs.show tkinter.filedialog.SaveFileDialog
+        tkinter.filedialog.SaveFileDialog.__init__ tkinter.filedialog.SaveFileDialog.ok_command
+        tkinter.filedialog.Scrollbar tkinter.filedialog.Tk tkinter.filedialog.Toplevel
+        tkinter.filedialog._Dialog.show tkinter.filedialog.test tkinter.font.Font tkinter.font.Font.__init__
+        tkinter.font.Font.copy tkinter.font.families tkinter.font.names tkinter.font.nametofont
+        tkinter.getboolean tkinter.image_names tkinter.image_types tkinter.mainloop
+        tkinter.messagebox.Message.show tkinter.scrolledtext.Frame tkinter.scrolledtext.Scrollbar
+        tkinter.scrolledtext.ScrolledText tkinter.scrolledtext.ScrolledText.__init__
+        tkinter.scrolledtext.ScrolledText._setup tkinter.scrolledtext.ScrolledText.destroy
+        tkinter.scrolledtext.Text tkinter.scrolledtext.example tkinter.simpledialog.Dialog
+        tkinter.simpledialog.Dialog.__init__ tkinter.simpledialog.Dialog.buttonbox
+        tkinter.simpledialog.Dialog.cancel tkinter.simpledialog.Dialog.destroy tkinter.simpledialog.Dialog.ok
+        tkinter.simpledialog._QueryDialog tkinter.simpledialog._QueryDialog.__init__
+        tkinter.simpledialog._QueryDialog.buttonbox tkinter.simpledialog._QueryDialog.cancel
+        tkinter.simpledialog._QueryDialog.destroy tkinter.simpledialog._QueryDialog.ok
         tkinter.simpledialog._QueryDialog.validate tkinter.simpledialog._QueryFloat
-        tkinter.simpledialog._QueryInteger tkinter.simpledialog._QueryString
+        tkinter.simpledialog._QueryFloat.__init__ tkinter.simpledialog._QueryFloat.buttonbox
+        tkinter.simpledialog._QueryFloat.cancel tkinter.simpledialog._QueryFloat.destroy
+        tkinter.simpledialog._QueryFloat.ok tkinter.simpledialog._QueryFloat.validate
+        tkinter.simpledialog._QueryInteger tkinter.simpledialog._QueryInteger.__init__
+        tkinter.simpledialog._QueryInteger.buttonbox tkinter.simpledialog._QueryInteger.cancel
+        tkinter.simpledialog._QueryInteger.destroy tkinter.simpledialog._QueryInteger.ok
+        tkinter.simpledialog._QueryInteger.validate tkinter.simpledialog._QueryString
         tkinter.simpledialog._QueryString.__init__ tkinter.simpledialog._QueryString.body
-        tkinter.simpledialog._get_temp_root tkinter.simpledialog.askfloat tkinter.simpledialog.askinteger
-        tkinter.simpledialog.askstring tkinter.simpledialog.test tkinter.simpledialog.test.doit
-        tkinter.tix.Balloon tkinter.tix.Balloon.__init__ tkinter.tix.ButtonBox tkinter.tix.ButtonBox.__init__
-        tkinter.tix.ButtonBox.add tkinter.tix.CObjView tkinter.tix.CheckList tkinter.tix.CheckList.__init__
-        tkinter.tix.ComboBox tkinter.tix.ComboBox.__init__ tkinter.tix.Control tkinter.tix.Control.__init__
-        tkinter.tix.DialogShell tkinter.tix.DialogShell.__init__ tkinter.tix.DirList
-        tkinter.tix.DirList.__init__ tkinter.tix.DirSelectBox tkinter.tix.DirSelectBox.__init__
-        tkinter.tix.DirSelectDialog tkinter.tix.DirSelectDialog.__init__ tkinter.tix.DirTree
-        tkinter.tix.DirTree.__init__ tkinter.tix.DisplayStyle tkinter.tix.DisplayStyle.__init__
-        tkinter.tix.ExFileSelectBox tkinter.tix.ExFileSelectBox.__init__ tkinter.tix.ExFileSelectDialog
-        tkinter.tix.ExFileSelectDialog.__init__ tkinter.tix.FileEntry tkinter.tix.FileEntry.__init__
-        tkinter.tix.FileSelectBox tkinter.tix.FileSelectBox.__init__ tkinter.tix.FileSelectDialog
-        tkinter.tix.FileSelectDialog.__init__ tkinter.tix.Grid tkinter.tix.Grid.__init__
-        tkinter.tix.Grid.anchor_clear tkinter.tix.Grid.anchor_get tkinter.tix.Grid.anchor_set
-        tkinter.tix.Grid.delete_column tkinter.tix.Grid.delete_row tkinter.tix.Grid.edit_apply
-        tkinter.tix.Grid.edit_set tkinter.tix.Grid.entrycget tkinter.tix.Grid.info_bbox
-        tkinter.tix.Grid.info_exists tkinter.tix.Grid.move_column tkinter.tix.Grid.move_row
-        tkinter.tix.Grid.nearest tkinter.tix.Grid.set tkinter.tix.Grid.size_row tkinter.tix.HList
-        tkinter.tix.HList.__init__ tkinter.tix.InputOnly tkinter.tix.InputOnly.__init__ tkinter.tix.LabelEntry
-        tkinter.tix.LabelEntry.__init__ tkinter.tix.LabelFrame tkinter.tix.LabelFrame.__init__
-        tkinter.tix.ListNoteBook tkinter.tix.ListNoteBook.__init__ tkinter.tix.ListNoteBook.add
-        tkinter.tix.Meter tkinter.tix.Meter.__init__ tkinter.tix.NoteBook tkinter.tix.NoteBook.__init__
-        tkinter.tix.NoteBook.add tkinter.tix.NoteBookFrame tkinter.tix.OptionMenu
-        tkinter.tix.OptionMenu.__init__ tkinter.tix.PanedWindow tkinter.tix.PanedWindow.__init__
-        tkinter.tix.PanedWindow.add tkinter.tix.PopupMenu tkinter.tix.PopupMenu.__init__
-        tkinter.tix.ResizeHandle tkinter.tix.ResizeHandle.__init__ tkinter.tix.ScrolledGrid
-        tkinter.tix.ScrolledGrid.__init__ tkinter.tix.ScrolledHList tkinter.tix.ScrolledHList.__init__
-        tkinter.tix.ScrolledListBox tkinter.tix.ScrolledListBox.__init__ tkinter.tix.ScrolledTList
-        tkinter.tix.ScrolledTList.__init__ tkinter.tix.ScrolledText tkinter.tix.ScrolledText.__init__
-        tkinter.tix.ScrolledWindow tkinter.tix.ScrolledWindow.__init__ tkinter.tix.Select
-        tkinter.tix.Select.__init__ tkinter.tix.Select.add tkinter.tix.Shell tkinter.tix.Shell.__init__
-        tkinter.tix.StdButtonBox tkinter.tix.StdButtonBox.__init__ tkinter.tix.TList tkinter.tix.TList.__init__
-        tkinter.tix.TixSubWidget tkinter.tix.TixSubWidget.__init__ tkinter.tix.TixWidget
-        tkinter.tix.TixWidget.__init__ tkinter.tix.TixWidget.image_create tkinter.tix.Tk tkinter.tix.Tk.__init__
-        tkinter.tix.Tk.destroy tkinter.tix.Tree tkinter.tix.Tree.__init__ tkinter.tix._dummyButton
-        tkinter.tix._dummyButton.__init__ tkinter.tix._dummyCheckbutton tkinter.tix._dummyCheckbutton.__init__
-        tkinter.tix._dummyComboBox tkinter.tix._dummyComboBox.__init__ tkinter.tix._dummyDirList
-        tkinter.tix._dummyDirList.__init__ tkinter.tix._dummyDirSelectBox
-        tkinter.tix._dummyDirSelectBox.__init__ tkinter.tix._dummyEntry tkinter.tix._dummyEntry.__init__
-        tkinter.tix._dummyExFileSelectBox tkinter.tix._dummyExFileSelectBox.__init__
-        tkinter.tix._dummyFileComboBox tkinter.tix._dummyFileComboBox.__init__ tkinter.tix._dummyFileSelectBox
-        tkinter.tix._dummyFileSelectBox.__init__ tkinter.tix._dummyFrame tkinter.tix._dummyFrame.__init__
-        tkinter.tix._dummyHList tkinter.tix._dummyHList.__init__ tkinter.tix._dummyLabel
-        tkinter.tix._dummyLabel.__init__ tkinter.tix._dummyListbox tkinter.tix._dummyListbox.__init__
-        tkinter.tix._dummyMenu tkinter.tix._dummyMenu.__init__ tkinter.tix._dummyMenubutton
-        tkinter.tix._dummyMenubutton.__init__ tkinter.tix._dummyNoteBookFrame
-        tkinter.tix._dummyNoteBookFrame.__init__ tkinter.tix._dummyPanedWindow
-        tkinter.tix._dummyPanedWindow.__init__ tkinter.tix._dummyScrollbar tkinter.tix._dummyScrollbar.__init__
-        tkinter.tix._dummyScrolledHList tkinter.tix._dummyScrolledHList.__init__
+        tkinter.simpledialog._QueryString.buttonbox tkinter.simpledialog._QueryString.cancel
+        tkinter.simpledialog._QueryString.destroy tkinter.simpledialog._QueryString.ok
+        tkinter.simpledialog._QueryString.validate tkinter.simpledialog._get_temp_root
+        tkinter.simpledialog.askfloat tkinter.simpledialog.askinteger tkinter.simpledialog.askstring
+        tkinter.simpledialog.test tkinter.simpledialog.test.doit tkinter.tix.Balloon
+        tkinter.tix.Balloon.__init__ tkinter.tix.Balloon._setup tkinter.tix.Balloon.destroy
+        tkinter.tix.Balloon.image_create tkinter.tix.ButtonBox tkinter.tix.ButtonBox.__init__
+        tkinter.tix.ButtonBox._setup tkinter.tix.ButtonBox.add tkinter.tix.ButtonBox.destroy
+        tkinter.tix.ButtonBox.image_create tkinter.tix.CObjView tkinter.tix.CObjView.__init__
+        tkinter.tix.CObjView._setup tkinter.tix.CObjView.destroy tkinter.tix.CObjView.image_create
+        tkinter.tix.CheckList tkinter.tix.CheckList.__init__ tkinter.tix.CheckList._setup
+        tkinter.tix.CheckList.destroy tkinter.tix.CheckList.image_create tkinter.tix.ComboBox
+        tkinter.tix.ComboBox.__init__ tkinter.tix.ComboBox._setup tkinter.tix.ComboBox.destroy
+        tkinter.tix.ComboBox.image_create tkinter.tix.Control tkinter.tix.Control.__init__
+        tkinter.tix.Control._setup tkinter.tix.Control.destroy tkinter.tix.Control.image_create
+        tkinter.tix.DialogShell tkinter.tix.DialogShell.__init__ tkinter.tix.DialogShell._setup
+        tkinter.tix.DialogShell.destroy tkinter.tix.DialogShell.image_create tkinter.tix.DirList
+        tkinter.tix.DirList.__init__ tkinter.tix.DirList._setup tkinter.tix.DirList.destroy
+        tkinter.tix.DirList.image_create tkinter.tix.DirSelectBox tkinter.tix.DirSelectBox.__init__
+        tkinter.tix.DirSelectBox._setup tkinter.tix.DirSelectBox.destroy tkinter.tix.DirSelectBox.image_create
+        tkinter.tix.DirSelectDialog tkinter.tix.DirSelectDialog.__init__ tkinter.tix.DirSelectDialog._setup
+        tkinter.tix.DirSelectDialog.destroy tkinter.tix.DirSelectDialog.image_create tkinter.tix.DirTree
+        tkinter.tix.DirTree.__init__ tkinter.tix.DirTree._setup tkinter.tix.DirTree.destroy
+        tkinter.tix.DirTree.image_create tkinter.tix.DisplayStyle tkinter.tix.DisplayStyle.__init__
+        tkinter.tix.ExFileSelectBox tkinter.tix.ExFileSelectBox.__init__ tkinter.tix.ExFileSelectBox._setup
+        tkinter.tix.ExFileSelectBox.destroy tkinter.tix.ExFileSelectBox.image_create
+        tkinter.tix.ExFileSelectDialog tkinter.tix.ExFileSelectDialog.__init__
+        tkinter.tix.ExFileSelectDialog._setup tkinter.tix.ExFileSelectDialog.destroy
+        tkinter.tix.ExFileSelectDialog.image_create tkinter.tix.FileEntry tkinter.tix.FileEntry.__init__
+        tkinter.tix.FileEntry._setup tkinter.tix.FileEntry.destroy tkinter.tix.FileEntry.image_create
+        tkinter.tix.FileSelectBox tkinter.tix.FileSelectBox.__init__ tkinter.tix.FileSelectBox._setup
+        tkinter.tix.FileSelectBox.destroy tkinter.tix.FileSelectBox.image_create tkinter.tix.FileSelectDialog
+        tkinter.tix.FileSelectDialog.__init__ tkinter.tix.FileSelectDialog._setup
+        tkinter.tix.FileSelectDialog.destroy tkinter.tix.FileSelectDialog.image_create tkinter.tix.Grid
+        tkinter.tix.Grid.__init__ tkinter.tix.Grid._setup tkinter.tix.Grid.anchor_clear
+        tkinter.tix.Grid.anchor_get tkinter.tix.Grid.anchor_set tkinter.tix.Grid.delete_column
+        tkinter.tix.Grid.delete_row tkinter.tix.Grid.destroy tkinter.tix.Grid.edit_apply
+        tkinter.tix.Grid.edit_set tkinter.tix.Grid.entrycget tkinter.tix.Grid.image_create
+        tkinter.tix.Grid.info_bbox tkinter.tix.Grid.info_exists tkinter.tix.Grid.move_column
+        tkinter.tix.Grid.move_row tkinter.tix.Grid.nearest tkinter.tix.Grid.set tkinter.tix.Grid.size_row
+        tkinter.tix.HList tkinter.tix.HList.__init__ tkinter.tix.HList._setup tkinter.tix.HList.destroy
+        tkinter.tix.HList.image_create tkinter.tix.InputOnly tkinter.tix.InputOnly.__init__
+        tkinter.tix.InputOnly._setup tkinter.tix.InputOnly.destroy tkinter.tix.InputOnly.image_create
+        tkinter.tix.LabelEntry tkinter.tix.LabelEntry.__init__ tkinter.tix.LabelEntry._setup
+        tkinter.tix.LabelEntry.destroy tkinter.tix.LabelEntry.image_create tkinter.tix.LabelFrame
+        tkinter.tix.LabelFrame.__init__ tkinter.tix.LabelFrame._setup tkinter.tix.LabelFrame.destroy
+        tkinter.tix.LabelFrame.image_create tkinter.tix.ListNoteBook tkinter.tix.ListNoteBook.__init__
+        tkinter.tix.ListNoteBook._setup tkinter.tix.ListNoteBook.add tkinter.tix.ListNoteBook.destroy
+        tkinter.tix.ListNoteBook.image_create tkinter.tix.Meter tkinter.tix.Meter.__init__
+        tkinter.tix.Meter._setup tkinter.tix.Meter.destroy tkinter.tix.Meter.image_create tkinter.tix.NoteBook
+        tkinter.tix.NoteBook.__init__ tkinter.tix.NoteBook._setup tkinter.tix.NoteBook.add
+        tkinter.tix.NoteBook.destroy tkinter.tix.NoteBook.image_create tkinter.tix.NoteBookFrame
+        tkinter.tix.NoteBookFrame.__init__ tkinter.tix.NoteBookFrame._setup tkinter.tix.NoteBookFrame.destroy
+        tkinter.tix.NoteBookFrame.image_create tkinter.tix.OptionMenu tkinter.tix.OptionMenu.__init__
+        tkinter.tix.OptionMenu._setup tkinter.tix.OptionMenu.destroy tkinter.tix.OptionMenu.image_create
+        tkinter.tix.PanedWindow tkinter.tix.PanedWindow.__init__ tkinter.tix.PanedWindow._setup
+        tkinter.tix.PanedWindow.add tkinter.tix.PanedWindow.destroy tkinter.tix.PanedWindow.image_create
+        tkinter.tix.PopupMenu tkinter.tix.PopupMenu.__init__ tkinter.tix.PopupMenu._setup
+        tkinter.tix.PopupMenu.destroy tkinter.tix.PopupMenu.image_create tkinter.tix.ResizeHandle
+        tkinter.tix.ResizeHandle.__init__ tkinter.tix.ResizeHandle._setup tkinter.tix.ResizeHandle.destroy
+        tkinter.tix.ResizeHandle.image_create tkinter.tix.ScrolledGrid tkinter.tix.ScrolledGrid.__init__
+        tkinter.tix.ScrolledGrid._setup tkinter.tix.ScrolledGrid.anchor_clear
+        tkinter.tix.ScrolledGrid.anchor_get tkinter.tix.ScrolledGrid.anchor_set
+        tkinter.tix.ScrolledGrid.delete_column tkinter.tix.ScrolledGrid.delete_row
+        tkinter.tix.ScrolledGrid.destroy tkinter.tix.ScrolledGrid.edit_apply tkinter.tix.ScrolledGrid.edit_set
+        tkinter.tix.ScrolledGrid.entrycget tkinter.tix.ScrolledGrid.image_create
+        tkinter.tix.ScrolledGrid.info_bbox tkinter.tix.ScrolledGrid.info_exists
+        tkinter.tix.ScrolledGrid.move_column tkinter.tix.ScrolledGrid.move_row tkinter.tix.ScrolledGrid.nearest
+        tkinter.tix.ScrolledGrid.set tkinter.tix.ScrolledGrid.size_row tkinter.tix.ScrolledHList
+        tkinter.tix.ScrolledHList.__init__ tkinter.tix.ScrolledHList._setup tkinter.tix.ScrolledHList.destroy
+        tkinter.tix.ScrolledHList.image_create tkinter.tix.ScrolledListBox tkinter.tix.ScrolledListBox.__init__
+        tkinter.tix.ScrolledListBox._setup tkinter.tix.ScrolledListBox.destroy
+        tkinter.tix.ScrolledListBox.image_create tkinter.tix.ScrolledTList tkinter.tix.ScrolledTList.__init__
+        tkinter.tix.ScrolledTList._setup tkinter.tix.ScrolledTList.destroy
+        tkinter.tix.ScrolledTList.image_create tkinter.tix.ScrolledText tkinter.tix.ScrolledText.__init__
+        tkinter.tix.ScrolledText._setup tkinter.tix.ScrolledText.destroy tkinter.tix.ScrolledText.image_create
+        tkinter.tix.ScrolledWindow tkinter.tix.ScrolledWindow.__init__ tkinter.tix.ScrolledWindow._setup
+        tkinter.tix.ScrolledWindow.destroy tkinter.tix.ScrolledWindow.image_create tkinter.tix.Select
+        tkinter.tix.Select.__init__ tkinter.tix.Select._setup tkinter.tix.Select.add tkinter.tix.Select.destroy
+        tkinter.tix.Select.image_create tkinter.tix.Shell tkinter.tix.Shell.__init__ tkinter.tix.Shell._setup
+        tkinter.tix.Shell.destroy tkinter.tix.Shell.image_create tkinter.tix.StdButtonBox
+        tkinter.tix.StdButtonBox.__init__ tkinter.tix.StdButtonBox._setup tkinter.tix.StdButtonBox.destroy
+        tkinter.tix.StdButtonBox.image_create tkinter.tix.TList tkinter.tix.TList.__init__
+        tkinter.tix.TList._setup tkinter.tix.TList.destroy tkinter.tix.TList.image_create
+        tkinter.tix.TixSubWidget tkinter.tix.TixSubWidget.__init__ tkinter.tix.TixSubWidget._setup
+        tkinter.tix.TixSubWidget.image_create tkinter.tix.TixWidget tkinter.tix.TixWidget.__init__
+        tkinter.tix.TixWidget._setup tkinter.tix.TixWidget.destroy tkinter.tix.TixWidget.image_create
+        tkinter.tix.Tk tkinter.tix.Tk.__init__ tkinter.tix.Tk._loadtk tkinter.tix.Tk.destroy
+        tkinter.tix.Tk.loadtk tkinter.tix.Tk.readprofile tkinter.tix.Tree tkinter.tix.Tree.__init__
+        tkinter.tix.Tree._setup tkinter.tix.Tree.destroy tkinter.tix.Tree.image_create tkinter.tix._dummyButton
+        tkinter.tix._dummyButton.__init__ tkinter.tix._dummyButton._setup tkinter.tix._dummyButton.image_create
+        tkinter.tix._dummyCheckbutton tkinter.tix._dummyCheckbutton.__init__
+        tkinter.tix._dummyCheckbutton._setup tkinter.tix._dummyCheckbutton.image_create
+        tkinter.tix._dummyComboBox tkinter.tix._dummyComboBox.__init__ tkinter.tix._dummyComboBox._setup
+        tkinter.tix._dummyComboBox.destroy tkinter.tix._dummyComboBox.image_create tkinter.tix._dummyDirList
+        tkinter.tix._dummyDirList.__init__ tkinter.tix._dummyDirList._setup tkinter.tix._dummyDirList.destroy
+        tkinter.tix._dummyDirList.image_create tkinter.tix._dummyDirSelectBox
+        tkinter.tix._dummyDirSelectBox.__init__ tkinter.tix._dummyDirSelectBox._setup
+        tkinter.tix._dummyDirSelectBox.destroy tkinter.tix._dummyDirSelectBox.image_create
+        tkinter.tix._dummyEntry tkinter.tix._dummyEntry.__init__ tkinter.tix._dummyEntry._setup
+        tkinter.tix._dummyEntry.image_create tkinter.tix._dummyExFileSelectBox
+        tkinter.tix._dummyExFileSelectBox.__init__ tkinter.tix._dummyExFileSelectBox._setup
+        tkinter.tix._dummyExFileSelectBox.destroy tkinter.tix._dummyExFileSelectBox.image_create
+        tkinter.tix._dummyFileComboBox tkinter.tix._dummyFileComboBox.__init__
+        tkinter.tix._dummyFileComboBox._setup tkinter.tix._dummyFileComboBox.destroy
+        tkinter.tix._dummyFileComboBox.image_create tkinter.tix._dummyFileSelectBox
+        tkinter.tix._dummyFileSelectBox.__init__ tkinter.tix._dummyFileSelectBox._setup
+        tkinter.tix._dummyFileSelectBox.destroy tkinter.tix._dummyFileSelectBox.image_create
+        tkinter.tix._dummyFrame tkinter.tix._dummyFrame.__init__ tkinter.tix._dummyFrame._setup
+        tkinter.tix._dummyFrame.image_create tkinter.tix._dummyHList tkinter.tix._dummyHList.__init__
+        tkinter.tix._dummyHList._setup tkinter.tix._dummyHList.destroy tkinter.tix._dummyHList.image_create
+        tkinter.tix._dummyLabel tkinter.tix._dummyLabel.__init__ tkinter.tix._dummyLabel._setup
+        tkinter.tix._dummyLabel.image_create tkinter.tix._dummyListbox tkinter.tix._dummyListbox.__init__
+        tkinter.tix._dummyListbox._setup tkinter.tix._dummyListbox.image_create tkinter.tix._dummyMenu
+        tkinter.tix._dummyMenu.__init__ tkinter.tix._dummyMenu._setup tkinter.tix._dummyMenu.image_create
+        tkinter.tix._dummyMenubutton tkinter.tix._dummyMenubutton.__init__ tkinter.tix._dummyMenubutton._setup
+        tkinter.tix._dummyMenubutton.image_create tkinter.tix._dummyNoteBookFrame
+        tkinter.tix._dummyNoteBookFrame.__init__ tkinter.tix._dummyNoteBookFrame._setup
+        tkinter.tix._dummyNoteBookFrame.destroy tkinter.tix._dummyNoteBookFrame.image_create
+        tkinter.tix._dummyPanedWindow tkinter.tix._dummyPanedWindow.__init__
+        tkinter.tix._dummyPanedWindow._setup tkinter.tix._dummyPanedWindow.add
+        tkinter.tix._dummyPanedWindow.destroy tkinter.tix._dummyPanedWindow.image_create
+        tkinter.tix._dummyScrollbar tkinter.tix._dummyScrollbar.__init__ tkinter.tix._dummyScrollbar._setup
+        tkinter.tix._dummyScrollbar.image_create tkinter.tix._dummyScrolledHList
+        tkinter.tix._dummyScrolledHList.__init__ tkinter.tix._dummyScrolledHList._setup
+        tkinter.tix._dummyScrolledHList.destroy tkinter.tix._dummyScrolledHList.image_create
         tkinter.tix._dummyScrolledListBox tkinter.tix._dummyScrolledListBox.__init__
-        tkinter.tix._dummyStdButtonBox tkinter.tix._dummyStdButtonBox.__init__ tkinter.tix._dummyTList
-        tkinter.tix._dummyTList.__init__ tkinter.tix._dummyText tkinter.tix._dummyText.__init__
-        tkinter.ttk.Button tkinter.ttk.Button.__init__ tkinter.ttk.Checkbutton tkinter.ttk.Checkbutton.__init__
-        tkinter.ttk.Combobox tkinter.ttk.Combobox.__init__ tkinter.ttk.Entry tkinter.ttk.Entry.__init__
-        tkinter.ttk.Frame tkinter.ttk.Frame.__init__ tkinter.ttk.Label tkinter.ttk.Label.__init__
-        tkinter.ttk.LabeledScale tkinter.ttk.LabeledScale.__init__ tkinter.ttk.LabeledScale.destroy
-        tkinter.ttk.Labelframe tkinter.ttk.Labelframe.__init__ tkinter.ttk.Menubutton
-        tkinter.ttk.Menubutton.__init__ tkinter.ttk.Notebook tkinter.ttk.Notebook.__init__
+        tkinter.tix._dummyScrolledListBox._setup tkinter.tix._dummyScrolledListBox.destroy
+        tkinter.tix._dummyScrolledListBox.image_create tkinter.tix._dummyStdButtonBox
+        tkinter.tix._dummyStdButtonBox.__init__ tkinter.tix._dummyStdButtonBox._setup
+        tkinter.tix._dummyStdButtonBox.destroy tkinter.tix._dummyStdButtonBox.image_create
+        tkinter.tix._dummyTList tkinter.tix._dummyTList.__init__ tkinter.tix._dummyTList._setup
+        tkinter.tix._dummyTList.destroy tkinter.tix._dummyTList.image_create tkinter.tix._dummyText
+        tkinter.tix._dummyText.__init__ tkinter.tix._dummyText._setup tkinter.tix._dummyText.image_create
+        tkinter.ttk.Button tkinter.ttk.Button.__init__ tkinter.ttk.Button._setup tkinter.ttk.Button.destroy
+        tkinter.ttk.Checkbutton tkinter.ttk.Checkbutton.__init__ tkinter.ttk.Checkbutton._setup
+        tkinter.ttk.Checkbutton.destroy tkinter.ttk.Combobox tkinter.ttk.Combobox.__init__
+        tkinter.ttk.Combobox._setup tkinter.ttk.Combobox.destroy tkinter.ttk.Entry tkinter.ttk.Entry.__init__
+        tkinter.ttk.Entry._setup tkinter.ttk.Entry.destroy tkinter.ttk.Frame tkinter.ttk.Frame.__init__
+        tkinter.ttk.Frame._setup tkinter.ttk.Frame.destroy tkinter.ttk.Label tkinter.ttk.Label.__init__
+        tkinter.ttk.Label._setup tkinter.ttk.Label.destroy tkinter.ttk.LabeledScale
+        tkinter.ttk.LabeledScale.__init__ tkinter.ttk.LabeledScale._setup tkinter.ttk.LabeledScale.destroy
+        tkinter.ttk.Labelframe tkinter.ttk.Labelframe.__init__ tkinter.ttk.Labelframe._setup
+        tkinter.ttk.Labelframe.destroy tkinter.ttk.Menubutton tkinter.ttk.Menubutton.__init__
+        tkinter.ttk.Menubutton._setup tkinter.ttk.Menubutton.destroy tkinter.ttk.Notebook
+        tkinter.ttk.Notebook.__init__ tkinter.ttk.Notebook._setup tkinter.ttk.Notebook.destroy
         tkinter.ttk.OptionMenu tkinter.ttk.OptionMenu.__getitem__ tkinter.ttk.OptionMenu.__init__
-        tkinter.ttk.OptionMenu.destroy tkinter.ttk.OptionMenu.set_menu tkinter.ttk.Panedwindow
-        tkinter.ttk.Panedwindow.__init__ tkinter.ttk.Progressbar tkinter.ttk.Progressbar.__init__
-        tkinter.ttk.Radiobutton tkinter.ttk.Radiobutton.__init__ tkinter.ttk.Scale tkinter.ttk.Scale.__init__
-        tkinter.ttk.Scale.configure tkinter.ttk.Scrollbar tkinter.ttk.Scrollbar.__init__ tkinter.ttk.Separator
-        tkinter.ttk.Separator.__init__ tkinter.ttk.Sizegrip tkinter.ttk.Sizegrip.__init__ tkinter.ttk.Spinbox
-        tkinter.ttk.Spinbox.__init__ tkinter.ttk.Style tkinter.ttk.Style.__init__ tkinter.ttk.Treeview
-        tkinter.ttk.Treeview.__init__ tkinter.ttk.Widget tkinter.ttk.Widget.__init__ tkinter.ttk.setup_master
-        turtle.RawTurtle turtle.RawTurtle.__init__ turtle.RawTurtle._undo turtle.RawTurtle.clone
-        turtle.RawTurtle.getturtle turtle.RawTurtle.reset turtle.RawTurtle.undo turtle.Screen
-        turtle.ScrolledCanvas turtle.ScrolledCanvas.__init__ turtle.ScrolledCanvas.adjustScrolls
-        turtle.ScrolledCanvas.onResize turtle.ScrolledCanvas.reset turtle.Shape turtle.Shape.__init__
-        turtle.Turtle turtle.Turtle.__init__ turtle.TurtleScreen turtle.TurtleScreen.__init__
-        turtle.TurtleScreen.bgpic turtle.TurtleScreen.register_shape turtle.TurtleScreenBase._blankimage
+        tkinter.ttk.OptionMenu._setup tkinter.ttk.OptionMenu.destroy tkinter.ttk.OptionMenu.set_menu
+        tkinter.ttk.Panedwindow tkinter.ttk.Panedwindow.__init__ tkinter.ttk.Panedwindow._setup
+        tkinter.ttk.Panedwindow.destroy tkinter.ttk.Progressbar tkinter.ttk.Progressbar.__init__
+        tkinter.ttk.Progressbar._setup tkinter.ttk.Progressbar.destroy tkinter.ttk.Radiobutton
+        tkinter.ttk.Radiobutton.__init__ tkinter.ttk.Radiobutton._setup tkinter.ttk.Radiobutton.destroy
+        tkinter.ttk.Scale tkinter.ttk.Scale.__init__ tkinter.ttk.Scale._setup tkinter.ttk.Scale.configure
+        tkinter.ttk.Scale.destroy tkinter.ttk.Scrollbar tkinter.ttk.Scrollbar.__init__
+        tkinter.ttk.Scrollbar._setup tkinter.ttk.Scrollbar.destroy tkinter.ttk.Separator
+        tkinter.ttk.Separator.__init__ tkinter.ttk.Separator._setup tkinter.ttk.Separator.destroy
+        tkinter.ttk.Sizegrip tkinter.ttk.Sizegrip.__init__ tkinter.ttk.Sizegrip._setup
+        tkinter.ttk.Sizegrip.destroy tkinter.ttk.Spinbox tkinter.ttk.Spinbox.__init__ tkinter.ttk.Spinbox._setup
+        tkinter.ttk.Spinbox.destroy tkinter.ttk.Style tkinter.ttk.Style.__init__ tkinter.ttk.Treeview
+        tkinter.ttk.Treeview.__init__ tkinter.ttk.Treeview._setup tkinter.ttk.Treeview.destroy
+        tkinter.ttk.Widget tkinter.ttk.Widget.__init__ tkinter.ttk.Widget._setup tkinter.ttk.Widget.destroy
+        tkinter.ttk.setup_master turtle.RawTurtle turtle.RawTurtle.__init__ turtle.RawTurtle._undo
+        turtle.RawTurtle.clone turtle.RawTurtle.getturtle turtle.RawTurtle.reset turtle.RawTurtle.undo
+        turtle.Screen turtle.ScrolledCanvas turtle.ScrolledCanvas.__init__ turtle.ScrolledCanvas._setup
+        turtle.ScrolledCanvas.adjustScrolls turtle.ScrolledCanvas.destroy turtle.ScrolledCanvas.onResize
+        turtle.ScrolledCanvas.reset turtle.Shape turtle.Shape.__init__ turtle.Turtle turtle.Turtle.__init__
+        turtle.Turtle._undo turtle.Turtle.clone turtle.Turtle.getturtle turtle.Turtle.reset turtle.Turtle.undo
+        turtle.TurtleScreen turtle.TurtleScreen.__init__ turtle.TurtleScreen._blankimage
+        turtle.TurtleScreen._image turtle.TurtleScreen.bgpic turtle.TurtleScreen.numinput
+        turtle.TurtleScreen.register_shape turtle.TurtleScreen.textinput turtle.TurtleScreenBase._blankimage
         turtle.TurtleScreenBase._image turtle.TurtleScreenBase.numinput turtle.TurtleScreenBase.textinput
-        turtle._Root turtle._Root.__init__ turtle._Root.setupcanvas turtle._Screen turtle._Screen.__init__
-        turtle.__forwardmethods turtle._make_global_funcs turtle.demo2
-        turtledemo.__main__.DemoWindow.makeGraphFrame turtledemo.__main__.DemoWindow.makeHelpMenu
+        turtle._Root turtle._Root.__init__ turtle._Root._loadtk turtle._Root.destroy turtle._Root.loadtk
+        turtle._Root.readprofile turtle._Root.setupcanvas turtle._Screen turtle._Screen.__init__
+        turtle._Screen._blankimage turtle._Screen._image turtle._Screen.bgpic turtle._Screen.numinput
+        turtle._Screen.register_shape turtle._Screen.textinput turtle.__forwardmethods turtle._make_global_funcs
+        turtle.demo2 turtledemo.__main__.DemoWindow.makeGraphFrame turtledemo.__main__.DemoWindow.makeHelpMenu
         turtledemo.__main__.DemoWindow.makeHelpMenu.show turtledemo.__main__.view_text
-        turtledemo.bytedesign.Designer turtledemo.bytedesign.Turtle turtledemo.bytedesign.main
+        turtledemo.bytedesign.Designer turtledemo.bytedesign.Designer.__init__
+        turtledemo.bytedesign.Designer._undo turtledemo.bytedesign.Designer.clone
+        turtledemo.bytedesign.Designer.getturtle turtledemo.bytedesign.Designer.reset
+        turtledemo.bytedesign.Designer.undo turtledemo.bytedesign.Turtle turtledemo.bytedesign.main
         turtledemo.colormixer.ColorTurtle turtledemo.colormixer.ColorTurtle.__init__
-        turtledemo.colormixer.Screen turtledemo.colormixer.Turtle turtledemo.colormixer.main
-        turtledemo.forest.Turtle turtledemo.forest.main turtledemo.nim.Nim turtledemo.nim.Nim.__init__
-        turtledemo.nim.NimView turtledemo.nim.NimView.__init__ turtledemo.nim.Stick
-        turtledemo.nim.Stick.__init__ turtledemo.nim.main turtledemo.planet_and_moon.Shape
-        turtledemo.planet_and_moon.Star turtledemo.planet_and_moon.Star.__init__
-        turtledemo.planet_and_moon.Star.acc turtledemo.planet_and_moon.Star.init
-        turtledemo.planet_and_moon.Star.step turtledemo.planet_and_moon.Turtle turtledemo.planet_and_moon.main
+        turtledemo.colormixer.ColorTurtle._undo turtledemo.colormixer.ColorTurtle.clone
+        turtledemo.colormixer.ColorTurtle.getturtle turtledemo.colormixer.ColorTurtle.reset
+        turtledemo.colormixer.ColorTurtle.undo turtledemo.colormixer.Screen turtledemo.colormixer.Turtle
+        turtledemo.colormixer.main turtledemo.forest.Turtle turtledemo.forest.main turtledemo.nim.Nim
+        turtledemo.nim.Nim.__init__ turtledemo.nim.NimView turtledemo.nim.NimView.__init__ turtledemo.nim.Stick
+        turtledemo.nim.Stick.__init__ turtledemo.nim.Stick._undo turtledemo.nim.Stick.clone
+        turtledemo.nim.Stick.getturtle turtledemo.nim.Stick.reset turtledemo.nim.Stick.undo turtledemo.nim.main
+        turtledemo.planet_and_moon.Shape turtledemo.planet_and_moon.Star
+        turtledemo.planet_and_moon.Star.__init__ turtledemo.planet_and_moon.Star._undo
+        turtledemo.planet_and_moon.Star.acc turtledemo.planet_and_moon.Star.clone
+        turtledemo.planet_and_moon.Star.getturtle turtledemo.planet_and_moon.Star.init
+        turtledemo.planet_and_moon.Star.reset turtledemo.planet_and_moon.Star.step
+        turtledemo.planet_and_moon.Star.undo turtledemo.planet_and_moon.Turtle turtledemo.planet_and_moon.main
         turtledemo.rosette.Screen turtledemo.rosette.Turtle turtledemo.rosette.main turtledemo.tree.Turtle
         turtledemo.tree.main turtledemo.tree.maketree turtledemo.two_canvases.RawTurtle
         turtledemo.two_canvases.TurtleScreen turtledemo.two_canvases.main
@@ -221,18 +357,23 @@ _REACHES: dict[str, str] = {
         gzip.main gzip.open logging.FileHandler logging.FileHandler.__init__ logging.FileHandler.close
         logging.FileHandler.emit logging.basicConfig logging.critical logging.debug logging.error
         logging.exception logging.fatal logging.handlers.BaseRotatingHandler
-        logging.handlers.BaseRotatingHandler.__init__ logging.handlers.BaseRotatingHandler.emit
-        logging.handlers.RotatingFileHandler logging.handlers.RotatingFileHandler.__init__
-        logging.handlers.TimedRotatingFileHandler logging.handlers.TimedRotatingFileHandler.__init__
-        logging.handlers.WatchedFileHandler logging.handlers.WatchedFileHandler.__init__
+        logging.handlers.BaseRotatingHandler.__init__ logging.handlers.BaseRotatingHandler.close
+        logging.handlers.BaseRotatingHandler.emit logging.handlers.RotatingFileHandler
+        logging.handlers.RotatingFileHandler.__init__ logging.handlers.RotatingFileHandler.close
+        logging.handlers.RotatingFileHandler.emit logging.handlers.TimedRotatingFileHandler
+        logging.handlers.TimedRotatingFileHandler.__init__ logging.handlers.TimedRotatingFileHandler.close
+        logging.handlers.TimedRotatingFileHandler.emit logging.handlers.WatchedFileHandler
+        logging.handlers.WatchedFileHandler.__init__ logging.handlers.WatchedFileHandler.close
         logging.handlers.WatchedFileHandler.emit logging.info logging.log logging.warn logging.warning
         lzma.LZMAFile lzma.LZMAFile.__init__ lzma.open mailbox.Babyl mailbox.Babyl.__init__
-        mailbox.Babyl.__setitem__ mailbox.Babyl.add mailbox.Babyl.remove mailbox.MH.__setitem__
-        mailbox.MH._dump_sequences mailbox.MH.get_bytes mailbox.MH.get_message mailbox.MH.lock mailbox.MH.remove
-        mailbox.MH.set_sequences mailbox.MMDF mailbox.MMDF.__init__ mailbox.Maildir._create_tmp
-        mailbox._create_carefully mailbox._create_temporary mailbox._mboxMMDF mailbox._singlefileMailbox
-        mailbox._singlefileMailbox.__init__ mailbox._singlefileMailbox.close mailbox._singlefileMailbox.flush
-        mailbox.mbox mailbox.mbox.__init__ pstats.Stats.dump_stats sndhdr.test_aifc sndhdr.test_wav
+        mailbox.Babyl.__setitem__ mailbox.Babyl.add mailbox.Babyl.close mailbox.Babyl.flush mailbox.Babyl.remove
+        mailbox.MH.__setitem__ mailbox.MH._dump_sequences mailbox.MH.get_bytes mailbox.MH.get_message
+        mailbox.MH.lock mailbox.MH.remove mailbox.MH.set_sequences mailbox.MMDF mailbox.MMDF.__init__
+        mailbox.MMDF.close mailbox.MMDF.flush mailbox.Maildir._create_tmp mailbox._create_carefully
+        mailbox._create_temporary mailbox._mboxMMDF mailbox._mboxMMDF.__init__ mailbox._mboxMMDF.close
+        mailbox._mboxMMDF.flush mailbox._singlefileMailbox mailbox._singlefileMailbox.__init__
+        mailbox._singlefileMailbox.close mailbox._singlefileMailbox.flush mailbox.mbox mailbox.mbox.__init__
+        mailbox.mbox.close mailbox.mbox.flush pstats.Stats.dump_stats sndhdr.test_aifc sndhdr.test_wav
         sunau.Au_write sunau.Au_write.__enter__ sunau.Au_write.__init__ sunau.open
         tkinter.filedialog.askopenfile tkinter.filedialog.askopenfiles tkinter.filedialog.asksaveasfile
         tokenize._builtin_open tracemalloc.Snapshot.dump uu.decode uu.encode uu.test wave.Wave_write
@@ -241,13 +382,16 @@ _REACHES: dict[str, str] = {
         zipapp.get_interpreter
     """,
     "copyreg._extension_cache.<write>": """
-        copyreg.clear_extension_cache copyreg.remove_extension
+        copyreg._extension_cache copyreg.clear_extension_cache copyreg.remove_extension
     """,
     "copyreg._extension_registry.<write>": """
-        copyreg.add_extension
+        copyreg._extension_registry copyreg.add_extension
+    """,
+    "copyreg._inverted_registry.<write>": """
+        copyreg._inverted_registry
     """,
     "copyreg.dispatch_table.<write>": """
-        copyreg.pickle
+        copyreg.dispatch_table copyreg.pickle
     """,
     "io.FileIO": """
         getpass.unix_getpass
@@ -258,7 +402,10 @@ _REACHES: dict[str, str] = {
         cgi.FieldStorage.read_binary cgi.FieldStorage.read_lines cgi.FieldStorage.read_lines_to_eof
         cgi.FieldStorage.read_lines_to_outerboundary cgi.FieldStorage.read_single cgi.parse cgi.parse_multipart
         pathlib.Path.open pathlib.Path.read_bytes pathlib.Path.read_text pathlib.Path.write_bytes
-        pathlib.Path.write_text
+        pathlib.Path.write_text pathlib.PosixPath.open pathlib.PosixPath.read_bytes pathlib.PosixPath.read_text
+        pathlib.PosixPath.write_bytes pathlib.PosixPath.write_text pathlib.WindowsPath.open
+        pathlib.WindowsPath.read_bytes pathlib.WindowsPath.read_text pathlib.WindowsPath.write_bytes
+        pathlib.WindowsPath.write_text
     """,
     "io.open_code": """
         modulefinder.ModuleFinder.find_module modulefinder._find_module
@@ -281,7 +428,9 @@ _REACHES: dict[str, str] = {
         contextlib.chdir.__enter__ contextlib.chdir.__exit__
     """,
     "os.chmod": """
-        pathlib.Path.chmod pathlib.Path.lchmod zipapp._copy_archive zipapp.create_archive zipapp.main
+        pathlib.Path.chmod pathlib.Path.lchmod pathlib.PosixPath.chmod pathlib.PosixPath.lchmod
+        pathlib.WindowsPath.chmod pathlib.WindowsPath.lchmod zipapp._copy_archive zipapp.create_archive
+        zipapp.main
     """,
     "os.execv": """
         _bootsubprocess.Popen.wait
@@ -290,44 +439,50 @@ _REACHES: dict[str, str] = {
         cgitb.Hook.__call__ cgitb.Hook.handle
     """,
     "os.link": """
-        mailbox.MH.pack mailbox.Maildir.add mailbox._lock_file mailbox._singlefileMailbox.lock
-        pathlib.Path.hardlink_to
+        mailbox.Babyl.lock mailbox.MH.pack mailbox.MMDF.lock mailbox.Maildir.add mailbox._lock_file
+        mailbox._mboxMMDF.lock mailbox._singlefileMailbox.lock mailbox.mbox.lock pathlib.Path.hardlink_to
+        pathlib.PosixPath.hardlink_to pathlib.WindowsPath.hardlink_to
     """,
     "os.mkdir": """
         mailbox.MH mailbox.MH.__init__ mailbox.MH.add_folder mailbox.MH.get_folder mailbox.Maildir
         mailbox.Maildir.__init__ mailbox.Maildir.get_folder mailbox.Maildir.next pathlib.Path.mkdir
+        pathlib.PosixPath.mkdir pathlib.WindowsPath.mkdir
     """,
     "os.open": """
         _pyio.FileIO _pyio.FileIO.__del__ _pyio.FileIO.__init__ _pyio.__getattr__ _pyio._open_code_with_warning
         _pyio.open imghdr.test imghdr.testall mailbox.Maildir.add_folder pathlib.Path.touch
-        pipes.Template.makepipeline pipes.makepipeline sndhdr.test sndhdr.testall
+        pathlib.PosixPath.touch pathlib.WindowsPath.touch pipes.Template.makepipeline pipes.makepipeline
+        sndhdr.test sndhdr.testall
     """,
     "os.popen": """
         pipes.Template.open pipes.Template.open_r pipes.Template.open_w
     """,
     "os.remove": """
         logging.handlers.RotatingFileHandler.doRollover logging.handlers.TimedRotatingFileHandler.doRollover
-        mailbox.MH.add mailbox.MH.close mailbox.MH.remove_folder mailbox.MH.unlock mailbox.Maildir.clean
-        mailbox.Maildir.discard mailbox.Maildir.remove mailbox.Maildir.remove_folder
-        mailbox._singlefileMailbox.unlock mailbox._unlock_file
+        mailbox.Babyl.unlock mailbox.MH.add mailbox.MH.close mailbox.MH.remove_folder mailbox.MH.unlock
+        mailbox.MMDF.unlock mailbox.Maildir.clean mailbox.Maildir.discard mailbox.Maildir.remove
+        mailbox.Maildir.remove_folder mailbox._mboxMMDF.unlock mailbox._singlefileMailbox.unlock
+        mailbox._unlock_file mailbox.mbox.unlock
     """,
     "os.rename": """
-        logging.handlers.BaseRotatingHandler.rotate mailbox.Maildir.__setitem__ pathlib.Path.rename
+        logging.handlers.BaseRotatingHandler.rotate logging.handlers.RotatingFileHandler.rotate
+        logging.handlers.TimedRotatingFileHandler.rotate mailbox.Maildir.__setitem__ pathlib.Path.rename
+        pathlib.PosixPath.rename pathlib.WindowsPath.rename
     """,
     "os.replace": """
-        pathlib.Path.replace
+        pathlib.Path.replace pathlib.PosixPath.replace pathlib.WindowsPath.replace
     """,
     "os.rmdir": """
-        pathlib.Path.rmdir
+        pathlib.Path.rmdir pathlib.PosixPath.rmdir pathlib.WindowsPath.rmdir
     """,
     "os.symlink": """
-        pathlib.Path.symlink_to
+        pathlib.Path.symlink_to pathlib.PosixPath.symlink_to pathlib.WindowsPath.symlink_to
     """,
     "os.system": """
         _bootsubprocess.check_output pipes.Template.copy
     """,
     "os.unlink": """
-        pathlib.Path.unlink
+        pathlib.Path.unlink pathlib.PosixPath.unlink pathlib.WindowsPath.unlink
     """,
     "signal.signal": """
         unittest.installHandler unittest.main.TestProgram.runTests unittest.main.installHandler
