@@ -53,5 +53,8 @@ def fetch(names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir
     report = api.fetch(lockfile, cache_dir=cache_dir, endpoint=opts.get("endpoint"), token=opts.get("token"),
                        manifest=manifest, fail_on=fail_on, progress=progress(), mirror=mirror_url, no_hub=no_hub,
                        plain_http=plain_http, names=names, frozen=frozen, policy=policy_path, max_workers=max_workers)
-    anchors = api.sarif_anchors(lockfile, manifest=manifest, frozen=frozen, policy=policy_path)
+    # Anchors place findings at lockfile/manifest lines; a text report without findings places
+    # nothing, so a clean fetch does not read both files again after its last byte.
+    anchors = (api.sarif_anchors(lockfile, manifest=manifest, frozen=frozen, policy=policy_path)
+               if fmt != "text" or report.all_findings() else None)
     return emit(report, fmt, output, anchors=anchors, category=sarif_category)

@@ -23,6 +23,7 @@ when the mirror's fallback is ``hub``; with ``none`` the Hub is never contacted.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -83,7 +84,12 @@ class _Fetcher:
         self.fail_on = fail_on
         self._client_factory = client_factory
         self._client: Any = None
-        self.scanner = scanner_fingerprint()
+
+    @functools.cached_property
+    def scanner(self) -> str:
+        # Asked for only where a record is judged or written: a first fetch reads the scanner's
+        # sources while the bytes download (the preload thread), not before the first request.
+        return scanner_fingerprint()
 
     def client(self) -> Any:
         if self._client is None:
@@ -115,8 +121,9 @@ class _Fetcher:
         # Re-hashed, not trusted from fingerprints: fetch is the door, and reading local bytes is far
         # cheaper than the download it saves. Re-scanned too: the verdict comes from the bytes, and a
         # record that disagrees with them (MG-H108) is replaced by re-admitting the snapshot.
-        existing = finish(self.layout, group, check_snapshot(self.layout, group), self.policy, reattest=False,
-                          scanner=self.scanner)
+        check = check_snapshot(self.layout, group)
+        existing = finish(self.layout, group, check, self.policy, reattest=False,
+                          scanner=self.scanner if check.admitted else None)
         rec = existing.check.record
         if existing.sound and rec is not None and rec.judged_by(self.scanner, self.policy.sha256, self.fail_on):
             out.results = existing.results

@@ -63,6 +63,7 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     listing: list[Any] = []
     trouble: list[ModelguardError] = []
     answered = threading.Event()
+    heard = threading.Event()  # the Hub has answered a first HEAD: requests are on their way
     locked = {lf.path: lf for lf in missing}
 
     def ask() -> None:
@@ -80,6 +81,7 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     def gate(path: str, etag: str) -> ModelguardError | None:
         """A file's bytes are asked for only when what the Hub publishes for it agrees with the lock: its
         HEAD's ETag (the LFS SHA-256 or git blob SHA-1 at the locked commit), else the listing's word."""
+        heard.set()
         lf = locked[path]
         if etag == blob_name(lf):
             return None  # the listing is still checked before anything is admitted
@@ -93,7 +95,7 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     asking = threading.Thread(target=ask, name="modelguard-resolve", daemon=True)
     asking.start()
     # While bytes flow the main thread only waits: import the scanners these files will most likely need.
-    threading.Thread(target=_preload_scanners, args=([lf.path for lf in missing],), name="modelguard-preload",
+    threading.Thread(target=_preload_scanners, args=([lf.path for lf in missing], heard), name="modelguard-preload",
                      daemon=True).start()
     wanted = [(lf, Want(lf.path, lf.size, None, quarantine / f"{index:05d}.download", key=lf.sha256))
               for index, lf in enumerate(missing)]
@@ -124,6 +126,9 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     return out
 
 
+PRELOAD_AFTER = 2.0
+"""seconds the scanner preload waits for the Hub's first answer before it imports anyway"""
+
 _LIKELY: dict[str, tuple[Format, ...]] = {
     ".safetensors": (Format.SAFETENSORS,), ".json": (Format.JSON,), ".py": (Format.PYTHON,),
     ".bin": (Format.ZIP, Format.PICKLE, Format.PYTORCH_LEGACY), ".pt": (Format.ZIP, Format.PICKLE),
@@ -133,11 +138,15 @@ _LIKELY: dict[str, tuple[Format, ...]] = {
 """the formats a file name suggests: only to import their scanners early (the scan decides by content)"""
 
 
-def _preload_scanners(paths: list[str]) -> None:
+def _preload_scanners(paths: list[str], heard: threading.Event) -> None:
+    # Not before the first answer: until then these imports would hold the GIL against the HTTP
+    # client's own start (httpx, the SSL context), which is what the first request waits for.
+    heard.wait(timeout=PRELOAD_AFTER)
     from modelguard.scan import preload
-    from modelguard.trust import evaluate  # noqa: F401 - what scan_and_evaluate needs beyond the scanners
+    from modelguard.trust import evaluate  # what scan_and_evaluate needs beyond the scanners
 
     preload({fmt for p in paths for fmt in _LIKELY.get(os.path.splitext(p)[1].lower(), ())})
+    evaluate.scanner_fingerprint()  # cached: the admission record names it
 
 
 def _check(lf: LockedFile, rf: Any, got: Done, group: Group) -> None:

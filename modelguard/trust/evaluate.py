@@ -15,6 +15,7 @@ A config's ``auto_map`` is read from the scanner's findings
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Iterable, Sequence
@@ -206,9 +207,11 @@ def suppressed_findings(
     return apply_suppressions(found, policy, today=clock.today(), model=model, repo=repo)
 
 
+@functools.cache
 def scanner_fingerprint() -> str:
     """Identifies the scanner that produced a verdict: the package version plus a hash of the
-    scanner sources and the rule table. A different fingerprint makes verify re-scan."""
+    scanner sources and the rule table. A different fingerprint makes verify re-scan. Computed once
+    per process: the code a process scans with is the code it imported, whatever changes on disk later."""
     from modelguard import __version__
 
     package = Path(__file__).resolve().parent.parent

@@ -20,11 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import tomlkit
-import tomlkit.exceptions
-from tomlkit.container import OutOfOrderTableProxy
-from tomlkit.items import AoT, Table
-
 from modelguard import clock
 from modelguard.errors import ConfigError, ModelguardError, RevokedError, UnreadableError, UsageError
 from modelguard.models import Finding
@@ -36,6 +31,8 @@ from modelguard.spec.types import Policy, Revocation
 from modelguard.store.atomic import replace_file
 
 if TYPE_CHECKING:
+    import tomlkit
+
     from modelguard.store.cache import Layout
     from modelguard.store.publish import SetAside
 
@@ -154,6 +151,10 @@ def revocation_edit(path: str | os.PathLike[str], target: Target, reason: str, *
     """
     if not reason.strip():
         raise UsageError("--reason is required: say why, so every machine that refuses the model can tell its user")
+    # tomlkit only here, where the policy is edited: fetch and verify check revocations without it.
+    import tomlkit
+    from tomlkit.items import AoT
+
     file = Path(path)
     original = _read(file)
     doc = _parse(original, file)
@@ -222,6 +223,10 @@ def _revoked_parent(doc: tomlkit.TOMLDocument, file: Path) -> Any:
     A ``[policy]`` whose sub-tables come after other tables is a tomlkit ``OutOfOrderTableProxy``, not a
     ``Table``: both are the one policy table, and both take the new entry.
     """
+    import tomlkit
+    from tomlkit.container import OutOfOrderTableProxy
+    from tomlkit.items import Table
+
     is_manifest = any(k in doc for k in ("hf-model", "provider-model", "policy-file"))
     if "policy" in doc:
         policy = doc["policy"]
@@ -248,6 +253,9 @@ def _read(file: Path) -> str:
 
 
 def _parse(text: str, file: Path) -> tomlkit.TOMLDocument:
+    import tomlkit
+    import tomlkit.exceptions
+
     try:
         key_lines(text, source=str(file))  # shaped so tomlkit gets no bomb
     except OverBudget as e:
