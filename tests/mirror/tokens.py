@@ -73,6 +73,8 @@ class TokenService:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
             access.append({"type": kind, "name": name, "actions": [a for a in actions.split(",") if a]})
+        # The real registry checks exp/nbf against its own clock, so the token is valid relative to now
+        # (never a fixed date): 5 minutes ahead, 10 s of skew behind.
         now = int(dt.datetime.now(dt.timezone.utc).timestamp())
         der = self.cert.public_bytes(serialization.Encoding.DER)
         header = {"typ": "JWT", "alg": "ES256", "x5c": [base64.b64encode(der).decode()]}

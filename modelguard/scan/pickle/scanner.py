@@ -84,8 +84,8 @@ _PREFIX_RULES_BROKEN = frozenset({"MG-S101", "MG-S103", "MG-S107"})
 
 def loads_findings(ctx: ScanContext, source: Source, *, limit: int = PROBE_BYTES,
                    report_limits: bool = False) -> list[Finding]:
-    """What ``pickle.loads(<the bytes of source>)`` would do, for bytes a loader unpickles when they
-    look pickled (a PyTables attribute ending in ``.``): a complete pickle counts fully; a broken
+    """What unpickling the bytes of ``source`` would do (modelled, never run), for bytes a loader
+    unpickles when they look pickled (a PyTables attribute ending in ``.``): a complete pickle counts fully; a broken
     one only through the calls it made before breaking; bytes that are not a pickle count nothing.
     Bounded by ``limit`` bytes; with ``report_limits`` a pickle too large for it is MG-S003 (a
     PyTables row is unpickled whatever its size, so what was not analysed must not pass)."""
