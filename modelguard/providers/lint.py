@@ -19,8 +19,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 
-import tomlkit
-
 from modelguard import clock
 from modelguard.errors import LockfileError
 from modelguard.models import FileResult, Finding, Report, Severity
@@ -30,7 +28,7 @@ from modelguard.providers.ownfiles import own_findings, recognise
 from modelguard.report.rules import finding
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.lockfile import read_lockfile_text
-from modelguard.spec.tomlsource import key_lines
+from modelguard.spec.tomlsource import TomlSyntaxError, key_lines, loads
 from modelguard.spec.types import Policy
 
 DEFAULT_LOCKFILE = "modelguard.lock"
@@ -61,11 +59,11 @@ def read_locked_ids(path: str) -> LockedIds:
     """The ``[[provider-model]]`` IDs of a lockfile (read-only, tolerant of other tables)."""
     text = read_lockfile_text(path)  # within the lockfile budget
     try:
-        key_lines(text, source=path)  # shaped so tomlkit gets no bomb
-        doc = tomlkit.parse(text).unwrap()
+        key_lines(text, source=path)  # shaped so the parser gets no bomb
+        doc = loads(text)
     except OverBudget as e:
         raise LockfileError(e.message, rule=e.rule) from None
-    except tomlkit.exceptions.ParseError as e:
+    except TomlSyntaxError as e:
         raise LockfileError(f"lockfile {path} is not valid TOML: {e}") from None
     entries = doc.get("provider-model", [])
     if not isinstance(entries, list):

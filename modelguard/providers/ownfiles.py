@@ -22,15 +22,12 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
-
 from modelguard.models import Finding
 from modelguard.providers.catalog import PROVIDER_NAMES, Catalog
 from modelguard.providers.lifecycle import lifecycle_findings
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.policy import POLICY_KEYS
-from modelguard.spec.tomlsource import key_lines
+from modelguard.spec.tomlsource import key_lines, loads
 from modelguard.spec.types import Policy
 
 MANIFEST = "modelguard-manifest"
@@ -53,8 +50,8 @@ def recognise(text: str) -> OwnFile | None:
     """The kind of modelguard file ``text`` is, or None when it is not one."""
     try:
         key_lines(text)  # a file shaped to hurt a parser (nesting, dotted keys, a huge line) is none of ours
-        data = tomlkit.parse(text).unwrap()
-    except (tomlkit.exceptions.TOMLKitError, ValueError, OverBudget):
+        data = loads(text)  # the reader modelguard itself reads these files with
+    except (ValueError, OverBudget):  # TomlSyntaxError is a ValueError
         return None
     if not data:
         return None

@@ -16,18 +16,13 @@ Must not import hub, cache or scanners.
 from __future__ import annotations
 
 import os
-import re
 import stat
-import sys
 from collections.abc import Mapping
 from typing import Any
 
-import tomlkit
-import tomlkit.exceptions
-
 from modelguard.errors import LockfileError, UnreadableError, UsageError
 from modelguard.spec import bounded, filenames, ids, limits
-from modelguard.spec.tomlsource import key_lines
+from modelguard.spec.tomlsource import TomlSyntaxError, key_lines, loads
 from modelguard.spec.types import LockedFile, LockedHFModel, LockedProviderModel, Lockfile
 from modelguard.store.atomic import replace_file, write_target
 
@@ -156,27 +151,15 @@ def parse_lockfile(text: str, *, source: str = filenames.LOCKFILE) -> Lockfile:
 
 
 def _load(text: str, source: str) -> dict[str, Any]:
-    """Parse TOML strictly. tomllib where there is one: tomlkit takes seconds per thousand files."""
-    line: int | str = "?"
-    if sys.version_info >= (3, 11):
-        import tomllib
-
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            found = re.search(r"line (\d+)", str(e))
-            line = found.group(1) if found else "?"
-    else:  # pragma: no cover - Python 3.10
-        try:
-            parsed: dict[str, Any] = tomlkit.parse(text).unwrap()
-            return parsed
-        except tomlkit.exceptions.ParseError as e:
-            line = e.line
-    raise LockfileError(
-        f"{source}:{line}: not valid TOML; the lockfile is generated, never edited by hand: "
-        "restore it from version control, or delete it and run `modelguard lock`",
-        rule="MG-L004",
-    )
+    """Parse TOML strictly (:func:`modelguard.spec.tomlsource.loads`: tomlkit takes seconds per thousand files)."""
+    try:
+        return loads(text)
+    except TomlSyntaxError as e:
+        raise LockfileError(
+            f"{source}:{e.line}: not valid TOML; the lockfile is generated, never edited by hand: "
+            "restore it from version control, or delete it and run `modelguard lock`",
+            rule="MG-L004",
+        ) from None
 
 
 class _Reader:

@@ -52,23 +52,36 @@ def parse_toml(text: str, source: str) -> tuple[dict[str, Any], dict[str, int]]:
         lines = key_lines(text, source=source)  # bounded before the parser sees it
     except limits.OverBudget as e:
         raise ConfigError(e.message, rule=e.rule) from None
-    return _parse(text, source), lines
+    try:
+        return loads(text), lines
+    except TomlSyntaxError as e:
+        raise ConfigError(f"{source}:{e.line}: invalid TOML ({e.message}); fix the syntax") from None
 
 
-def _parse(text: str, source: str) -> dict[str, Any]:
-    """Plain values: the standard library's reader where there is one (a fifth of tomlkit's import and
-    parse time, on every command's path), tomlkit's on Python 3.10. Both read TOML 1.0."""
+class TomlSyntaxError(ValueError):
+    """Text that is not TOML: the 1-based ``line`` where the reader stopped ("?" when it does not say)."""
+
+    def __init__(self, line: str, message: str) -> None:
+        super().__init__(f"{message} (line {line})")
+        self.line = line
+        self.message = message
+
+
+def loads(text: str) -> dict[str, Any]:
+    """Plain values of a TOML text, for every file modelguard reads (tomlkit only edits): the standard
+    library's reader where there is one (a fifth of tomlkit's import and parse time, on every
+    command's path), tomlkit's on Python 3.10. Both read TOML 1.0. Not bounded here: callers run
+    :func:`key_lines` (or read within a budget) first. Raises :class:`TomlSyntaxError`."""
     if sys.version_info >= (3, 11):
         import tomllib
 
         try:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            # "Invalid value (at line 3, column 7)": the line goes in front, compiler-style.
+            # "Invalid value (at line 3, column 7)"
             found = re.search(r"\(at line (\d+), column \d+\)$", str(e))
-            message = str(e)[:found.start()].rstrip() if found else str(e)
-            line = found.group(1) if found else "?"
-            raise ConfigError(f"{source}:{line}: invalid TOML ({message}); fix the syntax") from None
+            raise TomlSyntaxError(found.group(1) if found else "?",
+                                  str(e)[:found.start()].rstrip() if found else str(e)) from None
     import tomlkit  # pragma: no cover - Python 3.10
     import tomlkit.exceptions
 
@@ -77,8 +90,7 @@ def _parse(text: str, source: str) -> dict[str, Any]:
         return data
     except tomlkit.exceptions.ParseError as e:  # pragma: no cover - Python 3.10
         cut = str(e).rfind(" at line ")
-        raise ConfigError(f"{source}:{e.line}: invalid TOML ({str(e)[:cut] if cut > 0 else e}); "
-                          "fix the syntax") from None
+        raise TomlSyntaxError(str(e.line), str(e)[:cut] if cut > 0 else str(e)) from None
 
 
 def key_lines(text: str, *, source: str = "<toml>") -> dict[str, int]:
