@@ -26,6 +26,7 @@ from modelguard.providers.catalog import Catalog, load_catalog
 from modelguard.providers.lifecycle import alias_finding, lifecycle_findings
 from modelguard.providers.ownfiles import own_findings, recognise
 from modelguard.report.rules import finding
+from modelguard.spec import bounded
 from modelguard.spec.limits import OverBudget
 from modelguard.spec.lockfile import read_lockfile_text
 from modelguard.spec.tomlsource import TomlSyntaxError, key_lines, loads
@@ -165,19 +166,11 @@ def _read_start(path: str) -> bytes | None:
     Opened non-blocking and checked with fstat before reading: a FIFO named on the command line (or
     met while walking a folder) would otherwise hold ``lint`` and the pre-commit hook forever.
     """
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    fd = os.open(path, bounded.READ_FLAGS)
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
-        chunks: list[bytes] = []
-        left = _MAX_BYTES + 1
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
-        return b"".join(chunks)
+        return bounded.read_prefix(fd, _MAX_BYTES + 1)
     finally:
         os.close(fd)
 

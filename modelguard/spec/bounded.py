@@ -30,6 +30,23 @@ from modelguard.errors import UnreadableError, UsageError
 from modelguard.spec import limits
 from modelguard.spec.limits import Budget, OverBudget
 
+READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+"""Opening for a bounded read: O_NONBLOCK so that opening a FIFO never waits for a writer (the caller
+then refuses anything that is not a regular file, by ``fstat``)."""
+
+
+def read_prefix(fd: int, limit: int) -> bytes:
+    """At most ``limit`` bytes from ``fd``, read in 1 MiB pieces until the end or the limit."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
 
 def read_capped(path: str | os.PathLike[str], budget: Budget, cap: int, *, what: str = "",
                 follow: bool = True) -> bytes:
@@ -39,10 +56,8 @@ def read_capped(path: str | os.PathLike[str], budget: Budget, cap: int, *, what:
     files inside the verified cache, where a link is never something modelguard made.
     """
     name = what or os.fspath(path)
-    # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd = os.open(path, flags if follow else flags | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, READ_FLAGS if follow else READ_FLAGS | getattr(os, "O_NOFOLLOW", 0))
     except FileNotFoundError:
         raise
     except OSError as e:
@@ -56,19 +71,11 @@ def read_capped(path: str | os.PathLike[str], budget: Budget, cap: int, *, what:
                              "point to a file")
         if info.st_size > cap:
             raise OverBudget(budget, f"{name} ({info.st_size} bytes)")
-        chunks: list[bytes] = []
-        left = cap + 1  # one byte more than allowed tells a file that grew while read
-        while left > 0:
-            chunk = os.read(fd, min(left, 1 << 20))
-            if not chunk:
-                break
-            chunks.append(chunk)
-            left -= len(chunk)
+        data = read_prefix(fd, cap + 1)  # one byte more than allowed tells a file that grew while read
     except OSError as e:
         raise UnreadableError(f"cannot read {name}: {e.strerror or e}") from None
     finally:
         os.close(fd)
-    data = b"".join(chunks)
     if len(data) > cap:
         raise OverBudget(budget, f"{name} (more than {cap} bytes)")
     return data
