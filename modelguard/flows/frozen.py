@@ -50,19 +50,20 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
          policy_path: PathLike | None = None) -> Inputs:
     """The inputs of a fetch or verify: the lockfile and manifest as usual, or, with ``frozen``, the
     lockfile alone under an explicit policy (see the module docstring)."""
-    from modelguard.flows.verify import read_inputs
+    from modelguard.spec.lockfile import read_lockfile_body
 
     if policy_path is not None and not frozen:
         raise UsageError("--policy applies with --frozen only: without it the policy is the manifest's; add --frozen "
                          "to enforce a policy file on the lockfile alone")
-    found = _manifest(lockfile_path, manifest_path)
-    if not frozen or found is not None:
-        read_in = read_inputs(lockfile_path, manifest_path)  # the manifest's absence is its error here
-        lockfile, body = read_in.lockfile, read_in.body
-        if not frozen:
-            return Inputs(lockfile, read_in.manifest, body)
-    else:
-        lockfile, body = _lockfile(lockfile_path)
+    found = _manifest(lockfile_path, manifest_path)  # read once, used by both paths
+    lockfile, body = read_lockfile_body(os.fspath(lockfile_path))
+    if not frozen:
+        if found is None:  # its absence is the error here (manifest_for raises, as verify's read does)
+            from modelguard.flows.verify import manifest_for
+            from modelguard.spec.manifest import load_manifest
+
+            found = load_manifest(os.fspath(manifest_for(Path(lockfile_path), manifest_path)))
+        return Inputs(lockfile, found, body)
     notes: list[Finding] = []
     if policy_path is not None:
         from modelguard.spec.policy import load_policy_file
@@ -91,22 +92,6 @@ def read(lockfile_path: PathLike, manifest_path: PathLike | None = None, *, froz
                         mirror=found.mirror if found is not None else None,
                         max_workers=found.max_workers if found is not None else None)
     return Inputs(lockfile, stand_in, body, frozen=True, notes=tuple(notes))
-
-
-def _lockfile(lockfile_path: PathLike) -> tuple[Lockfile, bytes]:
-    """The lockfile and the exact bytes it was parsed from (what its signature is checked on), read
-    within its budget (``LOCK_BYTES``, no link followed out: :func:`~modelguard.spec.lockfile.read_lockfile_bytes`)."""
-    from modelguard.errors import LockfileError
-    from modelguard.spec.lockfile import parse_lockfile, read_lockfile_bytes
-
-    where = os.fspath(lockfile_path)
-    body = read_lockfile_bytes(where)
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LockfileError(f"{where}: not UTF-8 text; restore it from version control, or delete it and run "
-                            "`modelguard lock`", rule="MG-L004") from None
-    return parse_lockfile(text, source=where), body
 
 
 def _manifest(lockfile_path: PathLike, manifest_path: PathLike | None) -> Manifest | None:

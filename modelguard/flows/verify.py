@@ -53,24 +53,23 @@ class Inputs:
 def read_inputs(lockfile_path: str | os.PathLike[str], manifest_path: str | os.PathLike[str] | None = None
                 ) -> Inputs:
     """Read the lockfile once and the manifest it was made from (next to it unless given)."""
-    from modelguard.errors import LockfileError
-    from modelguard.spec.lockfile import parse_lockfile, read_lockfile_bytes
+    from modelguard.spec.lockfile import read_lockfile_body
     from modelguard.spec.manifest import load_manifest
 
     lock_path = Path(lockfile_path)
-    body = read_lockfile_bytes(str(lock_path))  # within LOCK_BYTES; missing, unreadable: the lockfile's own error
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        raise LockfileError(f"{lock_path}: not UTF-8 text; restore it from version control, or delete it and run "
-                            "`modelguard lock`", rule="MG-L004") from None
-    lockfile = parse_lockfile(text, source=str(lock_path))  # the very bytes the signature is checked on
+    # within LOCK_BYTES, missing or unreadable: the lockfile's own error; the body is what the signature is checked on
+    lockfile, body = read_lockfile_body(str(lock_path))
+    return Inputs(lockfile, load_manifest(str(manifest_for(lock_path, manifest_path))), body, lock_path)
+
+
+def manifest_for(lock_path: Path, manifest_path: str | os.PathLike[str] | None) -> Path:
+    """The manifest a lockfile was made from: ``manifest_path``, else the one beside it; ConfigError when absent."""
     found = Path(manifest_path) if manifest_path is not None else filenames.manifest_beside(lock_path)
     if not found.is_file():
         raise ConfigError(
             f"no manifest at {found}: the policy and the freshness check need it; pass --manifest"
         )
-    return Inputs(lockfile, load_manifest(str(found)), body, lock_path)
+    return found
 
 
 def load_inputs(

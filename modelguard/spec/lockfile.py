@@ -314,7 +314,17 @@ def read_lockfile_bytes(path: str) -> bytes:
 
 
 def read_lockfile_text(path: str) -> str:
-    raw = read_lockfile_bytes(path)
+    return _decode(read_lockfile_bytes(path), path)
+
+
+def read_lockfile_body(path: str) -> tuple[Lockfile, bytes]:
+    """The lockfile and the exact bytes it was parsed from (what its signature is checked on), read
+    within its budget; errors as :func:`read_lockfile`."""
+    body = read_lockfile_bytes(path)
+    return parse_lockfile(_decode(body, path), source=path), body
+
+
+def _decode(raw: bytes, path: str) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
