@@ -41,6 +41,10 @@ def fetch(names: tuple[str, ...], lockfile: str, manifest: str | None, cache_dir
     file and rule why), the policy and cache used, and a summary line. --dry-run says what would
     be downloaded (text or json) and changes nothing.
     """
+    if not (dry_run or no_hub):
+        from modelguard.hub.warm import warm_up
+
+        warm_up()  # huggingface_hub and its HTTP client are made while the rest of modelguard is imported
     from modelguard import api
 
     opts = globals_of()

@@ -345,7 +345,7 @@ def fetch(
     from modelguard.flows.select import select
 
     if not no_hub:
-        from modelguard.hub.session import warm_up
+        from modelguard.hub.warm import warm_up
 
         warm_up()  # the HTTP client is made while the lock is read and the cache checked
     inputs = chosen.read(lockfile_path, manifest_path, frozen=frozen, policy_path=policy_path)

@@ -3,8 +3,9 @@ the lock and what the Hub publishes, before the fetcher scans and admits them.
 
 The files are downloaded over a bounded pool of connections (:mod:`modelguard.hub.pool`: pieces of
 big files in parallel, cut transfers resumed, partial downloads of an earlier run continued from
-quarantine). While the first bytes flow, the Hub is asked what it publishes at the locked commit
-(:func:`modelguard.hub.client.resolve`), side by side with the files' HEAD requests. A file's bytes
+quarantine). Once every connection is transferring (:attr:`~modelguard.hub.pool.Pool.flowing`), the
+Hub is asked what it publishes at the locked commit (:func:`modelguard.hub.client.resolve`) while the
+bytes flow, and the scanners the files will need are imported. A file's bytes
 are asked for only when the Hub's answer for it agrees with the lock: its HEAD's ETag (the SHA-256
 or git blob SHA-1 it publishes at the locked commit), else the listing's word; so a file whose
 published hash is not the locked one is refused without a byte downloaded (MG-H003, MG-H006,
@@ -63,10 +64,14 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     listing: list[Any] = []
     trouble: list[ModelguardError] = []
     answered = threading.Event()
-    heard = threading.Event()  # the Hub has answered a first HEAD: requests are on their way
+    flowing = threading.Event()  # every connection has its first piece (hub.pool.Pool.flowing)
     locked = {lf.path: lf for lf in missing}
 
     def ask() -> None:
+        # Asked once every connection has its first piece: the listing is needed before admission, not
+        # before the first byte, and its answer (thousands of files for a big repo) is not parsed while
+        # the openers turn HEAD answers into transfers. A gate that needs it now sets ``flowing``.
+        flowing.wait(timeout=PRELOAD_AFTER)
         try:
             remote = hub.resolve(client, group.repo, group.commit)
             if remote.commit != group.commit:
@@ -81,10 +86,10 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     def gate(path: str, etag: str) -> ModelguardError | None:
         """A file's bytes are asked for only when what the Hub publishes for it agrees with the lock: its
         HEAD's ETag (the LFS SHA-256 or git blob SHA-1 at the locked commit), else the listing's word."""
-        heard.set()
         lf = locked[path]
         if etag == blob_name(lf):
             return None  # the listing is still checked before anything is admitted
+        flowing.set()  # the listing decides now: ask for it at once
         answered.wait()
         if trouble:
             return trouble[0]
@@ -95,14 +100,14 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
     asking = threading.Thread(target=ask, name="modelguard-resolve", daemon=True)
     asking.start()
     # While bytes flow the main thread only waits: import the scanners these files will most likely need.
-    threading.Thread(target=_preload_scanners, args=([lf.path for lf in missing], heard), name="modelguard-preload",
+    threading.Thread(target=_preload_scanners, args=([lf.path for lf in missing], flowing), name="modelguard-preload",
                      daemon=True).start()
     wanted = [(lf, Want(lf.path, lf.size, None, quarantine / f"{index:05d}.download", key=lf.sha256))
               for index, lf in enumerate(missing)]
     try:
         # The lock is checked after the download (check_locked), so the ETag's verdict (MG-H003) comes first.
         done = _download(client, group, [want for _, want in wanted], partials, workers=workers, progress=progress,
-                         gate=gate)
+                         gate=gate, flowing=flowing)
     finally:
         asking.join()
     if trouble:
@@ -127,7 +132,7 @@ def stage_from_hub(client: Any, group: Group, missing: list[LockedFile], quarant
 
 
 PRELOAD_AFTER = 2.0
-"""seconds the scanner preload waits for the Hub's first answer before it imports anyway"""
+"""seconds the listing and the scanner preload wait for the transfers to start before they go ahead anyway"""
 
 _LIKELY: dict[str, tuple[Format, ...]] = {
     ".safetensors": (Format.SAFETENSORS,), ".json": (Format.JSON,), ".py": (Format.PYTHON,),
@@ -138,10 +143,11 @@ _LIKELY: dict[str, tuple[Format, ...]] = {
 """the formats a file name suggests: only to import their scanners early (the scan decides by content)"""
 
 
-def _preload_scanners(paths: list[str], heard: threading.Event) -> None:
-    # Not before the first answer: until then these imports would hold the GIL against the HTTP
-    # client's own start (httpx, the SSL context), which is what the first request waits for.
-    heard.wait(timeout=PRELOAD_AFTER)
+def _preload_scanners(paths: list[str], flowing: threading.Event) -> None:
+    # Not before every connection has its first piece: until then these imports (tens of ms of CPU)
+    # would hold the GIL against the HTTP client's start and the openers' HEAD -> GET, and every
+    # transfer that starts later ends later.
+    flowing.wait(timeout=PRELOAD_AFTER)
     from modelguard.scan import preload
     from modelguard.trust import evaluate  # what scan_and_evaluate needs beyond the scanners
 
@@ -165,7 +171,7 @@ def _check(lf: LockedFile, rf: Any, got: Done, group: Group) -> None:
 
 
 def _download(client: Any, group: Group, wanted: list[Want], partials: PartialStore, *, workers: int,
-              progress: bool, gate: Gate) -> dict[str, Done]:
+              progress: bool, gate: Gate, flowing: threading.Event) -> dict[str, Done]:
     """Download ``wanted`` side by side, continuing the partial downloads an earlier run left."""
     from modelguard.hub import client as hub
     from modelguard.hub.pool import Pool
@@ -181,7 +187,8 @@ def _download(client: Any, group: Group, wanted: list[Want], partials: PartialSt
         return hub.head_file(client, group.repo, group.commit, path, size)
 
     bars = Bars(sum(w.size or 0 for w in wanted), label=group.repo) if progress else None
-    pool = Pool(client, group.repo, group.commit, claim=claim, workers=workers, progress=bars, head=head, gate=gate)
+    pool = Pool(client, group.repo, group.commit, claim=claim, workers=workers, progress=bars, head=head, gate=gate,
+                flowing=flowing)
     try:
         return pool.run(wanted)
     finally:

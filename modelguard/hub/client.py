@@ -19,7 +19,7 @@ keeps serving for Xet-backed repos, redirecting to its Xet bridge) and never thr
 and writes it itself, so modelguard could not hash the bytes as they land, keep them in its own
 quarantine, resume them, or keep the token on the Hub's origin. modelguard's own HEAD and GET
 (:mod:`modelguard.hub.head`, :mod:`modelguard.hub.ranged`) ignore the Xet headers, and
-``HF_HUB_DISABLE_XET=1`` is set for huggingface_hub itself (:func:`modelguard.hub.session.hf`);
+``HF_HUB_DISABLE_XET=1`` is set for huggingface_hub itself (:func:`modelguard.hub.warm.hf`);
 parallel connections and pieces of big files (:mod:`modelguard.hub.pool`) give the throughput Xet's
 chunked transfers would. The fake Hubs do not speak Xet, so only the HTTP path is measured
 (``bench/RESULTS.md``).

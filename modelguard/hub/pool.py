@@ -77,7 +77,7 @@ class Pool:
 
     def __init__(self, client: HubClient, repo: str, commit: str, *, head: Head, claim: Claim,
                  workers: int = DEFAULT_WORKERS, progress: Progress | None = None, piece: int = PIECE,
-                 gate: Gate | None = None) -> None:
+                 gate: Gate | None = None, flowing: threading.Event | None = None) -> None:
         self.client = client
         self._gate = gate
         self.repo = repo
@@ -100,6 +100,13 @@ class Pool:
         """every transfer stops now (Ctrl-C, a bug)"""
         self._crash: BaseException | None = None
         self._results: dict[str, Done] = {}
+        self.flowing = flowing or threading.Event()
+        """set once every transfer connection has had its first piece (or nothing more can start), and when
+        :meth:`run` ends: from then on, work the caller does beside the pool (asking for the file listing,
+        importing scanners) delays no first byte"""
+        self._transfers = 0
+        self._taken = 0
+        self._opening = 0
 
     def run(self, wants: Sequence[Want]) -> dict[str, Done]:
         """Download ``wants``; a file that was never opened (after a failure without verdict) has no entry."""
@@ -108,6 +115,7 @@ class Pool:
         try:
             return self._run(jobs)
         finally:
+            self.flowing.set()
             for job in jobs:
                 if job.partial is not None and not job.finished:  # stopped mid-way: keep what arrived
                     if job.hasher is not None:
@@ -121,6 +129,7 @@ class Pool:
         # connection), up to the pool's size; a file of unknown size counts as one piece until its HEAD.
         count = {"open": min(self.workers, max(1, len(jobs))),
                  "get": min(self.workers, max(1, sum(len(cut(0, j.want.size or 1, self.piece)) for j in jobs)))}
+        self._transfers = count["get"]
         threads = [threading.Thread(target=self._worker, args=(kind,), name=f"modelguard-{kind}-{i}", daemon=True)
                    for kind, n in count.items() for i in range(n)]
         for t in threads:
@@ -152,15 +161,23 @@ class Pool:
                     self._opens.clear()
                 if kind == "get" and self._pieces:
                     self._busy += 1
+                    self._taken += 1
+                    self._note_flowing()
                     return self._pieces.popleft()
                 if kind == "open" and self._opens and self._opened < self.open_limit:
                     self._busy += 1
                     self._opened += 1
+                    self._opening += 1
                     return self._opens.popleft()
                 if not self._pieces and not self._opens and self._busy == 0:
                     self._cv.notify_all()
                     return None
                 self._cv.wait()
+
+    def _note_flowing(self) -> None:
+        """Under the lock: every connection has started, or no file waits to be opened and no piece to be taken."""
+        if self._taken >= self._transfers or not (self._opens or self._pieces or self._opening):
+            self.flowing.set()
 
     def _push(self, tasks: list[tuple[Job, int, int]], *, first: bool = False) -> None:
         """Queue pieces: in the order their files were opened (a small file is not kept waiting behind a big
@@ -188,6 +205,9 @@ class Pool:
             finally:
                 with self._cv:
                     self._busy -= 1
+                    if isinstance(task, Job):
+                        self._opening -= 1
+                        self._note_flowing()
                     self._cv.notify_all()
 
     # --- one file
@@ -231,6 +251,9 @@ class Pool:
             # A small file is fetched by its opener, right after its HEAD and like it beside the transfers:
             # it takes a connection for milliseconds, and a transfer connection it held first would start
             # a big file's piece that much later (and the whole model would end that much later).
+            with self._cv:
+                self._taken += 1
+                self._note_flowing()
             self._piece(*pieces[0])
             return
         self._push(pieces, first=job.restarts > 0 or job.retried_fresh or job.size <= SMALL)

@@ -1,9 +1,10 @@
 """How a request to the Hub goes out and how its failures come back: the client settings a user gives
-(:func:`make_client`), huggingface_hub imported lazily with telemetry and Xet off (:func:`hf`), the
-headers it sends (:func:`headers`), the mapping of every huggingface_hub / httpx2 failure onto
-:mod:`modelguard.errors` (:func:`hub_errors`) and one retried JSON GET (:func:`get_json`).
+(:func:`make_client`), the headers it sends (:func:`headers`), the mapping of every huggingface_hub /
+httpx2 failure onto :mod:`modelguard.errors` (:func:`hub_errors`) and one retried JSON GET
+(:func:`get_json`).
 
-With :mod:`modelguard.hub.client` the only modules that import huggingface_hub. Must not put the
+With :mod:`modelguard.hub.client` and :mod:`modelguard.hub.warm` (which imports it, with its settings:
+:func:`~modelguard.hub.warm.hf`), the only modules that import huggingface_hub. Must not put the
 token in a message or repr, send it anywhere but the endpoint, or import huggingface_hub at module
 import (CLI start-up time). huggingface_hub's public API is used throughout (``huggingface_hub``,
 ``huggingface_hub.utils``, ``huggingface_hub.errors``, ``huggingface_hub.constants``); no private
@@ -18,7 +19,6 @@ import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin
 
@@ -34,6 +34,7 @@ from modelguard.hub.transport import (
     server_wait,
     status_error,
 )
+from modelguard.hub.warm import hf
 from modelguard.report.redact import register
 from modelguard.spec import limits
 from modelguard.spec.bounded import load_json
@@ -77,32 +78,6 @@ def _stored_token() -> tuple[str | None, str, str]:
     from huggingface_hub import constants
 
     return token, f"the token saved by `hf auth login` in {constants.HF_TOKEN_PATH}", "run `hf auth login` again"
-
-
-def warm_up() -> None:
-    """Import huggingface_hub's HTTP layer and make its shared client (an SSL context with the CA bundle:
-    tens of ms) in a daemon thread, while the caller reads its lockfile and checks the cache, so the
-    first request does not wait for them (``fetch``: issue 15). No request is made and no token read."""
-    import threading
-
-    def work() -> None:
-        # Only a head start: whatever fails here fails again, and is reported, on first real use.
-        with contextlib.suppress(Exception):
-            hf()
-            from huggingface_hub.utils import build_hf_headers, get_session, http_backoff  # noqa: F401
-
-            get_session()
-
-    threading.Thread(target=work, name="modelguard-warm-up", daemon=True).start()
-
-
-def hf() -> ModuleType:
-    """huggingface_hub, imported on first use with telemetry off and Xet off (loopback Hubs lack it)."""
-    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-    os.environ.setdefault("HF_HUB_DISABLE_XET", "1")
-    import huggingface_hub
-
-    return huggingface_hub
 
 
 def headers(client: HubClient, *, authorized: bool = True) -> dict[str, str]:

@@ -92,8 +92,11 @@ def _scanner(fmt: Format) -> Scanner:
 
 
 def preload(formats: Iterable[Format]) -> None:
-    """Import the scanners of ``formats`` now: a fetch calls it while bytes download, so the scan after
-    the download does not wait for imports. A cache of imports only; what is scanned is decided by content."""
+    """Import the scanners of ``formats`` now, and the pickle analyser every scan runs on a file's first
+    bytes (:func:`scan_source`: the polyglot check): a fetch calls it while bytes download, so the scan
+    after the download does not wait for imports. A cache of imports only; what is scanned is decided
+    by content."""
+    importlib.import_module("modelguard.scan.pickle.scanner")
     for fmt in formats:
         if fmt in _SCANNERS:
             _scanner(fmt)

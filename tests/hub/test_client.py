@@ -202,6 +202,31 @@ def test_importing_hub_does_not_import_huggingface_hub() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+_WARM = """
+import sys, threading
+import modelguard.hub.warm as warm
+package = ("modelguard.hub", "modelguard.errors")  # modelguard/__init__ imports its errors
+mine = sorted(m for m in sys.modules if m.startswith("modelguard.") and m not in package)
+assert mine == ["modelguard.hub.warm"], mine  # the standard library only: fetch starts it before the rest
+assert "huggingface_hub" not in sys.modules
+warm.warm_up()
+warm.warm_up()
+alive = [t for t in threading.enumerate() if t.name == "modelguard-warm-up"]
+assert len(alive) == 1, alive  # once per process
+alive[0].join(60)
+from huggingface_hub.utils import get_session
+assert "httpcore2" in sys.modules and get_session() is get_session()
+"""
+
+
+def test_the_warm_up_is_light_to_import_and_starts_once() -> None:
+    """``fetch`` starts huggingface_hub's import and HTTP client before importing the rest of modelguard
+    (issue 15: the first request waits for both), so its module must cost nothing to import."""
+    proc = subprocess.run([sys.executable, "-c", _WARM], cwd=ROOT, capture_output=True, text=True,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("HF_")})
+    assert proc.returncode == 0, proc.stderr
+
+
 _DISK_FULL = """
 import resource, signal, sys
 from pathlib import Path

@@ -259,3 +259,63 @@ def test_every_piece_and_every_resume_is_held_to_the_minimum_rate(fake_hub: Fake
     assert all(start > piece_start for (start, _), (piece_start, _) in zip(sorted(resumes), pieces, strict=True))
     kept = store.resumable(lf.sha256, lf.size)
     assert 0 < kept < lf.size  # what arrived waits for the next fetch
+
+
+def test_flowing_is_set_once_every_connection_has_its_piece_while_bytes_still_arrive(fake_hub: FakeHub,
+                                                                                      tmp_path: Path) -> None:
+    """Pool.flowing tells the caller its side work (the file listing, scanner imports) no longer delays a
+    first byte: set once every transfer connection has its piece, long before the bytes are all in."""
+    import threading
+
+    files = shards(3, 2 * MIB)
+    model = publish(fake_hub, "three", "acme/three", files, lfs=list(files))
+    client = quick_client(fake_hub.endpoint)
+    store = PartialStore(tmp_path / "q")
+    locked = {lf.path: lf for lf in model.files}
+    pool = Pool(client, model.repo, model.commit, workers=3,
+                claim=lambda want, size: store.claim(locked[want.path].sha256, size),
+                head=lambda path, size: head_file(client, model.repo, model.commit, path, size))
+    wants = [Want(lf.path, lf.size, lf.sha256, tmp_path / lf.path) for lf in model.files]
+    results: list[object] = []
+    fake_hub.limit_rate(2 * MIB)  # a second a file
+    try:
+        before = fake_hub.bytes_served
+        runner = threading.Thread(target=lambda: results.append(pool.run(wants)))
+        runner.start()
+        assert pool.flowing.wait(timeout=30)
+        served = fake_hub.bytes_served - before
+        runner.join(timeout=60)
+    finally:
+        fake_hub.limit_rate(None)
+    assert served < sum(len(v) for v in files.values()) // 2  # set while the transfers run
+    assert results and all(d.error is None for d in results[0].values())  # type: ignore[attr-defined]
+
+
+def test_fetch_asks_for_the_listing_after_every_head_and_still_checks_it(fake_hub: FakeHub, tmp_path: Path) -> None:
+    """The listing (revision + tree) is needed before admission, not before the first byte: fetch asks for it
+    once the transfers are under way, after every file's HEAD, and still refuses what it contradicts."""
+    files = shards(3, MIB)
+    model = publish(fake_hub, "three", "acme/three", files, lfs=list(files))
+    lock = Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(model,))
+    fake_hub.clear_requests()
+    report = fetch_locked(lock, allow_all(), cache_dir=tmp_path / "cache", workers=3,
+                          client_factory=lambda: quick_client(fake_hub.endpoint))
+    assert report.exit_code == 0 and [m.status.value for m in report.models or ()] == ["admitted"]
+    asked = [(r.method, r.path) for r in fake_hub.requests]
+    listing = next(i for i, (_, p) in enumerate(asked) if p.startswith("/api/models/acme/three/revision/"))
+    heads = [i for i, (m, _) in enumerate(asked) if m == "HEAD"]
+    assert len(heads) == 3 and max(heads) < listing
+
+    # A HEAD that announces another hash than the lock's: the gate needs the listing at once (no waiting for
+    # transfers that will not start), the file is refused without a byte of it asked for, the rest proceed.
+    other = publish(fake_hub, "other", "acme/other", shards(3, MIB), lfs=list(files))
+    bad = other.files[0].path
+    fake_hub.inject(Fault.BAD_ETAG, repo="acme/other", path=bad, value="ab" * 32)
+    fake_hub.clear_requests()
+    report = fetch_locked(Lockfile(1, "modelguard 0.1.0", "0" * 64, hf_models=(other,)), allow_all(),
+                          cache_dir=tmp_path / "cache", workers=3,
+                          client_factory=lambda: quick_client(fake_hub.endpoint))
+    assert report.exit_code == 1 and [m.status.value for m in report.models or ()] == ["refused"]
+    assert {f.rule for f in report.all_findings() if f.path == bad} == {"MG-H003"}
+    assert bad not in [name for name, _ in gets(fake_hub)]
+    assert not (tmp_path / "cache" / "hub" / "models--acme--other").exists()

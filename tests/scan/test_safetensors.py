@@ -135,3 +135,28 @@ def test_locations_name_the_tensor_and_the_member_when_nested() -> None:
     ctx = ScanContext(depth=1)
     nested = scan_source(ctx, BytesSource(bad, "repo.zip!m.safetensors")).findings[0]
     assert nested.location == "repo.zip!m.safetensors@header/b"
+
+
+def test_preload_imports_everything_the_scan_of_a_safetensors_file_needs() -> None:
+    """fetch preloads the scanners while bytes download, so the scan after the last byte waits for no import
+    (issue 15): that includes the pickle analyser every scan runs on a file's first bytes (polyglots)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, struct, tempfile, os\n"
+        "from modelguard.models import Format\n"
+        "from modelguard.scan import preload, scan_file\n"
+        "preload({Format.SAFETENSORS})\n"
+        "before = set(sys.modules)\n"
+        "h = b'{\"w\": {\"dtype\": \"U8\", \"shape\": [8], \"data_offsets\": [0, 8]}}'\n"
+        "h += b' ' * (-len(h) % 8)\n"
+        "p = os.path.join(tempfile.mkdtemp(), 'model.safetensors')\n"
+        "open(p, 'wb').write(struct.pack('<Q', len(h)) + h + bytes(8))\n"
+        "r = scan_file(p)\n"
+        "assert r.format == 'safetensors' and not r.findings, r\n"
+        "late = sorted(m for m in set(sys.modules) - before if m.startswith('modelguard.scan'))\n"
+        "assert not late, late\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
