@@ -66,7 +66,6 @@ from modelguard.store.integrity import Group, check_snapshot, group_models
 from modelguard.store.partial import PartialStore
 from modelguard.trust import checks as trust
 from modelguard.trust.evaluate import model_findings, scan_and_evaluate, scanner_fingerprint, with_suppressions
-from modelguard.trust.revocation import Target, snapshots_holding
 
 if TYPE_CHECKING:  # pragma: no cover
     from modelguard.mirror.source import MirrorSource
@@ -205,6 +204,8 @@ class _Fetcher:
         A revocation pushed in a shared policy is thus applied here as `modelguard revoke` applies it
         on the machine where it runs: the same bytes under another repo are no longer served either.
         """
+        from modelguard.trust.revocation import Target, snapshots_holding
+
         self._evict_if_admitted(group)
         digests = {f.sha256 for m in group.models for f in m.files}
         for entry in self.policy.revoked:

@@ -11,11 +11,13 @@ command. Pure: returns strings; the CLI decides where they go. SARIF lives in
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelguard.errors import ExitCode
 from modelguard.models import FileResult, Finding, ModelOutcome, Report, Severity, Verdict, fails
-from modelguard.report.anchors import Anchors, detail_location, is_file_line, position, subject
+
+if TYPE_CHECKING:  # pragma: no cover - positions are placed only when a finding is shown
+    from modelguard.report.anchors import Anchors
 
 FORMATS = ("text", "json", "sarif")
 
@@ -92,6 +94,8 @@ def finding_line(f: Finding, anchors: Anchors | None = None) -> str:
     The subject (``model:file``, a model, a file) is said when the position is not in the file the
     finding is about (a verify finding points at the model's lockfile line), so it is never lost.
     """
+    from modelguard.report.anchors import detail_location, position, subject
+
     pos = position(f, anchors)
     about = subject(f, pos)
     about = "" if about in f.message else about
@@ -138,6 +142,8 @@ def refusal_reason(found: Sequence[Finding]) -> str:
 
 def _first_failure(m: ModelOutcome, fail_on: Severity) -> str:
     """:func:`refusal_reason` of the findings that fail the model (its files' and its own), or ""."""
+    from modelguard.report.anchors import is_file_line
+
     found = [f.at(path=r.path) for r in m.files for f in r.findings if fails(f, fail_on)]
     # a model's own findings may carry its lockfile anchor ("modelguard.lock:8") as path: not a file of it
     found += [f.at(path="" if is_file_line(f.path) else f.path) for f in m.findings if fails(f, fail_on)]

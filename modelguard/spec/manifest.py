@@ -19,7 +19,6 @@ from dataclasses import asdict, replace
 from typing import Any
 
 from modelguard.errors import ConfigError
-from modelguard.mirror.reference import location_problem
 from modelguard.spec import filenames, ids, limits
 from modelguard.spec.policy import DEFAULT_POLICY, load_policy_file, parse_policy
 from modelguard.spec.tomlsource import Table, canonical_sha256, parse_toml, read_text, relative_to
@@ -118,6 +117,8 @@ def _mirror(root: Table) -> MirrorSpec | None:
         return None
     t.check_keys(MIRROR_KEYS)
     url = t.string("url", required=True)
+    from modelguard.mirror.reference import location_problem
+
     problem = location_problem(url)
     if problem:
         raise t.error("url", f"{url!r} {problem}; write oci://HOST[:PORT]/NAMESPACE")

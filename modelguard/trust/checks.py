@@ -14,7 +14,6 @@ from modelguard.errors import RevokedError
 from modelguard.models import Finding
 from modelguard.spec import filenames
 from modelguard.spec.types import LockedHFModel, Policy
-from modelguard.trust.revocation import revocation_findings
 
 # The signature modules load cryptography (x509 above all: ~60 ms); they are imported when a signature
 # is checked, so a fetch does not pay for them before its first byte (issue 15).
@@ -40,6 +39,10 @@ def lockfile_findings(lockfile_path: str | os.PathLike[str], policy: Policy) -> 
 
 def revocation_check(policy: Policy, model: LockedHFModel) -> list[Finding]:
     """fetch, before any download: MG-P501/P502 for a revoked commit or file (critical, so always refused)."""
+    if not policy.revoked:
+        return []  # nothing revoked: the revocation module (list editing, eviction) is not imported by fetch
+    from modelguard.trust.revocation import revocation_findings
+
     files = {f.path: f.sha256 for f in model.files}
     return revocation_findings(policy, model.repo, model.commit, files, model=model.name)
 
