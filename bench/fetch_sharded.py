@@ -17,7 +17,9 @@ Two clients, each the whole command a user runs, in a fresh process, alternating
 
 Wall time is measured around the child process (interpreter start-up included, for both); CPU
 seconds are the child's user + system time (``os.wait4``); peak RSS is the child's ``VmHWM``.
-Figures: best-of and median of each, and the ratios modelguard / snapshot_download.
+Figures: best-of and median of each, the ratios modelguard / snapshot_download of those, and the
+paired ratios (each round runs both clients back to back, so the ratio within a round cancels what
+drifts between rounds): their median, mean, and in how many rounds modelguard was faster.
 """
 
 from __future__ import annotations
@@ -170,6 +172,8 @@ def bench_case(shards: int, shard_mib: float, rate_mib: float, repeat: int, base
         server.stdin.close()
         server.wait(timeout=60)
     hf, mg = _summary(runs["snapshot_download"]), _summary(runs["modelguard fetch"])
+    # Each round runs both clients back to back: the per-round ratio cancels what drifts between rounds.
+    paired = [m["s"] / h["s"] for h, m in zip(runs["snapshot_download"], runs["modelguard fetch"], strict=True)]
     return {
         "case": f"{shards} x {shard_mib:g} MiB at {rate_mib:g} MiB/s per connection",
         "model_mib": round(info["bytes"] / (1 << 20), 1),
@@ -177,6 +181,8 @@ def bench_case(shards: int, shard_mib: float, rate_mib: float, repeat: int, base
         "modelguard fetch": mg,
         "ratio_median": round(mg["median_s"] / hf["median_s"], 3),
         "ratio_best": round(mg["best_s"] / hf["best_s"], 3),
+        "ratio_paired": {"median": round(statistics.median(paired), 3), "mean": round(statistics.fmean(paired), 3),
+                         "modelguard_faster_rounds": f"{sum(r < 1 for r in paired)}/{len(paired)}"},
         "target": "<= 1.0, peak RSS < 200 MB",
         "load_1min": [round(x, 1) for x in (min(load), max(load))],
         "runs_s": {how: [round(r["s"], 2) for r in rs] for how, rs in runs.items()},

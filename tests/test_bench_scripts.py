@@ -36,6 +36,13 @@ def test_bench_fetch_runs(tmp_path: Path) -> None:
     assert run["ratio_modelguard_over_plain_get"] > 0
 
 
+def test_bench_fetch_sharded_runs(tmp_path: Path) -> None:
+    out = _json("bench_fetch.py", "--case", "sharded", "--shape", "2x1@0", "--repeat", "2", "--dir", str(tmp_path))
+    (case,) = out["cases"]
+    assert case["ratio_median"] > 0 and case["modelguard fetch"]["peak_rss_mb"] > 0
+    assert case["ratio_paired"]["modelguard_faster_rounds"].endswith("/2")
+
+
 def test_bench_mirror_runs(tmp_path: Path) -> None:
     from tests.mirror.registry import registry_binary
 
