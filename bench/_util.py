@@ -63,6 +63,26 @@ def emit(results: dict[str, object]) -> None:
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MG_CLI = "import sys; from modelguard.cli import main; sys.exit(main())"
+
+FAKE_HUB_SERVER_PRELUDE = r"""
+import json, os, struct, sys
+sys.path.insert(0, sys.argv[1])
+from modelguard.demo.fakehub import FakeHub, model, server
+
+# The fake re-hashes a file's content on every HEAD and listing; for large files that is seconds of
+# server CPU per request, which a real Hub does not spend. Memoised here, server side only.
+_plain = model.sha256
+_memo = {}
+def _sha256(data):
+    if len(data) < (1 << 20):
+        return _plain(data)
+    if id(data) not in _memo:
+        _memo[id(data)] = (data, _plain(data))
+    return _memo[id(data)][1]
+model.sha256 = server.sha256 = _sha256
+"""
+"""the start of a fake Hub server script the fetch benches run in their own process (argv[1]: the
+repository root): the imports, and content hashes memoised so the server's CPU is not the bench's"""
 """what the ``modelguard`` console script runs"""
 DEFAULT_MG_VENV = "/work/venvs/wheel"
 

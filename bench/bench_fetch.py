@@ -44,28 +44,11 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _util import emit
+from _util import FAKE_HUB_SERVER_PRELUDE, emit
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SERVER = r"""
-import hashlib, json, os, sys
-sys.path.insert(0, sys.argv[1])
-from modelguard.demo.fakehub import FakeHub, model, server
-
-# The fake re-hashes a file's content on each HEAD and listing; for 2 GiB that is seconds per
-# request on the server side, which a real Hub does not spend. Memoise it (server side only).
-_plain = model.sha256
-_memo = {}
-def _sha256(data):
-    if len(data) < (1 << 20):
-        return _plain(data)
-    key = id(data)
-    if key not in _memo:
-        _memo[key] = (data, _plain(data))
-    return _memo[key][1]
-model.sha256 = server.sha256 = _sha256
-
+SERVER = FAKE_HUB_SERVER_PRELUDE + r"""
 size = int(sys.argv[2])
 block = os.urandom(1 << 20)
 content = (block * (size // len(block) + 1))[:size]

@@ -34,24 +34,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _util import FAKE_HUB_SERVER_PRELUDE
+
 ROOT = Path(__file__).resolve().parents[1]
 
-SERVER = r"""
-import json, os, struct, sys
-sys.path.insert(0, sys.argv[1])
-from modelguard.demo.fakehub import FakeHub, model, server
-
-# The fake hashes a file's content on every HEAD and listing; for large shards that is seconds of
-# server CPU a real Hub does not spend. Memoised here, server side only.
-_plain = model.sha256
-_memo = {}
-def _sha256(data):
-    if len(data) < (1 << 20):
-        return _plain(data)
-    if id(data) not in _memo:
-        _memo[id(data)] = (data, _plain(data))
-    return _memo[id(data)][1]
-model.sha256 = server.sha256 = _sha256
+SERVER = FAKE_HUB_SERVER_PRELUDE + r"""
 
 shards, shard_bytes, rate = int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4])
 
