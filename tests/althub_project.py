@@ -11,6 +11,7 @@ from modelguard.cli import run
 from modelguard.spec.lockfile import read_lockfile
 from modelguard.spec.types import LockedHFModel
 from tests.althub import AltHub
+from tests.cache_helpers import only_partials
 
 
 def safetensors(count: int) -> bytes:
@@ -86,15 +87,8 @@ class Project:
         return not q.exists() or not any(q.iterdir())
 
     def only_partials(self) -> bool:
-        """Quarantine holds nothing but resumable partial downloads (a .part with its .ranges record): what
-        a transfer the network failed leaves for the next fetch to continue (issue 15)."""
-        q = self.cache / "quarantine"
-        if not q.exists():
-            return True
-        if {p.name for p in q.iterdir()} - {"partial"}:
-            return False
-        names = [p.name for p in (q / "partial").iterdir()]
-        return all(n.endswith((".part", ".ranges")) for n in names) and len(names) % 2 == 0
+        """Quarantine holds nothing but resumable partial downloads (:func:`tests.cache_helpers.only_partials`)."""
+        return only_partials(self.cache)
 
 
 def rules(report: dict[str, object]) -> set[str]:

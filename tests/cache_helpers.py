@@ -111,6 +111,18 @@ def publish(hub: Any, name: str, repo: str, files: dict[str, bytes], *, revision
     return LockedHFModel(name=name, repo=repo, requested_revision=revision, commit=commit, files=tuple(locked))
 
 
+def only_partials(root: Path) -> bool:
+    """The quarantine of the cache at ``root`` holds nothing but resumable partial downloads (a .part with
+    its .ranges record): what a transfer the network failed leaves for the next fetch to continue (issue 15)."""
+    q = root / "quarantine"
+    if not q.exists():
+        return True
+    if {p.name for p in q.iterdir()} - {"partial"}:
+        return False
+    names = [p.name for p in (q / "partial").iterdir()]
+    return all(n.endswith((".part", ".ranges")) for n in names) and len(names) % 2 == 0
+
+
 def quick_client(endpoint: str) -> Any:
     """The real Hub client with few, short retries (5xx tests would otherwise wait seconds)."""
     from modelguard.hub.client import HubClient

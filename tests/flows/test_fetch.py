@@ -22,7 +22,15 @@ from modelguard.errors import NothingToCheckError, StaleLockError
 from modelguard.flows.fetch import fetch, fetch_locked
 from modelguard.models import Severity
 from modelguard.spec.types import Lockfile
-from tests.cache_helpers import admit_local, allow_all, locked_model, publish, quick_client, write_project
+from tests.cache_helpers import (
+    admit_local,
+    allow_all,
+    locked_model,
+    only_partials,
+    publish,
+    quick_client,
+    write_project,
+)
 from tests.fakehub import FakeHub, Fault
 
 FILES = {"weights.bin": b"tensor bytes " * 64, "config.txt": b"hidden=4\n"}
@@ -45,17 +53,6 @@ def cache_tree(root: Path) -> list[str]:
 def quarantine_empty(root: Path) -> bool:
     q = root / "quarantine"
     return not q.exists() or not any(q.iterdir())
-
-
-def only_partials(root: Path) -> bool:
-    """Quarantine holds nothing but resumable partial downloads (a .part with its .ranges record)."""
-    q = root / "quarantine"
-    if not q.exists():
-        return True
-    if {p.name for p in q.iterdir()} - {"partial"}:
-        return False
-    names = [p.name for p in (q / "partial").iterdir()]
-    return all(n.endswith((".part", ".ranges")) for n in names) and len(names) % 2 == 0
 
 
 def test_already_admitted_and_intact_needs_no_network(tmp_path: Path) -> None:
