@@ -57,6 +57,16 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _ranged_head(self, data: bytes) -> int:
+            """Answer the status and headers for ``data`` from the asked Range's start (honoured); return it."""
+            start = int(self.headers.get("Range", "bytes=0-")[6:-1])
+            self.send_response(206 if start else 200)
+            if start:
+                self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+            self.send_header("Content-Length", str(len(data) - start))
+            self.end_headers()
+            return start
+
         def do_GET(self) -> None:
             data = FILES["config.json"]
             if "/manifests/" in self.path:  # any manifest: bytes that are not the digest asked for
@@ -72,21 +82,11 @@ def _handler(hostile: Hostile) -> type[BaseHTTPRequestHandler]:
             elif hostile.mode == "gzip":
                 self._send(200, {"Content-Encoding": "gzip"}, gzip.compress(data))
             elif hostile.mode == "trickle":  # honours Range, but sends one byte per answer, then hangs up
-                start = int(self.headers.get("Range", "bytes=0-")[6:-1])
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
+                start = self._ranged_head(data)
                 self.wfile.write(data[start:start + 1])
                 self.close_connection = True
             elif hostile.mode == "drip":  # honours Range, then a byte every 0.5 s: never silent long enough to time out
-                start = int(self.headers.get("Range", "bytes=0-")[6:-1])
-                self.send_response(206 if start else 200)
-                if start:
-                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
-                self.send_header("Content-Length", str(len(data) - start))
-                self.end_headers()
+                start = self._ranged_head(data)
                 try:
                     for i in range(start, len(data)):
                         self.wfile.write(data[i:i + 1])
