@@ -1,6 +1,7 @@
 """Fixtures shared by every test module, and the walls every test runs inside.
 
 ``fake_hub``: a started loopback fake Hugging Face Hub (see tests/fakehub), stopped after the test.
+``althub``: the same for the second, independently written Hub (see tests/althub).
 
 Autouse, for every test:
 
@@ -37,10 +38,17 @@ from typing import Any
 import pytest
 
 import modelguard
+from tests.althub import AltHub
 from tests.fakehub.fixture import fake_hub
 from tests.report.rule_triggers import TRIGGERS
 
-__all__ = ["TEST_TODAY", "fake_hub"]
+__all__ = ["TEST_TODAY", "althub", "fake_hub"]
+
+
+@pytest.fixture
+def althub() -> Iterator[AltHub]:
+    with AltHub() as hub:
+        yield hub
 
 TEST_TODAY = os.environ.get("MODELGUARD_TEST_TODAY", "2026-11-26")
 

@@ -3,7 +3,6 @@ model their client on: the lock holds the real commit and the real SHA-256 of ev
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,12 +12,6 @@ from tests.althub import AltHub, blob_sha1, sha256
 from tests.althub_project import FILES, Project, rules
 
 REPO = "acme/bert"
-
-
-@pytest.fixture
-def althub() -> Iterator[AltHub]:
-    with AltHub() as hub:
-        yield hub
 
 
 @pytest.fixture

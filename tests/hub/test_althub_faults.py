@@ -7,7 +7,6 @@ admitted (the verified cache holds nothing for the model) and no lockfile with t
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +18,6 @@ from tests.althub_project import FILES, Project, rules
 
 REPO = "acme/bert"
 WEIGHTS, CONFIG = "model.safetensors", "config.json"
-
-
-@pytest.fixture
-def althub() -> Iterator[AltHub]:
-    with AltHub() as hub:
-        yield hub
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,12 +18,6 @@ from tests.althub import AltHub, blob_sha1, sha256
 CONFIG = b'{"model_type": "bert", "hidden_size": 4}\n'
 WEIGHTS = bytes(range(256)) * 64  # 16 KiB: LFS (and Xet) on althub
 FILES = {"config.json": CONFIG, "model.safetensors": WEIGHTS, "sub/dir/vocab.txt": b"a\nb\n"}
-
-
-@pytest.fixture
-def althub() -> Iterator[AltHub]:
-    with AltHub() as hub:
-        yield hub
 
 
 def test_real_client_reads_model_info_tree_and_files(althub: AltHub, tmp_path: Path) -> None:

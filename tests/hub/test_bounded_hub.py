@@ -10,7 +10,6 @@ three models, the other two admitted.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +21,6 @@ from tests.hub.test_althub_faults import within
 
 A, B, C = "acme/alpha", "acme/bravo", "acme/charlie"
 TOKEN = "hf_reader_0123456789abcdef"
-
-
-@pytest.fixture
-def althub() -> Iterator[AltHub]:
-    with AltHub() as hub:
-        yield hub
 
 
 @pytest.fixture
