@@ -162,8 +162,9 @@ class Pool:
                 if kind == "get" and self._pieces:
                     self._busy += 1
                     self._taken += 1
-                    self._note_flowing()
-                    return self._pieces.popleft()
+                    task = self._pieces.popleft()
+                    self._note_flowing()  # after the pop: the last piece taken can be what empties the queue
+                    return task
                 if kind == "open" and self._opens and self._opened < self.open_limit:
                     self._busy += 1
                     self._opened += 1

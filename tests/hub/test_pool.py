@@ -261,10 +261,14 @@ def test_every_piece_and_every_resume_is_held_to_the_minimum_rate(fake_hub: Fake
     assert 0 < kept < lf.size  # what arrived waits for the next fetch
 
 
+@pytest.mark.parametrize("missing", [False, True])
 def test_flowing_is_set_once_every_connection_has_its_piece_while_bytes_still_arrive(fake_hub: FakeHub,
-                                                                                      tmp_path: Path) -> None:
+                                                                                      tmp_path: Path,
+                                                                                      missing: bool) -> None:
     """Pool.flowing tells the caller its side work (the file listing, scanner imports) no longer delays a
-    first byte: set once every transfer connection has its piece, long before the bytes are all in."""
+    first byte: set once every transfer connection has its piece, long before the bytes are all in. Also
+    when a file never gets a transfer (``missing``: its HEAD answers 404), so fewer pieces start than the
+    pool has connections for."""
     import threading
 
     files = shards(3, 2 * MIB)
@@ -272,10 +276,14 @@ def test_flowing_is_set_once_every_connection_has_its_piece_while_bytes_still_ar
     client = quick_client(fake_hub.endpoint)
     store = PartialStore(tmp_path / "q")
     locked = {lf.path: lf for lf in model.files}
-    pool = Pool(client, model.repo, model.commit, workers=3,
+    pool = Pool(client, model.repo, model.commit, workers=4,
                 claim=lambda want, size: store.claim(locked[want.path].sha256, size),
                 head=lambda path, size: head_file(client, model.repo, model.commit, path, size))
     wants = [Want(lf.path, lf.size, lf.sha256, tmp_path / lf.path) for lf in model.files]
+    if missing:
+        lf = model.files[0]
+        locked["absent.safetensors"] = lf
+        wants.append(Want("absent.safetensors", lf.size, lf.sha256, tmp_path / "absent"))
     results: list[object] = []
     fake_hub.limit_rate(2 * MIB)  # a second a file
     try:
@@ -288,7 +296,11 @@ def test_flowing_is_set_once_every_connection_has_its_piece_while_bytes_still_ar
     finally:
         fake_hub.limit_rate(None)
     assert served < sum(len(v) for v in files.values()) // 2  # set while the transfers run
-    assert results and all(d.error is None for d in results[0].values())  # type: ignore[attr-defined]
+    assert results
+    done = results[0]
+    assert all(done[lf.path].error is None for lf in model.files)  # type: ignore[index]
+    if missing:
+        assert done["absent.safetensors"].error is not None  # type: ignore[index]
 
 
 def test_fetch_asks_for_the_listing_after_every_head_and_still_checks_it(fake_hub: FakeHub, tmp_path: Path) -> None:
